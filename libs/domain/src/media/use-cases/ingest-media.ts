@@ -1,0 +1,150 @@
+import type { Readable } from 'node:stream';
+import { newMediaId } from '@jan/mediaid';
+import { ownerFor, type Principal } from '../../access/principal';
+import { Clock } from '../../ports/clock';
+import { ImageInspector } from '../../ports/image-inspector';
+import { MediaEvents, type IngestSource } from '../../ports/media-events';
+import { MediaRepository } from '../../ports/media-repository';
+import { MediaStorage } from '../../ports/media-storage';
+import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
+import { DomainError, isDomainError } from '../errors';
+import { storageKeyFor, type MediaObject } from '../media-object';
+import { retentionFrom, type MediaPolicy } from '../media-policy';
+import { normalizeMimeType } from '../media-types';
+
+export interface IngestCommand {
+  principal: Principal;
+  source: IngestSource;
+  body: Readable | AsyncIterable<Uint8Array>;
+  /** What the client claimed (data-URL prefix, Content-Type, filename); never trusted. */
+  declaredMimeType?: string;
+  filename?: string;
+  /** `user_id` from the request body; honoured only for service and admin callers. */
+  userId?: string;
+}
+
+export interface IngestResult {
+  media: MediaObject;
+  deduped: boolean;
+}
+
+/**
+ * Stages the bytes (counted, hashed, size-limited), checks what they are, dedupes per owner and
+ * stores them. Either a row and its object both exist afterwards, or neither does.
+ */
+export class IngestMedia {
+  constructor(
+    private readonly repository: MediaRepository,
+    private readonly storage: MediaStorage,
+    private readonly staging: UploadStaging,
+    private readonly inspector: ImageInspector,
+    private readonly clock: Clock,
+    private readonly events: MediaEvents,
+    private readonly policy: MediaPolicy,
+  ) {}
+
+  async execute(command: IngestCommand): Promise<IngestResult> {
+    try {
+      const ownerId = resolveOwner(command.principal, command.userId);
+      return await this.ingest(command, ownerId);
+    } catch (error) {
+      if (isDomainError(error)) {
+        this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: command.source, code: error.code });
+      }
+      throw error;
+    }
+  }
+
+  private async ingest(command: IngestCommand, ownerId: string): Promise<IngestResult> {
+    const staged = await this.staging.stage(command.body, { maxBytes: this.policy.maxBytes });
+    let stored: StagedUpload | undefined;
+    try {
+      const inspected = await this.inspector.inspect(staged, command.declaredMimeType);
+      stored = inspected.stored;
+      const sniffed = inspected.facts.mimeType;
+      const declared = normalizeMimeType(command.declaredMimeType);
+      if (declared && declared !== sniffed) {
+        this.events.emit({ type: 'ingest.mime_mismatch', principal: command.principal, source: command.source, declared, sniffed });
+      }
+
+      const existing = await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
+      if (existing) return this.accepted(command, existing, true, staged.bytes);
+
+      const now = this.clock.now();
+      const id = newMediaId(now.getTime());
+      const media: MediaObject = {
+        id,
+        ownerId,
+        storageProvider: this.storage.provider,
+        storageKey: storageKeyFor(id, sniffed),
+        mimeType: sniffed,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        originalSha256: stored === staged ? null : staged.sha256,
+        status: 'ready',
+        pinned: false,
+        filename: sanitizeFilename(command.filename),
+        createdAt: now,
+        updatedAt: now,
+        retentionUntil: retentionFrom(now, this.policy),
+        uploadExpiresAt: null,
+      };
+
+      await this.storage.put(media.storageKey, stored.open(), {
+        contentType: media.mimeType,
+        contentLength: media.bytes,
+        sha256: media.sha256 ?? undefined,
+      });
+      const result = await this.insertOrCompensate(media);
+      if (!result.inserted) return this.accepted(command, result.existing, true, staged.bytes);
+      return this.accepted(command, result.media, false, staged.bytes);
+    } finally {
+      if (stored && stored !== staged) await stored.dispose();
+      await staged.dispose();
+    }
+  }
+
+  /** The row decides; when it loses (concurrent twin) or fails, the object written for it goes. */
+  private async insertOrCompensate(media: MediaObject) {
+    let result;
+    try {
+      result = await this.repository.insert(media);
+    } catch (error) {
+      await this.storage.delete(media.storageKey).catch(() => undefined);
+      throw error;
+    }
+    if (!result.inserted) await this.storage.delete(media.storageKey);
+    return result;
+  }
+
+  private accepted(command: IngestCommand, media: MediaObject, deduped: boolean, receivedBytes: number): IngestResult {
+    this.events.emit({ type: 'ingest.accepted', principal: command.principal, source: command.source, media, deduped, receivedBytes });
+    return { media, deduped };
+  }
+}
+
+/**
+ * Who owns an upload. A user's own subject always wins over a `user_id` in the body; a service or
+ * admin acts for the user named by header or body (they must agree), or for itself.
+ */
+export function resolveOwner(principal: Principal, bodyUserId: string | undefined): string {
+  const userId = bodyUserId?.trim() || undefined;
+  if (principal.kind === 'user') return principal.subject;
+  const named = ownerFor(principal);
+  if (named && userId && named !== userId) {
+    throw new DomainError('invalid_request', 'user_id in the body does not match X-Jan-User-Id');
+  }
+  const owner = named ?? userId;
+  if (owner) {
+    if (owner.length > 200) throw new DomainError('invalid_request', 'user_id is too long');
+    return owner;
+  }
+  return principal.kind === 'service' ? `service:${principal.serviceId}` : `admin:${principal.adminId}`;
+}
+
+function sanitizeFilename(filename: string | undefined): string | null {
+  if (!filename) return null;
+  // eslint-disable-next-line no-control-regex
+  const cleaned = filename.replace(/[\u0000-\u001f\u007f"\\/]/g, '').trim().slice(0, 255);
+  return cleaned || null;
+}

@@ -1,0 +1,30 @@
+import { parseMediaId } from '@jan/mediaid';
+import { canRead, type Principal } from '../../access/principal';
+import { MediaEvents } from '../../ports/media-events';
+import { MediaRepository } from '../../ports/media-repository';
+import { mediaNotFound } from '../errors';
+import { isServable, type MediaObject } from '../media-object';
+
+/**
+ * Loads one object the principal may use. Missing, malformed, pending and someone else's ids all
+ * produce the same `media_not_found`, so ids cannot be probed.
+ */
+export class MediaAccess {
+  constructor(
+    private readonly repository: MediaRepository,
+    private readonly events: MediaEvents,
+  ) {}
+
+  async readable(principal: Principal, rawId: string, action: string, options: { allowPending?: boolean } = {}): Promise<MediaObject> {
+    const id = parseMediaId(rawId);
+    if (!id) throw mediaNotFound();
+    const media = await this.repository.findById(id);
+    if (!media) throw mediaNotFound();
+    if (!canRead(principal, media)) {
+      this.events.emit({ type: 'access.denied', principal, action, mediaIds: [id] });
+      throw mediaNotFound();
+    }
+    if (!options.allowPending && !isServable(media)) throw mediaNotFound();
+    return media;
+  }
+}

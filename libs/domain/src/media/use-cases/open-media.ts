@@ -1,0 +1,21 @@
+import type { Principal } from '../../access/principal';
+import { MediaStorage, type ByteRange, type StoredObjectStream } from '../../ports/media-storage';
+import type { MediaObject } from '../media-object';
+import { MediaAccess } from './media-access';
+
+/** Streams an object's bytes to a caller who may read it. */
+export class OpenMedia {
+  constructor(
+    private readonly access: MediaAccess,
+    private readonly storage: MediaStorage,
+  ) {}
+
+  async open(principal: Principal, rawId: string, range?: ByteRange): Promise<{ media: MediaObject; object: StoredObjectStream }> {
+    const media = await this.access.readable(principal, rawId, 'read');
+    return { media, object: await this.storage.get(media.storageKey, range) };
+  }
+
+  async describe(principal: Principal, rawId: string): Promise<MediaObject> {
+    return this.access.readable(principal, rawId, 'describe', { allowPending: true });
+  }
+}

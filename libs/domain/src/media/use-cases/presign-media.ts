@@ -1,0 +1,57 @@
+import type { Principal } from '../../access/principal';
+import { Clock } from '../../ports/clock';
+import { MediaStorage, type SignedUrl } from '../../ports/media-storage';
+import type { MediaObject } from '../media-object';
+import type { MediaPolicy } from '../media-policy';
+import { PresignCache } from '../presign-cache';
+import { MediaAccess } from './media-access';
+
+export interface PresignOptions {
+  /** `attachment` asks the browser to download; default is inline display. */
+  download?: boolean;
+  /** A shorter or longer lifetime (admin reissue); defaults to the policy's TTL. */
+  ttlSeconds?: number;
+}
+
+/** Short-lived read URLs, cached while more than half of their life remains. */
+export class PresignMedia {
+  constructor(
+    private readonly access: MediaAccess,
+    private readonly storage: MediaStorage,
+    private readonly cache: PresignCache,
+    private readonly clock: Clock,
+    private readonly policy: Pick<MediaPolicy, 'presignTtlSeconds'>,
+  ) {}
+
+  async presign(principal: Principal, rawId: string, options: PresignOptions = {}): Promise<{ media: MediaObject; signed: SignedUrl }> {
+    const media = await this.access.readable(principal, rawId, 'presign');
+    return { media, signed: await this.sign(media, options) };
+  }
+
+  /** Signs a URL for an object whose access was already checked. */
+  async sign(media: MediaObject, options: PresignOptions = {}): Promise<SignedUrl> {
+    const disposition = options.download ? attachment(media) : 'inline';
+    const ttl = options.ttlSeconds ?? this.policy.presignTtlSeconds;
+    const cacheable = options.ttlSeconds === undefined;
+    const key = `${media.storageKey}|url|${disposition}`;
+    const now = this.clock.now();
+    if (cacheable) {
+      const hit = this.cache.get(key, now);
+      if (hit) return hit;
+    }
+    const signed = await this.storage.signedReadUrl(media.storageKey, {
+      expiresInSeconds: ttl,
+      contentType: media.mimeType,
+      contentDisposition: disposition,
+    });
+    if (cacheable) this.cache.set(key, signed, now);
+    return signed;
+  }
+}
+
+export function attachment(media: Pick<MediaObject, 'id' | 'storageKey' | 'filename'>): string {
+  const ext = media.storageKey.slice(media.storageKey.lastIndexOf('.'));
+  const name = media.filename ?? `${media.id}${ext}`;
+  const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}

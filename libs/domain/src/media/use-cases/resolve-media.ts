@@ -1,0 +1,126 @@
+import { performance } from 'node:perf_hooks';
+import { parseMediaId, type MediaId } from '@jan/mediaid';
+import { canRead, type Principal } from '../../access/principal';
+import { MediaEvents } from '../../ports/media-events';
+import { MediaRepository } from '../../ports/media-repository';
+import { MediaStorage } from '../../ports/media-storage';
+import { DomainError, mediaNotFound } from '../errors';
+import { isServable, type MediaObject } from '../media-object';
+import type { MediaPolicy } from '../media-policy';
+import { collectPlaceholderIds, replacePlaceholders } from '../placeholders';
+import { PresignMedia } from './presign-media';
+
+export type ResolveMode = 'url' | 'inline';
+
+export interface ResolveOptions {
+  mode?: ResolveMode;
+  /** Leave placeholders that cannot be resolved as they are instead of failing with 404. */
+  keepUnresolved?: boolean;
+}
+
+export interface ResolveTimings {
+  lookupMs: number;
+  signMs: number;
+}
+
+export interface ResolvedMedia {
+  id: MediaId;
+  url: string;
+  expiresAt: Date | null;
+}
+
+/**
+ * Swaps `data:<mime>;jan_<id>` placeholders in any JSON for URLs a provider can fetch (or inline
+ * data URLs). One repository query per request, whatever the number of placeholders.
+ */
+export class ResolveMedia {
+  constructor(
+    private readonly repository: MediaRepository,
+    private readonly storage: MediaStorage,
+    private readonly presign: PresignMedia,
+    private readonly events: MediaEvents,
+    private readonly policy: Pick<MediaPolicy, 'inline'>,
+  ) {}
+
+  async resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
+    const ids = collectPlaceholderIds(payload);
+    if (ids.length === 0) return { payload, resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
+    const { resolved, unresolved, timings } = await this.resolve(principal, ids, options);
+    const urls = new Map(resolved.map((r) => [r.id, r.url]));
+    return { payload: replacePlaceholders(payload, (id) => urls.get(id)), resolved, unresolved, timings };
+  }
+
+  /** The `{"ids": [...]}` form. Malformed ids count as not found. */
+  async resolveIds(principal: Principal, rawIds: readonly unknown[], options: ResolveOptions = {}) {
+    const ids: MediaId[] = [];
+    const malformed: string[] = [];
+    for (const raw of rawIds) {
+      const id = parseMediaId(raw);
+      if (id) {
+        if (!ids.includes(id)) ids.push(id);
+      } else malformed.push(String(raw));
+    }
+    if (malformed.length && !options.keepUnresolved) throw mediaNotFound(malformed);
+    const result = await this.resolve(principal, ids, options);
+    return { ...result, unresolved: [...malformed, ...result.unresolved] };
+  }
+
+  private async resolve(principal: Principal, ids: MediaId[], options: ResolveOptions) {
+    const mode = options.mode ?? 'url';
+    if (mode === 'inline' && !this.policy.inline.enabled) {
+      throw new DomainError('invalid_request', 'inline resolve mode is disabled on this server (MEDIA_RESOLVE_INLINE)');
+    }
+
+    const t0 = performance.now();
+    const rows = ids.length ? await this.repository.findByIds(ids) : [];
+    const lookupMs = performance.now() - t0;
+
+    const byId = new Map(rows.map((m) => [m.id, m]));
+    const usable: MediaObject[] = [];
+    const unresolved: string[] = [];
+    const denied: string[] = [];
+    for (const id of ids) {
+      const media = byId.get(id);
+      if (media && !canRead(principal, media)) denied.push(id);
+      if (media && canRead(principal, media) && isServable(media)) usable.push(media);
+      else unresolved.push(id);
+    }
+    if (denied.length) this.events.emit({ type: 'access.denied', principal, action: 'resolve', mediaIds: denied });
+    if (unresolved.length && !options.keepUnresolved) throw mediaNotFound(unresolved);
+
+    const t1 = performance.now();
+    const resolved = mode === 'inline' ? await this.inline(usable) : await this.sign(usable);
+    const signMs = performance.now() - t1;
+    return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
+  }
+
+  private sign(media: MediaObject[]): Promise<ResolvedMedia[]> {
+    return Promise.all(
+      media.map(async (m) => {
+        const signed = await this.presign.sign(m);
+        return { id: m.id, url: signed.url, expiresAt: signed.expiresAt };
+      }),
+    );
+  }
+
+  private async inline(media: MediaObject[]): Promise<ResolvedMedia[]> {
+    const { maxImageBytes, maxRequestBytes } = this.policy.inline;
+    const total = media.reduce((sum, m) => sum + m.bytes, 0);
+    const tooBig = media.filter((m) => m.bytes > maxImageBytes).map((m) => m.id);
+    if (tooBig.length || total > maxRequestBytes) {
+      throw new DomainError('inline_too_large', 'images too large to inline; use url mode', {
+        ids: tooBig,
+        max_image_bytes: maxImageBytes,
+        max_request_bytes: maxRequestBytes,
+      });
+    }
+    const out: ResolvedMedia[] = [];
+    for (const m of media) {
+      const object = await this.storage.get(m.storageKey);
+      const chunks: Buffer[] = [];
+      for await (const chunk of object.body) chunks.push(Buffer.from(chunk as Uint8Array));
+      out.push({ id: m.id, url: `data:${m.mimeType};base64,${Buffer.concat(chunks).toString('base64')}`, expiresAt: null });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,25 @@
+import type { Principal } from '../access/principal';
+import type { ErrorCode } from '../media/errors';
+import type { MediaObject } from '../media/media-object';
+
+export type IngestSource = 'data_url' | 'remote_url' | 'multipart' | 'direct_upload';
+
+export type MediaEvent =
+  | { type: 'ingest.accepted'; principal: Principal; source: IngestSource; media: MediaObject; deduped: boolean; receivedBytes: number }
+  | { type: 'ingest.rejected'; principal: Principal; source: IngestSource; code: ErrorCode; mediaId?: string }
+  | { type: 'ingest.mime_mismatch'; principal: Principal; source: IngestSource; declared: string; sniffed: string }
+  | { type: 'media.deleted'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' }
+  | { type: 'media.pinned'; principal: Principal; media: MediaObject; pinned: boolean }
+  | { type: 'access.denied'; principal: Principal; action: string; mediaIds: string[] };
+
+/**
+ * Things that happened, for metrics and the audit trail. Emitting never fails the request:
+ * implementations must not throw.
+ */
+export abstract class MediaEvents {
+  abstract emit(event: MediaEvent): void;
+}
+
+export class NoopMediaEvents extends MediaEvents {
+  emit(): void {}
+}

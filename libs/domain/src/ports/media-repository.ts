@@ -1,0 +1,48 @@
+import type { MediaId } from '@jan/mediaid';
+import type { MediaObject } from '../media/media-object';
+
+export type InsertResult =
+  | { inserted: true; media: MediaObject }
+  /** Another ready object of the same owner already has these bytes (concurrent dedupe). */
+  | { inserted: false; existing: MediaObject };
+
+/** The `media_objects` table. Implementations: TypeORM on PostgreSQL or the embedded engine. */
+export abstract class MediaRepository {
+  abstract findById(id: MediaId): Promise<MediaObject | null>;
+
+  /** All rows for these ids in a single query (resolve relies on this). */
+  abstract findByIds(ids: readonly MediaId[]): Promise<MediaObject[]>;
+
+  /** The ready object of `ownerId` whose stored or original bytes hash to `sha256`. */
+  abstract findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null>;
+
+  /**
+   * Inserts a row. A ready row that collides with an existing ready row of the same owner and
+   * sha256 is not inserted; the existing row is returned instead (the unique index decides).
+   */
+  abstract insert(media: MediaObject): Promise<InsertResult>;
+
+  /**
+   * Turns a pending row into a ready one with the verified facts. Same dedupe rule as insert:
+   * when a ready twin exists, nothing changes and the twin is returned.
+   */
+  abstract markReady(
+    id: MediaId,
+    facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
+    now: Date,
+  ): Promise<InsertResult>;
+
+  abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
+
+  /** Deletes the row; true when it existed. */
+  abstract delete(id: MediaId): Promise<boolean>;
+
+  /** Ready rows past retention and pending rows past their upload deadline, oldest first. */
+  abstract findExpired(now: Date, limit: number): Promise<MediaObject[]>;
+
+  /** Bytes and object count of one owner (ready and pending). */
+  abstract usage(ownerId: string): Promise<{ objects: number; bytes: number }>;
+
+  /** Cheap round trip for readiness probes. */
+  abstract ping(): Promise<void>;
+}

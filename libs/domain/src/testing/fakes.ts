@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DomainError } from '../media/errors';
+import type { AllowedMimeType } from '../media/media-types';
+import { Clock } from '../ports/clock';
+import { ImageInspector, type InspectedImage } from '../ports/image-inspector';
+import { MediaEvents, type MediaEvent } from '../ports/media-events';
+import { RemoteFetcher, type RemoteResource } from '../ports/remote-fetcher';
+import { UploadStaging, type StagedUpload } from '../ports/upload-staging';
+
+export class FixedClock extends Clock {
+  constructor(private current: Date = new Date('2026-01-01T00:00:00Z')) {
+    super();
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+  set(date: Date): void {
+    this.current = new Date(date);
+  }
+}
+
+export class RecordingMediaEvents extends MediaEvents {
+  readonly events: MediaEvent[] = [];
+  emit(event: MediaEvent): void {
+    this.events.push(event);
+  }
+  ofType<T extends MediaEvent['type']>(type: T): Extract<MediaEvent, { type: T }>[] {
+    return this.events.filter((e): e is Extract<MediaEvent, { type: T }> => e.type === type);
+  }
+}
+
+/** Buffers in memory with the same limits and errors as the real spool. */
+export class InMemoryUploadStaging extends UploadStaging {
+  live = 0;
+
+  async stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of source) {
+      total += chunk.length;
+      if (total > options.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: options.maxBytes });
+      chunks.push(Buffer.from(chunk));
+    }
+    if (total === 0) throw new DomainError('empty_file', 'upload is empty');
+    return this.fromBuffer(Buffer.concat(chunks));
+  }
+
+  fromBuffer(data: Buffer): StagedUpload {
+    this.live++;
+    let disposed = false;
+    return {
+      bytes: data.length,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      head: data.subarray(0, 4096),
+      path: '/dev/null',
+      open: () => Readable.from([data]),
+      dispose: async () => {
+        if (!disposed) this.live--;
+        disposed = true;
+      },
+    };
+  }
+}
+
+const SIGNATURES: [AllowedMimeType, number[]][] = [
+  ['image/png', [0x89, 0x50, 0x4e, 0x47]],
+  ['image/jpeg', [0xff, 0xd8, 0xff]],
+  ['image/gif', [0x47, 0x49, 0x46, 0x38]],
+  ['image/bmp', [0x42, 0x4d]],
+];
+
+/** Recognises a few magic numbers; everything else is unsupported. For unit tests only. */
+export class MagicNumberImageInspector extends ImageInspector {
+  async inspect(upload: StagedUpload): Promise<InspectedImage> {
+    const found = SIGNATURES.find(([, magic]) => magic.every((b, i) => upload.head[i] === b));
+    if (!found) throw new DomainError('unsupported_media_type', 'not an allowed image type');
+    return { facts: { mimeType: found[0], width: 1, height: 1, frames: 1 }, stored: upload };
+  }
+}
+
+export class FakeRemoteFetcher extends RemoteFetcher {
+  readonly responses = new Map<string, Buffer | DomainError>();
+  async fetch(url: string): Promise<RemoteResource> {
+    const found = this.responses.get(url);
+    if (!found) throw new DomainError('remote_fetch_failed', 'upstream answered 404', { status: 404 });
+    if (found instanceof DomainError) throw found;
+    return { body: Readable.from([found]), contentType: null, contentLength: found.length };
+  }
+}
+
+/** A tiny valid-looking PNG header followed by `seed`, so distinct seeds give distinct bytes. */
+export function pngBytes(seed = 'x'): Buffer {
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(seed)]);
+}

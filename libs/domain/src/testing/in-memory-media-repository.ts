@@ -1,0 +1,97 @@
+import type { MediaId } from '@jan/mediaid';
+import type { MediaObject } from '../media/media-object';
+import { MediaRepository, type InsertResult } from '../ports/media-repository';
+
+/** The repository contract in memory, including the per-owner dedupe rule of the unique index. */
+export class InMemoryMediaRepository extends MediaRepository {
+  readonly rows = new Map<string, MediaObject>();
+  /** Counts calls, so tests can assert "one query per request". */
+  queries = 0;
+  /** Set to make the next insert fail, as a database outage would. */
+  failNextInsert: Error | null = null;
+
+  async findById(id: MediaId) {
+    this.queries++;
+    return clone(this.rows.get(id));
+  }
+
+  async findByIds(ids: readonly MediaId[]) {
+    this.queries++;
+    return ids.map((id) => this.rows.get(id)).filter((m): m is MediaObject => !!m).map((m) => clone(m)!);
+  }
+
+  async findReadyByOwnerAndSha256(ownerId: string, sha256: string) {
+    this.queries++;
+    return clone(this.twin(ownerId, sha256));
+  }
+
+  async insert(media: MediaObject): Promise<InsertResult> {
+    this.queries++;
+    if (this.failNextInsert) {
+      const error = this.failNextInsert;
+      this.failNextInsert = null;
+      throw error;
+    }
+    if (this.rows.has(media.id)) throw new Error(`duplicate id ${media.id}`);
+    if (media.status === 'ready' && media.sha256) {
+      const twin = this.twin(media.ownerId, media.sha256);
+      if (twin) return { inserted: false, existing: clone(twin)! };
+    }
+    this.rows.set(media.id, clone(media)!);
+    return { inserted: true, media: clone(media)! };
+  }
+
+  async markReady(id: MediaId, facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>, now: Date): Promise<InsertResult> {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row) throw new Error(`no row ${id}`);
+    const twin = facts.sha256 ? this.twin(row.ownerId, facts.sha256) : undefined;
+    if (twin) return { inserted: false, existing: clone(twin)! };
+    Object.assign(row, facts, { status: 'ready', updatedAt: now, uploadExpiresAt: null });
+    return { inserted: true, media: clone(row)! };
+  }
+
+  async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date) {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row) return null;
+    Object.assign(row, { pinned, retentionUntil, updatedAt: now });
+    return clone(row)!;
+  }
+
+  async delete(id: MediaId) {
+    this.queries++;
+    return this.rows.delete(id);
+  }
+
+  async findExpired(now: Date, limit: number) {
+    this.queries++;
+    return [...this.rows.values()]
+      .filter(
+        (m) =>
+          (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= now) ||
+          (m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= now),
+      )
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .slice(0, limit)
+      .map((m) => clone(m)!);
+  }
+
+  async usage(ownerId: string) {
+    this.queries++;
+    const mine = [...this.rows.values()].filter((m) => m.ownerId === ownerId);
+    return { objects: mine.length, bytes: mine.reduce((s, m) => s + m.bytes, 0) };
+  }
+
+  async ping() {}
+
+  private twin(ownerId: string, sha256: string) {
+    return [...this.rows.values()].find(
+      (m) => m.status === 'ready' && m.ownerId === ownerId && (m.sha256 === sha256 || m.originalSha256 === sha256),
+    );
+  }
+}
+
+function clone(media: MediaObject | undefined): MediaObject | null {
+  return media ? { ...media } : null;
+}
