@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DomainError,
+  MediaStorage,
+  mediaNotFound,
+  type ByteRange,
+  type PutOptions,
+  type SignedReadOptions,
+  type SignedUpload,
+  type SignedUploadOptions,
+  type SignedUrl,
+  type StorageProvider,
+  type StoredObjectStream,
+} from '@jan/domain';
+import { UrlSigner, type SignatureCheck, type SigningKey } from './url-signer';
+
+export interface LocalDiskMediaStorageOptions {
+  /** Directory that holds `images/<id>.<ext>`. */
+  root: string;
+  /** Base of the absolute URLs handed out (`MEDIA_PUBLIC_URL`). */
+  publicUrl: string;
+  /** First key signs, all verify. */
+  signingKeys: readonly SigningKey[];
+  now?: () => Date;
+}
+
+/** Query parameters of a URL this storage signed. */
+export interface SignedQuery {
+  expires?: string;
+  kid?: string;
+  sig?: string;
+  ct?: string;
+  cd?: string;
+  len?: string;
+}
+
+const KEY_PATTERN = /^images\/jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|tiff)$/;
+
+/** Routes of the media API that serve signed local URLs. */
+export const LOCAL_FILES_PATH = '/v1/files/';
+export const LOCAL_UPLOADS_PATH = '/v1/uploads/';
+
+/**
+ * Objects as files under `root`. Writes go to a temporary file renamed into place, so a failed put
+ * leaves nothing at the key. "Presigned" URLs point at this service itself and carry an expiry and
+ * an HMAC signature over the key, method, content type and disposition.
+ */
+export class LocalDiskMediaStorage extends MediaStorage {
+  readonly provider: StorageProvider = 'local';
+  private readonly signer: UrlSigner;
+  private readonly publicUrl: string;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: LocalDiskMediaStorageOptions) {
+    super();
+    this.signer = new UrlSigner(options.signingKeys);
+    this.publicUrl = options.publicUrl.replace(/\/+$/, '');
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async put(key: string, body: Readable, _options: PutOptions): Promise<{ bytes: number }> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
+    try {
+      await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
+      const { size } = await stat(temporary);
+      await rename(temporary, path);
+      return { bytes: size };
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw asStorageError(error);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<StoredObjectStream> {
+    const path = this.pathOf(key);
+    const size = await sizeOf(path);
+    if (size === null) throw mediaNotFound();
+    if (!range) return { body: createReadStream(path), bytes: size, contentType: null };
+    const end = Math.min(range.end ?? size - 1, size - 1);
+    if (range.start > end) throw new DomainError('invalid_request', 'range not satisfiable', { size });
+    return { body: createReadStream(path, { start: range.start, end }), bytes: end - range.start + 1, contentType: null };
+  }
+
+  async head(key: string) {
+    const size = await sizeOf(this.pathOf(key));
+    return size === null ? null : { bytes: size, contentType: null };
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async signedReadUrl(key: string, options: SignedReadOptions): Promise<SignedUrl> {
+    this.pathOf(key);
+    const expiresAt = this.expiry(options.expiresInSeconds);
+    const query: SignedQuery = { expires: String(expiresAt.getTime() / 1000), ct: options.contentType, cd: options.contentDisposition };
+    const { kid, sig } = this.signer.sign(readFacts(key, query));
+    return { url: this.url(LOCAL_FILES_PATH, key, { ...query, kid, sig }), expiresAt };
+  }
+
+  async signedUploadUrl(key: string, options: SignedUploadOptions & { method: 'PUT' | 'POST' }): Promise<SignedUpload> {
+    this.pathOf(key);
+    const expiresAt = this.expiry(options.expiresInSeconds);
+    const query: SignedQuery = {
+      expires: String(expiresAt.getTime() / 1000),
+      ct: options.contentType,
+      len: options.contentLength === undefined ? undefined : String(options.contentLength),
+    };
+    const { kid, sig } = this.signer.sign(uploadFacts(key, query));
+    const headers: Record<string, string> = { 'content-type': options.contentType };
+    return { method: 'PUT', url: this.url(LOCAL_UPLOADS_PATH, key, { ...query, kid, sig }), headers, expiresAt };
+  }
+
+  /** Checks a signed read URL's query for `key`. */
+  verifyRead(key: string, query: SignedQuery): SignatureCheck {
+    if (!KEY_PATTERN.test(key)) return { ok: false, reason: 'invalid_signature' };
+    return this.signer.verify(readFacts(key, query), query.kid, query.sig, Number(query.expires), this.now().getTime());
+  }
+
+  /** Checks a signed upload URL's query for `key`. */
+  verifyUpload(key: string, query: SignedQuery): SignatureCheck {
+    if (!KEY_PATTERN.test(key)) return { ok: false, reason: 'invalid_signature' };
+    return this.signer.verify(uploadFacts(key, query), query.kid, query.sig, Number(query.expires), this.now().getTime());
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(join(this.options.root, 'images'), { recursive: true });
+    await stat(join(this.options.root, 'images'));
+  }
+
+  private pathOf(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new DomainError('invalid_request', 'invalid storage key');
+    return join(this.options.root, key);
+  }
+
+  private expiry(seconds: number): Date {
+    return new Date(Math.floor(this.now().getTime() / 1000 + seconds) * 1000);
+  }
+
+  private url(path: string, key: string, query: SignedQuery): string {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, value);
+    return `${this.publicUrl}${path}${key}?${params.toString()}`;
+  }
+}
+
+function readFacts(key: string, q: SignedQuery): string[] {
+  return ['GET', key, q.expires ?? '', q.ct ?? '', q.cd ?? ''];
+}
+
+function uploadFacts(key: string, q: SignedQuery): string[] {
+  return ['PUT', key, q.expires ?? '', q.ct ?? '', q.len ?? ''];
+}
+
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw asStorageError(error);
+  }
+}
+
+function asStorageError(error: unknown): Error {
+  if (error instanceof DomainError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') {
+    return new DomainError('storage_unavailable', 'local storage is unavailable', undefined, { cause: error });
+  }
+  return error as Error;
+}
