@@ -21,6 +21,7 @@ const common = {
 };
 
 module.exports = {
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.cjs'],
   projects: [
     {
       ...common,

@@ -15,6 +15,16 @@ export class OpenMedia {
     return { media, object: await this.storage.get(media.storageKey, range) };
   }
 
+  /** The object, when the principal may read it and it is ready. */
+  async readable(principal: Principal, rawId: string): Promise<MediaObject> {
+    return this.access.readable(principal, rawId, 'read');
+  }
+
+  /** Streams an object whose access was already checked with `readable`. */
+  async stream(media: MediaObject, range?: ByteRange): Promise<StoredObjectStream> {
+    return this.storage.get(media.storageKey, range);
+  }
+
   async describe(principal: Principal, rawId: string): Promise<MediaObject> {
     return this.access.readable(principal, rawId, 'describe', { allowPending: true });
   }
