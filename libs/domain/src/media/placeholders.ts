@@ -8,8 +8,10 @@ const PLACEHOLDER = /data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]{26})(?
 
 /** Cheap pre-check so strings without placeholders are never scanned by the regex engine. */
 function mayContainPlaceholder(s: string): boolean {
-  return s.length >= 40 && s.includes('jan_') && s.includes('data:');
+  return s.length >= 40 && s.includes('data:') && JAN_PREFIX.test(s);
 }
+
+const JAN_PREFIX = /jan_/i;
 
 /** Distinct ids referenced by placeholders anywhere inside string values of `value`. */
 export function collectPlaceholderIds(value: unknown): MediaId[] {

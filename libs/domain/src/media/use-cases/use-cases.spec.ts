@@ -1,0 +1,304 @@
+import { Readable } from 'node:stream';
+import { newMediaId } from '@jan/mediaid';
+import type { Principal } from '../../access/principal';
+import {
+  FixedClock,
+  InMemoryMediaRepository,
+  InMemoryMediaStorage,
+  InMemoryUploadStaging,
+  MagicNumberImageInspector,
+  RecordingMediaEvents,
+  pngBytes,
+} from '../../testing';
+import { DomainError } from '../errors';
+import type { MediaPolicy } from '../media-policy';
+import { PresignCache } from '../presign-cache';
+import { IngestMedia, resolveOwner } from './ingest-media';
+import { ManageMedia } from './manage-media';
+import { MediaAccess } from './media-access';
+import { OpenMedia } from './open-media';
+import { PresignMedia } from './presign-media';
+import { ResolveMedia } from './resolve-media';
+
+const alice: Principal = { kind: 'user', subject: 'alice' };
+const bob: Principal = { kind: 'user', subject: 'bob' };
+const llmApiForAlice: Principal = { kind: 'service', serviceId: 'llm-api', actingFor: 'alice' };
+const llmApiForBob: Principal = { kind: 'service', serviceId: 'llm-api', actingFor: 'bob' };
+const admin: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
+
+function setup(overrides: Partial<MediaPolicy> = {}) {
+  const policy: MediaPolicy = {
+    maxBytes: 1024,
+    retentionDays: 30,
+    presignTtlSeconds: 600,
+    inline: { enabled: true, maxImageBytes: 512, maxRequestBytes: 1024 },
+    ...overrides,
+  };
+  const clock = new FixedClock();
+  const repository = new InMemoryMediaRepository();
+  const storage = new InMemoryMediaStorage(() => clock.now());
+  const staging = new InMemoryUploadStaging();
+  const events = new RecordingMediaEvents();
+  const cache = new PresignCache(100);
+  const access = new MediaAccess(repository, events);
+  const ingest = new IngestMedia(repository, storage, staging, new MagicNumberImageInspector(), clock, events, policy);
+  const presign = new PresignMedia(access, storage, cache, clock, policy);
+  const resolve = new ResolveMedia(repository, storage, presign, events, policy);
+  const open = new OpenMedia(access, storage);
+  const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
+  const upload = (principal: Principal, data: Buffer, userId?: string) =>
+    ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });
+  return { policy, clock, repository, storage, staging, events, cache, ingest, presign, resolve, open, manage, upload };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof DomainError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a DomainError');
+}
+
+describe('IngestMedia', () => {
+  it('stores bytes under images/<id>.<ext> with one row, and dedupes identical bytes per owner', async () => {
+    const t = setup();
+    const first = await t.upload(alice, pngBytes('a'));
+    expect(first.deduped).toBe(false);
+    expect(first.media.storageKey).toBe(`images/${first.media.id}.png`);
+    expect(first.media.mimeType).toBe('image/png');
+    expect(t.storage.objects.get(first.media.storageKey)?.data).toEqual(pngBytes('a'));
+    expect(first.media.retentionUntil).toEqual(new Date(t.clock.now().getTime() + 30 * 86_400_000));
+
+    const again = await t.upload(alice, pngBytes('a'));
+    expect(again).toMatchObject({ deduped: true, media: { id: first.media.id } });
+    expect(t.repository.rows.size).toBe(1);
+    expect(t.storage.objects.size).toBe(1);
+  });
+
+  it('never dedupes across owners', async () => {
+    const t = setup();
+    const a = await t.upload(alice, pngBytes('same'));
+    const b = await t.upload(bob, pngBytes('same'));
+    expect(b.deduped).toBe(false);
+    expect(b.media.id).not.toBe(a.media.id);
+    expect(b.media.ownerId).toBe('bob');
+  });
+
+  it('rejects oversize, empty and non-image uploads with stable codes and leaves nothing behind', async () => {
+    const t = setup();
+    expect(await codeOf(t.upload(alice, Buffer.alloc(2048, 1)))).toBe('payload_too_large');
+    expect(await codeOf(t.upload(alice, Buffer.alloc(0)))).toBe('empty_file');
+    expect(await codeOf(t.upload(alice, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>')))).toBe('unsupported_media_type');
+    expect(t.repository.rows.size).toBe(0);
+    expect(t.storage.objects.size).toBe(0);
+    expect(t.staging.live).toBe(0);
+    expect(t.events.ofType('ingest.rejected').map((e) => e.code)).toEqual(['payload_too_large', 'empty_file', 'unsupported_media_type']);
+  });
+
+  it('leaves no row when storage fails', async () => {
+    const t = setup();
+    t.storage.failNextPut = new DomainError('storage_unavailable', 'bucket down');
+    expect(await codeOf(t.upload(alice, pngBytes('x')))).toBe('storage_unavailable');
+    expect(t.repository.rows.size).toBe(0);
+  });
+
+  it('removes the object it wrote when the database insert fails', async () => {
+    const t = setup();
+    t.repository.failNextInsert = new Error('connection reset');
+    await expect(t.upload(alice, pngBytes('x'))).rejects.toThrow('connection reset');
+    expect(t.storage.objects.size).toBe(0);
+    expect(t.staging.live).toBe(0);
+  });
+
+  it('answers deduped with the winner and removes its own object when a concurrent twin wins the insert', async () => {
+    const t = setup();
+    const results = await Promise.all(Array.from({ length: 20 }, () => t.upload(alice, pngBytes('race'))));
+    const ids = new Set(results.map((r) => r.media.id));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => !r.deduped)).toHaveLength(1);
+    expect(t.repository.rows.size).toBe(1);
+    expect(t.storage.objects.size).toBe(1);
+  });
+
+  it('records a declared type that differs from the sniffed one', async () => {
+    const t = setup();
+    await t.ingest.execute({ principal: alice, source: 'multipart', body: Readable.from([pngBytes()]), declaredMimeType: 'image/jpeg' });
+    expect(t.events.ofType('ingest.mime_mismatch')).toEqual([expect.objectContaining({ declared: 'image/jpeg', sniffed: 'image/png' })]);
+  });
+});
+
+describe('resolveOwner', () => {
+  it("lets a user's subject win over user_id in the body", () => {
+    expect(resolveOwner(alice, 'bob')).toBe('alice');
+  });
+  it('lets a service act for the user it names, by header or body', () => {
+    expect(resolveOwner(llmApiForAlice, undefined)).toBe('alice');
+    expect(resolveOwner({ kind: 'service', serviceId: 'llm-api', actingFor: null }, 'carol')).toBe('carol');
+    expect(resolveOwner({ kind: 'service', serviceId: 'llm-api', actingFor: null }, undefined)).toBe('service:llm-api');
+  });
+  it('refuses a body user_id that contradicts the header', () => {
+    expect(() => resolveOwner(llmApiForAlice, 'bob')).toThrow(expect.objectContaining({ code: 'invalid_request' }));
+  });
+});
+
+describe('access', () => {
+  it('answers the same media_not_found for missing, malformed and foreign ids', async () => {
+    const t = setup();
+    const { media } = await t.upload(alice, pngBytes('private'));
+    for (const [principal, id] of [
+      [bob, media.id],
+      [llmApiForBob, media.id],
+      [alice, newMediaId()],
+      [alice, 'jan_nonexistent123'],
+    ] as const) {
+      expect(await codeOf(t.open.open(principal, id))).toBe('media_not_found');
+      expect(await codeOf(t.presign.presign(principal, id))).toBe('media_not_found');
+    }
+    expect(t.events.ofType('access.denied')).toHaveLength(4);
+  });
+
+  it('lets the owner, a service for the owner, and admins read', async () => {
+    const t = setup();
+    const { media } = await t.upload(alice, pngBytes('mine'));
+    for (const principal of [alice, llmApiForAlice, admin]) {
+      const { object } = await t.open.open(principal, media.id.toUpperCase());
+      expect(object.bytes).toBe(media.bytes);
+    }
+  });
+
+  it('never serves pending objects', async () => {
+    const t = setup();
+    const id = newMediaId();
+    const now = t.clock.now();
+    await t.repository.insert({
+      id,
+      ownerId: 'alice',
+      storageProvider: 'local',
+      storageKey: `images/${id}.png`,
+      mimeType: 'image/png',
+      bytes: 0,
+      sha256: null,
+      originalSha256: null,
+      status: 'pending',
+      pinned: false,
+      filename: null,
+      createdAt: now,
+      updatedAt: now,
+      retentionUntil: null,
+      uploadExpiresAt: new Date(now.getTime() + 60_000),
+    });
+    expect(await codeOf(t.open.open(alice, id))).toBe('media_not_found');
+    expect(await codeOf(t.resolve.resolveIds(alice, [id]))).toBe('media_not_found');
+  });
+});
+
+describe('ResolveMedia', () => {
+  it('replaces both placeholder forms anywhere with one repository query', async () => {
+    const t = setup();
+    const a = (await t.upload(alice, pngBytes('a'))).media;
+    const b = (await t.upload(alice, pngBytes('b'))).media;
+    const payload = {
+      model: 'gpt',
+      [`data:image/png;${a.id}`]: 'keys are left alone',
+      messages: [
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;${a.id}` } }] },
+        { role: 'user', content: `see data:image/png;base64,${b.id.toUpperCase()} and data:image/png;${a.id}!` },
+      ],
+      n: 1.5e300,
+    };
+    t.repository.queries = 0;
+    const { payload: out } = await t.resolve.resolvePayload(llmApiForAlice, payload);
+    expect(t.repository.queries).toBe(1);
+    const resolved = out as typeof payload;
+    const urlA = (resolved.messages[0].content as { image_url: { url: string } }[])[0].image_url.url;
+    expect(urlA).toMatch(/^memory:\/\/images\//);
+    expect(resolved.messages[1].content).toMatch(/^see memory:\/\/.+ and memory:\/\/.+!$/);
+    expect(Object.keys(resolved)).toContain(`data:image/png;${a.id}`);
+    expect(resolved.n).toBe(1.5e300);
+    expect(payload.messages[0].content).toEqual([{ type: 'image_url', image_url: { url: `data:image/png;${a.id}` } }]);
+  });
+
+  it('returns a payload without placeholders deep-equal and without touching the repository', async () => {
+    const t = setup();
+    const payload = { messages: [{ role: 'user', content: 'data:image/png;base64,iVBORw0KGgo=' }], list: [1, null, true, 'x'] };
+    t.repository.queries = 0;
+    const { payload: out } = await t.resolve.resolvePayload(alice, payload);
+    expect(out).toEqual(payload);
+    expect(t.repository.queries).toBe(0);
+  });
+
+  it("refuses another user's ids with 404 listing them, or keeps them when asked", async () => {
+    const t = setup();
+    const mine = (await t.upload(alice, pngBytes('mine'))).media;
+    const theirs = (await t.upload(bob, pngBytes('theirs'))).media;
+    const payload = { a: `data:image/png;${mine.id}`, b: `data:image/png;${theirs.id}` };
+    await expect(t.resolve.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [theirs.id] } });
+    const kept = await t.resolve.resolvePayload(alice, payload, { keepUnresolved: true });
+    expect(kept.payload).toMatchObject({ b: `data:image/png;${theirs.id}` });
+    expect((kept.payload as { a: string }).a).toMatch(/^memory:/);
+    expect(kept.unresolved).toEqual([theirs.id]);
+  });
+
+  it('reuses cached URLs while more than half their life remains', async () => {
+    const t = setup();
+    const { media } = await t.upload(alice, pngBytes('hot'));
+    const first = await t.resolve.resolveIds(alice, [media.id]);
+    t.clock.advance(200_000);
+    const second = await t.resolve.resolveIds(alice, [media.id]);
+    expect(second.resolved[0].url).toBe(first.resolved[0].url);
+    t.clock.advance(150_000);
+    const third = await t.resolve.resolveIds(alice, [media.id]);
+    expect(third.resolved[0].url).not.toBe(first.resolved[0].url);
+    expect(t.cache.hits).toBeGreaterThanOrEqual(1);
+  });
+
+  it('inlines images as data URLs within the caps, and refuses beyond them', async () => {
+    const t = setup();
+    const { media } = await t.upload(alice, pngBytes('inline'));
+    const { payload } = await t.resolve.resolvePayload(alice, { url: `data:image/png;${media.id}` }, { mode: 'inline' });
+    expect(payload).toEqual({ url: `data:image/png;base64,${pngBytes('inline').toString('base64')}` });
+    const big = (await t.upload(alice, Buffer.concat([pngBytes('big'), Buffer.alloc(600)]))).media;
+    expect(await codeOf(t.resolve.resolveIds(alice, [big.id], { mode: 'inline' }))).toBe('inline_too_large');
+    const off = setup({ inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } });
+    expect(await codeOf(off.resolve.resolveIds(alice, [], { mode: 'inline' }))).toBe('invalid_request');
+  });
+
+  it('counts malformed ids in the ids form as not found', async () => {
+    const t = setup();
+    await expect(t.resolve.resolveIds(alice, ['jan_nope', 42])).rejects.toMatchObject({ code: 'media_not_found', details: { ids: ['jan_nope', '42'] } });
+  });
+});
+
+describe('ManageMedia', () => {
+  it('pins past retention, unpins with a fresh clock, and purges what expired', async () => {
+    const t = setup();
+    const keep = (await t.upload(alice, pngBytes('keep'))).media;
+    const drop = (await t.upload(alice, pngBytes('drop'))).media;
+    const pinned = await t.manage.setPinned(alice, keep.id, true);
+    expect(pinned).toMatchObject({ pinned: true, retentionUntil: null });
+
+    t.clock.advance(31 * 86_400_000);
+    expect(await t.manage.purgeExpired()).toBe(1);
+    expect(t.repository.rows.has(drop.id)).toBe(false);
+    expect(t.storage.objects.has(drop.storageKey)).toBe(false);
+    expect(t.repository.rows.has(keep.id)).toBe(true);
+
+    const unpinned = await t.manage.setPinned(alice, keep.id, false);
+    expect(unpinned.retentionUntil).toEqual(new Date(t.clock.now().getTime() + 30 * 86_400_000));
+    expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'retention' })]);
+  });
+
+  it("deletes only the caller's own objects, and forgets cached URLs", async () => {
+    const t = setup();
+    const { media } = await t.upload(alice, pngBytes('gone'));
+    await t.presign.presign(alice, media.id);
+    expect(t.cache.size).toBe(1);
+    expect(await codeOf(t.manage.delete(bob, media.id))).toBe('media_not_found');
+    await t.manage.delete(alice, media.id);
+    expect(t.cache.size).toBe(0);
+    expect(t.storage.objects.size).toBe(0);
+    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+  });
+});
