@@ -1,0 +1,70 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/** Postgres returns `bigint` as a string so that no precision is lost; object sizes fit a double. */
+const bigintAsNumber = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | null) => (value === null ? null : Number(value)),
+};
+
+/**
+ * One row of `media_api.media_objects`. The first ten columns are the earlier service's table,
+ * unchanged, so that its rows stay readable; the rest were added by the TypeScript service.
+ * The schema itself is owned by the migrations, never by `synchronize`.
+ */
+@Entity({ schema: 'media_api', name: 'media_objects' })
+@Index('idx_media_objects_sha256', ['sha256'])
+@Index('idx_media_objects_created_by', ['createdBy'])
+@Index('idx_media_objects_created_at', ['createdAt'])
+@Index('idx_media_objects_retention_until', ['retentionUntil'])
+// Per-owner dedupe is decided by this index, so two concurrent uploads of the same bytes cannot
+// both become ready rows. Pending rows are outside it: their bytes are not verified yet.
+@Index('uq_media_objects_owner_sha256_ready', ['createdBy', 'sha256'], { unique: true, where: `status = 'ready'` })
+@Index('idx_media_objects_owner_original_sha256', ['createdBy', 'originalSha256'], { where: 'original_sha256 IS NOT NULL' })
+@Index('idx_media_objects_pending_deadline', ['uploadExpiresAt'], { where: `status = 'pending'` })
+export class MediaObjectOrmEntity {
+  @PrimaryColumn({ type: 'varchar', length: 40 })
+  id!: string;
+
+  @Column({ name: 'storage_provider', type: 'varchar', length: 16 })
+  storageProvider!: string;
+
+  @Column({ name: 'storage_key', type: 'varchar', length: 512 })
+  storageKey!: string;
+
+  @Column({ name: 'mime_type', type: 'varchar', length: 100 })
+  mimeType!: string;
+
+  @Column({ type: 'bigint', default: 0, transformer: bigintAsNumber })
+  bytes!: number;
+
+  @Column({ type: 'char', length: 64, nullable: true })
+  sha256!: string | null;
+
+  /** The owner: a user's subject or a service's own id. */
+  @Column({ name: 'created_by', type: 'varchar', length: 200 })
+  createdBy!: string;
+
+  @Column({ name: 'retention_until', type: 'timestamptz', nullable: true })
+  retentionUntil!: Date | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' })
+  updatedAt!: Date;
+
+  @Column({ name: 'original_sha256', type: 'char', length: 64, nullable: true })
+  originalSha256!: string | null;
+
+  @Column({ type: 'varchar', length: 16, default: 'ready' })
+  status!: string;
+
+  @Column({ type: 'boolean', default: false })
+  pinned!: boolean;
+
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  filename!: string | null;
+
+  @Column({ name: 'upload_expires_at', type: 'timestamptz', nullable: true })
+  uploadExpiresAt!: Date | null;
+}

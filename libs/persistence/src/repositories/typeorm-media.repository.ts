@@ -1,0 +1,198 @@
+import { MediaRepository, mediaNotFound, type InsertResult, type MediaObject } from '@jan/domain';
+import type { MediaId } from '@jan/mediaid';
+import { In, type DataSource } from 'typeorm';
+import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
+import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.mapper';
+
+const TABLE = 'media_api.media_objects';
+const UNIQUE_VIOLATION = '23505';
+/** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
+const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * `MediaRepository` on PostgreSQL (or the embedded engine, which speaks the same protocol).
+ *
+ * Lookups by id go to `reader` when a replica is configured; an id the replica does not know yet
+ * is asked of the writer, so a client that uploads and immediately resolves is not told 404.
+ * Everything that decides something (inserts, the twin lookup after a conflict, the retention
+ * sweep) uses the writer.
+ */
+export class TypeOrmMediaRepository extends MediaRepository {
+  constructor(
+    private readonly writer: DataSource,
+    private readonly reader: DataSource = writer,
+  ) {
+    super();
+  }
+
+  async findById(id: MediaId): Promise<MediaObject | null> {
+    const found = await this.reader.getRepository(MediaObjectOrmEntity).findOneBy({ id });
+    if (found) return MediaObjectMapper.toDomain(found);
+    if (!this.hasReplica) return null;
+    const fromWriter = await this.writer.getRepository(MediaObjectOrmEntity).findOneBy({ id });
+    return fromWriter ? MediaObjectMapper.toDomain(fromWriter) : null;
+  }
+
+  /** One statement for all ids (two only when a replica lags behind the writer). */
+  async findByIds(ids: readonly MediaId[]): Promise<MediaObject[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const found = await this.reader.getRepository(MediaObjectOrmEntity).findBy({ id: In(unique) });
+    if (this.hasReplica && found.length < unique.length) {
+      const seen = new Set(found.map((row) => row.id));
+      const missing = unique.filter((id) => !seen.has(id));
+      found.push(...(await this.writer.getRepository(MediaObjectOrmEntity).findBy({ id: In(missing) })));
+    }
+    return found.map((row) => MediaObjectMapper.toDomain(row));
+  }
+
+  findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null> {
+    return this.twin(this.reader, ownerId, sha256);
+  }
+
+  async insert(media: MediaObject): Promise<InsertResult> {
+    const row = MediaObjectMapper.toPersistence(media);
+    const ready = media.status === 'ready' && media.sha256 !== null;
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      // The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause
+      // extends dedupe to a ready row whose bytes were re-encoded from these very bytes; that
+      // case is rare and not race-proof, which only costs a duplicate object, never a wrong one.
+      const inserted: MediaObjectRow[] = await this.writer.query(
+        `INSERT INTO ${TABLE}
+           (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+            created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+         SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::bigint, $6::char(64), $7::varchar,
+                $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::char(64), $12::varchar, $13::boolean,
+                $14::varchar, $15::timestamptz
+          WHERE NOT ($16::boolean AND EXISTS (
+                  SELECT 1 FROM ${TABLE} t
+                   WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
+         ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
+         RETURNING *`,
+        [
+          row.id,
+          row.storageProvider,
+          row.storageKey,
+          row.mimeType,
+          row.bytes,
+          row.sha256,
+          row.createdBy,
+          row.retentionUntil,
+          row.createdAt,
+          row.updatedAt,
+          row.originalSha256,
+          row.status,
+          row.pinned,
+          row.filename,
+          row.uploadExpiresAt,
+          ready,
+        ],
+      );
+      if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
+      if (!ready) throw new Error(`insert of ${media.id} returned no row`);
+      const existing = await this.twin(this.writer, media.ownerId, media.sha256!);
+      if (existing) return { inserted: false, existing };
+    }
+    throw new Error(`insert of ${media.id} kept conflicting with a twin that disappeared`);
+  }
+
+  /**
+   * Only a pending row becomes ready. Calling it again for a row that is already ready returns
+   * that row as `inserted: true`: reporting it as its own twin would invite the caller to delete
+   * the object it points at.
+   */
+  async markReady(
+    id: MediaId,
+    facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
+    now: Date,
+  ): Promise<InsertResult> {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      let updated: MediaObjectRow[];
+      try {
+        // pg returns [rows, affectedCount] for UPDATE ... RETURNING through TypeORM.
+        const [rows] = (await this.writer.query(
+          `UPDATE ${TABLE} m
+              SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
+                  status = 'ready', updated_at = $6, upload_expires_at = NULL
+            WHERE m.id = $1 AND m.status = 'pending'
+              AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM ${TABLE} t
+                     WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
+          RETURNING *`,
+          [id, facts.bytes, facts.sha256, facts.mimeType, facts.retentionUntil, now],
+        )) as [MediaObjectRow[], number];
+        updated = rows;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        updated = [];
+      }
+      if (updated.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(updated[0]) };
+
+      const current = await this.writer.getRepository(MediaObjectOrmEntity).findOneBy({ id });
+      if (!current) throw mediaNotFound([id]);
+      if (current.status === 'ready') return { inserted: true, media: MediaObjectMapper.toDomain(current) };
+      if (facts.sha256 === null) continue;
+      const existing = await this.twin(this.writer, current.createdBy, facts.sha256);
+      if (existing) return { inserted: false, existing };
+    }
+    throw new Error(`marking ${id} ready kept conflicting with a twin that disappeared`);
+  }
+
+  async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
+    const [rows] = (await this.writer.query(
+      `UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4 WHERE id = $1 RETURNING *`,
+      [id, pinned, retentionUntil, now],
+    )) as [MediaObjectRow[], number];
+    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+  }
+
+  async delete(id: MediaId): Promise<boolean> {
+    const result = await this.writer.getRepository(MediaObjectOrmEntity).delete({ id });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async findExpired(now: Date, limit: number): Promise<MediaObject[]> {
+    if (limit <= 0) return [];
+    const rows: MediaObjectRow[] = await this.writer.query(
+      `SELECT * FROM ${TABLE}
+        WHERE (status = 'ready' AND NOT pinned AND retention_until <= $1)
+           OR (status = 'pending' AND upload_expires_at <= $1)
+        ORDER BY created_at, id
+        LIMIT $2`,
+      [now, limit],
+    );
+    return rows.map((row) => MediaObjectMapper.rowToDomain(row));
+  }
+
+  async usage(ownerId: string): Promise<{ objects: number; bytes: number }> {
+    const [row]: Array<{ objects: string; bytes: string }> = await this.reader.query(
+      `SELECT count(*) AS objects, coalesce(sum(bytes), 0) AS bytes FROM ${TABLE} WHERE created_by = $1`,
+      [ownerId],
+    );
+    return { objects: Number(row.objects), bytes: Number(row.bytes) };
+  }
+
+  async ping(): Promise<void> {
+    await this.writer.query('SELECT 1');
+  }
+
+  private get hasReplica(): boolean {
+    return this.reader !== this.writer;
+  }
+
+  private async twin(source: DataSource, ownerId: string, sha256: string): Promise<MediaObject | null> {
+    const rows: MediaObjectRow[] = await source.query(
+      `SELECT * FROM ${TABLE}
+        WHERE created_by = $1 AND status = 'ready' AND (sha256 = $2 OR original_sha256 = $2)
+        ORDER BY created_at, id
+        LIMIT 1`,
+      [ownerId, sha256],
+    );
+    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const driverError = (error as { driverError?: { code?: string }; code?: string } | null) ?? {};
+  return driverError.code === UNIQUE_VIOLATION || driverError.driverError?.code === UNIQUE_VIOLATION;
+}

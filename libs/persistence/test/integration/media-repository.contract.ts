@@ -1,0 +1,376 @@
+import { randomBytes } from 'node:crypto';
+import type { InsertResult, MediaObject, MediaRepository } from '@jan/domain';
+import { newMediaId, type MediaId } from '@jan/mediaid';
+
+/** What the contract needs from one implementation of the port. */
+export interface MediaRepositorySubject {
+  repository: MediaRepository;
+  /** Statements the repository has sent so far (for "one query" guarantees). */
+  queryCount(): number;
+  /** Removes every row of these owners, whatever the test left behind. */
+  deleteOwners?(ownerIds: readonly string[]): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+/**
+ * The behaviour every `MediaRepository` must share, run against PostgreSQL, the embedded engine
+ * and the in-memory fake. Each test works under owner ids of its own and dates in a far past of
+ * its own, so it can share a database with other test files.
+ */
+export function mediaRepositoryContract(name: string, open: () => Promise<MediaRepositorySubject>): void {
+  describe(`MediaRepository contract: ${name}`, () => {
+    let subject: MediaRepositorySubject;
+    let repo: MediaRepository;
+    let owners: string[] = [];
+    let ids: MediaId[] = [];
+    /** A random instant between 1900 and 1960: nothing but this test's rows lives there. */
+    let epoch: number;
+
+    beforeAll(async () => {
+      subject = await open();
+      repo = subject.repository;
+    });
+
+    beforeEach(() => {
+      owners = [];
+      ids = [];
+      epoch = Date.UTC(1900, 0, 1) + Math.floor(Math.random() * 60 * 365) * DAY;
+    });
+
+    afterEach(async () => {
+      for (const id of ids) await repo.delete(id);
+      await subject.deleteOwners?.(owners);
+    });
+
+    const owner = () => {
+      const id = `contract-${randomBytes(6).toString('hex')}`;
+      owners.push(id);
+      return id;
+    };
+    const sha = () => randomBytes(32).toString('hex');
+    const at = (days: number) => new Date(epoch + days * DAY);
+
+    function media(ownerId: string, overrides: Partial<MediaObject> = {}): MediaObject {
+      const id = overrides.id ?? newMediaId();
+      ids.push(id);
+      return {
+        id,
+        ownerId,
+        storageProvider: 'local',
+        storageKey: `images/${id}.png`,
+        mimeType: 'image/png',
+        bytes: 1234,
+        sha256: sha(),
+        originalSha256: null,
+        status: 'ready',
+        pinned: false,
+        filename: null,
+        createdAt: at(0),
+        updatedAt: at(0),
+        retentionUntil: at(30),
+        uploadExpiresAt: null,
+        ...overrides,
+      };
+    }
+
+    function pending(ownerId: string, overrides: Partial<MediaObject> = {}): MediaObject {
+      return media(ownerId, { status: 'pending', sha256: null, bytes: 0, uploadExpiresAt: at(1), ...overrides });
+    }
+
+    async function insertNew(m: MediaObject): Promise<MediaObject> {
+      const result = await repo.insert(m);
+      if (!result.inserted) throw new Error(`expected ${m.id} to be inserted, got twin ${result.existing.id}`);
+      return result.media;
+    }
+
+    function insertedMedia(result: InsertResult): MediaObject {
+      if (!result.inserted) throw new Error('expected inserted');
+      return result.media;
+    }
+
+    describe('insert and find', () => {
+      it('round-trips every field', async () => {
+        const m = media(owner(), {
+          bytes: 9_007_199_254, // beyond 32 bits: bigint must come back as the same number
+          originalSha256: sha(),
+          filename: 'chat shot – ünïcode.png',
+          storageProvider: 's3',
+          mimeType: 'image/webp',
+          updatedAt: at(1),
+        });
+        const result = await repo.insert(m);
+        expect(result).toEqual({ inserted: true, media: m });
+        expect(await repo.findById(m.id)).toEqual(m);
+      });
+
+      it('round-trips a pending row with its nulls', async () => {
+        const m = pending(owner(), { retentionUntil: null });
+        await insertNew(m);
+        expect(await repo.findById(m.id)).toEqual(m);
+      });
+
+      it('answers null for an unknown id', async () => {
+        expect(await repo.findById(newMediaId())).toBeNull();
+      });
+
+      it('rejects a second row with the same id', async () => {
+        const first = media(owner());
+        await insertNew(first);
+        await expect(repo.insert({ ...first, sha256: sha() })).rejects.toThrow();
+        expect(await repo.findById(first.id)).toEqual(first);
+      });
+    });
+
+    describe('findByIds', () => {
+      it('returns the rows that exist, skipping missing ids, in one query', async () => {
+        const me = owner();
+        const rows = [media(me), media(me), pending(me), media(owner())];
+        for (const m of rows) await insertNew(m);
+        const missing = [newMediaId(), newMediaId()];
+
+        const before = subject.queryCount();
+        const found = await repo.findByIds([rows[0].id, missing[0], rows[1].id, rows[2].id, rows[3].id, missing[1]]);
+        expect(subject.queryCount() - before).toBe(1);
+
+        expect(found.map((m) => m.id).sort()).toEqual(rows.map((m) => m.id).sort());
+        for (const m of rows) expect(found.find((f) => f.id === m.id)).toEqual(m);
+      });
+
+      it('takes one query for many ids and tolerates repeats', async () => {
+        const me = owner();
+        const rows = Array.from({ length: 25 }, () => media(me));
+        for (const m of rows) await insertNew(m);
+        const before = subject.queryCount();
+        const found = await repo.findByIds([...rows.map((m) => m.id), rows[0].id, rows[1].id]);
+        expect(subject.queryCount() - before).toBe(1);
+        expect(new Set(found.map((m) => m.id))).toEqual(new Set(rows.map((m) => m.id)));
+      });
+
+      it('answers [] for no ids and for only unknown ids', async () => {
+        const before = subject.queryCount();
+        expect(await repo.findByIds([])).toEqual([]);
+        expect(subject.queryCount() - before).toBeLessThanOrEqual(1);
+        expect(await repo.findByIds([newMediaId(), newMediaId()])).toEqual([]);
+      });
+    });
+
+    describe('findReadyByOwnerAndSha256', () => {
+      it('finds the ready row by its stored or its original hash, only for its owner', async () => {
+        const me = owner();
+        const m = media(me, { originalSha256: sha() });
+        await insertNew(m);
+        expect(await repo.findReadyByOwnerAndSha256(me, m.sha256!)).toEqual(m);
+        expect(await repo.findReadyByOwnerAndSha256(me, m.originalSha256!)).toEqual(m);
+        expect(await repo.findReadyByOwnerAndSha256(owner(), m.sha256!)).toBeNull();
+        expect(await repo.findReadyByOwnerAndSha256(me, sha())).toBeNull();
+      });
+
+      it('ignores pending rows', async () => {
+        const me = owner();
+        const p = pending(me, { sha256: sha() });
+        await insertNew(p);
+        expect(await repo.findReadyByOwnerAndSha256(me, p.sha256!)).toBeNull();
+      });
+    });
+
+    describe('per-owner dedupe', () => {
+      it('returns the existing ready row instead of inserting a twin', async () => {
+        const me = owner();
+        const first = media(me);
+        await insertNew(first);
+        const twin = media(me, { sha256: first.sha256, createdAt: at(1), updatedAt: at(1) });
+        expect(await repo.insert(twin)).toEqual({ inserted: false, existing: first });
+        expect(await repo.findById(twin.id)).toBeNull();
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: first.bytes });
+      });
+
+      it('treats bytes whose re-encoding is already stored as a twin', async () => {
+        const me = owner();
+        const reencoded = media(me, { originalSha256: sha() });
+        await insertNew(reencoded);
+        const sameUpload = media(me, { sha256: reencoded.originalSha256 });
+        expect(await repo.insert(sameUpload)).toEqual({ inserted: false, existing: reencoded });
+      });
+
+      it('keeps one row per owner for the same bytes', async () => {
+        const bytes = sha();
+        const a = media(owner(), { sha256: bytes });
+        const b = media(owner(), { sha256: bytes });
+        expect((await repo.insert(a)).inserted).toBe(true);
+        expect((await repo.insert(b)).inserted).toBe(true);
+        expect(await repo.findReadyByOwnerAndSha256(a.ownerId, bytes)).toEqual(a);
+        expect(await repo.findReadyByOwnerAndSha256(b.ownerId, bytes)).toEqual(b);
+      });
+
+      it('lets exactly one of 50 concurrent inserts of the same bytes win', async () => {
+        const me = owner();
+        const bytes = sha();
+        const attempts = Array.from({ length: 50 }, (_, i) => media(me, { sha256: bytes, createdAt: at(i / 1000) }));
+        const results = await Promise.all(attempts.map((m) => repo.insert(m)));
+
+        const winners = results.filter((r) => r.inserted);
+        const losers = results.filter((r): r is Extract<InsertResult, { inserted: false }> => !r.inserted);
+        expect(winners).toHaveLength(1);
+        expect(losers).toHaveLength(49);
+        const winner = insertedMedia(winners[0]);
+        for (const lost of losers) expect(lost.existing).toEqual(winner);
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: winner.bytes });
+      });
+
+      it('never lets pending rows collide, with each other or with a ready twin', async () => {
+        const me = owner();
+        const bytes = sha();
+        await insertNew(media(me, { sha256: bytes }));
+        await insertNew(pending(me));
+        await insertNew(pending(me));
+        await insertNew(pending(me, { sha256: bytes }));
+        await insertNew(pending(me, { sha256: bytes }));
+        expect((await repo.usage(me)).objects).toBe(5);
+      });
+    });
+
+    describe('markReady', () => {
+      const facts = (sha256: string) => ({ bytes: 4321, sha256, mimeType: 'image/jpeg' as const, retentionUntil: at(40) });
+
+      it('turns a pending row into a ready one', async () => {
+        const me = owner();
+        const p = pending(me, { filename: 'upload.jpg' });
+        await insertNew(p);
+        const f = facts(sha());
+        const result = await repo.markReady(p.id, f, at(2));
+        const expected: MediaObject = { ...p, ...f, status: 'ready', updatedAt: at(2), uploadExpiresAt: null };
+        expect(result).toEqual({ inserted: true, media: expected });
+        expect(await repo.findById(p.id)).toEqual(expected);
+        expect(await repo.findReadyByOwnerAndSha256(me, f.sha256)).toEqual(expected);
+      });
+
+      it('returns the ready twin and leaves the pending row untouched', async () => {
+        const me = owner();
+        const twin = media(me);
+        await insertNew(twin);
+        const p = pending(me);
+        await insertNew(p);
+        expect(await repo.markReady(p.id, facts(twin.sha256!), at(2))).toEqual({ inserted: false, existing: twin });
+        expect(await repo.findById(p.id)).toEqual(p);
+      });
+
+      it('treats a twin by original hash the same way', async () => {
+        const me = owner();
+        const twin = media(me, { originalSha256: sha() });
+        await insertNew(twin);
+        const p = pending(me);
+        await insertNew(p);
+        expect(await repo.markReady(p.id, facts(twin.originalSha256!), at(2))).toEqual({ inserted: false, existing: twin });
+        expect(await repo.findById(p.id)).toEqual(p);
+      });
+
+      it('ignores another owner\'s row with the same bytes', async () => {
+        const bytes = sha();
+        await insertNew(media(owner(), { sha256: bytes }));
+        const p = pending(owner());
+        await insertNew(p);
+        const result = await repo.markReady(p.id, facts(bytes), at(2));
+        expect(result.inserted).toBe(true);
+      });
+
+      it('lets one of two concurrent completions with the same bytes win', async () => {
+        const me = owner();
+        const a = pending(me);
+        const b = pending(me);
+        await insertNew(a);
+        await insertNew(b);
+        const f = facts(sha());
+        const results = await Promise.all([repo.markReady(a.id, f, at(2)), repo.markReady(b.id, f, at(2))]);
+        const winners = results.filter((r) => r.inserted);
+        expect(winners).toHaveLength(1);
+        const winner = insertedMedia(winners[0]);
+        const loser = results.find((r) => !r.inserted);
+        expect(loser).toEqual({ inserted: false, existing: winner });
+        const loserId = winner.id === a.id ? b.id : a.id;
+        expect((await repo.findById(loserId))?.status).toBe('pending');
+      });
+
+      it('rejects an unknown id', async () => {
+        await expect(repo.markReady(newMediaId(), facts(sha()), at(2))).rejects.toThrow();
+      });
+    });
+
+    describe('setPinned', () => {
+      it('pins (no retention) and unpins (new retention)', async () => {
+        const m = media(owner());
+        await insertNew(m);
+        const pinned = await repo.setPinned(m.id, true, null, at(3));
+        expect(pinned).toEqual({ ...m, pinned: true, retentionUntil: null, updatedAt: at(3) });
+        expect(await repo.findById(m.id)).toEqual(pinned);
+        const unpinned = await repo.setPinned(m.id, false, at(33), at(4));
+        expect(unpinned).toEqual({ ...m, pinned: false, retentionUntil: at(33), updatedAt: at(4) });
+        expect(await repo.findById(m.id)).toEqual(unpinned);
+      });
+
+      it('answers null for an unknown id', async () => {
+        expect(await repo.setPinned(newMediaId(), true, null, at(1))).toBeNull();
+      });
+    });
+
+    describe('delete', () => {
+      it('deletes once, and says whether a row was there', async () => {
+        const m = media(owner());
+        await insertNew(m);
+        expect(await repo.delete(m.id)).toBe(true);
+        expect(await repo.findById(m.id)).toBeNull();
+        expect(await repo.delete(m.id)).toBe(false);
+      });
+
+      it('frees the bytes for a new upload of the same owner', async () => {
+        const me = owner();
+        const first = media(me);
+        await insertNew(first);
+        await repo.delete(first.id);
+        const again = media(me, { sha256: first.sha256 });
+        expect((await repo.insert(again)).inserted).toBe(true);
+      });
+    });
+
+    describe('findExpired', () => {
+      it('returns ready rows past retention and pending rows past their deadline, oldest first', async () => {
+        const me = owner();
+        const expiredReady = media(me, { createdAt: at(2), retentionUntil: at(10) });
+        const expiredPending = pending(me, { createdAt: at(1), uploadExpiresAt: at(11) });
+        const expiredAtNow = media(me, { createdAt: at(3), retentionUntil: at(20) });
+        const rows = [
+          expiredReady,
+          expiredPending,
+          expiredAtNow,
+          media(me, { createdAt: at(0), retentionUntil: at(21) }), // not yet
+          media(me, { createdAt: at(0), pinned: true, retentionUntil: at(5) }), // pinned wins
+          media(me, { createdAt: at(0), pinned: true, retentionUntil: null }),
+          media(me, { createdAt: at(0), retentionUntil: null }),
+          pending(me, { createdAt: at(0), uploadExpiresAt: at(25) }), // deadline ahead
+          pending(me, { createdAt: at(0), uploadExpiresAt: null, retentionUntil: at(1) }), // pending: retention is not its clock
+        ];
+        for (const m of rows) await insertNew(m);
+
+        expect(await repo.findExpired(at(20), 100)).toEqual([expiredPending, expiredReady, expiredAtNow]);
+        expect(await repo.findExpired(at(20), 2)).toEqual([expiredPending, expiredReady]);
+        expect(await repo.findExpired(at(9), 100)).toEqual([]);
+      });
+    });
+
+    describe('usage', () => {
+      it('counts ready and pending rows and their bytes, for that owner only', async () => {
+        const me = owner();
+        await insertNew(media(me, { bytes: 100 }));
+        await insertNew(media(me, { bytes: 5_000_000_000 }));
+        await insertNew(pending(me, { bytes: 7 }));
+        await insertNew(media(owner(), { bytes: 999 }));
+        expect(await repo.usage(me)).toEqual({ objects: 3, bytes: 5_000_000_107 });
+        expect(await repo.usage(owner())).toEqual({ objects: 0, bytes: 0 });
+      });
+    });
+
+    it('answers ping', async () => {
+      await expect(repo.ping()).resolves.toBeUndefined();
+    });
+  });
+}

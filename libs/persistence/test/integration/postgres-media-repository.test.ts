@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { newMediaId } from '@jan/mediaid';
+import { Client } from 'pg';
+import { openDatabase, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
+import { mediaRepositoryContract, type MediaRepositorySubject } from './media-repository.contract';
+import { typeOrmSubject } from './typeorm-subject';
+
+const dsn = process.env.TEST_POSTGRES_DSN;
+if (!dsn) {
+  throw new Error('TEST_POSTGRES_DSN is not set: these tests need a PostgreSQL server (pnpm test starts one)');
+}
+const DSN: string = dsn;
+
+jest.setTimeout(60_000);
+
+const logs: string[] = [];
+let db: Database;
+let subject: MediaRepositorySubject & { stop(): void };
+
+beforeAll(async () => {
+  db = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 10, logger: (m) => logs.push(m) });
+  subject = typeOrmSubject(db);
+});
+
+afterAll(async () => {
+  subject?.stop();
+  await db?.close();
+});
+
+mediaRepositoryContract('PostgreSQL', async () => subject);
+
+describe('PostgreSQL database', () => {
+  it('is the postgres engine, with the writer as reader when no replica is given', () => {
+    expect(db.engine).toBe('postgres');
+    expect(db.reader).toBe(db.writer);
+  });
+
+  it('has the schema the migrations describe', async () => {
+    const indexes: Array<{ indexname: string; indexdef: string }> = await db.writer.query(
+      `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'media_api' AND tablename = 'media_objects'`,
+    );
+    const byName = new Map(indexes.map((i) => [i.indexname, i.indexdef]));
+    for (const name of [
+      'idx_media_objects_sha256',
+      'idx_media_objects_created_by',
+      'idx_media_objects_created_at',
+      'idx_media_objects_retention_until',
+    ]) {
+      expect(byName.has(name)).toBe(true);
+    }
+    expect(byName.get('uq_media_objects_owner_sha256_ready')).toMatch(
+      /CREATE UNIQUE INDEX .* \(created_by, sha256\) WHERE \(\(status\)::text = 'ready'::text\)/,
+    );
+    const applied: Array<{ name: string }> = await db.writer.query('SELECT name FROM media_api.migrations ORDER BY id');
+    expect(applied.map((m) => m.name)).toEqual(['MediaObjects1764000000000', 'MediaAuditEvents1764000000001']);
+  });
+
+  it('refuses a status outside pending and ready', async () => {
+    const id = newMediaId();
+    await expect(
+      db.writer.query(
+        `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, created_by, status)
+         VALUES ($1, 'local', 'k', 'image/png', 'contract-bad-status', 'deleted')`,
+        [id],
+      ),
+    ).rejects.toThrow(/ck_media_objects_status/);
+  });
+
+  it('sends findByIds as a single SELECT … IN statement', async () => {
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    try {
+      await new TypeOrmMediaRepository(db.writer).findByIds([newMediaId(), newMediaId(), newMediaId()]);
+    } finally {
+      stop();
+    }
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/^SELECT .* FROM "media_api"\."media_objects" .* IN \(\$1, \$2, \$3\)/);
+  });
+
+  it('does not log the unique violations it handles', async () => {
+    const before = logs.length;
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `contract-${randomBytes(6).toString('hex')}`;
+    const sha = randomBytes(32).toString('hex');
+    const now = new Date();
+    const base = {
+      ownerId: owner,
+      storageProvider: 'local' as const,
+      mimeType: 'image/png' as const,
+      bytes: 1,
+      originalSha256: null,
+      pinned: false,
+      filename: null,
+      createdAt: now,
+      updatedAt: now,
+      retentionUntil: now,
+    };
+    try {
+      const readyId = newMediaId();
+      await repo.insert({ ...base, id: readyId, storageKey: readyId, sha256: sha, status: 'ready', uploadExpiresAt: null });
+      const pendingId = newMediaId();
+      await repo.insert({ ...base, id: pendingId, storageKey: pendingId, sha256: null, status: 'pending', uploadExpiresAt: now });
+      const result = await repo.markReady(pendingId, { bytes: 1, sha256: sha, mimeType: 'image/png', retentionUntil: now }, now);
+      expect(result.inserted).toBe(false);
+      expect(logs.slice(before).filter((l) => l.startsWith('query failed'))).toEqual([]);
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
+});
+
+describe('audit log', () => {
+  const mediaIds: string[] = [];
+  // Deleting is allowed (retention of the trail); only updates are refused.
+  afterAll(() => db.writer.query('DELETE FROM media_api.media_audit_events WHERE media_id = ANY($1)', [mediaIds]));
+
+  it('appends and lists the latest entries of one object, newest first', async () => {
+    const audit = new TypeOrmAuditLog(db.writer);
+    const mediaId = newMediaId();
+    mediaIds.push(mediaId);
+    const first = await audit.append({
+      occurredAt: new Date('2030-01-01T00:00:00Z'),
+      actorKind: 'user',
+      actorId: 'u1',
+      action: 'media.ingest',
+      mediaId,
+      outcome: 'success',
+      requestId: 'req-1',
+      traceId: 'a'.repeat(32),
+      clientIp: '127.0.0.1',
+      details: { deduped: false, bytes: 12 },
+    });
+    const second = await audit.append({
+      actorKind: 'service',
+      actorId: 'llm-api',
+      action: 'media.read',
+      mediaId,
+      outcome: 'denied',
+      reasonCode: 'forbidden',
+      requestId: 'r'.repeat(500),
+    });
+    expect(first).toMatchObject({ actorKind: 'user', details: { deduped: false, bytes: 12 }, reasonCode: null });
+    expect(second.requestId).toBe('r'.repeat(100));
+    expect(second.occurredAt).toBeInstanceOf(Date);
+
+    const recent = await audit.recent(mediaId, 10);
+    expect(recent.map((e) => e.id)).toEqual([first.id, second.id]); // 2030 sorts after now
+    expect(await audit.recent(mediaId, 1)).toEqual([first]);
+    expect(await audit.recent(newMediaId(), 10)).toEqual([]);
+  });
+
+  it('refuses updates', async () => {
+    const audit = new TypeOrmAuditLog(db.writer);
+    const mediaId = newMediaId();
+    mediaIds.push(mediaId);
+    const entry = await audit.append({ actorKind: 'system', actorId: 'retention', action: 'media.delete', mediaId, outcome: 'success' });
+    await expect(
+      db.writer.query(`UPDATE media_api.media_audit_events SET outcome = 'failure' WHERE id = $1`, [entry.id]),
+    ).rejects.toThrow(/append-only/);
+  });
+});
+
+/**
+ * Work that needs a database of its own (a first migration, an earlier table): a throwaway
+ * database on the same server, dropped afterwards, so the shared one is never disturbed.
+ */
+describe('in a throwaway database', () => {
+  let admin: Client;
+  let scratchDsn: string;
+  let scratchName: string;
+
+  beforeAll(async () => {
+    admin = new Client({ connectionString: DSN });
+    await admin.connect();
+    scratchName = `jan_persistence_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${scratchName}`);
+    const url = new URL(DSN);
+    url.pathname = `/${scratchName}`;
+    scratchDsn = url.toString();
+  });
+
+  afterAll(async () => {
+    if (scratchName) await admin.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`);
+    await admin?.end();
+  });
+
+  it('upgrades the earlier table, with several processes migrating at once', async () => {
+    const legacy = new Client({ connectionString: scratchDsn });
+    await legacy.connect();
+    const legacyId = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+    const sharedSha = 'c'.repeat(64);
+    try {
+      // The earlier service's table, with its global dedupe as a unique index on sha256.
+      await legacy.query(`
+        CREATE SCHEMA media_api;
+        CREATE TABLE media_api.media_objects (
+          id varchar(40) PRIMARY KEY, storage_provider varchar(16) NOT NULL, storage_key text NOT NULL,
+          mime_type text NOT NULL, bytes bigint NOT NULL, sha256 char(64) NOT NULL, created_by text,
+          retention_until timestamptz NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL);
+        CREATE UNIQUE INDEX media_objects_sha256_key ON media_api.media_objects (sha256);
+        CREATE INDEX idx_media_objects_created_by ON media_api.media_objects (created_by);`);
+      await legacy.query(
+        `INSERT INTO media_api.media_objects VALUES ($1, 's3', 'images/x.png', 'image/png', 42, $2, 'u1',
+           '2031-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')`,
+        [legacyId, sharedSha],
+      );
+    } finally {
+      await legacy.end();
+    }
+
+    const opened = await Promise.allSettled(
+      Array.from({ length: 4 }, () => openDatabase({ writeDsn: scratchDsn, dataDir: '/nonexistent-not-used', poolSize: 2 })),
+    );
+    const dbs = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    try {
+      expect(opened.filter((o) => o.status === 'rejected')).toEqual([]);
+      const applied: Array<{ name: string }> = await dbs[0].writer.query('SELECT name FROM media_api.migrations');
+      expect(applied.map((m) => m.name).sort()).toEqual(['MediaAuditEvents1764000000001', 'MediaObjects1764000000000']);
+
+      const repo = new TypeOrmMediaRepository(dbs[0].writer);
+      const old = await repo.findById(legacyId as never);
+      expect(old).toMatchObject({ id: legacyId, ownerId: 'u1', status: 'ready', pinned: false, bytes: 42, sha256: sharedSha, originalSha256: null });
+      expect(await repo.findReadyByOwnerAndSha256('u1', sharedSha)).toEqual(old);
+
+      // Another owner may now hold the same bytes; the same owner still may not.
+      const now = new Date();
+      const row = (id: string, ownerId: string) => ({
+        id: id as never, ownerId, storageProvider: 'local' as const, storageKey: id, mimeType: 'image/png' as const,
+        bytes: 42, sha256: sharedSha, originalSha256: null, status: 'ready' as const, pinned: false, filename: null,
+        createdAt: now, updatedAt: now, retentionUntil: now, uploadExpiresAt: null,
+      });
+      expect((await repo.insert(row(newMediaId(), 'u2'))).inserted).toBe(true);
+      expect(await repo.insert(row(newMediaId(), 'u1'))).toEqual({ inserted: false, existing: old });
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+    }
+  });
+
+  it('reads from a replica, and asks the writer for ids the replica has not seen yet', async () => {
+    // The scratch database plays a replica that lags: migrated, but without the writer's rows.
+    await (await openDatabase({ writeDsn: scratchDsn, dataDir: '/nonexistent-not-used', poolSize: 2 })).close();
+    const replicated = await openDatabase({ writeDsn: DSN, readDsn: scratchDsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
+    const sql: Array<{ on: string; q: string }> = [];
+    const owner = `contract-${randomBytes(6).toString('hex')}`;
+    try {
+      expect(replicated.reader).not.toBe(replicated.writer);
+      const repo = new TypeOrmMediaRepository(replicated.writer, replicated.reader);
+      const now = new Date();
+      const m = {
+        id: newMediaId(), ownerId: owner, storageProvider: 'local' as const, storageKey: 'k', mimeType: 'image/png' as const,
+        bytes: 5, sha256: randomBytes(32).toString('hex'), originalSha256: null, status: 'ready' as const, pinned: false,
+        filename: null, createdAt: now, updatedAt: now, retentionUntil: now, uploadExpiresAt: null,
+      };
+      await repo.insert(m);
+
+      const stop = replicated.onQuery((q) => sql.push({ on: 'any', q }));
+      expect(await repo.findById(m.id)).toEqual(m);
+      expect(sql).toHaveLength(2); // replica miss, then the writer
+      sql.length = 0;
+      expect(await repo.findByIds([m.id, newMediaId()])).toEqual([m]);
+      expect(sql).toHaveLength(2);
+      stop();
+
+      // The dedupe decision is the writer's: a twin unknown to the replica is still found.
+      const twin = { ...m, id: newMediaId() };
+      expect(await repo.insert(twin)).toEqual({ inserted: false, existing: m });
+      // Whereas a plain lookup is allowed to be stale.
+      expect(await repo.findReadyByOwnerAndSha256(owner, m.sha256)).toBeNull();
+    } finally {
+      await replicated.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+      await replicated.close();
+    }
+  });
+
+  it('fails to open when the server cannot be reached, leaving nothing open', async () => {
+    await expect(
+      openDatabase({ writeDsn: 'postgres://root@127.0.0.1:1/none', dataDir: '/nonexistent-not-used', poolSize: 2 }),
+    ).rejects.toThrow();
+  });
+});
