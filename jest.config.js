@@ -18,6 +18,8 @@ const common = {
   // NestJS 12, file-type and friends are ESM-only: let swc turn them into CommonJS too.
   transformIgnorePatterns: [],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+  // file-type exports only an `import` condition, which Jest's CommonJS resolver never asks for.
+  moduleNameMapper: { '^file-type$': '<rootDir>/apps/media-api/node_modules/file-type/index.js' },
 };
 
 module.exports = {

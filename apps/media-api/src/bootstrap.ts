@@ -1,0 +1,109 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { openDatabase, type Database } from '@jan/persistence';
+import { Logger, LoggerModule } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { ensureGeneratedSecrets } from './config/generated-secrets';
+import { loadConfig, type MediaConfig } from './config/media-config';
+import { DomainExceptionFilter } from './http/domain-exception.filter';
+
+export interface RunningApp {
+  app: NestFastifyApplication;
+  config: MediaConfig;
+  database: Database;
+  /** Set when the embedded default generated (or reloaded) the service key. */
+  generatedServiceKey?: string;
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** Builds the app from an environment map: validated config, database opened and migrated. */
+export async function createApp(env: Record<string, string | undefined>): Promise<RunningApp> {
+  const config = loadConfig(env);
+  const { serviceKey } = await ensureGeneratedSecrets(config);
+  const database = await openDatabase({
+    writeDsn: config.writeDsn,
+    readDsn: config.readDsn,
+    dataDir: config.dataDir,
+    poolSize: config.dbPoolSize,
+  });
+  try {
+    const adapter = new FastifyAdapter({
+      // A base64 data URL is 4/3 of the image, plus the JSON around it.
+      bodyLimit: Math.ceil(config.maxBytes / 3) * 4 + 64 * 1024,
+      genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
+        const given = request.headers['x-request-id'];
+        return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      },
+      trustProxy: true,
+    });
+    const root = {
+      module: class RootModule {},
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            genReqId: (request) => (request as unknown as { id: string }).id,
+            redact: {
+              paths: ['req.headers.authorization', 'req.headers["x-media-service-key"]', 'req.headers["x-media-admin-key"]', 'req.headers["x-api-key"]', 'req.headers.cookie'],
+              censor: '[redacted]',
+            },
+            serializers: {
+              // Signed query strings are credentials: log the path only.
+              req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+            },
+            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
+          },
+        }),
+        AppModule.register({ config, database }),
+      ],
+    };
+    const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { bufferLogs: true });
+    app.useLogger(app.get(Logger));
+    app.useGlobalFilters(new DomainExceptionFilter());
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
+    const fastify = app.getHttpAdapter().getInstance();
+    await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
+    // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.
+    fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (_request, payload, done) => done(null, payload));
+    fastify.addHook('onSend', async (request, reply) => {
+      void reply.header('x-request-id', request.id);
+    });
+    setupOpenApi(app);
+    app.enableShutdownHooks();
+    await app.init();
+    return {
+      app,
+      config,
+      database,
+      generatedServiceKey: serviceKey,
+      async close() {
+        await app.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+function setupOpenApi(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Jan Media API')
+      .setDescription('Ingest images once, keep them private, hand model providers short-lived links. Errors: `{error, code, request_id}`; see docs/api.md for every code.')
+      .setVersion('0.1.0')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Media-Service-Key' }, 'service-key')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
+}

@@ -1,0 +1,233 @@
+import { join, resolve } from 'node:path';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
+import { parseBytes, parseDurationSeconds } from './durations';
+
+export type StorageBackend = 'local' | 's3' | 'gcs';
+export type ReencodeMode = 'off' | 'strip' | 'normalize';
+
+/**
+ * Every setting of the media API, validated at boot. Property → variable names are in
+ * `VARIABLES`; docs/configuration.md lists them with their defaults.
+ */
+export class MediaConfig {
+  @IsInt() @Min(0) @Max(65535) port!: number;
+  @IsString() host!: string;
+  @IsString() dataDir!: string;
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }) publicUrl!: string;
+  @IsString({ each: true }) @MinLength(16, { each: true }) serviceKeys!: string[];
+  @IsIn(['local', 's3', 'gcs']) storageBackend!: StorageBackend;
+  @IsString() localStoragePath!: string;
+  @IsString({ each: true }) signingKeys!: string[];
+
+  @IsInt() @Min(1) maxBytes!: number;
+  @IsInt() @Min(1) maxPixels!: number;
+  @IsIn(['off', 'strip', 'normalize']) reencode!: ReencodeMode;
+  @IsInt() @Min(0) retentionDays!: number;
+  @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;
+  @IsInt() @Min(0) presignCacheSize!: number;
+  @IsBoolean() proxyDownload!: boolean;
+  @IsInt() @Min(1) remoteFetchTimeoutMs!: number;
+  @IsString({ each: true }) remoteFetchAllowCidrs!: string[];
+  @IsBoolean() resolveInline!: boolean;
+  @IsInt() @Min(1) inlineMaxImageBytes!: number;
+  @IsInt() @Min(1) inlineMaxRequestBytes!: number;
+  @IsInt() @Min(60) uploadTtlSeconds!: number;
+  @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
+
+  @IsOptional() @IsString() writeDsn?: string;
+  @IsOptional() @IsString() readDsn?: string;
+  @IsInt() @Min(1) @Max(200) dbPoolSize!: number;
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) logLevel!: string;
+
+  @ValidateIf((c: MediaConfig) => c.storageBackend === 's3') @IsString() @MinLength(3) s3Bucket?: string;
+  @IsString() s3Region!: string;
+  @IsOptional() @IsString() s3Endpoint?: string;
+  @IsOptional() @IsString() s3PublicEndpoint?: string;
+  @IsBoolean() s3ForcePathStyle!: boolean;
+  @IsOptional() @IsString() s3KmsKeyId?: string;
+  @IsOptional() @IsString() s3AccessKeyId?: string;
+  @IsOptional() @IsString() s3SecretAccessKey?: string;
+  @IsOptional() @IsString() s3UploadAccessKeyId?: string;
+  @IsOptional() @IsString() s3UploadSecretAccessKey?: string;
+  @IsOptional() @IsString() s3ServeAccessKeyId?: string;
+  @IsOptional() @IsString() s3ServeSecretAccessKey?: string;
+
+  @ValidateIf((c: MediaConfig) => c.storageBackend === 'gcs') @IsString() @MinLength(3) gcsBucket?: string;
+  @IsOptional() @IsString() gcsKmsKeyName?: string;
+  @IsOptional() @IsString() gcsApiEndpoint?: string;
+  @IsOptional() @IsString() gcsKeyFile?: string;
+  @IsOptional() @IsString() gcsUploadKeyFile?: string;
+  @IsOptional() @IsString() gcsServeKeyFile?: string;
+
+  /** True when no DSN is set: the embedded database and generated secrets are in use. */
+  get embedded(): boolean {
+    return !this.writeDsn;
+  }
+}
+
+/** Variable name of each property, for error messages and docs. */
+export const VARIABLES: Record<string, string> = {
+  port: 'MEDIA_API_PORT',
+  host: 'MEDIA_API_HOST',
+  dataDir: 'MEDIA_DATA_DIR',
+  publicUrl: 'MEDIA_PUBLIC_URL',
+  serviceKeys: 'MEDIA_SERVICE_KEY',
+  storageBackend: 'MEDIA_STORAGE_BACKEND',
+  localStoragePath: 'MEDIA_LOCAL_STORAGE_PATH',
+  signingKeys: 'MEDIA_SIGNING_KEYS',
+  maxBytes: 'MEDIA_MAX_BYTES',
+  maxPixels: 'MEDIA_MAX_PIXELS',
+  reencode: 'MEDIA_REENCODE',
+  retentionDays: 'MEDIA_RETENTION_DAYS',
+  presignTtlSeconds: 'MEDIA_PRESIGN_TTL',
+  presignCacheSize: 'MEDIA_PRESIGN_CACHE_SIZE',
+  proxyDownload: 'MEDIA_PROXY_DOWNLOAD',
+  remoteFetchTimeoutMs: 'MEDIA_REMOTE_FETCH_TIMEOUT',
+  remoteFetchAllowCidrs: 'MEDIA_REMOTE_FETCH_ALLOW_CIDRS',
+  resolveInline: 'MEDIA_RESOLVE_INLINE',
+  inlineMaxImageBytes: 'MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES',
+  inlineMaxRequestBytes: 'MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES',
+  uploadTtlSeconds: 'MEDIA_UPLOAD_TTL',
+  retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
+  writeDsn: 'DB_POSTGRESQL_WRITE_DSN',
+  readDsn: 'DB_POSTGRESQL_READ1_DSN',
+  dbPoolSize: 'DB_POOL_SIZE',
+  logLevel: 'LOG_LEVEL',
+  s3Bucket: 'MEDIA_S3_BUCKET',
+  s3Region: 'MEDIA_S3_REGION',
+  s3Endpoint: 'MEDIA_S3_ENDPOINT',
+  s3PublicEndpoint: 'MEDIA_S3_PUBLIC_ENDPOINT',
+  s3ForcePathStyle: 'MEDIA_S3_USE_PATH_STYLE',
+  s3KmsKeyId: 'MEDIA_S3_KMS_KEY_ID',
+  s3AccessKeyId: 'MEDIA_S3_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'MEDIA_S3_SECRET_ACCESS_KEY',
+  s3UploadAccessKeyId: 'MEDIA_S3_UPLOAD_ACCESS_KEY_ID',
+  s3UploadSecretAccessKey: 'MEDIA_S3_UPLOAD_SECRET_ACCESS_KEY',
+  s3ServeAccessKeyId: 'MEDIA_S3_SERVE_ACCESS_KEY_ID',
+  s3ServeSecretAccessKey: 'MEDIA_S3_SERVE_SECRET_ACCESS_KEY',
+  gcsBucket: 'MEDIA_GCS_BUCKET',
+  gcsKmsKeyName: 'MEDIA_GCS_KMS_KEY_NAME',
+  gcsApiEndpoint: 'MEDIA_GCS_API_ENDPOINT',
+  gcsKeyFile: 'MEDIA_GCS_KEY_FILE',
+  gcsUploadKeyFile: 'MEDIA_GCS_UPLOAD_KEY_FILE',
+  gcsServeKeyFile: 'MEDIA_GCS_SERVE_KEY_FILE',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates configuration from `env`, failing with every bad variable listed.
+ * Secrets that the embedded default may generate (service key, signing keys) are left empty here
+ * and filled in by `ensureGeneratedSecrets`.
+ */
+export function loadConfig(env: Env): MediaConfig {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const int = (name: string, fallback: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n)) problems.push(`${name}: expected an integer, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const bytes = (name: string, fallback: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = parseBytes(raw);
+    if (!Number.isFinite(n)) problems.push(`${name}: expected a size like 20971520 or 20MiB, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const seconds = (name: string, fallback: number, alias?: string) => {
+    const raw = get(name) ?? (alias ? get(alias) : undefined);
+    if (raw === undefined) return fallback;
+    const n = parseDurationSeconds(raw);
+    if (!Number.isFinite(n)) problems.push(`${name}: expected a duration like 900, 15m or 1h, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name}: expected true or false, got ${JSON.stringify(raw)}`);
+    return fallback;
+  };
+  const list = (name: string) =>
+    (get(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+
+  const c = new MediaConfig();
+  c.port = int('MEDIA_API_PORT', 8285);
+  c.host = get('MEDIA_API_HOST') ?? '0.0.0.0';
+  c.dataDir = resolve(get('MEDIA_DATA_DIR') ?? './.data');
+  c.publicUrl = (get('MEDIA_PUBLIC_URL') ?? `http://localhost:${c.port}`).replace(/\/+$/, '');
+  c.serviceKeys = list('MEDIA_SERVICE_KEY');
+  c.storageBackend = (get('MEDIA_STORAGE_BACKEND')?.toLowerCase() ?? 'local') as StorageBackend;
+  c.localStoragePath = resolve(get('MEDIA_LOCAL_STORAGE_PATH') ?? join(c.dataDir, 'objects'));
+  c.signingKeys = list('MEDIA_SIGNING_KEYS');
+  c.maxBytes = bytes('MEDIA_MAX_BYTES', 20 * 1024 * 1024);
+  c.maxPixels = int('MEDIA_MAX_PIXELS', 50_000_000);
+  c.reencode = (get('MEDIA_REENCODE')?.toLowerCase() ?? 'off') as ReencodeMode;
+  c.retentionDays = int('MEDIA_RETENTION_DAYS', 30);
+  c.presignTtlSeconds = Math.round(seconds('MEDIA_PRESIGN_TTL', 15 * 60, 'MEDIA_S3_PRESIGN_TTL'));
+  c.presignCacheSize = int('MEDIA_PRESIGN_CACHE_SIZE', 10_000);
+  c.proxyDownload = bool('MEDIA_PROXY_DOWNLOAD', true);
+  c.remoteFetchTimeoutMs = Math.round(seconds('MEDIA_REMOTE_FETCH_TIMEOUT', 15) * 1000);
+  c.remoteFetchAllowCidrs = list('MEDIA_REMOTE_FETCH_ALLOW_CIDRS');
+  c.resolveInline = bool('MEDIA_RESOLVE_INLINE', false);
+  c.inlineMaxImageBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES', 5 * 1024 * 1024);
+  c.inlineMaxRequestBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES', 20 * 1024 * 1024);
+  c.uploadTtlSeconds = Math.round(seconds('MEDIA_UPLOAD_TTL', 15 * 60));
+  c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
+  c.writeDsn = get('DB_POSTGRESQL_WRITE_DSN');
+  c.readDsn = get('DB_POSTGRESQL_READ1_DSN');
+  c.dbPoolSize = int('DB_POOL_SIZE', 10);
+  c.logLevel = get('LOG_LEVEL')?.toLowerCase() ?? 'info';
+  c.s3Bucket = get('MEDIA_S3_BUCKET');
+  c.s3Region = get('MEDIA_S3_REGION') ?? 'us-east-1';
+  c.s3Endpoint = get('MEDIA_S3_ENDPOINT');
+  c.s3PublicEndpoint = get('MEDIA_S3_PUBLIC_ENDPOINT');
+  c.s3ForcePathStyle = bool('MEDIA_S3_USE_PATH_STYLE', false);
+  c.s3KmsKeyId = get('MEDIA_S3_KMS_KEY_ID');
+  c.s3AccessKeyId = get('MEDIA_S3_ACCESS_KEY_ID');
+  c.s3SecretAccessKey = get('MEDIA_S3_SECRET_ACCESS_KEY');
+  c.s3UploadAccessKeyId = get('MEDIA_S3_UPLOAD_ACCESS_KEY_ID');
+  c.s3UploadSecretAccessKey = get('MEDIA_S3_UPLOAD_SECRET_ACCESS_KEY');
+  c.s3ServeAccessKeyId = get('MEDIA_S3_SERVE_ACCESS_KEY_ID');
+  c.s3ServeSecretAccessKey = get('MEDIA_S3_SERVE_SECRET_ACCESS_KEY');
+  c.gcsBucket = get('MEDIA_GCS_BUCKET');
+  c.gcsKmsKeyName = get('MEDIA_GCS_KMS_KEY_NAME');
+  c.gcsApiEndpoint = get('MEDIA_GCS_API_ENDPOINT');
+  c.gcsKeyFile = get('MEDIA_GCS_KEY_FILE');
+  c.gcsUploadKeyFile = get('MEDIA_GCS_UPLOAD_KEY_FILE');
+  c.gcsServeKeyFile = get('MEDIA_GCS_SERVE_KEY_FILE');
+
+  for (const error of validateSync(c)) {
+    const name = VARIABLES[error.property] ?? error.property;
+    const shown = /KEY|SECRET|DSN/.test(name) ? '(hidden)' : JSON.stringify((c as unknown as Record<string, unknown>)[error.property]);
+    problems.push(`${name}: ${Object.values(error.constraints ?? {}).join('; ')} (got ${shown})`);
+  }
+  for (const key of c.signingKeys) {
+    if (!/^[A-Za-z0-9_-]{1,32}:.{32,}$/.test(key)) problems.push('MEDIA_SIGNING_KEYS: each entry must be <id>:<secret of at least 32 characters>');
+  }
+  if (!c.embedded && c.serviceKeys.length === 0) {
+    problems.push('MEDIA_SERVICE_KEY: required when DB_POSTGRESQL_WRITE_DSN is set (it is generated only for the embedded default)');
+  }
+  if (!c.embedded && c.storageBackend === 'local' && c.signingKeys.length === 0) {
+    problems.push('MEDIA_SIGNING_KEYS: required with the local backend when DB_POSTGRESQL_WRITE_DSN is set');
+  }
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return c;
+}

@@ -1,0 +1,79 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { DomainError, type ErrorCode } from '@jan/domain';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorBody } from './error-body';
+import { statusOf, type HttpErrorCode } from './status-table';
+
+interface Mapped {
+  status: number;
+  code: ErrorCode | HttpErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Turns every error into `{error, code, request_id}` with the status from the one table. Unknown
+ * errors become a generic 500, logged with the request id; client mistakes never do.
+ */
+@Catch()
+export class DomainExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const mapped = mapError(exception);
+    if (mapped.status >= 500) {
+      this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
+    }
+    const body: ErrorBody = { error: mapped.message, code: mapped.code, request_id: String(request.id) };
+    if (mapped.details) body.details = mapped.details;
+    if (reply.sent) return;
+    if (mapped.code === 'rate_limited' || mapped.code === 'quota_exceeded') {
+      const retry = mapped.details?.retry_after_seconds;
+      if (typeof retry === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retry))));
+    }
+    void reply.status(mapped.status).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+}
+
+/** Fastify's own errors for bodies it refuses before our code runs. */
+const FASTIFY_CODES: Record<string, Mapped> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'request body exceeds the size limit' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_request', message: 'request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_request', message: 'request body is empty' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: 'unsupported request content type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_request', message: 'invalid content length' },
+  FST_REQ_FILE_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'file exceeds the size limit' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: { status: 400, code: 'invalid_request', message: 'request is not multipart/form-data' },
+  FST_PARTS_LIMIT: { status: 413, code: 'payload_too_large', message: 'too many multipart parts' },
+  FST_FILES_LIMIT: { status: 413, code: 'payload_too_large', message: 'too many files' },
+  FST_FIELDS_LIMIT: { status: 413, code: 'payload_too_large', message: 'too many fields' },
+};
+
+export function mapError(exception: unknown): Mapped {
+  if (exception instanceof DomainError) {
+    return { status: statusOf(exception.code), code: exception.code, message: exception.message, details: exception.details };
+  }
+  const fastifyCode = (exception as { code?: unknown })?.code;
+  if (typeof fastifyCode === 'string' && FASTIFY_CODES[fastifyCode]) return FASTIFY_CODES[fastifyCode];
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse() as { message?: string | string[] } | string;
+    const message =
+      typeof response === 'string' ? response : Array.isArray(response.message) ? response.message.join('; ') : (response.message ?? exception.message);
+    if (status === 404) return { status, code: 'route_not_found', message: 'route not found' };
+    if (status === 405) return { status, code: 'method_not_allowed', message };
+    if (status === 413) return { status, code: 'payload_too_large', message };
+    if (status === 429) return { status, code: 'rate_limited', message: 'too many requests', details: { retry_after_seconds: 1 } };
+    if (status === 401) return { status, code: 'unauthorized', message };
+    if (status === 403) return { status, code: 'forbidden', message };
+    if (status < 500) return { status: 400, code: 'invalid_request', message };
+  }
+  const statusCode = (exception as { statusCode?: unknown })?.statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return { status: statusCode === 413 ? 413 : 400, code: statusCode === 413 ? 'payload_too_large' : 'invalid_request', message: 'invalid request' };
+  }
+  return { status: 500, code: 'internal_error', message: 'internal error' };
+}

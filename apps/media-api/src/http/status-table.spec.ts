@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DomainError, ERROR_CODES } from '@jan/domain';
+import { mapError } from './domain-exception.filter';
+import { STATUS_BY_CODE } from './status-table';
+
+describe('status table', () => {
+  it('maps every domain code, and only internal_error to 500', () => {
+    for (const code of ERROR_CODES) {
+      expect(STATUS_BY_CODE[code]).toBeDefined();
+      if (code !== 'internal_error') expect(STATUS_BY_CODE[code]).not.toBe(500);
+    }
+  });
+
+  it('is documented: docs/api.md lists every code with its status', () => {
+    const doc = readFileSync(join(__dirname, '../../../../docs/api.md'), 'utf8');
+    for (const [code, status] of Object.entries(STATUS_BY_CODE)) {
+      expect(doc).toMatch(new RegExp(`\\| \`${code}\` \\| ${status} \\|`));
+    }
+  });
+
+  it('maps domain errors, framework errors and unknown errors', () => {
+    expect(mapError(new DomainError('payload_too_large', 'big'))).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(mapError(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' }))).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(mapError(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY' }))).toMatchObject({ status: 400 });
+    expect(mapError(new TypeError('boom'))).toEqual({ status: 500, code: 'internal_error', message: 'internal error' });
+  });
+});

@@ -1,0 +1,46 @@
+import type { ErrorCode } from '@jan/domain';
+
+/** Codes that only the HTTP layer produces. */
+export type HttpErrorCode = 'route_not_found' | 'method_not_allowed';
+
+/**
+ * The one table from stable error code to HTTP status. docs/api.md lists the same table;
+ * a unit test keeps them in step.
+ */
+export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
+  invalid_request: 400,
+  unknown_source_type: 400,
+  invalid_data_url: 400,
+  empty_file: 400,
+  remote_fetch_blocked: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  invalid_signature: 403,
+  url_expired: 403,
+  media_not_found: 404,
+  route_not_found: 404,
+  media_not_ready: 409,
+  method_not_allowed: 405,
+  upload_expired: 410,
+  payload_too_large: 413,
+  inline_too_large: 413,
+  unsupported_media_type: 415,
+  corrupt_image: 422,
+  image_too_large: 422,
+  size_mismatch: 422,
+  checksum_mismatch: 422,
+  type_mismatch: 422,
+  content_rejected: 422,
+  quota_exceeded: 429,
+  rate_limited: 429,
+  remote_fetch_failed: 502,
+  storage_unavailable: 503,
+  database_unavailable: 503,
+  scanner_unavailable: 503,
+  remote_fetch_timeout: 504,
+  internal_error: 500,
+};
+
+export function statusOf(code: ErrorCode | HttpErrorCode): number {
+  return STATUS_BY_CODE[code] ?? 500;
+}

@@ -1,0 +1,69 @@
+import { Logger } from '@nestjs/common';
+import { MediaEvents, actorOf, type MediaEvent } from '@jan/domain';
+import type { MediaMetrics } from './media-metrics';
+
+/** Counts every event in Prometheus and writes one structured log line per event. */
+export class ObservedMediaEvents extends MediaEvents {
+  private readonly logger = new Logger('media');
+
+  constructor(private readonly metrics: MediaMetrics) {
+    super();
+  }
+
+  emit(event: MediaEvent): void {
+    try {
+      this.count(event);
+      this.log(event);
+    } catch {
+      // Observability must never fail a request.
+    }
+  }
+
+  private count(event: MediaEvent): void {
+    switch (event.type) {
+      case 'ingest.accepted':
+        this.metrics.ingested.inc({ source: event.source, deduped: String(event.deduped) });
+        this.metrics.ingestedBytes.inc({ source: event.source }, event.receivedBytes);
+        break;
+      case 'ingest.rejected':
+        this.metrics.rejected.inc({ source: event.source, code: event.code });
+        break;
+      case 'ingest.mime_mismatch':
+        this.metrics.mimeMismatch.inc({ declared: event.declared.slice(0, 40), sniffed: event.sniffed });
+        break;
+      case 'media.deleted':
+        this.metrics.deleted.inc({ reason: event.reason });
+        break;
+      case 'access.denied':
+        this.metrics.denied.inc({ action: event.action });
+        break;
+      case 'media.pinned':
+        break;
+    }
+  }
+
+  private log(event: MediaEvent): void {
+    const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system', id: 'retention' };
+    const base = { event: event.type, actor_kind: actor.kind, actor_id: actor.id };
+    switch (event.type) {
+      case 'ingest.accepted':
+        this.logger.log({ ...base, media_id: event.media.id, source: event.source, deduped: event.deduped, bytes: event.media.bytes, mime: event.media.mimeType });
+        break;
+      case 'ingest.rejected':
+        this.logger.log({ ...base, source: event.source, code: event.code });
+        break;
+      case 'ingest.mime_mismatch':
+        this.logger.warn({ ...base, source: event.source, declared: event.declared, sniffed: event.sniffed });
+        break;
+      case 'media.deleted':
+        this.logger.log({ ...base, media_id: event.media.id, reason: event.reason });
+        break;
+      case 'media.pinned':
+        this.logger.log({ ...base, media_id: event.media.id, pinned: event.pinned });
+        break;
+      case 'access.denied':
+        this.logger.warn({ ...base, action: event.action, media_ids: event.mediaIds });
+        break;
+    }
+  }
+}

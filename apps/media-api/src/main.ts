@@ -1,0 +1,30 @@
+import { createApp } from './bootstrap';
+import { ConfigError } from './config/media-config';
+import { processEnv } from './config/env';
+
+async function main(): Promise<void> {
+  const running = await createApp(processEnv());
+  const { app, config } = running;
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const lines = [
+    `Jan Media API listening on http://${config.host}:${port} (public URL ${config.publicUrl})`,
+    `  database: ${running.database.engine === 'embedded' ? `embedded (${config.dataDir}/pglite)` : 'PostgreSQL'}; storage: ${config.storageBackend}`,
+    `  OpenAPI: ${config.publicUrl}/docs`,
+  ];
+  if (running.generatedServiceKey) {
+    lines.push(`  service key (generated, kept in ${config.dataDir}/secrets/service-key): ${running.generatedServiceKey}`);
+    lines.push(`  try: curl -H 'X-Media-Service-Key: ${running.generatedServiceKey}' ${config.publicUrl}/readyz`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { DomainError, MediaStorage } from '@jan/domain';
+import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
+import type { FastifyReply } from 'fastify';
+import { Public } from '../../auth/auth.guard';
+
+/**
+ * Serves the local backend's signed URLs. No credentials: the HMAC signature over key, expiry,
+ * content type and disposition is the credential. Tampered → 403 invalid_signature; expired → 403.
+ */
+@ApiExcludeController()
+@Public()
+@Controller('v1/files')
+export class FilesController {
+  constructor(private readonly storage: MediaStorage) {}
+
+  @Get('images/:name')
+  async read(@Param('name') name: string, @Query() query: SignedQuery, @Res() reply: FastifyReply) {
+    const storage = this.localStorage();
+    const key = `images/${name}`;
+    const check = storage.verifyRead(key, query);
+    if (!check.ok) throw new DomainError(check.reason, check.reason === 'url_expired' ? 'signed URL has expired' : 'signed URL is invalid');
+    const object = await storage.get(key);
+    return reply
+      .header('content-type', query.ct ?? 'application/octet-stream')
+      .header('content-length', String(object.bytes))
+      .header('content-disposition', query.cd ?? 'inline')
+      .header('cache-control', 'private, max-age=300')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'")
+      .send(object.body);
+  }
+
+  private localStorage(): LocalDiskMediaStorage {
+    if (!(this.storage instanceof LocalDiskMediaStorage)) throw new DomainError('media_not_found', 'media not found');
+    return this.storage;
+  }
+}

@@ -1,0 +1,58 @@
+import { Controller, HttpCode, Param, Put, Query, Req } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { Transform } from 'node:stream';
+import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
+import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
+import type { FastifyRequest } from 'fastify';
+import { Public } from '../../auth/auth.guard';
+import { MediaConfig } from '../../config/media-config';
+
+/**
+ * The local backend's stand-in for a presigned bucket PUT: signed, single-use (only while the
+ * reservation is pending and nothing was uploaded), bounded by MEDIA_MAX_BYTES while streaming.
+ * What arrives is verified by `POST /v1/media/:id/complete`, exactly as for S3 and GCS.
+ */
+@ApiExcludeController()
+@Public()
+@Controller('v1/uploads')
+export class UploadsController {
+  constructor(
+    private readonly storage: MediaStorage,
+    private readonly directUpload: DirectUpload,
+    private readonly config: MediaConfig,
+  ) {}
+
+  @Put('images/:name')
+  @HttpCode(200)
+  async put(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
+    if (!(this.storage instanceof LocalDiskMediaStorage)) throw new DomainError('media_not_found', 'media not found');
+    const key = `images/${name}`;
+    const check = this.storage.verifyUpload(key, query);
+    if (!check.ok) throw new DomainError(check.reason, check.reason === 'url_expired' ? 'upload URL has expired' : 'upload URL is invalid');
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (query.ct && contentType !== query.ct) throw new DomainError('invalid_signature', `Content-Type must be ${query.ct}, as signed`);
+    const declared = Number(request.headers['content-length']);
+    if (query.len && declared !== Number(query.len)) throw new DomainError('invalid_signature', `Content-Length must be ${query.len}, as signed`);
+    if (declared > this.config.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
+
+    const reservation = await this.directUpload.reservationFor(key);
+    if (!reservation) throw new DomainError('media_not_found', 'no open upload reservation for this URL');
+    if (await this.storage.head(key)) throw new DomainError('invalid_signature', 'upload URL was already used');
+
+    const { bytes } = await this.storage.put(key, (request.body as NodeJS.ReadableStream).pipe(limit(this.config.maxBytes)), {
+      contentType: reservation.mimeType,
+    });
+    return { id: reservation.id, bytes };
+  }
+}
+
+function limit(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > maxBytes) callback(new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: maxBytes }));
+      else callback(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,51 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { MediaRepository, MediaStorage } from '@jan/domain';
+import { Public } from '../../auth/auth.guard';
+
+@ApiTags('health')
+@Public()
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly repository: MediaRepository,
+    private readonly storage: MediaStorage,
+  ) {}
+
+  /** Liveness: the process answers. Never touches dependencies, so a slow database does not restart pods. */
+  @Get('healthz')
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: the database and the storage backend answer. */
+  @Get('readyz')
+  @HealthCheck()
+  readyz() {
+    return this.health.check([() => this.probe('database', () => this.repository.ping()), () => this.probe('storage', () => this.storage.ping())]);
+  }
+
+  private async probe(name: string, check: () => Promise<void>): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check(name);
+    try {
+      await withTimeout(check(), 2_000);
+      return indicator.up();
+    } catch (error) {
+      return indicator.down({ message: error instanceof Error ? error.message.slice(0, 200) : 'unavailable' });
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}

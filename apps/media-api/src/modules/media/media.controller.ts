@@ -1,0 +1,275 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import {
+  Clock,
+  DirectUpload,
+  DomainError,
+  attachment,
+  IngestMedia,
+  ManageMedia,
+  OpenMedia,
+  PresignMedia,
+  RemoteFetcher,
+  ResolveMedia,
+  type ByteRange,
+  type IngestSource,
+  type MediaObject,
+  type Principal,
+} from '@jan/domain';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CurrentPrincipal } from '../../auth/auth.guard';
+import { MediaConfig } from '../../config/media-config';
+import { parseDataUrl } from './data-url';
+import { IngestMediaDto } from './dto/ingest-media.dto';
+import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata } from './dto/media-response.dto';
+import { PrepareUploadDto } from './dto/prepare-upload.dto';
+import { ResolveMediaDto } from './dto/resolve-media.dto';
+import { parseSourceType } from './source-type';
+
+@ApiTags('media')
+@ApiSecurity('service-key')
+@ApiHeader({ name: 'X-Jan-User-Id', required: false, description: 'The end user a service acts for' })
+@Controller('v1/media')
+export class MediaController {
+  constructor(
+    private readonly ingestMedia: IngestMedia,
+    private readonly openMedia: OpenMedia,
+    private readonly presignMedia: PresignMedia,
+    private readonly resolveMedia: ResolveMedia,
+    private readonly manageMedia: ManageMedia,
+    private readonly directUpload: DirectUpload,
+    private readonly remoteFetcher: RemoteFetcher,
+    private readonly clock: Clock,
+    private readonly config: MediaConfig,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
+  @ApiOkResponse({ type: MediaResponseDto })
+  async ingest(@CurrentPrincipal() principal: Principal, @Body() dto: IngestMediaDto): Promise<MediaResponseDto> {
+    const type = parseSourceType(dto.source.type);
+    if (type === 'data_url') {
+      if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {
+        throw new DomainError('invalid_data_url', 'source.data_url is required for a data_url source');
+      }
+      const parsed = parseDataUrl(dto.source.data_url);
+      if (parsed.bytes > this.config.maxBytes) {
+        throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
+      }
+      return this.ingestFrom(principal, 'data_url', parsed.body, parsed.declaredMimeType, dto);
+    }
+    if (typeof dto.source.url !== 'string' || !dto.source.url) {
+      throw new DomainError('invalid_request', 'source.url is required for a remote_url source');
+    }
+    const remote = await this.remoteFetcher.fetch(dto.source.url, { maxBytes: this.config.maxBytes });
+    return this.ingestFrom(principal, 'remote_url', remote.body, remote.contentType ?? undefined, dto);
+  }
+
+  @Post('upload')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string' } }, required: ['file'] } })
+  @ApiOkResponse({ type: MediaResponseDto })
+  async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
+    if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
+    let userId: string | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname === 'user_id' && typeof part.value === 'string') userId = part.value;
+        continue;
+      }
+      if (part.fieldname !== 'file') {
+        part.file.resume();
+        continue;
+      }
+      // Fields sent before the file are known here; the file is streamed straight into staging.
+      const result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
+      if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+      return result;
+    }
+    throw new DomainError('invalid_request', 'multipart body has no `file` field');
+  }
+
+  @Post('prepare-upload')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Reserve an id and get a signed URL to upload the bytes straight to storage; then call complete' })
+  async prepareUpload(@CurrentPrincipal() principal: Principal, @Body() dto: PrepareUploadDto) {
+    const mimeType = dto.mime_type ?? dto.content_type;
+    if (!mimeType) throw new DomainError('invalid_request', 'mime_type is required');
+    const { media, upload, expiresInSeconds } = await this.directUpload.prepare({
+      principal,
+      mimeType,
+      bytes: dto.bytes,
+      sha256: dto.sha256,
+      method: dto.method,
+      userId: dto.user_id,
+      filename: dto.filename,
+    });
+    return {
+      id: media.id,
+      upload_url: upload.url,
+      method: upload.method,
+      headers: upload.headers,
+      ...(upload.fields ? { fields: upload.fields } : {}),
+      mime_type: media.mimeType,
+      expires_in: expiresInSeconds,
+      expires_at: upload.expiresAt.toISOString(),
+      complete_url: `${this.config.publicUrl}/v1/media/${media.id}/complete`,
+    };
+  }
+
+  @Post(':id/complete')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Verify a direct upload (size, checksum, type, decode) and make it ready' })
+  @ApiOkResponse({ type: MediaResponseDto })
+  async complete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaResponseDto> {
+    const { media, deduped } = await this.directUpload.complete(principal, id);
+    return this.respond(media, deduped);
+  }
+
+  @Post('resolve')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Replace jan_ placeholders in any JSON with short-lived URLs, or presign a list of ids' })
+  async resolve(@CurrentPrincipal() principal: Principal, @Body() dto: ResolveMediaDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    const options = { mode: dto.mode, keepUnresolved: dto.keep_unresolved };
+    if (dto.ids !== undefined) {
+      const result = await this.resolveMedia.resolveIds(principal, dto.ids, options);
+      setServerTiming(reply, result.timings);
+      return {
+        media: result.resolved.map((r) => ({ id: r.id, presigned_url: r.url, url: r.url, expires_at: r.expiresAt?.toISOString() ?? null })),
+        ...(result.unresolved.length ? { unresolved: result.unresolved } : {}),
+      };
+    }
+    if (!('payload' in dto)) throw new DomainError('invalid_request', 'send either `payload` or `ids`');
+    const result = await this.resolveMedia.resolvePayload(principal, dto.payload, options);
+    setServerTiming(reply, result.timings);
+    return { payload: result.payload, ...(result.unresolved.length ? { unresolved: result.unresolved } : {}) };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Stream the bytes (proxy mode) or return {url} when MEDIA_PROXY_DOWNLOAD=false' })
+  async download(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query('download') download: string | undefined,
+    @Headers('range') rangeHeader: string | undefined,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res() reply: FastifyReply,
+  ) {
+    const wantsAttachment = download === '1' || download === 'true';
+    if (!this.config.proxyDownload) {
+      const { signed } = await this.presignMedia.presign(principal, id, { download: wantsAttachment });
+      return reply.send({ url: signed.url, expires_at: signed.expiresAt.toISOString() });
+    }
+    const media = await this.openMedia.readable(principal, id);
+    const etag = `"${media.sha256}"`;
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag)) {
+      return reply.status(304).header('etag', etag).header('cache-control', 'private, max-age=3600').send();
+    }
+    const range = parseRange(rangeHeader, media.bytes);
+    if (range === 'unsatisfiable') {
+      return reply.status(416).header('content-range', `bytes */${media.bytes}`).send({ error: 'range not satisfiable', code: 'invalid_request' });
+    }
+    const object = await this.openMedia.stream(media, range ?? undefined);
+    reply
+      .header('content-type', media.mimeType)
+      .header('content-length', String(object.bytes))
+      .header('etag', etag)
+      .header('accept-ranges', 'bytes')
+      .header('cache-control', 'private, max-age=3600')
+      .header('x-content-type-options', 'nosniff')
+      .header('content-security-policy', "default-src 'none'")
+      .header('content-disposition', wantsAttachment ? attachment(media) : 'inline');
+    if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${media.bytes}`);
+    return reply.send(object.body);
+  }
+
+  @Get(':id/presign')
+  @ApiOperation({ summary: 'A short-lived URL for one object' })
+  async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: string) {
+    const { media, signed } = await this.presignMedia.presign(principal, id, { download: download === '1' || download === 'true' });
+    const now = this.clock.now();
+    return {
+      id: media.id,
+      url: signed.url,
+      expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
+      expires_at: signed.expiresAt.toISOString(),
+    };
+  }
+
+  @Get(':id/metadata')
+  @ApiOperation({ summary: 'What is stored for an id' })
+  @ApiOkResponse({ type: MediaMetadataDto })
+  async metadata(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
+    return toMetadata(await this.openMedia.describe(principal, id));
+  }
+
+  @Put(':id/pin')
+  @ApiOperation({ summary: 'Keep the object past retention' })
+  async pin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
+    return toMetadata(await this.manageMedia.setPinned(principal, id, true));
+  }
+
+  @Delete(':id/pin')
+  @ApiOperation({ summary: 'Let retention apply again (the clock restarts now)' })
+  async unpin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
+    return toMetadata(await this.manageMedia.setPinned(principal, id, false));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete the object and its bytes' })
+  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.manageMedia.delete(principal, id);
+  }
+
+  private async ingestFrom(
+    principal: Principal,
+    source: IngestSource,
+    body: NodeJS.ReadableStream & AsyncIterable<Uint8Array>,
+    declaredMimeType: string | undefined,
+    dto: { filename?: string; user_id?: string },
+  ): Promise<MediaResponseDto> {
+    const { media, deduped } = await this.ingestMedia.execute({
+      principal,
+      source,
+      body,
+      declaredMimeType,
+      filename: dto.filename,
+      userId: dto.user_id,
+    });
+    return this.respond(media, deduped);
+  }
+
+  private async respond(media: MediaObject, deduped: boolean): Promise<MediaResponseDto> {
+    const signed = await this.presignMedia.sign(media);
+    return toMediaResponse(media, deduped, signed, this.clock.now());
+  }
+}
+
+function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signMs: number }): void {
+  void reply.header('server-timing', `lookup;dur=${timings.lookupMs.toFixed(2)}, sign;dur=${timings.signMs.toFixed(2)}`);
+}
+
+/** One `bytes=a-b` range; anything else serves the whole object. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  if (!header) return null;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return null;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start > end || start >= size) return 'unsatisfiable';
+  return { start, end } satisfies ByteRange;
+}
+

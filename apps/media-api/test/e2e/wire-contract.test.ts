@@ -1,0 +1,205 @@
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
+
+/** The facts of jan-contract.md, over raw HTTP, against PostgreSQL and local disk. */
+describe('wire contract (raw HTTP)', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const ingest = (user: string, body: unknown) => app.call('/v1/media', { method: 'POST', user, body: JSON.stringify(body) });
+
+  it('answers /healthz and /readyz', async () => {
+    const health = await fetch(`${app.baseUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${app.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ok', info: { database: { status: 'up' }, storage: { status: 'up' } } });
+  });
+
+  it('refuses calls without credentials or with a wrong key (401), with code and request id', async () => {
+    const none = await app.call('/v1/media/resolve', { method: 'POST', key: null, body: '{"payload":{}}' });
+    expect(none.status).toBe(401);
+    const body = await none.json();
+    expect(body).toMatchObject({ code: 'unauthorized', error: expect.any(String), request_id: expect.any(String) });
+    expect(none.headers.get('x-request-id')).toBe(body.request_id);
+    const wrong = await app.call('/v1/media/resolve', { method: 'POST', key: 'not-the-key', body: '{"payload":{}}' });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('ingests a PNG data URL, dedupes it per owner, and keeps owners apart', async () => {
+    const alice = uniqueUser('alice');
+    const png = await pngImage(1);
+    const first = await ingest(alice, { source: { type: 'data_url', data_url: dataUrl(png) }, filename: 'x.png', user_id: alice });
+    expect(first.status).toBe(200);
+    const a = await first.json();
+    expect(a).toMatchObject({ mime: 'image/png', bytes: png.length, deduped: false });
+    expect(a.id).toMatch(/^jan_[a-z0-9]+$/);
+    expect(a.url).toMatch(/^https?:\/\//);
+    expect(a.presigned_url).toBe(a.url);
+
+    const second = await (await ingest(alice, { source: { type: 'data_url', data_url: dataUrl(png) }, user_id: alice })).json();
+    expect(second).toMatchObject({ id: a.id, deduped: true });
+
+    const bob = uniqueUser('bob');
+    const other = await (await ingest(bob, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    expect(other.deduped).toBe(false);
+    expect(other.id).not.toBe(a.id);
+  });
+
+  it('accepts source type aliases case-insensitively and refuses unknown ones with 400 "unknown source type"', async () => {
+    const user = uniqueUser();
+    for (const [i, type] of ['DATA_URL', 'datauri', 'DataUrl'].entries()) {
+      const res = await ingest(user, { source: { type, data_url: dataUrl(await pngImage(100 + i)) } });
+      expect(res.status).toBe(200);
+    }
+    const bad = await ingest(user, { source: { type: 'ftp', url: 'ftp://x' } });
+    expect(bad.status).toBe(400);
+    const body = await bad.json();
+    expect(body.error).toContain('unknown source type');
+    expect(body.code).toBe('unknown_source_type');
+  });
+
+  it('refuses data URLs that are not base64, and bodies that are not JSON', async () => {
+    const user = uniqueUser();
+    const plain = await ingest(user, { source: { type: 'data_url', data_url: 'data:image/png,notbase64' } });
+    expect(plain.status).toBe(400);
+    expect((await plain.json()).code).toBe('invalid_data_url');
+    const broken = await app.call('/v1/media', { method: 'POST', user, body: '{"source":' });
+    expect(broken.status).toBe(400);
+    expect((await broken.json()).code).toBe('invalid_request');
+  });
+
+  it('streams identical bytes back with the stored type and safe headers', async () => {
+    const user = uniqueUser();
+    const jpeg = await jpegImage(7);
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(jpeg, 'image/jpeg') } })).json();
+    const res = await app.call(`/v1/media/${id}`, { user });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/jpeg');
+    expect(res.headers.get('content-length')).toBe(String(jpeg.length));
+    expect(res.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
+    expect(res.headers.get('cache-control')).toContain('private');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(jpeg);
+
+    const notModified = await app.call(`/v1/media/${id}`, { user, headers: { 'if-none-match': res.headers.get('etag')! } });
+    expect(notModified.status).toBe(304);
+    const partial = await app.call(`/v1/media/${id}`, { user, headers: { range: 'bytes=0-9' } });
+    expect(partial.status).toBe(206);
+    expect(Buffer.from(await partial.arrayBuffer())).toEqual(jpeg.subarray(0, 10));
+  });
+
+  it('answers 404 with an error for unknown, malformed and foreign ids on every read path', async () => {
+    const owner = uniqueUser();
+    const { id } = await (await ingest(owner, { source: { type: 'data_url', data_url: dataUrl(await pngImage(3)) } })).json();
+    const stranger = uniqueUser();
+    const paths = ['/v1/media/jan_nonexistent123', '/v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0', `/v1/media/${id}`, `/v1/media/${id}/presign`, '/v1/media/jan_nonexistent123/presign'];
+    const bodies: string[] = [];
+    for (const path of paths) {
+      const res = await app.call(path, { user: stranger });
+      expect(res.status).toBe(404);
+      const body = await res.json();
+      expect(body).toMatchObject({ code: 'media_not_found', error: 'media not found' });
+      bodies.push(JSON.stringify({ ...body, request_id: undefined }));
+    }
+    expect(new Set(bodies).size).toBe(1);
+  });
+
+  it('presigns URLs that serve the bytes without credentials and refuse tampering', async () => {
+    const user = uniqueUser();
+    const png = await pngImage(4);
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    const res = await app.call(`/v1/media/${id}/presign`, { user });
+    expect(res.status).toBe(200);
+    const presigned = await res.json();
+    expect(presigned).toMatchObject({ id, url: expect.stringMatching(/^http:\/\//), expires_in: expect.any(Number) });
+    expect(presigned.expires_in).toBeGreaterThan(0);
+
+    const open = await fetch(presigned.url);
+    expect(open.status).toBe(200);
+    expect(open.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await open.arrayBuffer())).toEqual(png);
+
+    const url = new URL(presigned.url);
+    url.searchParams.set('expires', String(Number(url.searchParams.get('expires')) + 3600));
+    const tampered = await fetch(url);
+    expect(tampered.status).toBe(403);
+    expect((await tampered.json()).code).toBe('invalid_signature');
+    const otherKey = new URL(presigned.url);
+    otherKey.pathname = otherKey.pathname.replace(/jan_[0-9a-z]+/, 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0');
+    expect((await fetch(otherKey)).status).toBe(403);
+  });
+
+  it('resolves both placeholder forms in any JSON into URLs that serve the bytes', async () => {
+    const user = uniqueUser();
+    const png = await pngImage(5);
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    const payload = {
+      model: 'x',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: `data:image/png;${id}` } }] },
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${id}` } }] },
+      ],
+      temperature: 0.7,
+      unicode: 'ünïcödé ✓',
+    };
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload }) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('server-timing')).toMatch(/lookup;dur=/);
+    const out = (await res.json()).payload;
+    const urls = [out.messages[0].content[1].image_url.url, out.messages[1].content[0].image_url.url];
+    for (const url of urls) {
+      expect(url).toMatch(/^http:\/\//);
+      expect(Buffer.from(await (await fetch(url)).arrayBuffer())).toEqual(png);
+    }
+    expect(out.unicode).toBe(payload.unicode);
+    expect(out.temperature).toBe(0.7);
+
+    const plain = { messages: [{ role: 'user', content: 'no images here' }], n: [1, 2, { x: null }] };
+    const same = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: plain }) })).json();
+    expect(same).toEqual({ payload: plain });
+
+    const ids = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id] }) })).json();
+    expect(ids.media).toEqual([{ id, presigned_url: expect.stringMatching(/^http/), url: expect.any(String), expires_at: expect.any(String) }]);
+
+    const missing = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: 'data:image/png;jan_01hqr8v9k2x3f4g5h6j7k8m9n0' } }) });
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).details).toEqual({ ids: ['jan_01hqr8v9k2x3f4g5h6j7k8m9n0'] });
+  });
+
+  it('runs a direct upload: prepare, PUT to the signed URL with plain HTTP, complete, GET', async () => {
+    const user = uniqueUser();
+    const png = await pngImage(6);
+    const prepared = await (
+      await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ content_type: 'image/png', user_id: user }) })
+    ).json();
+    expect(prepared).toMatchObject({ id: expect.stringMatching(/^jan_[a-z0-9]+$/), mime_type: 'image/png', upload_url: expect.stringMatching(/^http:\/\//) });
+    expect(prepared.expires_in).toBeGreaterThan(0);
+
+    expect((await app.call(`/v1/media/${prepared.id}`, { user })).status).toBe(404);
+    const put = await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png });
+    expect(put.status).toBe(200);
+    const reuse = await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png });
+    expect(reuse.status).toBe(403);
+
+    const completed = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+    expect(completed.status).toBe(200);
+    expect(await completed.json()).toMatchObject({ id: prepared.id, bytes: png.length, deduped: false });
+    const got = await app.call(`/v1/media/${prepared.id}`, { user });
+    expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
+  });
+
+  it('serves its OpenAPI document', async () => {
+    const res = await fetch(`${app.baseUrl}/docs/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = await res.json();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/media', '/v1/media/resolve', '/v1/media/{id}', '/v1/media/prepare-upload']));
+  });
+});

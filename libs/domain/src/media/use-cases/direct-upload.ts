@@ -1,0 +1,176 @@
+import { newMediaId } from '@jan/mediaid';
+import type { Principal } from '../../access/principal';
+import { Clock } from '../../ports/clock';
+import { ImageInspector } from '../../ports/image-inspector';
+import { MediaEvents } from '../../ports/media-events';
+import { MediaRepository } from '../../ports/media-repository';
+import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
+import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
+import { DomainError, isDomainError } from '../errors';
+import { storageKeyFor, type MediaObject } from '../media-object';
+import { retentionFrom, type MediaPolicy } from '../media-policy';
+import { isAllowedMimeType, normalizeMimeType } from '../media-types';
+import { resolveOwner, type IngestResult } from './ingest-media';
+import { MediaAccess } from './media-access';
+
+export interface PrepareUploadCommand {
+  principal: Principal;
+  mimeType: string;
+  /** Exact size the client will send, bound into the upload signature where the backend can. */
+  bytes?: number;
+  /** Hex SHA-256 the client declares; `complete` refuses other bytes. */
+  sha256?: string;
+  method?: 'PUT' | 'POST';
+  userId?: string;
+  filename?: string;
+}
+
+export interface PreparedUpload {
+  media: MediaObject;
+  upload: SignedUpload;
+  expiresInSeconds: number;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Direct-to-bucket uploads: reserve an id (`pending`), hand out a signed upload URL, and verify
+ * what arrived before the object becomes `ready`. While pending, `bytes` and `sha256` hold what the
+ * client declared (0 / null when it declared nothing).
+ */
+export class DirectUpload {
+  constructor(
+    private readonly access: MediaAccess,
+    private readonly repository: MediaRepository,
+    private readonly storage: MediaStorage,
+    private readonly staging: UploadStaging,
+    private readonly inspector: ImageInspector,
+    private readonly clock: Clock,
+    private readonly events: MediaEvents,
+    private readonly policy: MediaPolicy & { uploadTtlSeconds: number },
+  ) {}
+
+  async prepare(command: PrepareUploadCommand): Promise<PreparedUpload> {
+    const ownerId = resolveOwner(command.principal, command.userId);
+    const mimeType = normalizeMimeType(command.mimeType);
+    if (!mimeType || !isAllowedMimeType(mimeType)) {
+      throw new DomainError('unsupported_media_type', 'mime_type must be one of image/jpeg, image/png, image/webp, image/gif, image/bmp, image/tiff');
+    }
+    if (command.bytes !== undefined) {
+      if (!Number.isInteger(command.bytes) || command.bytes < 1) throw new DomainError('invalid_request', 'bytes must be a positive integer');
+      if (command.bytes > this.policy.maxBytes) {
+        throw new DomainError('payload_too_large', 'declared size exceeds the size limit', { max_bytes: this.policy.maxBytes });
+      }
+    }
+    const sha256 = command.sha256?.toLowerCase();
+    if (sha256 !== undefined && !SHA256_HEX.test(sha256)) throw new DomainError('invalid_request', 'sha256 must be 64 hex characters');
+
+    const now = this.clock.now();
+    const id = newMediaId(now.getTime());
+    const ttl = this.policy.uploadTtlSeconds;
+    const media: MediaObject = {
+      id,
+      ownerId,
+      storageProvider: this.storage.provider,
+      storageKey: storageKeyFor(id, mimeType),
+      mimeType,
+      bytes: command.bytes ?? 0,
+      sha256: sha256 ?? null,
+      originalSha256: null,
+      status: 'pending',
+      pinned: false,
+      filename: command.filename?.slice(0, 255) ?? null,
+      createdAt: now,
+      updatedAt: now,
+      retentionUntil: null,
+      uploadExpiresAt: new Date(now.getTime() + ttl * 1000),
+    };
+    await this.repository.insert(media);
+    const upload = await this.storage.signedUploadUrl(media.storageKey, {
+      method: command.method ?? 'PUT',
+      contentType: mimeType,
+      expiresInSeconds: ttl,
+      contentLength: command.bytes,
+      maxBytes: this.policy.maxBytes,
+      checksumSha256Base64: sha256 ? Buffer.from(sha256, 'hex').toString('base64') : undefined,
+    });
+    return { media, upload, expiresInSeconds: ttl };
+  }
+
+  /** The pending reservation behind a signed upload URL, if it can still receive bytes. */
+  async reservationFor(storageKey: string): Promise<MediaObject | null> {
+    const match = /^images\/(jan_[0-9a-z]{26})\./.exec(storageKey);
+    if (!match) return null;
+    const media = await this.repository.findById(match[1] as MediaObject['id']);
+    if (!media || media.status !== 'pending' || media.storageKey !== storageKey) return null;
+    if (media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now()) return null;
+    return media;
+  }
+
+  /**
+   * Verifies the uploaded object: present, within limits, the declared size and checksum, an
+   * allowed type equal to the reserved one, and an image that decodes. Any failure removes the
+   * bytes and the reservation and answers the same codes as the other ingest paths.
+   */
+  async complete(principal: Principal, rawId: string): Promise<IngestResult> {
+    const media = await this.access.readable(principal, rawId, 'complete', { allowPending: true });
+    if (media.status === 'ready') return { media, deduped: false };
+    try {
+      return await this.verify(principal, media);
+    } catch (error) {
+      const keep = isDomainError(error, 'media_not_ready') || !isDomainError(error);
+      if (!keep) await this.discard(media);
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id });
+      throw error;
+    }
+  }
+
+  private async verify(principal: Principal, media: MediaObject): Promise<IngestResult> {
+    if (media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now()) {
+      throw new DomainError('upload_expired', 'the upload reservation has expired; prepare a new one');
+    }
+    const head = await this.storage.head(media.storageKey);
+    if (!head) throw new DomainError('media_not_ready', 'nothing has been uploaded for this id yet');
+    if (head.bytes > this.policy.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.policy.maxBytes });
+    if (head.bytes === 0) throw new DomainError('empty_file', 'upload is empty');
+    if (media.bytes > 0 && head.bytes !== media.bytes) {
+      throw new DomainError('size_mismatch', 'uploaded size differs from the declared size', { declared: media.bytes, received: head.bytes });
+    }
+
+    const object = await this.storage.get(media.storageKey);
+    const staged = await this.staging.stage(object.body, { maxBytes: this.policy.maxBytes });
+    let stored: StagedUpload | undefined;
+    try {
+      if (media.sha256 && staged.sha256 !== media.sha256) throw new DomainError('checksum_mismatch', 'uploaded bytes do not match the declared sha256');
+      const inspected = await this.inspector.inspect(staged, media.mimeType);
+      stored = inspected.stored;
+      if (inspected.facts.mimeType !== media.mimeType) {
+        throw new DomainError('type_mismatch', `uploaded bytes are ${inspected.facts.mimeType}, reserved as ${media.mimeType}`);
+      }
+      if (stored !== staged) {
+        await this.storage.put(media.storageKey, stored.open(), { contentType: media.mimeType, contentLength: stored.bytes, sha256: stored.sha256 });
+      }
+      const now = this.clock.now();
+      const result = await this.repository.markReady(
+        media.id,
+        { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
+        now,
+      );
+      if (!result.inserted) {
+        await this.discard(media);
+        this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.existing, deduped: true, receivedBytes: staged.bytes });
+        return { media: result.existing, deduped: true };
+      }
+      this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.media, deduped: false, receivedBytes: staged.bytes });
+      return { media: result.media, deduped: false };
+    } finally {
+      if (stored && stored !== staged) await stored.dispose();
+      await staged.dispose();
+    }
+  }
+
+  private async discard(media: MediaObject): Promise<void> {
+    await this.storage.delete(media.storageKey);
+    await this.repository.delete(media.id);
+  }
+}
