@@ -45,8 +45,9 @@ export class InMemoryMediaRepository extends MediaRepository {
     this.queries++;
     const row = this.rows.get(id);
     if (!row) throw new Error(`no row ${id}`);
+    if (row.status === 'ready') return { inserted: true, media: clone(row)! };
     const twin = facts.sha256 ? this.twin(row.ownerId, facts.sha256) : undefined;
-    if (twin) return { inserted: false, existing: clone(twin)! };
+    if (twin && twin.id !== id) return { inserted: false, existing: clone(twin)! };
     Object.assign(row, facts, { status: 'ready', updatedAt: now, uploadExpiresAt: null });
     return { inserted: true, media: clone(row)! };
   }
