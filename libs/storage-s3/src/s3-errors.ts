@@ -1,0 +1,56 @@
+import { DomainError, mediaNotFound } from '@jan/domain';
+
+/** What an S3 SDK error looks like at run time (ServiceException or a network error). */
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function s3Status(error: unknown): number | undefined {
+  return (error as AwsLikeError | null)?.$metadata?.httpStatusCode;
+}
+
+export function s3ErrorName(error: unknown): string | undefined {
+  const e = error as AwsLikeError | null;
+  return e?.name ?? e?.code;
+}
+
+/** True for "the key is not there": 404 NoSuchKey / NotFound, and 403 when configured so. */
+export function isS3Missing(error: unknown, accessDeniedIsNotFound: boolean): boolean {
+  const status = s3Status(error);
+  const name = s3ErrorName(error);
+  if (status === 404 && name !== 'NoSuchBucket') return true;
+  if (name === 'NoSuchKey') return true;
+  return accessDeniedIsNotFound && status === 403;
+}
+
+/**
+ * Maps anything the SDK throws to a DomainError. Details name the operation and S3's error
+ * code only: never the key's signed URL, credentials or request ids of other tenants.
+ */
+export function toDomainError(error: unknown, operation: string, accessDeniedIsNotFound = false): DomainError {
+  if (error instanceof DomainError) return error;
+  const status = s3Status(error);
+  const name = s3ErrorName(error);
+  const details = { provider: 's3', operation, ...(name ? { s3_error: name } : {}), ...(status ? { status } : {}) };
+  if (isS3Missing(error, accessDeniedIsNotFound)) return mediaNotFound();
+  if (name === 'InvalidRange' || status === 416) {
+    return new DomainError('invalid_request', 'requested range is not satisfiable', details, { cause: error });
+  }
+  if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch' || name === 'InvalidDigest') {
+    return new DomainError('checksum_mismatch', 'stored bytes do not match the declared checksum', details, { cause: error });
+  }
+  if (name === 'EntityTooLarge') {
+    return new DomainError('payload_too_large', 'object is larger than the storage accepts', details, { cause: error });
+  }
+  // No status means the request never got an answer (refused, reset, timed out): the backend
+  // is unavailable. 5xx, throttling and credential/permission problems are the service's
+  // fault, not the client's, and are worth retrying later.
+  if (status === undefined || status >= 500 || status === 429 || status === 401 || status === 403 || name === 'NoSuchBucket') {
+    return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
+  }
+  return new DomainError('internal_error', 'unexpected object storage error', details, { cause: error });
+}
