@@ -23,6 +23,8 @@ const common = {
 };
 
 module.exports = {
+  // Integration and e2e tests boot servers and databases; Jest reads this only at the top level.
+  testTimeout: 60_000,
   reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.cjs'],
   projects: [
     {
