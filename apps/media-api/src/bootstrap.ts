@@ -11,6 +11,7 @@ import { AppModule } from './app.module';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { MediaMetrics } from './infrastructure/observability/media-metrics';
 
 export interface RunningApp {
   app: NestFastifyApplication;
@@ -75,6 +76,11 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (_request, payload, done) => done(null, payload));
     fastify.addHook('onSend', async (request, reply) => {
       void reply.header('x-request-id', request.id);
+    });
+    const metrics = app.get(MediaMetrics);
+    fastify.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions?.url ?? 'unmatched';
+      metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
     setupOpenApi(app);
     app.enableShutdownHooks();
