@@ -1,0 +1,12 @@
+export { MediaClient, type MediaClientOptions, type RequestOptions, type RetryClass } from './client.ts';
+export * from './errors.ts';
+export type * from './types.ts';
+export type { Uploadable, SizedUploadable } from './core/body.ts';
+export type { RetryPolicy } from './core/retry.ts';
+export { openTelemetryPropagator, type TracePropagator } from './core/tracing.ts';
+export type { MediaDownload, IngestOptions, UploadOptions, UploadDirectOptions } from './resources/media.ts';
+export { MediaResource } from './resources/media.ts';
+export { AdminResource, AdminMediaPage } from './resources/admin.ts';
+export { UsageResource } from './resources/usage.ts';
+export { VERSION } from './version.ts';
+export * from './migration/index.ts';

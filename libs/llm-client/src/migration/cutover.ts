@@ -1,0 +1,103 @@
+import { MediaClientError } from '../errors.ts';
+import { formatPath, visitStrings } from './json-path.ts';
+import { isImagePosition, parsePlaceholder, RAW_BASE64_IMAGE } from './image-references.ts';
+
+/**
+ * Why a value breaks the cutover rule:
+ * - `raw_base64`: image bytes inline (a `data:image/...;base64,` URL or a base64 `source.data`);
+ * - `external_url`: an http(s) URL in an image position instead of a `jan_` reference;
+ * - `unrecognised`: anything else in an image position that is not a `jan_` placeholder.
+ */
+export type CutoverViolationKind = 'raw_base64' | 'external_url' | 'unrecognised';
+
+export interface CutoverViolation {
+  /** JSON path, e.g. `messages[2].content[1].image_url.url`. */
+  path: string;
+  kind: CutoverViolationKind;
+  /** A short, safe rendering: base64 is cut and URL queries (which may hold signatures) are dropped. */
+  preview: string;
+}
+
+/** Thrown by {@link validateCutover}; `violations` lists every offending value. */
+export class CutoverViolationError extends MediaClientError {
+  readonly code = 'cutover_violation';
+  readonly violations: readonly CutoverViolation[];
+
+  constructor(violations: readonly CutoverViolation[]) {
+    const listed = violations.map((v) => `${v.path} (${describeKind(v.kind)})`);
+    const shown = listed.slice(0, 10).join(', ') + (listed.length > 10 ? `, and ${listed.length - 10} more` : '');
+    super(
+      `Request carries ${violations.length} image${violations.length === 1 ? '' : 's'} that ` +
+        `${violations.length === 1 ? 'is' : 'are'} not a jan_ media reference: ${shown}. ` +
+        'Upload images to the Media API and send data:<mime>;jan_<id> placeholders instead.',
+    );
+    this.violations = violations;
+  }
+}
+
+function describeKind(kind: CutoverViolationKind): string {
+  switch (kind) {
+    case 'raw_base64':
+      return 'raw base64 image';
+    case 'external_url':
+      return 'non-jan image URL';
+    default:
+      return 'not a jan_ reference';
+  }
+}
+
+function preview(text: string): string {
+  const trimmed = text.trim();
+  if (/^data:/i.test(trimmed)) {
+    const comma = trimmed.indexOf(',');
+    const head = comma >= 0 ? trimmed.slice(0, comma + 1) : trimmed.slice(0, 40);
+    return `${head}… (${trimmed.length} chars)`;
+  }
+  try {
+    const url = new URL(trimmed);
+    if (url.protocol === 'http:' || url.protocol === 'https:') {
+      return `${url.origin}${url.pathname.slice(0, 80)}${url.search ? '?…' : ''}`;
+    }
+  } catch {
+    // not a URL
+  }
+  return trimmed.length > 40 ? `${trimmed.slice(0, 40)}… (${trimmed.length} chars)` : trimmed;
+}
+
+function classify(text: string, parent: unknown): CutoverViolationKind | null {
+  const trimmed = text.trim();
+  if (parsePlaceholder(trimmed)) return null;
+  if (/^data:[^,]*;base64,/i.test(trimmed)) return 'raw_base64';
+  if (/^https?:\/\//i.test(trimmed)) return 'external_url';
+  const sourceType = parent && typeof parent === 'object' ? (parent as Record<string, unknown>)['type'] : undefined;
+  if (sourceType === 'base64') return 'raw_base64';
+  return 'unrecognised';
+}
+
+/**
+ * Every place in an OpenAI-style body (or any JSON) that still carries an image other than a
+ * `jan_` placeholder: image positions holding anything but a placeholder, and inline
+ * `data:image/...;base64,` URLs anywhere else.
+ */
+export function findCutoverViolations(body: unknown): CutoverViolation[] {
+  const violations: CutoverViolation[] = [];
+  visitStrings(body, (text, path, parents) => {
+    const parent = parents[parents.length - 1];
+    if (isImagePosition(path, parents)) {
+      const kind = classify(text, parent);
+      if (kind) violations.push({ path: formatPath(path), kind, preview: preview(text) });
+      return;
+    }
+    if (text.length > 20 && RAW_BASE64_IMAGE.test(text)) {
+      violations.push({ path: formatPath(path), kind: 'raw_base64', preview: preview(text) });
+    }
+  });
+  return violations;
+}
+
+/** Returns `body` unchanged when it passes; throws {@link CutoverViolationError} otherwise. */
+export function validateCutover<T>(body: T): T {
+  const violations = findCutoverViolations(body);
+  if (violations.length > 0) throw new CutoverViolationError(violations);
+  return body;
+}

@@ -1,0 +1,116 @@
+import { MediaClient } from '../client';
+import { APIConnectionError, BadRequestError, InternalServerError } from '../errors';
+import { BASE_URL, fakeFetch, hang, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
+import { dualWriteBody, dualWriteIngest } from './dual-write';
+
+const ID = MEDIA_OBJECT.id;
+const DATA_URL = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+function setup(handler: Handler | Handler[], timeoutMs = 30_000) {
+  const fake = fakeFetch(handler);
+  const client = new MediaClient({ baseURL: BASE_URL, serviceKey: 'k', fetch: fake.fetch, propagator: false, env: {}, maxRetries: 0, timeoutMs });
+  return { client, calls: fake.calls };
+}
+
+describe('dualWriteIngest', () => {
+  it('ingests a data URL and returns the jan reference next to the legacy URL', async () => {
+    const { client, calls } = setup(() => json(200, { ...MEDIA_OBJECT, deduped: true }));
+    const result = await dualWriteIngest(client, DATA_URL, { userId: 'u1', filename: 'a.png' });
+    expect(result).toEqual({ ref: `data:image/png;${ID}`, id: ID, legacyUrl: DATA_URL, deduped: true });
+    expect(JSON.parse(calls[0]!.bodyText)).toEqual({ source: { type: 'data_url', data_url: DATA_URL }, filename: 'a.png' });
+    expect(calls[0]!.headers.get('x-jan-user-id')).toBe('u1');
+  });
+
+  it('ingests an http(s) URL as a remote source', async () => {
+    const { client, calls } = setup(() => json(200, { ...MEDIA_OBJECT, mime: 'image/jpeg' }));
+    const result = await dualWriteIngest(client, 'https://example.com/cat.jpg');
+    expect(result.ref).toBe(`data:image/jpeg;${ID}`);
+    expect(JSON.parse(calls[0]!.bodyText)).toEqual({ source: { type: 'remote_url', url: 'https://example.com/cat.jpg' } });
+  });
+
+  it('passes an existing placeholder through without a call', async () => {
+    const { client, calls } = setup(() => json(200, MEDIA_OBJECT));
+    const result = await dualWriteIngest(client, `data:image/PNG;base64,${ID.toUpperCase()}`);
+    expect(result).toEqual({ ref: `data:image/png;${ID}`, id: ID, legacyUrl: `data:image/PNG;base64,${ID.toUpperCase()}` });
+    expect(calls).toHaveLength(0);
+  });
+
+  it.each([
+    ['a server error', () => json(500, { error: 'boom' }), InternalServerError],
+    ['a rejection', () => json(400, { error: 'unknown source type', code: 'unknown_source_type' }), BadRequestError],
+    [
+      'a connection failure',
+      () => {
+        throw new TypeError('fetch failed');
+      },
+      APIConnectionError,
+    ],
+  ])('never throws on %s: reports it through onError and the result', async (_label, handler, ErrorClass) => {
+    const { client } = setup(handler as Handler);
+    const errors: unknown[] = [];
+    const result = await dualWriteIngest(client, DATA_URL, { onError: (e) => errors.push(e) });
+    expect(result.ref).toBeNull();
+    expect(result.id).toBeNull();
+    expect(result.legacyUrl).toBe(DATA_URL);
+    expect(result.error).toBeInstanceOf(ErrorClass);
+    expect(errors).toEqual([result.error]);
+  });
+
+  it('never throws on a timeout, an unsupported input, or a throwing hook', async () => {
+    const { client } = setup(hang);
+    const timedOut = await dualWriteIngest(client, DATA_URL, { timeoutMs: 10 });
+    expect(timedOut.error).toBeInstanceOf(APIConnectionError);
+    const odd = await dualWriteIngest(client, 'ftp://example.com/x.png', {
+      onError: () => {
+        throw new Error('hook broke');
+      },
+    });
+    expect(odd.ref).toBeNull();
+    expect(String(odd.error)).toMatch(/neither a data: URL nor an http\(s\) URL/);
+  });
+});
+
+describe('dualWriteBody', () => {
+  it('replaces every ingested image, keeps failed ones, and leaves the original untouched', async () => {
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'two images' },
+            { type: 'image_url', image_url: { url: DATA_URL } },
+            { type: 'image_url', image_url: { url: 'https://example.com/missing.png' } },
+            { type: 'image_url', image_url: { url: `data:image/png;${ID}` } },
+          ],
+        },
+      ],
+    };
+    const snapshot = structuredClone(body);
+    const { client, calls } = setup((request) =>
+      JSON.parse(request.bodyText).source.type === 'data_url'
+        ? json(200, MEDIA_OBJECT)
+        : json(422, { error: 'fetch failed', code: 'remote_fetch_failed' }),
+    );
+    const errors: unknown[] = [];
+    const result = await dualWriteBody(client, body, { userId: 'u1', onError: (e) => errors.push(e) });
+    expect(calls).toHaveLength(2);
+    expect(result.legacyBody).toBe(body);
+    expect(body).toEqual(snapshot);
+    expect(result.body.messages[0]!.content[1]).toEqual({ type: 'image_url', image_url: { url: `data:image/png;${ID}` } });
+    expect(result.body.messages[0]!.content[2]).toEqual(body.messages[0]!.content[2]);
+    expect(result.images.map((i) => [i.path, i.ref])).toEqual([
+      ['messages[0].content[1].image_url.url', `data:image/png;${ID}`],
+      ['messages[0].content[2].image_url.url', null],
+    ]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('returns the body itself when there is nothing to ingest', async () => {
+    const { client, calls } = setup(() => json(200, MEDIA_OBJECT));
+    const body = { messages: [{ role: 'user', content: 'hello' }] };
+    const result = await dualWriteBody(client, body);
+    expect(result.body).toBe(body);
+    expect(result.images).toEqual([]);
+    expect(calls).toHaveLength(0);
+  });
+});

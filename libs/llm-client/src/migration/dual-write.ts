@@ -1,0 +1,113 @@
+import type { MediaClient, RequestOptions } from '../client.ts';
+import { MediaClientError } from '../errors.ts';
+import { formatPath, replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
+import { isImagePosition, parsePlaceholder } from './image-references.ts';
+
+export interface DualWriteResult {
+  /** `data:<mime>;jan_<id>`, or `null` when the media service could not take the image. */
+  ref: string | null;
+  id: string | null;
+  /** The input, untouched: what llm-api keeps sending (or replays) while the migration runs. */
+  legacyUrl: string;
+  deduped?: boolean;
+  /** Why `ref` is null. Never thrown. */
+  error?: unknown;
+}
+
+export interface DualWriteOptions {
+  userId?: string;
+  filename?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  maxRetries?: number;
+  /** Told about every failure (the result carries it too). */
+  onError?: (error: unknown, input: { legacyUrl: string }) => void;
+}
+
+function notify(hook: DualWriteOptions['onError'], error: unknown, legacyUrl: string): void {
+  if (!hook) return;
+  try {
+    hook(error, { legacyUrl });
+  } catch {
+    // A broken hook must not turn a reported failure into a thrown one.
+  }
+}
+
+/**
+ * Ingests what llm-api receives today — a `data:` URL or an http(s) URL — and returns both the
+ * `jan_` reference and the original. Never throws: failures come back in `error`.
+ */
+export async function dualWriteIngest(
+  client: MediaClient,
+  input: string,
+  options: DualWriteOptions = {},
+): Promise<DualWriteResult> {
+  const legacyUrl = input;
+  try {
+    const existing = parsePlaceholder(input);
+    if (existing) return { ref: `data:${existing.mime};${existing.id}`, id: existing.id, legacyUrl };
+    const trimmed = input.trim();
+    const requestOptions: RequestOptions = {
+      userId: options.userId,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+      maxRetries: options.maxRetries,
+    };
+    const params = options.filename ? { filename: options.filename } : {};
+    let object;
+    if (/^data:/i.test(trimmed)) object = await client.media.ingestDataUrl(trimmed, params, requestOptions);
+    else if (/^https?:\/\//i.test(trimmed)) object = await client.media.ingestRemoteUrl(trimmed, params, requestOptions);
+    else throw new MediaClientError('dual-write input is neither a data: URL nor an http(s) URL');
+    return { ref: `data:${object.mime};${object.id}`, id: object.id, legacyUrl, deduped: object.deduped };
+  } catch (error) {
+    notify(options.onError, error, legacyUrl);
+    return { ref: null, id: null, legacyUrl, error };
+  }
+}
+
+export interface DualWriteBodyResult<T> {
+  /** The body with every successfully ingested image replaced by its `jan_` reference. */
+  body: T;
+  /** The body as received (same object), for replay or rollback. */
+  legacyBody: T;
+  /** One entry per image found, with its JSON path. */
+  images: Array<DualWriteResult & { path: string }>;
+}
+
+/**
+ * {@link dualWriteIngest} over every image of an OpenAI-style body (at most `concurrency` at a
+ * time). Never throws; images that failed keep their original value in `body`.
+ */
+export async function dualWriteBody<T>(
+  client: MediaClient,
+  body: T,
+  options: DualWriteOptions & { concurrency?: number } = {},
+): Promise<DualWriteBodyResult<T>> {
+  const found: Array<{ path: PathSegment[]; value: string }> = [];
+  try {
+    visitStrings(body, (text, path, parents) => {
+      if (!isImagePosition(path, parents) || parsePlaceholder(text)) return;
+      if (/^\s*(data:|https?:\/\/)/i.test(text)) found.push({ path: [...path], value: text });
+    });
+  } catch (error) {
+    notify(options.onError, error, '');
+    return { body, legacyBody: body, images: [] };
+  }
+  const results: Array<DualWriteResult & { path: string }> = new Array(found.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < found.length) {
+      const index = next++;
+      const item = found[index]!;
+      const result = await dualWriteIngest(client, item.value, options);
+      results[index] = { ...result, path: formatPath(item.path) };
+    }
+  };
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, found.length));
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const replacements = found.flatMap((item, i) => {
+    const ref = results[i]!.ref;
+    return ref ? [{ path: item.path, value: ref }] : [];
+  });
+  return { body: replaceAtPaths(body, replacements) as T, legacyBody: body, images: results };
+}

@@ -1,0 +1,113 @@
+import { MediaClient, type MediaClientOptions } from '../client.ts';
+import { findCutoverViolations, validateCutover, type CutoverViolation } from './cutover.ts';
+import { dualWriteBody, dualWriteIngest, type DualWriteBodyResult, type DualWriteOptions, type DualWriteResult } from './dual-write.ts';
+import { resolveForProvider, type LatencyHook, type ResolveForProviderOptions } from './resolve-for-provider.ts';
+
+/** `off`: no checks; `report`: violations go to `onCutoverViolation`; `enforce`: they throw. */
+export type CutoverMode = 'off' | 'report' | 'enforce';
+
+export interface MediaMigrationOptions {
+  /** Master switch. Fallback: `MEDIA_CLIENT_ENABLED` (`true`/`1`/`yes`/`on`). Default off. */
+  enabled?: boolean;
+  /** The client to use; built from `clientOptions` (and the environment) when omitted. */
+  client?: MediaClient;
+  clientOptions?: MediaClientOptions;
+  /** Step 4. Fallback: `MEDIA_CLIENT_CUTOVER`. Default `off`. Ignored while `enabled` is false. */
+  cutover?: CutoverMode;
+  /** Providers resolved with `mode: 'inline'` (see DEFAULT_INLINE_PROVIDERS). */
+  inlineProviders?: readonly string[];
+  /** Dual-write failures (never thrown). */
+  onError?: DualWriteOptions['onError'];
+  /** Resolve latency, unless a call brings its own hook. */
+  onLatency?: LatencyHook;
+  /** Called with the violations of each checked body in `report` mode. */
+  onCutoverViolation?: (violations: CutoverViolation[]) => void;
+  /** Time budget of one dual-write ingest. Default 10 000 ms, so the chat path is never held long. */
+  dualWriteTimeoutMs?: number;
+  env?: Record<string, string | undefined>;
+}
+
+/** The four migration steps, bound to one flag. When disabled, every helper is an identity. */
+export interface MediaMigration {
+  readonly enabled: boolean;
+  readonly cutover: CutoverMode;
+  /** The client, when enabled. */
+  readonly client: MediaClient | null;
+  /** Step 2: ingest one data URL / URL; never throws. */
+  dualWriteIngest(input: string, options?: DualWriteOptions): Promise<DualWriteResult>;
+  /** Step 2 over a whole OpenAI-style body; never throws. */
+  dualWriteBody<T>(body: T, options?: DualWriteOptions & { concurrency?: number }): Promise<DualWriteBodyResult<T>>;
+  /** Step 3: resolve placeholders right before the provider call. */
+  resolveForProvider<T>(body: T, options?: ResolveForProviderOptions): Promise<T>;
+  /** Step 4: per `cutover` mode, ignore, report or reject bodies with raw images. Returns `body`. */
+  validateCutover<T>(body: T): T;
+  /** Step 4's check without side effects (empty when disabled). */
+  findCutoverViolations(body: unknown): CutoverViolation[];
+}
+
+function flag(value: string | undefined): boolean {
+  return /^(1|true|yes|on)$/i.test((value ?? '').trim());
+}
+
+function cutoverMode(value: string | undefined): CutoverMode {
+  const mode = (value ?? '').trim().toLowerCase();
+  return mode === 'report' || mode === 'enforce' ? mode : 'off';
+}
+
+/**
+ * Builds the migration kit for llm-api. Explicit options win over the environment, which is read
+ * once, here.
+ */
+export function createMediaMigration(options: MediaMigrationOptions = {}): MediaMigration {
+  const env = options.env ?? process.env;
+  const enabled = options.enabled ?? flag(env['MEDIA_CLIENT_ENABLED']);
+  if (!enabled) return disabledMigration;
+
+  const client = options.client ?? new MediaClient({ env, ...options.clientOptions });
+  const cutover = options.cutover ?? cutoverMode(env['MEDIA_CLIENT_CUTOVER']);
+  const dualWriteDefaults: DualWriteOptions = {
+    onError: options.onError,
+    timeoutMs: options.dualWriteTimeoutMs ?? 10_000,
+  };
+
+  return {
+    enabled: true,
+    cutover,
+    client,
+    dualWriteIngest: (input, callOptions = {}) =>
+      dualWriteIngest(client, input, { ...dualWriteDefaults, ...callOptions }),
+    dualWriteBody: (body, callOptions = {}) => dualWriteBody(client, body, { ...dualWriteDefaults, ...callOptions }),
+    resolveForProvider: (body, callOptions = {}) =>
+      resolveForProvider(client, body, {
+        inlineProviders: options.inlineProviders,
+        onLatency: options.onLatency,
+        ...callOptions,
+      }),
+    validateCutover(body) {
+      if (cutover === 'enforce') return validateCutover(body);
+      if (cutover === 'report') {
+        const violations = findCutoverViolations(body);
+        if (violations.length > 0 && options.onCutoverViolation) {
+          try {
+            options.onCutoverViolation(violations);
+          } catch {
+            // Reporting must not reject the request: that is what `enforce` is for.
+          }
+        }
+      }
+      return body;
+    },
+    findCutoverViolations: (body) => findCutoverViolations(body),
+  };
+}
+
+const disabledMigration: MediaMigration = Object.freeze({
+  enabled: false,
+  cutover: 'off' as const,
+  client: null,
+  dualWriteIngest: async (input: string) => ({ ref: null, id: null, legacyUrl: input }),
+  dualWriteBody: async <T>(body: T) => ({ body, legacyBody: body, images: [] }),
+  resolveForProvider: async <T>(body: T) => body,
+  validateCutover: <T>(body: T) => body,
+  findCutoverViolations: () => [],
+});

@@ -1,0 +1,99 @@
+import { MediaClient } from '../client';
+import { InternalServerError } from '../errors';
+import { BASE_URL, fakeFetch, json, type Handler } from '../testing/fake-fetch';
+import { chooseResolveMode, providerOf, resolveForProvider, type ResolveLatencyMeta } from './resolve-for-provider';
+
+const ID = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+const withPlaceholder = {
+  model: 'bedrock/anthropic.claude-3-5-sonnet',
+  messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;${ID}` } }] }],
+};
+const resolvedBody = {
+  ...withPlaceholder,
+  messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
+};
+
+function setup(handler: Handler | Handler[] = (request) => json(200, { payload: resolvedBody, echo: request.bodyText })) {
+  const fake = fakeFetch(handler);
+  const client = new MediaClient({ baseURL: BASE_URL, serviceKey: 'k', fetch: fake.fetch, propagator: false, env: {}, maxRetries: 0 });
+  return { client, calls: fake.calls };
+}
+
+describe('chooseResolveMode', () => {
+  it('inlines for Bedrock, Vertex, Gemini and local runtimes; URLs for the rest', () => {
+    for (const p of ['bedrock', 'Bedrock', 'vertex', 'vertex_ai', 'gemini', 'ollama', 'bedrock/claude', 'vertex:eu']) {
+      expect(chooseResolveMode(p)).toBe('inline');
+    }
+    for (const p of ['openai', 'anthropic', 'azure', 'groq', undefined, '']) expect(chooseResolveMode(p)).toBe('url');
+  });
+
+  it('uses a custom list', () => {
+    expect(chooseResolveMode('openai', ['openai'])).toBe('inline');
+    expect(chooseResolveMode('bedrock', ['openai'])).toBe('url');
+  });
+
+  it('reads the provider from a model prefix when none is given', () => {
+    expect(providerOf({ model: 'vertex_ai/gemini-2.0' })).toBe('vertex_ai');
+    expect(providerOf({ model: 'gpt-4o' })).toBeUndefined();
+    expect(providerOf({ model: 'vertex_ai/gemini' }, 'openai')).toBe('openai');
+    expect(providerOf(null)).toBeUndefined();
+  });
+});
+
+describe('resolveForProvider', () => {
+  it('asks for inline mode for an inline provider, acting for the user, and reports latency', async () => {
+    const { client, calls } = setup();
+    const latencies: Array<[number, ResolveLatencyMeta]> = [];
+    const out = await resolveForProvider(client, withPlaceholder, {
+      provider: 'bedrock',
+      userId: 'u1',
+      onLatency: (ms, meta) => latencies.push([ms, meta]),
+    });
+    expect(out).toEqual(resolvedBody);
+    expect(JSON.parse(calls[0]!.bodyText)).toEqual({ payload: withPlaceholder, mode: 'inline' });
+    expect(calls[0]!.headers.get('x-jan-user-id')).toBe('u1');
+    expect(latencies).toHaveLength(1);
+    expect(latencies[0]![0]).toBeGreaterThanOrEqual(0);
+    expect(latencies[0]![1]).toEqual({ provider: 'bedrock', mode: 'inline', called: true, ok: true });
+  });
+
+  it('asks for URLs for other providers, and takes the provider from the model', async () => {
+    const { client, calls } = setup();
+    await resolveForProvider(client, withPlaceholder, { provider: 'openai' });
+    await resolveForProvider(client, withPlaceholder);
+    await resolveForProvider(client, withPlaceholder, { provider: 'openai', mode: 'inline', keepUnresolved: true });
+    expect(JSON.parse(calls[0]!.bodyText).mode).toBe('url');
+    expect(JSON.parse(calls[1]!.bodyText).mode).toBe('inline');
+    expect(JSON.parse(calls[2]!.bodyText)).toMatchObject({ mode: 'inline', keep_unresolved: true });
+  });
+
+  it('skips the call for a body without placeholders and returns it as is', async () => {
+    const { client, calls } = setup();
+    const plain = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi jan_ data: nothing' }] };
+    const metas: ResolveLatencyMeta[] = [];
+    expect(await resolveForProvider(client, plain, { onLatency: (_, m) => metas.push(m) })).toBe(plain);
+    expect(calls).toHaveLength(0);
+    expect(metas).toEqual([{ provider: undefined, mode: 'url', called: false, ok: true }]);
+  });
+
+  it('throws the service error after reporting it to the hook', async () => {
+    const { client } = setup(() => json(500, { error: 'db down', code: 'database_unavailable' }));
+    const metas: ResolveLatencyMeta[] = [];
+    await expect(
+      resolveForProvider(client, withPlaceholder, { provider: 'openai', onLatency: (_, m) => metas.push(m) }),
+    ).rejects.toBeInstanceOf(InternalServerError);
+    expect(metas[0]).toMatchObject({ called: true, ok: false });
+    expect(metas[0]!.error).toBeInstanceOf(InternalServerError);
+  });
+
+  it('is not broken by a throwing latency hook', async () => {
+    const { client } = setup();
+    await expect(
+      resolveForProvider(client, withPlaceholder, {
+        onLatency: () => {
+          throw new Error('metrics down');
+        },
+      }),
+    ).resolves.toEqual(resolvedBody);
+  });
+});
