@@ -20,10 +20,10 @@ export const GCS_TEST_BUCKET = 'jan-media-test';
 const prefix = path.join(repo, '.test-services', 'firebase-tools');
 const packageDir = path.join(prefix, 'node_modules', 'firebase-tools');
 
-export function ensureFirebaseTools() {
+export function ensureFirebaseTools(log = (message) => process.stderr.write(`[gcs] ${message}\n`)) {
   const manifest = path.join(packageDir, 'package.json');
   if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).version === FIREBASE_TOOLS_VERSION) return packageDir;
-  process.stderr.write(`[gcs] installing firebase-tools@${FIREBASE_TOOLS_VERSION} into ${prefix} (once, ~1 min)\n`);
+  log(`installing firebase-tools@${FIREBASE_TOOLS_VERSION} into ${prefix} (once, ~1 min)`);
   const result = spawnSync(
     'npm',
     ['install', '--prefix', prefix, '--omit=optional', '--no-audit', '--no-fund', '--loglevel=error', `firebase-tools@${FIREBASE_TOOLS_VERSION}`],
@@ -33,14 +33,13 @@ export function ensureFirebaseTools() {
   return packageDir;
 }
 
-/** @param {{ dir: string }} options */
-export async function start({ dir }) {
-  const fbDir = ensureFirebaseTools();
+/** @param {{ dir: string, log?: (message: string) => void }} options */
+export async function start({ dir, log }) {
+  const fbDir = ensureFirebaseTools(log);
   const dataDir = path.join(dir, 'gcs-emulator');
   await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, [path.join(here, 'gcs-emulator.cjs'), fbDir, dataDir], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    // The emulator's logger and update checks stay local; keep it from phoning home anyway.
     env: { ...process.env, NO_UPDATE_NOTIFIER: '1', TMPDIR: dataDir },
   });
   let stderr = '';

@@ -1,0 +1,32 @@
+import { DomainError, mediaNotFound } from '@jan/domain';
+
+/** GCS ApiError carries the HTTP status in `code`; transport errors carry a string code. */
+export function gcsStatus(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export function isGcsMissing(error: unknown): boolean {
+  return gcsStatus(error) === 404;
+}
+
+/** Maps anything @google-cloud/storage throws to a DomainError; details carry no secrets. */
+export function toDomainError(error: unknown, operation: string): DomainError {
+  if (error instanceof DomainError) return error;
+  const status = gcsStatus(error);
+  const details = { provider: 'gcs', operation, ...(status ? { status } : {}) };
+  if (status === 404) return mediaNotFound();
+  if (status === 416) return new DomainError('invalid_request', 'requested range is not satisfiable', details, { cause: error });
+  if (status === 413) return new DomainError('payload_too_large', 'object is larger than the storage accepts', details, { cause: error });
+  // The client library's own post-upload hash validation (crc32c/md5).
+  const libraryCode = (error as { code?: unknown } | null)?.code;
+  if (libraryCode === 'FILE_NO_UPLOAD' || libraryCode === 'CONTENT_DOWNLOAD_MISMATCH') {
+    return new DomainError('checksum_mismatch', 'stored bytes do not match their checksum', details, { cause: error });
+  }
+  // No status: refused, reset, DNS, timeout. 5xx, throttling and credential or permission
+  // problems are the service's side, not the client's.
+  if (status === undefined || status >= 500 || status === 429 || status === 401 || status === 403) {
+    return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
+  }
+  return new DomainError('internal_error', 'unexpected object storage error', details, { cause: error });
+}

@@ -1,0 +1,1 @@
+export { GcsMediaStorage, type GcsMediaStorageOptions, type GcsCredentials, type GcsClientRole } from './gcs-media-storage';

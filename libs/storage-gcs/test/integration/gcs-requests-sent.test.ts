@@ -1,0 +1,211 @@
+import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { isDomainError } from '@jan/domain';
+import { GcsMediaStorage, type GcsMediaStorageOptions } from '../../src';
+import { contractKey, readAll } from '../../../storage-local/test/contract/media-storage.contract';
+import { allowLoopbackOnly } from '../../../storage-local/test/contract/loopback-only';
+import { startRecordingProxy, type RecordedRequest } from '../../../storage-local/test/contract/recording-proxy';
+import { gcsTestEnv } from './gcs-test-env';
+
+// The emulator accepts CMEK parameters, ACLs and any (or no) signature without checking them.
+// These tests record what the adapter SENDS through a loopback proxy in front of the emulator,
+// and verify V4 signatures offline with the signer's public key, as GCS would.
+
+const { real, options: base, privateKeyPem, clientEmail } = gcsTestEnv();
+const KMS = 'projects/jan-test/locations/europe-west1/keyRings/media/cryptoKeys/objects';
+
+let lift: (() => void) | undefined;
+let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
+beforeAll(async () => {
+  if (real) throw new Error('these tests record requests against the emulator; unset TEST_GCS_TARGET');
+  lift = allowLoopbackOnly();
+  proxy = await startRecordingProxy(base.apiEndpoint!);
+});
+afterAll(async () => {
+  await proxy?.close();
+  lift?.();
+});
+
+function storageThroughProxy(extra: Partial<GcsMediaStorageOptions> = {}): { storage: GcsMediaStorage; sent: () => RecordedRequest[] } {
+  const from = proxy.requests.length;
+  const storage = new GcsMediaStorage({ ...base, apiEndpoint: proxy.origin, kmsKeyName: KMS, ...extra });
+  return { storage, sent: () => proxy.requests.slice(from) };
+}
+
+const enc = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/**
+ * GOOG4-RSA-SHA256 check, from Google's "V4 signing process" document. The client library
+ * signs the bare hostname (GCS is always on the default port), so the host is taken as such.
+ */
+function checkV4(rawUrl: string, method: string, headers: Record<string, string>, publicKeyPem: string) {
+  const url = new URL(rawUrl);
+  const q = url.searchParams;
+  const signedHeaders = (q.get('X-Goog-SignedHeaders') ?? '').split(';');
+  const all: Record<string, string> = { host: url.hostname };
+  for (const [k, v] of Object.entries(headers)) all[k.toLowerCase()] = v;
+  const query = [...q.entries()]
+    .filter(([k]) => k !== 'X-Goog-Signature')
+    .map(([k, v]) => [enc(k), enc(v)])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const canonical = [method, url.pathname, query, signedHeaders.map((h) => `${h}:${(all[h] ?? '').trim()}\n`).join(''), signedHeaders.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
+  const credential = q.get('X-Goog-Credential') ?? '';
+  const scope = credential.split('/').slice(1).join('/');
+  const stringToSign = ['GOOG4-RSA-SHA256', q.get('X-Goog-Date'), scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  const valid = signedHeaders.every((h) => h in all) && verify('RSA-SHA256', Buffer.from(stringToSign), createPublicKey(publicKeyPem), Buffer.from(q.get('X-Goog-Signature') ?? '', 'hex'));
+  return { valid, signedHeaders, credential, expires: Number(q.get('X-Goog-Expires')) };
+}
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => new Error('expected a rejection'),
+    (e: unknown) => e,
+  );
+}
+
+describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs or signatures)', () => {
+  it('uploads SEND kmsKeyName (CMEK) and no ACL (predefinedAcl / acl), as one non-resumable request', async () => {
+    const { storage, sent } = storageThroughProxy();
+    const k = contractKey();
+    const data = randomBytes(3000);
+    await storage.put(k, Readable.from([data]), { contentType: 'image/png' });
+    const uploads = sent().filter((r) => r.method === 'POST' && r.url.startsWith('/upload/storage/v1/'));
+    expect(uploads).toHaveLength(1);
+    const query = new URL(uploads[0].url, 'http://x').searchParams;
+    expect(query.get('kmsKeyName')).toBe(KMS);
+    expect(query.get('uploadType')).toBe('multipart');
+    expect(query.has('predefinedAcl')).toBe(false);
+    expect(sent().some((r) => /\/acl(\/|$|\?)/.test(r.url))).toBe(false);
+    expect(await readAll((await storage.get(k)).body)).toEqual(data);
+    await storage.delete(k);
+  });
+
+  it('no list call: every public operation, recorded, never GETs an object listing (/b/<bucket>/o)', async () => {
+    const { storage, sent } = storageThroughProxy();
+    const k = contractKey();
+    await storage.ping();
+    await storage.put(k, Readable.from([randomBytes(10)]), { contentType: 'image/png' });
+    await storage.head(k);
+    await storage.head(contractKey());
+    await readAll((await storage.get(k, { start: 1, end: 3 })).body);
+    await failure(storage.get(contractKey()));
+    await storage.signedReadUrl(k, { expiresInSeconds: 60 });
+    await storage.signedUploadUrl(k, { method: 'PUT', contentType: 'image/png', maxBytes: 10, expiresInSeconds: 60 });
+    await storage.signedUploadUrl(k, { method: 'POST', contentType: 'image/png', maxBytes: 10, expiresInSeconds: 60 });
+    await storage.delete(k);
+    expect(sent().length).toBeGreaterThan(5);
+    const listings = sent().filter((r) => r.method === 'GET' && /\/b\/[^/]+\/o\/?(\?|$)/.test(r.url));
+    expect(listings).toEqual([]);
+    expect(sent().some((r) => /\/b\/?(\?|$)/.test(r.url))).toBe(false);
+  });
+
+  it('a declared sha256 or length that does not match: refused, the upload request aborted, nothing stored', async () => {
+    const { storage } = storageThroughProxy();
+    const k = contractKey();
+    const data = randomBytes(2000);
+    expect(isDomainError(await failure(storage.put(k, Readable.from([data]), { contentType: 'image/png', sha256: '00'.repeat(32) })), 'checksum_mismatch')).toBe(true);
+    expect(isDomainError(await failure(storage.put(k, Readable.from([data]), { contentType: 'image/png', contentLength: 2001 })), 'size_mismatch')).toBe(true);
+    expect(isDomainError(await failure(storage.put(k, Readable.from([data]), { contentType: 'image/png', contentLength: 1999 })), 'size_mismatch')).toBe(true);
+    await expect(storage.head(k)).resolves.toBeNull();
+    const ok = createHash('sha256').update(data).digest('hex');
+    await expect(storage.put(k, Readable.from([data]), { contentType: 'image/png', sha256: ok, contentLength: 2000 })).resolves.toEqual({ bytes: 2000 });
+    await storage.delete(k);
+  });
+
+  it('an unreachable endpoint is storage_unavailable for every operation', async () => {
+    const storage = new GcsMediaStorage({ ...base, apiEndpoint: 'http://127.0.0.1:9' });
+    const results = [
+      await failure(storage.ping()),
+      await failure(storage.head(contractKey())),
+      await failure(storage.get(contractKey())),
+      await failure(storage.delete(contractKey())),
+      await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
+    ];
+    expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+  });
+});
+
+describe('GcsMediaStorage: V4 signed URLs and POST policies, as GENERATED (the emulator checks no signature, expiry or policy)', () => {
+  const upload = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const serve = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = (k: typeof upload) => ({
+    privatePem: k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: k.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  });
+  const uploader = { client_email: 'media-upload@jan-test.iam.gserviceaccount.com', ...pem(upload) };
+  const server = { client_email: 'media-serve@jan-test.iam.gserviceaccount.com', ...pem(serve) };
+  const signing = () =>
+    storageThroughProxy({
+      uploadSigner: { client_email: uploader.client_email, private_key: uploader.privatePem },
+      serveSigner: { client_email: server.client_email, private_key: server.privatePem },
+    }).storage;
+
+  it('signed PUT binds content-type, x-goog-content-length-range and the CMEK header, signed by the UPLOAD identity; the signature verifies', async () => {
+    const storage = signing();
+    const signed = await storage.signedUploadUrl(contractKey(), { method: 'PUT', contentType: 'image/png', maxBytes: 5000, expiresInSeconds: 300 });
+    expect(signed.headers).toEqual({ 'content-type': 'image/png', 'x-goog-content-length-range': '1,5000', 'x-goog-encryption-kms-key-name': KMS });
+    const check = checkV4(signed.url, 'PUT', signed.headers, uploader.publicPem);
+    expect(check.signedHeaders).toEqual(['content-type', 'host', 'x-goog-content-length-range', 'x-goog-encryption-kms-key-name']);
+    expect(check.credential).toMatch(/^media-upload@jan-test\.iam\.gserviceaccount\.com\//);
+    expect(check.expires).toBe(300);
+    expect(check.valid).toBe(true);
+    // What GCS would refuse: another type, a wider size range, or another signer's key.
+    expect(checkV4(signed.url, 'PUT', { ...signed.headers, 'content-type': 'text/html' }, uploader.publicPem).valid).toBe(false);
+    expect(checkV4(signed.url, 'PUT', { ...signed.headers, 'x-goog-content-length-range': '0,999999999' }, uploader.publicPem).valid).toBe(false);
+    expect(checkV4(signed.url, 'PUT', signed.headers, server.publicPem).valid).toBe(false);
+  });
+
+  it('signed PUT with a declared size pins the range to exactly that size', async () => {
+    const signed = await signing().signedUploadUrl(contractKey(), { method: 'PUT', contentType: 'image/webp', contentLength: 1234, maxBytes: 5000, expiresInSeconds: 60 });
+    expect(signed.headers['x-goog-content-length-range']).toBe('1234,1234');
+    expect(checkV4(signed.url, 'PUT', signed.headers, uploader.publicPem).valid).toBe(true);
+  });
+
+  it('signed read URL asks for response-content-type/-disposition, signs host, is signed by the SERVE identity; the signature verifies', async () => {
+    const signed = await signing().signedReadUrl(contractKey(), { expiresInSeconds: 120, contentType: 'image/png', contentDisposition: 'inline' });
+    const url = new URL(signed.url);
+    expect(url.searchParams.get('response-content-type')).toBe('image/png');
+    expect(url.searchParams.get('response-content-disposition')).toBe('inline');
+    const check = checkV4(signed.url, 'GET', {}, server.publicPem);
+    expect(check.signedHeaders).toEqual(['host']);
+    expect(check.credential).toMatch(/^media-serve@jan-test\.iam\.gserviceaccount\.com\//);
+    expect(check.expires).toBe(120);
+    expect(check.valid).toBe(true);
+    url.searchParams.set('response-content-type', 'text/html');
+    expect(checkV4(url.toString(), 'GET', {}, server.publicPem).valid).toBe(false);
+  });
+
+  it('without separate signers, the data identity signs', async () => {
+    const { storage } = storageThroughProxy();
+    const signed = await storage.signedReadUrl(contractKey(), { expiresInSeconds: 60 });
+    const publicPem = createPublicKey(privateKeyPem!).export({ type: 'spki', format: 'pem' }).toString();
+    const check = checkV4(signed.url, 'GET', {}, publicPem);
+    expect(check.credential.startsWith(`${clientEmail}/`)).toBe(true);
+    expect(check.valid).toBe(true);
+  });
+
+  it('POST policy: content-length-range [1, maxBytes], Content-Type, the exact key, bucket and CMEK as conditions, signed by the UPLOAD identity', async () => {
+    const k = contractKey();
+    const post = await signing().signedUploadUrl(k, { method: 'POST', contentType: 'image/png', maxBytes: 7000, expiresInSeconds: 60 });
+    expect(post.method).toBe('POST');
+    expect(post.url).toBe(`${proxy.origin}/${base.bucket}`);
+    const fields = post.fields!;
+    const policy = JSON.parse(Buffer.from(fields.policy, 'base64').toString('utf8')) as { conditions: unknown[]; expiration: string };
+    expect(policy.conditions).toEqual(
+      expect.arrayContaining([
+        ['content-length-range', 1, 7000],
+        { 'Content-Type': 'image/png' },
+        { key: k },
+        { bucket: base.bucket },
+        { 'x-goog-encryption-kms-key-name': KMS },
+      ]),
+    );
+    expect(policy.conditions.some((c) => Array.isArray(c) && c[0] === 'starts-with')).toBe(false);
+    expect(fields['x-goog-credential']).toMatch(/^media-upload@/);
+    // V4 POST: the signature is RSA-SHA256 over the base64 policy.
+    expect(verify('RSA-SHA256', Buffer.from(fields.policy), createPublicKey(uploader.publicPem), Buffer.from(fields['x-goog-signature'], 'hex'))).toBe(true);
+  });
+});
