@@ -1,0 +1,81 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDomainError } from '@jan/domain';
+import { LOCAL_FILES_PATH, LOCAL_UPLOADS_PATH, LocalDiskMediaStorage, type SignedQuery } from '../../src';
+import { describeMediaStorageContract } from '../contract/media-storage.contract';
+import { allowLoopbackOnly } from '../contract/loopback-only';
+
+/**
+ * Local disk on a real temporary directory. Its signed URLs point at the media API itself
+ * (apps/media-api files/uploads controllers, covered by that app's e2e tests); here a minimal
+ * loopback server does what those routes do with the adapter's own verifyRead/verifyUpload, so
+ * the contract's plain-fetch checks exercise the adapter's signing, verification and expiry.
+ */
+async function serveSignedRoutes(adapter: () => LocalDiskMediaStorage): Promise<{ origin: string; close: () => Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    try {
+      const storage = adapter();
+      const url = new URL(req.url ?? '/', 'http://local');
+      const query = Object.fromEntries(url.searchParams) as SignedQuery;
+      if (req.method === 'GET' && url.pathname.startsWith(LOCAL_FILES_PATH)) {
+        const key = decodeURIComponent(url.pathname.slice(LOCAL_FILES_PATH.length));
+        const check = storage.verifyRead(key, query);
+        if (!check.ok) return void res.writeHead(403).end(check.reason);
+        const object = await storage.get(key);
+        res.writeHead(200, { 'content-type': query.ct ?? 'application/octet-stream', 'content-length': object.bytes, 'content-disposition': query.cd ?? 'inline' });
+        object.body.pipe(res);
+        return;
+      }
+      if (req.method === 'PUT' && url.pathname.startsWith(LOCAL_UPLOADS_PATH)) {
+        const key = decodeURIComponent(url.pathname.slice(LOCAL_UPLOADS_PATH.length));
+        const check = storage.verifyUpload(key, query);
+        if (!check.ok) return void res.writeHead(403).end(check.reason);
+        if (query.ct && req.headers['content-type'] !== query.ct) return void res.writeHead(403).end('content-type');
+        if (query.len && req.headers['content-length'] !== query.len) return void res.writeHead(403).end('content-length');
+        const { bytes } = await storage.put(key, req, { contentType: query.ct ?? 'application/octet-stream' });
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes }));
+      }
+      res.writeHead(404).end();
+    } catch (error) {
+      res.writeHead(isDomainError(error, 'media_not_found') ? 404 : 500).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+let lift: (() => void) | undefined;
+beforeAll(() => {
+  lift = allowLoopbackOnly();
+});
+afterAll(() => lift?.());
+
+describeMediaStorageContract(
+  'LocalDiskMediaStorage on a temporary directory',
+  { storesContentType: false, responseContentType: true, putUpload: true, postUpload: 'answers-put', expiry: true },
+  async () => {
+    const root = await mkdtemp(join(tmpdir(), 'jan-local-storage-'));
+    // The adapter needs the routes' origin, so the server binds first and looks the adapter up per request.
+    let storage: LocalDiskMediaStorage | undefined;
+    const routes = await serveSignedRoutes(() => storage!);
+    storage = new LocalDiskMediaStorage({ root, publicUrl: routes.origin, signingKeys: [{ id: 'k1', secret: 'x'.repeat(32) }] });
+    return {
+      storage,
+      dispose: async () => {
+        await routes.close();
+        await rm(root, { recursive: true, force: true });
+      },
+    };
+  },
+);
