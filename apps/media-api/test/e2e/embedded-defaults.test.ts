@@ -34,7 +34,7 @@ describe('embedded defaults (no environment)', () => {
         body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }),
       });
       expect(res.status).toBe(200);
-      ({ id } = await res.json());
+      ({ id } = await res.json() as any);
       expect((await first.call('/readyz', { key: null })).status).toBe(200);
     } finally {
       await first.close();
@@ -48,7 +48,7 @@ describe('embedded defaults (no environment)', () => {
         user: 'u1',
         body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }),
       });
-      expect(await again.json()).toMatchObject({ id, deduped: true });
+      expect(await again.json() as any).toMatchObject({ id, deduped: true });
 
       const got = await second.call(`/v1/media/${id}`, { user: 'u1' });
       expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
@@ -58,7 +58,7 @@ describe('embedded defaults (no environment)', () => {
         user: 'u1',
         body: JSON.stringify({ payload: { image_url: { url: `data:image/png;base64,${id}` } } }),
       });
-      const url = (await resolved.json()).payload.image_url.url;
+      const url = (await resolved.json() as any).payload.image_url.url;
       expect(Buffer.from(await (await fetch(url)).arrayBuffer())).toEqual(png);
     } finally {
       await second.close();

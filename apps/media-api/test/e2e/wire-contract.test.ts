@@ -17,16 +17,16 @@ describe('wire contract (raw HTTP)', () => {
   it('answers /healthz and /readyz', async () => {
     const health = await fetch(`${app.baseUrl}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(await health.json() as any).toEqual({ status: 'ok' });
     const ready = await fetch(`${app.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ok', info: { database: { status: 'up' }, storage: { status: 'up' } } });
+    expect(await ready.json() as any).toMatchObject({ status: 'ok', info: { database: { status: 'up' }, storage: { status: 'up' } } });
   });
 
   it('refuses calls without credentials or with a wrong key (401), with code and request id', async () => {
     const none = await app.call('/v1/media/resolve', { method: 'POST', key: null, body: '{"payload":{}}' });
     expect(none.status).toBe(401);
-    const body = await none.json();
+    const body = await none.json() as any;
     expect(body).toMatchObject({ code: 'unauthorized', error: expect.any(String), request_id: expect.any(String) });
     expect(none.headers.get('x-request-id')).toBe(body.request_id);
     const wrong = await app.call('/v1/media/resolve', { method: 'POST', key: 'not-the-key', body: '{"payload":{}}' });
@@ -38,17 +38,17 @@ describe('wire contract (raw HTTP)', () => {
     const png = await pngImage(1);
     const first = await ingest(alice, { source: { type: 'data_url', data_url: dataUrl(png) }, filename: 'x.png', user_id: alice });
     expect(first.status).toBe(200);
-    const a = await first.json();
+    const a = await first.json() as any;
     expect(a).toMatchObject({ mime: 'image/png', bytes: png.length, deduped: false });
     expect(a.id).toMatch(/^jan_[a-z0-9]+$/);
     expect(a.url).toMatch(/^https?:\/\//);
     expect(a.presigned_url).toBe(a.url);
 
-    const second = await (await ingest(alice, { source: { type: 'data_url', data_url: dataUrl(png) }, user_id: alice })).json();
+    const second = await (await ingest(alice, { source: { type: 'data_url', data_url: dataUrl(png) }, user_id: alice })).json() as any;
     expect(second).toMatchObject({ id: a.id, deduped: true });
 
     const bob = uniqueUser('bob');
-    const other = await (await ingest(bob, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    const other = await (await ingest(bob, { source: { type: 'data_url', data_url: dataUrl(png) } })).json() as any;
     expect(other.deduped).toBe(false);
     expect(other.id).not.toBe(a.id);
   });
@@ -61,7 +61,7 @@ describe('wire contract (raw HTTP)', () => {
     }
     const bad = await ingest(user, { source: { type: 'ftp', url: 'ftp://x' } });
     expect(bad.status).toBe(400);
-    const body = await bad.json();
+    const body = await bad.json() as any;
     expect(body.error).toContain('unknown source type');
     expect(body.code).toBe('unknown_source_type');
   });
@@ -70,16 +70,16 @@ describe('wire contract (raw HTTP)', () => {
     const user = uniqueUser();
     const plain = await ingest(user, { source: { type: 'data_url', data_url: 'data:image/png,notbase64' } });
     expect(plain.status).toBe(400);
-    expect((await plain.json()).code).toBe('invalid_data_url');
+    expect((await plain.json() as any).code).toBe('invalid_data_url');
     const broken = await app.call('/v1/media', { method: 'POST', user, body: '{"source":' });
     expect(broken.status).toBe(400);
-    expect((await broken.json()).code).toBe('invalid_request');
+    expect((await broken.json() as any).code).toBe('invalid_request');
   });
 
   it('streams identical bytes back with the stored type and safe headers', async () => {
     const user = uniqueUser();
     const jpeg = await jpegImage(7);
-    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(jpeg, 'image/jpeg') } })).json();
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(jpeg, 'image/jpeg') } })).json() as any;
     const res = await app.call(`/v1/media/${id}`, { user });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/jpeg');
@@ -98,14 +98,14 @@ describe('wire contract (raw HTTP)', () => {
 
   it('answers 404 with an error for unknown, malformed and foreign ids on every read path', async () => {
     const owner = uniqueUser();
-    const { id } = await (await ingest(owner, { source: { type: 'data_url', data_url: dataUrl(await pngImage(3)) } })).json();
+    const { id } = await (await ingest(owner, { source: { type: 'data_url', data_url: dataUrl(await pngImage(3)) } })).json() as any;
     const stranger = uniqueUser();
     const paths = ['/v1/media/jan_nonexistent123', '/v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0', `/v1/media/${id}`, `/v1/media/${id}/presign`, '/v1/media/jan_nonexistent123/presign'];
     const bodies: string[] = [];
     for (const path of paths) {
       const res = await app.call(path, { user: stranger });
       expect(res.status).toBe(404);
-      const body = await res.json();
+      const body = await res.json() as any;
       expect(body).toMatchObject({ code: 'media_not_found', error: 'media not found' });
       bodies.push(JSON.stringify({ ...body, request_id: undefined }));
     }
@@ -115,10 +115,10 @@ describe('wire contract (raw HTTP)', () => {
   it('presigns URLs that serve the bytes without credentials and refuse tampering', async () => {
     const user = uniqueUser();
     const png = await pngImage(4);
-    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json() as any;
     const res = await app.call(`/v1/media/${id}/presign`, { user });
     expect(res.status).toBe(200);
-    const presigned = await res.json();
+    const presigned = await res.json() as any;
     expect(presigned).toMatchObject({ id, url: expect.stringMatching(/^http:\/\//), expires_in: expect.any(Number) });
     expect(presigned.expires_in).toBeGreaterThan(0);
 
@@ -131,7 +131,7 @@ describe('wire contract (raw HTTP)', () => {
     url.searchParams.set('expires', String(Number(url.searchParams.get('expires')) + 3600));
     const tampered = await fetch(url);
     expect(tampered.status).toBe(403);
-    expect((await tampered.json()).code).toBe('invalid_signature');
+    expect((await tampered.json() as any).code).toBe('invalid_signature');
     const otherKey = new URL(presigned.url);
     otherKey.pathname = otherKey.pathname.replace(/jan_[0-9a-z]+/, 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0');
     expect((await fetch(otherKey)).status).toBe(403);
@@ -140,7 +140,7 @@ describe('wire contract (raw HTTP)', () => {
   it('resolves both placeholder forms in any JSON into URLs that serve the bytes', async () => {
     const user = uniqueUser();
     const png = await pngImage(5);
-    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json();
+    const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json() as any;
     const payload = {
       model: 'x',
       messages: [
@@ -153,7 +153,7 @@ describe('wire contract (raw HTTP)', () => {
     const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload }) });
     expect(res.status).toBe(200);
     expect(res.headers.get('server-timing')).toMatch(/lookup;dur=/);
-    const out = (await res.json()).payload;
+    const out = (await res.json() as any).payload;
     const urls = [out.messages[0].content[1].image_url.url, out.messages[1].content[0].image_url.url];
     for (const url of urls) {
       expect(url).toMatch(/^http:\/\//);
@@ -163,15 +163,15 @@ describe('wire contract (raw HTTP)', () => {
     expect(out.temperature).toBe(0.7);
 
     const plain = { messages: [{ role: 'user', content: 'no images here' }], n: [1, 2, { x: null }] };
-    const same = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: plain }) })).json();
+    const same = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: plain }) })).json() as any;
     expect(same).toEqual({ payload: plain });
 
-    const ids = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id] }) })).json();
+    const ids = await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id] }) })).json() as any;
     expect(ids.media).toEqual([{ id, presigned_url: expect.stringMatching(/^http/), url: expect.any(String), expires_at: expect.any(String) }]);
 
     const missing = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: 'data:image/png;jan_01hqr8v9k2x3f4g5h6j7k8m9n0' } }) });
     expect(missing.status).toBe(404);
-    expect((await missing.json()).details).toEqual({ ids: ['jan_01hqr8v9k2x3f4g5h6j7k8m9n0'] });
+    expect((await missing.json() as any).details).toEqual({ ids: ['jan_01hqr8v9k2x3f4g5h6j7k8m9n0'] });
   });
 
   it('runs a direct upload: prepare, PUT to the signed URL with plain HTTP, complete, GET', async () => {
@@ -179,7 +179,7 @@ describe('wire contract (raw HTTP)', () => {
     const png = await pngImage(6);
     const prepared = await (
       await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ content_type: 'image/png', user_id: user }) })
-    ).json();
+    ).json() as any;
     expect(prepared).toMatchObject({ id: expect.stringMatching(/^jan_[a-z0-9]+$/), mime_type: 'image/png', upload_url: expect.stringMatching(/^http:\/\//) });
     expect(prepared.expires_in).toBeGreaterThan(0);
 
@@ -191,7 +191,7 @@ describe('wire contract (raw HTTP)', () => {
 
     const completed = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
     expect(completed.status).toBe(200);
-    expect(await completed.json()).toMatchObject({ id: prepared.id, bytes: png.length, deduped: false });
+    expect(await completed.json() as any).toMatchObject({ id: prepared.id, bytes: png.length, deduped: false });
     const got = await app.call(`/v1/media/${prepared.id}`, { user });
     expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
   });
@@ -199,7 +199,7 @@ describe('wire contract (raw HTTP)', () => {
   it('serves its OpenAPI document', async () => {
     const res = await fetch(`${app.baseUrl}/docs/openapi.json`);
     expect(res.status).toBe(200);
-    const doc = await res.json();
+    const doc = await res.json() as any;
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/media', '/v1/media/resolve', '/v1/media/{id}', '/v1/media/prepare-upload']));
   });
 });

@@ -1,6 +1,13 @@
 import type { MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage } from '@jan/storage-local';
+import { S3MediaStorage, type S3Credentials } from '@jan/storage-s3';
 import type { MediaConfig } from '../../config/media-config';
+
+/**
+ * A key that never exists, probed by readiness with HeadObject: the serve role has no
+ * s3:ListBucket (so no HeadBucket), and a missing key answers 403/404 — proof S3 is reachable.
+ */
+const S3_PING_KEY = 'images/.readyz-probe';
 
 /** The one place that picks the storage adapter, from validated configuration. */
 export function createMediaStorage(config: MediaConfig): MediaStorage {
@@ -15,7 +22,25 @@ export function createMediaStorage(config: MediaConfig): MediaStorage {
         }),
       });
     case 's3':
+      return new S3MediaStorage({
+        bucket: config.s3Bucket!,
+        region: config.s3Region,
+        endpoint: config.s3Endpoint,
+        forcePathStyle: config.s3ForcePathStyle,
+        kmsKeyId: config.s3KmsKeyId,
+        credentials: pair(config.s3AccessKeyId, config.s3SecretAccessKey),
+        uploadCredentials: pair(config.s3UploadAccessKeyId, config.s3UploadSecretAccessKey),
+        serveCredentials: pair(config.s3ServeAccessKeyId, config.s3ServeSecretAccessKey),
+        publicEndpoint: config.s3PublicEndpoint,
+        maxUploadBytes: config.maxBytes,
+        accessDeniedIsNotFound: true,
+        pingKey: S3_PING_KEY,
+      });
     case 'gcs':
-      throw new Error(`storage backend ${config.storageBackend} is not wired yet`);
+      throw new Error('storage backend gcs is not wired yet');
   }
+}
+
+function pair(accessKeyId: string | undefined, secretAccessKey: string | undefined): S3Credentials | undefined {
+  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined;
 }
