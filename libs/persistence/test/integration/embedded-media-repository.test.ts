@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newMediaId, type MediaId } from '@jan/mediaid';
 import { Client } from 'pg';
-import { openDatabase, startEmbeddedServer, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
+import { MIGRATIONS, openDatabase, startEmbeddedServer, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
 import { mediaRepositoryContract, type MediaRepositorySubject } from './media-repository.contract';
 import { typeOrmSubject } from './typeorm-subject';
 
@@ -139,7 +139,7 @@ describe('embedded database across restarts', () => {
     expect(await reopened.findById(id)).toEqual(media);
     expect(await reopened.findById(LEGACY_ID)).not.toBeNull();
     const applied: Array<{ name: string }> = await db.writer.query('SELECT name FROM media_api.migrations');
-    expect(applied).toHaveLength(2);
+    expect(applied).toHaveLength(MIGRATIONS.length);
     await reopened.delete(id);
   });
 

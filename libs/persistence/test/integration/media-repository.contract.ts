@@ -369,6 +369,81 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       });
     });
 
+    describe('quotas', () => {
+      const quotaCode = async (promise: Promise<unknown>) => {
+        try {
+          await promise;
+          return 'ok';
+        } catch (error) {
+          return (error as { code?: string }).code ?? String(error);
+        }
+      };
+
+      it('refuses an insert past either limit, and gives usage back on delete', async () => {
+        const me = owner();
+        const limits = { maxObjects: 2, maxBytes: 250 };
+        const first = await repo.insert(media(me, { bytes: 100 }), limits);
+        expect(first.inserted).toBe(true);
+        expect(await quotaCode(repo.insert(media(me, { bytes: 151 }), limits))).toBe('quota_exceeded');
+        await repo.insert(media(me, { bytes: 150 }), limits);
+        expect(await quotaCode(repo.insert(media(me, { bytes: 1 }), limits))).toBe('quota_exceeded');
+        expect(await repo.usage(me)).toEqual({ objects: 2, bytes: 250 });
+        await repo.delete(insertedMedia(first).id);
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: 150 });
+        expect(await quotaCode(repo.insert(media(me, { bytes: 100 }), limits))).toBe('ok');
+      });
+
+      it('costs nothing for a twin, even at the limit', async () => {
+        const me = owner();
+        const limits = { maxObjects: 1, maxBytes: 0 };
+        const original = await insertNew(media(me));
+        const twin = await repo.insert(media(me, { sha256: original.sha256 }), limits);
+        expect(twin.inserted).toBe(false);
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: original.bytes });
+      });
+
+      it('checks the growth of a pending row when it becomes ready', async () => {
+        const me = owner();
+        const limits = { maxObjects: 0, maxBytes: 1000 };
+        const reserved = await insertNew(pending(me, { bytes: 0 }));
+        expect(await quotaCode(repo.markReady(reserved.id, { bytes: 1001, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits))).toBe(
+          'quota_exceeded',
+        );
+        expect((await repo.findById(reserved.id))!.status).toBe('pending');
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: 0 });
+        await repo.markReady(reserved.id, { bytes: 1000, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits);
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: 1000 });
+      });
+
+      it('never overshoots with 25 concurrent inserts of one owner', async () => {
+        const me = owner();
+        const limits = { maxObjects: 7, maxBytes: 0 };
+        const results = await Promise.all(Array.from({ length: 25 }, () => quotaCode(repo.insert(media(me, { bytes: 10 }), limits))));
+        expect(results.filter((r) => r === 'ok')).toHaveLength(7);
+        expect(results.filter((r) => r === 'quota_exceeded')).toHaveLength(18);
+        expect(await repo.usage(me)).toEqual({ objects: 7, bytes: 70 });
+      });
+    });
+
+    describe('list', () => {
+      it('pages by id for one owner, and filters by ids and expiry', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 5; i++) rows.push(await insertNew(media(me, { retentionUntil: at(i + 1) })));
+        const other = await insertNew(media(owner()));
+        const sorted = rows.map((m) => m.id).sort();
+        const first = await repo.list({ ownerId: me, limit: 3 });
+        expect(first.map((m) => m.id)).toEqual(sorted.slice(0, 3));
+        const rest = await repo.list({ ownerId: me, afterId: first[2].id, limit: 3 });
+        expect(rest.map((m) => m.id)).toEqual(sorted.slice(3));
+        expect((await repo.list({ ids: [other.id, rows[0].id], limit: 10 })).map((m) => m.id).sort()).toEqual([other.id, rows[0].id].sort());
+        expect(await repo.list({ ids: [other.id], ownerId: me, limit: 10 })).toEqual([]);
+        const expired = await repo.list({ ownerId: me, expiredAt: at(2), limit: 10 });
+        expect(expired.map((m) => m.id).sort()).toEqual([rows[0].id, rows[1].id].sort());
+        expect(await repo.list({ ownerId: me, limit: 0 })).toEqual([]);
+      });
+    });
+
     it('answers ping', async () => {
       await expect(repo.ping()).resolves.toBeUndefined();
     });
