@@ -28,7 +28,7 @@ import {
   type StoredObjectInfo,
   type StoredObjectStream,
 } from '@jan/domain';
-import { isS3Missing, toDomainError } from './s3-errors';
+import { isS3Missing, s3ErrorName, toDomainError } from './s3-errors';
 import { signPostPolicy } from './s3-post-policy';
 
 export interface S3Credentials {
@@ -74,8 +74,8 @@ export interface S3MediaStorageOptions {
    */
   accessDeniedIsNotFound?: boolean;
   /**
-   * A key that exists, probed by `ping()` with HeadObject. Without it `ping()` sends HeadBucket,
-   * which IAM authorizes with s3:ListBucket.
+   * A key probed by `ping()` with a one-byte GetObject (it need not exist). Without it `ping()`
+   * sends HeadBucket, which IAM authorizes with s3:ListBucket.
    */
   pingKey?: string;
   /** Per-attempt request timeout, ms. */
@@ -375,15 +375,25 @@ export class S3MediaStorage extends MediaStorage {
     return `${probe.origin}${probe.pathname}`;
   }
 
+  /**
+   * With `pingKey`: a one-byte GET of that key (GET, not HEAD, because only a GET error carries
+   * S3's error code). Present, absent (404) and — when `accessDeniedIsNotFound` — `AccessDenied`
+   * all prove S3 is reachable and the credentials are valid; `InvalidAccessKeyId`,
+   * `SignatureDoesNotMatch`, 5xx and no answer do not. Without `pingKey`: HeadBucket.
+   */
   async ping(): Promise<void> {
     try {
       if (this.options.pingKey) {
-        await this.reader.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.options.pingKey }));
+        const out = await this.reader.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.options.pingKey, Range: 'bytes=0-0' }));
+        (out.Body as Readable | undefined)?.destroy();
       } else {
         await this.reader.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
       }
     } catch (error) {
-      if (this.options.pingKey && isS3Missing(error, false)) return;
+      if (this.options.pingKey) {
+        const name = s3ErrorName(error);
+        if (name === 'NoSuchKey' || (this.accessDeniedIsNotFound && name === 'AccessDenied')) return;
+      }
       const mapped = toDomainError(error, 'ping');
       throw mapped.code === 'storage_unavailable'
         ? mapped

@@ -245,6 +245,16 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     storage.destroy();
   });
 
+  it('ping with pingKey: an absent key (404) or AccessDenied under accessDeniedIsNotFound is healthy; an unknown access key is not', async () => {
+    const healthy = recordingStorage({ pingKey: 'images/.readyz-probe', accessDeniedIsNotFound: true });
+    await expect(healthy.storage.ping()).resolves.toBeUndefined();
+    expect(healthy.sent.map((s) => [s.command, header(s, 'range')])).toEqual([['GetObjectCommand', 'bytes=0-0']]);
+    healthy.storage.destroy();
+    const badKey = recordingStorage({ pingKey: 'images/.readyz-probe', accessDeniedIsNotFound: true, serveCredentials: { accessKeyId: 'UNKNOWNKEY', secretAccessKey: 'x' }, maxAttempts: 1 });
+    expect(isDomainError(await failure(badKey.storage.ping()), 'storage_unavailable')).toBe(true);
+    badKey.storage.destroy();
+  });
+
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const { storage } = recordingStorage({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1, requestTimeoutMs: 2_000 });
     const results = [
