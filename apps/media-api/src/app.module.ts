@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   Clock,
@@ -27,6 +27,7 @@ import { PrincipalResolver } from './auth/principal-resolver';
 import { ServiceKeys } from './auth/service-keys';
 import { MediaConfig } from './config/media-config';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { SharpImageInspector } from './infrastructure/images/sharp-image-inspector';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 import { ObservedMediaEvents } from './infrastructure/observability/observed-media-events';
@@ -126,6 +127,7 @@ export class AppModule {
         { provide: PrincipalResolver, useFactory: (keys: ServiceKeys) => new PrincipalResolver(keys), inject: [ServiceKeys] },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
       ],
     };
   }

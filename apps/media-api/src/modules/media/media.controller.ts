@@ -18,6 +18,7 @@ import {
 } from '@jan/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../../auth/auth.guard';
+import { Idempotent } from '../../http/idempotency.interceptor';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto } from './dto/ingest-media.dto';
@@ -44,6 +45,7 @@ export class MediaController {
   ) {}
 
   @Post()
+  @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
   @ApiOkResponse({ type: MediaResponseDto })
@@ -67,6 +69,7 @@ export class MediaController {
   }
 
   @Post('upload')
+  @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
@@ -93,6 +96,7 @@ export class MediaController {
   }
 
   @Post('prepare-upload')
+  @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Reserve an id and get a signed URL to upload the bytes straight to storage; then call complete' })
   async prepareUpload(@CurrentPrincipal() principal: Principal, @Body() dto: PrepareUploadDto) {
@@ -121,6 +125,7 @@ export class MediaController {
   }
 
   @Post(':id/complete')
+  @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Verify a direct upload (size, checksum, type, decode) and make it ready' })
   @ApiOkResponse({ type: MediaResponseDto })

@@ -1,0 +1,66 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { DomainError, actorOf, type Principal } from '@jan/domain';
+import type { FastifyRequest } from 'fastify';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+
+const IDEMPOTENT = 'jan:idempotent';
+
+/** POST routes whose successful answer is replayed for a repeated `Idempotency-Key`. */
+export const Idempotent = () => SetMetadata(IDEMPOTENT, true);
+
+const KEY = /^[\x21-\x7e]{1,255}$/;
+
+interface Entry {
+  expiresAt: number;
+  result: Promise<unknown>;
+}
+
+/**
+ * Replays the first successful answer for a repeated `Idempotency-Key` from the same caller on
+ * the same route, so an SDK retry after a lost response never creates a second object or flips
+ * `deduped`. Concurrent requests with one key share the first one's outcome. Failed requests are
+ * forgotten (a retry runs again). The store is per replica and bounded; per-owner SHA-256 dedupe is
+ * what keeps ingest idempotent across replicas.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly entries = new Map<string, Entry>();
+  private readonly ttlMs = 60 * 60 * 1000;
+  private readonly maxEntries = 10_000;
+
+  constructor(private readonly reflector: Reflector) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (!this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
+    const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
+    const header = request.headers['idempotency-key'];
+    if (header === undefined) return next.handle();
+    if (typeof header !== 'string' || !KEY.test(header)) {
+      throw new DomainError('invalid_request', 'Idempotency-Key must be 1-255 printable characters');
+    }
+    const principal = request.principal;
+    const actor = principal ? actorOf(principal) : { kind: 'anonymous', id: '' };
+    const actingFor = principal && principal.kind !== 'user' ? (principal.actingFor ?? '') : '';
+    const scope = `${actor.kind}:${actor.id}|${actingFor}|${request.routeOptions?.url ?? request.url}|${header}`;
+
+    const now = Date.now();
+    const found = this.entries.get(scope);
+    if (found && found.expiresAt > now) return from(found.result);
+
+    const result = lastValueFrom(next.handle());
+    this.remember(scope, { expiresAt: now + this.ttlMs, result });
+    result.catch(() => this.entries.delete(scope));
+    return from(result);
+  }
+
+  private remember(scope: string, entry: Entry): void {
+    this.entries.set(scope, entry);
+    if (this.entries.size <= this.maxEntries) return;
+    const now = Date.now();
+    for (const [key, value] of this.entries) {
+      if (value.expiresAt <= now || this.entries.size > this.maxEntries) this.entries.delete(key);
+      if (this.entries.size <= this.maxEntries) break;
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, pngImage, uniqueUser } from '../support/images';
+
+describe('Idempotency-Key', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const ingest = (user: string, body: unknown, key?: string) =>
+    app.call('/v1/media', { method: 'POST', user, body: JSON.stringify(body), headers: key ? { 'idempotency-key': key } : {} });
+
+  it('replays the first answer for a repeated key (deduped stays false), per caller', async () => {
+    const user = uniqueUser();
+    const body = { source: { type: 'data_url', data_url: dataUrl(await pngImage(900)) } };
+    const first = (await (await ingest(user, body, 'retry-1')).json()) as any;
+    const replay = (await (await ingest(user, body, 'retry-1')).json()) as any;
+    expect(replay).toEqual(first);
+    expect(replay.deduped).toBe(false);
+
+    const fresh = (await (await ingest(user, body, 'retry-2')).json()) as any;
+    expect(fresh).toMatchObject({ id: first.id, deduped: true });
+
+    const other = uniqueUser();
+    const theirs = (await (await ingest(other, body, 'retry-1')).json()) as any;
+    expect(theirs.id).not.toBe(first.id);
+  });
+
+  it('forgets failures, so a retry after a rejection runs again', async () => {
+    const user = uniqueUser();
+    const bad = await ingest(user, { source: { type: 'nope' } }, 'k-fail');
+    expect(bad.status).toBe(400);
+    const good = await ingest(user, { source: { type: 'data_url', data_url: dataUrl(await pngImage(901)) } }, 'k-fail');
+    expect(good.status).toBe(200);
+  });
+
+  it('refuses a malformed key', async () => {
+    const res = await ingest(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(902)) } }, 'x'.repeat(300));
+    expect(res.status).toBe(400);
+  });
+});
