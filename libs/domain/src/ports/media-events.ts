@@ -8,8 +8,9 @@ export type MediaEvent =
   | { type: 'ingest.accepted'; principal: Principal; source: IngestSource; media: MediaObject; deduped: boolean; receivedBytes: number }
   | { type: 'ingest.rejected'; principal: Principal; source: IngestSource; code: ErrorCode; mediaId?: string }
   | { type: 'ingest.mime_mismatch'; principal: Principal; source: IngestSource; declared: string; sniffed: string }
-  | { type: 'media.deleted'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' }
+  | { type: 'media.deleted'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' | 'purge' }
   | { type: 'media.pinned'; principal: Principal; media: MediaObject; pinned: boolean }
+  | { type: 'media.reissued'; principal: Principal; media: MediaObject; ttlSeconds: number }
   | { type: 'access.denied'; principal: Principal; action: string; mediaIds: string[] };
 
 /**

@@ -1,5 +1,17 @@
 import type { MediaId } from '@jan/mediaid';
 import type { MediaObject } from '../media/media-object';
+import type { OwnerUsage, QuotaLimits } from './quota-policy';
+
+/** Which rows an operator lists or purges; every given filter must match. Ordered by id. */
+export interface MediaListFilter {
+  ownerId?: string;
+  ids?: readonly MediaId[];
+  /** Only rows that retention would delete at this instant (same rule as `findExpired`). */
+  expiredAt?: Date;
+  /** Keyset pagination: rows with an id greater than this one. */
+  afterId?: MediaId;
+  limit: number;
+}
 
 export type InsertResult =
   | { inserted: true; media: MediaObject }
@@ -19,17 +31,21 @@ export abstract class MediaRepository {
   /**
    * Inserts a row. A ready row that collides with an existing ready row of the same owner and
    * sha256 is not inserted; the existing row is returned instead (the unique index decides).
+   * With `limits`, the owner's usage (one more object, `media.bytes` more bytes) is checked and
+   * counted in the same transaction, so concurrent inserts cannot overshoot: `quota_exceeded`.
    */
-  abstract insert(media: MediaObject): Promise<InsertResult>;
+  abstract insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult>;
 
   /**
    * Turns a pending row into a ready one with the verified facts. Same dedupe rule as insert:
-   * when a ready twin exists, nothing changes and the twin is returned.
+   * when a ready twin exists, nothing changes and the twin is returned. With `limits`, growth of
+   * the row's bytes beyond what was declared is checked against the owner's quota atomically.
    */
   abstract markReady(
     id: MediaId,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
+    limits?: QuotaLimits,
   ): Promise<InsertResult>;
 
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
@@ -40,8 +56,11 @@ export abstract class MediaRepository {
   /** Ready rows past retention and pending rows past their upload deadline, oldest first. */
   abstract findExpired(now: Date, limit: number): Promise<MediaObject[]>;
 
-  /** Bytes and object count of one owner (ready and pending). */
-  abstract usage(ownerId: string): Promise<{ objects: number; bytes: number }>;
+  /** Bytes and object count of one owner (ready and pending). Deleting a row gives both back. */
+  abstract usage(ownerId: string): Promise<OwnerUsage>;
+
+  /** Rows matching `filter`, ordered by id, at most `filter.limit` (operator listing and purge). */
+  abstract list(filter: MediaListFilter): Promise<MediaObject[]>;
 
   /** Cheap round trip for readiness probes. */
   abstract ping(): Promise<void>;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DomainError } from '../media/errors';
 import type { AllowedMimeType } from '../media/media-types';
+import { AuditTrail, type AuditEntry, type AuditEntryInput } from '../ports/audit-trail';
 import { Clock } from '../ports/clock';
 import { ImageInspector, type InspectedImage } from '../ports/image-inspector';
 import { MediaEvents, type MediaEvent } from '../ports/media-events';
@@ -95,4 +96,36 @@ export class FakeRemoteFetcher extends RemoteFetcher {
 /** A tiny valid-looking PNG header followed by `seed`, so distinct seeds give distinct bytes. */
 export function pngBytes(seed = 'x'): Buffer {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(seed)]);
+}
+
+/** The audit trail in memory, for use-case and mapping tests. */
+export class InMemoryAuditTrail extends AuditTrail {
+  readonly entries: AuditEntry[] = [];
+  private next = 1;
+
+  async append(entry: AuditEntryInput): Promise<AuditEntry> {
+    const stored: AuditEntry = {
+      id: String(this.next++),
+      occurredAt: entry.occurredAt ?? new Date(),
+      actorKind: entry.actorKind,
+      actorId: entry.actorId,
+      action: entry.action,
+      mediaId: entry.mediaId ?? null,
+      outcome: entry.outcome,
+      reasonCode: entry.reasonCode ?? null,
+      requestId: entry.requestId ?? null,
+      traceId: entry.traceId ?? null,
+      clientIp: entry.clientIp ?? null,
+      details: entry.details ?? null,
+    };
+    this.entries.push(stored);
+    return stored;
+  }
+
+  async recent(mediaId: string, limit = 50): Promise<AuditEntry[]> {
+    return this.entries
+      .filter((e) => e.mediaId === mediaId)
+      .reverse()
+      .slice(0, limit);
+  }
 }

@@ -1,6 +1,7 @@
 import type { MediaId } from '@jan/mediaid';
 import type { MediaObject } from '../media/media-object';
-import { MediaRepository, type InsertResult } from '../ports/media-repository';
+import { MediaRepository, type InsertResult, type MediaListFilter } from '../ports/media-repository';
+import { exceedsQuota, quotaExceeded, type QuotaLimits } from '../ports/quota-policy';
 
 /** The repository contract in memory, including the per-owner dedupe rule of the unique index. */
 export class InMemoryMediaRepository extends MediaRepository {
@@ -25,7 +26,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     return clone(this.twin(ownerId, sha256));
   }
 
-  async insert(media: MediaObject): Promise<InsertResult> {
+  async insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult> {
     this.queries++;
     if (this.failNextInsert) {
       const error = this.failNextInsert;
@@ -37,17 +38,30 @@ export class InMemoryMediaRepository extends MediaRepository {
       const twin = this.twin(media.ownerId, media.sha256);
       if (twin) return { inserted: false, existing: clone(twin)! };
     }
+    if (limits) {
+      const usage = this.usageOf(media.ownerId);
+      if (exceedsQuota(usage, { objects: 1, bytes: media.bytes }, limits)) throw quotaExceeded(limits, usage);
+    }
     this.rows.set(media.id, clone(media)!);
     return { inserted: true, media: clone(media)! };
   }
 
-  async markReady(id: MediaId, facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>, now: Date): Promise<InsertResult> {
+  async markReady(
+    id: MediaId,
+    facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
+    now: Date,
+    limits?: QuotaLimits,
+  ): Promise<InsertResult> {
     this.queries++;
     const row = this.rows.get(id);
     if (!row) throw new Error(`no row ${id}`);
     if (row.status === 'ready') return { inserted: true, media: clone(row)! };
     const twin = facts.sha256 ? this.twin(row.ownerId, facts.sha256) : undefined;
     if (twin && twin.id !== id) return { inserted: false, existing: clone(twin)! };
+    if (limits) {
+      const usage = this.usageOf(row.ownerId);
+      if (exceedsQuota(usage, { objects: 0, bytes: facts.bytes - row.bytes }, limits)) throw quotaExceeded(limits, usage);
+    }
     Object.assign(row, facts, { status: 'ready', updatedAt: now, uploadExpiresAt: null });
     return { inserted: true, media: clone(row)! };
   }
@@ -80,6 +94,29 @@ export class InMemoryMediaRepository extends MediaRepository {
 
   async usage(ownerId: string) {
     this.queries++;
+    return this.usageOf(ownerId);
+  }
+
+  async list(filter: MediaListFilter) {
+    this.queries++;
+    const ids = filter.ids ? new Set<string>(filter.ids) : null;
+    const at = filter.expiredAt;
+    return [...this.rows.values()]
+      .filter((m) => !filter.ownerId || m.ownerId === filter.ownerId)
+      .filter((m) => !ids || ids.has(m.id))
+      .filter((m) => !filter.afterId || m.id > filter.afterId)
+      .filter(
+        (m) =>
+          !at ||
+          (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= at) ||
+          (m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= at),
+      )
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, Math.max(0, filter.limit))
+      .map((m) => clone(m)!);
+  }
+
+  private usageOf(ownerId: string) {
     const mine = [...this.rows.values()].filter((m) => m.ownerId === ownerId);
     return { objects: mine.length, bytes: mine.reduce((s, m) => s + m.bytes, 0) };
   }

@@ -1,3 +1,3 @@
 export { InMemoryMediaRepository } from './in-memory-media-repository';
 export { InMemoryMediaStorage } from './in-memory-media-storage';
-export { FakeRemoteFetcher, FixedClock, InMemoryUploadStaging, MagicNumberImageInspector, RecordingMediaEvents, pngBytes } from './fakes';
+export { FakeRemoteFetcher, FixedClock, InMemoryAuditTrail, InMemoryUploadStaging, MagicNumberImageInspector, RecordingMediaEvents, pngBytes } from './fakes';

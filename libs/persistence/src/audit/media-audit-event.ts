@@ -1,40 +1,6 @@
-/** Who acted: the principal kinds of the domain, plus the service itself (retention) and nobody. */
-export type AuditActorKind = 'user' | 'service' | 'admin' | 'system' | 'anonymous';
+import type { AuditActorKind, AuditEntry, AuditEntryInput, AuditOutcome } from '@jan/domain';
 
-/** `success`; `denied` (authorization, quota); `failure` (the client's mistake or ours). */
-export type AuditOutcome = 'success' | 'denied' | 'failure';
-
-/** One entry to append to `media_api.media_audit_events`. */
-export interface MediaAuditEventInput {
-  /** Defaults to the database's `now()`. */
-  occurredAt?: Date;
-  actorKind: AuditActorKind;
-  actorId: string;
-  /** e.g. `media.ingest`, `media.read`, `media.delete`, `media.pin`. */
-  action: string;
-  mediaId?: string | null;
-  outcome: AuditOutcome;
-  /** A `DomainError` code when the outcome is not a success. */
-  reasonCode?: string | null;
-  requestId?: string | null;
-  traceId?: string | null;
-  clientIp?: string | null;
-  /** Safe extra facts: never secrets, keys or signed URLs. */
-  details?: Record<string, unknown> | null;
-}
-
-/** An appended entry as read back. `id` is a bigint, kept as a string. */
-export interface MediaAuditEvent {
-  id: string;
-  occurredAt: Date;
-  actorKind: AuditActorKind;
-  actorId: string;
-  action: string;
-  mediaId: string | null;
-  outcome: AuditOutcome;
-  reasonCode: string | null;
-  requestId: string | null;
-  traceId: string | null;
-  clientIp: string | null;
-  details: Record<string, unknown> | null;
-}
+/** The domain's audit types under the names this package has always exported. */
+export type { AuditActorKind, AuditOutcome };
+export type MediaAuditEventInput = AuditEntryInput;
+export type MediaAuditEvent = AuditEntry;

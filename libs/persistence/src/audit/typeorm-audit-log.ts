@@ -1,3 +1,4 @@
+import { AuditTrail } from '@jan/domain';
 import type { DataSource } from 'typeorm';
 import type { AuditActorKind, AuditOutcome, MediaAuditEvent, MediaAuditEventInput } from './media-audit-event';
 
@@ -21,11 +22,13 @@ interface AuditRow {
  * delete here; the table refuses updates too. Several fields come from the client (request id,
  * address), so values are cut to their column's width rather than failing the request they record.
  */
-export class TypeOrmAuditLog {
+export class TypeOrmAuditLog extends AuditTrail {
   constructor(
     private readonly writer: DataSource,
     private readonly reader: DataSource = writer,
-  ) {}
+  ) {
+    super();
+  }
 
   async append(event: MediaAuditEventInput): Promise<MediaAuditEvent> {
     const [row]: AuditRow[] = await this.writer.query(

@@ -1,7 +1,8 @@
 import { MediaObjects1764000000000 } from './1764000000000-media-objects.migration';
 import { MediaAuditEvents1764000000001 } from './1764000000001-media-audit-events.migration';
+import { OwnerUsage1764000000002 } from './1764000000002-owner-usage.migration';
 
 /** Every migration, oldest first. Append new ones; never edit one that has shipped. */
-export const MIGRATIONS = [MediaObjects1764000000000, MediaAuditEvents1764000000001];
+export const MIGRATIONS = [MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002];
 
-export { MediaObjects1764000000000, MediaAuditEvents1764000000001 };
+export { MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002 };

@@ -1,10 +1,21 @@
-import { MediaRepository, mediaNotFound, type InsertResult, type MediaObject } from '@jan/domain';
+import {
+  MediaRepository,
+  exceedsQuota,
+  mediaNotFound,
+  quotaExceeded,
+  type InsertResult,
+  type MediaListFilter,
+  type MediaObject,
+  type OwnerUsage,
+  type QuotaLimits,
+} from '@jan/domain';
 import type { MediaId } from '@jan/mediaid';
-import { In, type DataSource } from 'typeorm';
+import { In, type DataSource, type EntityManager } from 'typeorm';
 import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
 import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.mapper';
 
 const TABLE = 'media_api.media_objects';
+const USAGE = 'media_api.owner_usage';
 const UNIQUE_VIOLATION = '23505';
 /** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
 const CONFLICT_ATTEMPTS = 3;
@@ -16,6 +27,11 @@ const CONFLICT_ATTEMPTS = 3;
  * is asked of the writer, so a client that uploads and immediately resolves is not told 404.
  * Everything that decides something (inserts, the twin lookup after a conflict, the retention
  * sweep) uses the writer.
+ *
+ * Quotas: a trigger keeps `owner_usage` in step with the rows (migration 1764000000002). With
+ * limits, the insert and the read of the owner's usage row, which the trigger has just updated and
+ * locked, share a transaction; concurrent inserts of one owner wait on that row lock and see each
+ * other's bytes, and one that would go past a limit rolls back.
  */
 export class TypeOrmMediaRepository extends MediaRepository {
   constructor(
@@ -50,14 +66,15 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return this.twin(this.reader, ownerId, sha256);
   }
 
-  async insert(media: MediaObject): Promise<InsertResult> {
+  async insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult> {
     const row = MediaObjectMapper.toPersistence(media);
     const ready = media.status === 'ready' && media.sha256 !== null;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
       // The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause
       // extends dedupe to a ready row whose bytes were re-encoded from these very bytes; that
       // case is rare and not race-proof, which only costs a duplicate object, never a wrong one.
-      const inserted: MediaObjectRow[] = await this.writer.query(
+      const inserted: MediaObjectRow[] = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, (query) =>
+        query(
         `INSERT INTO ${TABLE}
            (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
             created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
@@ -87,6 +104,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
           row.uploadExpiresAt,
           ready,
         ],
+        ),
       );
       if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
       if (!ready) throw new Error(`insert of ${media.id} returned no row`);
@@ -105,12 +123,16 @@ export class TypeOrmMediaRepository extends MediaRepository {
     id: MediaId,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
+    limits?: QuotaLimits,
   ): Promise<InsertResult> {
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
       let updated: MediaObjectRow[];
       try {
+        const declared = limits ? await this.declaredBytes(id) : null;
+        const growth = declared === null ? 0 : facts.bytes - declared.bytes;
         // pg returns [rows, affectedCount] for UPDATE ... RETURNING through TypeORM.
-        const [rows] = (await this.writer.query(
+        const [rows] = (await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? '', { objects: 0, bytes: growth }, (query) =>
+          query(
           `UPDATE ${TABLE} m
               SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
                   status = 'ready', updated_at = $6, upload_expires_at = NULL
@@ -120,7 +142,8 @@ export class TypeOrmMediaRepository extends MediaRepository {
                      WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
           RETURNING *`,
           [id, facts.bytes, facts.sha256, facts.mimeType, facts.retentionUntil, now],
-        )) as [MediaObjectRow[], number];
+          ),
+        )) as unknown as [MediaObjectRow[], number];
         updated = rows;
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -164,16 +187,70 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
 
-  async usage(ownerId: string): Promise<{ objects: number; bytes: number }> {
-    const [row]: Array<{ objects: string; bytes: string }> = await this.reader.query(
-      `SELECT count(*) AS objects, coalesce(sum(bytes), 0) AS bytes FROM ${TABLE} WHERE created_by = $1`,
-      [ownerId],
+  async usage(ownerId: string): Promise<OwnerUsage> {
+    const rows: Array<{ objects: string; bytes: string }> = await this.reader.query(`SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`, [ownerId]);
+    return rows.length ? { objects: Number(rows[0].objects), bytes: Number(rows[0].bytes) } : { objects: 0, bytes: 0 };
+  }
+
+  async list(filter: MediaListFilter): Promise<MediaObject[]> {
+    if (filter.limit <= 0 || (filter.ids && filter.ids.length === 0)) return [];
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (filter.ownerId !== undefined) where.push(`created_by = ${param(filter.ownerId)}`);
+    if (filter.ids) where.push(`id = ANY(${param([...filter.ids])}::varchar[])`);
+    if (filter.afterId) where.push(`id > ${param(filter.afterId)}`);
+    if (filter.expiredAt) {
+      const at = param(filter.expiredAt);
+      where.push(`((status = 'ready' AND NOT pinned AND retention_until <= ${at}) OR (status = 'pending' AND upload_expires_at <= ${at}))`);
+    }
+    // The writer: a purge decides from what it lists.
+    const rows: MediaObjectRow[] = await this.writer.query(
+      `SELECT * FROM ${TABLE} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${param(filter.limit)}`,
+      params,
     );
-    return { objects: Number(row.objects), bytes: Number(row.bytes) };
+    return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
 
   async ping(): Promise<void> {
     await this.writer.query('SELECT 1');
+  }
+
+  /**
+   * Runs `statement` alone, or, when `limits` bind and the statement adds something, in a
+   * transaction that reads the owner's usage after it and rolls back past a limit.
+   */
+  private async withQuota<T>(
+    limits: QuotaLimits | undefined,
+    ownerId: string,
+    add: OwnerUsage,
+    statement: (query: (sql: string, parameters: unknown[]) => Promise<T>) => Promise<T>,
+  ): Promise<T> {
+    const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
+    if (!binds) return statement((sql, parameters) => this.writer.query(sql, parameters));
+    return this.writer.transaction(async (manager: EntityManager) => {
+      const result = await statement((sql, parameters) => manager.query(sql, parameters));
+      const changed = Array.isArray(result) && (Array.isArray(result[0]) ? result[0].length > 0 : result.length > 0);
+      if (!changed) return result;
+      const [after]: Array<{ objects: string; bytes: string }> = await manager.query(`SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`, [ownerId]);
+      const now = after ? { objects: Number(after.objects), bytes: Number(after.bytes) } : { objects: 0, bytes: 0 };
+      const before = { objects: now.objects - add.objects, bytes: now.bytes - add.bytes };
+      // Throwing rolls the statement (and the trigger's usage change) back.
+      if (exceedsQuota(before, add, limits!)) throw quotaExceeded(limits!, before);
+      return result;
+    });
+  }
+
+  /** Owner and currently counted bytes of a pending row, or null when it is not pending. */
+  private async declaredBytes(id: MediaId): Promise<{ ownerId: string; bytes: number } | null> {
+    const rows: Array<{ created_by: string; bytes: string }> = await this.writer.query(
+      `SELECT created_by, bytes FROM ${TABLE} WHERE id = $1 AND status = 'pending'`,
+      [id],
+    );
+    return rows.length ? { ownerId: rows[0].created_by, bytes: Number(rows[0].bytes) } : null;
   }
 
   private get hasReplica(): boolean {

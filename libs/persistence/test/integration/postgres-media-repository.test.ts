@@ -52,7 +52,7 @@ describe('PostgreSQL database', () => {
       /CREATE UNIQUE INDEX .* \(created_by, sha256\) WHERE \(\(status\)::text = 'ready'::text\)/,
     );
     const applied: Array<{ name: string }> = await db.writer.query('SELECT name FROM media_api.migrations ORDER BY id');
-    expect(applied.map((m) => m.name)).toEqual(['MediaObjects1764000000000', 'MediaAuditEvents1764000000001']);
+    expect(applied.map((m) => m.name)).toEqual(['MediaObjects1764000000000', 'MediaAuditEvents1764000000001', 'OwnerUsage1764000000002']);
   });
 
   it('refuses a status outside pending and ready', async () => {

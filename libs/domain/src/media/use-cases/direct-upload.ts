@@ -5,6 +5,7 @@ import { ImageInspector } from '../../ports/image-inspector';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
+import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { storageKeyFor, type MediaObject } from '../media-object';
@@ -48,9 +49,20 @@ export class DirectUpload {
     private readonly clock: Clock,
     private readonly events: MediaEvents,
     private readonly policy: MediaPolicy & { uploadTtlSeconds: number },
+    private readonly quota: QuotaPolicy = new FixedQuotaPolicy(),
   ) {}
 
+  /** A reservation counts as one object (and its declared bytes) towards the owner's quota. */
   async prepare(command: PrepareUploadCommand): Promise<PreparedUpload> {
+    try {
+      return await this.reserve(command);
+    } catch (error) {
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: 'direct_upload', code: error.code });
+      throw error;
+    }
+  }
+
+  private async reserve(command: PrepareUploadCommand): Promise<PreparedUpload> {
     const ownerId = resolveOwner(command.principal, command.userId);
     const mimeType = normalizeMimeType(command.mimeType);
     if (!mimeType || !isAllowedMimeType(mimeType)) {
@@ -85,7 +97,7 @@ export class DirectUpload {
       retentionUntil: null,
       uploadExpiresAt: new Date(now.getTime() + ttl * 1000),
     };
-    await this.repository.insert(media);
+    await this.repository.insert(media, this.quota.limitsFor(ownerId));
     const upload = await this.storage.signedUploadUrl(media.storageKey, {
       method: command.method ?? 'PUT',
       contentType: mimeType,
@@ -155,6 +167,7 @@ export class DirectUpload {
         media.id,
         { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
         now,
+        this.quota.limitsFor(media.ownerId),
       );
       if (!result.inserted) {
         await this.discard(media);

@@ -6,6 +6,7 @@ import { ImageInspector } from '../../ports/image-inspector';
 import { MediaEvents, type IngestSource } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
+import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded, type QuotaLimits } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { storageKeyFor, type MediaObject } from '../media-object';
@@ -41,6 +42,7 @@ export class IngestMedia {
     private readonly clock: Clock,
     private readonly events: MediaEvents,
     private readonly policy: MediaPolicy,
+    private readonly quota: QuotaPolicy = new FixedQuotaPolicy(),
   ) {}
 
   async execute(command: IngestCommand): Promise<IngestResult> {
@@ -70,6 +72,14 @@ export class IngestMedia {
       const existing = await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
       if (existing) return this.accepted(command, existing, true, staged.bytes);
 
+      // An early, cheap refusal so that bytes bound to be refused are never written to storage;
+      // the repository's insert is what enforces the quota against concurrent uploads.
+      const limits = this.quota.limitsFor(ownerId);
+      if (limits.maxBytes > 0 || limits.maxObjects > 0) {
+        const usage = await this.repository.usage(ownerId);
+        if (exceedsQuota(usage, { objects: 1, bytes: stored.bytes }, limits)) throw quotaExceeded(limits, usage);
+      }
+
       const now = this.clock.now();
       const id = newMediaId(now.getTime());
       const media: MediaObject = {
@@ -95,7 +105,7 @@ export class IngestMedia {
         contentLength: media.bytes,
         sha256: media.sha256 ?? undefined,
       });
-      const result = await this.insertOrCompensate(media);
+      const result = await this.insertOrCompensate(media, limits);
       if (!result.inserted) return this.accepted(command, result.existing, true, staged.bytes);
       return this.accepted(command, result.media, false, staged.bytes);
     } finally {
@@ -105,10 +115,10 @@ export class IngestMedia {
   }
 
   /** The row decides; when it loses (concurrent twin) or fails, the object written for it goes. */
-  private async insertOrCompensate(media: MediaObject) {
+  private async insertOrCompensate(media: MediaObject, limits: QuotaLimits) {
     let result;
     try {
-      result = await this.repository.insert(media);
+      result = await this.repository.insert(media, limits);
     } catch (error) {
       await this.storage.delete(media.storageKey).catch(() => undefined);
       throw error;

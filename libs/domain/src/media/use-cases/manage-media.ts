@@ -56,6 +56,11 @@ export class ManageMedia {
     return removed;
   }
 
+  /** Removes an object whose access the caller already checked (operator purge). */
+  removeChecked(media: MediaObject, principal: Principal, reason: DeleteReason): Promise<void> {
+    return this.remove(media, principal, reason);
+  }
+
   /** Object first, then row: a failure in between leaves a row the next sweep retries, never an orphan. */
   private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
     await this.storage.delete(media.storageKey);
