@@ -1,0 +1,179 @@
+import { createServer, type Server } from 'node:http';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { Client } from 'pg';
+import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, pngImage, uniqueUser } from '../support/images';
+
+/** Hostile input over real HTTP: limits, types, multipart, remote fetch, races — nothing half-done. */
+describe('ingest against hostile input', () => {
+  let app: TestApp;
+  let db: Client;
+  let origin: Server;
+  let originHits = 0;
+  let originPort = 0;
+  let png: Buffer;
+
+  beforeAll(async () => {
+    png = await pngImage(77, 24);
+    origin = createServer((req, res) => {
+      originHits++;
+      if (req.url === '/cat.png') {
+        res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+      } else if (req.url === '/missing.png') {
+        res.writeHead(404).end();
+      } else {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html><script>alert(1)</script></html>');
+      }
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    originPort = (origin.address() as { port: number }).port;
+    app = await startTestApp({ env: { MEDIA_MAX_BYTES: '256KiB', MEDIA_REMOTE_FETCH_ALLOW_CIDRS: '127.0.0.1/32', MEDIA_REMOTE_FETCH_TIMEOUT: '5s' } });
+    db = new Client({ connectionString: postgresDsn() });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await app?.close();
+    await new Promise((resolve) => origin?.close(resolve));
+  });
+
+  const post = (user: string, body: unknown) => app.call('/v1/media', { method: 'POST', user, body: JSON.stringify(body) });
+  const rowsOf = async (user: string) =>
+    (await db.query<{ id: string; storage_key: string }>('SELECT id, storage_key FROM media_api.media_objects WHERE created_by = $1', [user])).rows;
+  const filesOnDisk = async () => new Set(await readdir(join(app.running.config.localStoragePath, 'images')).catch(() => [] as string[]));
+
+  it('refuses bodies over the derived JSON limit with 413 before parsing', async () => {
+    const huge = 'A'.repeat(600 * 1024);
+    const res = await post(uniqueUser(), { source: { type: 'data_url', data_url: `data:image/png;base64,${huge}` } });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as any).code).toBe('payload_too_large');
+  });
+
+  it('refuses a data URL whose decoded size is over MEDIA_MAX_BYTES, and empty files', async () => {
+    const user = uniqueUser();
+    const big = await post(user, { source: { type: 'data_url', data_url: dataUrl(Buffer.alloc(300 * 1024, 7)) } });
+    expect(big.status).toBe(413);
+    const empty = await post(user, { source: { type: 'data_url', data_url: 'data:image/png;base64,' } });
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as any).code).toBe('empty_file');
+    expect(await rowsOf(user)).toEqual([]);
+  });
+
+  it('sniffs the type: SVG and HTML are 415 whatever they claim, truncated images 422', async () => {
+    const user = uniqueUser();
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    const svgRes = await post(user, { source: { type: 'data_url', data_url: dataUrl(svg, 'image/png') } });
+    expect(svgRes.status).toBe(415);
+    expect(((await svgRes.json()) as any).code).toBe('unsupported_media_type');
+    const truncated = await post(user, { source: { type: 'data_url', data_url: dataUrl(png.subarray(0, png.length - 40)) } });
+    expect(truncated.status).toBe(422);
+    expect(((await truncated.json()) as any).code).toBe('corrupt_image');
+    expect(await rowsOf(user)).toEqual([]);
+  });
+
+  it('stores the sniffed type, not the declared one', async () => {
+    const res = await post(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(78), 'image/gif') } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).mime).toBe('image/png');
+  });
+
+  it('ingests multipart uploads with the same checks and response shape', async () => {
+    const user = uniqueUser();
+    const form = new FormData();
+    form.append('user_id', user);
+    form.append('file', new Blob([png], { type: 'application/octet-stream' }), 'cat.png');
+    const ok = await app.call('/v1/media/upload', { method: 'POST', body: form });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as any;
+    expect(body).toMatchObject({ mime: 'image/png', bytes: png.length, deduped: false, url: expect.any(String), presigned_url: expect.any(String) });
+    expect((await rowsOf(user)).map((r) => r.id)).toEqual([body.id]);
+
+    const tooBig = new FormData();
+    tooBig.append('file', new Blob([Buffer.concat([png, Buffer.alloc(300 * 1024)])]), 'big.png');
+    const big = await app.call('/v1/media/upload', { method: 'POST', user, body: tooBig });
+    expect(big.status).toBe(413);
+
+    const noFile = new FormData();
+    noFile.append('user_id', user);
+    expect((await app.call('/v1/media/upload', { method: 'POST', body: noFile })).status).toBe(400);
+    expect((await app.call('/v1/media/upload', { method: 'POST', user, body: '{}' })).status).toBe(400);
+  });
+
+  it('fetches remote URLs from allow-listed loopback, maps upstream errors, refuses non-images', async () => {
+    const user = uniqueUser();
+    const ok = await post(user, { source: { type: 'remote_url', url: `http://127.0.0.1:${originPort}/cat.png` } });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as any).bytes).toBe(png.length);
+    const missing = await post(user, { source: { type: 'remote', url: `http://127.0.0.1:${originPort}/missing.png` } });
+    expect(missing.status).toBe(502);
+    expect(((await missing.json()) as any).code).toBe('remote_fetch_failed');
+    const html = await post(user, { source: { type: 'remote_url', url: `http://127.0.0.1:${originPort}/page` } });
+    expect(html.status).toBe(415);
+    const ftp = await post(user, { source: { type: 'remote_url', url: 'ftp://127.0.0.1/x.png' } });
+    expect(ftp.status).toBe(400);
+    expect(((await ftp.json()) as any).code).toBe('remote_fetch_blocked');
+  });
+
+  it('blocks loopback by default: the origin sees no request', async () => {
+    const strict = await startTestApp();
+    try {
+      const before = originHits;
+      for (const host of ['127.0.0.1', '2130706433', '0x7f.1', 'localhost', '[::ffff:127.0.0.1]']) {
+        const res = await strict.call('/v1/media', {
+          method: 'POST',
+          user: uniqueUser(),
+          body: JSON.stringify({ source: { type: 'remote_url', url: `http://${host}:${originPort}/cat.png` } }),
+        });
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as any).code).toBe('remote_fetch_blocked');
+      }
+      expect(originHits).toBe(before);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('turns 50 concurrent identical uploads by one owner into one row and one object', async () => {
+    const user = uniqueUser();
+    const bytes = await pngImage(79, 20);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => post(user, { source: { type: 'data_url', data_url: dataUrl(bytes) } }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+    const ids = new Set(results.map((r) => r.body.id));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => !r.body.deduped)).toHaveLength(1);
+    const rows = await rowsOf(user);
+    expect(rows).toHaveLength(1);
+    const files = [...(await filesOnDisk())].filter((f) => f.startsWith(rows[0].id));
+    expect(files).toEqual([rows[0].storage_key.slice('images/'.length)]);
+  });
+
+  it('never answers 5xx and never leaves a row without its object, whatever the data URL (property)', async () => {
+    const user = uniqueUser();
+    const valid = dataUrl(await pngImage(80));
+    const dataUrls = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.base64String({ maxLength: 400 }).map((b) => `data:image/png;base64,${b}`),
+      fc.uint8Array({ maxLength: 600 }).map((b) => dataUrl(Buffer.from(b))),
+      fc.nat({ max: valid.length }).map((cut) => valid.slice(0, cut)),
+      fc.constantFrom(valid, 'data:;base64,', 'data:image/png;base64,====', 'data:image/svg+xml;base64,PHN2Zz4='),
+    );
+    const bodies = fc.oneof(
+      dataUrls.map((d) => ({ source: { type: 'data_url', data_url: d } })),
+      fc.jsonValue().map((v) => ({ source: v })),
+      fc.record({ source: fc.record({ type: fc.string(), data_url: fc.option(fc.string()), url: fc.option(fc.string()) }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => {
+        const res = await post(user, body);
+        expect(res.status).toBeLessThan(500);
+      }),
+      { numRuns: 80 },
+    );
+    const files = await filesOnDisk();
+    for (const row of await rowsOf(user)) expect(files.has(row.storage_key.slice('images/'.length))).toBe(true);
+  });
+});
