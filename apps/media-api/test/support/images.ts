@@ -19,3 +19,9 @@ export function dataUrl(bytes: Buffer, mime = 'image/png'): string {
 export function uniqueUser(prefix = 'user'): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** A PNG of random pixels: it does not compress, so its size is about size×size×3 bytes. */
+export async function noisyPng(size: number): Promise<Buffer> {
+  const { randomBytes } = await import('node:crypto');
+  return sharp(randomBytes(size * size * 3), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the suite with \`pnpm test\` (scripts/test.mjs starts the S3 and GCS stand-ins)`);
+  return value;
+}
+
+/** The app on the S3 adapter (s3rver) and the GCS adapter (firebase-tools emulator). */
+describe('cloud storage backends end to end', () => {
+  describe('S3 (s3rver)', () => {
+    let app: TestApp;
+    beforeAll(async () => {
+      app = await startTestApp({
+        env: {
+          MEDIA_STORAGE_BACKEND: 's3',
+          MEDIA_S3_BUCKET: required('TEST_S3_BUCKET'),
+          MEDIA_S3_ENDPOINT: required('TEST_S3_ENDPOINT'),
+          MEDIA_S3_REGION: process.env.TEST_S3_REGION ?? 'us-east-1',
+          MEDIA_S3_USE_PATH_STYLE: 'true',
+          MEDIA_S3_ACCESS_KEY_ID: required('TEST_S3_ACCESS_KEY_ID'),
+          MEDIA_S3_SECRET_ACCESS_KEY: required('TEST_S3_SECRET_ACCESS_KEY'),
+          MEDIA_S3_KMS_KEY_ID: 'alias/jan-media-test',
+          MEDIA_MAX_BYTES: '1MiB',
+        },
+      });
+    });
+    afterAll(async () => {
+      await app?.close();
+    });
+
+    it('is ready, ingests, serves through the proxy and hands out presigned URLs that work', async () => {
+      expect((await app.call('/readyz', { key: null })).status).toBe(200);
+      const user = uniqueUser();
+      const png = await pngImage(300);
+      const res = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as any;
+      expect(body.url).toContain(required('TEST_S3_ENDPOINT'));
+      expect(body.url).toContain('X-Amz-Signature=');
+      expect(Buffer.from(await (await fetch(body.url)).arrayBuffer())).toEqual(png);
+      const proxied = await app.call(`/v1/media/${body.id}`, { user });
+      expect(Buffer.from(await proxied.arrayBuffer())).toEqual(png);
+      expect(JSON.stringify(await (await app.call(`/v1/media/${body.id}/metadata`, { user })).json())).not.toContain(required('TEST_S3_BUCKET'));
+    });
+
+    it('runs a verified direct upload: prepare → PUT with plain HTTP → complete → GET → resolve', async () => {
+      const user = uniqueUser();
+      const png = await pngImage(301);
+      const sha256 = createHash('sha256').update(png).digest('hex');
+      const prepared = (await (
+        await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', bytes: png.length, sha256 }) })
+      ).json()) as any;
+      expect(prepared.upload_url).toContain('X-Amz-Signature=');
+      const put = await fetch(prepared.upload_url, { method: 'PUT', headers: prepared.headers, body: png });
+      expect(put.status).toBe(200);
+      const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+      expect(done.status).toBe(200);
+      expect((await done.json()) as any).toMatchObject({ id: prepared.id, bytes: png.length, sha256, deduped: false });
+      const got = await app.call(`/v1/media/${prepared.id}`, { user });
+      expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
+      const resolved = (await (
+        await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${prepared.id}` } }) })
+      ).json()) as any;
+      expect(Buffer.from(await (await fetch(resolved.payload.u)).arrayBuffer())).toEqual(png);
+    });
+
+    it('refuses wrong-type, wrong-checksum and oversize direct uploads and leaves nothing behind', async () => {
+      const user = uniqueUser();
+      const cases: { declare: Record<string, unknown>; send: Buffer; code: string }[] = [
+        { declare: { mime_type: 'image/png' }, send: await jpegImage(5), code: 'type_mismatch' },
+        { declare: { mime_type: 'image/png', sha256: 'a'.repeat(64) }, send: await pngImage(302), code: 'checksum_mismatch' },
+        { declare: { mime_type: 'image/png' }, send: Buffer.concat([await pngImage(303), Buffer.alloc(1_100_000)]), code: 'payload_too_large' },
+      ];
+      for (const c of cases) {
+        const prepared = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify(c.declare) })).json()) as any;
+        // s3rver does not enforce signed checksums or lengths; the service's complete step must.
+        const headers = { ...prepared.headers };
+        delete headers['x-amz-checksum-sha256'];
+        await fetch(prepared.upload_url, { method: 'PUT', headers, body: c.send });
+        const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+        expect(((await done.json()) as any).code).toBe(c.code);
+        expect((await app.call(`/v1/media/${prepared.id}/metadata`, { user })).status).toBe(404);
+        const s3Object = await fetch(`${required('TEST_S3_ENDPOINT')}/${required('TEST_S3_BUCKET')}/images/${prepared.id}.png`);
+        expect(s3Object.status).toBeGreaterThanOrEqual(400);
+      }
+    });
+
+    it('refuses to complete before anything was uploaded, and keeps the reservation', async () => {
+      const user = uniqueUser();
+      const prepared = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+      const early = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+      expect(early.status).toBe(409);
+      expect(((await early.json()) as any).code).toBe('media_not_ready');
+      expect(((await (await app.call(`/v1/media/${prepared.id}/metadata`, { user })).json()) as any).status).toBe('pending');
+    });
+  });
+
+  describe('GCS (emulator)', () => {
+    let app: TestApp;
+    let keyDir: string;
+    beforeAll(async () => {
+      keyDir = await mkdtemp(join(tmpdir(), 'jan-media-gcs-key-'));
+      const keyFile = join(keyDir, 'service-account.json');
+      await writeFile(
+        keyFile,
+        JSON.stringify({
+          type: 'service_account',
+          project_id: process.env.TEST_GCS_PROJECT_ID ?? 'jan-media-test',
+          client_email: required('TEST_GCS_CLIENT_EMAIL'),
+          private_key: required('TEST_GCS_PRIVATE_KEY'),
+        }),
+        { mode: 0o600 },
+      );
+      app = await startTestApp({
+        env: {
+          MEDIA_STORAGE_BACKEND: 'gcs',
+          MEDIA_GCS_BUCKET: required('TEST_GCS_BUCKET'),
+          MEDIA_GCS_API_ENDPOINT: required('TEST_GCS_ENDPOINT'),
+          MEDIA_GCS_KEY_FILE: keyFile,
+          MEDIA_GCS_RESUMABLE: 'false',
+        },
+      });
+    });
+    afterAll(async () => {
+      await app?.close();
+      await rm(keyDir, { recursive: true, force: true });
+    });
+
+    it('ingests, serves through the proxy, resolves to V4-signed URLs and deletes', async () => {
+      expect((await app.call('/readyz', { key: null })).status).toBe(200);
+      const user = uniqueUser();
+      const png = await pngImage(400);
+      const body = (await (
+        await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) })
+      ).json()) as any;
+      expect(body.url).toContain('X-Goog-Signature=');
+      const proxied = await app.call(`/v1/media/${body.id}`, { user });
+      expect(proxied.headers.get('content-type')).toBe('image/png');
+      expect(Buffer.from(await proxied.arrayBuffer())).toEqual(png);
+      expect((await app.call(`/v1/media/${body.id}`, { method: 'DELETE', user })).status).toBe(204);
+      expect((await app.call(`/v1/media/${body.id}`, { user })).status).toBe(404);
+    });
+  });
+});

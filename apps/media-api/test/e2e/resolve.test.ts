@@ -1,0 +1,86 @@
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
+
+/** Resolve as llm-api uses it: one database query per request, cached URLs, inline mode. */
+describe('resolve', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RESOLVE_INLINE: 'true', MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES: '64KiB' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  async function upload(user: string, seed: number): Promise<{ id: string; bytes: Buffer }> {
+    const bytes = await pngImage(seed);
+    const res = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }) });
+    return { id: ((await res.json()) as any).id, bytes };
+  }
+
+  function chat(ids: string[]): unknown {
+    return {
+      model: 'gpt-x',
+      messages: Array.from({ length: 50 }, (_, i) => ({
+        role: i % 2 ? 'assistant' : 'user',
+        content:
+          i % 5 === 0
+            ? [
+                { type: 'text', text: `message ${i}` },
+                { type: 'image_url', image_url: { url: i % 10 === 0 ? `data:image/png;${ids[i % ids.length]}` : `data:image/png;base64,${ids[i % ids.length]}` } },
+              ]
+            : `message ${i}`,
+      })),
+    };
+  }
+
+  it('sends exactly one SQL statement for a 50-message payload with 10 placeholders of 3 ids', async () => {
+    const user = uniqueUser();
+    const ids = [(await upload(user, 1)).id, (await upload(user, 2)).id, (await upload(user, 3)).id];
+    const statements: string[] = [];
+    const stop = app.running.database.onQuery((sql: string) => statements.push(sql));
+    try {
+      const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: chat(ids) }) });
+      expect(res.status).toBe(200);
+      const text = JSON.stringify(await res.json());
+      expect(text).not.toMatch(/data:image\/png;(base64,)?jan_/);
+    } finally {
+      stop();
+    }
+    expect(statements).toHaveLength(1);
+  });
+
+  it('hands out the same URL while the cached one is fresh (stable URLs for provider caches)', async () => {
+    const user = uniqueUser();
+    const { id } = await upload(user, 10);
+    const once = ((await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id] }) })).json()) as any).media[0];
+    const twice = ((await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id] }) })).json()) as any).media[0];
+    expect(twice.presigned_url).toBe(once.presigned_url);
+    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(Number(/media_presign_cache_hits (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('inlines images as data URLs in inline mode, within the per-image cap', async () => {
+    const user = uniqueUser();
+    const { id, bytes } = await upload(user, 20);
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${id}` }, mode: 'inline' }) });
+    expect(((await res.json()) as any).payload.u).toBe(`data:image/png;base64,${bytes.toString('base64')}`);
+
+    const big = await noisyPng(256);
+    const bigId = ((await (await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(big) } }) })).json()) as any).id;
+    const tooBig = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [bigId], mode: 'inline' }) });
+    expect(tooBig.status).toBe(413);
+    expect(((await tooBig.json()) as any).code).toBe('inline_too_large');
+  });
+
+  it("refuses another user's placeholder, or leaves it untouched when asked", async () => {
+    const owner = uniqueUser();
+    const { id } = await upload(owner, 30);
+    const mallory = uniqueUser();
+    const payload = { messages: [{ content: [{ image_url: { url: `data:image/png;${id}` } }] }] };
+    const refused = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ payload }) });
+    expect(refused.status).toBe(404);
+    expect(((await refused.json()) as any).details.ids).toEqual([id]);
+    const kept = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ payload, keep_unresolved: true }) });
+    expect(await kept.json()).toEqual({ payload, unresolved: [id] });
+  });
+});
