@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, '.test-services');
 const log = (message) => process.stderr.write(`[test-services] ${message}\n`);
-const services = ['postgres', 's3', 'gcs'];
+const services = ['postgres', 's3', 'gcs', 'redis'];
 
 const started = [];
 let code = 1;

@@ -1,10 +1,13 @@
 import { join } from 'node:path';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, Reflector } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
+  AdminMedia,
+  AuditTrail,
   Clock,
   DirectUpload,
+  FixedQuotaPolicy,
   ImageInspector,
   IngestMedia,
   ManageMedia,
@@ -15,35 +18,45 @@ import {
   OpenMedia,
   PresignCache,
   PresignMedia,
+  QuotaPolicy,
   RemoteFetcher,
   ResolveMedia,
   SystemClock,
   UploadStaging,
   type MediaPolicy,
 } from '@jan/domain';
-import { TypeOrmMediaRepository, type Database } from '@jan/persistence';
-import { AuthGuard } from './auth/auth.guard';
+import { TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '@jan/persistence';
+import { Redis } from 'ioredis';
+import { AdminGuard, AuthGuard } from './auth/auth.guard';
+import { JwtVerifier } from './auth/jwt-verifier';
 import { PrincipalResolver } from './auth/principal-resolver';
-import { ServiceKeys } from './auth/service-keys';
 import { MediaConfig } from './config/media-config';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
+import { AuditedMediaEvents } from './infrastructure/audit/audited-media-events';
+import { RequestContextStore } from './infrastructure/audit/request-context';
 import { SharpImageInspector } from './infrastructure/images/sharp-image-inspector';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 import { ObservedMediaEvents } from './infrastructure/observability/observed-media-events';
 import { SafeRemoteFetcher } from './infrastructure/remote-fetch/safe-remote-fetcher';
+import { RateLimitGuard } from './infrastructure/rate-limit/rate-limit.guard';
+import { InMemoryRateLimiter, RateLimiter, RedisRateLimiter } from './infrastructure/rate-limit/rate-limiter';
 import { TempFileUploadStaging } from './infrastructure/staging/temp-file-upload-staging';
 import { createMediaStorage } from './infrastructure/storage/storage.factory';
+import { AdminController } from './modules/admin/admin.controller';
 import { FilesController } from './modules/files/files.controller';
 import { UploadsController } from './modules/files/uploads.controller';
 import { HealthController } from './modules/health/health.controller';
 import { MediaController } from './modules/media/media.controller';
 import { RetentionSweeper } from './modules/media/retention-sweeper';
 import { MetricsController } from './modules/metrics/metrics.controller';
+import { UsageController } from './modules/usage/usage.controller';
 
 export interface AppDependencies {
   config: MediaConfig;
   database: Database;
+  /** Shared with bootstrap, which enters it for every request. */
+  requestContext: RequestContextStore;
 }
 
 export const USER_AGENT = 'JanMediaAPI/0.1 (+https://jan.ai; image ingestion)';
@@ -63,12 +76,13 @@ function policyOf(config: MediaConfig): MediaPolicy {
  */
 @Module({})
 export class AppModule {
-  static register({ config, database }: AppDependencies): DynamicModule {
+  static register({ config, database, requestContext }: AppDependencies): DynamicModule {
     const policy = policyOf(config);
+    const quota = new FixedQuotaPolicy({ maxBytes: config.quotaBytes, maxObjects: config.quotaObjects });
     return {
       module: AppModule,
       imports: [TerminusModule],
-      controllers: [HealthController, MediaController, FilesController, UploadsController, MetricsController],
+      controllers: [HealthController, MediaController, FilesController, UploadsController, MetricsController, UsageController, AdminController],
       providers: [
         { provide: MediaConfig, useValue: config },
         { provide: Clock, useClass: SystemClock },
@@ -87,12 +101,19 @@ export class AppModule {
         },
         { provide: PresignCache, useFactory: () => new PresignCache(config.presignCacheSize) },
         { provide: MediaMetrics, useFactory: (cache: PresignCache) => new MediaMetrics(cache), inject: [PresignCache] },
-        { provide: MediaEvents, useFactory: (metrics: MediaMetrics) => new ObservedMediaEvents(metrics), inject: [MediaMetrics] },
+        { provide: QuotaPolicy, useValue: quota },
+        { provide: RequestContextStore, useValue: requestContext },
+        { provide: AuditTrail, useFactory: () => new TypeOrmAuditLog(database.writer, database.reader) },
+        {
+          provide: MediaEvents,
+          useFactory: (metrics: MediaMetrics, audit: AuditTrail) => new AuditedMediaEvents(new ObservedMediaEvents(metrics), audit, requestContext),
+          inject: [MediaMetrics, AuditTrail],
+        },
         { provide: MediaAccess, useFactory: (r: MediaRepository, e: MediaEvents) => new MediaAccess(r, e), inject: [MediaRepository, MediaEvents] },
         {
           provide: IngestMedia,
           useFactory: (r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents) =>
-            new IngestMedia(r, s, st, i, c, e, policy),
+            new IngestMedia(r, s, st, i, c, e, policy, quota),
           inject: [MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents],
         },
         { provide: OpenMedia, useFactory: (a: MediaAccess, s: MediaStorage) => new OpenMedia(a, s), inject: [MediaAccess, MediaStorage] },
@@ -115,7 +136,7 @@ export class AppModule {
         {
           provide: DirectUpload,
           useFactory: (a: MediaAccess, r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents) =>
-            new DirectUpload(a, r, s, st, i, c, e, { ...policy, uploadTtlSeconds: config.uploadTtlSeconds }),
+            new DirectUpload(a, r, s, st, i, c, e, { ...policy, uploadTtlSeconds: config.uploadTtlSeconds }, quota),
           inject: [MediaAccess, MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents],
         },
         {
@@ -123,12 +144,50 @@ export class AppModule {
           useFactory: (m: ManageMedia) => new RetentionSweeper(m, config.retentionSweepIntervalSeconds),
           inject: [ManageMedia],
         },
-        { provide: ServiceKeys, useFactory: () => new ServiceKeys(config.serviceKeys) },
-        { provide: PrincipalResolver, useFactory: (keys: ServiceKeys) => new PrincipalResolver(keys), inject: [ServiceKeys] },
+        {
+          provide: AdminMedia,
+          useFactory: (a: MediaAccess, r: MediaRepository, m: ManageMedia, p: PresignMedia, t: AuditTrail, c: Clock, e: MediaEvents) =>
+            new AdminMedia(a, r, m, p, t, quota, c, e, policy),
+          inject: [MediaAccess, MediaRepository, ManageMedia, PresignMedia, AuditTrail, Clock, MediaEvents],
+        },
+        { provide: PrincipalResolver, useFactory: () => principalResolverOf(config) },
+        { provide: RateLimiter, useFactory: () => (config.redisUrl ? new RedisRateLimiter(redisOf(config.redisUrl)) : new InMemoryRateLimiter()) },
+        AdminGuard,
+        // Guards run in this order: who is calling, then how often they may.
         { provide: APP_GUARD, useClass: AuthGuard },
+        {
+          provide: APP_GUARD,
+          useFactory: (reflector: Reflector, limiter: RateLimiter) =>
+            new RateLimitGuard(reflector, limiter, {
+              perUser: config.rateLimit,
+              perService: config.rateLimitService,
+              windowSeconds: config.rateLimitWindowSeconds,
+            }),
+          inject: [Reflector, RateLimiter],
+        },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
       ],
     };
   }
+}
+
+function principalResolverOf(config: MediaConfig): PrincipalResolver {
+  const jwt =
+    config.authEnabled && config.authIssuer && config.authJwksUrl
+      ? new JwtVerifier({
+          issuer: config.authIssuer,
+          jwksUrl: config.authJwksUrl,
+          audience: config.authAudience,
+          adminRole: config.authAdminRole,
+          clockSkewSeconds: config.authClockSkewSeconds,
+          jwksCooldownMs: config.authJwksCooldownMs,
+        })
+      : null;
+  return PrincipalResolver.fromConfig({ serviceKeys: config.serviceKeys, adminKeys: config.adminKeys, apiKeys: config.apiKeys, jwt });
+}
+
+/** Fails fast per command instead of queueing while Redis is away (the limiter then lets requests through). */
+function redisOf(url: string): Redis {
+  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2_000, lazyConnect: false });
 }

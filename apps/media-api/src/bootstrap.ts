@@ -8,9 +8,11 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { openDatabase, type Database } from '@jan/persistence';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { registerCors } from './auth/cors-policy';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { RequestContextStore } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 
 export interface RunningApp {
@@ -44,6 +46,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       },
       trustProxy: true,
     });
+    const requestContext = new RequestContextStore();
     const root = {
       module: class RootModule {},
       imports: [
@@ -63,7 +66,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
             autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
           },
         }),
-        AppModule.register({ config, database }),
+        AppModule.register({ config, database, requestContext }),
       ],
     };
     const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { bufferLogs: true });
@@ -71,6 +74,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     app.useGlobalFilters(new DomainExceptionFilter());
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     const fastify = app.getHttpAdapter().getInstance();
+    requestContext.register(fastify);
+    registerCors(fastify, config.corsOrigins);
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
     // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.
     fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (_request, payload, done) => done(null, payload));
@@ -109,6 +114,9 @@ function setupOpenApi(app: INestApplication): void {
       .setDescription('Ingest images once, keep them private, hand model providers short-lived links. Errors: `{error, code, request_id}`; see docs/api.md for every code.')
       .setVersion('0.1.0')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Media-Service-Key' }, 'service-key')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Media-Admin-Key' }, 'admin-key')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api-key')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });

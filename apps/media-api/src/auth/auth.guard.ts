@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, Injectable, SetMetadata, createParamDecorator } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, NotFoundException, SetMetadata, createParamDecorator } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Principal } from '@jan/domain';
 import type { FastifyRequest } from 'fastify';
@@ -9,7 +9,11 @@ const PUBLIC = 'jan:public';
 /** Routes that need no credentials (health, docs, signed URLs). */
 export const Public = () => SetMetadata(PUBLIC, true);
 
-type WithPrincipal = FastifyRequest & { principal?: Principal };
+export type WithPrincipal = FastifyRequest & { principal?: Principal };
+
+export function isPublic(reflector: Reflector, context: ExecutionContext): boolean {
+  return !!reflector.getAllAndOverride<boolean>(PUBLIC, [context.getHandler(), context.getClass()]);
+}
 
 /** Every route requires a principal unless marked `@Public()`. */
 @Injectable()
@@ -19,10 +23,23 @@ export class AuthGuard implements CanActivate {
     private readonly resolver: PrincipalResolver,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [context.getHandler(), context.getClass()])) return true;
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (isPublic(this.reflector, context)) return true;
     const request = context.switchToHttp().getRequest<WithPrincipal>();
-    request.principal = this.resolver.resolve(request.headers);
+    request.principal = await this.resolver.resolve(request.headers);
+    return true;
+  }
+}
+
+/**
+ * Operator routes. Anyone authenticated who is not an admin gets exactly the 404 an unknown route
+ * gets (same code and body), so the routes reveal nothing to them; bad credentials are still 401.
+ */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const principal = context.switchToHttp().getRequest<WithPrincipal>().principal;
+    if (principal?.kind !== 'admin') throw new NotFoundException();
     return true;
   }
 }

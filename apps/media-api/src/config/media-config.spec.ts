@@ -68,6 +68,67 @@ describe('loadConfig', () => {
   });
 });
 
+describe('identity, limits and CORS', () => {
+  it('is closed by default: no tokens, no admin or gateway keys, no CORS, no quota, a per-user rate limit', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      authEnabled: false,
+      authAudience: 'account',
+      authAdminRole: 'media-admin',
+      authClockSkewSeconds: 30,
+      adminKeys: [],
+      apiKeys: [],
+      corsOrigins: [],
+      quotaBytes: 0,
+      quotaObjects: 0,
+      rateLimit: 600,
+      rateLimitService: 0,
+      rateLimitWindowSeconds: 60,
+    });
+  });
+
+  it('reads JWT settings, gateway keys (a key may contain ":"), quotas and origins', () => {
+    const config = loadConfig({
+      AUTH_ENABLED: 'true',
+      AUTH_ISSUER: 'https://id.jan.ai/realms/jan',
+      AUTH_JWKS_URL: 'https://id.jan.ai/realms/jan/protocol/openid-connect/certs',
+      ACCOUNT: 'jan-media',
+      MEDIA_API_KEYS: 'kong:key:0123456789abcdef:service:kong-llm-api, ops-0123456789abcdef:admin:ops',
+      MEDIA_API_KEY: 'legacy-key-0123456789',
+      MEDIA_QUOTA_BYTES: '1GiB',
+      MEDIA_QUOTA_OBJECTS: '5000',
+      MEDIA_CORS_ORIGINS: 'https://app.jan.ai/, http://localhost:3000',
+    });
+    expect(config.authAudience).toBe('jan-media');
+    expect(config.apiKeys).toEqual([
+      { key: 'kong:key:0123456789abcdef', kind: 'service', name: 'kong-llm-api' },
+      { key: 'ops-0123456789abcdef', kind: 'admin', name: 'ops' },
+      { key: 'legacy-key-0123456789', kind: 'service', name: 'api-key-1' },
+    ]);
+    expect(config.quotaBytes).toBe(1024 ** 3);
+    expect(config.corsOrigins).toEqual(['https://app.jan.ai', 'http://localhost:3000']);
+  });
+
+  it('refuses incomplete JWT settings, bad gateway keys, wildcard CORS and reused keys, never echoing keys', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        AUTH_ENABLED: 'true',
+        MEDIA_API_KEYS: 'short:service:x,0123456789abcdefgh:root:x',
+        MEDIA_CORS_ORIGINS: '*',
+        MEDIA_SERVICE_KEY: 'same-key-0123456789',
+        MEDIA_ADMIN_KEY: 'same-key-0123456789',
+      });
+    } catch (e) {
+      error = e;
+    }
+    const text = (error as ConfigError).problems.join('\n');
+    for (const name of ['AUTH_ISSUER', 'AUTH_JWKS_URL', 'MEDIA_API_KEYS entry 1', 'MEDIA_API_KEYS entry 2', 'MEDIA_CORS_ORIGINS', 'only once']) expect(text).toContain(name);
+    expect(text).not.toContain('same-key');
+    expect(text).not.toContain('0123456789abcdefgh');
+  });
+});
+
 describe('durations and sizes', () => {
   it.each([
     ['900', 900],

@@ -3,6 +3,13 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLengt
 import { parseBytes, parseDurationSeconds } from './durations';
 
 export type StorageBackend = 'local' | 's3' | 'gcs';
+
+/** One `MEDIA_API_KEYS` entry: the key the gateway forwards in `X-API-Key`, and who it is. */
+export interface ApiKeyEntry {
+  key: string;
+  kind: 'service' | 'admin' | 'user';
+  name: string;
+}
 export type ReencodeMode = 'off' | 'strip' | 'normalize';
 
 /**
@@ -33,6 +40,23 @@ export class MediaConfig {
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
   @IsInt() @Min(60) uploadTtlSeconds!: number;
   @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
+
+  @IsBoolean() authEnabled!: boolean;
+  @ValidateIf((c: MediaConfig) => c.authEnabled) @IsString() @MinLength(1) authIssuer?: string;
+  @ValidateIf((c: MediaConfig) => c.authEnabled) @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }) authJwksUrl?: string;
+  @IsString() @MinLength(1) authAudience!: string;
+  @IsString() @MinLength(1) authAdminRole!: string;
+  @IsInt() @Min(0) @Max(300) authClockSkewSeconds!: number;
+  @IsInt() @Min(0) authJwksCooldownMs!: number;
+  @IsString({ each: true }) @MinLength(16, { each: true }) adminKeys!: string[];
+  apiKeys!: ApiKeyEntry[];
+  @IsInt() @Min(0) quotaBytes!: number;
+  @IsInt() @Min(0) quotaObjects!: number;
+  @IsInt() @Min(0) rateLimit!: number;
+  @IsInt() @Min(0) rateLimitService!: number;
+  @IsInt() @Min(1) @Max(86_400) rateLimitWindowSeconds!: number;
+  @IsOptional() @IsString() redisUrl?: string;
+  @IsString({ each: true }) corsOrigins!: string[];
 
   @IsOptional() @IsString() writeDsn?: string;
   @IsOptional() @IsString() readDsn?: string;
@@ -89,6 +113,23 @@ export const VARIABLES: Record<string, string> = {
   inlineMaxRequestBytes: 'MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES',
   uploadTtlSeconds: 'MEDIA_UPLOAD_TTL',
   retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
+  authEnabled: 'AUTH_ENABLED',
+  authIssuer: 'AUTH_ISSUER',
+  authJwksUrl: 'AUTH_JWKS_URL',
+  authAudience: 'ACCOUNT',
+  authAdminRole: 'AUTH_ADMIN_ROLE',
+  authClockSkewSeconds: 'AUTH_CLOCK_SKEW',
+  authJwksCooldownMs: 'AUTH_JWKS_COOLDOWN',
+  adminKeys: 'MEDIA_ADMIN_KEY',
+  apiKeys: 'MEDIA_API_KEYS',
+  legacyApiKeys: 'MEDIA_API_KEY',
+  quotaBytes: 'MEDIA_QUOTA_BYTES',
+  quotaObjects: 'MEDIA_QUOTA_OBJECTS',
+  rateLimit: 'MEDIA_RATE_LIMIT',
+  rateLimitService: 'MEDIA_RATE_LIMIT_SERVICE',
+  rateLimitWindowSeconds: 'MEDIA_RATE_LIMIT_WINDOW',
+  redisUrl: 'MEDIA_REDIS_URL',
+  corsOrigins: 'MEDIA_CORS_ORIGINS',
   writeDsn: 'DB_POSTGRESQL_WRITE_DSN',
   readDsn: 'DB_POSTGRESQL_READ1_DSN',
   dbPoolSize: 'DB_POOL_SIZE',
@@ -112,6 +153,34 @@ export const VARIABLES: Record<string, string> = {
   gcsUploadKeyFile: 'MEDIA_GCS_UPLOAD_KEY_FILE',
   gcsServeKeyFile: 'MEDIA_GCS_SERVE_KEY_FILE',
 };
+
+const API_KEY_NAME = /^[\x21-\x2b\x2d-\x39\x3b-\x7e]{1,200}$/;
+
+/**
+ * `MEDIA_API_KEYS=<key>:<kind>:<name>,…` with kind `service`, `admin` or `user`. Read from the
+ * right, so a key may itself contain `:`; names may not contain `:` or `,`.
+ */
+function parseApiKeys(entries: string[], problems: string[]): ApiKeyEntry[] {
+  const parsed: ApiKeyEntry[] = [];
+  entries.forEach((entry, index) => {
+    const parts = entry.split(':');
+    const name = parts.pop() ?? '';
+    const kind = parts.pop() ?? '';
+    const key = parts.join(':');
+    const where = `MEDIA_API_KEYS entry ${index + 1}`;
+    if (!['service', 'admin', 'user'].includes(kind)) problems.push(`${where}: expected <key>:<service|admin|user>:<name>`);
+    else if (key.length < 16) problems.push(`${where}: the key must be at least 16 characters`);
+    else if (!API_KEY_NAME.test(name)) problems.push(`${where}: the name must be 1-200 printable characters without ':' or ','`);
+    else parsed.push({ key, kind: kind as ApiKeyEntry['kind'], name });
+  });
+  return parsed;
+}
+
+/** The earlier service's single `MEDIA_API_KEY`: a gateway key with service rights. */
+function legacyApiKey(key: string, index: number, problems: string[]): ApiKeyEntry {
+  if (key.length < 16) problems.push('MEDIA_API_KEY: each key must be at least 16 characters');
+  return { key, kind: 'service', name: `api-key-${index + 1}` };
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -191,6 +260,22 @@ export function loadConfig(env: Env): MediaConfig {
   c.inlineMaxRequestBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES', 20 * 1024 * 1024);
   c.uploadTtlSeconds = Math.round(seconds('MEDIA_UPLOAD_TTL', 15 * 60));
   c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
+  c.authEnabled = bool('AUTH_ENABLED', false);
+  c.authIssuer = get('AUTH_ISSUER');
+  c.authJwksUrl = get('AUTH_JWKS_URL');
+  c.authAudience = get('ACCOUNT') ?? 'account';
+  c.authAdminRole = get('AUTH_ADMIN_ROLE') ?? 'media-admin';
+  c.authClockSkewSeconds = Math.round(seconds('AUTH_CLOCK_SKEW', 30));
+  c.authJwksCooldownMs = Math.round(seconds('AUTH_JWKS_COOLDOWN', 30) * 1000);
+  c.adminKeys = list('MEDIA_ADMIN_KEY');
+  c.apiKeys = [...parseApiKeys(list('MEDIA_API_KEYS'), problems), ...list('MEDIA_API_KEY').map((key, i) => legacyApiKey(key, i, problems))];
+  c.quotaBytes = bytes('MEDIA_QUOTA_BYTES', 0);
+  c.quotaObjects = int('MEDIA_QUOTA_OBJECTS', 0);
+  c.rateLimit = int('MEDIA_RATE_LIMIT', 600);
+  c.rateLimitService = int('MEDIA_RATE_LIMIT_SERVICE', 0);
+  c.rateLimitWindowSeconds = Math.round(seconds('MEDIA_RATE_LIMIT_WINDOW', 60));
+  c.redisUrl = get('MEDIA_REDIS_URL');
+  c.corsOrigins = list('MEDIA_CORS_ORIGINS').map((o) => o.replace(/\/+$/, ''));
   c.writeDsn = get('DB_POSTGRESQL_WRITE_DSN');
   c.readDsn = get('DB_POSTGRESQL_READ1_DSN');
   c.dbPoolSize = int('DB_POOL_SIZE', 10);
@@ -225,6 +310,13 @@ export function loadConfig(env: Env): MediaConfig {
   if (!c.embedded && c.serviceKeys.length === 0) {
     problems.push('MEDIA_SERVICE_KEY: required when DB_POSTGRESQL_WRITE_DSN is set (it is generated only for the embedded default)');
   }
+  if (c.redisUrl && !/^rediss?:\/\//.test(c.redisUrl)) problems.push('MEDIA_REDIS_URL: expected redis://host:port or rediss://… (value hidden)');
+  for (const origin of c.corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`MEDIA_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.jan.ai`);
+    if (origin === '*') problems.push('MEDIA_CORS_ORIGINS: "*" is not allowed; list the origins of the web clients');
+  }
+  const keys = [...c.serviceKeys, ...c.adminKeys, ...c.apiKeys.map((e) => e.key)];
+  if (new Set(keys).size !== keys.length) problems.push('MEDIA_SERVICE_KEY, MEDIA_ADMIN_KEY, MEDIA_API_KEYS: a key may appear only once across them');
   if (!c.embedded && c.storageBackend === 'local' && c.signingKeys.length === 0) {
     problems.push('MEDIA_SIGNING_KEYS: required with the local backend when DB_POSTGRESQL_WRITE_DSN is set');
   }

@@ -1,0 +1,92 @@
+import { newMediaId } from '@jan/mediaid';
+import { NoopMediaEvents, type MediaObject, type Principal } from '@jan/domain';
+import { InMemoryAuditTrail } from '@jan/domain/testing';
+import { auditEntriesFor } from './audit-mapping';
+import { AuditedMediaEvents } from './audited-media-events';
+import { RequestContextStore, traceIdOf } from './request-context';
+
+const alice: Principal = { kind: 'user', subject: 'alice' };
+const ops: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
+
+function media(): MediaObject {
+  const id = newMediaId();
+  const now = new Date();
+  return {
+    id,
+    ownerId: 'alice',
+    storageProvider: 's3',
+    storageKey: `images/${id}.png`,
+    mimeType: 'image/png',
+    bytes: 10,
+    sha256: 'a'.repeat(64),
+    originalSha256: null,
+    status: 'ready',
+    pinned: false,
+    filename: 'secret-name.png',
+    createdAt: now,
+    updatedAt: now,
+    retentionUntil: null,
+    uploadExpiresAt: null,
+  };
+}
+
+describe('audit mapping', () => {
+  it('names the action and outcome of every audited event, and never a key, filename or URL', () => {
+    const m = media();
+    const entries = [
+      ...auditEntriesFor({ type: 'ingest.accepted', principal: alice, source: 'data_url', media: m, deduped: false, receivedBytes: 10 }),
+      ...auditEntriesFor({ type: 'ingest.accepted', principal: alice, source: 'direct_upload', media: m, deduped: true, receivedBytes: 10 }),
+      ...auditEntriesFor({ type: 'ingest.rejected', principal: alice, source: 'multipart', code: 'quota_exceeded' }),
+      ...auditEntriesFor({ type: 'ingest.rejected', principal: alice, source: 'direct_upload', code: 'checksum_mismatch', mediaId: m.id }),
+      ...auditEntriesFor({ type: 'ingest.rejected', principal: alice, source: 'direct_upload', code: 'quota_exceeded' }),
+      ...auditEntriesFor({ type: 'media.deleted', principal: alice, media: m, reason: 'request' }),
+      ...auditEntriesFor({ type: 'media.deleted', principal: ops, media: m, reason: 'purge' }),
+      ...auditEntriesFor({ type: 'media.deleted', principal: null, media: m, reason: 'retention' }),
+      ...auditEntriesFor({ type: 'media.pinned', principal: alice, media: m, pinned: true }),
+      ...auditEntriesFor({ type: 'media.pinned', principal: alice, media: m, pinned: false }),
+      ...auditEntriesFor({ type: 'media.reissued', principal: ops, media: m, ttlSeconds: 60 }),
+      ...auditEntriesFor({ type: 'access.denied', principal: alice, action: 'presign', mediaIds: [m.id, 'jan_other'] }),
+      ...auditEntriesFor({ type: 'ingest.mime_mismatch', principal: alice, source: 'data_url', declared: 'image/gif', sniffed: 'image/png' }),
+    ];
+    expect(entries.map((e) => [e.actorKind, e.action, e.outcome, e.reasonCode ?? null])).toEqual([
+      ['user', 'media.ingest', 'success', null],
+      ['user', 'media.complete', 'success', null],
+      ['user', 'media.ingest', 'denied', 'quota_exceeded'],
+      ['user', 'media.complete', 'failure', 'checksum_mismatch'],
+      ['user', 'media.prepare', 'denied', 'quota_exceeded'],
+      ['user', 'media.delete', 'success', null],
+      ['admin', 'media.purge', 'success', null],
+      ['system', 'media.expire', 'success', null],
+      ['user', 'media.pin', 'success', null],
+      ['user', 'media.unpin', 'success', null],
+      ['admin', 'media.reissue', 'success', null],
+      ['user', 'media.presign', 'denied', 'forbidden'],
+      ['user', 'media.presign', 'denied', 'forbidden'],
+    ]);
+    const text = JSON.stringify(entries);
+    expect(text).not.toContain(m.storageKey);
+    expect(text).not.toContain('secret-name');
+  });
+
+  it('adds the request context, and survives a failing store', async () => {
+    const trail = new InMemoryAuditTrail();
+    const context = new RequestContextStore();
+    const events = new AuditedMediaEvents(new NoopMediaEvents(), trail, context);
+    context.run({ requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' }, () =>
+      events.emit({ type: 'media.pinned', principal: alice, media: media(), pinned: true }),
+    );
+    await events.flush();
+    expect(trail.entries).toEqual([expect.objectContaining({ requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' })]);
+
+    trail.append = () => Promise.reject(new Error('database down'));
+    expect(() => events.emit({ type: 'media.pinned', principal: alice, media: media(), pinned: false })).not.toThrow();
+    await expect(events.flush()).resolves.toBeUndefined();
+  });
+
+  it('reads trace ids from W3C traceparent only', () => {
+    expect(traceIdOf('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(traceIdOf('00-00000000000000000000000000000000-b7ad6b7169203331-01')).toBeNull();
+    expect(traceIdOf('garbage')).toBeNull();
+    expect(traceIdOf(undefined)).toBeNull();
+  });
+});

@@ -1,0 +1,43 @@
+import { actorOf, type AuditEntryInput, type AuditOutcome, type MediaEvent } from '@jan/domain';
+
+/** Codes that mean "not allowed" rather than "went wrong". */
+const DENIED_CODES = new Set(['quota_exceeded', 'rate_limited', 'forbidden', 'unauthorized']);
+
+/**
+ * The audit entries one domain event stands for (before request context is added). Only ids,
+ * codes and sizes go in: never URLs, keys, filenames or bytes.
+ */
+export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
+  const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system' as const, id: 'retention' };
+  const base = { actorKind: actor.kind, actorId: actor.id };
+  switch (event.type) {
+    case 'ingest.accepted':
+      return [
+        {
+          ...base,
+          action: event.source === 'direct_upload' ? 'media.complete' : 'media.ingest',
+          mediaId: event.media.id,
+          outcome: 'success',
+          details: { source: event.source, deduped: event.deduped, bytes: event.media.bytes, mime: event.media.mimeType, owner: event.media.ownerId },
+        },
+      ];
+    case 'ingest.rejected': {
+      const outcome: AuditOutcome = DENIED_CODES.has(event.code) ? 'denied' : 'failure';
+      const action = event.source !== 'direct_upload' ? 'media.ingest' : event.mediaId ? 'media.complete' : 'media.prepare';
+      return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details: { source: event.source } }];
+    }
+    case 'media.deleted': {
+      const action = event.reason === 'purge' ? 'media.purge' : event.reason === 'retention' || event.reason === 'upload_expired' ? 'media.expire' : 'media.delete';
+      return [{ ...base, action, mediaId: event.media.id, outcome: 'success', details: { reason: event.reason, bytes: event.media.bytes, owner: event.media.ownerId } }];
+    }
+    case 'media.pinned':
+      return [{ ...base, action: event.pinned ? 'media.pin' : 'media.unpin', mediaId: event.media.id, outcome: 'success' }];
+    case 'media.reissued':
+      return [{ ...base, action: 'media.reissue', mediaId: event.media.id, outcome: 'success', details: { ttl_seconds: event.ttlSeconds } }];
+    case 'access.denied':
+      // The caller was told media_not_found; the trail keeps the truth.
+      return event.mediaIds.map((mediaId) => ({ ...base, action: `media.${event.action}`, mediaId, outcome: 'denied' as const, reasonCode: 'forbidden' }));
+    case 'ingest.mime_mismatch':
+      return [];
+  }
+}

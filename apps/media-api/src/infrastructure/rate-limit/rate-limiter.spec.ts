@@ -1,0 +1,39 @@
+import type { Principal } from '@jan/domain';
+import { bucketOf } from './rate-limit.guard';
+import { InMemoryRateLimiter } from './rate-limiter';
+
+describe('InMemoryRateLimiter', () => {
+  it('allows `limit` hits per window and says when the window ends', async () => {
+    let now = 1_000_000;
+    const limiter = new InMemoryRateLimiter(() => now);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await limiter.hit('k', 3, 60_000));
+    expect(results.map((r) => [r.allowed, r.remaining])).toEqual([
+      [true, 2],
+      [true, 1],
+      [true, 0],
+      [false, 0],
+    ]);
+    now += 45_000;
+    expect(await limiter.hit('k', 3, 60_000)).toMatchObject({ allowed: false, resetMs: 15_000 });
+    expect((await limiter.hit('other', 3, 60_000)).allowed).toBe(true);
+    now += 15_000;
+    expect(await limiter.hit('k', 3, 60_000)).toMatchObject({ allowed: true, remaining: 2, resetMs: 60_000 });
+    await limiter.close();
+  });
+});
+
+describe('bucketOf', () => {
+  const settings = { perUser: 10, perService: 100, windowSeconds: 60 };
+  it('counts users by subject however they arrive, services alone, and never admins', () => {
+    const cases: [Principal, unknown][] = [
+      [{ kind: 'user', subject: 'alice' }, { key: 'user:alice', limit: 10 }],
+      [{ kind: 'service', serviceId: 'llm-api', actingFor: 'alice' }, { key: 'user:alice', limit: 10 }],
+      [{ kind: 'service', serviceId: 'llm-api', actingFor: null }, { key: 'service:llm-api', limit: 100 }],
+      [{ kind: 'admin', adminId: 'ops', actingFor: 'alice' }, null],
+    ];
+    for (const [principal, bucket] of cases) expect(bucketOf(principal, settings)).toEqual(bucket);
+    expect(bucketOf({ kind: 'service', serviceId: 'x', actingFor: null }, { ...settings, perService: 0 })).toBeNull();
+    expect(bucketOf({ kind: 'user', subject: 'a' }, { ...settings, perUser: 0 })).toBeNull();
+  });
+});

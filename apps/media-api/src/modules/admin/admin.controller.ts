@@ -1,0 +1,95 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { AdminMedia, Clock, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
+import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
+import { toMetadata } from '../media/dto/media-response.dto';
+import { usageBody } from '../usage/usage.controller';
+import { ListMediaQuery, PurgeMediaDto, ReissueDto } from './admin.dto';
+
+/**
+ * Operator endpoints (the `jan` CLI through @jan/media-client). Admins only: everyone else who is
+ * authenticated gets the 404 of an unknown route. The only responses that name storage keys.
+ */
+@ApiTags('admin')
+@ApiSecurity('admin-key')
+@ApiHeader({ name: 'X-Media-Admin-Key', required: false, description: 'Or a JWT with the AUTH_ADMIN_ROLE role' })
+@UseGuards(AdminGuard)
+@Controller('v1/admin')
+export class AdminController {
+  constructor(
+    private readonly admin: AdminMedia,
+    private readonly clock: Clock,
+  ) {}
+
+  @Get('media')
+  @ApiOperation({ summary: 'List objects by id (keyset pagination), optionally of one owner' })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListMediaQuery) {
+    const page = await this.admin.list(principal, query);
+    return { items: page.items.map(listItem), next_cursor: page.nextCursor };
+  }
+
+  @Get('media/:id')
+  @ApiOperation({ summary: 'Everything about one object: owner, storage location, hashes, status, retention, recent audit events' })
+  async describe(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    const { media, events } = await this.admin.describe(principal, id);
+    return {
+      ...listItem(media),
+      storage_provider: media.storageProvider,
+      storage_key: media.storageKey,
+      original_sha256: media.originalSha256,
+      updated_at: media.updatedAt.toISOString(),
+      upload_expires_at: media.uploadExpiresAt?.toISOString() ?? null,
+      events: events.map(auditBody),
+    };
+  }
+
+  @Post('media/purge')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Delete objects matching every given filter (ids, owner, expired); dry_run reports only' })
+  async purge(@CurrentPrincipal() principal: Principal, @Body() dto: PurgeMediaDto) {
+    const result = await this.admin.purge(principal, { ids: dto.ids, expired: dto.expired, owner: dto.owner, dryRun: dto.dry_run });
+    return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated };
+  }
+
+  @Post('media/:id/reissue')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'A fresh signed URL that bypasses the cache' })
+  async reissue(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() dto: ReissueDto) {
+    const { media, signed } = await this.admin.reissue(principal, id, dto?.ttl_seconds);
+    const now = this.clock.now();
+    return {
+      id: media.id,
+      url: signed.url,
+      expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
+      expires_at: signed.expiresAt.toISOString(),
+    };
+  }
+
+  @Get('usage')
+  @ApiOperation({ summary: "One owner's usage and quota" })
+  async usage(@CurrentPrincipal() principal: Principal, @Query('owner') owner: string | undefined) {
+    if (typeof owner !== 'string' || !owner.trim()) throw new DomainError('invalid_request', 'owner is required');
+    const { usage, limits } = await this.admin.usage(principal, owner.trim());
+    return usageBody(owner.trim(), usage, limits);
+  }
+}
+
+function listItem(media: MediaObject) {
+  return { ...toMetadata(media), owner: media.ownerId };
+}
+
+function auditBody(entry: AuditEntry) {
+  return {
+    at: entry.occurredAt.toISOString(),
+    action: entry.action,
+    outcome: entry.outcome,
+    actor: `${entry.actorKind}:${entry.actorId}`,
+    actor_kind: entry.actorKind,
+    actor_id: entry.actorId,
+    reason_code: entry.reasonCode,
+    request_id: entry.requestId,
+    trace_id: entry.traceId,
+    client_ip: entry.clientIp,
+    details: entry.details,
+  };
+}

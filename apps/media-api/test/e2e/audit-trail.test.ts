@@ -1,0 +1,86 @@
+import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, uniqueUser } from '../support/images';
+import { auditRows } from '../support/audit-rows';
+import { uniquePng } from '../support/unique-image';
+
+jest.setTimeout(60_000);
+
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+
+/** Every audited action leaves its row, with request id, trace id and client address, and no secrets. */
+describe('audit trail', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  let n = 0;
+  const call = (path: string, init: RequestInit & { user: string }) => {
+    const requestId = `audit-${Date.now()}-${n++}`;
+    const headers = { 'x-request-id': requestId, traceparent: `00-${TRACE}-b7ad6b7169203331-01`, 'x-forwarded-for': '198.51.100.23' };
+    return app.call(path, { ...init, headers }).then((res) => ({ res, requestId }));
+  };
+  const rowsFor = (requestId: string) => auditRows(app, 'request_id = $1', [requestId]);
+
+  it('records ingest, rejection, complete, pin, unpin, delete and denied access', async () => {
+    const user = uniqueUser('audited');
+    const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+    const { id } = await ingest.res.json();
+    const rejected = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(Buffer.from('<svg/>'), 'image/svg+xml') } }) });
+    expect(rejected.res.status).toBe(415);
+
+    const prepared = await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json();
+    await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: await uniquePng() });
+    const complete = await call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+    expect(complete.res.status).toBe(200);
+    const pin = await call(`/v1/media/${id}/pin`, { method: 'PUT', user });
+    const unpin = await call(`/v1/media/${id}/pin`, { method: 'DELETE', user });
+    const denied = await call(`/v1/media/${id}`, { user: uniqueUser('intruder') });
+    expect(denied.res.status).toBe(404);
+    const removed = await call(`/v1/media/${id}`, { method: 'DELETE', user });
+    expect(removed.res.status).toBe(204);
+
+    const expectations: [typeof ingest, string, string | null, string, string | null][] = [
+      [ingest, 'media.ingest', id, 'success', null],
+      [rejected, 'media.ingest', null, 'failure', 'unsupported_media_type'],
+      [complete, 'media.complete', prepared.id, 'success', null],
+      [pin, 'media.pin', id, 'success', null],
+      [unpin, 'media.unpin', id, 'success', null],
+      [denied, 'media.read', id, 'denied', 'forbidden'],
+      [removed, 'media.delete', id, 'success', null],
+    ];
+    for (const [call, action, mediaId, outcome, reason] of expectations) {
+      const rows = await rowsFor(call.requestId);
+      expect(rows).toEqual([
+        expect.objectContaining({
+          action,
+          media_id: mediaId,
+          outcome,
+          reason_code: reason,
+          actor_kind: 'service',
+          actor_id: 'service-key-1',
+          request_id: call.requestId,
+          trace_id: TRACE,
+          client_ip: '198.51.100.23',
+        }),
+      ]);
+      const text = JSON.stringify(rows);
+      expect(text).not.toContain(SERVICE_KEY);
+      expect(text).not.toMatch(/https?:\/\//);
+      expect(text).not.toContain('images/');
+    }
+  });
+
+  it('keeps the trail when the object is gone, and refuses to rewrite it', async () => {
+    const user = uniqueUser('audited');
+    const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+    const { id } = await ingest.res.json();
+    await app.call(`/v1/media/${id}`, { method: 'DELETE', user });
+    const rows = await auditRows(app, 'media_id = $1', [id]);
+    expect(rows.map((r) => r.action)).toEqual(['media.ingest', 'media.delete']);
+    await expect(app.running.database.writer.query(`UPDATE media_api.media_audit_events SET outcome = 'denied' WHERE media_id = $1`, [id])).rejects.toThrow(/append-only/);
+  });
+});

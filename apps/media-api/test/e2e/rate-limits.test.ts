@@ -1,0 +1,83 @@
+import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, uniqueUser } from '../support/images';
+import { uniquePng } from '../support/unique-image';
+
+jest.setTimeout(60_000);
+
+const ADMIN_KEY = 'e2e-admin-key-rate-0123456789';
+
+describe('rate limits (in memory)', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RATE_LIMIT: '5', MEDIA_RATE_LIMIT_SERVICE: '8', MEDIA_RATE_LIMIT_WINDOW: '60', MEDIA_ADMIN_KEY: ADMIN_KEY } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers 429 rate_limited with Retry-After once a user has spent the window', async () => {
+    const user = uniqueUser('busy');
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 6; i++) {
+      last = await app.call('/v1/usage', { user });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    const retryAfter = Number(last!.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await last!.json()).toMatchObject({ code: 'rate_limited', details: { retry_after_seconds: retryAfter } });
+    expect(last!.headers.get('ratelimit-remaining')).toBe('0');
+
+    // Another user has a budget of their own.
+    expect((await app.call('/v1/usage', { user: uniqueUser('calm') })).status).toBe(200);
+  });
+
+  it('counts a service acting for nobody in its own bucket, and never limits admins, health, metrics or signed URLs', async () => {
+    const owner = uniqueUser('owner');
+    const png = await uniquePng();
+    const created = await (await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) })).json();
+
+    const service: number[] = [];
+    for (let i = 0; i < 9; i++) service.push((await app.call('/v1/usage')).status);
+    expect(service.filter((s) => s === 429)).toHaveLength(1);
+    expect(service[8]).toBe(429);
+
+    for (let i = 0; i < 12; i++) {
+      expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${app.baseUrl}/metrics`)).status).toBe(200);
+      expect((await fetch(created.url)).status).toBe(200);
+      expect((await fetch(`${app.baseUrl}/v1/admin/usage?owner=${owner}`, { headers: { 'x-media-admin-key': ADMIN_KEY } })).status).toBe(200);
+    }
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  const redisUrl = process.env.TEST_REDIS_URL;
+  let first: TestApp;
+  let second: TestApp;
+
+  beforeAll(async () => {
+    if (!redisUrl) throw new Error('TEST_REDIS_URL is not set: these tests need Redis (pnpm test uses 127.0.0.1:6379 or starts redis-server)');
+    const env = { MEDIA_RATE_LIMIT: '4', MEDIA_RATE_LIMIT_WINDOW: '60', MEDIA_REDIS_URL: redisUrl };
+    first = await startTestApp({ env });
+    second = await startTestApp({ env });
+  });
+  afterAll(async () => {
+    await first?.close();
+    await second?.close();
+  });
+
+  it('counts one user across replicas', async () => {
+    const user = uniqueUser('replicas');
+    const statuses: number[] = [];
+    for (const app of [first, second, first, second, first, second]) statuses.push((await app.call('/v1/usage', { user })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    const limited = await second.call('/v1/usage', { user });
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await first.call('/v1/usage', { user: uniqueUser('other') })).status).toBe(200);
+    // A service key for the user is the same user.
+    expect((await fetch(`${first.baseUrl}/v1/usage`, { headers: { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user } })).status).toBe(429);
+  });
+});
