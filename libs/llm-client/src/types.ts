@@ -92,6 +92,8 @@ export interface PresignOptions {
 }
 
 export interface Usage {
+  /** Whose usage this is (the acting user, or the owner an admin asked about). */
+  owner?: string;
   objects: number;
   bytes: number;
   /** `null` when the owner has no quota. */
@@ -102,10 +104,19 @@ export interface Usage {
 
 /** One entry of the audit trail, as the admin describe endpoint returns it. */
 export interface AuditEvent {
+  /** e.g. `media.ingest`, `media.read`, `media.purge`, `media.reissue`. */
   action?: string;
+  /** `success`, `denied` or `failure`. */
   outcome?: string;
+  /** `<actor_kind>:<actor_id>`. */
   actor?: string;
+  actor_kind?: string;
+  actor_id?: string;
   at?: string;
+  /** The error code when the outcome is not a success. */
+  reason_code?: string | null;
+  request_id?: string | null;
+  trace_id?: string | null;
   [key: string]: unknown;
 }
 
@@ -130,14 +141,19 @@ export interface AdminPurgeParams {
 }
 
 export interface AdminPurgeResult {
+  /** Ids deleted (or, in a dry run, that would be). */
   purged: string[];
   count: number;
+  dry_run?: boolean;
+  /** True when the service's per-call cap stopped the purge early: call again for the rest. */
+  truncated?: boolean;
   [key: string]: unknown;
 }
 
 export interface AdminReissueResult {
   id: string;
   url: string;
+  expires_in?: number;
   expires_at: string;
   [key: string]: unknown;
 }

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import type { AdminPurgeResult, AdminResource } from '@jan/media-client';
+import { CliError, ExitCode, UsageError } from '../exit-codes';
+import { createProgress, type Progress } from '../progress';
+import { positiveInt } from '../arguments';
+import type { CommandContext } from '../command-context';
+
+interface PurgeOptions {
+  expired?: boolean;
+  owner?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  batchSize?: number;
+}
+
+export interface PurgeFilters {
+  ids?: string[];
+  expired?: boolean;
+  owner?: string;
+}
+
+/** Ids per delete request: small enough that the progress bar moves and one failure costs little. */
+export const DEFAULT_BATCH = 100;
+/** How many ids a human listing shows before summarising. */
+const LISTED = 20;
+
+export function registerPurgeCommand(media: Command, context: CommandContext): void {
+  media
+    .command('purge')
+    .description(
+      'Delete objects and their bytes: by id, or every object matching --expired and/or --owner (filters combine). ' +
+        'A dry run unless --yes; on a terminal without --yes you are asked to confirm.',
+    )
+    .argument('[ids...]', 'media ids (jan_…) to purge')
+    .option('--expired', 'objects past their retention date (pinned objects never expire)')
+    .option('--owner <user>', "objects of this owner (with --expired: only this owner's expired objects)")
+    .addOption(new Option('-y, --yes', 'delete without asking (for scripts)').conflicts('dryRun'))
+    .option('--dry-run', 'only report what would be deleted, never ask')
+    .option('--batch-size <n>', `ids per delete request (default ${DEFAULT_BATCH})`, positiveInt('--batch-size', 1000))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  jan media purge jan_01hqr8v9k2x3f4g5h6j7k8m9n0            dry run (or a prompt on a terminal)
+  jan media purge jan_01hqr8v9k2x3f4g5h6j7k8m9n0 --yes      delete it
+  jan media purge --expired --yes                          delete everything past retention
+  jan media purge --owner user-42 --json                   what would go, as JSON
+
+Exit code 3 when a named id does not exist (the others are still purged).`,
+    )
+    .action(async (rawIds: string[], options: PurgeOptions, command: Command) => {
+      const ids = [...new Set(rawIds.map(normalizeId).filter(Boolean))];
+      if (ids.length === 0 && !options.expired && options.owner === undefined) {
+        throw new UsageError('name the ids to purge, or select objects with --expired and/or --owner <user>');
+      }
+      if (options.owner !== undefined && !options.owner.trim()) throw new UsageError('--owner needs a user id');
+      const filters: PurgeFilters = {
+        ids: ids.length ? ids : undefined,
+        expired: options.expired ? true : undefined,
+        owner: options.owner?.trim(),
+      };
+      const json = !!context.globals(command).json;
+      const admin = context.client(command).admin;
+
+      const plan = await dryRun(admin, filters);
+      const notFound = missingIds(ids, plan.purged);
+      let execute = !!options.yes;
+      if (!execute && !options.dryRun && !json && context.io.interactive && plan.purged.length > 0) {
+        context.io.stdout.write(renderPlan(plan, notFound));
+        const confirmed = await context.io.confirm(
+          `Delete ${plural(plan.purged.length, 'object')}${truncated(plan) ? ' (and any further matches)' : ''}? This cannot be undone. [y/N] `,
+        );
+        if (!confirmed) throw new CliError('cancelled: nothing was deleted', ExitCode.Cancelled, 'cancelled');
+        execute = true;
+      } else if (!execute) {
+        context.output(command, purgeReport(plan.purged, true, notFound, truncated(plan)), () => renderPlan(plan, notFound));
+        if (plan.purged.length > 0) context.note(command, 'dry run: nothing was deleted; add --yes to delete');
+      }
+
+      if (execute) {
+        const progress = createProgress(context.io.stderr, {
+          enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
+          label: 'purging',
+        });
+        const deleted = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
+          if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
+        });
+        context.output(command, purgeReport(deleted, false, notFound, false), () => `deleted ${plural(deleted.length, 'object')}\n`);
+      }
+      if (notFound.length) {
+        throw new CliError(`not found: ${notFound.join(', ')}`, ExitCode.NotFound, 'media_not_found');
+      }
+    });
+}
+
+/** The dry run lists what matches now; it is read-only, so it is safe to retry. */
+function dryRun(admin: AdminResource, filters: PurgeFilters): Promise<AdminPurgeResult> {
+  return admin.purge({ ...filters, dryRun: true }, { idempotencyKey: randomUUID() });
+}
+
+/**
+ * Deletes what the plan listed, in batches of ids. Each batch repeats the filters, so an object
+ * that stopped matching since the dry run (pinned, say) is left alone. When the service capped
+ * the plan (`truncated`), the next dry run fetches the rest; a round that deletes nothing ends
+ * the loop so an undeletable match can never spin forever.
+ */
+export async function executePurge(
+  admin: AdminResource,
+  filters: PurgeFilters,
+  firstPlan: AdminPurgeResult,
+  progress: Progress,
+  batchSize: number,
+  onFailure: (deletedSoFar: number) => void = () => {},
+): Promise<string[]> {
+  const deleted: string[] = [];
+  let plan = firstPlan;
+  let total = plan.purged.length;
+  progress.start(total);
+  try {
+    for (;;) {
+      const before = deleted.length;
+      for (let i = 0; i < plan.purged.length; i += batchSize) {
+        const batch = plan.purged.slice(i, i + batchSize);
+        // Deleting named ids is idempotent (already-gone ids are skipped), so a key that lets the
+        // SDK retry a lost answer is safe even if the service does not replay it.
+        const result = await admin.purge(
+          { ids: batch, expired: filters.expired, owner: filters.owner, dryRun: false },
+          { idempotencyKey: randomUUID() },
+        );
+        deleted.push(...result.purged);
+        progress.increment(batch.length);
+      }
+      if (!truncated(plan) || deleted.length === before) break;
+      plan = await dryRun(admin, filters);
+      if (plan.purged.length === 0) break;
+      total += plan.purged.length;
+      progress.setTotal(total);
+    }
+  } catch (error) {
+    progress.stop();
+    onFailure(deleted.length);
+    throw error;
+  }
+  progress.stop();
+  return deleted;
+}
+
+export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notFound: readonly string[], more: boolean) {
+  return {
+    dry_run: dryRunOnly,
+    count: purged.length,
+    purged,
+    not_found: notFound,
+    ...(more ? { truncated: true } : {}),
+  };
+}
+
+export function renderPlan(plan: AdminPurgeResult, notFound: readonly string[]): string {
+  const lines: string[] = [];
+  if (plan.purged.length === 0) lines.push('nothing to purge');
+  else {
+    lines.push(`would delete ${plural(plan.purged.length, 'object')}${truncated(plan) ? ' (the service capped this list; more match)' : ''}:`);
+    for (const id of plan.purged.slice(0, LISTED)) lines.push(`  ${id}`);
+    if (plan.purged.length > LISTED) lines.push(`  … and ${plan.purged.length - LISTED} more (--json lists them all)`);
+  }
+  if (notFound.length) lines.push(`not found: ${notFound.join(', ')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Ids as the service prints them: trimmed, lowercase (it accepts `JAN_` and upper case too). */
+export function normalizeId(raw: string): string {
+  return raw.trim().toLowerCase();
+}
+
+/** Named ids the dry run did not list: unknown, malformed, or excluded by the other filters. */
+export function missingIds(requested: readonly string[], matched: readonly string[]): string[] {
+  const found = new Set(matched.map(normalizeId));
+  return requested.filter((id) => !found.has(id));
+}
+
+function truncated(plan: AdminPurgeResult): boolean {
+  return plan.truncated === true;
+}
+
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

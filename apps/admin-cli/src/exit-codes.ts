@@ -1,0 +1,90 @@
+import {
+  APIConnectionError,
+  APIError,
+  APIUserAbortError,
+  AuthenticationError,
+  BadRequestError,
+  NotFoundError,
+  PermissionDeniedError,
+  UnprocessableEntityError,
+} from '@jan/media-client';
+
+/**
+ * Process exit codes of `jan`. Scripts branch on these, so they are part of the interface:
+ * never renumber, only add.
+ */
+export const ExitCode = {
+  Ok: 0,
+  /** A bug or an answer the CLI does not understand. */
+  Unexpected: 1,
+  /** Bad arguments or configuration, or a request the service refused as invalid (400/422). */
+  Usage: 2,
+  /** The object (or an explicitly named id) does not exist, or is not visible to this credential. */
+  NotFound: 3,
+  /** Missing, wrong or insufficient credentials (401/403). */
+  Auth: 4,
+  /** The service failed (5xx, 429) or could not be reached (connection refused, timeout). */
+  Server: 5,
+  /** The operator answered "no" at a confirmation prompt; nothing was changed. */
+  Cancelled: 6,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure the CLI detected itself, with the exit code it should end with. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly code = 'cli_error',
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, ExitCode.Usage, 'usage');
+  }
+}
+
+/** Maps anything thrown by a command to the exit code that describes it. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof CliError) return error.exitCode;
+  if (error instanceof NotFoundError) return ExitCode.NotFound;
+  if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) return ExitCode.Auth;
+  if (error instanceof BadRequestError || error instanceof UnprocessableEntityError) return ExitCode.Usage;
+  if (error instanceof APIError) return error.status === 429 || error.status >= 500 ? ExitCode.Server : ExitCode.Unexpected;
+  if (error instanceof APIConnectionError) return ExitCode.Server;
+  if (error instanceof APIUserAbortError) return ExitCode.Cancelled;
+  return ExitCode.Unexpected;
+}
+
+/** What `--json` prints on stderr for a failure: stable fields a script can read. */
+export function errorReport(error: unknown): { error: string; code: string; status?: number; request_id?: string; exit_code: ExitCode } {
+  const exit_code = exitCodeFor(error);
+  if (error instanceof APIError) {
+    return {
+      error: messageOf(error),
+      code: error.code ?? `http_${error.status}`,
+      status: error.status,
+      ...(error.requestId ? { request_id: error.requestId } : {}),
+      exit_code,
+    };
+  }
+  if (error instanceof CliError) return { error: error.message, code: error.code, exit_code };
+  if (error instanceof APIConnectionError) return { error: messageOf(error), code: 'connection_error', exit_code };
+  return { error: messageOf(error), code: 'unexpected', exit_code };
+}
+
+/** The human text of an error, without the SDK's leading status number. */
+export function messageOf(error: unknown): string {
+  if (error instanceof APIError) {
+    const body = error.body;
+    if (typeof body === 'object' && body !== null && typeof body.error === 'string') return body.error;
+    return error.message;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,296 @@
+import { ExitCode } from './exit-codes';
+import { BASE_URL, harness, ID, json, type RecordedRequest } from './testing/fake-io';
+
+const ID2 = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n1';
+const ID3 = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n2';
+
+const DESCRIPTION = {
+  id: ID,
+  owner: 'user-1',
+  mime: 'image/png',
+  bytes: 2048,
+  sha256: 'a'.repeat(64),
+  original_sha256: 'b'.repeat(64),
+  storage_provider: 'local',
+  storage_key: `images/${ID}.png`,
+  status: 'ready',
+  pinned: false,
+  filename: 'cat.png',
+  created_at: '2030-01-01T00:00:00.000Z',
+  retention_until: '2030-01-31T00:00:00.000Z',
+  events: [
+    { occurred_at: '2030-01-01T00:00:01.000Z', actor_kind: 'service', actor_id: 'llm-api', action: 'media.ingest', outcome: 'success', reason_code: null, request_id: 'req-1' },
+  ],
+};
+
+const route = (request: RecordedRequest) => `${request.method} ${request.url.pathname}`;
+
+describe('jan (in-process, scripted service)', () => {
+  describe('help and usage', () => {
+    it('prints help with the exit codes and exits 0', async () => {
+      const h = harness(() => json(500, {}));
+      expect(await h.run('--help')).toBe(ExitCode.Ok);
+      expect(h.stdout.text).toContain('Usage: jan');
+      expect(h.stdout.text).toContain('4  auth');
+      expect(await h.run('media', 'describe', '--help')).toBe(ExitCode.Ok);
+      expect(h.stdout.text).toContain('Usage: jan media describe [options] <id>');
+      expect(h.stdout.text).toContain('--admin-key <key>');
+      expect(h.requests).toHaveLength(0);
+    });
+
+    it('exits 2 on unknown commands, missing arguments and bad numbers, without calling the service', async () => {
+      const h = harness(() => json(200, {}));
+      expect(await h.run('media', 'explode')).toBe(ExitCode.Usage);
+      expect(await h.run('media', 'describe')).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toContain("missing required argument 'id'");
+      expect(await h.run('media', 'usage')).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toContain("required option '--owner <user>' not specified");
+      expect(await h.run('media', 'ls', '--limit', 'ten')).toBe(ExitCode.Usage);
+      expect(await h.run('media', 'ls', '--limit', '201')).toBe(ExitCode.Usage);
+      expect(await h.run('media', 'reissue', ID, '--ttl', '0')).toBe(ExitCode.Usage);
+      expect(await h.run('media', 'reissue', ID, '--ttl', String(7 * 86_400 + 1))).toBe(ExitCode.Usage);
+      expect(await h.run('media', 'purge')).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toContain('name the ids to purge');
+      expect(await h.run('media', 'purge', ID, '--yes', '--dry-run')).toBe(ExitCode.Usage);
+      expect(await h.run()).toBe(ExitCode.Usage);
+      expect(h.requests).toHaveLength(0);
+    });
+
+    it('exits 2 without a URL and 4 without a credential', async () => {
+      expect(await harness(() => json(200, {}), { env: { MEDIA_API_URL: '' } }).run('media', 'describe', ID)).toBe(ExitCode.Usage);
+      const h = harness(() => json(200, {}), { env: { MEDIA_ADMIN_KEY: '' } });
+      expect(await h.run('media', 'describe', ID)).toBe(ExitCode.Auth);
+      expect(h.stderr.text).toContain('MEDIA_ADMIN_KEY');
+    });
+  });
+
+  describe('credentials', () => {
+    it('sends the admin key as X-Media-Admin-Key and never a service key from the environment', async () => {
+      const h = harness(() => json(200, DESCRIPTION), { env: { MEDIA_API_KEY: 'svc' } });
+      expect(await h.run('media', 'describe', ID)).toBe(ExitCode.Ok);
+      expect(h.requests[0]!.headers.get('x-media-admin-key')).toBe('admin-key');
+      expect(h.requests[0]!.headers.get('x-media-service-key')).toBeNull();
+      expect(h.requests[0]!.headers.get('authorization')).toBeNull();
+    });
+
+    it('sends --token as a bearer token (and no key) and honours --url', async () => {
+      const h = harness(() => json(200, DESCRIPTION));
+      expect(await h.run('media', 'describe', ID, '--token', 'jwt-1', '--url', 'http://127.0.0.1:9999/media')).toBe(ExitCode.Ok);
+      expect(h.requests[0]!.headers.get('authorization')).toBe('Bearer jwt-1');
+      expect(h.requests[0]!.headers.get('x-media-admin-key')).toBeNull();
+      expect(h.requests[0]!.url.href).toBe(`http://127.0.0.1:9999/media/v1/admin/media/${ID}`);
+    });
+  });
+
+  describe('describe', () => {
+    it('prints every field and the audit events for humans', async () => {
+      const h = harness(() => json(200, DESCRIPTION));
+      expect(await h.run('media', 'describe', ` ${ID} `)).toBe(ExitCode.Ok);
+      expect(route(h.requests[0]!)).toBe(`GET /v1/admin/media/${ID}`);
+      const out = h.stdout.text;
+      for (const text of ['user-1', 'image/png', '2.0 KiB (2048 bytes)', 'a'.repeat(64), 'b'.repeat(64), 'local', `images/${ID}.png`, 'ready', '2030-01-31T00:00:00Z', 'cat.png']) {
+        expect(out).toContain(text);
+      }
+      expect(out).toMatch(/storage key\s+images\//);
+      expect(out).toMatch(/pinned\s+no/);
+      expect(out).toMatch(/2030-01-01T00:00:01Z\s+service:llm-api\s+media\.ingest\s+success\s+-\s+req-1/);
+    });
+
+    it('prints the service answer as is with --json', async () => {
+      const h = harness(() => json(200, DESCRIPTION));
+      expect(await h.run('--json', 'media', 'describe', ID)).toBe(ExitCode.Ok);
+      expect(JSON.parse(h.stdout.text)).toEqual(DESCRIPTION);
+      expect(h.stderr.text).toBe('');
+    });
+
+    it('exits 3 on 404 with the request id, as text or as JSON on stderr', async () => {
+      const notFound = () => json(404, { error: 'media not found', code: 'media_not_found', request_id: 'req-404' });
+      const text = harness(notFound);
+      expect(await text.run('media', 'describe', ID)).toBe(ExitCode.NotFound);
+      expect(text.stderr.text).toBe('error: media not found (request id req-404)\n');
+      expect(text.stdout.text).toBe('');
+      const machine = harness(notFound);
+      expect(await machine.run('media', 'describe', ID, '--json')).toBe(ExitCode.NotFound);
+      expect(JSON.parse(machine.stderr.text)).toEqual({ error: 'media not found', code: 'media_not_found', status: 404, request_id: 'req-404', exit_code: 3 });
+    });
+
+    it('exits 4 on 401 and 403, 5 on 5xx after retries and on connection failures', async () => {
+      expect(await harness(() => json(401, { error: 'bad key', code: 'unauthorized' })).run('media', 'describe', ID)).toBe(ExitCode.Auth);
+      expect(await harness(() => json(403, { error: 'no', code: 'forbidden' })).run('media', 'describe', ID)).toBe(ExitCode.Auth);
+      const failing = harness(() => json(503, { error: 'down' }, { 'retry-after': '0' }));
+      expect(await failing.run('media', 'describe', ID, '--retries', '1')).toBe(ExitCode.Server);
+      expect(failing.requests).toHaveLength(2);
+      const refused = harness(() => {
+        throw new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED 127.0.0.1:8285') });
+      });
+      expect(await refused.run('media', 'describe', ID, '--retries', '0')).toBe(ExitCode.Server);
+      expect(refused.stderr.text).toContain('ECONNREFUSED');
+    });
+  });
+
+  describe('reissue', () => {
+    it('asks for a fresh URL with the given lifetime', async () => {
+      const h = harness(() => json(200, { id: ID, url: `${BASE_URL}/files/x?sig=1`, expires_at: '2030-01-01T00:02:00.000Z' }));
+      expect(await h.run('media', 'reissue', ID, '--ttl', '120')).toBe(ExitCode.Ok);
+      expect(route(h.requests[0]!)).toBe(`POST /v1/admin/media/${ID}/reissue`);
+      expect(h.requests[0]!.json).toEqual({ ttl_seconds: 120 });
+      expect(h.stdout.text).toMatch(/url\s+http:\/\/127\.0\.0\.1:8285\/files\/x\?sig=1/);
+      expect(h.stdout.text).toMatch(/expires\s+2030-01-01T00:02:00Z/);
+      await h.run('media', 'reissue', ID);
+      expect(h.requests[1]!.json).toEqual({});
+    });
+
+    it('exits 2 when the service refuses the request as invalid', async () => {
+      const h = harness(() => json(400, { error: 'ttl_seconds must be …', code: 'invalid_request' }));
+      expect(await h.run('media', 'reissue', ID, '--ttl', '60')).toBe(ExitCode.Usage);
+    });
+  });
+
+  describe('ls', () => {
+    const pages: Record<string, unknown> = {
+      '': { items: [{ id: ID, owner: 'u1', mime: 'image/png', bytes: 10, status: 'ready', pinned: true, created_at: '2030-01-01T00:00:00Z', retention_until: null }], next_cursor: ID },
+      [ID]: { items: [{ id: ID2, owner: 'u1', mime: 'image/jpeg', bytes: 4096, status: 'pending', pinned: false, created_at: '2030-01-02T00:00:00Z', retention_until: '2030-02-01T00:00:00Z' }], next_cursor: null },
+    };
+    const handler = (request: RecordedRequest) => json(200, pages[request.url.searchParams.get('cursor') ?? '']);
+
+    it('prints one page and tells how to get the next', async () => {
+      const h = harness(handler);
+      expect(await h.run('media', 'ls', '--owner', 'u1', '--limit', '1')).toBe(ExitCode.Ok);
+      expect(Object.fromEntries(h.requests[0]!.url.searchParams)).toEqual({ owner: 'u1', limit: '1' });
+      expect(h.stdout.text.split('\n')[0]).toMatch(/^ID\s+OWNER\s+TYPE\s+SIZE\s+STATUS\s+PINNED\s+CREATED\s+RETENTION$/);
+      expect(h.stdout.text).toContain(ID);
+      expect(h.stdout.text).not.toContain(ID2);
+      expect(h.stderr.text).toContain(`jan media ls --owner u1 --cursor ${ID}`);
+    });
+
+    it('follows cursors with --all and prints one JSON document', async () => {
+      const h = harness(handler);
+      expect(await h.run('media', 'ls', '--owner', 'u1', '--all', '--json')).toBe(ExitCode.Ok);
+      expect(h.requests.map((r) => r.url.searchParams.get('cursor'))).toEqual([null, ID]);
+      const out = JSON.parse(h.stdout.text);
+      expect(out.items.map((i: { id: string }) => i.id)).toEqual([ID, ID2]);
+      expect(out.next_cursor).toBeNull();
+      expect(h.stderr.text).toBe('');
+    });
+
+    it('passes --cursor through and says so when a page is empty', async () => {
+      const h = harness(() => json(200, { items: [], next_cursor: null }));
+      expect(await h.run('media', 'ls', '--cursor', ID3)).toBe(ExitCode.Ok);
+      expect(h.requests[0]!.url.searchParams.get('cursor')).toBe(ID3);
+      expect(h.stdout.text).toBe('(no objects)\n');
+    });
+  });
+
+  describe('usage', () => {
+    it('prints usage against quotas', async () => {
+      const h = harness(() => json(200, { owner: 'u1', objects: 3, bytes: 3072, quota_objects: 10, quota_bytes: 0 }));
+      expect(await h.run('media', 'usage', '--owner', 'u1')).toBe(ExitCode.Ok);
+      expect(route(h.requests[0]!) + h.requests[0]!.url.search).toBe('GET /v1/admin/usage?owner=u1');
+      expect(h.stdout.text).toMatch(/objects\s+3 of 10 \(30%\)/);
+      expect(h.stdout.text).toMatch(/bytes\s+3\.0 KiB \(3072 bytes\) of unlimited/);
+    });
+  });
+
+  describe('purge', () => {
+    /** A scripted purge endpoint over a set of stored ids. */
+    function purgeService(stored: string[], options: { cap?: number } = {}) {
+      const live = new Set(stored);
+      return (request: RecordedRequest) => {
+        const body = request.json as { ids?: string[]; dry_run: boolean };
+        let matched = [...live].filter((id) => !body.ids || body.ids.includes(id));
+        const truncated = options.cap !== undefined && matched.length > options.cap;
+        if (options.cap !== undefined) matched = matched.slice(0, options.cap);
+        if (!body.dry_run) for (const id of matched) live.delete(id);
+        return json(200, { purged: matched, count: matched.length, dry_run: body.dry_run, truncated });
+      };
+    }
+
+    it('is a dry run by default when nobody can be asked', async () => {
+      const h = harness(purgeService([ID, ID2]));
+      expect(await h.run('media', 'purge', ID, ID2)).toBe(ExitCode.Ok);
+      expect(h.requests).toHaveLength(1);
+      expect(route(h.requests[0]!)).toBe('POST /v1/admin/media/purge');
+      expect(h.requests[0]!.json).toEqual({ ids: [ID, ID2], dry_run: true });
+      expect(h.stdout.text).toContain('would delete 2 objects');
+      expect(h.stderr.text).toContain('dry run: nothing was deleted; add --yes to delete');
+      expect(h.questions).toEqual([]);
+    });
+
+    it('deletes with --yes in batches, repeating the filters', async () => {
+      const h = harness(purgeService([ID, ID2, ID3]));
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--expired', '--yes', '--batch-size', '2', '--json')).toBe(ExitCode.Ok);
+      expect(h.requests.map((r) => r.json)).toEqual([
+        { expired: true, owner: 'u1', dry_run: true },
+        { ids: [ID, ID2], expired: true, owner: 'u1', dry_run: false },
+        { ids: [ID3], expired: true, owner: 'u1', dry_run: false },
+      ]);
+      expect(JSON.parse(h.stdout.text)).toEqual({ dry_run: false, count: 3, purged: [ID, ID2, ID3], not_found: [] });
+    });
+
+    it('asks on a terminal and deletes on yes', async () => {
+      const h = harness(purgeService([ID]), { interactive: true, answer: 'y' });
+      expect(await h.run('media', 'purge', ID)).toBe(ExitCode.Ok);
+      expect(h.questions).toEqual(['Delete 1 object? This cannot be undone. [y/N] ']);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toContain('deleted 1 object');
+    });
+
+    it('changes nothing and exits 6 when the answer is no', async () => {
+      const h = harness(purgeService([ID]), { interactive: true, answer: 'n' });
+      expect(await h.run('media', 'purge', ID)).toBe(ExitCode.Cancelled);
+      expect(h.requests).toHaveLength(1);
+      expect(h.stderr.text).toContain('cancelled: nothing was deleted');
+    });
+
+    it('never asks with --dry-run or --json', async () => {
+      for (const flag of ['--dry-run', '--json']) {
+        const h = harness(purgeService([ID]), { interactive: true, answer: 'y' });
+        expect(await h.run('media', 'purge', ID, flag)).toBe(ExitCode.Ok);
+        expect(h.questions).toEqual([]);
+        expect(h.requests).toHaveLength(1);
+      }
+    });
+
+    it('purges the ids that exist and exits 3 naming the others', async () => {
+      const h = harness(purgeService([ID]));
+      expect(await h.run('media', 'purge', ID, ID2.toUpperCase(), '--yes')).toBe(ExitCode.NotFound);
+      expect(h.requests.map((r) => r.json)).toEqual([
+        { ids: [ID, ID2], dry_run: true },
+        { ids: [ID], dry_run: false },
+      ]);
+      expect(h.stdout.text).toContain('deleted 1 object');
+      expect(h.stderr.text).toContain(`error: not found: ${ID2}`);
+    });
+
+    it('keeps going while the service caps its list, and stops when a round deletes nothing', async () => {
+      const h = harness(purgeService([ID, ID2, ID3], { cap: 2 }));
+      expect(await h.run('media', 'purge', '--expired', '--yes', '--json')).toBe(ExitCode.Ok);
+      expect(JSON.parse(h.stdout.text).purged).toEqual([ID, ID2, ID3]);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false, true, false]);
+
+      const stuck = harness((request) => json(200, { purged: request.json.dry_run ? [ID] : [], count: 0, truncated: true }));
+      expect(await stuck.run('media', 'purge', '--expired', '--yes')).toBe(ExitCode.Ok);
+      expect(stuck.requests).toHaveLength(2);
+    });
+
+    it('draws a progress bar on a terminal only, and reports progress when a batch fails', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      let calls = 0;
+      const h = harness(
+        (request) => {
+          calls++;
+          return calls === 3 ? json(500, { error: 'disk on fire', code: 'internal' }) : service(request);
+        },
+        { ttyStderr: true },
+      );
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--retries', '0')).toBe(ExitCode.Server);
+      expect(h.stderr.text).toContain('purging [');
+      expect(h.stderr.text).toContain('deleted 1 object before the failure');
+      expect(h.stderr.text).toContain('error: disk on fire');
+
+      const piped = harness(purgeService([ID, ID2]));
+      expect(await piped.run('media', 'purge', '--owner', 'u1', '--yes')).toBe(ExitCode.Ok);
+      expect(piped.stderr.text).not.toContain('purging [');
+    });
+  });
+});

@@ -1,0 +1,112 @@
+import { Command, CommanderError } from 'commander';
+import { MediaClient } from '@jan/media-client';
+import { nonNegativeInt, positiveInt } from './arguments';
+import type { CommandContext } from './command-context';
+import { registerDescribeCommand } from './commands/describe.command';
+import { registerLsCommand } from './commands/ls.command';
+import { registerPurgeCommand } from './commands/purge.command';
+import { registerReissueCommand } from './commands/reissue.command';
+import { registerUsageCommand } from './commands/usage.command';
+import { resolveConnection, type GlobalOptions } from './config';
+import { errorReport, ExitCode, exitCodeFor, messageOf } from './exit-codes';
+import type { CliIO } from './io';
+import { VERSION } from './version';
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  unexpected error
+  2  usage: bad arguments or configuration, or the service refused the request as invalid
+  3  not found: the object (or one of the named ids) does not exist
+  4  auth: missing, wrong or insufficient admin credentials
+  5  server: the service failed, rate-limited us, or could not be reached
+  6  cancelled at the confirmation prompt (nothing changed)
+
+Environment:
+  MEDIA_API_URL      service root, e.g. http://localhost:8285 (or --url)
+  MEDIA_ADMIN_KEY    admin key, sent as X-Media-Admin-Key (or --admin-key)
+  MEDIA_ADMIN_TOKEN  admin JWT, sent as Authorization: Bearer (or --token)
+`;
+
+/** Builds the `jan` command tree. Nothing here reads the process: `io` carries it all. */
+export function createProgram(io: CliIO): Command {
+  const program = new Command('jan');
+  program
+    .description('Operator commands for the Jan Media API (through its admin endpoints; no database access needed).')
+    .version(VERSION, '-V, --version')
+    .option('--url <url>', 'service root URL (env MEDIA_API_URL)')
+    .option('--admin-key <key>', 'admin key, sent as X-Media-Admin-Key (env MEDIA_ADMIN_KEY)')
+    .option('--token <jwt>', 'admin bearer token (env MEDIA_ADMIN_TOKEN)')
+    .option('--json', 'machine-readable JSON on stdout (errors as JSON on stderr)')
+    .option('--timeout <seconds>', 'per-request timeout in seconds (default 30)', positiveInt('--timeout', 3600))
+    .option('--retries <n>', 'retries of failed safe requests (default 2)', nonNegativeInt('--retries', 10))
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  const context: CommandContext = {
+    io,
+    globals: (command) => command.optsWithGlobals<GlobalOptions>(),
+    client(command) {
+      const connection = resolveConnection(command.optsWithGlobals<GlobalOptions>(), io.env);
+      return new MediaClient({
+        baseURL: connection.baseURL,
+        adminKey: connection.adminKey,
+        bearerToken: connection.bearerToken,
+        timeoutMs: connection.timeoutMs,
+        maxRetries: connection.maxRetries,
+        fetch: io.fetch,
+        // Only admin credentials: a service key lying around in MEDIA_API_KEY must not be sent.
+        env: {},
+        propagator: false,
+      });
+    },
+    output(command, json, human) {
+      if (command.optsWithGlobals<GlobalOptions>().json) io.stdout.write(JSON.stringify(json, null, 2) + '\n');
+      else io.stdout.write(human());
+    },
+    note(command, text) {
+      if (!command.optsWithGlobals<GlobalOptions>().json) io.stderr.write(text.endsWith('\n') ? text : text + '\n');
+    },
+  };
+
+  const media = program
+    .command('media')
+    .description('Inspect and manage stored media: describe, purge, reissue, ls, usage.')
+    .addHelpText('after', EXIT_CODES_HELP);
+  registerDescribeCommand(media, context);
+  registerPurgeCommand(media, context);
+  registerReissueCommand(media, context);
+  registerLsCommand(media, context);
+  registerUsageCommand(media, context);
+  return program;
+}
+
+/** Runs `jan` with `argv` (without node and script) and resolves the exit code. */
+export async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.Ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed help, the version or its own error message.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    const wantsJson = program.opts<GlobalOptions>().json ?? argv.includes('--json');
+    if (wantsJson) {
+      io.stderr.write(JSON.stringify(errorReport(error)) + '\n');
+    } else {
+      const report = errorReport(error);
+      const requestId = report.request_id ? ` (request id ${report.request_id})` : '';
+      io.stderr.write(`error: ${messageOf(error)}${requestId}\n`);
+    }
+    return exitCodeFor(error);
+  }
+}

@@ -1,0 +1,376 @@
+import { MediaClient, type MediaObject } from '@jan/media-client';
+import { Client } from 'pg';
+import { jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
+import { ADMIN_KEY, freePort, postgresDsn, SERVICE_KEY, startMediaService, type MediaService } from '../support/media-service';
+import { dataUrl, pngImage, uniqueOwner } from '../support/png';
+
+/**
+ * The built `jan` binary, spawned as a process against the built service (its own process, on
+ * PostgreSQL and local disk). Objects are seeded through the SDK with the service key; the CLI
+ * only ever holds the admin key.
+ */
+describe('jan media (spawned CLI against the running service)', () => {
+  let service: MediaService;
+  let seed: MediaClient;
+  let env: Record<string, string>;
+  let counter = 0;
+
+  beforeAll(async () => {
+    service = await startMediaService();
+    seed = new MediaClient({ baseURL: service.baseUrl, serviceKey: SERVICE_KEY, env: {} });
+    env = { MEDIA_API_URL: service.baseUrl, MEDIA_ADMIN_KEY: ADMIN_KEY };
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  const ingest = (owner: string, filename = 'seed.png'): Promise<MediaObject> =>
+    seed.media.ingestDataUrl(dataUrl(pngImage(Date.now() % 100_000 + ++counter * 101)), { filename }, { userId: owner });
+
+  /** Puts rows past their retention date (test fixture; the CLI itself never touches the database). */
+  const ageRows = async (ids: string[]) => {
+    const db = new Client({ connectionString: postgresDsn() });
+    await db.connect();
+    try {
+      const updated = await db.query(
+        `UPDATE media_api.media_objects SET retention_until = now() - interval '1 hour' WHERE id = ANY($1::varchar[])`,
+        [ids],
+      );
+      expect(updated.rowCount).toBe(ids.length);
+    } finally {
+      await db.end();
+    }
+  };
+
+  const json = (result: CliResult) => {
+    try {
+      return JSON.parse(result.stdout);
+    } catch {
+      throw new Error(`stdout is not JSON (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`);
+    }
+  };
+
+  describe('help and usage errors', () => {
+    it('prints help for every command and exits 0', async () => {
+      const root = await jan(['--help'], {});
+      expect(root.code).toBe(0);
+      expect(root.stdout).toContain('Usage: jan');
+      expect(root.stdout).toContain('Exit codes:');
+      for (const command of ['describe', 'purge', 'reissue', 'ls', 'usage']) {
+        const help = await jan(['media', command, '--help'], {});
+        expect(help.code).toBe(0);
+        expect(help.stdout).toContain(`Usage: jan media ${command}`);
+        expect(help.stdout).toContain('--json');
+      }
+    });
+
+    it('exits 2 for usage mistakes and a missing URL, before any request', async () => {
+      const noSelector = await jan(['media', 'purge'], env);
+      expect(noSelector.code).toBe(2);
+      expect(noSelector.stderr).toContain('name the ids to purge');
+      const badTtl = await jan(['media', 'reissue', 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0', '--ttl', 'soon'], env);
+      expect(badTtl.code).toBe(2);
+      expect(badTtl.stderr).toContain('--ttl');
+      const unknown = await jan(['media', 'frobnicate'], env);
+      expect(unknown.code).toBe(2);
+      const noUrl = await jan(['media', 'ls'], { MEDIA_ADMIN_KEY: ADMIN_KEY });
+      expect(noUrl.code).toBe(2);
+      expect(noUrl.stderr).toContain('MEDIA_API_URL');
+    });
+  });
+
+  describe('credentials and failures', () => {
+    it('exits 4 without a credential, with a wrong key, or with the service key instead of the admin key', async () => {
+      const none = await jan(['media', 'usage', '--owner', 'x'], { MEDIA_API_URL: service.baseUrl });
+      expect(none.code).toBe(4);
+      expect(none.stderr).toContain('MEDIA_ADMIN_KEY');
+
+      const wrong = await jan(['media', 'usage', '--owner', 'x', '--json'], { ...env, MEDIA_ADMIN_KEY: 'wrong-admin-key-0123456789' });
+      expect(wrong.code).toBe(4);
+      expect(wrong.stdout).toBe('');
+      expect(JSON.parse(wrong.stderr)).toMatchObject({ code: 'unauthorized', status: 401, exit_code: 4, request_id: expect.any(String) });
+
+      const flag = await jan(['media', 'usage', '--owner', 'x', '--admin-key', 'also-wrong-0123456789'], env);
+      expect(flag.code).toBe(4);
+
+      // The service key is a valid credential, but not an admin one.
+      const serviceKey = await jan(['media', 'usage', '--owner', 'x'], { ...env, MEDIA_ADMIN_KEY: SERVICE_KEY });
+      expect(serviceKey.code).toBe(4);
+    });
+
+    it('exits 5 when the service cannot be reached', async () => {
+      const closed = await freePort();
+      const result = await jan(['media', 'ls', '--retries', '0', '--url', `http://127.0.0.1:${closed}`], env);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toMatch(/^error: Connection error/);
+    });
+  });
+
+  describe('describe', () => {
+    it('shows owner, size, type, hashes, storage location, status, retention, pin and audit events', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner, 'describe-me.png');
+
+      const human = await jan(['media', 'describe', object.id], env);
+      expect(human.code).toBe(0);
+      expect(human.stderr).toBe('');
+      const out = human.stdout;
+      expect(out).toMatch(new RegExp(`^id\\s+${object.id}$`, 'm'));
+      expect(out).toMatch(new RegExp(`^owner\\s+${owner}$`, 'm'));
+      expect(out).toMatch(/^type\s+image\/png$/m);
+      expect(out).toMatch(new RegExp(`^size\\s+.*\\(${object.bytes} bytes\\)$`, 'm'));
+      expect(out).toMatch(new RegExp(`^sha256\\s+${object.sha256}$`, 'm'));
+      expect(out).toMatch(/^storage provider\s+local$/m);
+      expect(out).toMatch(new RegExp(`^storage key\\s+\\S*${object.id}\\S*$`, 'm'));
+      expect(out).toMatch(/^status\s+ready$/m);
+      expect(out).toMatch(/^pinned\s+no$/m);
+      expect(out).toMatch(/^retention until\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
+      expect(out).toMatch(/^filename\s+describe-me\.png$/m);
+      expect(out).toContain('Recent audit events (newest first):');
+      expect(out).toMatch(/^TIME\s+ACTOR\s+ACTION\s+OUTCOME\s+REASON\s+REQUEST$/m);
+      expect(out).toMatch(/media\.ingest\s+success/);
+
+      const machine = await jan(['media', 'describe', object.id, '--json'], env);
+      expect(machine.code).toBe(0);
+      const described = json(machine);
+      expect(described).toMatchObject({
+        id: object.id,
+        owner,
+        mime: 'image/png',
+        bytes: object.bytes,
+        sha256: object.sha256,
+        storage_provider: 'local',
+        status: 'ready',
+        pinned: false,
+      });
+      expect(described.storage_key).toContain(object.id);
+      expect(described.events.map((e: { action: string }) => e.action)).toContain('media.ingest');
+    });
+
+    it('shows a pin', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner);
+      await seed.media.pin(object.id, { userId: owner });
+      const result = await jan(['media', 'describe', object.id], env);
+      expect(result.stdout).toMatch(/^pinned\s+yes$/m);
+      expect(result.stdout).toMatch(/^retention until\s+- \(pinned: kept\)$/m);
+    });
+
+    it('exits 3 for an unknown or malformed id, naming the request id', async () => {
+      for (const id of ['jan_01hqr8v9k2x3f4g5h6j7k8m9n0', 'jan_nonexistent123']) {
+        const result = await jan(['media', 'describe', id], env);
+        expect(result.code).toBe(3);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).toMatch(/^error: media not found \(request id \S+\)\n$/);
+      }
+      const machine = await jan(['--json', 'media', 'describe', 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0'], env);
+      expect(machine.code).toBe(3);
+      expect(JSON.parse(machine.stderr)).toMatchObject({ code: 'media_not_found', status: 404, exit_code: 3 });
+    });
+  });
+
+  describe('ls and usage', () => {
+    it('pages through an owner with --limit and --cursor, or everything with --all', async () => {
+      const owner = uniqueOwner();
+      const seeded = [await ingest(owner), await ingest(owner), await ingest(owner)].map((o) => o.id).sort();
+
+      const first = await jan(['media', 'ls', '--owner', owner, '--limit', '2'], env);
+      expect(first.code).toBe(0);
+      const lines = first.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^ID\s+OWNER\s+TYPE\s+SIZE\s+STATUS\s+PINNED\s+CREATED\s+RETENTION$/);
+      expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(seeded.slice(0, 2));
+      expect(lines[1]).toContain(owner);
+      const cursor = /--cursor (\S+)/.exec(first.stderr)?.[1];
+      expect(cursor).toBeDefined();
+
+      const second = json(await jan(['media', 'ls', '--owner', owner, '--limit', '2', '--cursor', cursor!, '--json'], env));
+      expect(second.items.map((i: { id: string }) => i.id)).toEqual(seeded.slice(2));
+      expect(second.next_cursor).toBeNull();
+
+      const all = await jan(['media', 'ls', '--owner', owner, '--limit', '1', '--all', '--json'], env);
+      expect(all.code).toBe(0);
+      expect(all.stderr).toBe('');
+      const everything = json(all);
+      expect(everything.items.map((i: { id: string }) => i.id)).toEqual(seeded);
+      expect(everything.items.every((i: { owner: string; status: string }) => i.owner === owner && i.status === 'ready')).toBe(true);
+
+      const nobody = await jan(['media', 'ls', '--owner', uniqueOwner('nobody')], env);
+      expect(nobody.code).toBe(0);
+      expect(nobody.stdout).toBe('(no objects)\n');
+    });
+
+    it("reports an owner's usage as a table or JSON", async () => {
+      const owner = uniqueOwner();
+      const objects = [await ingest(owner), await ingest(owner)];
+      const bytes = objects.reduce((sum, o) => sum + o.bytes, 0);
+
+      const machine = await jan(['media', 'usage', '--owner', owner, '--json'], env);
+      expect(machine.code).toBe(0);
+      expect(json(machine)).toEqual({ owner, objects: 2, bytes, quota_objects: null, quota_bytes: null });
+
+      const human = await jan(['media', 'usage', '--owner', owner], env);
+      expect(human.stdout).toMatch(new RegExp(`^owner\\s+${owner}$`, 'm'));
+      expect(human.stdout).toMatch(/^objects\s+2 of unlimited$/m);
+      expect(human.stdout).toMatch(new RegExp(`^bytes\\s+.*\\(${bytes} bytes\\) of unlimited$`, 'm'));
+
+      const missing = await jan(['media', 'usage'], env);
+      expect(missing.code).toBe(2);
+    });
+  });
+
+  describe('reissue', () => {
+    it('signs a fresh URL with the asked lifetime that serves the bytes without credentials', async () => {
+      const owner = uniqueOwner();
+      const bytes = pngImage(424242);
+      const object = await seed.media.ingestDataUrl(dataUrl(bytes), {}, { userId: owner });
+
+      const before = Date.now();
+      const result = await jan(['media', 'reissue', object.id, '--ttl', '120', '--json'], env);
+      expect(result.code).toBe(0);
+      const reissued = json(result);
+      expect(reissued).toMatchObject({ id: object.id, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/) });
+      const expiresAt = Date.parse(reissued.expires_at);
+      expect(expiresAt).toBeGreaterThanOrEqual(before + 110_000);
+      expect(expiresAt).toBeLessThanOrEqual(Date.now() + 130_000);
+      const served = await fetch(reissued.url);
+      expect(served.status).toBe(200);
+      expect(Buffer.from(await served.arrayBuffer())).toEqual(bytes);
+
+      const human = await jan(['media', 'reissue', object.id], env);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(/^url\s+http:\/\/127\.0\.0\.1:\d+\/\S+$/m);
+      expect(human.stdout).toMatch(/^expires\s+\d{4}-/m);
+
+      const audit = json(await jan(['media', 'describe', object.id, '--json'], env));
+      expect(audit.events.map((e: { action: string }) => e.action)).toContain('media.reissue');
+    });
+
+    it('exits 3 for an unknown id', async () => {
+      const result = await jan(['media', 'reissue', 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0', '--ttl', '60'], env);
+      expect(result.code).toBe(3);
+    });
+  });
+
+  describe('purge', () => {
+    it('is a dry run without --yes when nobody can be asked; --yes deletes', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner);
+
+      const dry = await jan(['media', 'purge', object.id], env);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toBe(`would delete 1 object:\n  ${object.id}\n`);
+      expect(dry.stderr).toContain('dry run: nothing was deleted; add --yes to delete');
+      expect((await jan(['media', 'describe', object.id], env)).code).toBe(0);
+
+      const real = await jan(['media', 'purge', object.id, '--yes'], env);
+      expect(real.code).toBe(0);
+      expect(real.stdout).toBe('deleted 1 object\n');
+      expect(real.stderr).toBe('');
+      expect((await jan(['media', 'describe', object.id], env)).code).toBe(3);
+      await expect(seed.media.metadata(object.id, { userId: owner })).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('purges the named ids that exist and exits 3 naming the rest', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner);
+      const missing = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+      const result = await jan(['media', 'purge', object.id.toUpperCase(), missing, '--yes', '--json'], env);
+      expect(result.code).toBe(3);
+      expect(json(result)).toEqual({ dry_run: false, count: 1, purged: [object.id], not_found: [missing] });
+      expect(JSON.parse(result.stderr)).toMatchObject({ code: 'media_not_found', exit_code: 3 });
+      expect((await jan(['media', 'describe', object.id], env)).code).toBe(3);
+    });
+
+    it('purges everything of one owner in batches, leaving other owners alone', async () => {
+      const owner = uniqueOwner();
+      const bystander = uniqueOwner('bystander');
+      const ids = [];
+      for (let i = 0; i < 5; i++) ids.push((await ingest(owner)).id);
+      const kept = await ingest(bystander);
+
+      const plan = json(await jan(['media', 'purge', '--owner', owner, '--json'], env));
+      expect(plan).toEqual({ dry_run: true, count: 5, purged: ids.sort(), not_found: [] });
+
+      const result = await jan(['media', 'purge', '--owner', owner, '--yes', '--batch-size', '2'], env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('deleted 5 objects\n');
+      // No terminal: no progress bar redraws in the output.
+      expect(result.stderr).toBe('');
+      expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toEqual([]);
+      expect(json(await jan(['media', 'usage', '--owner', owner, '--json'], env))).toMatchObject({ objects: 0, bytes: 0 });
+      expect((await jan(['media', 'describe', kept.id], env)).code).toBe(0);
+    });
+
+    it('purges only expired, unpinned objects with --expired', async () => {
+      const owner = uniqueOwner();
+      const fresh = await ingest(owner);
+      const pinned = await ingest(owner);
+      await seed.media.pin(pinned.id, { userId: owner });
+      const expired = [(await ingest(owner)).id, (await ingest(owner)).id].sort();
+      // Nothing in the service makes retention shorter than a day, so the fixture moves the
+      // clock for these rows instead: past retention, as the sweeper would find them.
+      await ageRows([...expired, pinned.id]);
+
+      const plan = await jan(['media', 'purge', '--expired', '--owner', owner, '--json'], env);
+      expect(plan.code).toBe(0);
+      expect(json(plan)).toEqual({ dry_run: true, count: 2, purged: expired, not_found: [] });
+
+      const result = await jan(['media', 'purge', '--expired', '--owner', owner, '--yes', '--json'], env);
+      expect(result.code).toBe(0);
+      expect(json(result)).toEqual({ dry_run: false, count: 2, purged: expired, not_found: [] });
+      const left = json(await jan(['media', 'ls', '--owner', owner, '--json'], env));
+      expect(left.items.map((i: { id: string }) => i.id)).toEqual([fresh.id, pinned.id].sort());
+    });
+  });
+
+  describe('on a terminal', () => {
+    it('asks before deleting: "n" changes nothing (exit 6), "y" deletes with a progress bar', async () => {
+      const owner = uniqueOwner();
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await ingest(owner)).id);
+
+      const declined = await janOnTerminal(['media', 'purge', '--owner', owner], env, 'n');
+      expect(declined.prompted).toBe(true);
+      expect(declined.code).toBe(6);
+      expect(declined.stdout).toContain('would delete 3 objects:');
+      expect(declined.stdout).toContain('Delete 3 objects? This cannot be undone. [y/N]');
+      expect(declined.stdout).toContain('error: cancelled: nothing was deleted');
+      expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toHaveLength(3);
+
+      const accepted = await janOnTerminal(['media', 'purge', '--owner', owner, '--batch-size', '1'], env, 'y');
+      expect(accepted.prompted).toBe(true);
+      expect(accepted.code).toBe(0);
+      expect(accepted.stdout).toMatch(/purging \[[^\]]*\] 3\/3/);
+      expect(accepted.stdout).toContain('deleted 3 objects');
+      expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toEqual([]);
+    });
+
+    it('does not ask with --yes, and never draws a bar or asks with --json', async () => {
+      const owner = uniqueOwner();
+      const ids = [(await ingest(owner)).id, (await ingest(owner)).id].sort();
+      const machine = await janOnTerminal(['media', 'purge', '--owner', owner, '--json'], env, 'y');
+      expect(machine.prompted).toBe(false);
+      expect(machine.code).toBe(0);
+      expect(machine.stdout).not.toContain('purging [');
+      expect(JSON.parse(machine.stdout.replace(/\r\n/g, '\n'))).toEqual({ dry_run: true, count: 2, purged: ids, not_found: [] });
+
+      const scripted = await janOnTerminal(['media', 'purge', '--owner', owner, '--yes'], env, 'n');
+      expect(scripted.prompted).toBe(false);
+      expect(scripted.code).toBe(0);
+      expect(scripted.stdout).toContain('deleted 2 objects');
+    });
+  });
+
+  describe('installed in the workspace', () => {
+    it('runs as `pnpm jan media …` from the repository root, keeping the exit code', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner);
+      const ok = await runProcess('pnpm', ['--silent', 'jan', 'media', 'describe', object.id, '--json'], env);
+      expect(ok.code).toBe(0);
+      expect(json(ok)).toMatchObject({ id: object.id, owner });
+      const notFound = await runProcess('pnpm', ['--silent', 'jan', 'media', 'describe', 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0'], env);
+      expect(notFound.code).toBe(3);
+    });
+  });
+});
