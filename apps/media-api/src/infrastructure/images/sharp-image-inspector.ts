@@ -169,14 +169,21 @@ export class SharpImageInspector extends ImageInspector {
     if (header.pixels > this.maxPixels) throw tooLarge(`more than ${this.maxPixels} pixels`);
   }
 
-  /** Pulls every pixel of every frame through a statistics sink: nothing is kept but counters. */
+  /**
+   * Decodes every frame, shrinking to 8×8 as it goes: the decoder must still read the whole
+   * compressed stream (so truncation and corruption fail), but no full-size image is materialised
+   * and no per-pixel statistics are computed (a 2000×2000 PNG: ~46 ms instead of ~190 ms).
+   */
   private async decodeFully(upload: StagedUpload, mimeType: AllowedMimeType, header: Header): Promise<void> {
     const pages = header.frames > 1 && !header.uniformPages ? [...Array(header.frames).keys()] : [null];
     for (const page of pages) {
       const options: SharpOptions =
         page === null ? { pages: ANIMATED.has(mimeType) ? -1 : 1 } : { page, pages: 1 };
       try {
-        await sharp(upload.path, { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true }).stats();
+        await sharp(upload.path, { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true })
+          .resize(8, 8, { fit: 'fill' })
+          .raw()
+          .toBuffer();
       } catch (error) {
         throw this.decodeFailure(upload, error);
       }
