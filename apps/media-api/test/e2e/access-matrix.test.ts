@@ -60,12 +60,12 @@ function callers(): Caller[] {
 async function aliceObject(): Promise<string> {
   const res = await app.call('/v1/media', { method: 'POST', user: alice, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
   expect(res.status).toBe(200);
-  return (await res.json()).id;
+  return (await res.json() as any).id;
 }
 
 /** A direct upload of alice's with its bytes in place, waiting for complete. */
 async function aliceUpload(): Promise<string> {
-  const prepared = await (await app.call('/v1/media/prepare-upload', { method: 'POST', user: alice, body: JSON.stringify({ mime_type: 'image/png' }) })).json();
+  const prepared = await (await app.call('/v1/media/prepare-upload', { method: 'POST', user: alice, body: JSON.stringify({ mime_type: 'image/png' }) })).json() as any;
   const put = await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: await uniquePng() });
   expect(put.status).toBe(200);
   return prepared.id;
@@ -129,7 +129,7 @@ describe('access matrix: media endpoints × callers', () => {
 
   beforeAll(async () => {
     const res = await app.call('/v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0', { user: alice });
-    notFoundBody = { ...(await res.json()), request_id: undefined };
+    notFoundBody = { ...(await res.json() as any), request_id: undefined };
   });
 
   for (const endpoint of endpoints) {
@@ -213,18 +213,18 @@ describe('resolve refuses placeholders the caller may not read', () => {
         headers: { ...bobToken, 'content-type': 'application/json' },
         body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }),
       })
-    ).json();
+    ).json() as any;
     const payload = { a: `data:image/png;${bobImage.id}`, b: `data:image/png;${theirs}`, c: `data:image/png;base64,${mine}` };
     const refused = await fetch(`${app.baseUrl}/v1/media/resolve`, { method: 'POST', headers: { ...bobToken, 'content-type': 'application/json' }, body: JSON.stringify({ payload }) });
     expect(refused.status).toBe(404);
-    expect((await refused.json()).details.ids.sort()).toEqual([mine, theirs].sort());
+    expect((await refused.json() as any).details.ids.sort()).toEqual([mine, theirs].sort());
     const kept = await (
       await fetch(`${app.baseUrl}/v1/media/resolve`, {
         method: 'POST',
         headers: { ...bobToken, 'content-type': 'application/json' },
         body: JSON.stringify({ payload, keep_unresolved: true }),
       })
-    ).json();
+    ).json() as any;
     expect(kept.payload.a).toMatch(/^http:\/\//);
     expect(kept.payload.b).toBe(payload.b);
     expect(kept.payload.c).toBe(payload.c);
@@ -241,7 +241,7 @@ describe('ownership', () => {
       headers: { ...aliceToken, 'content-type': 'application/json' },
       body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) }, user_id: bob }),
     });
-    const { id } = await res.json();
+    const { id } = await res.json() as any;
     expect((await fetch(`${app.baseUrl}/v1/media/${id}`, { headers: bearer(await issuer.mint({ sub: bob })) })).status).toBe(404);
     expect((await fetch(`${app.baseUrl}/v1/media/${id}`, { headers: aliceToken })).status).toBe(200);
     const byBob = await (
@@ -250,7 +250,7 @@ describe('ownership', () => {
         headers: { ...bearer(await issuer.mint({ sub: bob })), 'content-type': 'application/json' },
         body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }),
       })
-    ).json();
+    ).json() as any;
     expect(byBob).toMatchObject({ deduped: false });
     expect(byBob.id).not.toBe(id);
   });
@@ -269,7 +269,7 @@ describe('admin endpoints × callers', () => {
   beforeAll(async () => {
     const res = await app.call('/v1/admin/no-such-route', { user: alice });
     expect(res.status).toBe(404);
-    unknownRouteBody = { ...(await res.json()), request_id: undefined };
+    unknownRouteBody = { ...(await res.json() as any), request_id: undefined };
   });
 
   for (const endpoint of adminEndpoints) {
@@ -277,7 +277,7 @@ describe('admin endpoints × callers', () => {
       it.each(callers().map((c) => [c.name, c] as const))('%s', async (name, caller) => {
         const id = await endpoint.prepare();
         const res = await send(caller, endpoint.request(id));
-        const body = await res.json();
+        const body = await res.json() as any;
         const isAdmin = name.startsWith('admin (');
         if (isAdmin) expect(res.status).toBe(endpoint.ok);
         else if (caller.expect === 'unauthenticated') expect(res.status).toBe(401);
@@ -292,7 +292,7 @@ describe('admin endpoints × callers', () => {
     const events = await import('@jan/domain');
     await (app.running.app.get(events.MediaEvents) as unknown as { flush(): Promise<void> }).flush();
     const res = await fetch(`${app.baseUrl}/v1/admin/media/${id}`, { headers: { 'x-media-admin-key': ADMIN_KEY } });
-    const body = await res.json();
+    const body = await res.json() as any;
     expect(body).toMatchObject({
       id,
       owner: alice,
@@ -312,7 +312,7 @@ describe('admin endpoints × callers', () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
-      ids.push((await res.json()).id);
+      ids.push((await res.json() as any).id);
     }
     const admin = { 'x-media-admin-key': ADMIN_KEY, 'content-type': 'application/json' };
     const seen: string[] = [];
@@ -320,7 +320,7 @@ describe('admin endpoints × callers', () => {
     do {
       const page: { items: { id: string; owner: string }[]; next_cursor: string | null } = await (
         await fetch(`${app.baseUrl}/v1/admin/media?owner=${owner}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin })
-      ).json();
+      ).json() as any;
       expect(page.items.length).toBeLessThanOrEqual(2);
       for (const item of page.items) expect(item.owner).toBe(owner);
       seen.push(...page.items.map((i) => i.id));
@@ -328,12 +328,12 @@ describe('admin endpoints × callers', () => {
     } while (cursor);
     expect(seen).toEqual([...ids].sort());
 
-    const dry = await (await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({ owner, dry_run: true }) })).json();
+    const dry = await (await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({ owner, dry_run: true }) })).json() as any;
     expect(dry).toEqual({ purged: [...ids].sort(), count: 5, dry_run: true, truncated: false });
     expect((await app.call(`/v1/media/${ids[0]}/metadata`, { user: owner })).status).toBe(200);
 
-    const presigned = await (await app.call(`/v1/media/${ids[0]}/presign`, { user: owner })).json();
-    const reissued = await (await fetch(`${app.baseUrl}/v1/admin/media/${ids[0]}/reissue`, { method: 'POST', headers: admin, body: JSON.stringify({ ttl_seconds: 120 }) })).json();
+    const presigned = await (await app.call(`/v1/media/${ids[0]}/presign`, { user: owner })).json() as any;
+    const reissued = await (await fetch(`${app.baseUrl}/v1/admin/media/${ids[0]}/reissue`, { method: 'POST', headers: admin, body: JSON.stringify({ ttl_seconds: 120 }) })).json() as any;
     expect(reissued).toMatchObject({ id: ids[0], url: expect.stringMatching(/^http:\/\//), expires_in: expect.any(Number) });
     expect(reissued.url).not.toBe(presigned.url);
     expect(reissued.expires_in).toBeLessThanOrEqual(120);
@@ -342,14 +342,14 @@ describe('admin endpoints × callers', () => {
     expect(tooLong.status).toBe(400);
 
     const empty = await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({}) });
-    expect((await empty.json()).code).toBe('invalid_request');
+    expect((await empty.json() as any).code).toBe('invalid_request');
 
     const purge = await (
       await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({ ids: ids.slice(0, 2), owner, dry_run: false }) })
-    ).json();
+    ).json() as any;
     expect(purge).toMatchObject({ purged: ids.slice(0, 2).sort(), count: 2, dry_run: false });
     expect((await app.call(`/v1/media/${ids[0]}/metadata`, { user: owner })).status).toBe(404);
-    const usage = await (await fetch(`${app.baseUrl}/v1/admin/usage?owner=${owner}`, { headers: admin })).json();
+    const usage = await (await fetch(`${app.baseUrl}/v1/admin/usage?owner=${owner}`, { headers: admin })).json() as any;
     expect(usage).toMatchObject({ owner, objects: 3, quota_objects: null, quota_bytes: null });
 
     const rows = await auditRows(app, 'media_id = ANY($1) AND action IN ($2, $3)', [ids, 'media.purge', 'media.reissue']);
@@ -380,7 +380,7 @@ describe('tokens and keys', () => {
 
   it("answers the caller's own usage", async () => {
     const res = await fetch(`${app.baseUrl}/v1/usage`, { headers: bearer(await issuer.mint({ sub: alice })) });
-    const body = await res.json();
+    const body = await res.json() as any;
     expect(body).toMatchObject({ owner: alice, objects: expect.any(Number), bytes: expect.any(Number), quota_objects: null, quota_bytes: null });
     expect(body.objects).toBeGreaterThan(0);
   });
@@ -398,7 +398,7 @@ describe('serving safely', () => {
     expect(inline.headers.get('cache-control')).toContain('private');
     const download = await fetch(`${app.baseUrl}/v1/media/${id}?download=1`, { headers: token });
     expect(download.headers.get('content-disposition')).toMatch(/^attachment; filename="jan_[0-9a-z]+\.png"/);
-    const signed = await (await fetch(`${app.baseUrl}/v1/media/${id}/presign?download=1`, { headers: token })).json();
+    const signed = await (await fetch(`${app.baseUrl}/v1/media/${id}/presign?download=1`, { headers: token })).json() as any;
     expect((await fetch(signed.url)).headers.get('content-disposition')).toMatch(/^attachment/);
   });
 

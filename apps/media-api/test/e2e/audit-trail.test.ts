@@ -28,11 +28,11 @@ describe('audit trail', () => {
   it('records ingest, rejection, complete, pin, unpin, delete and denied access', async () => {
     const user = uniqueUser('audited');
     const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
-    const { id } = await ingest.res.json();
+    const { id } = await ingest.res.json() as any;
     const rejected = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(Buffer.from('<svg/>'), 'image/svg+xml') } }) });
     expect(rejected.res.status).toBe(415);
 
-    const prepared = await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json();
+    const prepared = await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json() as any;
     await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: await uniquePng() });
     const complete = await call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
     expect(complete.res.status).toBe(200);
@@ -77,7 +77,7 @@ describe('audit trail', () => {
   it('keeps the trail when the object is gone, and refuses to rewrite it', async () => {
     const user = uniqueUser('audited');
     const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
-    const { id } = await ingest.res.json();
+    const { id } = await ingest.res.json() as any;
     await app.call(`/v1/media/${id}`, { method: 'DELETE', user });
     const rows = await auditRows(app, 'media_id = $1', [id]);
     expect(rows.map((r) => r.action)).toEqual(['media.ingest', 'media.delete']);

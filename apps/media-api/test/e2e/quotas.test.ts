@@ -29,10 +29,10 @@ describe('quotas', () => {
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(20);
-    const refused = await responses.find((r) => r.status === 429)!.json();
+    const refused = await responses.find((r) => r.status === 429)!.json() as any;
     expect(refused).toMatchObject({ code: 'quota_exceeded', details: { quota_objects: 5 } });
 
-    const usage = await (await objectsApp.call('/v1/usage', { user: owner })).json();
+    const usage = await (await objectsApp.call('/v1/usage', { user: owner })).json() as any;
     expect(usage).toEqual({ owner, objects: 5, bytes: expect.any(Number), quota_objects: 5, quota_bytes: null });
     const stored: Array<{ n: string }> = await objectsApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);
     expect(Number(stored[0].n)).toBe(5);
@@ -47,16 +47,16 @@ describe('quotas', () => {
     const accepted: { id: string; png: Buffer }[] = [];
     for (let i = 0; i < 5; i++) {
       const png = await uniquePng();
-      accepted.push({ id: (await (await upload(objectsApp, owner, png)).json()).id, png });
+      accepted.push({ id: (await (await upload(objectsApp, owner, png)).json() as any).id, png });
     }
     expect((await upload(objectsApp, owner, await uniquePng())).status).toBe(429);
     const again = await upload(objectsApp, owner, accepted[0].png);
     expect(again.status).toBe(200);
-    expect(await again.json()).toMatchObject({ id: accepted[0].id, deduped: true });
+    expect(await again.json() as any).toMatchObject({ id: accepted[0].id, deduped: true });
 
     expect((await objectsApp.call(`/v1/media/${accepted[1].id}`, { method: 'DELETE', user: owner })).status).toBe(204);
     expect((await upload(objectsApp, owner, await uniquePng())).status).toBe(200);
-    expect(await (await objectsApp.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 5 });
+    expect(await (await objectsApp.call('/v1/usage', { user: owner })).json() as any).toMatchObject({ objects: 5 });
   });
 
   it('counts a direct-upload reservation as an object', async () => {
@@ -67,20 +67,20 @@ describe('quotas', () => {
     }
     const over = await objectsApp.call('/v1/media/prepare-upload', { method: 'POST', user: owner, body: JSON.stringify({ mime_type: 'image/png' }) });
     expect(over.status).toBe(429);
-    expect((await over.json()).code).toBe('quota_exceeded');
+    expect((await over.json() as any).code).toBe('quota_exceeded');
   });
 
   it('never stores more bytes than the byte quota under 20 concurrent uploads', async () => {
     const owner = uniqueUser('bytes');
     const images = await Promise.all(Array.from({ length: 20 }, () => uniquePng(10)));
     const responses = await Promise.all(images.map((png) => upload(bytesApp, owner, png)));
-    const accepted = await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.json()));
+    const accepted = await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.json() as any));
     expect(responses.every((r) => r.status === 200 || r.status === 429)).toBe(true);
     expect(accepted.length).toBeGreaterThan(0);
     expect(accepted.length).toBeLessThan(20);
     const total = accepted.reduce((sum: number, m: { bytes: number }) => sum + m.bytes, 0);
     expect(total).toBeLessThanOrEqual(2000);
-    const usage = await (await bytesApp.call('/v1/usage', { user: owner })).json();
+    const usage = await (await bytesApp.call('/v1/usage', { user: owner })).json() as any;
     expect(usage).toMatchObject({ objects: accepted.length, bytes: total, quota_bytes: 2000, quota_objects: null });
     // The refused ones left nothing behind, in the table or in storage.
     const rows: Array<{ n: string }> = await bytesApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);

@@ -27,7 +27,7 @@ describe('rate limits (in memory)', () => {
     const retryAfter = Number(last!.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect(await last!.json()).toMatchObject({ code: 'rate_limited', details: { retry_after_seconds: retryAfter } });
+    expect(await last!.json() as any).toMatchObject({ code: 'rate_limited', details: { retry_after_seconds: retryAfter } });
     expect(last!.headers.get('ratelimit-remaining')).toBe('0');
 
     // Another user has a budget of their own.
@@ -37,7 +37,7 @@ describe('rate limits (in memory)', () => {
   it('counts a service acting for nobody in its own bucket, and never limits admins, health, metrics or signed URLs', async () => {
     const owner = uniqueUser('owner');
     const png = await uniquePng();
-    const created = await (await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) })).json();
+    const created = await (await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) })).json() as any;
 
     const service: number[] = [];
     for (let i = 0; i < 9; i++) service.push((await app.call('/v1/usage')).status);
