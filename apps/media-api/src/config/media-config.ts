@@ -82,6 +82,7 @@ export class MediaConfig {
   @IsOptional() @IsString() gcsKeyFile?: string;
   @IsOptional() @IsString() gcsUploadKeyFile?: string;
   @IsOptional() @IsString() gcsServeKeyFile?: string;
+  @IsBoolean() gcsResumable!: boolean;
 
   /** True when no DSN is set: the embedded database and generated secrets are in use. */
   get embedded(): boolean {
@@ -152,6 +153,7 @@ export const VARIABLES: Record<string, string> = {
   gcsKeyFile: 'MEDIA_GCS_KEY_FILE',
   gcsUploadKeyFile: 'MEDIA_GCS_UPLOAD_KEY_FILE',
   gcsServeKeyFile: 'MEDIA_GCS_SERVE_KEY_FILE',
+  gcsResumable: 'MEDIA_GCS_RESUMABLE',
 };
 
 const API_KEY_NAME = /^[\x21-\x2b\x2d-\x39\x3b-\x7e]{1,200}$/;
@@ -298,6 +300,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.gcsKeyFile = get('MEDIA_GCS_KEY_FILE');
   c.gcsUploadKeyFile = get('MEDIA_GCS_UPLOAD_KEY_FILE');
   c.gcsServeKeyFile = get('MEDIA_GCS_SERVE_KEY_FILE');
+  c.gcsResumable = bool('MEDIA_GCS_RESUMABLE', true);
 
   for (const error of validateSync(c)) {
     const name = VARIABLES[error.property] ?? error.property;

@@ -1,11 +1,12 @@
 import type { MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage } from '@jan/storage-local';
+import { GcsMediaStorage, type GcsCredentials } from '@jan/storage-gcs';
 import { S3MediaStorage, type S3Credentials } from '@jan/storage-s3';
 import type { MediaConfig } from '../../config/media-config';
 
 /**
- * A key that never exists, probed by readiness with HeadObject: the serve role has no
- * s3:ListBucket (so no HeadBucket), and a missing key answers 403/404 — proof S3 is reachable.
+ * A key that never exists, probed by readiness: the serve role has no list permission (so no
+ * bucket-level probe), and a missing key answering 403/404 proves the bucket is reachable.
  */
 const S3_PING_KEY = 'images/.readyz-probe';
 
@@ -37,8 +38,21 @@ export function createMediaStorage(config: MediaConfig): MediaStorage {
         pingKey: S3_PING_KEY,
       });
     case 'gcs':
-      throw new Error('storage backend gcs is not wired yet');
+      return new GcsMediaStorage({
+        bucket: config.gcsBucket!,
+        kmsKeyName: config.gcsKmsKeyName,
+        apiEndpoint: config.gcsApiEndpoint,
+        credentials: keyFile(config.gcsKeyFile),
+        uploadSigner: keyFile(config.gcsUploadKeyFile),
+        serveSigner: keyFile(config.gcsServeKeyFile),
+        resumable: config.gcsResumable,
+        pingKey: S3_PING_KEY,
+      });
   }
+}
+
+function keyFile(path: string | undefined): GcsCredentials | undefined {
+  return path ? { keyFilename: path } : undefined;
 }
 
 function pair(accessKeyId: string | undefined, secretAccessKey: string | undefined): S3Credentials | undefined {
