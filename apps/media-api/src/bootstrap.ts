@@ -88,7 +88,6 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
     setupOpenApi(app);
-    app.enableShutdownHooks();
     await app.init();
     return {
       app,
@@ -96,13 +95,30 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       database,
       generatedServiceKey: serviceKey,
       async close() {
-        await app.close();
+        await closeGracefully(app, config.shutdownGraceMs);
         await database.close();
       },
     };
   } catch (error) {
     await database.close();
     throw error;
+  }
+}
+
+/**
+ * Stops accepting connections, lets requests in flight finish, and closes keep-alive connections
+ * as they go idle; whatever is still open after `graceMs` is closed (a kept-alive socket can
+ * otherwise hold shutdown for the whole keep-alive timeout, past Kubernetes' grace period).
+ */
+async function closeGracefully(app: NestFastifyApplication, graceMs: number): Promise<void> {
+  const server = app.getHttpServer();
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(idle);
+    clearTimeout(deadline);
   }
 }
 

@@ -18,6 +18,21 @@ async function main(): Promise<void> {
     lines.push(`  try: curl -H 'X-Media-Service-Key: ${running.generatedServiceKey}' ${config.publicUrl}/readyz`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      running.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
 
 main().catch((error: unknown) => {

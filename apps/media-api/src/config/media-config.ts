@@ -40,6 +40,7 @@ export class MediaConfig {
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
   @IsInt() @Min(60) uploadTtlSeconds!: number;
   @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
+  @IsInt() @Min(0) shutdownGraceMs!: number;
 
   @IsBoolean() authEnabled!: boolean;
   @ValidateIf((c: MediaConfig) => c.authEnabled) @IsString() @MinLength(1) authIssuer?: string;
@@ -114,6 +115,7 @@ export const VARIABLES: Record<string, string> = {
   inlineMaxRequestBytes: 'MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES',
   uploadTtlSeconds: 'MEDIA_UPLOAD_TTL',
   retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
+  shutdownGraceMs: 'MEDIA_SHUTDOWN_GRACE',
   authEnabled: 'AUTH_ENABLED',
   authIssuer: 'AUTH_ISSUER',
   authJwksUrl: 'AUTH_JWKS_URL',
@@ -262,6 +264,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.inlineMaxRequestBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES', 20 * 1024 * 1024);
   c.uploadTtlSeconds = Math.round(seconds('MEDIA_UPLOAD_TTL', 15 * 60));
   c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
+  c.shutdownGraceMs = Math.round(seconds('MEDIA_SHUTDOWN_GRACE', 10) * 1000);
   c.authEnabled = bool('AUTH_ENABLED', false);
   c.authIssuer = get('AUTH_ISSUER');
   c.authJwksUrl = get('AUTH_JWKS_URL');

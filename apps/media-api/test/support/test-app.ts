@@ -49,6 +49,7 @@ export async function startTestApp(options: { env?: Record<string, string>; engi
     MEDIA_DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     MEDIA_RETENTION_SWEEP_INTERVAL: '0',
+    MEDIA_SHUTDOWN_GRACE: '1s',
     ...(options.engine === 'embedded' ? {} : { DB_POSTGRESQL_WRITE_DSN: postgresDsn(), MEDIA_SERVICE_KEY: SERVICE_KEY, MEDIA_SIGNING_KEYS: SIGNING_KEYS }),
     ...options.env,
   };
