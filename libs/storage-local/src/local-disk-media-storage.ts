@@ -55,6 +55,8 @@ export class LocalDiskMediaStorage extends MediaStorage {
   private readonly signer: UrlSigner;
   private readonly publicUrl: string;
   private readonly now: () => Date;
+  /** Directories already created, so a put costs no mkdir syscall after the first. */
+  private readonly directories = new Set<string>();
 
   constructor(private readonly options: LocalDiskMediaStorageOptions) {
     super();
@@ -65,7 +67,11 @@ export class LocalDiskMediaStorage extends MediaStorage {
 
   async put(key: string, body: Readable, _options: PutOptions): Promise<{ bytes: number }> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
+    const directory = dirname(path);
+    if (!this.directories.has(directory)) {
+      await mkdir(directory, { recursive: true });
+      this.directories.add(directory);
+    }
     const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
     try {
       await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
@@ -74,6 +80,8 @@ export class LocalDiskMediaStorage extends MediaStorage {
       return { bytes: size };
     } catch (error) {
       await rm(temporary, { force: true });
+      // The directory may have been removed behind our back: create it again on the next put.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.directories.delete(directory);
       throw asStorageError(error);
     }
   }

@@ -76,7 +76,11 @@ const SIGNATURES: [AllowedMimeType, number[]][] = [
 
 /** Recognises a few magic numbers; everything else is unsupported. For unit tests only. */
 export class MagicNumberImageInspector extends ImageInspector {
+  /** How many uploads were inspected (dedupe hits must not be). */
+  inspections = 0;
+
   async inspect(upload: StagedUpload): Promise<InspectedImage> {
+    this.inspections++;
     const found = SIGNATURES.find(([, magic]) => magic.every((b, i) => upload.head[i] === b));
     if (!found) throw new DomainError('unsupported_media_type', 'not an allowed image type');
     return { facts: { mimeType: found[0], width: 1, height: 1, frames: 1 }, stored: upload };

@@ -66,7 +66,7 @@ describe('PostgreSQL database', () => {
     ).rejects.toThrow(/ck_media_objects_status/);
   });
 
-  it('sends findByIds as a single SELECT … IN statement', async () => {
+  it('sends findByIds as a single SELECT … = ANY statement', async () => {
     const sql: string[] = [];
     const stop = db.onQuery((q) => sql.push(q));
     try {
@@ -75,7 +75,7 @@ describe('PostgreSQL database', () => {
       stop();
     }
     expect(sql).toHaveLength(1);
-    expect(sql[0]).toMatch(/^SELECT .* FROM "media_api"\."media_objects" .* IN \(\$1, \$2, \$3\)/);
+    expect(sql[0]).toMatch(/^SELECT \* FROM media_api\.media_objects WHERE id = ANY\(\$1::varchar\[\]\)$/);
   });
 
   it('does not log the unique violations it handles', async () => {

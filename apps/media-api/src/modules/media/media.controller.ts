@@ -24,7 +24,7 @@ import { parseDataUrl } from './data-url';
 import { IngestMediaDto } from './dto/ingest-media.dto';
 import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata } from './dto/media-response.dto';
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
-import { ResolveMediaDto } from './dto/resolve-media.dto';
+import { ResolveMediaDto, parseResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 
 @ApiTags('media')
@@ -137,7 +137,11 @@ export class MediaController {
   @Post('resolve')
   @HttpCode(200)
   @ApiOperation({ summary: 'Replace jan_ placeholders in any JSON with short-lived URLs, or presign a list of ids' })
-  async resolve(@CurrentPrincipal() principal: Principal, @Body() dto: ResolveMediaDto, @Res({ passthrough: true }) reply: FastifyReply) {
+  @ApiBody({ type: ResolveMediaDto })
+  async resolve(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    // Chat payloads are large: checked by hand instead of by the validation pipe, which would copy
+    // and walk the whole payload through class-transformer on the hot path.
+    const dto = parseResolveBody(body);
     const options = { mode: dto.mode, keepUnresolved: dto.keep_unresolved };
     if (dto.ids !== undefined) {
       const result = await this.resolveMedia.resolveIds(principal, dto.ids, options);

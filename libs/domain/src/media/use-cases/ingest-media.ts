@@ -61,6 +61,11 @@ export class IngestMedia {
     const staged = await this.staging.stage(command.body, { maxBytes: this.policy.maxBytes });
     let stored: StagedUpload | undefined;
     try {
+      // Bytes this owner already stored (as received, or as stored after re-encoding) were
+      // inspected then: answer from the row without decoding them again.
+      const known = await this.repository.findReadyByOwnerAndSha256(ownerId, staged.sha256);
+      if (known) return this.accepted(command, known, true, staged.bytes);
+
       const inspected = await this.inspector.inspect(staged, command.declaredMimeType);
       stored = inspected.stored;
       const sniffed = inspected.facts.mimeType;
@@ -69,7 +74,7 @@ export class IngestMedia {
         this.events.emit({ type: 'ingest.mime_mismatch', principal: command.principal, source: command.source, declared, sniffed });
       }
 
-      const existing = await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
+      const existing = stored === staged ? null : await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
       if (existing) return this.accepted(command, existing, true, staged.bytes);
 
       // An early, cheap refusal so that bytes bound to be refused are never written to storage;

@@ -41,14 +41,15 @@ function setup(overrides: Partial<MediaPolicy> = {}) {
   const events = new RecordingMediaEvents();
   const cache = new PresignCache(100);
   const access = new MediaAccess(repository, events);
-  const ingest = new IngestMedia(repository, storage, staging, new MagicNumberImageInspector(), clock, events, policy);
+  const inspector = new MagicNumberImageInspector();
+  const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy);
   const presign = new PresignMedia(access, storage, cache, clock, policy);
   const resolve = new ResolveMedia(repository, storage, presign, events, policy);
   const open = new OpenMedia(access, storage);
   const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
   const upload = (principal: Principal, data: Buffer, userId?: string) =>
     ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });
-  return { policy, clock, repository, storage, staging, events, cache, ingest, presign, resolve, open, manage, upload };
+  return { policy, clock, repository, storage, staging, inspector, events, cache, ingest, presign, resolve, open, manage, upload };
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -75,6 +76,16 @@ describe('IngestMedia', () => {
     expect(again).toMatchObject({ deduped: true, media: { id: first.media.id } });
     expect(t.repository.rows.size).toBe(1);
     expect(t.storage.objects.size).toBe(1);
+  });
+
+  it('answers a re-upload of known bytes from the row, without inspecting them again', async () => {
+    const t = setup();
+    await t.upload(alice, pngBytes('known'));
+    const inspections = t.inspector.inspections;
+    const again = await t.upload(alice, pngBytes('known'));
+    expect(again.deduped).toBe(true);
+    expect(t.inspector.inspections).toBe(inspections);
+    expect(t.staging.live).toBe(0);
   });
 
   it('never dedupes across owners', async () => {
