@@ -85,7 +85,7 @@ async function main() {
   let app;
   try {
     log(`booting the app (${scratch ? redact(scratch.dsn) : 'embedded'})`);
-    app = await startApp({ label: targetName, dataDir, database, extraEnv: { MEDIA_MAX_BYTES: String(MAX_BYTES) } });
+    app = await startApp({ label: targetName, dataDir, database, extraEnv: { MEDIA_MAX_BYTES: String(MAX_BYTES), ...(process.env.MEDIA_BODY_MEMORY_BUDGET ? { MEDIA_BODY_MEMORY_BUDGET: process.env.MEDIA_BODY_MEMORY_BUDGET } : {}) } });
     await sleep(2_000);
     result.idleRssMb = memoryOf(app.pid).rssMb;
     const headers = { 'x-media-service-key': app.serviceKey, 'x-jan-user-id': 'bench-user' };

@@ -11,6 +11,7 @@ import { AppModule } from './app.module';
 import { registerCors } from './auth/cors-policy';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
+import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { RequestContextStore } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
@@ -79,11 +80,25 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
     // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.
     fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (_request, payload, done) => done(null, payload));
+    // JSON bodies are buffered whole and parsed; the parsed data URL lives until the handler is
+    // done. Bound how many large ones are in memory from before reading until the response.
+    const budget = new BodyMemoryBudget(config.bodyMemoryBudget);
+    const releases = new WeakMap<object, () => void>();
+    const release = (request: object) => releases.get(request)?.();
+    fastify.addHook('preParsing', async (request, _reply, payload) => {
+      const type = request.headers['content-type'] ?? '';
+      if (!type.toLowerCase().includes('json')) return payload;
+      const length = Number(request.headers['content-length']);
+      releases.set(request, await budget.acquire(Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER));
+      return payload;
+    });
+    fastify.addHook('onRequestAbort', async (request) => release(request));
     fastify.addHook('onSend', async (request, reply) => {
       void reply.header('x-request-id', request.id);
     });
     const metrics = app.get(MediaMetrics);
     fastify.addHook('onResponse', async (request, reply) => {
+      release(request);
       const route = request.routeOptions?.url ?? 'unmatched';
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });

@@ -41,6 +41,7 @@ export class MediaConfig {
   @IsInt() @Min(60) uploadTtlSeconds!: number;
   @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
   @IsInt() @Min(0) shutdownGraceMs!: number;
+  @IsInt() @Min(0) bodyMemoryBudget!: number;
 
   @IsBoolean() authEnabled!: boolean;
   @ValidateIf((c: MediaConfig) => c.authEnabled) @IsString() @MinLength(1) authIssuer?: string;
@@ -116,6 +117,7 @@ export const VARIABLES: Record<string, string> = {
   uploadTtlSeconds: 'MEDIA_UPLOAD_TTL',
   retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
   shutdownGraceMs: 'MEDIA_SHUTDOWN_GRACE',
+  bodyMemoryBudget: 'MEDIA_BODY_MEMORY_BUDGET',
   authEnabled: 'AUTH_ENABLED',
   authIssuer: 'AUTH_ISSUER',
   authJwksUrl: 'AUTH_JWKS_URL',
@@ -265,6 +267,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.uploadTtlSeconds = Math.round(seconds('MEDIA_UPLOAD_TTL', 15 * 60));
   c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
   c.shutdownGraceMs = Math.round(seconds('MEDIA_SHUTDOWN_GRACE', 10) * 1000);
+  c.bodyMemoryBudget = bytes('MEDIA_BODY_MEMORY_BUDGET', 64 * 1024 * 1024);
   c.authEnabled = bool('AUTH_ENABLED', false);
   c.authIssuer = get('AUTH_ISSUER');
   c.authJwksUrl = get('AUTH_JWKS_URL');

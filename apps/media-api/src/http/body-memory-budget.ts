@@ -1,0 +1,48 @@
+/**
+ * A budget of request-body bytes held in memory at once. JSON bodies (a 20 MiB image is a 27 MiB
+ * data URL) are buffered and parsed whole; without a bound, 16 concurrent large uploads peak above
+ * a gigabyte. Large bodies wait for budget before they are read, in arrival order; small ones never
+ * wait. A body larger than the whole budget takes all of it.
+ */
+export class BodyMemoryBudget {
+  private available: number;
+  private readonly waiting: { bytes: number; grant: () => void }[] = [];
+
+  constructor(
+    readonly capacity: number,
+    /** Bodies up to this size skip the budget (resolve payloads, small images). */
+    readonly smallBodyBytes = 1024 * 1024,
+  ) {
+    this.available = capacity;
+  }
+
+  /** Waits until `bytes` fit, then returns an idempotent release. */
+  async acquire(declaredBytes: number): Promise<() => void> {
+    if (this.capacity <= 0 || declaredBytes <= this.smallBodyBytes) return () => undefined;
+    const bytes = Math.min(declaredBytes, this.capacity);
+    if (this.waiting.length === 0 && bytes <= this.available) {
+      this.available -= bytes;
+    } else {
+      await new Promise<void>((grant) => this.waiting.push({ bytes, grant }));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.available += bytes;
+      this.drain();
+    };
+  }
+
+  get inUse(): number {
+    return this.capacity - this.available;
+  }
+
+  private drain(): void {
+    while (this.waiting.length && this.waiting[0].bytes <= this.available) {
+      const next = this.waiting.shift()!;
+      this.available -= next.bytes;
+      next.grant();
+    }
+  }
+}
