@@ -2,7 +2,6 @@ import { Readable } from 'node:stream';
 import { DomainError } from '@jan/domain';
 
 const PREFIX = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(;base64)?,/i;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Characters per decoded chunk; a multiple of 4 so every chunk decodes on its own. */
 const CHUNK_CHARS = 64 * 1024;
 
@@ -23,13 +22,32 @@ export function parseDataUrl(input: string): ParsedDataUrl {
   if (!match) throw new DomainError('invalid_data_url', 'data_url must look like data:<mime>;base64,<data>');
   if (!match[3]) throw new DomainError('invalid_data_url', 'data_url must be base64-encoded (data:<mime>;base64,<data>)');
   let data = input.slice(match[0].length);
-  if (/\s/.test(data)) data = data.replace(/\s+/g, '');
-  if (data.length % 4 === 1 || !BASE64.test(data)) throw new DomainError('invalid_data_url', 'data_url payload is not valid base64');
+  // indexOf is a memchr; a regex over a 27 MB string was 8-20% of ingest CPU.
+  if (data.indexOf('\n') >= 0 || data.indexOf('\r') >= 0 || data.indexOf(' ') >= 0 || data.indexOf('\t') >= 0) {
+    data = data.replace(/\s+/g, '');
+  }
+  if (data.length % 4 === 1) throw invalidBase64();
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
   const bytes = Math.floor((data.length * 3) / 4) - padding;
-  return { declaredMimeType: match[1]?.toLowerCase(), bytes, body: Readable.from(chunks(data)) };
+  return { declaredMimeType: match[1]?.toLowerCase(), bytes, body: Readable.from(chunks(data, padding)) };
 }
 
-function* chunks(data: string): Generator<Buffer> {
-  for (let i = 0; i < data.length; i += CHUNK_CHARS) yield Buffer.from(data.slice(i, i + CHUNK_CHARS), 'base64');
+/**
+ * Decodes chunk by chunk and validates as it goes: Node's decoder skips characters outside the
+ * alphabet and stops at misplaced padding, so a chunk that decodes to fewer bytes than its length
+ * promises was not valid base64 (the URL-safe `-` and `_` decode like `+` and `/`).
+ */
+function* chunks(data: string, padding: number): Generator<Buffer> {
+  for (let i = 0; i < data.length; i += CHUNK_CHARS) {
+    const text = data.slice(i, i + CHUNK_CHARS);
+    const last = i + CHUNK_CHARS >= data.length;
+    const decoded = Buffer.from(text, 'base64');
+    const expected = Math.floor((text.length * 3) / 4) - (last ? padding : 0);
+    if (decoded.length !== expected) throw invalidBase64();
+    yield decoded;
+  }
+}
+
+function invalidBase64(): DomainError {
+  return new DomainError('invalid_data_url', 'data_url payload is not valid base64');
 }
