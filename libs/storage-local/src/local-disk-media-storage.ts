@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -65,7 +65,7 @@ export class LocalDiskMediaStorage extends MediaStorage {
     this.now = options.now ?? (() => new Date());
   }
 
-  async put(key: string, body: Readable, _options: PutOptions): Promise<{ bytes: number }> {
+  async put(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
     const path = this.pathOf(key);
     const directory = dirname(path);
     if (!this.directories.has(directory)) {
@@ -74,7 +74,13 @@ export class LocalDiskMediaStorage extends MediaStorage {
     }
     const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
     try {
-      await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
+      if (options.sourcePath) {
+        // A staged file on this machine: copy in the kernel (copy_file_range) rather than through JS.
+        body.destroy();
+        await copyFile(options.sourcePath, temporary, fsConstants.COPYFILE_EXCL);
+      } else {
+        await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
+      }
       const { size } = await stat(temporary);
       await rename(temporary, path);
       return { bytes: size };

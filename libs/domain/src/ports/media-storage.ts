@@ -7,6 +7,11 @@ export interface PutOptions {
   contentLength?: number;
   /** Hex SHA-256 of the body, already computed by the caller; sent as a checksum where supported. */
   sha256?: string;
+  /**
+   * A local file holding exactly the bytes of `body` (a staged upload). Adapters on the same
+   * machine may copy it in the kernel instead of streaming `body`; then they must not read `body`.
+   */
+  sourcePath?: string;
 }
 
 export interface ByteRange {

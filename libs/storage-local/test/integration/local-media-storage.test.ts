@@ -79,3 +79,35 @@ describeMediaStorageContract(
     };
   },
 );
+
+describe('LocalDiskMediaStorage with a staged source file', () => {
+  it('copies the staged file in the kernel, without reading the stream, and leaves nothing on failure', async () => {
+    const { writeFile, readFile, readdir } = await import('node:fs/promises');
+    const { Readable } = await import('node:stream');
+    const dir = await mkdtemp(join(tmpdir(), 'jan-local-copy-'));
+    try {
+      const storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
+      const source = join(dir, 'staged.bin');
+      const bytes = Buffer.from('staged bytes '.repeat(1000));
+      await writeFile(source, bytes);
+      let streamRead = false;
+      const body = new Readable({
+        read() {
+          streamRead = true;
+          this.push(null);
+        },
+      });
+      const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvc8.png';
+      expect(await storage.put(key, body, { contentType: 'image/png', sourcePath: source })).toEqual({ bytes: bytes.length });
+      expect(streamRead).toBe(false);
+      expect(await readFile(join(dir, key))).toEqual(bytes);
+
+      const missing = 'images/jan_01m8efzv3ptkad8aa3vt69hvc9.png';
+      await expect(storage.put(missing, Readable.from([]), { contentType: 'image/png', sourcePath: join(dir, 'gone.bin') })).rejects.toThrow();
+      expect(await storage.head(missing)).toBeNull();
+      expect((await readdir(join(dir, 'images'))).filter((f) => f.includes('partial'))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
