@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '
 import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AdminMedia, Clock, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
 import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
-import { toMetadata } from '../media/dto/media-response.dto';
+import { toMetadata, toSignedUrlResponse } from '../media/dto/media-response.dto';
 import { usageBody } from '../usage/usage.controller';
 import { ListMediaQuery, PurgeMediaDto, ReissueDto } from './admin.dto';
 
@@ -56,13 +56,7 @@ export class AdminController {
   @ApiOperation({ summary: 'A fresh signed URL that bypasses the cache' })
   async reissue(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() dto: ReissueDto) {
     const { media, signed } = await this.admin.reissue(principal, id, dto?.ttl_seconds);
-    const now = this.clock.now();
-    return {
-      id: media.id,
-      url: signed.url,
-      expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
-      expires_at: signed.expiresAt.toISOString(),
-    };
+    return toSignedUrlResponse(media, signed, this.clock.now());
   }
 
   @Get('usage')

@@ -22,7 +22,7 @@ import { Idempotent } from '../../http/idempotency.interceptor';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto } from './dto/ingest-media.dto';
-import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata } from './dto/media-response.dto';
+import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSignedUrlResponse } from './dto/media-response.dto';
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
 import { ResolveMediaDto, parseResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
@@ -199,13 +199,7 @@ export class MediaController {
   @ApiOperation({ summary: 'A short-lived URL for one object' })
   async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: string) {
     const { media, signed } = await this.presignMedia.presign(principal, id, { download: download === '1' || download === 'true' });
-    const now = this.clock.now();
-    return {
-      id: media.id,
-      url: signed.url,
-      expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
-      expires_at: signed.expiresAt.toISOString(),
-    };
+    return toSignedUrlResponse(media, signed, this.clock.now());
   }
 
   @Get(':id/metadata')

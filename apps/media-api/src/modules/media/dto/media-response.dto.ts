@@ -56,3 +56,13 @@ export function toMetadata(media: MediaObject): MediaMetadataDto {
     retention_until: media.retentionUntil?.toISOString() ?? null,
   };
 }
+
+/** `{id, url, expires_in, expires_at}`: a signed URL as presign and reissue answer it. */
+export function toSignedUrlResponse(media: Pick<MediaObject, 'id'>, signed: SignedUrl, now: Date) {
+  return {
+    id: media.id,
+    url: signed.url,
+    expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
+    expires_at: signed.expiresAt.toISOString(),
+  };
+}
