@@ -77,9 +77,10 @@ export class JwtVerifier {
     const code = (error as { code?: unknown } | null)?.code;
     const reason = typeof code === 'string' ? REASONS[code] : undefined;
     if (reason) return new DomainError('unauthorized', reason);
-    // The key set could not be fetched (timeout, network, bad JSON): the token may be fine.
+    // The key set could not be fetched (timeout, network, bad JSON): the token may be fine, so
+    // this is our outage (503, retryable), not the caller's bad credentials (401).
     this.logger.warn({ event: 'auth.jwks_unavailable', code: typeof code === 'string' ? code : undefined, err: (error as Error)?.message });
-    return new DomainError('unauthorized', 'token could not be verified right now');
+    return new DomainError('auth_unavailable', 'token could not be verified right now: the issuer key set is unavailable');
   }
 }
 

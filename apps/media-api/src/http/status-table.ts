@@ -36,6 +36,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   remote_fetch_failed: 502,
   storage_unavailable: 503,
   database_unavailable: 503,
+  auth_unavailable: 503,
   scanner_unavailable: 503,
   remote_fetch_timeout: 504,
   internal_error: 500,

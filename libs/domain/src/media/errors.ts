@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'content_rejected',
   'storage_unavailable',
   'database_unavailable',
+  'auth_unavailable',
   'scanner_unavailable',
   'internal_error',
 ] as const;
