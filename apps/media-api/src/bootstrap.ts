@@ -45,7 +45,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
         const given = request.headers['x-request-id'];
         return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
       },
-      trustProxy: true,
+      // A hop count trusts the nearest N proxies, as Fastify's numeric form does.
+      trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     });
     const requestContext = new RequestContextStore();
     const root = {
@@ -118,6 +119,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     await database.close();
     throw error;
   }
+}
+
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
 }
 
 /**

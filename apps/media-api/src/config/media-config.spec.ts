@@ -129,6 +129,21 @@ describe('identity, limits and CORS', () => {
   });
 });
 
+describe('MEDIA_TRUST_PROXY', () => {
+  it.each([
+    [undefined, false],
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['10.0.0.0/8, 127.0.0.1', ['10.0.0.0/8', '127.0.0.1']],
+  ])('%s → %j', (raw, expected) => {
+    expect(loadConfig(raw === undefined ? {} : { MEDIA_TRUST_PROXY: raw }).trustProxy).toEqual(expected);
+  });
+  it('refuses anything else', () => {
+    expect(() => loadConfig({ MEDIA_TRUST_PROXY: 'the ingress' })).toThrow(/MEDIA_TRUST_PROXY/);
+  });
+});
+
 describe('durations and sizes', () => {
   it.each([
     ['900', 900],

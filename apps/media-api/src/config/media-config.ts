@@ -42,6 +42,8 @@ export class MediaConfig {
   @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
   @IsInt() @Min(0) shutdownGraceMs!: number;
   @IsInt() @Min(0) bodyMemoryBudget!: number;
+  /** Fastify's trustProxy: false, true, a hop count, or a list of proxy addresses/CIDRs. */
+  trustProxy!: boolean | number | string[];
 
   @IsBoolean() authEnabled!: boolean;
   @ValidateIf((c: MediaConfig) => c.authEnabled) @IsString() @MinLength(1) authIssuer?: string;
@@ -118,6 +120,7 @@ export const VARIABLES: Record<string, string> = {
   retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
   shutdownGraceMs: 'MEDIA_SHUTDOWN_GRACE',
   bodyMemoryBudget: 'MEDIA_BODY_MEMORY_BUDGET',
+  trustProxy: 'MEDIA_TRUST_PROXY',
   authEnabled: 'AUTH_ENABLED',
   authIssuer: 'AUTH_ISSUER',
   authJwksUrl: 'AUTH_JWKS_URL',
@@ -186,6 +189,20 @@ function parseApiKeys(entries: string[], problems: string[]): ApiKeyEntry[] {
 function legacyApiKey(key: string, index: number, problems: string[]): ApiKeyEntry {
   if (key.length < 16) problems.push('MEDIA_API_KEY: each key must be at least 16 characters');
   return { key, kind: 'service', name: `api-key-${index + 1}` };
+}
+
+/**
+ * Which peers may set X-Forwarded-For (the client IP in audit rows and logs). Default: nobody,
+ * so a caller cannot forge its address; behind an ingress set a hop count or the proxies' CIDRs.
+ */
+function trustProxyFrom(raw: string | undefined, problems: string[]): boolean | number | string[] {
+  if (raw === undefined || ['false', '0', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.every((e) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(e))) return entries;
+  problems.push('MEDIA_TRUST_PROXY: expected false, true, a hop count, or comma-separated addresses/CIDRs');
+  return false;
 }
 
 export class ConfigError extends Error {
@@ -268,6 +285,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
   c.shutdownGraceMs = Math.round(seconds('MEDIA_SHUTDOWN_GRACE', 10) * 1000);
   c.bodyMemoryBudget = bytes('MEDIA_BODY_MEMORY_BUDGET', 64 * 1024 * 1024);
+  c.trustProxy = trustProxyFrom(get('MEDIA_TRUST_PROXY'), problems);
   c.authEnabled = bool('AUTH_ENABLED', false);
   c.authIssuer = get('AUTH_ISSUER');
   c.authJwksUrl = get('AUTH_JWKS_URL');

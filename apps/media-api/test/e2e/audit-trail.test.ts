@@ -11,7 +11,8 @@ const TRACE = '0af7651916cd43dd8448eb211c80319c';
 describe('audit trail', () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0' } });
+    // The test client stands in for an ingress on loopback, so its X-Forwarded-For is trusted.
+    app = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0', MEDIA_TRUST_PROXY: '127.0.0.1' } });
   });
   afterAll(async () => {
     await app?.close();
@@ -82,5 +83,25 @@ describe('audit trail', () => {
     const rows = await auditRows(app, 'media_id = $1', [id]);
     expect(rows.map((r) => r.action)).toEqual(['media.ingest', 'media.delete']);
     await expect(app.running.database.writer.query(`UPDATE media_api.media_audit_events SET outcome = 'denied' WHERE media_id = $1`, [id])).rejects.toThrow(/append-only/);
+  });
+
+  it('ignores X-Forwarded-For from peers that are not trusted proxies (the default)', async () => {
+    const untrusting = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0' } });
+    try {
+      const requestId = `audit-forged-${Date.now()}`;
+      const user = uniqueUser('forger');
+      const res = await untrusting.call('/v1/media', {
+        method: 'POST',
+        user,
+        headers: { 'x-request-id': requestId, 'x-forwarded-for': '203.0.113.9' },
+        body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }),
+      });
+      expect(res.status).toBe(200);
+      const rows = await auditRows(untrusting, 'request_id = $1', [requestId]);
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) expect(row.client_ip).toBe('127.0.0.1');
+    } finally {
+      await untrusting.close();
+    }
   });
 });
