@@ -70,6 +70,27 @@ describe('cloud storage backends end to end', () => {
       expect(Buffer.from(await (await fetch(resolved.payload.u)).arrayBuffer())).toEqual(png);
     });
 
+    it('runs a direct upload through a presigned POST (browser form upload)', async () => {
+      const user = uniqueUser();
+      const png = await pngImage(310);
+      const prepared = (await (
+        await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', method: 'POST' }) })
+      ).json()) as any;
+      expect(prepared.method).toBe('POST');
+      expect(prepared.fields).toMatchObject({ key: `images/${prepared.id}.png`, Policy: expect.any(String), 'X-Amz-Signature': expect.any(String) });
+      const policy = JSON.parse(Buffer.from(prepared.fields.Policy, 'base64').toString('utf8'));
+      expect(policy.conditions).toEqual(expect.arrayContaining([['content-length-range', 1, 1024 * 1024]]));
+      const form = new FormData();
+      for (const [name, value] of Object.entries(prepared.fields as Record<string, string>)) form.append(name, value);
+      form.append('file', new Blob([png], { type: 'image/png' }), 'x.png');
+      const posted = await fetch(prepared.upload_url, { method: 'POST', body: form });
+      expect(posted.status).toBeLessThan(300);
+      const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+      expect(done.status).toBe(200);
+      const got = await app.call(`/v1/media/${prepared.id}`, { user });
+      expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
+    });
+
     it('refuses wrong-type, wrong-checksum and oversize direct uploads and leaves nothing behind', async () => {
       const user = uniqueUser();
       const cases: { declare: Record<string, unknown>; send: Buffer; code: string }[] = [
