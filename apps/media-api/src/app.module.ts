@@ -162,6 +162,7 @@ export class AppModule {
               perUser: config.rateLimit,
               perService: config.rateLimitService,
               windowSeconds: config.rateLimitWindowSeconds,
+              perAddress: config.rateLimitPublic,
             }),
           inject: [Reflector, RateLimiter],
         },

@@ -58,6 +58,7 @@ export class MediaConfig {
   @IsInt() @Min(0) quotaObjects!: number;
   @IsInt() @Min(0) rateLimit!: number;
   @IsInt() @Min(0) rateLimitService!: number;
+  @IsInt() @Min(0) rateLimitPublic!: number;
   @IsInt() @Min(1) @Max(86_400) rateLimitWindowSeconds!: number;
   @IsOptional() @IsString() redisUrl?: string;
   @IsString({ each: true }) corsOrigins!: string[];
@@ -135,6 +136,7 @@ export const VARIABLES: Record<string, string> = {
   quotaObjects: 'MEDIA_QUOTA_OBJECTS',
   rateLimit: 'MEDIA_RATE_LIMIT',
   rateLimitService: 'MEDIA_RATE_LIMIT_SERVICE',
+  rateLimitPublic: 'MEDIA_RATE_LIMIT_PUBLIC',
   rateLimitWindowSeconds: 'MEDIA_RATE_LIMIT_WINDOW',
   redisUrl: 'MEDIA_REDIS_URL',
   corsOrigins: 'MEDIA_CORS_ORIGINS',
@@ -299,6 +301,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.quotaObjects = int('MEDIA_QUOTA_OBJECTS', 0);
   c.rateLimit = int('MEDIA_RATE_LIMIT', 600);
   c.rateLimitService = int('MEDIA_RATE_LIMIT_SERVICE', 0);
+  c.rateLimitPublic = int('MEDIA_RATE_LIMIT_PUBLIC', 0);
   c.rateLimitWindowSeconds = Math.round(seconds('MEDIA_RATE_LIMIT_WINDOW', 60));
   c.redisUrl = get('MEDIA_REDIS_URL');
   c.corsOrigins = list('MEDIA_CORS_ORIGINS').map((o) => o.replace(/\/+$/, ''));

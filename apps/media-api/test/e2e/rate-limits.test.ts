@@ -81,3 +81,26 @@ describe('rate limits shared through Redis', () => {
     expect((await fetch(`${first.baseUrl}/v1/usage`, { headers: { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user } })).status).toBe(429);
   });
 });
+
+describe('rate limits per client address on signed URLs (MEDIA_RATE_LIMIT_PUBLIC)', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0', MEDIA_RATE_LIMIT_PUBLIC: '3', MEDIA_RATE_LIMIT_WINDOW: '60' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('limits signed-URL fetches per address, and leaves health and authenticated routes alone', async () => {
+    const user = uniqueUser('public');
+    const ingested = (await (
+      await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) })
+    ).json()) as any;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await fetch(ingested.url)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    for (let i = 0; i < 5; i++) expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
+    expect((await app.call(`/v1/media/${ingested.id}`, { user })).status).toBe(200);
+  });
+});
+

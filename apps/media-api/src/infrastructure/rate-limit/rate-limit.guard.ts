@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError, type Principal } from '@jan/domain';
 import type { FastifyReply } from 'fastify';
@@ -11,7 +11,18 @@ export interface RateLimitSettings {
   /** Requests per window for each service acting for nobody. 0 = off. */
   perService: number;
   windowSeconds: number;
+  /** Requests per window for each client address on signed-URL routes. 0 = off. */
+  perAddress?: number;
 }
+
+const BY_ADDRESS = 'jan:rate-limit-by-address';
+
+/**
+ * Public routes that are limited per client address when `MEDIA_RATE_LIMIT_PUBLIC` is set: the
+ * signed-URL routes, which carry no principal. Off by default: model providers fetch many images
+ * from few addresses.
+ */
+export const RateLimitByAddress = () => SetMetadata(BY_ADDRESS, true);
 
 /**
  * Limits each principal after authentication. End users are counted by subject whichever way
@@ -27,10 +38,16 @@ export class RateLimitGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (isPublic(this.reflector, context)) return true;
     const http = context.switchToHttp();
-    const principal = http.getRequest<WithPrincipal>().principal;
-    const bucket = principal ? bucketOf(principal, this.settings) : null;
+    const request = http.getRequest<WithPrincipal>();
+    let bucket: { key: string; limit: number } | null;
+    if (isPublic(this.reflector, context)) {
+      const byAddress = this.reflector.getAllAndOverride<boolean>(BY_ADDRESS, [context.getHandler(), context.getClass()]);
+      const perAddress = this.settings.perAddress ?? 0;
+      bucket = byAddress && perAddress > 0 ? { key: `ip:${request.ip}`, limit: perAddress } : null;
+    } else {
+      bucket = request.principal ? bucketOf(request.principal, this.settings) : null;
+    }
     if (!bucket) return true;
     const windowMs = this.settings.windowSeconds * 1000;
     const decision = await this.limiter.hit(bucket.key, bucket.limit, windowMs);

@@ -4,6 +4,7 @@ import { DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../../auth/auth.guard';
+import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
 
 /**
  * Serves the local backend's signed URLs. No credentials: the HMAC signature over key, expiry,
@@ -11,6 +12,7 @@ import { Public } from '../../auth/auth.guard';
  */
 @ApiExcludeController()
 @Public()
+@RateLimitByAddress()
 @Controller('v1/files')
 export class FilesController {
   constructor(private readonly storage: MediaStorage) {}

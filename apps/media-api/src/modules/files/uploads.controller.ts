@@ -5,6 +5,7 @@ import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../../auth/auth.guard';
+import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
 import { MediaConfig } from '../../config/media-config';
 
 /**
@@ -14,6 +15,7 @@ import { MediaConfig } from '../../config/media-config';
  */
 @ApiExcludeController()
 @Public()
+@RateLimitByAddress()
 @Controller('v1/uploads')
 export class UploadsController {
   constructor(
