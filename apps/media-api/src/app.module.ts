@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, Reflector } from '@nestjs/core';
@@ -97,7 +98,12 @@ export class AppModule {
         {
           provide: RemoteFetcher,
           useFactory: () =>
-            new SafeRemoteFetcher({ timeoutMs: config.remoteFetchTimeoutMs, allowCidrs: config.remoteFetchAllowCidrs, userAgent: USER_AGENT }),
+            new SafeRemoteFetcher({
+              timeoutMs: config.remoteFetchTimeoutMs,
+              allowCidrs: config.remoteFetchAllowCidrs,
+              userAgent: USER_AGENT,
+              extraCaCertificates: config.remoteFetchCaFile ? [readFileSync(config.remoteFetchCaFile, 'utf8')] : undefined,
+            }),
         },
         { provide: PresignCache, useFactory: () => new PresignCache(config.presignCacheSize) },
         { provide: MediaMetrics, useFactory: (cache: PresignCache) => new MediaMetrics(cache), inject: [PresignCache] },

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
 import { parseBytes, parseDurationSeconds } from './durations';
@@ -35,6 +36,7 @@ export class MediaConfig {
   @IsBoolean() proxyDownload!: boolean;
   @IsInt() @Min(1) remoteFetchTimeoutMs!: number;
   @IsString({ each: true }) remoteFetchAllowCidrs!: string[];
+  @IsOptional() @IsString() remoteFetchCaFile?: string;
   @IsBoolean() resolveInline!: boolean;
   @IsInt() @Min(1) inlineMaxImageBytes!: number;
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
@@ -114,6 +116,7 @@ export const VARIABLES: Record<string, string> = {
   proxyDownload: 'MEDIA_PROXY_DOWNLOAD',
   remoteFetchTimeoutMs: 'MEDIA_REMOTE_FETCH_TIMEOUT',
   remoteFetchAllowCidrs: 'MEDIA_REMOTE_FETCH_ALLOW_CIDRS',
+  remoteFetchCaFile: 'MEDIA_REMOTE_FETCH_CA_FILE',
   resolveInline: 'MEDIA_RESOLVE_INLINE',
   inlineMaxImageBytes: 'MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES',
   inlineMaxRequestBytes: 'MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES',
@@ -280,6 +283,8 @@ export function loadConfig(env: Env): MediaConfig {
   c.proxyDownload = bool('MEDIA_PROXY_DOWNLOAD', true);
   c.remoteFetchTimeoutMs = Math.round(seconds('MEDIA_REMOTE_FETCH_TIMEOUT', 15) * 1000);
   c.remoteFetchAllowCidrs = list('MEDIA_REMOTE_FETCH_ALLOW_CIDRS');
+  c.remoteFetchCaFile = get('MEDIA_REMOTE_FETCH_CA_FILE');
+  if (c.remoteFetchCaFile && !existsSync(c.remoteFetchCaFile)) problems.push(`MEDIA_REMOTE_FETCH_CA_FILE: no such file ${JSON.stringify(c.remoteFetchCaFile)}`);
   c.resolveInline = bool('MEDIA_RESOLVE_INLINE', false);
   c.inlineMaxImageBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES', 5 * 1024 * 1024);
   c.inlineMaxRequestBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES', 20 * 1024 * 1024);

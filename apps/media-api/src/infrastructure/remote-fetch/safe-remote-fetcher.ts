@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { DomainError, isDomainError, RemoteFetcher, type RemoteResource } from '@jan/domain';
 import { AddressPolicy, ipLiteralOf, isLocalhostName } from './address-policy';
@@ -21,6 +22,8 @@ export interface ConnectRequest {
   family: 4 | 6;
   headers: Record<string, string>;
   signal: AbortSignal;
+  /** PEM certificates trusted in addition to Node's root store (a private CA on-prem). */
+  extraCaCertificates?: readonly string[];
 }
 
 export interface ConnectResponse {
@@ -41,6 +44,8 @@ export interface SafeRemoteFetcherOptions {
   userAgent?: string;
   resolver?: Resolver;
   connector?: Connector;
+  /** PEM certificates trusted in addition to Node's root store (`MEDIA_REMOTE_FETCH_CA_FILE`). */
+  extraCaCertificates?: readonly string[];
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -119,7 +124,14 @@ export class SafeRemoteFetcher extends RemoteFetcher {
     for (const target of targets) {
       signal.throwIfAborted();
       try {
-        return await this.connector({ url, address: target.address, family: target.family, headers, signal });
+        return await this.connector({
+          url,
+          address: target.address,
+          family: target.family,
+          headers,
+          signal,
+          extraCaCertificates: this.options.extraCaCertificates,
+        });
       } catch (error) {
         if (signal.aborted) throw error;
         lastError = error;
@@ -155,7 +167,7 @@ export class SafeRemoteFetcher extends RemoteFetcher {
 }
 
 /** Connects with node:http(s) to the approved address while speaking to the URL's host name. */
-export const nodeHttpConnector: Connector = ({ url, address, family, headers, signal }) =>
+export const nodeHttpConnector: Connector = ({ url, address, family, headers, signal, extraCaCertificates }) =>
   new Promise<ConnectResponse>((resolve, reject) => {
     const secure = url.protocol === 'https:';
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -175,6 +187,8 @@ export const nodeHttpConnector: Connector = ({ url, address, family, headers, si
       headers: { ...headers, host: url.host },
       // SNI and certificate checks use the name the client asked for; an IP host gets no SNI.
       servername: isIP(hostname) ? '' : hostname,
+      // Certificates are always verified; extra CAs add to the root store, never replace it.
+      ...(secure && extraCaCertificates?.length ? { ca: [...rootCertificates, ...extraCaCertificates] } : {}),
       agent: false,
       signal,
     });
