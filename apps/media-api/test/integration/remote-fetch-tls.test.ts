@@ -17,7 +17,7 @@ describe('SafeRemoteFetcher over TLS', () => {
   beforeAll(async () => {
     const pems = await generate([{ name: 'commonName', value: 'images.test' }], {
       keySize: 2048,
-      days: 2,
+      notAfterDate: new Date(Date.now() + 2 * 86_400_000),
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'images.test' }] }],
     });
     caPem = pems.cert;
