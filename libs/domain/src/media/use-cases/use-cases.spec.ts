@@ -301,6 +301,37 @@ describe('ManageMedia', () => {
     expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'retention' })]);
   });
 
+  it('reaps direct-upload reservations past their deadline, bytes included', async () => {
+    const t = setup();
+    const id = newMediaId();
+    const now = t.clock.now();
+    const key = `images/${id}.png`;
+    await t.repository.insert({
+      id,
+      ownerId: 'alice',
+      storageProvider: 'local',
+      storageKey: key,
+      mimeType: 'image/png',
+      bytes: 0,
+      sha256: null,
+      originalSha256: null,
+      status: 'pending',
+      pinned: false,
+      filename: null,
+      createdAt: now,
+      updatedAt: now,
+      retentionUntil: null,
+      uploadExpiresAt: new Date(now.getTime() + 60_000),
+    });
+    t.storage.objects.set(key, { data: pngBytes('half-done'), contentType: 'image/png' });
+    expect(await t.manage.purgeExpired()).toBe(0);
+    t.clock.advance(61_000);
+    expect(await t.manage.purgeExpired()).toBe(1);
+    expect(t.repository.rows.has(id)).toBe(false);
+    expect(t.storage.objects.has(key)).toBe(false);
+    expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'upload_expired' })]);
+  });
+
   it("deletes only the caller's own objects, and forgets cached URLs", async () => {
     const t = setup();
     const { media } = await t.upload(alice, pngBytes('gone'));
