@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { RequestMethod, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -13,6 +13,7 @@ import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { traceIdOf } from './infrastructure/audit/request-context';
 import { RequestContextStore } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 
@@ -53,9 +54,17 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       module: class RootModule {},
       imports: [
         LoggerModule.forRoot({
+          // nestjs-pino's default route pattern ('{/*splat}') matches nothing on Fastify with
+          // NestJS 12, which silently drops request logs and request context; this one matches all.
+          forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
           pinoHttp: {
             level: config.logLevel,
             genReqId: (request) => (request as unknown as { id: string }).id,
+            // Every line of a request (including domain events) carries llm-api's W3C trace id.
+            customProps: (request) => {
+              const traceId = traceIdOf(request.headers.traceparent);
+              return traceId ? { trace_id: traceId } : {};
+            },
             redact: {
               paths: ['req.headers.authorization', 'req.headers["x-media-service-key"]', 'req.headers["x-media-admin-key"]', 'req.headers["x-api-key"]', 'req.headers.cookie'],
               censor: '[redacted]',
