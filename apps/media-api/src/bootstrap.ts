@@ -1,20 +1,20 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import { RequestMethod, ValidationPipe, type INestApplication } from '@nestjs/common';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { openDatabase, type Database } from '@jan/persistence';
-import { Logger, LoggerModule } from 'nestjs-pino';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { registerCors } from './auth/cors-policy';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
-import { traceIdOf } from './infrastructure/audit/request-context';
-import { RequestContextStore } from './infrastructure/audit/request-context';
+import { RequestContextStore, traceIdOf } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 
 export interface RunningApp {
@@ -53,30 +53,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     const root = {
       module: class RootModule {},
       imports: [
-        LoggerModule.forRoot({
-          // nestjs-pino's default route pattern ('{/*splat}') matches nothing on Fastify with
-          // NestJS 12, which silently drops request logs and request context; this one matches all.
-          forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
-          pinoHttp: {
-            level: config.logLevel,
-            genReqId: (request) => (request as unknown as { id: string }).id,
-            // Every line of a request (including domain events) carries llm-api's W3C trace id.
-            customProps: (request) => {
-              const traceId = traceIdOf(request.headers.traceparent);
-              return traceId ? { trace_id: traceId } : {};
-            },
-            redact: {
-              paths: ['req.headers.authorization', 'req.headers["x-media-service-key"]', 'req.headers["x-media-admin-key"]', 'req.headers["x-api-key"]', 'req.headers.cookie'],
-              censor: '[redacted]',
-            },
-            serializers: {
-              // Signed query strings are credentials: log the path only.
-              req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
-            },
-            customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
-          },
-        }),
+        // nestjs-pino is the app's logger; request lines are written by one cheap Fastify hook
+        // below instead of its pino-http middleware (a child logger per request cost ~14% of
+        // resolve throughput even with request logging off).
+        LoggerModule.forRoot({ forRoutes: [], pinoHttp: { level: config.logLevel } }),
         AppModule.register({ config, database, requestContext }),
       ],
     };
@@ -107,8 +87,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       void reply.header('x-request-id', request.id);
     });
     const metrics = app.get(MediaMetrics);
+    const requestLog = (await app.resolve(PinoLogger)).logger;
     fastify.addHook('onResponse', async (request, reply) => {
       release(request);
+      logRequest(requestLog, request, reply);
       const route = request.routeOptions?.url ?? 'unmatched';
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     });
@@ -128,6 +110,34 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     await database.close();
     throw error;
   }
+}
+
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+type RequestLog = Pick<PinoLogger['logger'], 'isLevelEnabled' | 'info' | 'error'>;
+
+/**
+ * One line per request: id (the caller's X-Request-Id or a generated one), method, path — never
+ * the query string, which for signed URLs is a credential — status, duration and the caller's W3C
+ * trace id. Headers are not logged, so no key or token can leak.
+ */
+function logRequest(log: RequestLog, request: FastifyRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const level = status >= 500 ? 'error' : 'info';
+  const path = request.url.split('?')[0];
+  if (QUIET_PATHS.has(path) || !log.isLevelEnabled(level)) return;
+  const traceId = traceIdOf(request.headers.traceparent);
+  log[level](
+    {
+      request_id: request.id,
+      method: request.method,
+      path,
+      status,
+      duration_ms: Math.round(reply.elapsedTime * 10) / 10,
+      ...(traceId ? { trace_id: traceId } : {}),
+    },
+    'request completed',
+  );
 }
 
 function trustHops(hops: number): (address: string, hop: number) => boolean {

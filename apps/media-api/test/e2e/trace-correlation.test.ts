@@ -71,7 +71,7 @@ describe('trace correlation in logs', () => {
     await new Promise((r) => setTimeout(r, 300));
     const traced = lines.filter((line) => line.includes(TRACE_ID)).map((line) => JSON.parse(line));
     expect(traced.some((entry) => entry.event === 'ingest.accepted')).toBe(true);
-    expect(traced.some((entry) => entry.res?.statusCode === 200)).toBe(true);
+    expect(traced.some((entry) => entry.msg === 'request completed' && entry.status === 200 && entry.path === '/v1/media')).toBe(true);
     for (const entry of traced) expect(entry.trace_id).toBe(TRACE_ID);
     expect(lines.join('\n')).not.toContain(SERVICE_KEY);
   });

@@ -6,7 +6,11 @@ import type { MediaMetrics } from './media-metrics';
 export class ObservedMediaEvents extends MediaEvents {
   private readonly logger = new Logger('media');
 
-  constructor(private readonly metrics: MediaMetrics) {
+  constructor(
+    private readonly metrics: MediaMetrics,
+    /** The current request's id and W3C trace id, so event lines correlate with llm-api. */
+    private readonly requestContext: () => { requestId: string; traceId: string | null } | undefined = () => undefined,
+  ) {
     super();
   }
 
@@ -44,7 +48,14 @@ export class ObservedMediaEvents extends MediaEvents {
 
   private log(event: MediaEvent): void {
     const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system', id: 'retention' };
-    const base = { event: event.type, actor_kind: actor.kind, actor_id: actor.id };
+    const request = this.requestContext();
+    const base = {
+      event: event.type,
+      actor_kind: actor.kind,
+      actor_id: actor.id,
+      ...(request ? { request_id: request.requestId } : {}),
+      ...(request?.traceId ? { trace_id: request.traceId } : {}),
+    };
     switch (event.type) {
       case 'ingest.accepted':
         this.logger.log({ ...base, media_id: event.media.id, source: event.source, deduped: event.deduped, bytes: event.media.bytes, mime: event.media.mimeType });
