@@ -19,7 +19,11 @@ const common = {
   transformIgnorePatterns: [],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   // file-type exports only an `import` condition, which Jest's CommonJS resolver never asks for.
-  moduleNameMapper: { '^file-type$': '<rootDir>/apps/media-api/node_modules/file-type/index.js' },
+  moduleNameMapper: {
+    '^file-type$': '<rootDir>/apps/media-api/node_modules/file-type/index.js',
+    // Relative dynamic imports carry the .js of the build output; the sources are .ts.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
 };
 
 module.exports = {

@@ -27,9 +27,8 @@ import {
   type MediaPolicy,
 } from '@jan/domain';
 import { TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '@jan/persistence';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AdminGuard, AuthGuard } from './auth/auth.guard';
-import { JwtVerifier } from './auth/jwt-verifier';
 import { PrincipalResolver } from './auth/principal-resolver';
 import { MediaConfig } from './config/media-config';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
@@ -157,7 +156,10 @@ export class AppModule {
           inject: [MediaAccess, MediaRepository, ManageMedia, PresignMedia, AuditTrail, Clock, MediaEvents],
         },
         { provide: PrincipalResolver, useFactory: () => principalResolverOf(config) },
-        { provide: RateLimiter, useFactory: () => (config.redisUrl ? new RedisRateLimiter(redisOf(config.redisUrl)) : new InMemoryRateLimiter()) },
+        {
+          provide: RateLimiter,
+          useFactory: async () => (config.redisUrl ? new RedisRateLimiter(await redisOf(config.redisUrl)) : new InMemoryRateLimiter()),
+        },
         AdminGuard,
         // Guards run in this order: who is calling, then how often they may.
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -179,9 +181,11 @@ export class AppModule {
   }
 }
 
-function principalResolverOf(config: MediaConfig): PrincipalResolver {
+/** jose (and ioredis below) load only when configured: neither is needed on the default path. */
+async function principalResolverOf(config: MediaConfig): Promise<PrincipalResolver> {
+  const { JwtVerifier } = config.authEnabled ? await import('./auth/jwt-verifier.js') : { JwtVerifier: null };
   const jwt =
-    config.authEnabled && config.authIssuer && config.authJwksUrl
+    JwtVerifier && config.authIssuer && config.authJwksUrl
       ? new JwtVerifier({
           issuer: config.authIssuer,
           jwksUrl: config.authJwksUrl,
@@ -195,6 +199,7 @@ function principalResolverOf(config: MediaConfig): PrincipalResolver {
 }
 
 /** Fails fast per command instead of queueing while Redis is away (the limiter then lets requests through). */
-function redisOf(url: string): Redis {
+async function redisOf(url: string): Promise<Redis> {
+  const { Redis } = await import('ioredis');
   return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2_000, lazyConnect: false });
 }

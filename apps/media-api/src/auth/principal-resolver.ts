@@ -1,6 +1,6 @@
 import { DomainError, type Principal } from '@jan/domain';
 import type { ApiKeyEntry } from '../config/media-config';
-import { JwtVerifier } from './jwt-verifier';
+import type { JwtVerifier } from './jwt-verifier';
 import { KeyRing } from './key-ring';
 
 export type Headers = Record<string, string | string[] | undefined>;

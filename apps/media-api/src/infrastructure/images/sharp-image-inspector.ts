@@ -1,4 +1,4 @@
-import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
+import type { Metadata, Sharp, SharpOptions } from 'sharp';
 import { DomainError, ImageInspector, isDomainError, type AllowedMimeType, type ImageFacts, type InspectedImage, type StagedUpload, UploadStaging } from '@jan/domain';
 import { readBmpHeader } from './bmp-header';
 import { checkStructure, looksLikeText } from './polyglot-check';
@@ -44,6 +44,17 @@ interface Header {
   depth?: string;
 }
 
+type SharpFactory = typeof import('sharp');
+let sharpModule: Promise<SharpFactory> | undefined;
+// sharp and libvips (~10 MB resident) load on the first inspection, not at boot.
+const loadSharp = () =>
+  (sharpModule ??= import('sharp').then((module) => {
+    const factory = ((module as unknown as { default?: SharpFactory }).default ?? module) as SharpFactory;
+    // libvips' operation cache keeps decoded images around for reuse we never make.
+    factory.cache(false);
+    return factory;
+  }));
+
 let fileTypeModule: Promise<typeof import('file-type')> | undefined;
 // file-type is ESM-only; a dynamic import keeps this CommonJS build loadable on any Node it supports.
 const loadFileType = () => (fileTypeModule ??= import('file-type'));
@@ -65,6 +76,7 @@ const loadFileType = () => (fileTypeModule ??= import('file-type'));
  * dedupes too.
  */
 export class SharpImageInspector extends ImageInspector {
+  private sharp: SharpFactory | undefined;
   private readonly staging: UploadStaging;
   private readonly maxPixels: number;
   private readonly maxDimension: number;
@@ -82,8 +94,6 @@ export class SharpImageInspector extends ImageInspector {
     this.reencode = options.reencode ?? 'off';
     this.maxOutputBytes = options.maxOutputBytes ?? 64 * 1024 * 1024;
     this.slots = new Semaphore(options.maxConcurrent ?? 4);
-    // libvips' operation cache keeps decoded images around for reuse we never make.
-    sharp.cache(false);
   }
 
   /** The declared type is deliberately unused: only the bytes decide (the use case logs mismatches). */
@@ -92,6 +102,7 @@ export class SharpImageInspector extends ImageInspector {
   }
 
   private async inspectNow(upload: StagedUpload): Promise<InspectedImage> {
+    this.sharp ??= await loadSharp();
     const mimeType = await this.sniff(upload);
     const structure = await checkStructure(upload.path, upload.bytes, upload.head, mimeType);
     if (structure.polyglot) throw new DomainError('unsupported_media_type', 'the file is an image and something else at once', { reason: structure.polyglot });
@@ -153,7 +164,7 @@ export class SharpImageInspector extends ImageInspector {
 
   private async metadata(upload: StagedUpload, options: SharpOptions): Promise<Metadata & { width: number; height: number }> {
     try {
-      const meta = await sharp(upload.path, { ...options, limitInputPixels: this.maxPixels, failOn: 'error' }).metadata();
+      const meta = await this.sharp!(upload.path, { ...options, limitInputPixels: this.maxPixels, failOn: 'error' }).metadata();
       if (!meta.width || !meta.height) throw new Error('no dimensions');
       return meta as Metadata & { width: number; height: number };
     } catch (error) {
@@ -180,7 +191,7 @@ export class SharpImageInspector extends ImageInspector {
       const options: SharpOptions =
         page === null ? { pages: ANIMATED.has(mimeType) ? -1 : 1 } : { page, pages: 1 };
       try {
-        await sharp(upload.path, { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true })
+        await this.sharp!(upload.path, { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true })
           .resize(8, 8, { fit: 'fill' })
           .raw()
           .toBuffer();
@@ -214,7 +225,7 @@ export class SharpImageInspector extends ImageInspector {
       throw error;
     }
     try {
-      const meta = await sharp(stored.path, { failOn: 'error' }).metadata();
+      const meta = await this.sharp!(stored.path, { failOn: 'error' }).metadata();
       return { facts: { ...facts, width: meta.width ?? facts.width, height: meta.pageHeight ?? meta.height ?? facts.height }, stored };
     } catch (error) {
       await stored.dispose();
@@ -224,7 +235,7 @@ export class SharpImageInspector extends ImageInspector {
 
   private encoder(upload: StagedUpload, mimeType: AllowedMimeType, header: Header): Sharp {
     const normalize = this.reencode === 'normalize';
-    const image = sharp(upload.path, { pages: ANIMATED.has(mimeType) ? -1 : 1, failOn: 'error', limitInputPixels: this.maxPixels }).autoOrient();
+    const image = this.sharp!(upload.path, { pages: ANIMATED.has(mimeType) ? -1 : 1, failOn: 'error', limitInputPixels: this.maxPixels }).autoOrient();
     if (normalize) image.toColourspace('srgb');
     else {
       image.keepIccProfile();
