@@ -1,4 +1,4 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata, UseInterceptors, applyDecorators } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError, actorOf, type Principal } from '@jan/domain';
 import type { FastifyRequest } from 'fastify';
@@ -6,8 +6,11 @@ import { from, lastValueFrom, type Observable } from 'rxjs';
 
 const IDEMPOTENT = 'jan:idempotent';
 
-/** POST routes whose successful answer is replayed for a repeated `Idempotency-Key`. */
-export const Idempotent = () => SetMetadata(IDEMPOTENT, true);
+/**
+ * POST routes whose successful answer is replayed for a repeated `Idempotency-Key`. Bound per
+ * route rather than globally: a global interceptor would put every request through rxjs.
+ */
+export const Idempotent = () => applyDecorators(SetMetadata(IDEMPOTENT, true), UseInterceptors(IdempotencyInterceptor));
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
