@@ -1,25 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Principal } from '../../access/principal';
 import { FixedQuotaPolicy } from '../../ports/quota-policy';
-import {
-  FixedClock,
-  InMemoryAuditTrail,
-  InMemoryMediaRepository,
-  InMemoryMediaStorage,
-  InMemoryUploadStaging,
-  MagicNumberImageInspector,
-  RecordingMediaEvents,
-  pngBytes,
-} from '../../testing';
-import { DomainError } from '../errors';
-import type { MediaPolicy } from '../media-policy';
-import { PresignCache } from '../presign-cache';
-import { AdminMedia, PURGE_MAX_PER_CALL } from './admin-media';
-import { DirectUpload } from './direct-upload';
-import { IngestMedia } from './ingest-media';
-import { ManageMedia } from './manage-media';
-import { MediaAccess } from './media-access';
-import { PresignMedia } from './presign-media';
+import { codeOf, createUseCaseTestbed, pngBytes } from '../../testing';
+import { PURGE_MAX_PER_CALL } from './admin-media';
 
 const alice: Principal = { kind: 'user', subject: 'alice' };
 const bob: Principal = { kind: 'user', subject: 'bob' };
@@ -27,39 +10,7 @@ const ops: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
 const llmApi: Principal = { kind: 'service', serviceId: 'llm-api', actingFor: null };
 
 function setup(quota = new FixedQuotaPolicy()) {
-  const policy: MediaPolicy & { uploadTtlSeconds: number } = {
-    maxBytes: 1024,
-    retentionDays: 30,
-    presignTtlSeconds: 600,
-    inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 },
-    uploadTtlSeconds: 600,
-  };
-  const clock = new FixedClock();
-  const repository = new InMemoryMediaRepository();
-  const storage = new InMemoryMediaStorage(() => clock.now());
-  const staging = new InMemoryUploadStaging();
-  const events = new RecordingMediaEvents();
-  const cache = new PresignCache(100);
-  const audit = new InMemoryAuditTrail();
-  const access = new MediaAccess(repository, events);
-  const inspector = new MagicNumberImageInspector();
-  const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy, quota);
-  const presign = new PresignMedia(access, storage, cache, clock, policy);
-  const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
-  const direct = new DirectUpload(access, repository, storage, staging, inspector, clock, events, policy, quota);
-  const admin = new AdminMedia(access, repository, manage, presign, audit, quota, clock, events, policy);
-  const upload = (principal: Principal, data: Buffer) => ingest.execute({ principal, source: 'data_url', body: Readable.from([data]) });
-  return { clock, repository, storage, events, cache, audit, presign, manage, direct, admin, upload };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof DomainError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a DomainError');
+  return createUseCaseTestbed({ quota, policy: { inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } } });
 }
 
 describe('quotas', () => {

@@ -1,24 +1,10 @@
 import { Readable } from 'node:stream';
 import { newMediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
-import {
-  FixedClock,
-  InMemoryMediaRepository,
-  InMemoryMediaStorage,
-  InMemoryUploadStaging,
-  MagicNumberImageInspector,
-  RecordingMediaEvents,
-  pngBytes,
-} from '../../testing';
+import { codeOf, createUseCaseTestbed, pendingMedia, pngBytes } from '../../testing';
 import { DomainError } from '../errors';
 import type { MediaPolicy } from '../media-policy';
-import { PresignCache } from '../presign-cache';
-import { IngestMedia, resolveOwner } from './ingest-media';
-import { ManageMedia } from './manage-media';
-import { MediaAccess } from './media-access';
-import { OpenMedia } from './open-media';
-import { PresignMedia } from './presign-media';
-import { ResolveMedia } from './resolve-media';
+import { resolveOwner } from './ingest-media';
 
 const alice: Principal = { kind: 'user', subject: 'alice' };
 const bob: Principal = { kind: 'user', subject: 'bob' };
@@ -27,39 +13,7 @@ const llmApiForBob: Principal = { kind: 'service', serviceId: 'llm-api', actingF
 const admin: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
 
 function setup(overrides: Partial<MediaPolicy> = {}) {
-  const policy: MediaPolicy = {
-    maxBytes: 1024,
-    retentionDays: 30,
-    presignTtlSeconds: 600,
-    inline: { enabled: true, maxImageBytes: 512, maxRequestBytes: 1024 },
-    ...overrides,
-  };
-  const clock = new FixedClock();
-  const repository = new InMemoryMediaRepository();
-  const storage = new InMemoryMediaStorage(() => clock.now());
-  const staging = new InMemoryUploadStaging();
-  const events = new RecordingMediaEvents();
-  const cache = new PresignCache(100);
-  const access = new MediaAccess(repository, events);
-  const inspector = new MagicNumberImageInspector();
-  const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy);
-  const presign = new PresignMedia(access, storage, cache, clock, policy);
-  const resolve = new ResolveMedia(repository, storage, presign, events, policy);
-  const open = new OpenMedia(access, storage);
-  const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
-  const upload = (principal: Principal, data: Buffer, userId?: string) =>
-    ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });
-  return { policy, clock, repository, storage, staging, inspector, events, cache, ingest, presign, resolve, open, manage, upload };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof DomainError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a DomainError');
+  return createUseCaseTestbed({ policy: overrides });
 }
 
 describe('IngestMedia', () => {
@@ -181,25 +135,8 @@ describe('access', () => {
 
   it('never serves pending objects', async () => {
     const t = setup();
-    const id = newMediaId();
-    const now = t.clock.now();
-    await t.repository.insert({
-      id,
-      ownerId: 'alice',
-      storageProvider: 'local',
-      storageKey: `images/${id}.png`,
-      mimeType: 'image/png',
-      bytes: 0,
-      sha256: null,
-      originalSha256: null,
-      status: 'pending',
-      pinned: false,
-      filename: null,
-      createdAt: now,
-      updatedAt: now,
-      retentionUntil: null,
-      uploadExpiresAt: new Date(now.getTime() + 60_000),
-    });
+    const { id } = pendingMedia('alice', t.clock.now());
+    await t.repository.insert(pendingMedia('alice', t.clock.now(), 60_000, id));
     expect(await codeOf(t.open.open(alice, id))).toBe('media_not_found');
     expect(await codeOf(t.resolve.resolveIds(alice, [id]))).toBe('media_not_found');
   });
@@ -303,26 +240,9 @@ describe('ManageMedia', () => {
 
   it('reaps direct-upload reservations past their deadline, bytes included', async () => {
     const t = setup();
-    const id = newMediaId();
-    const now = t.clock.now();
-    const key = `images/${id}.png`;
-    await t.repository.insert({
-      id,
-      ownerId: 'alice',
-      storageProvider: 'local',
-      storageKey: key,
-      mimeType: 'image/png',
-      bytes: 0,
-      sha256: null,
-      originalSha256: null,
-      status: 'pending',
-      pinned: false,
-      filename: null,
-      createdAt: now,
-      updatedAt: now,
-      retentionUntil: null,
-      uploadExpiresAt: new Date(now.getTime() + 60_000),
-    });
+    const pending = pendingMedia('alice', t.clock.now(), 60_000);
+    const { id, storageKey: key } = pending;
+    await t.repository.insert(pending);
     t.storage.objects.set(key, { data: pngBytes('half-done'), contentType: 'image/png' });
     expect(await t.manage.purgeExpired()).toBe(0);
     t.clock.advance(61_000);
