@@ -1,19 +1,7 @@
 import pg from 'pg';
+import { canConnect as answers } from '../../scripts/test-services/postgres.mjs';
 
 const DEFAULT_DSN = 'postgres://root@127.0.0.1:5432/test';
-
-async function answers(dsn) {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 1_500 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /**
  * The PostgreSQL server to benchmark against: BENCH_POSTGRES_DSN, else TEST_POSTGRES_DSN, else the

@@ -9,7 +9,8 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 
-async function canConnect(dsn) {
+/** True when PostgreSQL at `dsn` accepts a connection and answers a query. */
+export async function canConnect(dsn) {
   const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 2000 });
   try {
     await client.connect();

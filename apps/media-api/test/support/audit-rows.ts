@@ -1,19 +1,8 @@
 import { MediaEvents } from '@jan/domain';
+import type { AuditRow } from '@jan/persistence';
 import type { TestApp } from './test-app';
 
-export interface AuditRow {
-  occurred_at: Date;
-  actor_kind: string;
-  actor_id: string;
-  action: string;
-  media_id: string | null;
-  outcome: string;
-  reason_code: string | null;
-  request_id: string | null;
-  trace_id: string | null;
-  client_ip: string | null;
-  details: Record<string, unknown> | null;
-}
+export type { AuditRow };
 
 /** Waits for the app's background audit writes, then reads the rows matching `where`. */
 export async function auditRows(app: TestApp, where: string, params: unknown[]): Promise<AuditRow[]> {

@@ -2,7 +2,8 @@ import { AuditTrail } from '@jan/domain';
 import type { DataSource } from 'typeorm';
 import type { AuditActorKind, AuditOutcome, MediaAuditEvent, MediaAuditEventInput } from './media-audit-event';
 
-interface AuditRow {
+/** A `media_api.media_audit_events` row as PostgreSQL returns it. */
+export interface AuditRow {
   id: string;
   occurred_at: Date;
   actor_kind: string;

@@ -23,27 +23,6 @@ export interface MediaObjectRow {
 
 /** Between the domain's `MediaObject` and the `media_objects` table. */
 export const MediaObjectMapper = {
-  toDomain(entity: MediaObjectOrmEntity): MediaObject {
-    return {
-      id: entity.id as MediaId,
-      // Rows written by the earlier service may lack an owner; '' matches no principal.
-      ownerId: entity.createdBy ?? '',
-      storageProvider: entity.storageProvider as StorageProvider,
-      storageKey: entity.storageKey,
-      mimeType: entity.mimeType as AllowedMimeType,
-      bytes: Number(entity.bytes),
-      sha256: entity.sha256,
-      originalSha256: entity.originalSha256,
-      status: entity.status as MediaStatus,
-      pinned: entity.pinned,
-      filename: entity.filename,
-      createdAt: entity.createdAt,
-      updatedAt: entity.updatedAt,
-      retentionUntil: entity.retentionUntil,
-      uploadExpiresAt: entity.uploadExpiresAt,
-    };
-  },
-
   toPersistence(media: MediaObject): MediaObjectOrmEntity {
     const entity = new MediaObjectOrmEntity();
     entity.id = media.id;
@@ -67,6 +46,7 @@ export const MediaObjectMapper = {
   rowToDomain(row: MediaObjectRow): MediaObject {
     return {
       id: row.id as MediaId,
+      // Rows written by the earlier service may lack an owner; '' matches no principal.
       ownerId: row.created_by ?? '',
       storageProvider: row.storage_provider as StorageProvider,
       storageKey: row.storage_key,

@@ -161,11 +161,11 @@ export class TypeOrmMediaRepository extends MediaRepository {
       }
       if (updated.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(updated[0]) };
 
-      const current = await this.writer.getRepository(MediaObjectOrmEntity).findOneBy({ id });
+      const [current] = await this.selectByIds(this.writer, [id]);
       if (!current) throw mediaNotFound([id]);
-      if (current.status === 'ready') return { inserted: true, media: MediaObjectMapper.toDomain(current) };
+      if (current.status === 'ready') return { inserted: true, media: current };
       if (facts.sha256 === null) continue;
-      const existing = await this.twin(this.writer, current.createdBy, facts.sha256);
+      const existing = await this.twin(this.writer, current.ownerId, facts.sha256);
       if (existing) return { inserted: false, existing };
     }
     throw new Error(`marking ${id} ready kept conflicting with a twin that disappeared`);
