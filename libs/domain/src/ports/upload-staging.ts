@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Bytes received from a client, spooled while being counted and hashed so that no step holds an
- * upload in memory. `open()` may be called more than once.
+ * Bytes received from a client, counted and hashed on the way in. Small uploads stay in memory
+ * (`buffer`); larger ones are spooled to a private file (`path`), so no step holds a large upload
+ * in memory. Exactly one of `buffer` and `path` is set. `open()` may be called more than once.
  */
 export interface StagedUpload {
   readonly bytes: number;
@@ -10,15 +11,17 @@ export interface StagedUpload {
   readonly sha256: string;
   /** The first bytes (up to 4 KiB), for content sniffing. */
   readonly head: Buffer;
-  /** A path to the bytes on local disk, for decoders that read files. */
-  readonly path: string;
+  /** The bytes, when the upload was small enough to be kept in memory; otherwise null. */
+  readonly buffer: Buffer | null;
+  /** A path to the bytes on local disk, when they were spooled there; otherwise null. */
+  readonly path: string | null;
   open(): Readable;
   dispose(): Promise<void>;
 }
 
 export abstract class UploadStaging {
   /**
-   * Spools `source`, failing with `payload_too_large` as soon as more than `maxBytes` arrive
+   * Stages `source`, failing with `payload_too_large` as soon as more than `maxBytes` arrive
    * and with `empty_file` when nothing does. A failed stage leaves nothing behind.
    */
   abstract stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload>;

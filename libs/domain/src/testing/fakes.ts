@@ -57,7 +57,8 @@ export class InMemoryUploadStaging extends UploadStaging {
       bytes: data.length,
       sha256: createHash('sha256').update(data).digest('hex'),
       head: data.subarray(0, 4096),
-      path: '/dev/null',
+      buffer: data,
+      path: null,
       open: () => Readable.from([data]),
       dispose: async () => {
         if (!disposed) this.live--;

@@ -110,4 +110,33 @@ describe('LocalDiskMediaStorage with a staged source file', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('writes bytes already in memory without reading the body stream, and never over an existing object', async () => {
+    const { readFile, readdir } = await import('node:fs/promises');
+    const { Readable } = await import('node:stream');
+    const dir = await mkdtemp(join(tmpdir(), 'jan-local-buffer-'));
+    try {
+      const storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
+      const bytes = Buffer.from('in-memory bytes '.repeat(500));
+      let streamRead = false;
+      const body = new Readable({
+        read() {
+          streamRead = true;
+          this.push(null);
+        },
+      });
+      const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvd0.png';
+      expect(await storage.put(key, body, { contentType: 'image/png', sourceBuffer: bytes })).toEqual({ bytes: bytes.length });
+      expect(streamRead).toBe(false);
+      expect(await readFile(join(dir, key))).toEqual(bytes);
+
+      // A second put of the same key replaces the object atomically (temp file, then rename).
+      const replacement = Buffer.from('replacement');
+      await storage.put(key, Readable.from([]), { contentType: 'image/png', sourceBuffer: replacement });
+      expect(await readFile(join(dir, key))).toEqual(replacement);
+      expect((await readdir(join(dir, 'images'))).filter((f) => f.includes('partial'))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { checkStructure, looksLikeText } from './polyglot-check';
 
 /** A minimal structurally valid GIF: header, screen descriptor, one 1×1 frame, trailer. */
@@ -15,10 +16,15 @@ describe('checkStructure', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  async function check(bytes: Buffer, mime: Parameters<typeof checkStructure>[3]) {
+  /** Checks the bytes as a spooled file and as an in-memory upload; both must agree. */
+  async function check(bytes: Buffer, mime: Parameters<typeof checkStructure>[1]) {
     const path = join(dir, `f-${Math.random().toString(36).slice(2)}`);
     await writeFile(path, bytes);
-    return checkStructure(path, bytes.length, bytes.subarray(0, 4096), mime);
+    const upload = { bytes: bytes.length, sha256: '', head: bytes.subarray(0, 4096), open: () => Readable.from([bytes]), dispose: async () => {} };
+    const fromFile = await checkStructure({ ...upload, buffer: null, path }, mime);
+    const fromMemory = await checkStructure({ ...upload, buffer: bytes, path: null }, mime);
+    expect(fromMemory).toEqual(fromFile);
+    return fromFile;
   }
 
   it('passes a clean GIF and PNG', async () => {

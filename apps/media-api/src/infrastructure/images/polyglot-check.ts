@@ -1,5 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import type { AllowedMimeType } from '@jan/domain';
+import { open } from 'node:fs/promises';
+import type { AllowedMimeType, StagedUpload } from '@jan/domain';
 
 /**
  * Tells apart an image from a file that is also something else (HTML, SVG, script, PDF, PHP)
@@ -20,8 +20,9 @@ export interface StructureFindings {
   truncated: boolean;
 }
 
-export async function checkStructure(path: string, bytes: number, head: Buffer, mime: AllowedMimeType): Promise<StructureFindings> {
-  const file = await open(path, 'r');
+export async function checkStructure(upload: StagedUpload, mime: AllowedMimeType): Promise<StructureFindings> {
+  const { bytes, head } = upload;
+  const file: ByteReader = upload.buffer ? new BufferReader(upload.buffer) : await open(upload.path!, 'r');
   try {
     const tail = Buffer.alloc(Math.min(EDGE_BYTES, bytes));
     await file.read(tail, 0, tail.length, bytes - tail.length);
@@ -54,7 +55,7 @@ export function looksLikeText(head: Buffer): boolean {
  * Where the image structure ends; TRUNCATED when the file stops inside a block; null when it is
  * not known or the structure is odd in a way the decoder should judge.
  */
-async function imageEnd(file: FileHandle, bytes: number, mime: AllowedMimeType): Promise<number | null> {
+async function imageEnd(file: ByteReader, bytes: number, mime: AllowedMimeType): Promise<number | null> {
   switch (mime) {
     case 'image/png':
       return pngEnd(new FileCursor(file, bytes));
@@ -112,12 +113,28 @@ async function skipSubBlocks(cursor: FileCursor): Promise<boolean> {
   }
 }
 
-async function webpEnd(file: FileHandle): Promise<number | null> {
+async function webpEnd(file: ByteReader): Promise<number | null> {
   const header = Buffer.alloc(12);
   const { bytesRead } = await file.read(header, 0, 12, 0);
   if (bytesRead < 12 || header.toString('latin1', 0, 4) !== 'RIFF') return null;
   const size = header.readUInt32LE(4);
   return 8 + size + (size % 2);
+}
+
+/** Positional reads: a file handle, or the bytes of an upload held in memory. */
+interface ByteReader {
+  read(target: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+class BufferReader implements ByteReader {
+  constructor(private readonly bytes: Buffer) {}
+
+  async read(target: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    return { bytesRead: this.bytes.copy(target, offset, position, Math.min(position + length, this.bytes.length)) };
+  }
+
+  async close(): Promise<void> {}
 }
 
 /** Sequential reads through a 64 KiB window, so walking a large file stays cheap and bounded. */
@@ -127,7 +144,7 @@ class FileCursor {
   private windowStart = 0;
 
   constructor(
-    private readonly file: FileHandle,
+    private readonly file: ByteReader,
     private readonly size: number,
   ) {}
 

@@ -104,7 +104,7 @@ export class SharpImageInspector extends ImageInspector {
   private async inspectNow(upload: StagedUpload): Promise<InspectedImage> {
     this.sharp ??= await loadSharp();
     const mimeType = await this.sniff(upload);
-    const structure = await checkStructure(upload.path, upload.bytes, upload.head, mimeType);
+    const structure = await checkStructure(upload, mimeType);
     if (structure.polyglot) throw new DomainError('unsupported_media_type', 'the file is an image and something else at once', { reason: structure.polyglot });
     if (mimeType === 'image/bmp') return { facts: this.checkBmp(upload), stored: upload };
 
@@ -118,8 +118,8 @@ export class SharpImageInspector extends ImageInspector {
   }
 
   private async sniff(upload: StagedUpload): Promise<AllowedMimeType> {
-    const { fileTypeFromFile } = await loadFileType();
-    const found = await fileTypeFromFile(upload.path);
+    const { fileTypeFromBuffer, fileTypeFromFile } = await loadFileType();
+    const found = upload.buffer ? await fileTypeFromBuffer(upload.buffer) : await fileTypeFromFile(upload.path!);
     const mime = found && SNIFFED[found.mime];
     if (!mime) {
       throw new DomainError('unsupported_media_type', 'only JPEG, PNG, WebP, GIF, BMP and TIFF images are accepted', found ? { detected: found.mime } : undefined);
@@ -164,7 +164,7 @@ export class SharpImageInspector extends ImageInspector {
 
   private async metadata(upload: StagedUpload, options: SharpOptions): Promise<Metadata & { width: number; height: number }> {
     try {
-      const meta = await this.sharp!(upload.path, { ...options, limitInputPixels: this.maxPixels, failOn: 'error' }).metadata();
+      const meta = await this.sharp!(sharpInput(upload), { ...options, limitInputPixels: this.maxPixels, failOn: 'error' }).metadata();
       if (!meta.width || !meta.height) throw new Error('no dimensions');
       return meta as Metadata & { width: number; height: number };
     } catch (error) {
@@ -191,7 +191,7 @@ export class SharpImageInspector extends ImageInspector {
       const options: SharpOptions =
         page === null ? { pages: ANIMATED.has(mimeType) ? -1 : 1 } : { page, pages: 1 };
       try {
-        await this.sharp!(upload.path, { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true })
+        await this.sharp!(sharpInput(upload), { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true })
           .resize(8, 8, { fit: 'fill' })
           .raw()
           .toBuffer();
@@ -225,7 +225,7 @@ export class SharpImageInspector extends ImageInspector {
       throw error;
     }
     try {
-      const meta = await this.sharp!(stored.path, { failOn: 'error' }).metadata();
+      const meta = await this.sharp!(sharpInput(stored), { failOn: 'error' }).metadata();
       return { facts: { ...facts, width: meta.width ?? facts.width, height: meta.pageHeight ?? meta.height ?? facts.height }, stored };
     } catch (error) {
       await stored.dispose();
@@ -235,7 +235,7 @@ export class SharpImageInspector extends ImageInspector {
 
   private encoder(upload: StagedUpload, mimeType: AllowedMimeType, header: Header): Sharp {
     const normalize = this.reencode === 'normalize';
-    const image = this.sharp!(upload.path, { pages: ANIMATED.has(mimeType) ? -1 : 1, failOn: 'error', limitInputPixels: this.maxPixels }).autoOrient();
+    const image = this.sharp!(sharpInput(upload), { pages: ANIMATED.has(mimeType) ? -1 : 1, failOn: 'error', limitInputPixels: this.maxPixels }).autoOrient();
     if (normalize) image.toColourspace('srgb');
     else {
       image.keepIccProfile();
@@ -256,6 +256,11 @@ export class SharpImageInspector extends ImageInspector {
         throw new Error(`no encoder for ${mimeType}`);
     }
   }
+}
+
+/** What sharp reads: the bytes in memory, or the spooled file. */
+function sharpInput(upload: StagedUpload): Buffer | string {
+  return upload.buffer ?? upload.path!;
 }
 
 function tooLarge(message: string): DomainError {

@@ -1,20 +1,36 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { DomainError, UploadStaging, type StagedUpload } from '@jan/domain';
 
 const HEAD_BYTES = 4096;
 
+/** Uploads up to this size stay in memory: no temp file, and decoders read the buffer. */
+export const DEFAULT_IN_MEMORY_MAX_BYTES = 1024 * 1024;
+
+export interface TempFileUploadStagingOptions {
+  /** Largest upload kept in memory; anything bigger is spooled to a file. 0 spools everything. */
+  inMemoryMaxBytes?: number;
+}
+
 /**
- * Spools uploads into private temp files under `directory`, counting and hashing on the way, so an
- * upload costs one chunk of memory whatever its size. Files are created `0600` with random names
- * and removed on failure or `dispose()`.
+ * Stages uploads as a spooled temporary file does: bytes are counted and hashed as they arrive and
+ * kept in memory up to `inMemoryMaxBytes`; past that they move to a private temp file under
+ * `directory` (`0600`, random name), so a large upload costs one chunk of memory whatever its
+ * size. Small images (the common case) then cost no file-system calls at all before storage.
+ * Temp files are removed on failure or `dispose()`.
  */
 export class TempFileUploadStaging extends UploadStaging {
-  constructor(private readonly directory: string) {
+  private readonly inMemoryMaxBytes: number;
+
+  constructor(
+    private readonly directory: string,
+    options: TempFileUploadStagingOptions = {},
+  ) {
     super();
+    this.inMemoryMaxBytes = options.inMemoryMaxBytes ?? DEFAULT_IN_MEMORY_MAX_BYTES;
   }
 
   async stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {
@@ -31,43 +47,110 @@ export class TempFileUploadStaging extends UploadStaging {
   }
 
   private async spool(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {
-    await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const path = join(this.directory, `upload-${randomUUID()}`);
-    const file = await open(path, 'wx', 0o600);
     const hash = createHash('sha256');
-    const head = Buffer.alloc(HEAD_BYTES);
-    let headLength = 0;
+    const held: Buffer[] = [];
+    let file: SpoolFile | null = null;
     let bytes = 0;
     try {
-      // for-await gives back-pressure for free: the next chunk is pulled only after this one is on disk.
+      // for-await gives back-pressure for free: the next chunk is pulled only after this one is stored.
       for await (const raw of source as AsyncIterable<Uint8Array | string>) {
-        const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+        const chunk = typeof raw === 'string' ? Buffer.from(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
         bytes += chunk.length;
         if (bytes > options.maxBytes) {
           // Stop the sender now rather than draining a body we will refuse anyway.
           if (isDestroyable(source)) source.destroy();
           throw new DomainError('payload_too_large', `upload exceeds ${options.maxBytes} bytes`, { max_bytes: options.maxBytes });
         }
-        if (headLength < HEAD_BYTES) {
-          const take = Math.min(HEAD_BYTES - headLength, chunk.length);
-          head.set(chunk.subarray(0, take), headLength);
-          headLength += take;
-        }
         hash.update(chunk);
-        await writeFully(file, chunk);
+        if (file) {
+          await file.write(chunk);
+        } else if (bytes <= this.inMemoryMaxBytes) {
+          // Copied: the source may reuse its chunk buffers after handing them over.
+          held.push(Buffer.from(chunk));
+        } else {
+          file = await SpoolFile.create(this.directory);
+          for (const earlier of held.splice(0)) await file.write(earlier);
+          await file.write(chunk);
+        }
       }
       if (bytes === 0) throw new DomainError('empty_file', 'upload is empty');
-      await file.close();
+      if (file) await file.close();
     } catch (error) {
-      await file.close().catch(() => undefined);
-      await rm(path, { force: true });
+      await file?.discard();
       throw error;
     }
-    return new TempFileStagedUpload(path, bytes, hash.digest('hex'), Buffer.from(head.subarray(0, headLength)));
+    const sha256 = hash.digest('hex');
+    if (file) return new TempFileStagedUpload(file.path, bytes, sha256, file.head());
+    const buffer = held.length === 1 ? held[0]! : Buffer.concat(held, bytes);
+    return new InMemoryStagedUpload(buffer, sha256);
   }
 }
 
+/** A private temp file being written; remembers the first bytes for sniffing. */
+class SpoolFile {
+  private readonly headBuffer = Buffer.alloc(HEAD_BYTES);
+  private headLength = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async create(directory: string): Promise<SpoolFile> {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    const path = join(directory, `upload-${randomUUID()}`);
+    return new SpoolFile(path, await open(path, 'wx', 0o600));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.headLength < HEAD_BYTES) {
+      const take = Math.min(HEAD_BYTES - this.headLength, chunk.length);
+      chunk.copy(this.headBuffer, this.headLength, 0, take);
+      this.headLength += take;
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  head(): Buffer {
+    return Buffer.from(this.headBuffer.subarray(0, this.headLength));
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}
+
+class InMemoryStagedUpload implements StagedUpload {
+  readonly path = null;
+  readonly bytes: number;
+  readonly head: Buffer;
+
+  constructor(
+    readonly buffer: Buffer,
+    readonly sha256: string,
+  ) {
+    this.bytes = buffer.length;
+    this.head = buffer.subarray(0, HEAD_BYTES);
+  }
+
+  open(): Readable {
+    return Readable.from([this.buffer], { objectMode: false });
+  }
+
+  async dispose(): Promise<void> {}
+}
+
 class TempFileStagedUpload implements StagedUpload {
+  readonly buffer = null;
   private disposed: Promise<void> | null = null;
 
   constructor(
@@ -84,14 +167,6 @@ class TempFileStagedUpload implements StagedUpload {
   dispose(): Promise<void> {
     this.disposed ??= rm(this.path, { force: true });
     return this.disposed;
-  }
-}
-
-async function writeFully(file: import('node:fs/promises').FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
   }
 }
 

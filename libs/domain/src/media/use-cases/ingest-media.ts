@@ -109,7 +109,8 @@ export class IngestMedia {
         contentType: media.mimeType,
         contentLength: media.bytes,
         sha256: media.sha256 ?? undefined,
-        sourcePath: stored.path,
+        sourcePath: stored.path ?? undefined,
+        sourceBuffer: stored.buffer ?? undefined,
       });
       const result = await this.insertOrCompensate(media, limits);
       if (!result.inserted) return this.accepted(command, result.existing, true, staged.bytes);
