@@ -221,12 +221,17 @@ async function runTarget(target, fixtures, runDir) {
       const requests = [{ method: 'POST', path: '/v1/media/resolve', headers: headersFor(app), body }];
       const { value: service, ...cache } = await cacheDelta(() => measure('resolve', app.baseUrl, requests, app.pid, profiled('resolve')));
       const baseline = await withBaseline('resolve-baseline.mjs', [], (b) => measure('resolve baseline', b.baseUrl, requests, b.pid));
+      // On PostgreSQL, also the floor with the one mandatory query (reported, not a target).
+      const floor = target.database
+        ? await withBaseline('resolve-query-baseline.mjs', [target.database.dsn, smallIds.join(',')], (b) => measure('resolve floor (baseline + 1 query)', b.baseUrl, requests, b.pid))
+        : null;
       const s = scenario('resolve', `50-message chat, 10 placeholders (both forms), 3 ids, ${Buffer.byteLength(body)} B body`, service, baseline, (s) => [
         ratioCheck('resolve', s, 0.5),
         { name: 'p99 <= baseline p99 + 10 ms', pass: service.p99 <= baseline.p99 + 10, detail: `${service.p99} vs ${baseline.p99} + 10` },
         { name: 'presign cache hits >= 99%', pass: cache.cacheHitRatio === null ? null : cache.cacheHitRatio >= 0.99, detail: cache.cacheHitRatio === null ? 'no signing' : `${(100 * cache.cacheHitRatio).toFixed(2)}%` },
       ]);
       Object.assign(s, cache, { serverTimingSample: serverTiming });
+      if (floor) Object.assign(s, { floor, floorRatio: service.rps / floor.rps, bareFloorRatio: floor.rps / baseline.rps });
     }
 
     /* ingest: distinct bytes, then identical bytes (dedupe) */

@@ -112,7 +112,9 @@ export async function startApp({ label, dataDir, database, extraEnv = {}, profil
     ...(profileDir ? { BENCH_CPU_PROFILE_DIR: profileDir } : {}),
     ...extraEnv,
   };
-  const args = profileDir ? ['-r', PROFILE_HOOK, APP_MAIN] : [APP_MAIN];
+  // BENCH_NODE_ARGS: extra flags for the app's node (e.g. "--trace-gc"), for experiments only.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const args = [...nodeArgs, ...(profileDir ? ['-r', PROFILE_HOOK] : []), APP_MAIN];
   const child = new Child(process.execPath, args, { cwd: APP_DIR, env });
   // An embedded data dir created from scratch costs the database's initdb (~10 s on 2 cores).
   const readyMs = await waitFor200(child, `${baseUrl}/readyz`, 180_000, `media-api (${label})`);

@@ -75,24 +75,34 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     const budget = new BodyMemoryBudget(config.bodyMemoryBudget);
     const releases = new WeakMap<object, () => void>();
     const release = (request: object) => releases.get(request)?.();
-    fastify.addHook('preParsing', async (request, _reply, payload) => {
+    // Hooks on every request are callback-style: an async hook costs a promise and a microtask each.
+    fastify.addHook('preParsing', (request, _reply, payload, done) => {
       const type = request.headers['content-type'] ?? '';
-      if (!type.toLowerCase().includes('json')) return payload;
+      if (!type.toLowerCase().includes('json')) return done(null, payload);
       const length = Number(request.headers['content-length']);
-      releases.set(request, await budget.acquire(Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER));
-      return payload;
+      const bytes = Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER;
+      if (!budget.governs(bytes)) return done(null, payload);
+      budget.acquire(bytes).then((releaseBody) => {
+        releases.set(request, releaseBody);
+        done(null, payload);
+      }, done);
     });
-    fastify.addHook('onRequestAbort', async (request) => release(request));
-    fastify.addHook('onSend', async (request, reply) => {
+    fastify.addHook('onRequestAbort', (request, done) => {
+      release(request);
+      done();
+    });
+    fastify.addHook('onSend', (request, reply, payload, done) => {
       void reply.header('x-request-id', request.id);
+      done(null, payload);
     });
     const metrics = app.get(MediaMetrics);
     const requestLog = (await app.resolve(PinoLogger)).logger;
-    fastify.addHook('onResponse', async (request, reply) => {
+    fastify.addHook('onResponse', (request, reply, done) => {
       release(request);
       logRequest(requestLog, request, reply);
       const route = request.routeOptions?.url ?? 'unmatched';
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      done();
     });
     setupOpenApi(app);
     await app.init();

@@ -5,8 +5,11 @@ const MiB = 1024 * 1024;
 describe('BodyMemoryBudget', () => {
   it('lets small bodies through without counting them', async () => {
     const budget = new BodyMemoryBudget(10 * MiB);
+    expect(budget.governs(512 * 1024)).toBe(false);
     await budget.acquire(512 * 1024);
     expect(budget.inUse).toBe(0);
+    expect(budget.governs(2 * MiB)).toBe(true);
+    expect(new BodyMemoryBudget(0).governs(2 * MiB)).toBe(false);
   });
 
   it('holds large bodies back until earlier ones release, in arrival order', async () => {

@@ -16,9 +16,14 @@ export class BodyMemoryBudget {
     this.available = capacity;
   }
 
+  /** Whether a body of this size must wait for budget at all (small ones never do). */
+  governs(declaredBytes: number): boolean {
+    return this.capacity > 0 && declaredBytes > this.smallBodyBytes;
+  }
+
   /** Waits until `bytes` fit, then returns an idempotent release. */
   async acquire(declaredBytes: number): Promise<() => void> {
-    if (this.capacity <= 0 || declaredBytes <= this.smallBodyBytes) return () => undefined;
+    if (!this.governs(declaredBytes)) return () => undefined;
     const bytes = Math.min(declaredBytes, this.capacity);
     if (this.waiting.length === 0 && bytes <= this.available) {
       this.available -= bytes;

@@ -229,13 +229,19 @@ describe.each([
       ['animated WebP', corpus.animatedWebp],
       ['multi-page TIFF', corpus.multiPageTiff],
       ['BMP', async () => bmp(20, 20)],
+      // Above the whole-decode size: these go through the shrinking decode instead.
+      ['large JPEG', () => noise(640, 480).jpeg().toBuffer()],
+      ['large PNG', () => noise(640, 480).png().toBuffer()],
     ])('truncated %s → corrupt_image', async (_name, make) => {
       const bytes = await make();
       expect(await codeOf(bytes.subarray(0, Math.floor(bytes.length * 0.6)))).toBe('corrupt_image');
     });
 
-    it('a PNG with garbage in place of its pixel data → corrupt_image', async () => {
-      const png = await corpus.png();
+    it.each([
+      ['small', () => corpus.png()],
+      ['large', () => noise(640, 480).png().toBuffer()],
+    ])('a %s PNG with garbage in place of its pixel data → corrupt_image', async (_size, make) => {
+      const png = await make();
       const broken = Buffer.from(png);
       for (let i = 60; i < broken.length - 20; i++) broken[i] ^= 0x5a;
       expect(await codeOf(broken)).toBe('corrupt_image');

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { createMediaIdFactory } from '@jan/mediaid';
-import { collectPlaceholderIds, replacePlaceholders } from './placeholders';
+import { collectPlaceholderIds, replacePlaceholders, scanPlaceholders } from './placeholders';
 
 const nextId = createMediaIdFactory();
 
@@ -24,6 +24,34 @@ describe('placeholders', () => {
     const out = replacePlaceholders(input, () => 'https://signed') as typeof input;
     expect(out.hit.url).toBe('https://signed');
     expect(out.keep).toBe(untouched);
+  });
+
+  it('scans once, then replaces several placeholders in one string and leaves unknown ids as they are', () => {
+    const [a, b, c] = [nextId(), nextId(), nextId()];
+    const input = { messages: [{ text: `see data:image/png;${a} and data:image/jpeg;base64,${b}, then data:image/png;${c}!` }] };
+    const before = JSON.stringify(input);
+    const scan = scanPlaceholders(input);
+    expect([...scan.ids].sort()).toEqual([a, b, c].sort());
+    const out = scan.replace((id) => (id === c ? undefined : `https://u/${id.slice(-4)}`)) as typeof input;
+    expect(out.messages[0]!.text).toBe(`see https://u/${a.slice(-4)} and https://u/${b.slice(-4)}, then data:image/png;${c}!`);
+    expect(JSON.stringify(input)).toBe(before);
+  });
+
+  it('copies a container on a changed path once, however many of its strings change', () => {
+    const [a, b] = [nextId(), nextId()];
+    const input = { list: [`data:image/png;${a}`, 'plain', `data:image/png;${b}`], other: { n: 1 } };
+    const out = replacePlaceholders(input, (id) => `u:${id === a ? 'a' : 'b'}`) as typeof input;
+    expect(out).toEqual({ list: ['u:a', 'plain', 'u:b'], other: { n: 1 } });
+    expect(out.list).not.toBe(input.list);
+    expect(out.other).toBe(input.other);
+    expect(input.list[0]).toBe(`data:image/png;${a}`);
+  });
+
+  it('returns the value itself when nothing is replaced, and a replaced string at the root', () => {
+    const a = nextId();
+    const input = { u: `data:image/png;${a}` };
+    expect(replacePlaceholders(input, () => undefined)).toBe(input);
+    expect(replacePlaceholders(`data:image/png;${a}`, () => 'https://x')).toBe('https://x');
   });
 
   it('keeps a "__proto__" key an own property', () => {

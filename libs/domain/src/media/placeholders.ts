@@ -6,76 +6,141 @@ import { parseMediaId, type MediaId } from '@jan/mediaid';
  */
 const PLACEHOLDER = /data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]{26})(?![0-9a-z])/gi;
 
+const JAN_PREFIX = /jan_/i;
+
 /** Cheap pre-check so strings without placeholders are never scanned by the regex engine. */
 function mayContainPlaceholder(s: string): boolean {
   return s.length >= 40 && s.includes('data:') && JAN_PREFIX.test(s);
 }
 
-const JAN_PREFIX = /jan_/i;
+type Key = string | number;
 
-/** Distinct ids referenced by placeholders anywhere inside string values of `value`. */
-export function collectPlaceholderIds(value: unknown): MediaId[] {
-  const found = new Set<MediaId>();
-  visitStrings(value, (s) => {
-    if (!mayContainPlaceholder(s)) return;
-    for (const match of s.matchAll(PLACEHOLDER)) {
-      const id = parseMediaId(match[2]);
-      if (id) found.add(id);
-    }
-  });
-  return [...found];
+/** One placeholder inside a string: where it sits and which id it names. */
+interface Occurrence {
+  start: number;
+  end: number;
+  id: MediaId;
+}
+
+/** A string value holding placeholders, and the keys that lead to it from the root. */
+interface Site {
+  path: Key[];
+  text: string;
+  occurrences: Occurrence[];
 }
 
 /**
- * A copy of `value` in which every placeholder whose id `replacement` knows is replaced.
- * Keys are never touched; unchanged subtrees are shared, not copied.
+ * The placeholders found in one walk of a parsed JSON value: the distinct ids to look up, and
+ * `replace`, which writes the URLs in without walking or matching again (only the strings that
+ * held placeholders, and the containers on their paths, are touched).
  */
+export interface PlaceholderScan {
+  readonly ids: MediaId[];
+  /**
+   * A copy of the value with every placeholder whose id `replacement` knows replaced. Keys are
+   * never touched; the input is not modified; unchanged subtrees are shared, not copied.
+   */
+  replace(replacement: (id: MediaId) => string | undefined): unknown;
+}
+
+/** Walks `value` once, looking only inside string values (never keys), at any depth. */
+export function scanPlaceholders(value: unknown): PlaceholderScan {
+  const sites: Site[] = [];
+  const ids = new Set<MediaId>();
+  const path: Key[] = [];
+
+  const visit = (node: unknown): void => {
+    if (typeof node === 'string') {
+      if (!mayContainPlaceholder(node)) return;
+      const occurrences: Occurrence[] = [];
+      for (const match of node.matchAll(PLACEHOLDER)) {
+        const id = parseMediaId(match[2]);
+        if (!id) continue;
+        ids.add(id);
+        occurrences.push({ start: match.index, end: match.index + match[0].length, id });
+      }
+      if (occurrences.length) sites.push({ path: path.slice(), text: node, occurrences });
+    } else if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        path.push(i);
+        visit(node[i]);
+        path.pop();
+      }
+    } else if (node !== null && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        path.push(key);
+        visit(record[key]);
+        path.pop();
+      }
+    }
+  };
+  visit(value);
+
+  return {
+    ids: [...ids],
+    replace: (replacement) => (sites.length ? rewrite(value, sites, replacement) : value),
+  };
+}
+
+/** Distinct ids referenced by placeholders anywhere inside string values of `value`. */
+export function collectPlaceholderIds(value: unknown): MediaId[] {
+  return scanPlaceholders(value).ids;
+}
+
+/** `scanPlaceholders(value).replace(replacement)`, for callers that scan only once anyway. */
 export function replacePlaceholders(value: unknown, replacement: (id: MediaId) => string | undefined): unknown {
-  return mapStrings(value, (s) => {
-    if (!mayContainPlaceholder(s)) return s;
-    return s.replace(PLACEHOLDER, (whole, _mime: string, rawId: string) => {
-      const id = parseMediaId(rawId);
-      const url = id ? replacement(id) : undefined;
-      return url ?? whole;
-    });
-  });
+  return scanPlaceholders(value).replace(replacement);
 }
 
-function visitStrings(value: unknown, visit: (s: string) => void): void {
-  if (typeof value === 'string') {
-    visit(value);
-  } else if (Array.isArray(value)) {
-    for (const item of value) visitStrings(item, visit);
-  } else if (value !== null && typeof value === 'object') {
-    for (const key of Object.keys(value)) visitStrings((value as Record<string, unknown>)[key], visit);
+function rewrite(root: unknown, sites: Site[], replacement: (id: MediaId) => string | undefined): unknown {
+  // Each container on a changed path is copied once, however many of its strings change.
+  const copies = new Map<object, Record<Key, unknown>>();
+  const copyOf = (original: object): Record<Key, unknown> => {
+    let copy = copies.get(original);
+    if (!copy) {
+      copy = (Array.isArray(original) ? original.slice() : { ...original }) as Record<Key, unknown>;
+      copies.set(original, copy);
+    }
+    return copy;
+  };
+
+  let result = root;
+  for (const site of sites) {
+    const text = substitute(site, replacement);
+    if (text === site.text) continue;
+    if (site.path.length === 0) return text;
+    let original = root as Record<Key, unknown>;
+    let copy = copyOf(original);
+    result = copy;
+    const last = site.path.length - 1;
+    for (let i = 0; i < last; i++) {
+      const key = site.path[i]!;
+      const child = original[key] as Record<Key, unknown>;
+      const childCopy = copyOf(child);
+      setOwn(copy, key, childCopy);
+      original = child;
+      copy = childCopy;
+    }
+    setOwn(copy, site.path[last]!, text);
   }
+  return result;
 }
 
-function mapStrings(value: unknown, map: (s: string) => string): unknown {
-  if (typeof value === 'string') return map(value);
-  if (Array.isArray(value)) {
-    let out: unknown[] | null = null;
-    for (let i = 0; i < value.length; i++) {
-      const next = mapStrings(value[i], map);
-      if (next !== value[i]) {
-        out ??= value.slice();
-        out[i] = next;
-      }
-    }
-    return out ?? value;
+function substitute(site: Site, replacement: (id: MediaId) => string | undefined): string {
+  let out = '';
+  let from = 0;
+  for (const { start, end, id } of site.occurrences) {
+    const url = replacement(id);
+    if (url === undefined) continue;
+    out += site.text.slice(from, start) + url;
+    from = end;
   }
-  if (value !== null && typeof value === 'object') {
-    let out: Record<string, unknown> | null = null;
-    const source = value as Record<string, unknown>;
-    for (const key of Object.keys(source)) {
-      const next = mapStrings(source[key], map);
-      if (next !== source[key]) {
-        out ??= { ...source };
-        // defineProperty keeps a "__proto__" key an ordinary own property.
-        Object.defineProperty(out, key, { value: next, enumerable: true, writable: true, configurable: true });
-      }
-    }
-    return out ?? value;
-  }
-  return value;
+  return from === 0 ? site.text : out + site.text.slice(from);
+}
+
+function setOwn(target: Record<Key, unknown>, key: Key, value: unknown): void {
+  // Plain assignment to "__proto__" would set the prototype; defineProperty keeps it an own property.
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

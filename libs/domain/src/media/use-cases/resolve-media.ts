@@ -7,7 +7,7 @@ import { MediaStorage } from '../../ports/media-storage';
 import { DomainError, mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
-import { collectPlaceholderIds, replacePlaceholders } from '../placeholders';
+import { scanPlaceholders } from '../placeholders';
 import { PresignMedia } from './presign-media';
 
 export type ResolveMode = 'url' | 'inline';
@@ -43,11 +43,11 @@ export class ResolveMedia {
   ) {}
 
   async resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
-    const ids = collectPlaceholderIds(payload);
-    if (ids.length === 0) return { payload, resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
-    const { resolved, unresolved, timings } = await this.resolve(principal, ids, options);
+    const scan = scanPlaceholders(payload);
+    if (scan.ids.length === 0) return { payload, resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
+    const { resolved, unresolved, timings } = await this.resolve(principal, scan.ids, options);
     const urls = new Map(resolved.map((r) => [r.id, r.url]));
-    return { payload: replacePlaceholders(payload, (id) => urls.get(id)), resolved, unresolved, timings };
+    return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved, timings };
   }
 
   /** The `{"ids": [...]}` form. Malformed ids count as not found. */
