@@ -49,13 +49,17 @@ export class MediaController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
   @ApiOkResponse({ type: MediaResponseDto })
-  async ingest(@CurrentPrincipal() principal: Principal, @Body() dto: IngestMediaDto): Promise<MediaResponseDto> {
+  async ingest(@CurrentPrincipal() principal: Principal, @Body() dto: IngestMediaDto, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
     const type = parseSourceType(dto.source.type);
     if (type === 'data_url') {
       if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {
         throw new DomainError('invalid_data_url', 'source.data_url is required for a data_url source');
       }
       const parsed = parseDataUrl(dto.source.data_url);
+      // From here on only the decoder holds the text, and it lets go once decoded: a data URL that
+      // stayed reachable from the request until the response survived young-generation GCs and
+      // was promoted, which grew the old generation by tens of MB under concurrent uploads.
+      forgetDataUrl(dto, request.body);
       if (parsed.bytes > this.config.maxBytes) {
         throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
       }
@@ -250,6 +254,12 @@ export class MediaController {
     const signed = await this.presignMedia.sign(media);
     return toMediaResponse(media, deduped, signed, this.clock.now());
   }
+}
+
+function forgetDataUrl(dto: IngestMediaDto, rawBody: unknown): void {
+  dto.source.data_url = undefined;
+  const rawSource = (rawBody as { source?: { data_url?: unknown } } | null)?.source;
+  if (rawSource && typeof rawSource === 'object') rawSource.data_url = undefined;
 }
 
 function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signMs: number }): void {
