@@ -1,3 +1,4 @@
+import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
 
@@ -36,6 +37,8 @@ describe('resolve', () => {
   it('sends exactly one SQL statement for a 50-message payload with 10 placeholders of 3 ids', async () => {
     const user = uniqueUser();
     const ids = [(await upload(user, 1)).id, (await upload(user, 2)).id, (await upload(user, 3)).id];
+    // The uploads' audit entries are written in the background, in batches: let them land first.
+    await (app.running.app.get(MediaEvents) as MediaEvents & { flush(): Promise<void> }).flush();
     const statements: string[] = [];
     const stop = app.running.database.onQuery((sql: string) => statements.push(sql));
     try {

@@ -46,6 +46,14 @@ export interface AuditEntry {
 export abstract class AuditTrail {
   abstract append(entry: AuditEntryInput): Promise<AuditEntry>;
 
+  /**
+   * Appends several entries, in one write where the store can (one statement and one
+   * commit instead of one per entry). This default appends them one by one.
+   */
+  async appendMany(entries: readonly AuditEntryInput[]): Promise<void> {
+    for (const entry of entries) await this.append(entry);
+  }
+
   /** The latest entries about one object, newest first. */
   abstract recent(mediaId: string, limit?: number): Promise<AuditEntry[]>;
 }

@@ -32,32 +32,23 @@ export class TypeOrmAuditLog extends AuditTrail {
   }
 
   async append(event: MediaAuditEventInput): Promise<MediaAuditEvent> {
-    const [row]: AuditRow[] = await this.writer.query(
-      `INSERT INTO media_api.media_audit_events
-         (occurred_at, actor_kind, actor_id, action, media_id, outcome, reason_code, request_id, trace_id, client_ip, details)
-       VALUES (coalesce($1::timestamptz, now()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
-       RETURNING *`,
-      [
-        event.occurredAt ?? null,
-        cut(event.actorKind, 16),
-        cut(event.actorId, 200),
-        cut(event.action, 40),
-        cut(event.mediaId, 40),
-        cut(event.outcome, 16),
-        cut(event.reasonCode, 64),
-        cut(event.requestId, 100),
-        cut(event.traceId, 64),
-        cut(event.clientIp, 64),
-        event.details == null ? null : JSON.stringify(event.details),
-      ],
-    );
+    const [row]: AuditRow[] = await this.writer.query(`INSERT INTO ${TABLE} (${COLUMNS}) VALUES ${valuesRow(0)} RETURNING *`, parameters(event));
     return toEvent(row);
+  }
+
+  /** One multi-row INSERT per batch of up to 500 entries (one statement, one commit). */
+  override async appendMany(events: readonly MediaAuditEventInput[]): Promise<void> {
+    for (let start = 0; start < events.length; start += MAX_ROWS_PER_INSERT) {
+      const batch = events.slice(start, start + MAX_ROWS_PER_INSERT);
+      const rows = batch.map((_, i) => valuesRow(i * PARAMETERS_PER_ROW));
+      await this.writer.query(`INSERT INTO ${TABLE} (${COLUMNS}) VALUES ${rows.join(', ')}`, batch.flatMap(parameters));
+    }
   }
 
   /** The latest entries about one object, newest first. */
   async recent(mediaId: string, limit = 50): Promise<MediaAuditEvent[]> {
     const rows: AuditRow[] = await this.reader.query(
-      `SELECT * FROM media_api.media_audit_events
+      `SELECT * FROM ${TABLE}
         WHERE media_id = $1
         ORDER BY occurred_at DESC, id DESC
         LIMIT $2`,
@@ -65,6 +56,34 @@ export class TypeOrmAuditLog extends AuditTrail {
     );
     return rows.map(toEvent);
   }
+}
+
+const TABLE = 'media_api.media_audit_events';
+const COLUMNS = 'occurred_at, actor_kind, actor_id, action, media_id, outcome, reason_code, request_id, trace_id, client_ip, details';
+const PARAMETERS_PER_ROW = 11;
+/** 500 rows × 11 parameters stays far below PostgreSQL's 65,535 bind parameters. */
+const MAX_ROWS_PER_INSERT = 500;
+
+/** `($n+1 … $n+11)` with the casts each column needs; a missing time means the database's now(). */
+function valuesRow(offset: number): string {
+  const p = (i: number) => `$${offset + i}`;
+  return `(coalesce(${p(1)}::timestamptz, now()), ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}::jsonb)`;
+}
+
+function parameters(event: MediaAuditEventInput): unknown[] {
+  return [
+    event.occurredAt ?? null,
+    cut(event.actorKind, 16),
+    cut(event.actorId, 200),
+    cut(event.action, 40),
+    cut(event.mediaId, 40),
+    cut(event.outcome, 16),
+    cut(event.reasonCode, 64),
+    cut(event.requestId, 100),
+    cut(event.traceId, 64),
+    cut(event.clientIp, 64),
+    event.details == null ? null : JSON.stringify(event.details),
+  ];
 }
 
 function cut<T extends string | null | undefined>(value: T, max: number): string | null {

@@ -150,6 +150,41 @@ describe('audit log', () => {
     expect(await audit.recent(newMediaId(), 10)).toEqual([]);
   });
 
+  it('appends a batch in one statement, every field as a single append would store it', async () => {
+    const audit = new TypeOrmAuditLog(db.writer);
+    const mediaId = newMediaId();
+    mediaIds.push(mediaId);
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    try {
+      await audit.appendMany([
+        { occurredAt: new Date('2031-01-01T00:00:00Z'), actorKind: 'user', actorId: 'u1', action: 'media.ingest', mediaId, outcome: 'success', traceId: 'b'.repeat(32), details: { bytes: 1 } },
+        { actorKind: 'service', actorId: 'llm-api', action: 'media.read', mediaId, outcome: 'denied', reasonCode: 'forbidden', requestId: 'r'.repeat(500), clientIp: '::1' },
+        { occurredAt: new Date('2030-06-01T00:00:00Z'), actorKind: 'admin', actorId: 'ops', action: 'media.pin', mediaId, outcome: 'success', details: null },
+      ]);
+      await audit.appendMany([]);
+    } finally {
+      stop();
+    }
+    expect(sql.filter((q) => /INSERT INTO media_api\.media_audit_events/.test(q))).toHaveLength(1);
+
+    const recent = await audit.recent(mediaId, 10);
+    expect(recent.map((e) => e.action)).toEqual(['media.ingest', 'media.pin', 'media.read']);
+    expect(recent[0]).toMatchObject({ actorKind: 'user', traceId: 'b'.repeat(32), details: { bytes: 1 }, reasonCode: null, requestId: null });
+    expect(recent[2]).toMatchObject({ outcome: 'denied', reasonCode: 'forbidden', requestId: 'r'.repeat(100), clientIp: '::1', details: null });
+    expect(recent[2]!.occurredAt).toBeInstanceOf(Date);
+  });
+
+  it('splits a batch larger than one statement allows', async () => {
+    const audit = new TypeOrmAuditLog(db.writer);
+    const mediaId = newMediaId();
+    mediaIds.push(mediaId);
+    const entries = Array.from({ length: 1_201 }, (_, i) => ({ actorKind: 'system' as const, actorId: 'bulk', action: 'media.expire', mediaId, outcome: 'success' as const, details: { i } }));
+    await audit.appendMany(entries);
+    const [{ count }] = await db.writer.query('SELECT count(*)::int AS count FROM media_api.media_audit_events WHERE media_id = $1', [mediaId]);
+    expect(count).toBe(1_201);
+  });
+
   it('refuses updates', async () => {
     const audit = new TypeOrmAuditLog(db.writer);
     const mediaId = newMediaId();
