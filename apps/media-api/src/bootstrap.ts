@@ -65,7 +65,6 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     app.useGlobalFilters(new DomainExceptionFilter());
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     const fastify = app.getHttpAdapter().getInstance();
-    requestContext.register(fastify);
     registerCors(fastify, config.corsOrigins);
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
     // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.

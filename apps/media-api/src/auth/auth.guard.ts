@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable, NotFoundException, SetMetada
 import { Reflector } from '@nestjs/core';
 import type { Principal } from '@jan/domain';
 import type { FastifyRequest } from 'fastify';
+import { RequestContextStore, requestContextOf } from '../infrastructure/audit/request-context';
 import { PrincipalResolver } from './principal-resolver';
 
 const PUBLIC = 'jan:public';
@@ -21,12 +22,16 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly resolver: PrincipalResolver,
+    private readonly requestContexts: RequestContextStore,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (isPublic(this.reflector, context)) return true;
     const request = context.switchToHttp().getRequest<WithPrincipal>();
-    request.principal = await this.resolver.resolve(request.headers);
+    // A copy, so that the object is this request's alone: events find the request through it.
+    const principal: Principal = { ...(await this.resolver.resolve(request.headers)) };
+    this.requestContexts.bind(principal, requestContextOf(request));
+    request.principal = principal;
     return true;
   }
 }

@@ -72,11 +72,16 @@ describe('audit mapping', () => {
     const trail = new InMemoryAuditTrail();
     const context = new RequestContextStore();
     const events = new AuditedMediaEvents(new NoopMediaEvents(), trail, context);
-    context.run({ requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' }, () =>
-      events.emit({ type: 'media.pinned', principal: alice, media: media(), pinned: true }),
-    );
+    const requester: Principal = { ...alice };
+    context.bind(requester, { requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' });
+    events.emit({ type: 'media.pinned', principal: requester, media: media(), pinned: true });
+    // Another request's principal (or none bound, as for the retention sweeper) gets no request fields.
+    events.emit({ type: 'media.pinned', principal: alice, media: media(), pinned: false });
     await events.flush();
-    expect(trail.entries).toEqual([expect.objectContaining({ requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' })]);
+    expect(trail.entries).toEqual([
+      expect.objectContaining({ requestId: 'req-1', clientIp: '203.0.113.9', traceId: '0af7651916cd43dd8448eb211c80319c' }),
+      expect.objectContaining({ requestId: null, clientIp: null, traceId: null }),
+    ]);
 
     trail.append = () => Promise.reject(new Error('database down'));
     expect(() => events.emit({ type: 'media.pinned', principal: alice, media: media(), pinned: false })).not.toThrow();

@@ -49,7 +49,7 @@ export class AuditedMediaEvents extends MediaEvents implements OnModuleDestroy {
   emit(event: MediaEvent): void {
     this.inner.emit(event);
     try {
-      const request = this.context.current();
+      const request = this.context.contextOf(event.principal);
       // Event time, not insert time: entries are written in batches, later than they happen.
       const occurredAt = new Date();
       for (const entry of auditEntriesFor(event)) {

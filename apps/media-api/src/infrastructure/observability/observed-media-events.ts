@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { MediaEvents, actorOf, type MediaEvent } from '@jan/domain';
+import { MediaEvents, actorOf, type MediaEvent, type Principal } from '@jan/domain';
 import type { MediaMetrics } from './media-metrics';
 
 /** Counts every event in Prometheus and writes one structured log line per event. */
@@ -9,7 +9,7 @@ export class ObservedMediaEvents extends MediaEvents {
   constructor(
     private readonly metrics: MediaMetrics,
     /** The current request's id and W3C trace id, so event lines correlate with llm-api. */
-    private readonly requestContext: () => { requestId: string; traceId: string | null } | undefined = () => undefined,
+    private readonly requestContext: (principal: Principal | null) => { requestId: string; traceId: string | null } | undefined = () => undefined,
   ) {
     super();
   }
@@ -48,7 +48,7 @@ export class ObservedMediaEvents extends MediaEvents {
 
   private log(event: MediaEvent): void {
     const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system', id: 'retention' };
-    const request = this.requestContext();
+    const request = this.requestContext(event.principal);
     const base = {
       event: event.type,
       actor_kind: actor.kind,
