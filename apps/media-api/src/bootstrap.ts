@@ -90,9 +90,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       release(request);
       done();
     });
-    fastify.addHook('onSend', (request, reply, payload, done) => {
+    // Set on arrival rather than in onSend: with no onSend hook at all, Fastify skips that stage.
+    fastify.addHook('onRequest', (request, reply, done) => {
       void reply.header('x-request-id', request.id);
-      done(null, payload);
+      done();
     });
     const metrics = app.get(MediaMetrics);
     const requestLog = (await app.resolve(PinoLogger)).logger;
