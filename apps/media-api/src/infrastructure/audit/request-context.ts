@@ -17,7 +17,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
  * request without use cases knowing about HTTP.
  *
  * This used to be an AsyncLocalStorage. On Node 20 that runs async hooks on every promise of every
- * request, which cost 7-28% of resolve throughput in paired benchmark runs (docs/performance.md).
+ * request: 3-4% of the resolve profile (docs/performance.md).
  * Outside a request (the retention sweeper) there is no principal and so no context.
  */
 export class RequestContextStore {
