@@ -65,21 +65,37 @@ export async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 /** A pending direct-upload reservation of `ownerId`, expiring `ttlMs` after `now`. */
 export function pendingMedia(ownerId: string, now: Date, ttlMs = 60_000, id: MediaId = newMediaId()): MediaObject {
+  return readyMedia(ownerId, {
+    id,
+    bytes: 0,
+    sha256: null,
+    status: 'pending',
+    createdAt: now,
+    updatedAt: now,
+    uploadExpiresAt: new Date(now.getTime() + ttlMs),
+  });
+}
+
+/** A ready object of `ownerId` (a 10-byte PNG), with any field overridden. */
+export function readyMedia(ownerId: string, overrides: Partial<MediaObject> = {}): MediaObject {
+  const id = overrides.id ?? newMediaId();
+  const now = new Date();
   return {
     id,
     ownerId,
     storageProvider: 'local',
     storageKey: `images/${id}.png`,
     mimeType: 'image/png',
-    bytes: 0,
-    sha256: null,
+    bytes: 10,
+    sha256: 'a'.repeat(64),
     originalSha256: null,
-    status: 'pending',
+    status: 'ready',
     pinned: false,
     filename: null,
     createdAt: now,
     updatedAt: now,
     retentionUntil: null,
-    uploadExpiresAt: new Date(now.getTime() + ttlMs),
+    uploadExpiresAt: null,
+    ...overrides,
   };
 }

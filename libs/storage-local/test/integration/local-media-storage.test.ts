@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { isDomainError } from '@jan/domain';
 import { LOCAL_FILES_PATH, LOCAL_UPLOADS_PATH, LocalDiskMediaStorage, type SignedQuery } from '../../src';
 import { describeMediaStorageContract } from '../contract/media-storage.contract';
@@ -80,63 +81,56 @@ describeMediaStorageContract(
   },
 );
 
-describe('LocalDiskMediaStorage with a staged source file', () => {
-  it('copies the staged file in the kernel, without reading the stream, and leaves nothing on failure', async () => {
-    const { writeFile, readFile, readdir } = await import('node:fs/promises');
-    const { Readable } = await import('node:stream');
-    const dir = await mkdtemp(join(tmpdir(), 'jan-local-copy-'));
-    try {
-      const storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
-      const source = join(dir, 'staged.bin');
-      const bytes = Buffer.from('staged bytes '.repeat(1000));
-      await writeFile(source, bytes);
-      let streamRead = false;
-      const body = new Readable({
-        read() {
-          streamRead = true;
-          this.push(null);
-        },
-      });
-      const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvc8.png';
-      expect(await storage.put(key, body, { contentType: 'image/png', sourcePath: source })).toEqual({ bytes: bytes.length });
-      expect(streamRead).toBe(false);
-      expect(await readFile(join(dir, key))).toEqual(bytes);
+describe('LocalDiskMediaStorage with bytes already staged', () => {
+  let dir: string;
+  let storage: LocalDiskMediaStorage;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jan-local-staged-'));
+    storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
 
-      const missing = 'images/jan_01m8efzv3ptkad8aa3vt69hvc9.png';
-      await expect(storage.put(missing, Readable.from([]), { contentType: 'image/png', sourcePath: join(dir, 'gone.bin') })).rejects.toThrow();
-      expect(await storage.head(missing)).toBeNull();
-      expect((await readdir(join(dir, 'images'))).filter((f) => f.includes('partial'))).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  /** A body stream that must not be read when the bytes come from elsewhere. */
+  function untouchedBody() {
+    const probe = { read: false };
+    const body = new Readable({
+      read() {
+        probe.read = true;
+        this.push(null);
+      },
+    });
+    return { body, probe };
+  }
+  const partials = async () => (await readdir(join(dir, 'images'))).filter((f) => f.includes('partial'));
+
+  it('copies a staged file in the kernel, without reading the stream, and leaves nothing on failure', async () => {
+    const source = join(dir, 'staged.bin');
+    const bytes = Buffer.from('staged bytes '.repeat(1000));
+    await writeFile(source, bytes);
+    const { body, probe } = untouchedBody();
+    const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvc8.png';
+    expect(await storage.put(key, body, { contentType: 'image/png', sourcePath: source })).toEqual({ bytes: bytes.length });
+    expect(probe.read).toBe(false);
+    expect(await readFile(join(dir, key))).toEqual(bytes);
+
+    const missing = 'images/jan_01m8efzv3ptkad8aa3vt69hvc9.png';
+    await expect(storage.put(missing, Readable.from([]), { contentType: 'image/png', sourcePath: join(dir, 'gone.bin') })).rejects.toThrow();
+    expect(await storage.head(missing)).toBeNull();
+    expect(await partials()).toEqual([]);
   });
 
-  it('writes bytes already in memory without reading the body stream, and never over an existing object', async () => {
-    const { readFile, readdir } = await import('node:fs/promises');
-    const { Readable } = await import('node:stream');
-    const dir = await mkdtemp(join(tmpdir(), 'jan-local-buffer-'));
-    try {
-      const storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
-      const bytes = Buffer.from('in-memory bytes '.repeat(500));
-      let streamRead = false;
-      const body = new Readable({
-        read() {
-          streamRead = true;
-          this.push(null);
-        },
-      });
-      const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvd0.png';
-      expect(await storage.put(key, body, { contentType: 'image/png', sourceBuffer: bytes })).toEqual({ bytes: bytes.length });
-      expect(streamRead).toBe(false);
-      expect(await readFile(join(dir, key))).toEqual(bytes);
+  it('writes bytes held in memory without reading the stream, and replaces an existing object whole', async () => {
+    const bytes = Buffer.from('in-memory bytes '.repeat(500));
+    const { body, probe } = untouchedBody();
+    const key = 'images/jan_01m8efzv3ptkad8aa3vt69hvd0.png';
+    expect(await storage.put(key, body, { contentType: 'image/png', sourceBuffer: bytes })).toEqual({ bytes: bytes.length });
+    expect(probe.read).toBe(false);
+    expect(await readFile(join(dir, key))).toEqual(bytes);
 
-      // A second put of the same key replaces the object atomically (temp file, then rename).
-      const replacement = Buffer.from('replacement');
-      await storage.put(key, Readable.from([]), { contentType: 'image/png', sourceBuffer: replacement });
-      expect(await readFile(join(dir, key))).toEqual(replacement);
-      expect((await readdir(join(dir, 'images'))).filter((f) => f.includes('partial'))).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // A second put of the same key replaces the object atomically (temp file, then rename).
+    const replacement = Buffer.from('replacement');
+    await storage.put(key, Readable.from([]), { contentType: 'image/png', sourceBuffer: replacement });
+    expect(await readFile(join(dir, key))).toEqual(replacement);
+    expect(await partials()).toEqual([]);
   });
 });

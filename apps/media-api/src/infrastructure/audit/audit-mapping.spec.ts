@@ -1,6 +1,5 @@
-import { newMediaId } from '@jan/mediaid';
 import { NoopMediaEvents, type MediaObject, type Principal } from '@jan/domain';
-import { InMemoryAuditTrail } from '@jan/domain/testing';
+import { InMemoryAuditTrail, readyMedia } from '@jan/domain/testing';
 import { auditEntriesFor } from './audit-mapping';
 import { AuditedMediaEvents } from './audited-media-events';
 import { RequestContextStore, traceIdOf } from './request-context';
@@ -9,25 +8,7 @@ const alice: Principal = { kind: 'user', subject: 'alice' };
 const ops: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
 
 function media(): MediaObject {
-  const id = newMediaId();
-  const now = new Date();
-  return {
-    id,
-    ownerId: 'alice',
-    storageProvider: 's3',
-    storageKey: `images/${id}.png`,
-    mimeType: 'image/png',
-    bytes: 10,
-    sha256: 'a'.repeat(64),
-    originalSha256: null,
-    status: 'ready',
-    pinned: false,
-    filename: 'secret-name.png',
-    createdAt: now,
-    updatedAt: now,
-    retentionUntil: null,
-    uploadExpiresAt: null,
-  };
+  return readyMedia('alice', { storageProvider: 's3', filename: 'secret-name.png' });
 }
 
 describe('audit mapping', () => {

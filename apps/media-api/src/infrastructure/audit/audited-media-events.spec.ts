@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NoopMediaEvents, type AuditEntryInput, type MediaEvent, type MediaObject } from '@jan/domain';
-import { InMemoryAuditTrail } from '@jan/domain/testing';
-import { newMediaId } from '@jan/mediaid';
+import { NoopMediaEvents, type AuditEntryInput, type MediaEvent } from '@jan/domain';
+import { InMemoryAuditTrail, readyMedia } from '@jan/domain/testing';
 import { AuditedMediaEvents, type AuditBatchingOptions } from './audited-media-events';
 import { RequestContextStore } from './request-context';
 
@@ -26,26 +25,7 @@ class RecordingTrail extends InMemoryAuditTrail {
 }
 
 function pinned(): MediaEvent {
-  const id = newMediaId();
-  const now = new Date();
-  const media: MediaObject = {
-    id,
-    ownerId: 'alice',
-    storageProvider: 'local',
-    storageKey: `images/${id}.png`,
-    mimeType: 'image/png',
-    bytes: 10,
-    sha256: 'a'.repeat(64),
-    originalSha256: null,
-    status: 'ready',
-    pinned: false,
-    filename: null,
-    createdAt: now,
-    updatedAt: now,
-    retentionUntil: null,
-    uploadExpiresAt: null,
-  };
-  return { type: 'media.pinned', principal: { kind: 'user', subject: 'alice' }, media, pinned: true };
+  return { type: 'media.pinned', principal: { kind: 'user', subject: 'alice' }, media: readyMedia('alice'), pinned: true };
 }
 
 function setup(options: AuditBatchingOptions = {}) {
