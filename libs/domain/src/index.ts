@@ -1,5 +1,6 @@
 export * from './access/principal';
 export * from './media/errors';
+export * from './media/json-text';
 export * from './media/media-object';
 export * from './media/media-policy';
 export * from './media/media-types';

@@ -86,4 +86,38 @@ describe('resolve', () => {
     const kept = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ payload, keep_unresolved: true }) });
     expect(await kept.json()).toEqual({ payload, unresolved: [id] });
   });
+  it('answers with the payload\'s own bytes, only the placeholders swapped (big numbers, 1.0, escapes, spacing)', async () => {
+    const user = uniqueUser();
+    const { id } = await upload(user, 40);
+    const head = '{ "seed": 12345678901234567890, "temperature": 1.0, "z": -0, "e": 1E+2, "t": "caf\\u00e9 \\/ 🚀",\n  "__proto__": {"constructor": {"prototype": 1}},';
+    const body = `{"payload": ${head} "u": "data:image/png;${id}" } }`;
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user, body });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const text = await res.text();
+    expect(text.startsWith(`{"payload":${head} "u": "`)).toBe(true);
+    const url = (JSON.parse(text) as { payload: { u: string } }).payload.u;
+    expect(text).toBe(`{"payload":${head} "u": ${JSON.stringify(url)} }}`);
+    const image = await fetch(url);
+    expect(image.status).toBe(200);
+  });
+
+  it.each([
+    ['malformed JSON', 'application/json', '{"payload": {"a": 1,}}', 'invalid_request'],
+    ['a JSON array', 'application/json', '[{"payload": 1}]', 'invalid_request'],
+    ['an empty body', 'application/json', '', 'invalid_request'],
+    ['text/plain', 'text/plain', '{"payload": {}}', 'invalid_request'],
+    ['an unknown mode', 'application/json', '{"payload": {}, "mode": "data"}', 'invalid_request'],
+  ])('refuses %s with 400 and a stable code', async (_what, type, body, code) => {
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body, headers: { 'content-type': type } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).code).toBe(code);
+  });
+
+  it('refuses malformed UTF-8 and says where it stopped', async () => {
+    const body = Buffer.concat([Buffer.from('{"payload": {"t": "ab'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'invalid_request', details: { offset: 22 } });
+  });
 });

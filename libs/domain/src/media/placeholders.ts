@@ -15,11 +15,22 @@ function mayContainPlaceholder(s: string): boolean {
 
 type Key = string | number;
 
-/** One placeholder inside a string: where it sits and which id it names. */
-interface Occurrence {
+/** One placeholder inside a string: where it sits (UTF-16 offsets) and which id it names. */
+export interface Occurrence {
   start: number;
   end: number;
   id: MediaId;
+}
+
+/** The placeholders in one string, in order. */
+export function findPlaceholders(text: string): Occurrence[] {
+  const occurrences: Occurrence[] = [];
+  if (!mayContainPlaceholder(text)) return occurrences;
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    const id = parseMediaId(match[2]);
+    if (id) occurrences.push({ start: match.index, end: match.index + match[0].length, id });
+  }
+  return occurrences;
 }
 
 /** A string value holding placeholders, and the keys that lead to it from the root. */
@@ -34,13 +45,13 @@ interface Site {
  * `replace`, which writes the URLs in without walking or matching again (only the strings that
  * held placeholders, and the containers on their paths, are touched).
  */
-export interface PlaceholderScan {
+export interface PlaceholderScan<T = unknown> {
   readonly ids: MediaId[];
   /**
    * A copy of the value with every placeholder whose id `replacement` knows replaced. Keys are
    * never touched; the input is not modified; unchanged subtrees are shared, not copied.
    */
-  replace(replacement: (id: MediaId) => string | undefined): unknown;
+  replace(replacement: (id: MediaId) => string | undefined): T;
 }
 
 /** Walks `value` once, looking only inside string values (never keys), at any depth. */
@@ -51,15 +62,10 @@ export function scanPlaceholders(value: unknown): PlaceholderScan {
 
   const visit = (node: unknown): void => {
     if (typeof node === 'string') {
-      if (!mayContainPlaceholder(node)) return;
-      const occurrences: Occurrence[] = [];
-      for (const match of node.matchAll(PLACEHOLDER)) {
-        const id = parseMediaId(match[2]);
-        if (!id) continue;
-        ids.add(id);
-        occurrences.push({ start: match.index, end: match.index + match[0].length, id });
-      }
-      if (occurrences.length) sites.push({ path: path.slice(), text: node, occurrences });
+      const occurrences = findPlaceholders(node);
+      if (!occurrences.length) return;
+      for (const o of occurrences) ids.add(o.id);
+      sites.push({ path: path.slice(), text: node, occurrences });
     } else if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) {
         path.push(i);
@@ -107,7 +113,7 @@ function rewrite(root: unknown, sites: Site[], replacement: (id: MediaId) => str
 
   let result = root;
   for (const site of sites) {
-    const text = substitute(site, replacement);
+    const text = substitutePlaceholders(site.text, site.occurrences, replacement);
     if (text === site.text) continue;
     if (site.path.length === 0) return text;
     let original = root as Record<Key, unknown>;
@@ -127,16 +133,17 @@ function rewrite(root: unknown, sites: Site[], replacement: (id: MediaId) => str
   return result;
 }
 
-function substitute(site: Site, replacement: (id: MediaId) => string | undefined): string {
+/** `text` with each occurrence whose id `replacement` knows replaced (the same string if none). */
+export function substitutePlaceholders(text: string, occurrences: readonly Occurrence[], replacement: (id: MediaId) => string | undefined): string {
   let out = '';
   let from = 0;
-  for (const { start, end, id } of site.occurrences) {
+  for (const { start, end, id } of occurrences) {
     const url = replacement(id);
     if (url === undefined) continue;
-    out += site.text.slice(from, start) + url;
+    out += text.slice(from, start) + url;
     from = end;
   }
-  return from === 0 ? site.text : out + site.text.slice(from);
+  return from === 0 ? text : out + text.slice(from);
 }
 
 function setOwn(target: Record<Key, unknown>, key: Key, value: unknown): void {

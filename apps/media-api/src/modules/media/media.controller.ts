@@ -16,15 +16,17 @@ import {
   type MediaObject,
   type Principal,
 } from '@jan/domain';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
+import type { RawJsonRouteConfig } from '../../http/raw-json-body';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto } from './dto/ingest-media.dto';
 import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSignedUrlResponse } from './dto/media-response.dto';
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
-import { ResolveMediaDto, parseResolveBody } from './dto/resolve-media.dto';
+import { ResolveMediaDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 
 @ApiTags('media')
@@ -140,12 +142,13 @@ export class MediaController {
 
   @Post('resolve')
   @HttpCode(200)
+  @RouteConfig({ rawJson: true } satisfies RawJsonRouteConfig)
   @ApiOperation({ summary: 'Replace jan_ placeholders in any JSON with short-lived URLs, or presign a list of ids' })
   @ApiBody({ type: ResolveMediaDto })
   async resolve(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    // Chat payloads are large: checked by hand instead of by the validation pipe, which would copy
-    // and walk the whole payload through class-transformer on the hot path.
-    const dto = parseResolveBody(body);
+    // Chat payloads are large: the body arrives as bytes and is read by hand (readResolveBody),
+    // never parsed into objects, walked by the validation pipe or serialized again.
+    const { dto, payload } = readResolveBody(body);
     const options = { mode: dto.mode, keepUnresolved: dto.keep_unresolved };
     if (dto.ids !== undefined) {
       const result = await this.resolveMedia.resolveIds(principal, dto.ids, options);
@@ -155,10 +158,13 @@ export class MediaController {
         ...(result.unresolved.length ? { unresolved: result.unresolved } : {}),
       };
     }
-    if (!('payload' in dto)) throw new DomainError('invalid_request', 'send either `payload` or `ids`');
-    const result = await this.resolveMedia.resolvePayload(principal, dto.payload, options);
+    if (!payload) throw new DomainError('invalid_request', 'send either `payload` or `ids`');
+    const result = await this.resolveMedia.resolveScan(principal, payload, options);
     setServerTiming(reply, result.timings);
-    return { payload: result.payload, ...(result.unresolved.length ? { unresolved: result.unresolved } : {}) };
+    // `{"payload": <the payload's own bytes, placeholders swapped>[, "unresolved": [...]]}`
+    const tail = result.unresolved.length ? `,"unresolved":${JSON.stringify(result.unresolved)}}` : '}';
+    void reply.header('content-type', 'application/json; charset=utf-8');
+    return Buffer.concat([PAYLOAD_OPEN, ...result.payload, Buffer.from(tail)]);
   }
 
   @Get(':id')
@@ -261,6 +267,8 @@ function forgetDataUrl(dto: IngestMediaDto, rawBody: unknown): void {
   const rawSource = (rawBody as { source?: { data_url?: unknown } } | null)?.source;
   if (rawSource && typeof rawSource === 'object') rawSource.data_url = undefined;
 }
+
+const PAYLOAD_OPEN = Buffer.from('{"payload":');
 
 function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signMs: number }): void {
   void reply.header('server-timing', `lookup;dur=${timings.lookupMs.toFixed(2)}, sign;dur=${timings.signMs.toFixed(2)}`);

@@ -7,7 +7,7 @@ import { MediaStorage } from '../../ports/media-storage';
 import { DomainError, mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
-import { scanPlaceholders } from '../placeholders';
+import { scanPlaceholders, type PlaceholderScan } from '../placeholders';
 import { PresignMedia } from './presign-media';
 
 export type ResolveMode = 'url' | 'inline';
@@ -42,9 +42,19 @@ export class ResolveMedia {
     private readonly policy: Pick<MediaPolicy, 'inline'>,
   ) {}
 
-  async resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
-    const scan = scanPlaceholders(payload);
-    if (scan.ids.length === 0) return { payload, resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
+  /** A parsed JSON value; the result shares every subtree that held no placeholder. */
+  resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
+    return this.resolveScan(principal, scanPlaceholders(payload), options);
+  }
+
+  /**
+   * Any scan of placeholders: a parsed value's (`scanPlaceholders`) or a JSON text's
+   * (`readJsonText(bytes).placeholders(range)`, whose output is the text's own bytes rewritten).
+   */
+  async resolveScan<T>(principal: Principal, scan: PlaceholderScan<T>, options: ResolveOptions = {}) {
+    if (scan.ids.length === 0) {
+      return { payload: scan.replace(() => undefined), resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
+    }
     const { resolved, unresolved, timings } = await this.resolve(principal, scan.ids, options);
     const urls = new Map(resolved.map((r) => [r.id, r.url]));
     return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved, timings };

@@ -1,4 +1,5 @@
-import { parseResolveBody } from './resolve-media.dto';
+import { RawJsonBody } from '../../../http/raw-json-body';
+import { parseResolveBody, readResolveBody } from './resolve-media.dto';
 
 describe('parseResolveBody', () => {
   it('passes the payload through untouched (same reference, no copy)', () => {
@@ -13,6 +14,30 @@ describe('parseResolveBody', () => {
     'refuses %j with invalid_request',
     (body) => {
       expect(() => parseResolveBody(body)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
+    },
+  );
+});
+
+describe('readResolveBody', () => {
+  const raw = (text: string) => new RawJsonBody(Buffer.from(text));
+
+  it('parses the small fields and only scans the payload', () => {
+    const id = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+    const { dto, payload } = readResolveBody(raw(`{"mode":"url","keep_unresolved":true,"payload":{"u":"data:image/png;${id}"}}`));
+    expect(dto).toEqual({ ids: undefined, mode: 'url', keep_unresolved: true });
+    expect(payload?.ids).toEqual([id]);
+    expect(Buffer.concat(payload!.replace(() => 'U')).toString()).toBe('{"u":"U"}');
+  });
+
+  it('tells the ids form and a missing payload apart', () => {
+    expect(readResolveBody(raw('{"ids":["jan_x"]}'))).toMatchObject({ dto: { ids: ['jan_x'] }, payload: null });
+    expect(readResolveBody(raw('{"payload":null}')).payload?.ids).toEqual([]);
+  });
+
+  it.each([['not raw', { payload: {} }], ['array', raw('[]')], ['bad mode', raw('{"mode":"x","payload":1}')], ['bad JSON', raw('{"payload":}')]])(
+    'refuses a body that is %s with invalid_request',
+    (_what, body) => {
+      expect(() => readResolveBody(body)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
     },
   );
 });

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional } from 'class-validator';
-import { DomainError } from '@jan/domain';
+import { DomainError, readJsonText, type PlaceholderScan } from '@jan/domain';
+import { RawJsonBody } from '../../../http/raw-json-body';
 
 export class ResolveMediaDto {
   @ApiPropertyOptional({ description: 'Any JSON; every `data:<mime>;jan_<id>` or `data:<mime>;base64,jan_<id>` inside a string is replaced' })
@@ -34,4 +35,27 @@ export function parseResolveBody(body: unknown): ResolveMediaDto {
   const dto: ResolveMediaDto = { ids: ids as unknown[] | undefined, mode, keep_unresolved };
   if ('payload' in (body as object)) dto.payload = payload;
   return dto;
+}
+
+/** A resolve request read from its JSON text: the small fields parsed, the payload only scanned. */
+export interface ResolveRequest {
+  dto: ResolveMediaDto;
+  /** The placeholders in `payload`'s own bytes; null when the body has no `payload`. */
+  payload: PlaceholderScan<Uint8Array[]> | null;
+}
+
+/**
+ * Reads the raw JSON body of `POST /v1/media/resolve`. The chat payload is never parsed into
+ * objects or serialized again: it is validated and scanned in its bytes, and the response is
+ * those bytes with the placeholders swapped (numbers, escapes and spacing survive exactly).
+ */
+export function readResolveBody(body: unknown): ResolveRequest {
+  if (!(body instanceof RawJsonBody)) throw new DomainError('invalid_request', 'body must be a JSON object (Content-Type: application/json)');
+  const text = readJsonText(body.bytes);
+  if (!text.members) throw new DomainError('invalid_request', 'body must be a JSON object');
+  const fields: Record<string, unknown> = {};
+  for (const [key, span] of text.members) if (key !== 'payload') fields[key] = text.valueAt(span);
+  const dto = parseResolveBody(fields);
+  const payload = text.members.get('payload');
+  return { dto, payload: payload ? text.placeholders(payload) : null };
 }
