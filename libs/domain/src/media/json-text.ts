@@ -52,6 +52,8 @@ function invalidJson(offset: number): DomainError {
 /**
  * Validates `bytes` as one JSON text (RFC 8259, UTF-8; a leading byte order mark is skipped, as
  * the JSON body parser does) and indexes what resolve needs. Throws `invalid_request` otherwise.
+ * Iterative (any depth); the position is threaded through plain functions so that it stays a
+ * local variable in each loop.
  */
 export function readJsonText(bytes: Uint8Array): JsonText {
   const b = bytes;
@@ -63,97 +65,25 @@ export function readJsonText(bytes: Uint8Array): JsonText {
   let memberKey = '';
   let memberStart = 0;
 
-  const skipWhitespace = (): void => {
-    while (i < n) {
-      const c = b[i]!;
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
-      else return;
-    }
-  };
-
-  /** Reads the string token at `i` (a quote); records it when it is a value that may hold a placeholder. */
-  const readString = (isValue: boolean): void => {
-    const start = i++;
-    let escaped = false;
-    let ascii = true;
-    let maybe = false;
-    for (;;) {
-      if (i >= n) throw invalidJson(i);
-      const c = b[i]!;
-      if (c === 0x22) break;
-      if (c === 0x5c) {
-        escaped = true;
-        const e = b[i + 1];
-        if (e === 0x75) {
-          for (let k = i + 2; k < i + 6; k++) if (k >= n || !isHexDigit(b[k]!)) throw invalidJson(k);
-          i += 6;
-        } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-          i += 2;
-        } else {
-          throw invalidJson(i);
-        }
-      } else if (c < 0x20) {
-        throw invalidJson(i);
-      } else if (c >= 0x80) {
-        ascii = false;
-        i = utf8SequenceEnd(b, i);
-      } else {
-        // Both forms put a `;` right before `jan_` or `base64,`: a cheap filter, the regex decides.
-        if (c === 0x3b) {
-          const d = (b[i + 1] ?? 0) | 0x20;
-          if (d === 0x6a || d === 0x62) maybe = true;
-        }
-        i++;
-      }
-    }
-    i++;
-    if (isValue && (maybe || escaped)) candidates.push({ start, end: i, escaped, ascii });
-  };
-
+  /** Reads `"key" :` at `i`; keeps the decoded key when it belongs to the root object. */
   const readKey = (): void => {
-    skipWhitespace();
+    i = skipWhitespace(b, i);
     if (b[i] !== 0x22) throw invalidJson(i);
     const start = i;
-    readString(false);
+    i = readString(b, i, null);
     if (stack.length === 1) memberKey = JSON.parse(decoder.decode(b.subarray(start, i))) as string;
-    skipWhitespace();
+    i = skipWhitespace(b, i);
     if (b[i] !== 0x3a) throw invalidJson(i);
     i++;
   };
 
-  const readNumber = (): void => {
-    if (b[i] === 0x2d) i++;
-    if (b[i] === 0x30) i++;
-    else if (isNonZeroDigit(b[i])) while (isDigit(b[i])) i++;
-    else throw invalidJson(i);
-    if (b[i] === 0x2e) {
-      i++;
-      if (!isDigit(b[i])) throw invalidJson(i);
-      while (isDigit(b[i])) i++;
-    }
-    if (b[i] === 0x65 || b[i] === 0x45) {
-      i++;
-      if (b[i] === 0x2b || b[i] === 0x2d) i++;
-      if (!isDigit(b[i])) throw invalidJson(i);
-      while (isDigit(b[i])) i++;
-    }
-  };
-
-  const readLiteral = (literal: readonly number[]): void => {
-    for (const c of literal) {
-      if (b[i] !== c) throw invalidJson(i);
-      i++;
-    }
-  };
-
   for (;;) {
     // A value starts here.
-    skipWhitespace();
+    i = skipWhitespace(b, i);
     if (members && stack.length === 1) memberStart = i;
     const c = b[i];
     if (c === 0x7b) {
-      i++;
-      skipWhitespace();
+      i = skipWhitespace(b, i + 1);
       if (b[i] === 0x7d) {
         i++;
         if (stack.length === 0) members = new Map();
@@ -164,29 +94,28 @@ export function readJsonText(bytes: Uint8Array): JsonText {
         continue;
       }
     } else if (c === 0x5b) {
-      i++;
-      skipWhitespace();
+      i = skipWhitespace(b, i + 1);
       if (b[i] === 0x5d) i++;
       else {
         stack.push(ARRAY);
         continue;
       }
-    } else if (c === 0x22) readString(true);
-    else if (c === 0x2d || isDigit(c)) readNumber();
-    else if (c === 0x74) readLiteral(TRUE);
-    else if (c === 0x66) readLiteral(FALSE);
-    else if (c === 0x6e) readLiteral(NULL);
+    } else if (c === 0x22) i = readString(b, i, candidates);
+    else if (c === 0x2d || isDigit(c)) i = readNumber(b, i);
+    else if (c === 0x74) i = readLiteral(b, i, TRUE);
+    else if (c === 0x66) i = readLiteral(b, i, FALSE);
+    else if (c === 0x6e) i = readLiteral(b, i, NULL);
     else throw invalidJson(i);
 
     // A value ended: close the containers it completes, then find where the next one starts.
     for (;;) {
       if (stack.length === 0) {
-        skipWhitespace();
+        i = skipWhitespace(b, i);
         if (i !== n) throw invalidJson(i);
         return jsonText(b, members, candidates);
       }
       if (members && stack.length === 1) members.set(memberKey, { start: memberStart, end: i });
-      skipWhitespace();
+      i = skipWhitespace(b, i);
       const top = stack[stack.length - 1];
       const d = b[i];
       if (d === 0x2c) {
@@ -203,6 +132,92 @@ export function readJsonText(bytes: Uint8Array): JsonText {
     }
   }
 }
+
+function skipWhitespace(b: Uint8Array, i: number): number {
+  const n = b.length;
+  while (i < n) {
+    const c = b[i]!;
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+    else break;
+  }
+  return i;
+}
+
+/**
+ * Reads the string token at `i` (a quote) and returns the position after it. A string value that
+ * may hold a placeholder is added to `candidates` (keys pass null).
+ */
+function readString(b: Uint8Array, i: number, candidates: Candidate[] | null): number {
+  const n = b.length;
+  const start = i++;
+  let escaped = false;
+  let ascii = true;
+  let maybe = false;
+  for (;;) {
+    // Ordinary characters are most of any text: skip them with one table lookup each.
+    while (i < n && STRING_BYTE[b[i]!] === ORDINARY) i++;
+    if (i >= n) throw invalidJson(i);
+    const c = b[i]!;
+    if (c === 0x22) break;
+    if (c === 0x5c) {
+      escaped = true;
+      const e = b[i + 1];
+      if (e === 0x75) {
+        for (let k = i + 2; k < i + 6; k++) if (k >= n || !isHexDigit(b[k]!)) throw invalidJson(k);
+        i += 6;
+      } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2;
+      } else {
+        throw invalidJson(i);
+      }
+    } else if (c < 0x20) {
+      throw invalidJson(i);
+    } else if (c >= 0x80) {
+      ascii = false;
+      i = utf8SequenceEnd(b, i);
+    } else {
+      // `;`: both forms put one right before `jan_` or `base64,`. A cheap filter; the regex decides.
+      const d = (b[i + 1] ?? 0) | 0x20;
+      if (d === 0x6a || d === 0x62) maybe = true;
+      i++;
+    }
+  }
+  i++;
+  if (candidates && (maybe || escaped)) candidates.push({ start, end: i, escaped, ascii });
+  return i;
+}
+
+function readNumber(b: Uint8Array, i: number): number {
+  if (b[i] === 0x2d) i++;
+  if (b[i] === 0x30) i++;
+  else if (isNonZeroDigit(b[i])) while (isDigit(b[i])) i++;
+  else throw invalidJson(i);
+  if (b[i] === 0x2e) {
+    i++;
+    if (!isDigit(b[i])) throw invalidJson(i);
+    while (isDigit(b[i])) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++;
+    if (b[i] === 0x2b || b[i] === 0x2d) i++;
+    if (!isDigit(b[i])) throw invalidJson(i);
+    while (isDigit(b[i])) i++;
+  }
+  return i;
+}
+
+function readLiteral(b: Uint8Array, i: number, literal: readonly number[]): number {
+  for (const c of literal) {
+    if (b[i] !== c) throw invalidJson(i);
+    i++;
+  }
+  return i;
+}
+
+/** Bytes inside a string that need a closer look: quote, backslash, `;`, control and non-ASCII. */
+const ORDINARY = 0;
+const STRING_BYTE = new Uint8Array(256);
+for (let c = 0; c < 256; c++) STRING_BYTE[c] = c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c || c === 0x3b ? 1 : ORDINARY;
 
 const TRUE = [0x74, 0x72, 0x75, 0x65];
 const FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
@@ -268,7 +283,7 @@ function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], ran
   for (const candidate of candidates) {
     if (candidate.start < range.start || candidate.end > range.end) continue;
     const token = bytes.subarray(candidate.start, candidate.end);
-    const text = candidate.escaped ? (JSON.parse(decoder.decode(token)) as string) : decoder.decode(token.subarray(1, -1));
+    const text = candidate.escaped ? (JSON.parse(decoder.decode(token)) as string) : contentOf(token, candidate.ascii);
     const occurrences = findPlaceholders(text);
     if (!occurrences.length) continue;
     for (const o of occurrences) ids.add(o.id);
@@ -310,6 +325,13 @@ function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], ran
       return parts;
     },
   };
+}
+
+/** The text between the quotes of an unescaped string token. */
+function contentOf(token: Uint8Array, ascii: boolean): string {
+  const content = token.subarray(1, -1);
+  // Short ASCII strings (a placeholder URL, say) are cheaper to build than to run through the decoder.
+  return ascii && content.length <= 1024 ? String.fromCharCode.apply(null, content as unknown as number[]) : decoder.decode(content);
 }
 
 /** Byte offsets of placeholders (ASCII) in an unescaped string whose UTF-16 offsets are known. */
