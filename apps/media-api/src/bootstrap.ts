@@ -66,7 +66,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     app.useGlobalFilters(new DomainExceptionFilter());
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     const fastify = app.getHttpAdapter().getInstance();
-    app.useBodyParser('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, jsonBodyParser(fastify));
+    app.useBodyParser('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, jsonBodyParser);
     registerCors(fastify, config.corsOrigins);
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
     // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.

@@ -51,6 +51,18 @@ describe('ingest against hostile input', () => {
     expect(((await res.json()) as any).code).toBe('payload_too_large');
   });
 
+  it.each([
+    ['malformed JSON', '{"source": {"type": "data_url",}}'],
+    ['a __proto__ key', '{"source": {"type": "data_url", "__proto__": {"admin": true}}}'],
+    ['constructor.prototype', '{"source": {"type": "data_url"}, "constructor": {"prototype": {"admin": true}}}'],
+  ])('refuses a JSON body with %s: 400 invalid_request, nothing stored', async (_what, body) => {
+    const user = uniqueUser();
+    const res = await app.call('/v1/media', { method: 'POST', user, body });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).code).toBe('invalid_request');
+    expect(await rowsOf(user)).toEqual([]);
+  });
+
   it('refuses a data URL whose decoded size is over MEDIA_MAX_BYTES, and empty files', async () => {
     const user = uniqueUser();
     const big = await post(user, { source: { type: 'data_url', data_url: dataUrl(Buffer.alloc(300 * 1024, 7)) } });

@@ -23,7 +23,7 @@ import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
-import { IngestMediaDto } from './dto/ingest-media.dto';
+import { IngestMediaDto, parseIngestBody } from './dto/ingest-media.dto';
 import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSignedUrlResponse } from './dto/media-response.dto';
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
 import { ResolveMediaDto, readResolveBody } from './dto/resolve-media.dto';
@@ -50,8 +50,10 @@ export class MediaController {
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
+  @ApiBody({ type: IngestMediaDto })
   @ApiOkResponse({ type: MediaResponseDto })
-  async ingest(@CurrentPrincipal() principal: Principal, @Body() dto: IngestMediaDto, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
+  async ingest(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
+    const dto = parseIngestBody(body);
     const type = parseSourceType(dto.source.type);
     if (type === 'data_url') {
       if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {

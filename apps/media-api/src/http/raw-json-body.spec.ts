@@ -1,0 +1,21 @@
+import { parseJson } from './raw-json-body';
+
+describe('parseJson', () => {
+  it.each([
+    ['{"__proto__": {"admin": true}}', 'a __proto__ key'],
+    ['{"a": [{"b": {"__proto__": 1}}]}', 'a deep __proto__ key'],
+    ['{"\\u005f_proto__": {}}', 'an escaped __proto__ key'],
+    ['{"constructor": {"prototype": {"admin": true}}}', 'constructor.prototype'],
+    ['[{"x": {"constructor": {"prototype": null}}}]', 'a deep constructor.prototype'],
+    ['{"a": 1,}', 'malformed JSON'],
+  ])('refuses %s (%s), as secure-json-parse does', (text) => {
+    expect(() => parseJson(Buffer.from(text))).toThrow(SyntaxError);
+  });
+
+  it('accepts look-alikes that cannot poison a prototype, and skips a byte order mark', () => {
+    const text = '{"constructor": "x", "c": {"constructor": {"proto": 1}}, "s": "\\"__proto__\\": 1", "prototype": {}}';
+    expect(parseJson(Buffer.from(text))).toEqual(JSON.parse(text));
+    expect(parseJson(Buffer.from('\ufeff{"a":1}'))).toEqual({ a: 1 });
+    expect(parseJson(Buffer.from('"x"'))).toBe('x');
+  });
+});
