@@ -174,7 +174,8 @@ async function closeGracefully(app: NestFastifyApplication, graceMs: number): Pr
 }
 
 function setupOpenApi(app: INestApplication): void {
-  const document = SwaggerModule.createDocument(
+  // A factory: the document is built on the first request for it, not during boot (~60 ms here).
+  const document = () => SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Jan Media API')

@@ -201,5 +201,13 @@ describe('wire contract (raw HTTP)', () => {
     expect(res.status).toBe(200);
     const doc = await res.json() as any;
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/media', '/v1/media/resolve', '/v1/media/{id}', '/v1/media/prepare-upload']));
+    // Both hot routes read their bodies by hand; the document still describes them.
+    const bodyRef = (path: string) => doc.paths[path].post.requestBody.content['application/json'].schema.$ref;
+    expect(bodyRef('/v1/media')).toBe('#/components/schemas/IngestMediaDto');
+    expect(bodyRef('/v1/media/resolve')).toBe('#/components/schemas/ResolveMediaDto');
+    expect(Object.keys(doc.components.schemas.IngestMediaDto.properties).sort()).toEqual(['filename', 'source', 'user_id']);
+    const ui = await fetch(`${app.baseUrl}/docs`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('swagger');
   });
 });
