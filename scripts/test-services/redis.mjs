@@ -1,6 +1,7 @@
 // Makes sure a Redis is reachable for the rate-limit tests, in this order: TEST_REDIS_URL as
 // given; a server already answering on 127.0.0.1:6379; a throwaway `redis-server` (if the binary
-// is on PATH) on a free loopback port, without persistence. When none of these works nothing is
+// is on PATH, or once installed from Debian's package when running as root) on a free loopback
+// port, without persistence. When none of these works nothing is
 // exported and only the tests that need Redis fail, saying so (the other tiers still run).
 // Idempotent: a server found running is used and left alone.
 import { spawn, spawnSync } from 'node:child_process';
@@ -39,6 +40,20 @@ function hostPort(url) {
   return { host: parsed.hostname, port: Number(parsed.port || 6379) };
 }
 
+function hasRedisServer() {
+  const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
+  return !found.error && found.status === 0;
+}
+
+/** Debian/Ubuntu as root (CI, containers): install the server package once. */
+function installRedisServer(log) {
+  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return false;
+  log('redis: installing Debian package redis-server (once)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server'], { stdio: 'ignore', env, timeout: 300_000 });
+  return result.status === 0 && hasRedisServer();
+}
+
 export async function start({ dir, log }) {
   if (process.env.TEST_REDIS_URL) {
     const { host, port } = hostPort(process.env.TEST_REDIS_URL);
@@ -49,8 +64,7 @@ export async function start({ dir, log }) {
     log('redis: using the server on 127.0.0.1:6379');
     return { env: { TEST_REDIS_URL: 'redis://127.0.0.1:6379' }, stop: async () => {} };
   }
-  const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
-  if (found.error || found.status !== 0) {
+  if (!hasRedisServer() && !installRedisServer(log)) {
     log('redis: none on 127.0.0.1:6379 and no redis-server binary; tests that need Redis will fail (install redis-server or set TEST_REDIS_URL)');
     return { env: {}, stop: async () => {} };
   }

@@ -7,6 +7,7 @@ import {
   AdminMedia,
   AuditTrail,
   Clock,
+  ContentScanner,
   DirectUpload,
   FixedQuotaPolicy,
   ImageInspector,
@@ -38,6 +39,7 @@ import { RequestContextStore } from './infrastructure/audit/request-context';
 import { SharpImageInspector } from './infrastructure/images/sharp-image-inspector';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
 import { ObservedMediaEvents } from './infrastructure/observability/observed-media-events';
+import { MeasuredContentScanner, contentScannerOf } from './infrastructure/scanning/content-scanner.factory';
 import { SafeRemoteFetcher } from './infrastructure/remote-fetch/safe-remote-fetcher';
 import { RateLimitGuard } from './infrastructure/rate-limit/rate-limit.guard';
 import { InMemoryRateLimiter, RateLimiter, RedisRateLimiter } from './infrastructure/rate-limit/rate-limiter';
@@ -105,6 +107,7 @@ export class AppModule {
             }),
         },
         { provide: PresignCache, useFactory: () => new PresignCache(config.presignCacheSize) },
+        { provide: ContentScanner, useFactory: (metrics: MediaMetrics) => new MeasuredContentScanner(contentScannerOf(config), metrics), inject: [MediaMetrics] },
         { provide: MediaMetrics, useFactory: (cache: PresignCache) => new MediaMetrics(cache), inject: [PresignCache] },
         { provide: QuotaPolicy, useValue: quota },
         { provide: RequestContextStore, useValue: requestContext },
@@ -117,9 +120,9 @@ export class AppModule {
         { provide: MediaAccess, useFactory: (r: MediaRepository, e: MediaEvents) => new MediaAccess(r, e), inject: [MediaRepository, MediaEvents] },
         {
           provide: IngestMedia,
-          useFactory: (r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents) =>
-            new IngestMedia(r, s, st, i, c, e, policy, quota),
-          inject: [MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents],
+          useFactory: (r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents, scanner: ContentScanner) =>
+            new IngestMedia(r, s, st, i, c, e, policy, quota, scanner),
+          inject: [MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents, ContentScanner],
         },
         { provide: OpenMedia, useFactory: (a: MediaAccess, s: MediaStorage) => new OpenMedia(a, s), inject: [MediaAccess, MediaStorage] },
         {
@@ -140,9 +143,9 @@ export class AppModule {
         },
         {
           provide: DirectUpload,
-          useFactory: (a: MediaAccess, r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents) =>
-            new DirectUpload(a, r, s, st, i, c, e, { ...policy, uploadTtlSeconds: config.uploadTtlSeconds }, quota),
-          inject: [MediaAccess, MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents],
+          useFactory: (a: MediaAccess, r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents, scanner: ContentScanner) =>
+            new DirectUpload(a, r, s, st, i, c, e, { ...policy, uploadTtlSeconds: config.uploadTtlSeconds }, quota, scanner),
+          inject: [MediaAccess, MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents, ContentScanner],
         },
         {
           provide: RetentionSweeper,

@@ -16,6 +16,7 @@ export * from './media/use-cases/presign-media';
 export * from './media/use-cases/resolve-media';
 export * from './ports/audit-trail';
 export * from './ports/clock';
+export * from './ports/content-scanner';
 export * from './ports/image-inspector';
 export * from './ports/media-events';
 export * from './ports/media-repository';

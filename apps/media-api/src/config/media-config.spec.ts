@@ -61,6 +61,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MEDIA_STORAGE_BACKEND: 'gcs' })).toThrow(/MEDIA_GCS_BUCKET/);
   });
 
+  it('scans nothing by default, and reads the clamd and webhook scanner settings', () => {
+    expect(loadConfig({}).scanner).toBe('none');
+    expect(loadConfig({ MEDIA_SCANNER: 'ClamD', MEDIA_SCANNER_CLAMD_ADDRESS: '/run/clamav/clamd.ctl', MEDIA_SCANNER_TIMEOUT: '5s' })).toMatchObject({
+      scanner: 'clamd',
+      scannerClamdAddress: '/run/clamav/clamd.ctl',
+      scannerClamdMaxBytes: 25 * 1024 * 1024,
+      scannerTimeoutMs: 5_000,
+    });
+    expect(loadConfig({ MEDIA_SCANNER: 'webhook', MEDIA_SCANNER_WEBHOOK_URL: 'http://dlp.internal:8080/scan' }).scannerWebhookUrl).toBe('http://dlp.internal:8080/scan');
+  });
+
+  it.each([
+    [{ MEDIA_SCANNER: 'virustotal' }, 'MEDIA_SCANNER'],
+    [{ MEDIA_SCANNER: 'webhook' }, 'MEDIA_SCANNER_WEBHOOK_URL'],
+    [{ MEDIA_SCANNER: 'clamd', MEDIA_SCANNER_CLAMD_ADDRESS: 'localhost' }, 'MEDIA_SCANNER_CLAMD_ADDRESS'],
+    [{ MEDIA_SCANNER: 'clamd', MEDIA_MAX_BYTES: '30MiB' }, 'MEDIA_SCANNER_CLAMD_MAX_BYTES'],
+  ])('refuses a scanner setting that cannot work: %j', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(expect.objectContaining({ message: expect.stringContaining(variable) }));
+  });
+
   it('is documented: docs/configuration.md names every variable', () => {
     const doc = readFileSync(join(__dirname, '../../../../docs/configuration.md'), 'utf8');
     const missing = Object.values(VARIABLES).filter((name) => !doc.includes(`\`${name}\``));

@@ -12,6 +12,7 @@ export interface ApiKeyEntry {
   name: string;
 }
 export type ReencodeMode = 'off' | 'strip' | 'normalize';
+export type ScannerKind = 'none' | 'clamd' | 'webhook';
 
 /**
  * Every setting of the media API, validated at boot. Property → variable names are in
@@ -37,6 +38,11 @@ export class MediaConfig {
   @IsInt() @Min(1) remoteFetchTimeoutMs!: number;
   @IsString({ each: true }) remoteFetchAllowCidrs!: string[];
   @IsOptional() @IsString() remoteFetchCaFile?: string;
+  @IsIn(['none', 'clamd', 'webhook']) scanner!: ScannerKind;
+  @IsString() @MinLength(1) scannerClamdAddress!: string;
+  @IsInt() @Min(1) scannerClamdMaxBytes!: number;
+  @ValidateIf((c: MediaConfig) => c.scanner === 'webhook') @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }) scannerWebhookUrl?: string;
+  @IsInt() @Min(1) scannerTimeoutMs!: number;
   @IsBoolean() resolveInline!: boolean;
   @IsInt() @Min(1) inlineMaxImageBytes!: number;
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
@@ -117,6 +123,11 @@ export const VARIABLES: Record<string, string> = {
   remoteFetchTimeoutMs: 'MEDIA_REMOTE_FETCH_TIMEOUT',
   remoteFetchAllowCidrs: 'MEDIA_REMOTE_FETCH_ALLOW_CIDRS',
   remoteFetchCaFile: 'MEDIA_REMOTE_FETCH_CA_FILE',
+  scanner: 'MEDIA_SCANNER',
+  scannerClamdAddress: 'MEDIA_SCANNER_CLAMD_ADDRESS',
+  scannerClamdMaxBytes: 'MEDIA_SCANNER_CLAMD_MAX_BYTES',
+  scannerWebhookUrl: 'MEDIA_SCANNER_WEBHOOK_URL',
+  scannerTimeoutMs: 'MEDIA_SCANNER_TIMEOUT',
   resolveInline: 'MEDIA_RESOLVE_INLINE',
   inlineMaxImageBytes: 'MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES',
   inlineMaxRequestBytes: 'MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES',
@@ -285,6 +296,19 @@ export function loadConfig(env: Env): MediaConfig {
   c.remoteFetchAllowCidrs = list('MEDIA_REMOTE_FETCH_ALLOW_CIDRS');
   c.remoteFetchCaFile = get('MEDIA_REMOTE_FETCH_CA_FILE');
   if (c.remoteFetchCaFile && !existsSync(c.remoteFetchCaFile)) problems.push(`MEDIA_REMOTE_FETCH_CA_FILE: no such file ${JSON.stringify(c.remoteFetchCaFile)}`);
+  c.scanner = (get('MEDIA_SCANNER')?.toLowerCase() ?? 'none') as ScannerKind;
+  c.scannerClamdAddress = get('MEDIA_SCANNER_CLAMD_ADDRESS') ?? '127.0.0.1:3310';
+  c.scannerClamdMaxBytes = bytes('MEDIA_SCANNER_CLAMD_MAX_BYTES', 25 * 1024 * 1024);
+  c.scannerWebhookUrl = get('MEDIA_SCANNER_WEBHOOK_URL');
+  c.scannerTimeoutMs = Math.round(seconds('MEDIA_SCANNER_TIMEOUT', 30) * 1000);
+  if (c.scanner === 'clamd' && c.scannerClamdMaxBytes < c.maxBytes) {
+    problems.push(
+      `MEDIA_SCANNER_CLAMD_MAX_BYTES (${c.scannerClamdMaxBytes}) is below MEDIA_MAX_BYTES (${c.maxBytes}): clamd would drop the larger uploads; raise StreamMaxLength in clamd.conf and this variable`,
+    );
+  }
+  if (c.scanner === 'clamd' && !c.scannerClamdAddress.startsWith('/') && !/^.+:\d+$/.test(c.scannerClamdAddress)) {
+    problems.push(`MEDIA_SCANNER_CLAMD_ADDRESS: expected host:port or a socket path, got ${JSON.stringify(c.scannerClamdAddress)}`);
+  }
   c.resolveInline = bool('MEDIA_RESOLVE_INLINE', false);
   c.inlineMaxImageBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES', 5 * 1024 * 1024);
   c.inlineMaxRequestBytes = bytes('MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES', 20 * 1024 * 1024);

@@ -23,6 +23,12 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    const health = healthReport(exception);
+    if (health) {
+      // /readyz with a dependency down: terminus's own report, as Kubernetes and operators expect it.
+      if (!reply.sent) void reply.status(503).header('content-type', 'application/json; charset=utf-8').send(health);
+      return;
+    }
     const mapped = mapError(exception);
     if (mapped.status >= 500) {
       this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
@@ -76,4 +82,11 @@ export function mapError(exception: unknown): Mapped {
     return { status: statusCode === 413 ? 413 : 400, code: statusCode === 413 ? 'payload_too_large' : 'invalid_request', message: 'invalid request' };
   }
   return { status: 500, code: 'internal_error', message: 'internal error' };
+}
+
+/** The body of @nestjs/terminus's 503 (`{status: 'error', info, error, details}`), if that is what failed. */
+function healthReport(exception: unknown): object | null {
+  if (!(exception instanceof HttpException) || exception.getStatus() !== 503) return null;
+  const response = exception.getResponse();
+  return typeof response === 'object' && response !== null && (response as { status?: unknown }).status === 'error' && 'details' in response ? response : null;
 }

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import sharp from 'sharp';
 
 /** A real PNG of `size`×`size` whose pixels depend on `seed`, so different seeds give different bytes. */
@@ -24,4 +25,19 @@ export function uniqueUser(prefix = 'user'): string {
 export async function noisyPng(size: number): Promise<Buffer> {
   const { randomBytes } = await import('node:crypto');
   return sharp(randomBytes(size * size * 3), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+}
+
+/** The EICAR anti-virus test string: harmless text that every scanner reports as a virus. */
+export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+
+/** A valid PNG with a `tEXt` chunk holding `text`, inserted right after IHDR. */
+export function withTextChunk(png: Buffer, text: string, keyword = 'Comment'): Buffer {
+  const data = Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]);
+  const type = Buffer.from('tEXt', 'latin1');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(Buffer.concat([type, data])));
+  const afterIhdr = 8 + 4 + 4 + 13 + 4;
+  return Buffer.concat([png.subarray(0, afterIhdr), length, type, data, crc, png.subarray(afterIhdr)]);
 }

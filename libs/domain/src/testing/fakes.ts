@@ -4,6 +4,7 @@ import { DomainError } from '../media/errors';
 import type { AllowedMimeType } from '../media/media-types';
 import { AuditTrail, type AuditEntry, type AuditEntryInput } from '../ports/audit-trail';
 import { Clock } from '../ports/clock';
+import { ContentScanner, type ScanSubject, type ScanVerdict } from '../ports/content-scanner';
 import { ImageInspector, type InspectedImage } from '../ports/image-inspector';
 import { MediaEvents, type MediaEvent } from '../ports/media-events';
 import { RemoteFetcher, type RemoteResource } from '../ports/remote-fetcher';
@@ -132,5 +133,31 @@ export class InMemoryAuditTrail extends AuditTrail {
       .filter((e) => e.mediaId === mediaId)
       .reverse()
       .slice(0, limit);
+  }
+}
+
+/**
+ * A scanner for use-case tests: refuses bytes that contain `marker`, or answers
+ * `scanner_unavailable` while `down`. Records the sha256 of everything it was offered.
+ */
+export class ScriptedContentScanner extends ContentScanner {
+  readonly name = 'scripted';
+  readonly scanned: string[] = [];
+  down = false;
+
+  constructor(private readonly marker = 'EVIL') {
+    super();
+  }
+
+  async scan(subject: ScanSubject): Promise<ScanVerdict> {
+    if (this.down) throw new DomainError('scanner_unavailable', 'the content scanner is not answering');
+    this.scanned.push(subject.sha256);
+    const chunks: Buffer[] = [];
+    for await (const chunk of subject.open()) chunks.push(Buffer.from(chunk as Uint8Array));
+    return Buffer.concat(chunks).includes(this.marker) ? { verdict: 'rejected', reason: `Test.${this.marker}` } : { verdict: 'clean' };
+  }
+
+  async ping(): Promise<boolean> {
+    return !this.down;
   }
 }

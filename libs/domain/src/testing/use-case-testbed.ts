@@ -13,6 +13,7 @@ import { MediaAccess } from '../media/use-cases/media-access';
 import { OpenMedia } from '../media/use-cases/open-media';
 import { PresignMedia } from '../media/use-cases/presign-media';
 import { ResolveMedia } from '../media/use-cases/resolve-media';
+import { ContentScanner, NoContentScanner } from '../ports/content-scanner';
 import { FixedQuotaPolicy, type QuotaPolicy } from '../ports/quota-policy';
 import { FixedClock, InMemoryAuditTrail, InMemoryUploadStaging, MagicNumberImageInspector, RecordingMediaEvents } from './fakes';
 import { InMemoryMediaRepository } from './in-memory-media-repository';
@@ -21,7 +22,7 @@ import { InMemoryMediaStorage } from './in-memory-media-storage';
 export type TestPolicy = MediaPolicy & { uploadTtlSeconds: number };
 
 /** Every use case wired to the in-memory fakes, for unit tests of the domain. */
-export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; quota?: QuotaPolicy } = {}) {
+export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; quota?: QuotaPolicy; scanner?: ContentScanner } = {}) {
   const policy: TestPolicy = {
     maxBytes: 1024,
     retentionDays: 30,
@@ -40,12 +41,13 @@ export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; qu
   const audit = new InMemoryAuditTrail();
   const inspector = new MagicNumberImageInspector();
   const access = new MediaAccess(repository, events);
-  const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy, quota);
+  const scanner = options.scanner ?? new NoContentScanner();
+  const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy, quota, scanner);
   const presign = new PresignMedia(access, storage, cache, clock, policy);
   const resolve = new ResolveMedia(repository, storage, presign, events, policy);
   const open = new OpenMedia(access, storage);
   const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
-  const direct = new DirectUpload(access, repository, storage, staging, inspector, clock, events, policy, quota);
+  const direct = new DirectUpload(access, repository, storage, staging, inspector, clock, events, policy, quota, scanner);
   const admin = new AdminMedia(access, repository, manage, presign, audit, quota, clock, events, policy);
   const upload = (principal: Principal, data: Buffer, userId?: string) =>
     ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });

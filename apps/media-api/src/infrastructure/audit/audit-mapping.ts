@@ -24,7 +24,7 @@ export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
     case 'ingest.rejected': {
       const outcome: AuditOutcome = DENIED_CODES.has(event.code) ? 'denied' : 'failure';
       const action = event.source !== 'direct_upload' ? 'media.ingest' : event.mediaId ? 'media.complete' : 'media.prepare';
-      return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details: { source: event.source } }];
+      return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details: { source: event.source, ...(event.reason ? { scanner_reason: event.reason } : {}) } }];
     }
     case 'media.deleted': {
       const action = event.reason === 'purge' ? 'media.purge' : event.reason === 'retention' || event.reason === 'upload_expired' ? 'media.expire' : 'media.delete';

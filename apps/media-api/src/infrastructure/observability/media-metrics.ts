@@ -41,6 +41,13 @@ export class MediaMetrics {
     labelNames: ['action'] as const,
     registers: [this.registry],
   });
+  readonly scanDuration = new Histogram({
+    name: 'media_scan_duration_seconds',
+    help: 'Calls to the malware/DLP scanner by scanner and outcome (clean, rejected, unavailable)',
+    labelNames: ['scanner', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'media_http_request_duration_seconds',
     help: 'HTTP request duration by route and status',

@@ -61,7 +61,8 @@ export class ObservedMediaEvents extends MediaEvents {
         this.logger.log({ ...base, media_id: event.media.id, source: event.source, deduped: event.deduped, bytes: event.media.bytes, mime: event.media.mimeType });
         break;
       case 'ingest.rejected':
-        this.logger.log({ ...base, source: event.source, code: event.code });
+        if (event.reason) this.logger.warn({ ...base, source: event.source, code: event.code, scanner_reason: event.reason });
+        else this.logger.log({ ...base, source: event.source, code: event.code });
         break;
       case 'ingest.mime_mismatch':
         this.logger.warn({ ...base, source: event.source, declared: event.declared, sniffed: event.sniffed });

@@ -2,7 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { MediaRepository, MediaStorage } from '@jan/domain';
+import { ContentScanner, MediaRepository, MediaStorage } from '@jan/domain';
 import { Public } from '../../auth/auth.guard';
 
 @ApiTags('health')
@@ -14,6 +14,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly repository: MediaRepository,
     private readonly storage: MediaStorage,
+    private readonly scanner: ContentScanner,
   ) {}
 
   /** Liveness: the process answers. Never touches dependencies, so a slow database does not restart pods. */
@@ -22,11 +23,17 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the database and the storage backend answer. */
+  /** Readiness: the database, the storage backend and (when one is configured) the scanner answer. */
   @Get('readyz')
   @HealthCheck()
   readyz() {
-    return this.health.check([() => this.probe('database', () => this.repository.ping()), () => this.probe('storage', () => this.storage.ping())]);
+    const checks = [() => this.probe('database', () => this.repository.ping()), () => this.probe('storage', () => this.storage.ping())];
+    if (this.scanner.name !== 'none') checks.push(() => this.probe('scanner', () => this.pingScanner()));
+    return this.health.check(checks);
+  }
+
+  private async pingScanner(): Promise<void> {
+    if (!(await this.scanner.ping())) throw new Error(`${this.scanner.name} did not answer its ping`);
   }
 
   private async probe(name: string, check: () => Promise<void>): Promise<HealthIndicatorResult> {

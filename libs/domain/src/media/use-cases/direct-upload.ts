@@ -2,6 +2,7 @@ import { newMediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
 import { ImageInspector } from '../../ports/image-inspector';
+import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
@@ -11,7 +12,7 @@ import { DomainError, isDomainError } from '../errors';
 import { storageKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
-import { resolveOwner, type IngestResult } from './ingest-media';
+import { rejectionReason, resolveOwner, scanOrReject, type IngestResult } from './ingest-media';
 import { MediaAccess } from './media-access';
 
 export interface PrepareUploadCommand {
@@ -50,6 +51,7 @@ export class DirectUpload {
     private readonly events: MediaEvents,
     private readonly policy: MediaPolicy & { uploadTtlSeconds: number },
     private readonly quota: QuotaPolicy = new FixedQuotaPolicy(),
+    private readonly scanner: ContentScanner = new NoContentScanner(),
   ) {}
 
   /** A reservation counts as one object (and its declared bytes) towards the owner's quota. */
@@ -130,9 +132,12 @@ export class DirectUpload {
     try {
       return await this.verify(principal, media);
     } catch (error) {
-      const keep = isDomainError(error, 'media_not_ready') || !isDomainError(error);
+      // Keep the upload when trying again later can succeed: nothing uploaded yet, or the scanner down.
+      const keep = isDomainError(error, 'media_not_ready') || isDomainError(error, 'scanner_unavailable') || !isDomainError(error);
       if (!keep) await this.discard(media);
-      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id });
+      if (isDomainError(error)) {
+        this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id, reason: rejectionReason(error) });
+      }
       throw error;
     }
   }
@@ -159,6 +164,8 @@ export class DirectUpload {
       if (inspected.facts.mimeType !== media.mimeType) {
         throw new DomainError('type_mismatch', `uploaded bytes are ${inspected.facts.mimeType}, reserved as ${media.mimeType}`);
       }
+      const scanned = stored;
+      await scanOrReject(this.scanner, { bytes: scanned.bytes, sha256: scanned.sha256, mimeType: media.mimeType, open: () => scanned.open() });
       if (stored !== staged) {
         await this.storage.put(media.storageKey, stored.open(), { contentType: media.mimeType, contentLength: stored.bytes, sha256: stored.sha256 });
       }
