@@ -4,52 +4,15 @@
 // touches the network. If `clamd` is missing and this runs as root on Debian/Ubuntu, the
 // `clamav-daemon` package is installed first (once, ~20 s). When none of this works nothing is
 // exported and only the tests that need clamd fail, saying so.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import { aptInstall, freePort, hasCommand, stopChild, tcpPing } from './shared.mjs';
 
 /** The EICAR anti-virus test file: harmless text that every scanner reports. */
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 
-function ping(host, port, timeoutMs = 1000) {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('zPING\0'));
-    socket.on('data', (data) => done(data.toString().startsWith('PONG')));
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const hasClamd = () => {
-  const found = spawnSync('clamd', ['--version'], { stdio: 'ignore' });
-  return !found.error && found.status === 0;
-};
-
-function installClamd(log) {
-  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return false;
-  log('clamd: installing Debian package clamav-daemon (once)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'clamav-daemon'], { stdio: 'ignore', env, timeout: 300_000 });
-  return result.status === 0 && hasClamd();
-}
+const ping = (host, port, timeoutMs = 1000) => tcpPing(host, port, { send: 'zPING\0', expect: 'PONG', timeoutMs });
 
 export async function start({ dir, log }) {
   if (process.env.TEST_CLAMD_ADDRESS) {
@@ -57,7 +20,7 @@ export async function start({ dir, log }) {
     if (!(await ping(host, Number(port)))) throw new Error('TEST_CLAMD_ADDRESS is set but clamd does not answer there');
     return { env: { TEST_CLAMD_ADDRESS: process.env.TEST_CLAMD_ADDRESS }, stop: async () => {} };
   }
-  if (!hasClamd() && !installClamd(log)) {
+  if (!hasCommand('clamd') && !aptInstall((m) => log(`clamd: ${m}`), 'clamav-daemon', 'clamd')) {
     log('clamd: no clamd binary and it could not be installed; the scanner tests will fail (install clamav-daemon or set TEST_CLAMD_ADDRESS)');
     return { env: {}, stop: async () => {} };
   }
@@ -89,11 +52,6 @@ export async function start({ dir, log }) {
   log(`clamd: a throwaway clamd on 127.0.0.1:${port}`);
   return {
     env: { TEST_CLAMD_ADDRESS: `127.0.0.1:${port}` },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopChild(child),
   };
 }

@@ -4,10 +4,10 @@
 // package (real PostgreSQL binaries shipped in npm) under .test-services/postgres.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './shared.mjs';
 
 /** True when PostgreSQL at `dsn` accepts a connection and answers a query. */
 export async function canConnect(dsn) {
@@ -21,18 +21,6 @@ export async function canConnect(dsn) {
   } finally {
     await client.end().catch(() => {});
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function start({ dir, log }) {

@@ -4,54 +4,16 @@
 // port, without persistence. When none of these works nothing is
 // exported and only the tests that need Redis fail, saying so (the other tiers still run).
 // Idempotent: a server found running is used and left alone.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
+import { aptInstall, freePort, hasCommand, stopChild, tcpPing } from './shared.mjs';
 
-function ping(host, port, timeoutMs = 1000) {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => done(data.toString().startsWith('+PONG')));
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+const ping = (host, port, timeoutMs = 1000) => tcpPing(host, port, { send: 'PING\r\n', expect: '+PONG', timeoutMs });
 
 function hostPort(url) {
   const parsed = new URL(url);
   return { host: parsed.hostname, port: Number(parsed.port || 6379) };
-}
-
-function hasRedisServer() {
-  const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
-  return !found.error && found.status === 0;
-}
-
-/** Debian/Ubuntu as root (CI, containers): install the server package once. */
-function installRedisServer(log) {
-  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) return false;
-  log('redis: installing Debian package redis-server (once)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const result = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server'], { stdio: 'ignore', env, timeout: 300_000 });
-  return result.status === 0 && hasRedisServer();
 }
 
 export async function start({ dir, log }) {
@@ -64,7 +26,7 @@ export async function start({ dir, log }) {
     log('redis: using the server on 127.0.0.1:6379');
     return { env: { TEST_REDIS_URL: 'redis://127.0.0.1:6379' }, stop: async () => {} };
   }
-  if (!hasRedisServer() && !installRedisServer(log)) {
+  if (!hasCommand('redis-server') && !aptInstall((m) => log(`redis: ${m}`), 'redis-server', 'redis-server')) {
     log('redis: none on 127.0.0.1:6379 and no redis-server binary; tests that need Redis will fail (install redis-server or set TEST_REDIS_URL)');
     return { env: {}, stop: async () => {} };
   }
@@ -82,11 +44,6 @@ export async function start({ dir, log }) {
   }
   return {
     env: { TEST_REDIS_URL: `redis://127.0.0.1:${port}` },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopChild(child),
   };
 }
