@@ -30,7 +30,7 @@ export async function freePort() {
 function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(MEDIA_|DB_POSTGRESQL_|LOG_LEVEL$|AUTH_|NODE_OPTIONS$)/.test(k)) continue;
+    if (/^(MEDIA_|DB_POSTGRESQL_|LOG_LEVEL$|AUTH_|NODE_OPTIONS$|OTEL_)/.test(k)) continue;
     env[k] = v;
   }
   return env;

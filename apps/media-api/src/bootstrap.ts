@@ -17,6 +17,7 @@ import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { jsonBodyParser } from './http/raw-json-body';
 import { RequestContextStore, traceIdOf } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
+import { startTracing, tracingSettingsFrom, type Tracing } from './infrastructure/observability/tracing';
 
 export interface RunningApp {
   app: NestFastifyApplication;
@@ -39,6 +40,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
   });
+  let tracing: Tracing | null = null;
   try {
     const adapter = new FastifyAdapter({
       // A base64 data URL is 4/3 of the image, plus the JSON around it.
@@ -106,6 +108,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
       done();
     });
+    const tracingSettings = tracingSettingsFrom(env);
+    tracing = tracingSettings ? await startTracing(fastify, tracingSettings) : null;
     setupOpenApi(app);
     await app.init();
     return {
@@ -115,10 +119,12 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       generatedServiceKey: serviceKey,
       async close() {
         await closeGracefully(app, config.shutdownGraceMs);
+        await tracing?.shutdown();
         await database.close();
       },
     };
   } catch (error) {
+    await tracing?.shutdown().catch(() => undefined);
     await database.close();
     throw error;
   }
