@@ -148,6 +148,14 @@ describe('JSON text placeholders', () => {
     expect(out).toContain('"keep":"x\\/y"');
   });
 
+  it('finds placeholders next to other escapes, or spelled with \\u escapes, and skips escaped text without them', () => {
+    const [a, b] = [nextId(), nextId()];
+    const input = `["line 1\\nsee data:image/png;${a}\\tok", "data:image/png\\u003b${b}", "just\\ntext; \\"quoted\\""]`;
+    const scan = readJsonText(utf8(input)).placeholders();
+    expect(scan.ids).toEqual([a, b]);
+    expect(JSON.parse(joined(scan.replace((id) => (id === a ? 'A' : 'B'))))).toEqual(['line 1\nsee A\tok', 'B', 'just\ntext; "quoted"']);
+  });
+
   it('never touches keys, and leaves unknown ids as they are', () => {
     const [a, b] = [nextId(), nextId()];
     const input = `{"data:image/png;${a}": "data:image/png;${a}", "v": "data:image/png;${b}"}`;

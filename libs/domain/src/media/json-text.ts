@@ -30,7 +30,10 @@ export interface JsonText {
   placeholders(range?: TextSpan): PlaceholderScan<Uint8Array[]>;
 }
 
-/** A string value (never a key) that may hold a placeholder; the range includes the quotes. */
+/**
+ * A string value (never a key) that may hold a placeholder: it has a `;` right before a `j` or
+ * `b` (both forms do), or a `\u` escape that could spell one. The range includes the quotes.
+ */
 interface Candidate {
   start: number;
   end: number;
@@ -164,6 +167,8 @@ function readString(b: Uint8Array, i: number, candidates: Candidate[] | null): n
       const e = b[i + 1];
       if (e === 0x75) {
         for (let k = i + 2; k < i + 6; k++) if (k >= n || !isHexDigit(b[k]!)) throw invalidJson(k);
+        // `\uXXXX` can spell any character of a placeholder; `\n` and the like cannot.
+        maybe = true;
         i += 6;
       } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
         i += 2;
@@ -183,7 +188,7 @@ function readString(b: Uint8Array, i: number, candidates: Candidate[] | null): n
     }
   }
   i++;
-  if (candidates && (maybe || escaped)) candidates.push({ start, end: i, escaped, ascii });
+  if (candidates && maybe) candidates.push({ start, end: i, escaped, ascii });
   return i;
 }
 
