@@ -114,7 +114,7 @@ export class AppModule {
         { provide: AuditTrail, useFactory: () => new TypeOrmAuditLog(database.writer, database.reader) },
         {
           provide: MediaEvents,
-          useFactory: (metrics: MediaMetrics, audit: AuditTrail) => new AuditedMediaEvents(new ObservedMediaEvents(metrics, (principal) => requestContext.contextOf(principal)), audit, requestContext),
+          useFactory: (metrics: MediaMetrics, audit: AuditTrail) => new AuditedMediaEvents(new ObservedMediaEvents(metrics, (principal) => requestContext.contextOf(principal), config.logLevel), audit, requestContext),
           inject: [MediaMetrics, AuditTrail],
         },
         { provide: MediaAccess, useFactory: (r: MediaRepository, e: MediaEvents) => new MediaAccess(r, e), inject: [MediaRepository, MediaEvents] },

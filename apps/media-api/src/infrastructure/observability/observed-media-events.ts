@@ -2,16 +2,27 @@ import { Logger } from '@nestjs/common';
 import { MediaEvents, actorOf, type MediaEvent, type Principal } from '@jan/domain';
 import type { MediaMetrics } from './media-metrics';
 
+/** pino's level numbers. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
 /** Counts every event in Prometheus and writes one structured log line per event. */
 export class ObservedMediaEvents extends MediaEvents {
   private readonly logger = new Logger('media');
+
+  /** Whether info / warn lines are written at the configured LOG_LEVEL: if not, none is built. */
+  private readonly infoEnabled: boolean;
+  private readonly warnEnabled: boolean;
 
   constructor(
     private readonly metrics: MediaMetrics,
     /** The current request's id and W3C trace id, so event lines correlate with llm-api. */
     private readonly requestContext: (principal: Principal | null) => { requestId: string; traceId: string | null } | undefined = () => undefined,
+    logLevel = 'info',
   ) {
     super();
+    const threshold = LEVELS[logLevel] ?? LEVELS.info!;
+    this.infoEnabled = LEVELS.info! >= threshold;
+    this.warnEnabled = LEVELS.warn! >= threshold;
   }
 
   emit(event: MediaEvent): void {
@@ -47,6 +58,8 @@ export class ObservedMediaEvents extends MediaEvents {
   }
 
   private log(event: MediaEvent): void {
+    const warning = event.type === 'ingest.mime_mismatch' || event.type === 'access.denied' || (event.type === 'ingest.rejected' && !!event.reason);
+    if (!(warning ? this.warnEnabled : this.infoEnabled)) return;
     const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system', id: 'retention' };
     const request = this.requestContext(event.principal);
     const base = {
