@@ -1,14 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { SERVICE_KEY, SIGNING_KEYS, freePort, postgresDsn } from '../support/test-app';
+import { startBuiltService, type BuiltService } from '../support/built-service';
+import { SERVICE_KEY } from '../support/test-app';
 import { dataUrl, pngImage } from '../support/images';
-
-const MAIN = join(__dirname, '../../dist/main.js');
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN_ID = 'b7ad6b7169203331';
 
@@ -32,9 +27,8 @@ const attribute = (span: OtlpSpan, key: string) => {
 describe('span export (OpenTelemetry, OTLP over HTTP)', () => {
   let receiver: Server;
   const exports: { path: string; body: any }[] = [];
-  let child: ChildProcess;
+  let service: BuiltService;
   let port: number;
-  let dataDir: string;
 
   beforeAll(async () => {
     receiver = http.createServer(async (req, res) => {
@@ -43,36 +37,17 @@ describe('span export (OpenTelemetry, OTLP over HTTP)', () => {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    dataDir = await mkdtemp(join(tmpdir(), 'jan-media-otel-'));
-    port = await freePort();
-    child = spawn(process.execPath, [MAIN], {
-      env: {
-        PATH: process.env.PATH,
-        MEDIA_API_PORT: String(port),
-        MEDIA_API_HOST: '127.0.0.1',
-        MEDIA_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        MEDIA_DATA_DIR: dataDir,
-        DB_POSTGRESQL_WRITE_DSN: postgresDsn(),
-        MEDIA_SERVICE_KEY: SERVICE_KEY,
-        MEDIA_SIGNING_KEYS: SIGNING_KEYS,
-        MEDIA_RETENTION_SWEEP_INTERVAL: '0',
-        LOG_LEVEL: 'warn',
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
-        OTEL_SERVICE_NAME: 'media-api-under-test',
-      },
-      stdio: 'ignore',
+    service = await startBuiltService({
+      LOG_LEVEL: 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
+      OTEL_SERVICE_NAME: 'media-api-under-test',
     });
-    for (let i = 0; i < 150; i++) {
-      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('the service did not start');
+    port = Number(new URL(service.baseUrl).port);
   });
   afterAll(async () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await service?.stop();
     receiver?.closeAllConnections();
     await new Promise((resolve) => receiver?.close(resolve));
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('exports one server span per request under the caller\'s trace, and flushes on shutdown', async () => {
@@ -93,8 +68,8 @@ describe('span export (OpenTelemetry, OTLP over HTTP)', () => {
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
 
     // SIGTERM: the app closes and the SDK exports what it buffered before the process exits.
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    const exited = new Promise((resolve) => service.child.once('exit', resolve));
+    await service.stop();
     expect(await exited).toBe(0);
 
     expect(exports.every((e) => e.path === '/v1/traces')).toBe(true);
