@@ -12,6 +12,9 @@ export function pngImage(seed: number, size = 8): Buffer {
     raw[y * stride] = 0; // filter: none
     for (let x = 0; x < size * 3; x++) raw[y * stride + 1 + x] = ((y * size * 3 + x) * 31 + seed * 7919) & 0xff;
   }
+  // The pattern above repeats every 256 seeds; the seed itself in the first pixels makes every
+  // seed's bytes distinct (two uploads 155 ms apart once got the same image and were deduped).
+  raw.writeUInt32BE(seed >>> 0, 1);
   const header = Buffer.alloc(13);
   header.writeUInt32BE(size, 0);
   header.writeUInt32BE(size, 4);

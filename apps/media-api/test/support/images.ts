@@ -5,6 +5,8 @@ import sharp from 'sharp';
 export async function pngImage(seed: number, size = 16): Promise<Buffer> {
   const raw = Buffer.alloc(size * size * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 31 + seed * 7919) & 0xff;
+  // The pattern repeats every 256 seeds: the seed itself in the first pixels keeps seeds apart.
+  raw.writeUInt32BE(seed >>> 0, 0);
   return sharp(raw, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
 }
 
