@@ -7,7 +7,8 @@ import { MediaStorage } from '../../ports/media-storage';
 import { DomainError, mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
-import { scanPlaceholders, type PlaceholderScan } from '../placeholders';
+import { readJsonText } from '../json-text';
+import type { PlaceholderScan } from '../placeholders';
 import { PresignMedia } from './presign-media';
 
 export type ResolveMode = 'url' | 'inline';
@@ -42,14 +43,21 @@ export class ResolveMedia {
     private readonly policy: Pick<MediaPolicy, 'inline'>,
   ) {}
 
-  /** A parsed JSON value; the result shares every subtree that held no placeholder. */
-  resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
-    return this.resolveScan(principal, scanPlaceholders(payload), options);
+  /**
+   * A parsed JSON value, for callers that hold one: serialized, resolved as JSON text, parsed back
+   * (the HTTP route never parses the payload; it calls `resolveScan` on the request's bytes).
+   */
+  async resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
+    const text = readJsonText(new TextEncoder().encode(JSON.stringify(payload ?? null)));
+    const result = await this.resolveScan(principal, text.placeholders(), options);
+    const bytes = new Uint8Array(result.payload.reduce((n, part) => n + part.length, 0));
+    result.payload.reduce((at, part) => (bytes.set(part, at), at + part.length), 0);
+    return { ...result, payload: JSON.parse(new TextDecoder().decode(bytes)) as unknown };
   }
 
   /**
-   * Any scan of placeholders: a parsed value's (`scanPlaceholders`) or a JSON text's
-   * (`readJsonText(bytes).placeholders(range)`, whose output is the text's own bytes rewritten).
+   * The placeholders of a JSON text (`readJsonText(bytes).placeholders(span)`): one query for
+   * their ids, then the text's own bytes with the URLs written in.
    */
   async resolveScan<T>(principal: Principal, scan: PlaceholderScan<T>, options: ResolveOptions = {}) {
     if (scan.ids.length === 0) {
