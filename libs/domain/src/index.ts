@@ -1,4 +1,5 @@
 export * from './access/principal';
+export * from './media/content-scan';
 export * from './media/errors';
 export * from './media/json-text';
 export * from './media/media-object';

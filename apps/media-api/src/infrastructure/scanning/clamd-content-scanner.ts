@@ -31,10 +31,11 @@ export class ClamdContentScanner extends ContentScanner {
       for await (const chunk of subject.open()) {
         // clamd may answer (an ERROR) and close before all is sent: stop reading the image then.
         if (socket.destroyed) return;
-        const data = Buffer.from(chunk as Uint8Array);
+        const data = chunk as Uint8Array;
         const length = Buffer.alloc(4);
         length.writeUInt32BE(data.length);
-        if (!socket.write(Buffer.concat([length, data]))) {
+        socket.write(length);
+        if (!socket.write(data)) {
           await new Promise((resolve) => {
             socket.once('drain', resolve);
             socket.once('close', resolve);

@@ -52,7 +52,7 @@ export class MediaController {
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
   @ApiBody({ type: IngestMediaDto })
   @ApiOkResponse({ type: MediaResponseDto })
-  async ingest(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
+  async ingest(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<MediaResponseDto> {
     const dto = parseIngestBody(body);
     const type = parseSourceType(dto.source.type);
     if (type === 'data_url') {
@@ -63,7 +63,7 @@ export class MediaController {
       // From here on only the decoder holds the text, and it lets go once decoded: a data URL that
       // stayed reachable from the request until the response survived young-generation GCs and
       // was promoted, which grew the old generation by tens of MB under concurrent uploads.
-      forgetDataUrl(dto, request.body);
+      forgetDataUrl(dto, body);
       if (parsed.bytes > this.config.maxBytes) {
         throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
       }

@@ -12,7 +12,8 @@ import { DomainError, isDomainError } from '../errors';
 import { storageKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
-import { rejectionReason, resolveOwner, scanOrReject, type IngestResult } from './ingest-media';
+import { rejectionReason, scanOrReject } from '../content-scan';
+import { resolveOwner, type IngestResult } from './ingest-media';
 import { MediaAccess } from './media-access';
 
 export interface PrepareUploadCommand {
@@ -164,8 +165,7 @@ export class DirectUpload {
       if (inspected.facts.mimeType !== media.mimeType) {
         throw new DomainError('type_mismatch', `uploaded bytes are ${inspected.facts.mimeType}, reserved as ${media.mimeType}`);
       }
-      const scanned = stored;
-      await scanOrReject(this.scanner, { bytes: scanned.bytes, sha256: scanned.sha256, mimeType: media.mimeType, open: () => scanned.open() });
+      await scanOrReject(this.scanner, stored, media.mimeType);
       if (stored !== staged) {
         await this.storage.put(media.storageKey, stored.open(), { contentType: media.mimeType, contentLength: stored.bytes, sha256: stored.sha256 });
       }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { newMediaId } from '@jan/mediaid';
 import { ownerFor, type Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
-import { ContentScanner, NoContentScanner, type ScanSubject } from '../../ports/content-scanner';
+import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { ImageInspector } from '../../ports/image-inspector';
 import { MediaEvents, type IngestSource } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
@@ -10,6 +10,7 @@ import { MediaStorage } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded, type QuotaLimits } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
+import { rejectionReason, scanOrReject } from '../content-scan';
 import { storageKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { normalizeMimeType } from '../media-types';
@@ -79,8 +80,7 @@ export class IngestMedia {
       const existing = stored === staged ? null : await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
       if (existing) return this.accepted(command, existing, true, staged.bytes);
 
-      const scanned = stored;
-      await scanOrReject(this.scanner, { bytes: scanned.bytes, sha256: scanned.sha256, mimeType: sniffed, open: () => scanned.open() });
+      await scanOrReject(this.scanner, stored, sniffed);
 
       // An early, cheap refusal so that bytes bound to be refused are never written to storage;
       // the repository's insert is what enforces the quota against concurrent uploads.
@@ -169,22 +169,4 @@ function sanitizeFilename(filename: string | undefined): string | null {
   // eslint-disable-next-line no-control-regex
   const cleaned = filename.replace(/[\u0000-\u001f\u007f"\\/]/g, '').trim().slice(0, 255);
   return cleaned || null;
-}
-
-/** A scanner's refusal. `reason` (a signature or rule name) is for the event log and audit trail only. */
-export class ContentRejectedError extends DomainError {
-  constructor(readonly reason: string) {
-    super('content_rejected', 'the upload was rejected by the content scanner');
-  }
-}
-
-/** The scanner's reason when `error` is its refusal. */
-export function rejectionReason(error: unknown): string | undefined {
-  return error instanceof ContentRejectedError ? error.reason : undefined;
-}
-
-/** Offers the bytes to the malware/DLP hook; a refusal is `content_rejected` (422). */
-export async function scanOrReject(scanner: ContentScanner, subject: ScanSubject): Promise<void> {
-  const result = await scanner.scan(subject);
-  if (result.verdict === 'rejected') throw new ContentRejectedError(result.reason);
 }

@@ -29,6 +29,12 @@ describe('readResolveBody', () => {
     expect(Buffer.concat(payload!.replace(() => 'U')).toString()).toBe('{"u":"U"}');
   });
 
+  it('parses only the fields it knows; other members are ignored, not parsed', () => {
+    const { dto, payload } = readResolveBody(raw('{"extra": {"big": [1, 2, 3]}, "payload": {"a": 1}}'));
+    expect(dto).toEqual({ ids: undefined, mode: undefined, keep_unresolved: undefined });
+    expect(Buffer.concat(payload!.replace(() => 'U')).toString()).toBe('{"a": 1}');
+  });
+
   it('tells the ids form and a missing payload apart', () => {
     expect(readResolveBody(raw('{"ids":["jan_x"]}'))).toMatchObject({ dto: { ids: ['jan_x'] }, payload: null });
     expect(readResolveBody(raw('{"payload":null}')).payload?.ids).toEqual([]);

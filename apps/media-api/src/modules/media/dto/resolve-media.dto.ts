@@ -53,8 +53,12 @@ export function readResolveBody(body: unknown): ResolveRequest {
   if (!(body instanceof RawJsonBody)) throw new DomainError('invalid_request', 'body must be a JSON object (Content-Type: application/json)');
   const text = readJsonText(body.bytes);
   if (!text.members) throw new DomainError('invalid_request', 'body must be a JSON object');
+  // Only the small fields are parsed; anything else in the body is ignored, as the pipe's whitelist did.
   const fields: Record<string, unknown> = {};
-  for (const [key, span] of text.members) if (key !== 'payload') fields[key] = text.valueAt(span);
+  for (const key of ['ids', 'mode', 'keep_unresolved']) {
+    const span = text.members.get(key);
+    if (span) fields[key] = text.valueAt(span);
+  }
   const dto = parseResolveBody(fields);
   const payload = text.members.get('payload');
   return { dto, payload: payload ? text.placeholders(payload) : null };
