@@ -17,6 +17,13 @@ import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.
 const TABLE = 'media_api.media_objects';
 const USAGE = 'media_api.owner_usage';
 const UNIQUE_VIOLATION = '23505';
+const TWIN_SQL = `SELECT * FROM (
+    SELECT * FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready'
+    UNION ALL
+    SELECT * FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
+  ) twin
+  ORDER BY created_at, id
+  LIMIT 1`;
 /** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
 const CONFLICT_ATTEMPTS = 3;
 
@@ -267,14 +274,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return this.reader !== this.writer;
   }
 
+  /**
+   * The owner's ready object stored as, or re-encoded from, these bytes. Two index lookups, one
+   * per column: written as `sha256 = $2 OR original_sha256 = $2`, the planner matched the owner
+   * alone in `(created_by, sha256)` and filtered every one of the owner's rows whenever its
+   * statistics were stale (a new table, a fast-growing owner), so each upload cost O(objects).
+   */
   private async twin(source: DataSource, ownerId: string, sha256: string): Promise<MediaObject | null> {
-    const rows: MediaObjectRow[] = await source.query(
-      `SELECT * FROM ${TABLE}
-        WHERE created_by = $1 AND status = 'ready' AND (sha256 = $2 OR original_sha256 = $2)
-        ORDER BY created_at, id
-        LIMIT 1`,
-      [ownerId, sha256],
-    );
+    const rows: MediaObjectRow[] = await source.query(TWIN_SQL, [ownerId, sha256]);
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 }

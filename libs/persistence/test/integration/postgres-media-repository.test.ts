@@ -78,6 +78,39 @@ describe('PostgreSQL database', () => {
     expect(sql[0]).toMatch(/^SELECT \* FROM media_api\.media_objects WHERE id = ANY\(\$1::varchar\[\]\)$/);
   });
 
+  it('finds a twin with index lookups, however many objects the owner has and however stale the statistics', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `contract-many-${randomBytes(6).toString('hex')}`;
+    const now = new Date();
+    // Straight into the table, as a fast-growing owner's rows arrive between two ANALYZE runs.
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
+       SELECT 'jan_many_' || i || '_' || $2, 'local', 'k' || i, 'image/png', 1, encode(sha256(($2 || i)::bytea), 'hex'), $1, 'ready'
+         FROM generate_series(1, 3000) AS i`,
+      [owner, owner],
+    );
+    try {
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      let found;
+      try {
+        found = await repo.findReadyByOwnerAndSha256(owner, randomBytes(32).toString('hex'));
+      } finally {
+        stop();
+      }
+      expect(found).toBeNull();
+      expect(sql).toHaveLength(1);
+      const [{ 'QUERY PLAN': plan }] = await db.writer.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql[0].text}`, [...(sql[0].parameters ?? [])]);
+      // Every row the lookup touched, in any node of the plan: a handful, not the owner's 3,000.
+      expect(rowsTouched(plan[0].Plan)).toBeLessThan(10);
+
+      const known = await db.writer.query(`SELECT encode(sha256(($1 || 1234)::bytea), 'hex') AS sha`, [owner]);
+      expect((await repo.findReadyByOwnerAndSha256(owner, known[0].sha))?.id).toBe(`jan_many_1234_${owner}`);
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
+
   it('does not log the unique violations it handles', async () => {
     const before = logs.length;
     const repo = new TypeOrmMediaRepository(db.writer);
@@ -314,3 +347,18 @@ describe('in a throwaway database', () => {
     ).rejects.toThrow();
   });
 });
+
+interface PlanNode {
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows a plan node and its children produced or threw away, summed over loops. */
+function rowsTouched(node: PlanNode): number {
+  const loops = node['Actual Loops'] ?? 1;
+  const own = ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * loops;
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsTouched(child), 0);
+}
