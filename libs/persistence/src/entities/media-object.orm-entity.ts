@@ -13,7 +13,8 @@ const bigintAsNumber = {
  */
 @Entity({ schema: 'media_api', name: 'media_objects' })
 @Index('idx_media_objects_sha256', ['sha256'])
-@Index('idx_media_objects_created_by', ['createdBy'])
+// Owner listings and purges page by (created_by, id).
+@Index('idx_media_objects_owner_id', ['createdBy', 'id'])
 @Index('idx_media_objects_created_at', ['createdAt'])
 @Index('idx_media_objects_retention_until', ['retentionUntil'])
 // Per-owner dedupe is decided by this index, so two concurrent uploads of the same bytes cannot

@@ -1,8 +1,9 @@
 import { MediaObjects1764000000000 } from './1764000000000-media-objects.migration';
 import { MediaAuditEvents1764000000001 } from './1764000000001-media-audit-events.migration';
 import { OwnerUsage1764000000002 } from './1764000000002-owner-usage.migration';
+import { OwnerListingIndex1764000000003 } from './1764000000003-owner-listing-index.migration';
 
 /** Every migration, oldest first. Append new ones; never edit one that has shipped. */
-export const MIGRATIONS = [MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002];
+export const MIGRATIONS = [MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002, OwnerListingIndex1764000000003];
 
-export { MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002 };
+export { MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002, OwnerListingIndex1764000000003 };
