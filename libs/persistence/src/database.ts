@@ -7,6 +7,7 @@ import { CREATE_SCHEMA } from './migrations/1764000000000-media-objects.migratio
 import { MIGRATIONS } from './migrations';
 import { DatabaseLogger, type QueryListener } from './database-logger';
 import { startEmbeddedServer } from './embedded/embedded-server';
+import { markSharedSession } from './repositories/statements';
 
 export interface OpenDatabaseOptions {
   /** PostgreSQL DSN of the primary. Absent: the embedded engine under `dataDir`. */
@@ -94,6 +95,7 @@ async function openEmbedded(dataDir: string, poolSize: number, logger: DatabaseL
     options.logger?.(`embedded database: opened ${join(root, 'pglite')} in ${Math.round(server.openMs)} ms`);
     const dsn = server.dsn;
     const writer = await initialize(dataSourceOptions(dsn, poolSize, logger, options, true), cleanup);
+    markSharedSession(writer);
     // One process owns the directory (the lock above), so no advisory lock is needed.
     await writer.query(CREATE_SCHEMA);
     await writer.runMigrations({ transaction: 'each' });

@@ -13,17 +13,52 @@ import type { MediaId } from '@jan/mediaid';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
 import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.mapper';
+import { runStatement, statement, type Statement } from './statements';
 
 const TABLE = 'media_api.media_objects';
 const USAGE = 'media_api.owner_usage';
 const UNIQUE_VIOLATION = '23505';
-const TWIN_SQL = `SELECT * FROM (
+const BY_ID = statement('media_by_id', `SELECT * FROM ${TABLE} WHERE id = $1`);
+const BY_IDS = statement('media_by_ids', `SELECT * FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
+const USAGE_OF = statement('media_owner_usage', `SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`);
+// The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause extends
+// dedupe to a ready row whose bytes were re-encoded from these very bytes; that case is rare and
+// not race-proof, which only costs a duplicate object, never a wrong one.
+const INSERT = statement(
+  'media_insert',
+  `INSERT INTO ${TABLE}
+     (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+      created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+   SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::bigint, $6::char(64), $7::varchar,
+          $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::char(64), $12::varchar, $13::boolean,
+          $14::varchar, $15::timestamptz
+    WHERE NOT ($16::boolean AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
+   ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
+   RETURNING *`,
+);
+const MARK_READY = statement(
+  'media_mark_ready',
+  `UPDATE ${TABLE} m
+      SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
+          status = 'ready', updated_at = $6, upload_expires_at = NULL
+    WHERE m.id = $1 AND m.status = 'pending'
+      AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
+  RETURNING *`,
+);
+const TWIN = statement(
+  'media_twin',
+  `SELECT * FROM (
     SELECT * FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready'
     UNION ALL
     SELECT * FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
   ) twin
   ORDER BY created_at, id
-  LIMIT 1`;
+  LIMIT 1`,
+);
 /** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
 const CONFLICT_ATTEMPTS = 3;
 
@@ -72,10 +107,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   private async selectByIds(source: DataSource, ids: readonly MediaId[]): Promise<MediaObject[]> {
-    const rows: MediaObjectRow[] =
+    const rows =
       ids.length === 1
-        ? await source.query(`SELECT * FROM ${TABLE} WHERE id = $1`, [ids[0]])
-        : await source.query(`SELECT * FROM ${TABLE} WHERE id = ANY($1::varchar[])`, [ids]);
+        ? await runStatement<MediaObjectRow>(source, BY_ID, [ids[0]])
+        : await runStatement<MediaObjectRow>(source, BY_IDS, [ids]);
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
 
@@ -87,42 +122,24 @@ export class TypeOrmMediaRepository extends MediaRepository {
     const row = MediaObjectMapper.toPersistence(media);
     const ready = media.status === 'ready' && media.sha256 !== null;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
-      // The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause
-      // extends dedupe to a ready row whose bytes were re-encoded from these very bytes; that
-      // case is rare and not race-proof, which only costs a duplicate object, never a wrong one.
-      const inserted: MediaObjectRow[] = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, (query) =>
-        query(
-        `INSERT INTO ${TABLE}
-           (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
-            created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
-         SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::bigint, $6::char(64), $7::varchar,
-                $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::char(64), $12::varchar, $13::boolean,
-                $14::varchar, $15::timestamptz
-          WHERE NOT ($16::boolean AND EXISTS (
-                  SELECT 1 FROM ${TABLE} t
-                   WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
-         ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
-         RETURNING *`,
-        [
-          row.id,
-          row.storageProvider,
-          row.storageKey,
-          row.mimeType,
-          row.bytes,
-          row.sha256,
-          row.createdBy,
-          row.retentionUntil,
-          row.createdAt,
-          row.updatedAt,
-          row.originalSha256,
-          row.status,
-          row.pinned,
-          row.filename,
-          row.uploadExpiresAt,
-          ready,
-        ],
-        ),
-      );
+      const inserted = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, INSERT, [
+        row.id,
+        row.storageProvider,
+        row.storageKey,
+        row.mimeType,
+        row.bytes,
+        row.sha256,
+        row.createdBy,
+        row.retentionUntil,
+        row.createdAt,
+        row.updatedAt,
+        row.originalSha256,
+        row.status,
+        row.pinned,
+        row.filename,
+        row.uploadExpiresAt,
+        ready,
+      ]);
       if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
       if (!ready) throw new Error(`insert of ${media.id} returned no row`);
       const existing = await this.twin(this.writer, media.ownerId, media.sha256!);
@@ -147,21 +164,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
       try {
         const declared = limits ? await this.declaredBytes(id) : null;
         const growth = declared === null ? 0 : facts.bytes - declared.bytes;
-        // pg returns [rows, affectedCount] for UPDATE ... RETURNING through TypeORM.
-        const [rows] = (await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? '', { objects: 0, bytes: growth }, (query) =>
-          query(
-          `UPDATE ${TABLE} m
-              SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
-                  status = 'ready', updated_at = $6, upload_expires_at = NULL
-            WHERE m.id = $1 AND m.status = 'pending'
-              AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM ${TABLE} t
-                     WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
-          RETURNING *`,
-          [id, facts.bytes, facts.sha256, facts.mimeType, facts.retentionUntil, now],
-          ),
-        )) as unknown as [MediaObjectRow[], number];
-        updated = rows;
+        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? '', { objects: 0, bytes: growth }, MARK_READY, [
+          id,
+          facts.bytes,
+          facts.sha256,
+          facts.mimeType,
+          facts.retentionUntil,
+          now,
+        ]);
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
         updated = [];
@@ -205,7 +215,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   async usage(ownerId: string): Promise<OwnerUsage> {
-    const rows: Array<{ objects: string; bytes: string }> = await this.reader.query(`SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`, [ownerId]);
+    const rows = await runStatement<{ objects: string; bytes: string }>(this.reader, USAGE_OF, [ownerId]);
     return rows.length ? { objects: Number(rows[0].objects), bytes: Number(rows[0].bytes) } : { objects: 0, bytes: 0 };
   }
 
@@ -238,26 +248,29 @@ export class TypeOrmMediaRepository extends MediaRepository {
 
   /**
    * Runs `statement` alone, or, when `limits` bind and the statement adds something, in a
-   * transaction that reads the owner's usage after it and rolls back past a limit.
+   * transaction that reads the owner's usage after it and rolls back past a limit. Returns the
+   * rows the statement returned.
    */
-  private async withQuota<T>(
+  private async withQuota(
     limits: QuotaLimits | undefined,
     ownerId: string,
     add: OwnerUsage,
-    statement: (query: (sql: string, parameters: unknown[]) => Promise<T>) => Promise<T>,
-  ): Promise<T> {
+    statement: Statement,
+    parameters: unknown[],
+  ): Promise<MediaObjectRow[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
-    if (!binds) return statement((sql, parameters) => this.writer.query(sql, parameters));
+    if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
     return this.writer.transaction(async (manager: EntityManager) => {
-      const result = await statement((sql, parameters) => manager.query(sql, parameters));
-      const changed = Array.isArray(result) && (Array.isArray(result[0]) ? result[0].length > 0 : result.length > 0);
-      if (!changed) return result;
-      const [after]: Array<{ objects: string; bytes: string }> = await manager.query(`SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`, [ownerId]);
+      const raw: unknown[] = await manager.query(statement.text, parameters);
+      // TypeORM answers UPDATE … RETURNING with [rows, affected], INSERT … RETURNING with rows.
+      const rows = (Array.isArray(raw[0]) ? raw[0] : raw) as MediaObjectRow[];
+      if (rows.length === 0) return rows;
+      const [after]: Array<{ objects: string; bytes: string }> = await manager.query(USAGE_OF.text, [ownerId]);
       const now = after ? { objects: Number(after.objects), bytes: Number(after.bytes) } : { objects: 0, bytes: 0 };
       const before = { objects: now.objects - add.objects, bytes: now.bytes - add.bytes };
       // Throwing rolls the statement (and the trigger's usage change) back.
       if (exceedsQuota(before, add, limits!)) throw quotaExceeded(limits!, before);
-      return result;
+      return rows;
     });
   }
 
@@ -281,7 +294,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
    * statistics were stale (a new table, a fast-growing owner), so each upload cost O(objects).
    */
   private async twin(source: DataSource, ownerId: string, sha256: string): Promise<MediaObject | null> {
-    const rows: MediaObjectRow[] = await source.query(TWIN_SQL, [ownerId, sha256]);
+    const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 }

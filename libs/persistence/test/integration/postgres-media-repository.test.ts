@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newMediaId } from '@jan/mediaid';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { MIGRATIONS, openDatabase, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
 import { mediaRepositoryContract, type MediaRepositorySubject } from './media-repository.contract';
 import { typeOrmSubject } from './typeorm-subject';
@@ -82,6 +83,25 @@ describe('PostgreSQL database', () => {
     }
     expect(sql).toHaveLength(1);
     expect(sql[0]).toMatch(/^SELECT \* FROM media_api\.media_objects WHERE id = ANY\(\$1::varchar\[\]\)$/);
+  });
+
+  it('prepares the request-path statements once per connection, then only binds them', async () => {
+    // One connection, so the session asked below is the one the repository used.
+    const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });
+    await source.initialize();
+    try {
+      const repo = new TypeOrmMediaRepository(source);
+      const owner = `contract-prepared-${randomBytes(6).toString('hex')}`;
+      for (let i = 0; i < 3; i++) {
+        expect(await repo.findById(newMediaId())).toBeNull();
+        expect(await repo.findByIds([newMediaId(), newMediaId()])).toEqual([]);
+        expect(await repo.findReadyByOwnerAndSha256(owner, randomBytes(32).toString('hex'))).toBeNull();
+      }
+      const prepared: Array<{ name: string }> = await source.query('SELECT name FROM pg_prepared_statements ORDER BY name');
+      expect(prepared.map((p) => p.name)).toEqual(['media_by_id', 'media_by_ids', 'media_twin']);
+    } finally {
+      await source.destroy();
+    }
   });
 
   it('does not log the unique violations it handles', async () => {

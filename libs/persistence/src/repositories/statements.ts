@@ -1,0 +1,51 @@
+import type { Pool, QueryResultRow } from 'pg';
+import { QueryFailedError, type DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+
+/**
+ * A statement the request paths send over and over. It goes to the server once per connection as
+ * a named prepared statement; after that each call only binds and executes it, so PostgreSQL no
+ * longer parses and plans the same text thousands of times a second (docs/performance.md).
+ */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+export function statement(name: string, text: string): Statement {
+  return { name, text };
+}
+
+/**
+ * Data sources whose connections all share one server session: the embedded engine (PGlite has a
+ * single session). A named statement prepared by one connection would clash with the same name
+ * prepared by the next, so there statements go unnamed, parsed on every call.
+ */
+const sharedSession = new WeakSet<DataSource>();
+
+export function markSharedSession(source: DataSource): void {
+  sharedSession.add(source);
+}
+
+/**
+ * Runs `statement` on the data source's `pg` pool, bypassing TypeORM's per-call query runner, and
+ * returns its rows. It reports to the data source's logger as TypeORM does (every statement, slow
+ * ones and failures), and fails with TypeORM's `QueryFailedError` carrying the driver's error.
+ */
+export async function runStatement<Row extends QueryResultRow>(source: DataSource, statement: Statement, values: unknown[]): Promise<Row[]> {
+  const pool = (source.driver as PostgresDriver).master as Pool;
+  const logger = source.logger;
+  logger.logQuery(statement.text, values);
+  const started = Date.now();
+  try {
+    const config = sharedSession.has(source) ? { text: statement.text, values } : { name: statement.name, text: statement.text, values };
+    const result = await pool.query<Row>(config);
+    const elapsed = Date.now() - started;
+    const slowMs = source.options.maxQueryExecutionTime;
+    if (slowMs && elapsed > slowMs) logger.logQuerySlow(elapsed, statement.text, values);
+    return result.rows;
+  } catch (error) {
+    logger.logQueryError(error as Error, statement.text, values);
+    throw new QueryFailedError(statement.text, values, error as Error);
+  }
+}
