@@ -132,7 +132,7 @@ async function runTarget(target, fixtures, runDir) {
   const started = { label: target.name, dataDir, database: target.database };
   log(`${target.name}: booting the app${target.database ? ` on ${redact(target.database.dsn)}` : ' (embedded database, fresh data dir)'}`);
   let app = await startApp({ ...started, profileDir: profileDir && join(profileDir, 'main') });
-  const result = { name: target.name, note: target.note, boot: { readyMs: app.readyMs }, scenarios: [] };
+  const result = { name: target.name, engine: target.database ? 'postgres' : 'embedded', note: target.note, boot: { readyMs: app.readyMs }, scenarios: [] };
   const baselineDir = await mkdtemp(join(tmpdir(), 'jan-bench-baseline-'));
   try {
     await sleep(2_000);
@@ -173,7 +173,8 @@ async function runTarget(target, fixtures, runDir) {
       const loadBefore = loadavg()[0];
       const m = await drive({ url, requests, pid, around, ...settings });
       m.loadavg1 = +Math.max(loadBefore, loadavg()[0]).toFixed(2);
-      log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}`);
+      const cpu = `CPU/req ${m.cpuUs?.toFixed(0) ?? '?'} µs${target.database ? ` + db ${m.dbCpuUs?.toFixed(0) ?? '?'} µs` : ''}`;
+      log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpu}, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}`);
       if (m.ok === 0) throw new Error(`${target.name} ${label}: no successful response`);
       return m;
     };

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { PeakRss } from './proc.mjs';
+import { CpuWindow, PeakRss } from './proc.mjs';
 
 function fire(options) {
   return new Promise((resolve, reject) => {
@@ -16,10 +16,13 @@ export async function drive({ url, requests, connections, durationS, warmupS, pi
   if (warmupS > 0) await fire({ ...options, duration: warmupS });
   await around.before?.();
   const peak = new PeakRss(pid);
+  const cpu = new CpuWindow(pid);
   const result = await fire({ ...options, duration: durationS });
+  const { appMs, dbMs } = cpu.stop();
   const peakRssMb = peak.stop();
   await around.after?.();
   const ok = result['2xx'];
+  const perRequestUs = (ms) => (ms === null || result.requests.total === 0 ? null : (ms * 1000) / result.requests.total);
   return {
     rps: ok / result.duration,
     p50: result.latency.p50,
@@ -32,5 +35,8 @@ export async function drive({ url, requests, connections, durationS, warmupS, pi
     timeouts: result.timeouts,
     durationS: result.duration,
     peakRssMb,
+    // CPU per request (µs): the server process, and every postgres process on the machine.
+    cpuUs: perRequestUs(appMs),
+    dbCpuUs: perRequestUs(dbMs),
   };
 }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const MIB = 1024 * 1024;
 
@@ -44,5 +44,53 @@ export class PeakRss {
     const m = memoryOf(this.pid);
     const hwm = this.hwmReset && m ? m.hwmMb : 0;
     return Math.max(this.samplePeak, hwm);
+  }
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime + stime of a process in ms (null once it is gone); children are not included. */
+export function cpuMsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces), from field 3 on.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms of every process named `postgres` on this machine (the server and its backends). */
+export function postgresCpuMs() {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    total += cpuMsOf(entry) ?? 0;
+  }
+  return total;
+}
+
+/**
+ * CPU time spent over a window by the measured process and by PostgreSQL, for "CPU per request":
+ * on a shared 2-core machine throughput moves with whatever else runs, while the CPU a request
+ * costs moves much less. PostgreSQL's share counts every postgres process on the machine, so it
+ * is only meaningful when nothing else uses the server during the run.
+ */
+export class CpuWindow {
+  constructor(pid) {
+    this.pid = pid;
+    this.app = cpuMsOf(pid);
+    this.db = postgresCpuMs();
+  }
+
+  stop() {
+    const app = cpuMsOf(this.pid);
+    return { appMs: app === null || this.app === null ? null : app - this.app, dbMs: postgresCpuMs() - this.db };
   }
 }
