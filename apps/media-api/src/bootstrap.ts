@@ -39,6 +39,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     readDsn: config.readDsn,
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
+    preparedStatements: config.dbPreparedStatements,
   });
   let tracing: Tracing | null = null;
   try {

@@ -7,7 +7,7 @@ import { CREATE_SCHEMA } from './migrations/1764000000000-media-objects.migratio
 import { MIGRATIONS } from './migrations';
 import { DatabaseLogger, type QueryListener } from './database-logger';
 import { startEmbeddedServer } from './embedded/embedded-server';
-import { markSharedSession } from './repositories/statements';
+import { sendUnnamed } from './repositories/statements';
 
 export interface OpenDatabaseOptions {
   /** PostgreSQL DSN of the primary. Absent: the embedded engine under `dataDir`. */
@@ -22,6 +22,11 @@ export interface OpenDatabaseOptions {
   logger?: (message: string) => void;
   /** Queries slower than this are reported to `logger`. Default 1000 ms. */
   slowQueryMs?: number;
+  /**
+   * Named prepared statements for the request paths (default true). Turn off behind a pooler in
+   * transaction mode that does not track them. The embedded engine never uses them.
+   */
+  preparedStatements?: boolean;
 }
 
 /** The open database: where writes go, where reads may go, and how to shut it all down. */
@@ -70,6 +75,10 @@ async function openPostgres(
     const writer = await initialize(dataSourceOptions(writeDsn, poolSize, logger, options, true), cleanup);
     await migrateWithLock(writer);
     const reader = readDsn ? await initialize(dataSourceOptions(readDsn, poolSize, logger, options, false), cleanup) : writer;
+    if (options.preparedStatements === false) {
+      sendUnnamed(writer);
+      sendUnnamed(reader);
+    }
     return database(writer, reader, 'postgres', logger, cleanup);
   } catch (error) {
     await cleanup.run();
@@ -95,7 +104,8 @@ async function openEmbedded(dataDir: string, poolSize: number, logger: DatabaseL
     options.logger?.(`embedded database: opened ${join(root, 'pglite')} in ${Math.round(server.openMs)} ms`);
     const dsn = server.dsn;
     const writer = await initialize(dataSourceOptions(dsn, poolSize, logger, options, true), cleanup);
-    markSharedSession(writer);
+    // PGlite has one session, shared by every connection: a name prepared by one would clash on the next.
+    sendUnnamed(writer);
     // One process owns the directory (the lock above), so no advisory lock is needed.
     await writer.query(CREATE_SCHEMA);
     await writer.runMigrations({ transaction: 'each' });

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       proxyDownload: true,
       remoteFetchTimeoutMs: 15_000,
       reencode: 'off',
+      dbPreparedStatements: true,
     });
     expect(config.embedded).toBe(true);
     expect(config.publicUrl).toBe('http://localhost:8285');
@@ -28,7 +29,9 @@ describe('loadConfig', () => {
       MEDIA_REMOTE_FETCH_TIMEOUT: '1500ms',
       MEDIA_SERVICE_KEY: 'first-key-0123456789, second-key-0123456789',
       MEDIA_PUBLIC_URL: 'https://media.example.com/',
+      DB_PREPARED_STATEMENTS: 'false',
     });
+    expect(config.dbPreparedStatements).toBe(false);
     expect(config.maxBytes).toBe(5 * 1024 * 1024);
     expect(config.presignTtlSeconds).toBe(120);
     expect(config.remoteFetchTimeoutMs).toBe(1500);

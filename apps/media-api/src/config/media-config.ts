@@ -74,6 +74,7 @@ export class MediaConfig {
   @IsOptional() @IsString() writeDsn?: string;
   @IsOptional() @IsString() readDsn?: string;
   @IsInt() @Min(1) @Max(200) dbPoolSize!: number;
+  @IsBoolean() dbPreparedStatements!: boolean;
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) logLevel!: string;
 
   @ValidateIf((c: MediaConfig) => c.storageBackend === 's3') @IsString() @MinLength(3) s3Bucket?: string;
@@ -157,6 +158,7 @@ export const VARIABLES: Record<string, string> = {
   writeDsn: 'DB_POSTGRESQL_WRITE_DSN',
   readDsn: 'DB_POSTGRESQL_READ1_DSN',
   dbPoolSize: 'DB_POOL_SIZE',
+  dbPreparedStatements: 'DB_PREPARED_STATEMENTS',
   logLevel: 'LOG_LEVEL',
   s3Bucket: 'MEDIA_S3_BUCKET',
   s3Region: 'MEDIA_S3_REGION',
@@ -337,6 +339,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.writeDsn = get('DB_POSTGRESQL_WRITE_DSN');
   c.readDsn = get('DB_POSTGRESQL_READ1_DSN');
   c.dbPoolSize = int('DB_POOL_SIZE', 10);
+  c.dbPreparedStatements = bool('DB_PREPARED_STATEMENTS', true);
   c.logLevel = get('LOG_LEVEL')?.toLowerCase() ?? 'info';
   c.s3Bucket = get('MEDIA_S3_BUCKET');
   c.s3Region = get('MEDIA_S3_REGION') ?? 'us-east-1';

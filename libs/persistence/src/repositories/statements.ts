@@ -17,14 +17,15 @@ export function statement(name: string, text: string): Statement {
 }
 
 /**
- * Data sources whose connections all share one server session: the embedded engine (PGlite has a
- * single session). A named statement prepared by one connection would clash with the same name
- * prepared by the next, so there statements go unnamed, parsed on every call.
+ * Data sources whose statements go unnamed, parsed and planned on every call: where a connection
+ * is not its own server session. The embedded engine's connections share PGlite's one session, so
+ * a name prepared by one clashes on the next; behind a pooler in transaction mode the session
+ * that prepared a name may not be the one that executes it.
  */
-const sharedSession = new WeakSet<DataSource>();
+const unnamed = new WeakSet<DataSource>();
 
-export function markSharedSession(source: DataSource): void {
-  sharedSession.add(source);
+export function sendUnnamed(source: DataSource): void {
+  unnamed.add(source);
 }
 
 /**
@@ -38,7 +39,7 @@ export async function runStatement<Row extends QueryResultRow>(source: DataSourc
   logger.logQuery(statement.text, values);
   const started = Date.now();
   try {
-    const config = sharedSession.has(source) ? { text: statement.text, values } : { name: statement.name, text: statement.text, values };
+    const config = unnamed.has(source) ? { text: statement.text, values } : { name: statement.name, text: statement.text, values };
     const result = await pool.query<Row>(config);
     const elapsed = Date.now() - started;
     const slowMs = source.options.maxQueryExecutionTime;

@@ -104,6 +104,20 @@ describe('PostgreSQL database', () => {
     }
   });
 
+  it('sends every statement unnamed when prepared statements are off (for poolers in transaction mode)', async () => {
+    const unprepared = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 2, preparedStatements: false });
+    try {
+      const repo = new TypeOrmMediaRepository(unprepared.writer, unprepared.reader);
+      await Promise.all([repo.findById(newMediaId()), repo.findByIds([newMediaId(), newMediaId()]), repo.usage('contract-unprepared')]);
+      await Promise.all([repo.findById(newMediaId()), repo.findReadyByOwnerAndSha256('contract-unprepared', randomBytes(32).toString('hex'))]);
+      for (let i = 0; i < 2; i++) {
+        expect(await unprepared.writer.query('SELECT name FROM pg_prepared_statements')).toEqual([]);
+      }
+    } finally {
+      await unprepared.close();
+    }
+  });
+
   it('does not log the unique violations it handles', async () => {
     const before = logs.length;
     const repo = new TypeOrmMediaRepository(db.writer);
