@@ -61,9 +61,9 @@ export function cpuMsOf(pid) {
   }
 }
 
-/** CPU ms of every process named `postgres` on this machine (the server and its backends). */
+/** CPU ms of every process named `postgres` on this machine (the server and its backends), by pid. */
 export function postgresCpuMs() {
-  let total = 0;
+  const byPid = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -71,9 +71,10 @@ export function postgresCpuMs() {
     } catch {
       continue;
     }
-    total += cpuMsOf(entry) ?? 0;
+    const ms = cpuMsOf(entry);
+    if (ms !== null) byPid.set(entry, ms);
   }
-  return total;
+  return byPid;
 }
 
 /**
@@ -91,6 +92,9 @@ export class CpuWindow {
 
   stop() {
     const app = cpuMsOf(this.pid);
-    return { appMs: app === null || this.app === null ? null : app - this.app, dbMs: postgresCpuMs() - this.db };
+    // Backends that started during the window count from zero; one that ended is lost, not negative.
+    let dbMs = 0;
+    for (const [pid, ms] of postgresCpuMs()) dbMs += ms - (this.db.get(pid) ?? 0);
+    return { appMs: app === null || this.app === null ? null : app - this.app, dbMs };
   }
 }
