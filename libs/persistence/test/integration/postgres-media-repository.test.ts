@@ -177,7 +177,7 @@ describe('query plans, in a fresh database', () => {
     await admin?.end();
   });
 
-  it('finds a twin with index lookups, however many objects the owner has and however stale the statistics', async () => {
+  it('finds a twin and checks for one on insert with index lookups, however many objects the owner has and however stale the statistics', async () => {
     const repo = new TypeOrmMediaRepository(db.writer);
     const owner = `contract-many-${randomBytes(6).toString('hex')}`;
     const now = new Date();
@@ -205,6 +205,46 @@ describe('query plans, in a fresh database', () => {
 
       const known = await db.writer.query(`SELECT encode(sha256(($1 || 1234)::bytea), 'hex') AS sha`, [owner]);
       expect((await repo.findReadyByOwnerAndSha256(owner, known[0].sha))?.id).toBe(`jan_many_1234_${owner}`);
+
+      // The insert's own check for a ready row re-encoded from these bytes, likewise.
+      sql.length = 0;
+      const stopInsert = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      const id = newMediaId();
+      try {
+        const media = {
+          id,
+          ownerId: owner,
+          storageProvider: 'local' as const,
+          storageKey: `images/${id}.png`,
+          mimeType: 'image/png' as const,
+          bytes: 1,
+          sha256: randomBytes(32).toString('hex'),
+          originalSha256: null,
+          status: 'ready' as const,
+          pinned: false,
+          filename: null,
+          createdAt: now,
+          updatedAt: now,
+          retentionUntil: null,
+          uploadExpiresAt: null,
+        };
+        expect((await repo.insert(media)).inserted).toBe(true);
+      } finally {
+        stopInsert();
+      }
+      expect(sql).toHaveLength(1);
+      const runner = db.writer.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const parameters = [...(sql[0].parameters ?? [])];
+        parameters[0] = newMediaId();
+        parameters[5] = randomBytes(32).toString('hex');
+        const [{ 'QUERY PLAN': insertPlan }] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql[0].text}`, parameters);
+        expect(rowsTouched(insertPlan[0].Plan)).toBeLessThan(10);
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
     } finally {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
     }
