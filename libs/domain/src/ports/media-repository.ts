@@ -53,7 +53,10 @@ export abstract class MediaRepository {
   /** Deletes the row; true when it existed. */
   abstract delete(id: MediaId): Promise<boolean>;
 
-  /** Ready rows past retention and pending rows past their upload deadline, oldest first. */
+  /**
+   * Ready rows past retention and pending rows past their upload deadline, those that expired
+   * first first (by retention end or upload deadline, then id).
+   */
   abstract findExpired(now: Date, limit: number): Promise<MediaObject[]>;
 
   /** Bytes and object count of one owner (ready and pending). Deleting a row gives both back. */

@@ -87,7 +87,7 @@ export class InMemoryMediaRepository extends MediaRepository {
           (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= now) ||
           (m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= now),
       )
-      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+      .sort((a, b) => expiredAt(a) - expiredAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit)
       .map((m) => clone(m)!);
   }
@@ -132,4 +132,9 @@ export class InMemoryMediaRepository extends MediaRepository {
 
 function clone(media: MediaObject | undefined): MediaObject | null {
   return media ? { ...media } : null;
+}
+
+/** When retention (ready) or the upload deadline (pending) ran out. */
+function expiredAt(media: MediaObject): number {
+  return (media.status === 'pending' ? media.uploadExpiresAt : media.retentionUntil)?.getTime() ?? Infinity;
 }

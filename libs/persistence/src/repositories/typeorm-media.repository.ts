@@ -203,12 +203,21 @@ export class TypeOrmMediaRepository extends MediaRepository {
 
   async findExpired(now: Date, limit: number): Promise<MediaObject[]> {
     if (limit <= 0) return [];
+    // One ordered index scan per kind, each stopping at `limit`: written as one OR, the planner
+    // fetched and sorted every expired row for each batch, so draining a backlog of n expired
+    // objects (retention turned on for an old table) cost O(n) per batch of 100.
     const rows: MediaObjectRow[] = await this.writer.query(
-      `SELECT * FROM ${TABLE}
-        WHERE (status = 'ready' AND NOT pinned AND retention_until <= $1)
-           OR (status = 'pending' AND upload_expires_at <= $1)
-        ORDER BY created_at, id
-        LIMIT $2`,
+      `SELECT * FROM (
+         (SELECT *, retention_until AS expired_at FROM ${TABLE}
+           WHERE status = 'ready' AND NOT pinned AND retention_until <= $1
+           ORDER BY retention_until, id LIMIT $2)
+         UNION ALL
+         (SELECT *, upload_expires_at AS expired_at FROM ${TABLE}
+           WHERE status = 'pending' AND upload_expires_at <= $1
+           ORDER BY upload_expires_at, id LIMIT $2)
+       ) expired
+       ORDER BY expired_at, id
+       LIMIT $2`,
       [now, limit],
     );
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));

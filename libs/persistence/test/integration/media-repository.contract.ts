@@ -333,7 +333,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
     });
 
     describe('findExpired', () => {
-      it('returns ready rows past retention and pending rows past their deadline, oldest first', async () => {
+      it('returns ready rows past retention and pending rows past their deadline, those that expired first first', async () => {
         const me = owner();
         const expiredReady = media(me, { createdAt: at(2), retentionUntil: at(10) });
         const expiredPending = pending(me, { createdAt: at(1), uploadExpiresAt: at(11) });
@@ -351,8 +351,9 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         ];
         for (const m of rows) await insertNew(m);
 
-        expect(await repo.findExpired(at(20), 100)).toEqual([expiredPending, expiredReady, expiredAtNow]);
-        expect(await repo.findExpired(at(20), 2)).toEqual([expiredPending, expiredReady]);
+        // Retention ended at 10, the upload deadline at 11, retention at 20 (creation order differs).
+        expect(await repo.findExpired(at(20), 100)).toEqual([expiredReady, expiredPending, expiredAtNow]);
+        expect(await repo.findExpired(at(20), 2)).toEqual([expiredReady, expiredPending]);
         expect(await repo.findExpired(at(9), 100)).toEqual([]);
       });
     });

@@ -283,6 +283,43 @@ describe('query plans, in a fresh database', () => {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE id LIKE $1', [`jan_page_${tag}_%`]);
     }
   });
+  it('takes a batch of expired objects without reading the whole backlog', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const tag = randomBytes(4).toString('hex');
+    const owner = `contract-expired-${tag}`;
+    // A backlog, as when retention is first turned on for an old table: 3,000 ready objects past
+    // retention, 300 pending uploads past their deadline, and pinned objects that never expire.
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, created_by, status, pinned,
+                                            retention_until, upload_expires_at, created_at)
+       SELECT 'jan_exp_' || $2 || '_' || lpad(i::text, 5, '0'), 'local', 'k', 'image/png', 1, $1,
+              CASE WHEN i % 10 = 0 THEN 'pending' ELSE 'ready' END, i % 7 = 0,
+              CASE WHEN i % 10 = 0 THEN NULL ELSE now() - make_interval(secs => 4000 - i) END,
+              CASE WHEN i % 10 = 0 THEN now() - make_interval(secs => 4000 - i) END,
+              now() - make_interval(days => 60)
+         FROM generate_series(1, 3300) AS i`,
+      [owner, tag],
+    );
+    await db.writer.query('ANALYZE media_api.media_objects');
+    try {
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      let batch;
+      try {
+        batch = await repo.findExpired(new Date(), 100);
+      } finally {
+        stop();
+      }
+      // Those that expired first: i = 1, 2, 3, … (the smallest i expired longest ago), pinned ones skipped.
+      const expected = Array.from({ length: 120 }, (_, k) => k + 1).filter((i) => i % 10 === 0 || i % 7 !== 0).slice(0, 100);
+      expect(batch.map((m) => m.id)).toEqual(expected.map((i) => `jan_exp_${tag}_${String(i).padStart(5, '0')}`));
+      expect(sql).toHaveLength(1);
+      const [{ 'QUERY PLAN': plan }] = await db.writer.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql[0].text}`, [...(sql[0].parameters ?? [])]);
+      expect(rowsTouched(plan[0].Plan)).toBeLessThan(1_000);
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
 });
 
 describe('audit log', () => {
