@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readyMedia } from '@jan/domain/testing';
 import { newMediaId } from '@jan/mediaid';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -157,30 +158,22 @@ describe('PostgreSQL database', () => {
  * of every earlier run, which changes the planner's costs.
  */
 describe('query plans, in a fresh database', () => {
-  let admin: Client;
-  let scratchName: string;
+  let scratch: ScratchDatabase;
   let db: Database;
 
   beforeAll(async () => {
-    admin = new Client({ connectionString: DSN });
-    await admin.connect();
-    scratchName = `jan_plans_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${scratchName}`);
-    const url = new URL(DSN);
-    url.pathname = `/${scratchName}`;
-    db = await openDatabase({ writeDsn: url.toString(), dataDir: '/nonexistent-not-used', poolSize: 2 });
+    scratch = await createScratchDatabase('jan_plans');
+    db = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
   });
 
   afterAll(async () => {
     await db?.close();
-    if (scratchName) await admin.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`);
-    await admin?.end();
+    await scratch?.drop();
   });
 
   it('finds a twin and checks for one on insert with index lookups, however many objects the owner has and however stale the statistics', async () => {
     const repo = new TypeOrmMediaRepository(db.writer);
     const owner = `contract-many-${randomBytes(6).toString('hex')}`;
-    const now = new Date();
     // Straight into the table, as a fast-growing owner's rows arrive between two ANALYZE runs.
     await db.writer.query(
       `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
@@ -211,23 +204,7 @@ describe('query plans, in a fresh database', () => {
       const stopInsert = db.onQuery((text, parameters) => sql.push({ text, parameters }));
       const id = newMediaId();
       try {
-        const media = {
-          id,
-          ownerId: owner,
-          storageProvider: 'local' as const,
-          storageKey: `images/${id}.png`,
-          mimeType: 'image/png' as const,
-          bytes: 1,
-          sha256: randomBytes(32).toString('hex'),
-          originalSha256: null,
-          status: 'ready' as const,
-          pinned: false,
-          filename: null,
-          createdAt: now,
-          updatedAt: now,
-          retentionUntil: null,
-          uploadExpiresAt: null,
-        };
+        const media = readyMedia(owner, { id, bytes: 1, sha256: randomBytes(32).toString('hex') });
         expect((await repo.insert(media)).inserted).toBe(true);
       } finally {
         stopInsert();
@@ -413,23 +390,16 @@ describe('audit log', () => {
  * database on the same server, dropped afterwards, so the shared one is never disturbed.
  */
 describe('in a throwaway database', () => {
-  let admin: Client;
+  let scratch: ScratchDatabase;
   let scratchDsn: string;
-  let scratchName: string;
 
   beforeAll(async () => {
-    admin = new Client({ connectionString: DSN });
-    await admin.connect();
-    scratchName = `jan_persistence_${randomBytes(6).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${scratchName}`);
-    const url = new URL(DSN);
-    url.pathname = `/${scratchName}`;
-    scratchDsn = url.toString();
+    scratch = await createScratchDatabase('jan_persistence');
+    scratchDsn = scratch.dsn;
   });
 
   afterAll(async () => {
-    if (scratchName) await admin.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`);
-    await admin?.end();
+    await scratch?.drop();
   });
 
   it('upgrades the earlier table, with several processes migrating at once', async () => {
@@ -526,6 +496,37 @@ describe('in a throwaway database', () => {
     ).rejects.toThrow();
   });
 });
+
+interface ScratchDatabase {
+  dsn: string;
+  drop(): Promise<void>;
+}
+
+/** A database of its own on the test server, named `<prefix>_<random>`, dropped with `drop()`. */
+async function createScratchDatabase(prefix: string): Promise<ScratchDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: DSN });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(DSN);
+  url.pathname = `/${name}`;
+  return {
+    dsn: url.toString(),
+    async drop() {
+      const client = new Client({ connectionString: DSN });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
 
 interface PlanNode {
   'Actual Rows'?: number;
