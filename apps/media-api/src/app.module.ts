@@ -5,6 +5,7 @@ import { APP_FILTER, APP_GUARD, Reflector } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   AdminMedia,
+  AuditRetention,
   AuditTrail,
   Clock,
   ContentScanner,
@@ -149,8 +150,9 @@ export class AppModule {
         },
         {
           provide: RetentionSweeper,
-          useFactory: (m: ManageMedia) => new RetentionSweeper(m, config.retentionSweepIntervalSeconds),
-          inject: [ManageMedia],
+          useFactory: (m: ManageMedia, t: AuditTrail, c: Clock) =>
+            new RetentionSweeper(m, config.retentionSweepIntervalSeconds, new AuditRetention(t, c, config.auditRetentionDays)),
+          inject: [ManageMedia, AuditTrail, Clock],
         },
         {
           provide: AdminMedia,

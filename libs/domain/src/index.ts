@@ -8,6 +8,7 @@ export * from './media/media-types';
 export * from './media/placeholders';
 export * from './media/presign-cache';
 export * from './media/use-cases/admin-media';
+export * from './media/use-cases/audit-retention';
 export * from './media/use-cases/direct-upload';
 export * from './media/use-cases/ingest-media';
 export * from './media/use-cases/manage-media';

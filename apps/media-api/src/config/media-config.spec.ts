@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       remoteFetchTimeoutMs: 15_000,
       reencode: 'off',
       dbPreparedStatements: true,
+      auditRetentionDays: 0,
     });
     expect(config.embedded).toBe(true);
     expect(config.publicUrl).toBe('http://localhost:8285');
@@ -30,8 +31,10 @@ describe('loadConfig', () => {
       MEDIA_SERVICE_KEY: 'first-key-0123456789, second-key-0123456789',
       MEDIA_PUBLIC_URL: 'https://media.example.com/',
       DB_PREPARED_STATEMENTS: 'false',
+      MEDIA_AUDIT_RETENTION_DAYS: '400',
     });
     expect(config.dbPreparedStatements).toBe(false);
+    expect(config.auditRetentionDays).toBe(400);
     expect(config.maxBytes).toBe(5 * 1024 * 1024);
     expect(config.presignTtlSeconds).toBe(120);
     expect(config.remoteFetchTimeoutMs).toBe(1500);

@@ -32,6 +32,7 @@ export class MediaConfig {
   @IsInt() @Min(1) maxPixels!: number;
   @IsIn(['off', 'strip', 'normalize']) reencode!: ReencodeMode;
   @IsInt() @Min(0) retentionDays!: number;
+  @IsInt() @Min(0) auditRetentionDays!: number;
   @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;
   @IsInt() @Min(0) presignCacheSize!: number;
   @IsBoolean() proxyDownload!: boolean;
@@ -118,6 +119,7 @@ export const VARIABLES: Record<string, string> = {
   maxPixels: 'MEDIA_MAX_PIXELS',
   reencode: 'MEDIA_REENCODE',
   retentionDays: 'MEDIA_RETENTION_DAYS',
+  auditRetentionDays: 'MEDIA_AUDIT_RETENTION_DAYS',
   presignTtlSeconds: 'MEDIA_PRESIGN_TTL',
   presignCacheSize: 'MEDIA_PRESIGN_CACHE_SIZE',
   proxyDownload: 'MEDIA_PROXY_DOWNLOAD',
@@ -291,6 +293,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.maxPixels = int('MEDIA_MAX_PIXELS', 50_000_000);
   c.reencode = (get('MEDIA_REENCODE')?.toLowerCase() ?? 'off') as ReencodeMode;
   c.retentionDays = int('MEDIA_RETENTION_DAYS', 30);
+  c.auditRetentionDays = int('MEDIA_AUDIT_RETENTION_DAYS', 0);
   c.presignTtlSeconds = Math.round(seconds('MEDIA_PRESIGN_TTL', 15 * 60, 'MEDIA_S3_PRESIGN_TTL'));
   c.presignCacheSize = int('MEDIA_PRESIGN_CACHE_SIZE', 10_000);
   c.proxyDownload = bool('MEDIA_PROXY_DOWNLOAD', true);

@@ -1,3 +1,5 @@
+import { newMediaId } from '@jan/mediaid';
+import { RetentionSweeper } from '../../src/modules/media/retention-sweeper';
 import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { auditRows } from '../support/audit-rows';
@@ -102,6 +104,30 @@ describe('audit trail', () => {
       for (const row of rows) expect(row.client_ip).toBe('127.0.0.1');
     } finally {
       await untrusting.close();
+    }
+  });
+
+  it('prunes entries past MEDIA_AUDIT_RETENTION_DAYS on each retention sweep, and keeps the rest', async () => {
+    const pruning = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0', MEDIA_AUDIT_RETENTION_DAYS: '30' } });
+    try {
+      const user = uniqueUser('audit-retention');
+      const ingest = await pruning.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+      const { id } = (await ingest.json()) as any;
+      // Entries written 31 and 29 days ago for another object (the table refuses only updates).
+      const old = newMediaId();
+      for (const days of [31, 29]) {
+        await pruning.running.database.writer.query(
+          `INSERT INTO media_api.media_audit_events (occurred_at, actor_kind, actor_id, action, media_id, outcome)
+           VALUES (now() - make_interval(days => $1), 'system', $2, 'media.expire', $3, 'success')`,
+          [days, `days-${days}`, old],
+        );
+      }
+      await pruning.running.app.get(RetentionSweeper).sweep();
+
+      expect((await auditRows(pruning, 'media_id = $1', [old])).map((r) => r.actor_id)).toEqual(['days-29']);
+      expect((await auditRows(pruning, 'media_id = $1', [id])).map((r) => r.action)).toEqual(['media.ingest']);
+    } finally {
+      await pruning.close();
     }
   });
 });

@@ -56,4 +56,10 @@ export abstract class AuditTrail {
 
   /** The latest entries about one object, newest first. */
   abstract recent(mediaId: string, limit?: number): Promise<AuditEntry[]>;
+
+  /**
+   * Deletes up to `limit` entries that occurred before `before`, oldest first, and returns how
+   * many went. The trail is otherwise append-only: this is its retention, nothing else deletes.
+   */
+  abstract prune(before: Date, limit: number): Promise<number>;
 }

@@ -134,6 +134,16 @@ export class InMemoryAuditTrail extends AuditTrail {
       .reverse()
       .slice(0, limit);
   }
+
+  async prune(before: Date, limit: number): Promise<number> {
+    const old = this.entries
+      .filter((e) => e.occurredAt < before)
+      .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime())
+      .slice(0, Math.max(0, limit));
+    const gone = new Set(old);
+    this.entries.splice(0, this.entries.length, ...this.entries.filter((e) => !gone.has(e)));
+    return old.length;
+  }
 }
 
 /**

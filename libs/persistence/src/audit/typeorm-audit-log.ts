@@ -56,6 +56,20 @@ export class TypeOrmAuditLog extends AuditTrail {
     );
     return rows.map(toEvent);
   }
+
+  /**
+   * Oldest first through the `occurred_at` index, so a batch reads only its own rows. Replicas
+   * pruning at once skip each other's locked rows instead of waiting on them.
+   */
+  async prune(before: Date, limit: number): Promise<number> {
+    if (limit <= 0) return 0;
+    const [, deleted] = (await this.writer.query(
+      `DELETE FROM ${TABLE}
+        WHERE id IN (SELECT id FROM ${TABLE} WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [before, limit],
+    )) as [unknown, number];
+    return deleted;
+  }
 }
 
 const TABLE = 'media_api.media_audit_events';

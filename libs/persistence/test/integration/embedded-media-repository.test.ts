@@ -96,12 +96,16 @@ describe('embedded database', () => {
     expect(await repo.usage(owner)).toEqual({ objects: 0, bytes: 0 });
   });
 
-  it('keeps an audit trail that refuses updates', async () => {
+  it('keeps an audit trail that refuses updates and prunes by age', async () => {
     const audit = new TypeOrmAuditLog(db.writer);
     const mediaId = newMediaId();
     const entry = await audit.append({ actorKind: 'admin', actorId: 'ops', action: 'media.pin', mediaId, outcome: 'success', details: { pinned: true } });
     expect(await audit.recent(mediaId, 5)).toEqual([entry]);
     await expect(db.writer.query(`UPDATE media_api.media_audit_events SET action = 'x' WHERE id = $1`, [entry.id])).rejects.toThrow(/append-only/);
+    // Its retention is the one way out.
+    await audit.append({ occurredAt: new Date('1980-01-01T00:00:00Z'), actorKind: 'system', actorId: 'old', action: 'media.expire', mediaId, outcome: 'success' });
+    expect(await audit.prune(new Date('1990-01-01T00:00:00Z'), 10)).toBe(1);
+    expect(await audit.recent(mediaId, 5)).toEqual([entry]);
   });
 
   it('refuses a second opening of the same directory', async () => {

@@ -383,6 +383,26 @@ describe('audit log', () => {
       db.writer.query(`UPDATE media_api.media_audit_events SET outcome = 'failure' WHERE id = $1`, [entry.id]),
     ).rejects.toThrow(/append-only/);
   });
+
+  it('prunes entries older than a time, oldest first, a batch at a time', async () => {
+    const audit = new TypeOrmAuditLog(db.writer);
+    const mediaId = newMediaId();
+    mediaIds.push(mediaId);
+    // Before 1990: no other test writes entries that old, so the shared table is safe to prune.
+    const at = (year: number) => new Date(`${year}-01-01T00:00:00Z`);
+    await audit.appendMany(
+      [1981, 1983, 1982, 1985, 1984, 1995].map((year) => ({ occurredAt: at(year), actorKind: 'system' as const, actorId: `y${year}`, action: 'media.expire', mediaId, outcome: 'success' as const })),
+    );
+    const years = async () => (await audit.recent(mediaId)).map((e) => e.actorId).sort();
+
+    expect(await audit.prune(at(1985), 2)).toBe(2);
+    expect(await years()).toEqual(['y1983', 'y1984', 'y1985', 'y1995']);
+    expect(await audit.prune(at(1985), 100)).toBe(2);
+    expect(await years()).toEqual(['y1985', 'y1995']);
+    expect(await audit.prune(at(1985), 100)).toBe(0);
+    expect(await audit.prune(at(1990), 0)).toBe(0);
+    expect(await years()).toEqual(['y1985', 'y1995']);
+  });
 });
 
 /**

@@ -1,9 +1,10 @@
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { ManageMedia } from '@jan/domain';
+import type { AuditRetention, ManageMedia } from '@jan/domain';
 
 /**
- * Deletes expired objects (retention and abandoned direct uploads) on an interval. Every replica
- * may run it: rows are deleted one by one and a lost race only finds nothing to delete.
+ * Deletes expired objects (retention and abandoned direct uploads) on an interval, then audit
+ * entries past their own retention. Every replica may run it: rows are deleted one by one and a
+ * lost race only finds nothing to delete.
  */
 export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('retention');
@@ -13,6 +14,7 @@ export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy
   constructor(
     private readonly manage: ManageMedia,
     private readonly intervalSeconds: number,
+    private readonly audit?: AuditRetention,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -28,15 +30,25 @@ export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy
 
   /** One sweep; overlapping calls share the running one. */
   sweep(): Promise<void> {
-    this.running ??= this.manage
-      .purgeExpired()
-      .then((removed) => {
-        if (removed) this.logger.log({ event: 'retention.swept', removed });
-      })
-      .catch((error: unknown) => this.logger.error({ err: error }, 'retention sweep failed'))
-      .finally(() => {
-        this.running = null;
-      });
+    this.running ??= this.sweepOnce().finally(() => {
+      this.running = null;
+    });
     return this.running;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    try {
+      const removed = await this.manage.purgeExpired();
+      if (removed) this.logger.log({ event: 'retention.swept', removed });
+    } catch (error) {
+      this.logger.error({ err: error }, 'retention sweep failed');
+    }
+    if (!this.audit) return;
+    try {
+      const pruned = await this.audit.prune();
+      if (pruned) this.logger.log({ event: 'audit.pruned', pruned, retention_days: this.audit.retentionDays });
+    } catch (error) {
+      this.logger.error({ err: error }, 'audit retention failed');
+    }
   }
 }
