@@ -68,12 +68,19 @@ export function comparison(previous, current) {
         s.name,
         `${fmt(ps.service.rps)} → ${fmt(s.service.rps)} (${d(s.service.rps, ps.service.rps)})`,
         `${fmt(ps.service.p99, 1)} → ${fmt(s.service.p99, 1)}`,
+        cpuChange(ps.service, s.service, t.engine === 'postgres'),
         `${fmt(ps.service.peakRssMb)} → ${fmt(s.service.peakRssMb)}`,
         ps.ratio === null || s.ratio === null ? '-' : `${pct(ps.ratio)} → ${pct(s.ratio)}`,
       ]);
     }
-    rows.push([t.name, 'boot', `${fmt(pt.boot.readyMs)} → ${fmt(t.boot.readyMs)} ms`, '', `idle ${fmt(pt.boot.idleRssMb)} → ${fmt(t.boot.idleRssMb)}`, '']);
+    rows.push([t.name, 'boot', `${fmt(pt.boot.readyMs)} → ${fmt(t.boot.readyMs)} ms`, '', '', `idle ${fmt(pt.boot.idleRssMb)} → ${fmt(t.boot.idleRssMb)}`, '']);
   }
   if (!rows.length) return null;
-  return `== change vs previous run (${previous.startedAt}) ==\n` + table(['target', 'scenario', 'req/s', 'p99 ms', 'peak RSS MB', 'svc/base'], rows);
+  return `== change vs previous run (${previous.startedAt}) ==\n` + table(['target', 'scenario', 'req/s', 'p99 ms', 'CPU µs/req (+ db)', 'peak RSS MB', 'svc/base'], rows);
+}
+
+/** "app (+ db) → app (+ db)" CPU per request; runs from before the CPU columns show "-". */
+function cpuChange(before, after, withDb) {
+  const one = (m) => (m.cpuUs == null ? '-' : `${fmt(m.cpuUs)}${!withDb || m.dbCpuUs == null ? '' : ` (+${fmt(m.dbCpuUs)})`}`);
+  return `${one(before)} → ${one(after)}`;
 }
