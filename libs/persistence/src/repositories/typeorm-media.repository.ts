@@ -18,8 +18,13 @@ import { runStatement, statement, type Statement } from './statements';
 const TABLE = 'media_api.media_objects';
 const USAGE = 'media_api.owner_usage';
 const UNIQUE_VIOLATION = '23505';
-const BY_ID = statement('media_by_id', `SELECT * FROM ${TABLE} WHERE id = $1`);
-const BY_IDS = statement('media_by_ids', `SELECT * FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
+// Prepared statements name their columns: a `*` is expanded when a connection prepares it, and
+// once a migration adds a column (a rolling deploy), every connection of the older replicas would
+// fail it with "cached plan must not change result type" until it reconnected.
+const COLUMNS = `id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+  created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at`;
+const BY_ID = statement('media_by_id', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = $1`);
+const BY_IDS = statement('media_by_ids', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
 const USAGE_OF = statement('media_owner_usage', `SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`);
 // The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause extends
 // dedupe to a ready row whose bytes were re-encoded from these very bytes; that case is rare and
@@ -36,7 +41,7 @@ const INSERT = statement(
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
    ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
-   RETURNING *`,
+   RETURNING ${COLUMNS}`,
 );
 const MARK_READY = statement(
   'media_mark_ready',
@@ -47,14 +52,14 @@ const MARK_READY = statement(
       AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
-  RETURNING *`,
+  RETURNING ${COLUMNS}`,
 );
 const TWIN = statement(
   'media_twin',
   `SELECT * FROM (
-    SELECT * FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready'
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready'
     UNION ALL
-    SELECT * FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
   ) twin
   ORDER BY created_at, id
   LIMIT 1`,
