@@ -2,7 +2,7 @@ import type { AllowedMimeType, MediaObject, MediaStatus, StorageProvider } from 
 import type { MediaId } from '@jan/mediaid';
 import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
 
-/** A `media_objects` row as the `pg` driver returns it from raw SQL (`RETURNING *`, `SELECT *`). */
+/** A `media_objects` row as the `pg` driver returns it from raw SQL (every column, by name). */
 export interface MediaObjectRow {
   id: string;
   storage_provider: string;
