@@ -109,7 +109,15 @@ export class AppModule {
         },
         { provide: PresignCache, useFactory: () => new PresignCache(config.presignCacheSize) },
         { provide: ContentScanner, useFactory: (metrics: MediaMetrics) => new MeasuredContentScanner(contentScannerOf(config), metrics), inject: [MediaMetrics] },
-        { provide: MediaMetrics, useFactory: (cache: PresignCache) => new MediaMetrics(cache), inject: [PresignCache] },
+        {
+          provide: MediaMetrics,
+          useFactory: (cache: PresignCache) => {
+            const metrics = new MediaMetrics(cache);
+            database.onStatement((statement, seconds, ok) => metrics.dbStatementDuration.observe({ statement, outcome: ok ? 'ok' : 'error' }, seconds));
+            return metrics;
+          },
+          inject: [PresignCache],
+        },
         { provide: QuotaPolicy, useValue: quota },
         { provide: RequestContextStore, useValue: requestContext },
         { provide: AuditTrail, useFactory: () => new TypeOrmAuditLog(database.writer, database.reader) },

@@ -2,6 +2,9 @@ import type { Logger } from 'typeorm';
 
 export type QueryListener = (sql: string, parameters: readonly unknown[] | undefined) => void;
 
+/** A request-path statement ended: its name, how long it took, and whether it succeeded. */
+export type StatementListener = (name: string, seconds: number, ok: boolean) => void;
+
 /** Postgres codes the repository expects and handles (unique violation), so not worth a log line. */
 const HANDLED_ERROR_CODES = new Set(['23505']);
 
@@ -15,9 +18,20 @@ export class DatabaseLogger implements Logger {
 
   constructor(private readonly sink?: (message: string) => void) {}
 
+  private readonly statementListeners = new Set<StatementListener>();
+
   addListener(listener: QueryListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  addStatementListener(listener: StatementListener): () => void {
+    this.statementListeners.add(listener);
+    return () => this.statementListeners.delete(listener);
+  }
+
+  statementDone(name: string, seconds: number, ok: boolean): void {
+    for (const listener of this.statementListeners) listener(name, seconds, ok);
   }
 
   logQuery(query: string, parameters?: unknown): void {

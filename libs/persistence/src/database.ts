@@ -5,7 +5,7 @@ import { MediaObjectOrmEntity } from './entities/media-object.orm-entity';
 import { acquireDirectoryLock } from './directory-lock';
 import { CREATE_SCHEMA } from './migrations/1764000000000-media-objects.migration';
 import { MIGRATIONS } from './migrations';
-import { DatabaseLogger, type QueryListener } from './database-logger';
+import { DatabaseLogger, type QueryListener, type StatementListener } from './database-logger';
 import { startEmbeddedServer } from './embedded/embedded-server';
 import { sendUnnamed } from './repositories/statements';
 
@@ -37,6 +37,8 @@ export interface Database {
   engine: 'postgres' | 'embedded';
   /** Calls `listener` with every statement sent to the writer or reader; returns the unsubscribe. */
   onQuery(listener: QueryListener): () => void;
+  /** Calls `listener` when a request-path statement ends (name, seconds, ok); returns the unsubscribe. */
+  onStatement(listener: StatementListener): () => void;
   /** Closes pools, the embedded server and engine; idempotent. */
   close(): Promise<void>;
 }
@@ -175,6 +177,7 @@ function database(writer: DataSource, reader: DataSource, engine: Database['engi
     reader,
     engine,
     onQuery: (listener) => logger.addListener(listener),
+    onStatement: (listener) => logger.addStatementListener(listener),
     close: () => cleanup.run(),
   };
 }

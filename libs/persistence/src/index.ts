@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 export { openDatabase, MIGRATION_LOCK_KEY, type Database, type OpenDatabaseOptions } from './database';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server';
-export { DatabaseLogger, type QueryListener } from './database-logger';
+export { DatabaseLogger, type QueryListener, type StatementListener } from './database-logger';
 export { MediaObjectOrmEntity } from './entities/media-object.orm-entity';
 export { MediaObjectMapper, type MediaObjectRow } from './mappers/media-object.mapper';
 export { MIGRATIONS, MediaObjects1764000000000, MediaAuditEvents1764000000001, OwnerUsage1764000000002, OwnerListingIndex1764000000003 } from './migrations';

@@ -41,6 +41,8 @@ describe('resolve', () => {
     await (app.running.app.get(MediaEvents) as MediaEvents & { flush(): Promise<void> }).flush();
     const statements: string[] = [];
     const stop = app.running.database.onQuery((sql: string) => statements.push(sql));
+    const countOf = (metrics: string) => Number(/^media_db_statement_duration_seconds_count\{statement="media_by_ids",outcome="ok"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    const before = countOf(await (await fetch(`${app.baseUrl}/metrics`)).text());
     try {
       const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: chat(ids) }) });
       expect(res.status).toBe(200);
@@ -50,6 +52,8 @@ describe('resolve', () => {
       stop();
     }
     expect(statements).toHaveLength(1);
+    // …and it is timed, by name, in the statement histogram.
+    expect(countOf(await (await fetch(`${app.baseUrl}/metrics`)).text())).toBe(before + 1);
   });
 
   it('hands out the same URL while the cached one is fresh (stable URLs for provider caches)', async () => {

@@ -1,5 +1,6 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { QueryFailedError, type DataSource } from 'typeorm';
+import { DatabaseLogger } from '../database-logger';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 
 /**
@@ -36,16 +37,19 @@ export function sendUnnamed(source: DataSource): void {
 export async function runStatement<Row extends QueryResultRow>(source: DataSource, statement: Statement, values: unknown[]): Promise<Row[]> {
   const pool = (source.driver as PostgresDriver).master as Pool;
   const logger = source.logger;
+  const timings = logger instanceof DatabaseLogger ? logger : null;
   logger.logQuery(statement.text, values);
-  const started = Date.now();
+  const started = performance.now();
   try {
     const config = unnamed.has(source) ? { text: statement.text, values } : { name: statement.name, text: statement.text, values };
     const result = await pool.query<Row>(config);
-    const elapsed = Date.now() - started;
+    const elapsed = performance.now() - started;
+    timings?.statementDone(statement.name, elapsed / 1000, true);
     const slowMs = source.options.maxQueryExecutionTime;
-    if (slowMs && elapsed > slowMs) logger.logQuerySlow(elapsed, statement.text, values);
+    if (slowMs && elapsed > slowMs) logger.logQuerySlow(Math.round(elapsed), statement.text, values);
     return result.rows;
   } catch (error) {
+    timings?.statementDone(statement.name, (performance.now() - started) / 1000, false);
     logger.logQueryError(error as Error, statement.text, values);
     throw new QueryFailedError(statement.text, values, error as Error);
   }

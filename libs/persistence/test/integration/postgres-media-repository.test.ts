@@ -142,8 +142,24 @@ describe('PostgreSQL database', () => {
       await repo.insert({ ...base, id: readyId, storageKey: readyId, sha256: sha, status: 'ready', uploadExpiresAt: null });
       const pendingId = newMediaId();
       await repo.insert({ ...base, id: pendingId, storageKey: pendingId, sha256: null, status: 'pending', uploadExpiresAt: now });
-      const result = await repo.markReady(pendingId, { bytes: 1, sha256: sha, mimeType: 'image/png', retentionUntil: now }, now);
+      const timed: Array<[string, boolean]> = [];
+      const stop = db.onStatement((name, seconds, ok) => {
+        expect(seconds).toBeGreaterThan(0);
+        timed.push([name, ok]);
+      });
+      let result;
+      try {
+        result = await repo.markReady(pendingId, { bytes: 1, sha256: sha, mimeType: 'image/png', retentionUntil: now }, now);
+      } finally {
+        stop();
+      }
       expect(result.inserted).toBe(false);
+      // Timed by name, the handled conflict as a failed statement.
+      expect(timed).toEqual([
+        ['media_mark_ready', false],
+        ['media_by_id', true],
+        ['media_twin', true],
+      ]);
       expect(logs.slice(before).filter((l) => l.startsWith('query failed'))).toEqual([]);
     } finally {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);

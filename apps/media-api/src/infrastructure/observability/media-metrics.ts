@@ -48,6 +48,13 @@ export class MediaMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly dbStatementDuration = new Histogram({
+    name: 'media_db_statement_duration_seconds',
+    help: 'Request-path database statements (prepared by name) by statement and outcome (ok, error)',
+    labelNames: ['statement', 'outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'media_http_request_duration_seconds',
     help: 'HTTP request duration by route and status',
