@@ -429,12 +429,29 @@ describe('audit log', () => {
       db.writer.query(`UPDATE media_api.media_audit_events SET outcome = 'failure' WHERE id = $1`, [entry.id]),
     ).rejects.toThrow(/append-only/);
   });
+});
+
+/**
+ * Pruning deletes by age across the whole trail, so it runs in a database of its own: in the
+ * shared one it could take entries another test file, running at the same time, still reads.
+ */
+describe('audit log retention, in a database of its own', () => {
+  let scratch: ScratchDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase('jan_audit');
+    db = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await scratch?.drop();
+  });
 
   it('prunes entries older than a time, oldest first, a batch at a time', async () => {
     const audit = new TypeOrmAuditLog(db.writer);
     const mediaId = newMediaId();
-    mediaIds.push(mediaId);
-    // Before 1990: no other test writes entries that old, so the shared table is safe to prune.
     const at = (year: number) => new Date(`${year}-01-01T00:00:00Z`);
     await audit.appendMany(
       [1981, 1983, 1982, 1985, 1984, 1995].map((year) => ({ occurredAt: at(year), actorKind: 'system' as const, actorId: `y${year}`, action: 'media.expire', mediaId, outcome: 'success' as const })),
