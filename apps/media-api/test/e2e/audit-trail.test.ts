@@ -108,7 +108,8 @@ describe('audit trail', () => {
   });
 
   it('prunes entries past MEDIA_AUDIT_RETENTION_DAYS on each retention sweep, and keeps the rest', async () => {
-    const pruning = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0', MEDIA_AUDIT_RETENTION_DAYS: '30' } });
+    // Its own database: the sweep deletes every expired object and old entry it finds.
+    const pruning = await startTestApp({ env: { MEDIA_RATE_LIMIT: '0', MEDIA_AUDIT_RETENTION_DAYS: '30' }, ownDatabase: true });
     try {
       const user = uniqueUser('audit-retention');
       const ingest = await pruning.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { createApp, type RunningApp } from '../../src/bootstrap';
 
 export const SERVICE_KEY = 'e2e-service-key-0123456789abcdef';
@@ -37,9 +39,14 @@ export function freePort(): Promise<number> {
 
 /**
  * Boots the real app on loopback. `engine: 'postgres'` (default) uses TEST_POSTGRES_DSN;
- * `engine: 'embedded'` uses no DSN at all, as the README's first command does.
+ * `engine: 'embedded'` uses no DSN at all, as the README's first command does. `ownDatabase`
+ * gives it a database of its own on that server, dropped on close: for tests that act on every
+ * row (a retention sweep), which in the shared one could take rows another file still reads.
  */
-export async function startTestApp(options: { env?: Record<string, string>; engine?: 'postgres' | 'embedded'; dataDir?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { env?: Record<string, string>; engine?: 'postgres' | 'embedded'; dataDir?: string; ownDatabase?: boolean } = {},
+): Promise<TestApp> {
+  const scratch = options.ownDatabase ? await createScratchDatabase() : null;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'jan-media-e2e-')));
   const port = await freePort();
   const env: Record<string, string | undefined> = {
@@ -50,7 +57,9 @@ export async function startTestApp(options: { env?: Record<string, string>; engi
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     MEDIA_RETENTION_SWEEP_INTERVAL: '0',
     MEDIA_SHUTDOWN_GRACE: '1s',
-    ...(options.engine === 'embedded' ? {} : { DB_POSTGRESQL_WRITE_DSN: postgresDsn(), MEDIA_SERVICE_KEY: SERVICE_KEY, MEDIA_SIGNING_KEYS: SIGNING_KEYS }),
+    ...(options.engine === 'embedded'
+      ? {}
+      : { DB_POSTGRESQL_WRITE_DSN: scratch?.dsn ?? postgresDsn(), MEDIA_SERVICE_KEY: SERVICE_KEY, MEDIA_SIGNING_KEYS: SIGNING_KEYS }),
     ...options.env,
   };
   const running = await createApp(env);
@@ -71,6 +80,25 @@ export async function startTestApp(options: { env?: Record<string, string>; engi
     async close() {
       await running.close();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+      await scratch?.drop();
     },
   };
+}
+
+/** A database of its own on the test server; `drop()` removes it. */
+async function createScratchDatabase(): Promise<{ dsn: string; drop(): Promise<void> }> {
+  const name = `jan_e2e_${randomBytes(6).toString('hex')}`;
+  const run = async (sql: string) => {
+    const client = new Client({ connectionString: postgresDsn() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(postgresDsn());
+  url.pathname = `/${name}`;
+  return { dsn: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
