@@ -175,17 +175,10 @@ describe('PostgreSQL database', () => {
  * which changes the planner's costs.
  */
 describe('request-path statements, in a fresh database', () => {
-  let scratch: ScratchDatabase;
+  const own = openOwnDatabase('jan_plans');
   let db: Database;
-
-  beforeAll(async () => {
-    scratch = await createScratchDatabase('jan_plans');
-    db = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
-  });
-
-  afterAll(async () => {
-    await db?.close();
-    await scratch?.drop();
+  beforeAll(() => {
+    db = own();
   });
 
   it('finds a twin and checks for one on insert with index lookups, however many objects the owner has and however stale the statistics', async () => {
@@ -436,17 +429,10 @@ describe('audit log', () => {
  * shared one it could take entries another test file, running at the same time, still reads.
  */
 describe('audit log retention, in a database of its own', () => {
-  let scratch: ScratchDatabase;
+  const own = openOwnDatabase('jan_audit');
   let db: Database;
-
-  beforeAll(async () => {
-    scratch = await createScratchDatabase('jan_audit');
-    db = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
-  });
-
-  afterAll(async () => {
-    await db?.close();
-    await scratch?.drop();
+  beforeAll(() => {
+    db = own();
   });
 
   it('prunes entries older than a time, oldest first, a batch at a time', async () => {
@@ -579,6 +565,24 @@ describe('in a throwaway database', () => {
     ).rejects.toThrow();
   });
 });
+
+/**
+ * A database of its own for the describe block that calls this, opened (migrated) before its
+ * tests and dropped after them; returns the getter.
+ */
+function openOwnDatabase(prefix: string): () => Database {
+  let scratch: ScratchDatabase | undefined;
+  let database: Database | undefined;
+  beforeAll(async () => {
+    scratch = await createScratchDatabase(prefix);
+    database = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
+  });
+  afterAll(async () => {
+    await database?.close();
+    await scratch?.drop();
+  });
+  return () => database!;
+}
 
 interface ScratchDatabase {
   dsn: string;
