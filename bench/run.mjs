@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APP_DIR, APP_MAIN, Child, REPO_ROOT, presignCounters, startApp } from './lib/app.mjs';
+import { APP_DIR, APP_MAIN, Child, REPO_ROOT, presignCounters, startApp, statementTotals } from './lib/app.mjs';
 import { formatProfileSummary, summarizeProfile } from './lib/cpu-profile.mjs';
 import { drive } from './lib/load.mjs';
 import { noisePng, solidPng, stampablePng } from './lib/png.mjs';
@@ -171,10 +171,27 @@ async function runTarget(target, fixtures, runDir) {
     const measure = async (label, url, requests, pid, around) => {
       // Other work on the machine skews everything on 2 cores: keep the 1-minute load with each run.
       const loadBefore = loadavg()[0];
-      const m = await drive({ url, requests, pid, around, ...settings });
+      // The service's statement counters, from the end of the warmup to the end of the window.
+      let statementsBefore = null;
+      const timed =
+        pid === app.pid
+          ? {
+              before: async () => {
+                statementsBefore = await statementTotals(app);
+                await around?.before?.();
+              },
+              after: around?.after,
+            }
+          : around;
+      const m = await drive({ url, requests, pid, around: timed, ...settings });
       m.loadavg1 = +Math.max(loadBefore, loadavg()[0]).toFixed(2);
+      if (statementsBefore) m.statements = statementsPerRequest(statementsBefore, await statementTotals(app), m.requests);
       const cpu = `CPU/req ${m.cpuUs?.toFixed(0) ?? '?'} µs${target.database ? ` + db ${m.dbCpuUs?.toFixed(0) ?? '?'} µs` : ''}`;
       log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpu}, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}`);
+      if (m.statements && Object.keys(m.statements).length) {
+        const parts = Object.entries(m.statements).map(([name, s]) => `${name} ${s.perRequest.toFixed(2)}/req × ${s.meanMs.toFixed(2)} ms`);
+        log(`${target.name} ${label}: database statements (mean wall time from the pool, waiting included): ${parts.join(', ')}`);
+      }
       if (m.ok === 0) throw new Error(`${target.name} ${label}: no successful response`);
       return m;
     };
@@ -394,3 +411,14 @@ main().catch((error) => {
   process.stderr.write(`[bench] failed: ${error.stack ?? error}\n`);
   process.exit(1);
 });
+
+/** Per statement over a window: how many per request, and their mean duration. */
+function statementsPerRequest(before, after, requests) {
+  const out = {};
+  for (const [name, { sum, count }] of after) {
+    const calls = count - (before.get(name)?.count ?? 0);
+    if (calls <= 0 || !requests) continue;
+    out[name] = { perRequest: calls / requests, meanMs: ((sum - (before.get(name)?.sum ?? 0)) / calls) * 1000 };
+  }
+  return out;
+}

@@ -123,6 +123,22 @@ export async function startApp({ label, dataDir, database, extraEnv = {}, profil
 }
 
 /** Reads `media_presign_cache_hits` / `_misses` from the Prometheus endpoint. */
+/**
+ * `media_db_statement_duration_seconds` sums and counts by statement (ok outcomes), from the
+ * Prometheus endpoint; revisions without the metric give an empty map.
+ */
+export async function statementTotals(app) {
+  const response = await fetch(`${app.baseUrl}/metrics`, { headers: { 'x-media-service-key': app.serviceKey } });
+  const text = await response.text();
+  const totals = new Map();
+  for (const [, kind, statement, value] of text.matchAll(/^media_db_statement_duration_seconds_(sum|count)\{statement="([^"]+)",outcome="ok"\} (\S+)$/gm)) {
+    const entry = totals.get(statement) ?? { sum: 0, count: 0 };
+    entry[kind] = Number(value);
+    totals.set(statement, entry);
+  }
+  return totals;
+}
+
 export async function presignCounters(app) {
   const response = await fetch(`${app.baseUrl}/metrics`, { headers: { 'x-media-service-key': app.serviceKey } });
   const text = await response.text();
