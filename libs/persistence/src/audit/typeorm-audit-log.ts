@@ -1,5 +1,6 @@
 import { AuditTrail } from '@jan/domain';
 import type { DataSource } from 'typeorm';
+import { answering } from '../database-unavailable';
 import type { AuditActorKind, AuditOutcome, MediaAuditEvent, MediaAuditEventInput } from './media-audit-event';
 
 /** A `media_api.media_audit_events` row as PostgreSQL returns it. */
@@ -47,12 +48,14 @@ export class TypeOrmAuditLog extends AuditTrail {
 
   /** The latest entries about one object, newest first. */
   async recent(mediaId: string, limit = 50): Promise<MediaAuditEvent[]> {
-    const rows: AuditRow[] = await this.reader.query(
-      `SELECT * FROM ${TABLE}
-        WHERE media_id = $1
-        ORDER BY occurred_at DESC, id DESC
-        LIMIT $2`,
-      [mediaId, Math.max(0, Math.min(limit, 1000))],
+    const rows: AuditRow[] = await answering(
+      this.reader.query(
+        `SELECT * FROM ${TABLE}
+          WHERE media_id = $1
+          ORDER BY occurred_at DESC, id DESC
+          LIMIT $2`,
+        [mediaId, Math.max(0, Math.min(limit, 1000))],
+      ),
     );
     return rows.map(toEvent);
   }
@@ -63,10 +66,12 @@ export class TypeOrmAuditLog extends AuditTrail {
    */
   async prune(before: Date, limit: number): Promise<number> {
     if (limit <= 0) return 0;
-    const [, deleted] = (await this.writer.query(
-      `DELETE FROM ${TABLE}
-        WHERE id IN (SELECT id FROM ${TABLE} WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-      [before, limit],
+    const [, deleted] = (await answering(
+      this.writer.query(
+        `DELETE FROM ${TABLE}
+          WHERE id IN (SELECT id FROM ${TABLE} WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [before, limit],
+      ),
     )) as [unknown, number];
     return deleted;
   }

@@ -1,6 +1,7 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { QueryFailedError, type DataSource } from 'typeorm';
 import { DatabaseLogger } from '../database-logger';
+import { translateDatabaseError } from '../database-unavailable';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 
 /**
@@ -32,7 +33,8 @@ export function sendUnnamed(source: DataSource): void {
 /**
  * Runs `statement` on the data source's `pg` pool, bypassing TypeORM's per-call query runner, and
  * returns its rows. It reports to the data source's logger as TypeORM does (every statement, slow
- * ones and failures), and fails with TypeORM's `QueryFailedError` carrying the driver's error.
+ * ones and failures), and fails with TypeORM's `QueryFailedError` carrying the driver's error, or
+ * `database_unavailable` when the database did not answer.
  */
 export async function runStatement<Row extends QueryResultRow>(source: DataSource, statement: Statement, values: unknown[]): Promise<Row[]> {
   const pool = (source.driver as PostgresDriver).master as Pool;
@@ -51,6 +53,6 @@ export async function runStatement<Row extends QueryResultRow>(source: DataSourc
   } catch (error) {
     timings?.statementDone(statement.name, (performance.now() - started) / 1000, false);
     logger.logQueryError(error as Error, statement.text, values);
-    throw new QueryFailedError(statement.text, values, error as Error);
+    throw translateDatabaseError(new QueryFailedError(statement.text, values, error as Error));
   }
 }

@@ -13,6 +13,7 @@ import type { MediaId } from '@jan/mediaid';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
 import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.mapper';
+import { answering } from '../database-unavailable';
 import { runStatement, statement, type Statement } from './statements';
 
 const TABLE = 'media_api.media_objects';
@@ -194,15 +195,19 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
-    const [rows] = (await this.writer.query(
-      `UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4 WHERE id = $1 RETURNING *`,
-      [id, pinned, retentionUntil, now],
+    const [rows] = (await answering(
+      this.writer.query(`UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4 WHERE id = $1 RETURNING *`, [
+        id,
+        pinned,
+        retentionUntil,
+        now,
+      ]),
     )) as [MediaObjectRow[], number];
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 
   async delete(id: MediaId): Promise<boolean> {
-    const result = await this.writer.getRepository(MediaObjectOrmEntity).delete({ id });
+    const result = await answering(this.writer.getRepository(MediaObjectOrmEntity).delete({ id }));
     return (result.affected ?? 0) > 0;
   }
 
@@ -211,19 +216,21 @@ export class TypeOrmMediaRepository extends MediaRepository {
     // One ordered index scan per kind, each stopping at `limit`: written as one OR, the planner
     // fetched and sorted every expired row for each batch, so draining a backlog of n expired
     // objects (retention turned on for an old table) cost O(n) per batch of 100.
-    const rows: MediaObjectRow[] = await this.writer.query(
-      `SELECT * FROM (
-         (SELECT *, retention_until AS expired_at FROM ${TABLE}
-           WHERE status = 'ready' AND NOT pinned AND retention_until <= $1
-           ORDER BY retention_until, id LIMIT $2)
-         UNION ALL
-         (SELECT *, upload_expires_at AS expired_at FROM ${TABLE}
-           WHERE status = 'pending' AND upload_expires_at <= $1
-           ORDER BY upload_expires_at, id LIMIT $2)
-       ) expired
-       ORDER BY expired_at, id
-       LIMIT $2`,
-      [now, limit],
+    const rows: MediaObjectRow[] = await answering(
+      this.writer.query(
+        `SELECT * FROM (
+           (SELECT *, retention_until AS expired_at FROM ${TABLE}
+             WHERE status = 'ready' AND NOT pinned AND retention_until <= $1
+             ORDER BY retention_until, id LIMIT $2)
+           UNION ALL
+           (SELECT *, upload_expires_at AS expired_at FROM ${TABLE}
+             WHERE status = 'pending' AND upload_expires_at <= $1
+             ORDER BY upload_expires_at, id LIMIT $2)
+         ) expired
+         ORDER BY expired_at, id
+         LIMIT $2`,
+        [now, limit],
+      ),
     );
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
@@ -249,15 +256,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
       where.push(`((status = 'ready' AND NOT pinned AND retention_until <= ${at}) OR (status = 'pending' AND upload_expires_at <= ${at}))`);
     }
     // The writer: a purge decides from what it lists.
-    const rows: MediaObjectRow[] = await this.writer.query(
-      `SELECT * FROM ${TABLE} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${param(filter.limit)}`,
-      params,
+    const rows: MediaObjectRow[] = await answering(
+      this.writer.query(`SELECT * FROM ${TABLE} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ${param(filter.limit)}`, params),
     );
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
 
   async ping(): Promise<void> {
-    await this.writer.query('SELECT 1');
+    await answering(this.writer.query('SELECT 1'));
   }
 
   /**
@@ -274,7 +280,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
   ): Promise<MediaObjectRow[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
     if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
-    return this.writer.transaction(async (manager: EntityManager) => {
+    const checked = this.writer.transaction(async (manager: EntityManager) => {
       const raw: unknown[] = await manager.query(statement.text, parameters);
       // TypeORM answers UPDATE … RETURNING with [rows, affected], INSERT … RETURNING with rows.
       const rows = (Array.isArray(raw[0]) ? raw[0] : raw) as MediaObjectRow[];
@@ -286,13 +292,13 @@ export class TypeOrmMediaRepository extends MediaRepository {
       if (exceedsQuota(before, add, limits!)) throw quotaExceeded(limits!, before);
       return rows;
     });
+    return answering(checked);
   }
 
   /** Owner and currently counted bytes of a pending row, or null when it is not pending. */
   private async declaredBytes(id: MediaId): Promise<{ ownerId: string; bytes: number } | null> {
-    const rows: Array<{ created_by: string; bytes: string }> = await this.writer.query(
-      `SELECT created_by, bytes FROM ${TABLE} WHERE id = $1 AND status = 'pending'`,
-      [id],
+    const rows: Array<{ created_by: string; bytes: string }> = await answering(
+      this.writer.query(`SELECT created_by, bytes FROM ${TABLE} WHERE id = $1 AND status = 'pending'`, [id]),
     );
     return rows.length ? { ownerId: rows[0].created_by, bytes: Number(rows[0].bytes) } : null;
   }
