@@ -9,4 +9,3 @@ export { MIGRATIONS, MediaObjects1764000000000, MediaAuditEvents1764000000001, O
 export { TypeOrmMediaRepository } from './repositories/typeorm-media.repository';
 export { TypeOrmAuditLog, type AuditRow } from './audit/typeorm-audit-log';
 export type { AuditActorKind, AuditOutcome, MediaAuditEvent, MediaAuditEventInput } from './audit/media-audit-event';
-export { isDatabaseUnavailable } from './database-unavailable';
