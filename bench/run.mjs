@@ -186,7 +186,7 @@ async function runTarget(target, fixtures, runDir) {
       const m = await drive({ url, requests, pid, around: timed, ...settings });
       m.loadavg1 = +Math.max(loadBefore, loadavg()[0]).toFixed(2);
       if (statementsBefore) m.statements = statementsPerRequest(statementsBefore, await statementTotals(app), m.requests);
-      const cpu = `CPU/req ${m.cpuUs?.toFixed(0) ?? '?'} µs${target.database ? ` + db ${m.dbCpuUs?.toFixed(0) ?? '?'} µs` : ''}`;
+      const cpu = `CPU/req ${m.cpuUs?.toFixed(0) ?? '?'} µs (event loop ${m.loopCpuUs?.toFixed(0) ?? '?'})${target.database ? ` + db ${m.dbCpuUs?.toFixed(0) ?? '?'} µs` : ''}`;
       log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpu}, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}`);
       if (m.statements && Object.keys(m.statements).length) {
         const parts = Object.entries(m.statements).map(([name, s]) => `${name} ${s.perRequest.toFixed(2)}/req × ${s.meanMs.toFixed(2)} ms`);

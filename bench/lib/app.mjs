@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -38,7 +39,7 @@ function cleanEnv() {
 
 /** A child process we own, with its output kept (the tail) for error messages. */
 export class Child {
-  constructor(command, args, options) {
+  constructor(command, args, { logFile, ...options }) {
     this.log = '';
     this.spawnedAt = performance.now();
     this.process = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,6 +52,12 @@ export class Child {
     };
     this.process.stdout.on('data', keep);
     this.process.stderr.on('data', keep);
+    // BENCH_APP_LOG: also append everything the child prints to this file (e.g. --trace-deopt).
+    if (logFile) {
+      const file = createWriteStream(logFile, { flags: 'a' });
+      this.process.stdout.pipe(file);
+      this.process.stderr.pipe(file);
+    }
   }
 
   async stop(signal = 'SIGTERM', graceMs = 15_000) {
@@ -115,7 +122,7 @@ export async function startApp({ label, dataDir, database, extraEnv = {}, profil
   // BENCH_NODE_ARGS: extra flags for the app's node (e.g. "--trace-gc"), for experiments only.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const args = [...nodeArgs, ...(profileDir ? ['-r', PROFILE_HOOK] : []), APP_MAIN];
-  const child = new Child(process.execPath, args, { cwd: APP_DIR, env });
+  const child = new Child(process.execPath, args, { cwd: APP_DIR, env, logFile: process.env.BENCH_APP_LOG });
   // An embedded data dir created from scratch costs the database's initdb (~10 s on 2 cores).
   const readyMs = await waitFor200(child, `${baseUrl}/readyz`, 180_000, `media-api (${label})`);
   const serviceKey = database ? database.serviceKey : (await readFile(`${dataDir}/secrets/service-key`, 'utf8')).trim();

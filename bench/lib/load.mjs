@@ -18,7 +18,7 @@ export async function drive({ url, requests, connections, durationS, warmupS, pi
   const peak = new PeakRss(pid);
   const cpu = new CpuWindow(pid);
   const result = await fire({ ...options, duration: durationS });
-  const { appMs, dbMs } = cpu.stop();
+  const { appMs, loopMs, dbMs } = cpu.stop();
   const peakRssMb = peak.stop();
   await around.after?.();
   const ok = result['2xx'];
@@ -37,6 +37,8 @@ export async function drive({ url, requests, connections, durationS, warmupS, pi
     peakRssMb,
     // CPU per request (µs): the server process, and every postgres process on the machine.
     cpuUs: perRequestUs(appMs),
+    // Of which the main thread (the event loop): the one thread no amount of cores can widen.
+    loopCpuUs: perRequestUs(loopMs),
     dbCpuUs: perRequestUs(dbMs),
   };
 }

@@ -49,10 +49,13 @@ export class PeakRss {
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** utime + stime of a process in ms (null once it is gone); children are not included. */
-export function cpuMsOf(pid) {
+/**
+ * utime + stime of a process in ms (null once it is gone); children are not included. With `tid`,
+ * of that one thread: `cpuMsOf(pid, pid)` is the main thread, which runs Node's event loop.
+ */
+export function cpuMsOf(pid, tid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces), from field 3 on.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
@@ -87,14 +90,21 @@ export class CpuWindow {
   constructor(pid) {
     this.pid = pid;
     this.app = cpuMsOf(pid);
+    this.loop = cpuMsOf(pid, pid);
     this.db = postgresCpuMs();
   }
 
+  /**
+   * `appMs` is every thread of the process; `loopMs` the main thread alone (the event loop, where
+   * all JavaScript runs; the rest is libuv's pool, libvips and V8's GC and compiler threads).
+   */
   stop() {
     const app = cpuMsOf(this.pid);
+    const loop = cpuMsOf(this.pid, this.pid);
     // Backends that started during the window count from zero; one that ended is lost, not negative.
     let dbMs = 0;
     for (const [pid, ms] of postgresCpuMs()) dbMs += ms - (this.db.get(pid) ?? 0);
-    return { appMs: app === null || this.app === null ? null : app - this.app, dbMs };
+    const since = (now, then) => (now === null || then === null ? null : now - then);
+    return { appMs: since(app, this.app), loopMs: since(loop, this.loop), dbMs };
   }
 }

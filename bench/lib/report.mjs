@@ -30,6 +30,7 @@ export function scenarioTables(results) {
         fmt(m.p50, 1),
         fmt(m.p99, 1),
         m.cpuUs == null ? '-' : fmt(m.cpuUs),
+        m.loopCpuUs == null ? '-' : fmt(m.loopCpuUs),
         m.dbCpuUs == null || t.engine !== 'postgres' ? '-' : fmt(m.dbCpuUs),
         fmt(m.peakRssMb),
         `${m.non2xx}/${m.errors + m.timeouts}`,
@@ -39,7 +40,7 @@ export function scenarioTables(results) {
       if (s.baseline) rows.push(row(`baseline${s.baselineShared ? '*' : ''}`, s.baseline, ['', '', '']));
       if (s.floor) rows.push(row('floor', s.floor, [pct(s.floorRatio), '', `service/floor; floor/baseline ${pct(s.bareFloorRatio)} (baseline + the one query, reported only)`]));
     }
-    out.push(`== ${title} ==\n` + table(['target', 'side', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'db µs/req', 'peak RSS MB', 'non2xx/err', 'svc/base', 'cache hits', 'targets'], rows));
+    out.push(`== ${title} ==\n` + table(['target', 'side', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'loop µs/req', 'db µs/req', 'peak RSS MB', 'non2xx/err', 'svc/base', 'cache hits', 'targets'], rows));
   }
   const boot = results.targets.map((t) => [
     t.name,
