@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm test`: starts what the integration and e2e tiers need (PostgreSQL, the S3 and GCS
-// stand-ins, Redis, clamd), runs every Jest project with their addresses in the environment, stops them again.
+// stand-ins, Redis, clamd; strace as a tool), runs every Jest project with their addresses in the environment, stops them again.
 // Extra arguments go to Jest, e.g. `pnpm test -- --selectProjects unit`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, '.test-services');
 const log = (message) => process.stderr.write(`[test-services] ${message}\n`);
-const services = ['postgres', 's3', 'gcs', 'redis', 'clamd'];
+const services = ['postgres', 's3', 'gcs', 'redis', 'clamd', 'strace'];
 
 const started = [];
 let code = 1;

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +26,13 @@ export interface LocalDiskMediaStorageOptions {
   publicUrl: string;
   /** First key signs, all verify. */
   signingKeys: readonly SigningKey[];
+  /**
+   * Flush every object, and the directory entry that names it, to the disk before `put` returns
+   * (and the entry's removal before `delete` does). Default true: an upload the service has
+   * acknowledged then survives a power cut or a kernel crash, as it does on S3 and GCS, and a
+   * deleted object does not come back. A crash of the process alone loses nothing either way.
+   */
+  durable?: boolean;
   now?: () => Date;
 }
 
@@ -55,11 +62,14 @@ export class LocalDiskMediaStorage extends MediaStorage {
   private readonly signer: UrlSigner;
   private readonly publicUrl: string;
   private readonly now: () => Date;
+  private readonly durable: boolean;
   /** Directories already created, so a put costs no mkdir syscall after the first. */
   private readonly directories = new Set<string>();
+  private readonly directorySyncs = new Map<string, DirectorySync>();
 
   constructor(private readonly options: LocalDiskMediaStorageOptions) {
     super();
+    this.durable = options.durable ?? true;
     this.signer = new UrlSigner(options.signingKeys);
     this.publicUrl = options.publicUrl.replace(/\/+$/, '');
     this.now = options.now ?? (() => new Date());
@@ -72,27 +82,34 @@ export class LocalDiskMediaStorage extends MediaStorage {
       await mkdir(directory, { recursive: true });
       this.directories.add(directory);
     }
-    const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
+    const temporary = `${path}.${randomUUID()}.partial`;
+    let renamed = false;
     try {
       let size: number;
       if (options.sourceBuffer) {
         // Bytes already in memory (a small staged upload): one write, no stream.
         body.destroy();
-        await writeFile(temporary, options.sourceBuffer, { flag: 'wx' });
+        await this.writeBuffer(temporary, options.sourceBuffer);
         size = options.sourceBuffer.length;
       } else if (options.sourcePath) {
         // A staged file on this machine: copy in the kernel (copy_file_range) rather than through JS.
         body.destroy();
         await copyFile(options.sourcePath, temporary, fsConstants.COPYFILE_EXCL);
+        if (this.durable) await syncFile(temporary);
         size = (await stat(temporary)).size;
       } else {
-        await pipeline(body, createWriteStream(temporary, { flags: 'wx' }));
+        await pipeline(body, createWriteStream(temporary, { flags: 'wx', flush: this.durable }));
         size = (await stat(temporary)).size;
       }
+      // The bytes are on disk before the name points at them, so a crash never leaves a name on a
+      // partly written file; the directory sync then makes the name itself survive.
       await rename(temporary, path);
+      renamed = true;
+      await this.syncDirectory(directory);
       return { bytes: size };
     } catch (error) {
-      await rm(temporary, { force: true });
+      // A failed put leaves nothing at the key, even when only the final directory sync failed.
+      await rm(renamed ? path : temporary, { force: true });
       // The directory may have been removed behind our back: create it again on the next put.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.directories.delete(directory);
       throw asStorageError(error);
@@ -115,7 +132,9 @@ export class LocalDiskMediaStorage extends MediaStorage {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.pathOf(key), { force: true });
+    const path = this.pathOf(key);
+    await rm(path, { force: true });
+    await this.syncDirectory(dirname(path));
   }
 
   async signedReadUrl(key: string, options: SignedReadOptions): Promise<SignedUrl> {
@@ -156,6 +175,26 @@ export class LocalDiskMediaStorage extends MediaStorage {
     await stat(join(this.options.root, 'images'));
   }
 
+  private async writeBuffer(path: string, bytes: Buffer): Promise<void> {
+    const handle = await open(path, 'wx');
+    try {
+      await handle.writeFile(bytes);
+      if (this.durable) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async syncDirectory(directory: string): Promise<void> {
+    if (!this.durable) return;
+    let sync = this.directorySyncs.get(directory);
+    if (!sync) this.directorySyncs.set(directory, (sync = new DirectorySync(directory)));
+    await sync.sync().catch((error: unknown) => {
+      // The directory is gone (removed behind our back): nothing of ours is left in it to keep.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
+  }
+
   private pathOf(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new DomainError('invalid_request', 'invalid storage key');
     return join(this.options.root, key);
@@ -178,6 +217,60 @@ function readFacts(key: string, q: SignedQuery): string[] {
 
 function uploadFacts(key: string, q: SignedQuery): string[] {
   return ['PUT', key, q.expires ?? '', q.ct ?? '', q.len ?? ''];
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * fsync of one directory, shared by concurrent callers as a database shares a commit: a call
+ * waits for a sync that starts after it was made (so it covers the caller's rename or unlink), and
+ * every call made while one sync runs joins the same next one, so N concurrent puts cost at most
+ * two directory syncs, not N.
+ */
+class DirectorySync {
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+
+  constructor(private readonly directory: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = null;
+        return this.start();
+      });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const run = (async () => {
+      const handle = await open(this.directory, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    })();
+    this.running = run;
+    void run.then(
+      () => this.clear(run),
+      () => this.clear(run),
+    );
+    return run;
+  }
+
+  private clear(run: Promise<void>): void {
+    if (this.running === run) this.running = null;
+  }
 }
 
 async function sizeOf(path: string): Promise<number | null> {

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       reencode: 'off',
       dbPreparedStatements: true,
       auditRetentionDays: 0,
+      localFsync: true,
     });
     expect(config.embedded).toBe(true);
     expect(config.publicUrl).toBe('http://localhost:8285');
@@ -32,7 +33,9 @@ describe('loadConfig', () => {
       MEDIA_PUBLIC_URL: 'https://media.example.com/',
       DB_PREPARED_STATEMENTS: 'false',
       MEDIA_AUDIT_RETENTION_DAYS: '400',
+      MEDIA_LOCAL_FSYNC: 'false',
     });
+    expect(config.localFsync).toBe(false);
     expect(config.dbPreparedStatements).toBe(false);
     expect(config.auditRetentionDays).toBe(400);
     expect(config.maxBytes).toBe(5 * 1024 * 1024);

@@ -26,6 +26,7 @@ export class MediaConfig {
   @IsString({ each: true }) @MinLength(16, { each: true }) serviceKeys!: string[];
   @IsIn(['local', 's3', 'gcs']) storageBackend!: StorageBackend;
   @IsString() localStoragePath!: string;
+  @IsBoolean() localFsync!: boolean;
   @IsString({ each: true }) signingKeys!: string[];
 
   @IsInt() @Min(1) maxBytes!: number;
@@ -114,6 +115,7 @@ export const VARIABLES: Record<string, string> = {
   serviceKeys: 'MEDIA_SERVICE_KEY',
   storageBackend: 'MEDIA_STORAGE_BACKEND',
   localStoragePath: 'MEDIA_LOCAL_STORAGE_PATH',
+  localFsync: 'MEDIA_LOCAL_FSYNC',
   signingKeys: 'MEDIA_SIGNING_KEYS',
   maxBytes: 'MEDIA_MAX_BYTES',
   maxPixels: 'MEDIA_MAX_PIXELS',
@@ -288,6 +290,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.serviceKeys = list('MEDIA_SERVICE_KEY');
   c.storageBackend = (get('MEDIA_STORAGE_BACKEND')?.toLowerCase() ?? 'local') as StorageBackend;
   c.localStoragePath = resolve(get('MEDIA_LOCAL_STORAGE_PATH') ?? join(c.dataDir, 'objects'));
+  c.localFsync = bool('MEDIA_LOCAL_FSYNC', true);
   c.signingKeys = list('MEDIA_SIGNING_KEYS');
   c.maxBytes = bytes('MEDIA_MAX_BYTES', 20 * 1024 * 1024);
   c.maxPixels = int('MEDIA_MAX_PIXELS', 50_000_000);

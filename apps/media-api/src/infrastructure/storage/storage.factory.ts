@@ -20,6 +20,7 @@ export async function createMediaStorage(config: MediaConfig): Promise<MediaStor
       return new LocalDiskMediaStorage({
         root: config.localStoragePath,
         publicUrl: config.publicUrl,
+        durable: config.localFsync,
         signingKeys: config.signingKeys.map((entry) => {
           const at = entry.indexOf(':');
           return { id: entry.slice(0, at), secret: entry.slice(at + 1) };
