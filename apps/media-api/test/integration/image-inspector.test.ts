@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DomainError, type StagedUpload } from '@jan/domain';
+import { jpegSize, pngSize } from '../../src/infrastructure/images/image-size';
 import { SharpImageInspector, type SharpImageInspectorOptions } from '../../src/infrastructure/images/sharp-image-inspector';
 import { DEFAULT_IN_MEMORY_MAX_BYTES, TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
 
@@ -137,6 +138,63 @@ const corpus = {
   animatedWebp: async () => sharp(await frames(32, 32, 3), { raw: { width: 32, height: 96, channels: 4, pageHeight: 32 } }).webp({ delay: [100, 150, 200], loop: 0 }).toBuffer(),
   multiPageTiff: async () => sharp(await frames(32, 32, 3), { raw: { width: 32, height: 96, channels: 4, pageHeight: 32 } }).tiff().toBuffer(),
 };
+
+/** An animated PNG of two frames (acTL, fcTL, fdAT by hand: sharp cannot write APNG). */
+function apng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  const rows = Buffer.concat(Array.from({ length: height }, (_, y) => Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, y * 17)])));
+  const control = (sequence: number) => {
+    const fctl = Buffer.alloc(26);
+    fctl.writeUInt32BE(sequence, 0);
+    fctl.writeUInt32BE(width, 4);
+    fctl.writeUInt32BE(height, 8);
+    fctl.writeUInt16BE(1, 20);
+    fctl.writeUInt16BE(10, 22);
+    return chunk('fcTL', fctl);
+  };
+  const actl = Buffer.alloc(8);
+  actl.writeUInt32BE(2, 0);
+  const sequence = Buffer.alloc(4);
+  sequence.writeUInt32BE(2, 0);
+  return Buffer.concat([
+    Buffer.from('89504e470d0a1a0a', 'hex'),
+    chunk('IHDR', ihdr),
+    chunk('acTL', actl),
+    control(0),
+    chunk('IDAT', deflateSync(rows)),
+    control(1),
+    chunk('fdAT', Buffer.concat([sequence, deflateSync(rows)])),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+describe('PNG and JPEG sizes read from the first bytes (image-size.ts) agree with libvips', () => {
+  it.each<[string, () => Promise<Buffer>]>([
+    ['RGBA PNG', corpus.png],
+    ['16-bit PNG', corpus.png16],
+    ['palette PNG', () => noise(33, 17).png({ palette: true }).toBuffer()],
+    ['interlaced PNG', () => noise(41, 23).png({ progressive: true }).toBuffer()],
+    ['greyscale PNG', () => noise(20, 70).greyscale().png().toBuffer()],
+    ['APNG (one frame to libvips)', async () => apng(12, 7)],
+    ['baseline JPEG', () => noise(640, 480).jpeg().toBuffer()],
+    ['progressive JPEG', () => noise(333, 222).jpeg({ progressive: true }).toBuffer()],
+    ['mozjpeg', () => noise(100, 60).jpeg({ mozjpeg: true }).toBuffer()],
+    ['4:4:4 JPEG with an ICC profile', () => noise(90, 50).withIccProfile('p3').jpeg({ chromaSubsampling: '4:4:4' }).toBuffer()],
+    ['JPEG with EXIF (GPS) and orientation 6', corpus.gpsJpeg],
+    ['CMYK JPEG', corpus.cmykJpeg],
+  ])('%s', async (_name, make) => {
+    const bytes = await make();
+    const meta = await sharp(bytes, { page: 0 }).metadata();
+    const head = bytes.subarray(0, 4096);
+    const size = meta.format === 'png' ? pngSize(head) : jpegSize(head);
+    expect(size).toEqual({ width: meta.width, height: meta.height });
+    expect(meta.pages ?? 1).toBe(1);
+  });
+});
 
 // Small uploads are held in memory and large ones spooled to files: every case runs both ways.
 describe.each([
