@@ -65,7 +65,8 @@ const loadFileType = () => (fileTypeModule ??= import('file-type'));
 
 /**
  * Decides what an upload is from its bytes (file-type), refuses polyglots, reads the header before
- * any full decode (pixel, dimension and frame caps), proves the image decodes completely (sharp,
+ * any full decode (pixel, dimension and frame caps; a PNG's or JPEG's size straight from its first
+ * bytes, any other through libvips), proves the image decodes completely (sharp,
  * `failOn: 'error'`), and optionally re-encodes it.
  *
  * Re-encoding: `strip` re-encodes in the same format without EXIF/XMP/IPTC/comments, baking the
