@@ -208,11 +208,14 @@ export class SharpImageInspector extends ImageInspector {
   private async decodeFully(upload: StagedUpload, mimeType: AllowedMimeType, header: Header): Promise<void> {
     const pages = header.frames > 1 && !header.uniformPages ? [...Array(header.frames).keys()] : [null];
     const whole = header.frames === 1 && header.pixels <= RAW_DECODE_MAX_PIXELS && mimeType !== 'image/webp';
+    // A whole decode materialises every pixel: let libvips refuse any image larger than the header
+    // said, wherever the header was read, so it can never allocate more than that.
+    const limitInputPixels = whole ? header.pixels : this.maxPixels;
     for (const page of pages) {
       const options: SharpOptions =
         page === null ? { pages: ANIMATED.has(mimeType) ? -1 : 1 } : { page, pages: 1 };
       try {
-        const image = this.sharp!(sharpInput(upload), { ...options, failOn: 'error', limitInputPixels: this.maxPixels, sequentialRead: true });
+        const image = this.sharp!(sharpInput(upload), { ...options, failOn: 'error', limitInputPixels, sequentialRead: true });
         await (whole ? image : image.resize(8, 8, { fit: 'fill' })).raw().toBuffer();
       } catch (error) {
         throw this.decodeFailure(upload, error);
