@@ -6,7 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { DomainError, type StagedUpload } from '@jan/domain';
-import { jpegSize, pngSize } from '../../src/infrastructure/images/image-size';
+import { jpegSize, pngSize, webpSize } from '../../src/infrastructure/images/image-size';
 import { SharpImageInspector, type SharpImageInspectorOptions } from '../../src/infrastructure/images/sharp-image-inspector';
 import { DEFAULT_IN_MEMORY_MAX_BYTES, TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
 
@@ -172,7 +172,7 @@ function apng(width: number, height: number): Buffer {
   ]);
 }
 
-describe('PNG and JPEG sizes read from the first bytes (image-size.ts) agree with libvips', () => {
+describe('PNG, JPEG and WebP sizes read from the first bytes (image-size.ts) agree with libvips', () => {
   it.each<[string, () => Promise<Buffer>]>([
     ['RGBA PNG', corpus.png],
     ['16-bit PNG', corpus.png16],
@@ -186,13 +186,23 @@ describe('PNG and JPEG sizes read from the first bytes (image-size.ts) agree wit
     ['4:4:4 JPEG with an ICC profile', () => noise(90, 50).withIccProfile('p3').jpeg({ chromaSubsampling: '4:4:4' }).toBuffer()],
     ['JPEG with EXIF (GPS) and orientation 6', corpus.gpsJpeg],
     ['CMYK JPEG', corpus.cmykJpeg],
+    ['lossy WebP', corpus.webp],
+    ['lossless WebP', () => noise(77, 33).webp({ lossless: true }).toBuffer()],
+    ['lossy WebP with alpha (extended)', () => noise(50, 40, 4).webp().toBuffer()],
+    ['WebP with an ICC profile (extended)', () => noise(61, 29).withIccProfile('p3').webp().toBuffer()],
   ])('%s', async (_name, make) => {
     const bytes = await make();
     const meta = await sharp(bytes, { page: 0 }).metadata();
     const head = bytes.subarray(0, 4096);
-    const size = meta.format === 'png' ? pngSize(head) : jpegSize(head);
+    const size = meta.format === 'png' ? pngSize(head) : meta.format === 'jpeg' ? jpegSize(head) : webpSize(head);
     expect(size).toEqual({ width: meta.width, height: meta.height });
     expect(meta.pages ?? 1).toBe(1);
+  });
+
+  it('leaves an animated WebP to libvips, which counts its frames', async () => {
+    const bytes = await corpus.animatedWebp();
+    expect(webpSize(bytes.subarray(0, 4096))).toBeNull();
+    expect((await sharp(bytes).metadata()).pages).toBe(3);
   });
 });
 

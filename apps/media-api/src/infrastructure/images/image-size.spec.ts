@@ -1,4 +1,4 @@
-import { jpegSize, pngSize } from './image-size';
+import { jpegSize, pngSize, webpSize } from './image-size';
 
 const SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
 
@@ -85,5 +85,63 @@ describe('jpegSize', () => {
     expect(jpegSize(Buffer.concat([SOI, exif, frameHeader(0xc0, 64, 48)]).subarray(0, 4096))).toBeNull();
     // Cut inside the frame header.
     expect(jpegSize(Buffer.concat([SOI, frameHeader(0xc0, 64, 48)]).subarray(0, 8))).toBeNull();
+  });
+});
+
+/** RIFF/WEBP around one first chunk. */
+function webp(fourcc: string, payload: Buffer): Buffer {
+  const chunk = Buffer.alloc(8 + payload.length);
+  chunk.write(fourcc, 0, 'latin1');
+  chunk.writeUInt32LE(payload.length, 4);
+  payload.copy(chunk, 8);
+  const head = Buffer.alloc(12);
+  head.write('RIFF', 0, 'latin1');
+  head.writeUInt32LE(4 + chunk.length, 4);
+  head.write('WEBP', 8, 'latin1');
+  return Buffer.concat([head, chunk, Buffer.alloc(16)]);
+}
+
+function lossy(width: number, height: number, startCode = [0x9d, 0x01, 0x2a]): Buffer {
+  const p = Buffer.alloc(10);
+  Buffer.from(startCode).copy(p, 3);
+  p.writeUInt16LE(width, 6);
+  p.writeUInt16LE(height, 8);
+  return webp('VP8 ', p);
+}
+
+function lossless(width: number, height: number, signature = 0x2f): Buffer {
+  const p = Buffer.alloc(5);
+  p[0] = signature;
+  p.writeUInt32LE(((width - 1) & 0x3fff) | (((height - 1) & 0x3fff) << 14), 1);
+  return webp('VP8L', p);
+}
+
+function extended(width: number, height: number, flags = 0x10): Buffer {
+  const p = Buffer.alloc(10);
+  p[0] = flags;
+  p.writeUIntLE(width - 1, 4, 3);
+  p.writeUIntLE(height - 1, 7, 3);
+  return webp('VP8X', p);
+}
+
+describe('webpSize', () => {
+  it('reads lossy, lossless and extended still images', () => {
+    expect(webpSize(lossy(640, 480))).toEqual({ width: 640, height: 480 });
+    // The two high bits of a lossy size are an upscaling hint, not part of the size.
+    expect(webpSize(lossy(640 | 0xc000, 480 | 0x4000))).toEqual({ width: 640, height: 480 });
+    expect(webpSize(lossless(16383, 1))).toEqual({ width: 16383, height: 1 });
+    expect(webpSize(extended(16_777_216, 3))).toEqual({ width: 16_777_216, height: 3 });
+  });
+
+  it('leaves animation, unknown chunks and broken headers to libvips', () => {
+    expect(webpSize(extended(64, 64, 0x02))).toBeNull();
+    expect(webpSize(webp('ALPH', Buffer.alloc(10)))).toBeNull();
+    expect(webpSize(lossy(640, 480, [0x9d, 0x01, 0x2b]))).toBeNull();
+    expect(webpSize(lossy(0, 480))).toBeNull();
+    expect(webpSize(lossless(64, 64, 0x2e))).toBeNull();
+    const notWebp = lossy(64, 64);
+    notWebp.write('WAVE', 8, 'latin1');
+    expect(webpSize(notWebp)).toBeNull();
+    expect(webpSize(lossy(64, 64).subarray(0, 29))).toBeNull();
   });
 });

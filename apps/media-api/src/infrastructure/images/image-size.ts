@@ -1,6 +1,6 @@
 /**
- * Width and height from the first bytes of a PNG or JPEG, for the formats whose header sits at a
- * known place: the inspector then skips a sharp header read (`metadata()`, a second pass through
+ * Width and height from the first bytes of a PNG, JPEG or still WebP, for the formats whose header
+ * sits at a known place: the inspector then skips a sharp header read (`metadata()`, a second pass through
  * sharp per upload). Each returns exactly what libvips reports for the same file, or null when
  * anything is unusual, and libvips reads the header and judges. Either way the full decode that
  * follows runs under libvips' own pixel cap.
@@ -55,4 +55,34 @@ export function jpegSize(head: Buffer): ImageSize | null {
 
 function isFrameHeader(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/**
+ * A still WebP's size from its first chunk: `VP8 ` (lossy: the key frame's 14-bit sizes),
+ * `VP8L` (lossless: 14-bit sizes minus one) or `VP8X` (extended: the 24-bit canvas, minus one).
+ * An animated WebP (the VP8X animation flag) gives null: its frames are counted by libvips.
+ */
+export function webpSize(head: Buffer): ImageSize | null {
+  if (head.length < 30 || head.toString('latin1', 0, 4) !== 'RIFF' || head.toString('latin1', 8, 12) !== 'WEBP') return null;
+  const chunk = head.toString('latin1', 12, 16);
+  if (chunk === 'VP8 ') {
+    // Frame tag (3 bytes), then the key frame start code 9d 01 2a.
+    if (head[23] !== 0x9d || head[24] !== 0x01 || head[25] !== 0x2a) return null;
+    return sized(head.readUInt16LE(26) & 0x3fff, head.readUInt16LE(28) & 0x3fff);
+  }
+  if (chunk === 'VP8L') {
+    if (head[20] !== 0x2f) return null;
+    const bits = head.readUInt32LE(21);
+    return sized((bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1);
+  }
+  if (chunk === 'VP8X') {
+    const ANIMATION = 0x02;
+    if (head[20]! & ANIMATION) return null;
+    return sized(head.readUIntLE(24, 3) + 1, head.readUIntLE(27, 3) + 1);
+  }
+  return null;
+}
+
+function sized(width: number, height: number): ImageSize | null {
+  return width && height ? { width, height } : null;
 }
