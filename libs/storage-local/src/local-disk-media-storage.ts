@@ -231,8 +231,8 @@ async function syncFile(path: string): Promise<void> {
 /**
  * fsync of one directory, shared by concurrent callers as a database shares a commit: a call
  * waits for a sync that starts after it was made (so it covers the caller's rename or unlink), and
- * every call made while one sync runs joins the same next one, so N concurrent puts cost at most
- * two directory syncs, not N.
+ * every call made while one sync runs joins the same next one: a caller waits for at most two
+ * syncs, and a burst of concurrent puts shares a few instead of paying one each.
  */
 class DirectorySync {
   private running: Promise<void> | null = null;
