@@ -133,8 +133,13 @@ export class LocalDiskMediaStorage extends MediaStorage {
 
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
-    await rm(path, { force: true });
-    await this.syncDirectory(dirname(path));
+    try {
+      await rm(path, { force: true });
+      await this.syncDirectory(dirname(path));
+    } catch (error) {
+      // As for put: a disk that fails is `storage_unavailable` (503), and the row stays for a retry.
+      throw asStorageError(error);
+    }
   }
 
   async signedReadUrl(key: string, options: SignedReadOptions): Promise<SignedUrl> {
