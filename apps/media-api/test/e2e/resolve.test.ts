@@ -90,6 +90,35 @@ describe('resolve', () => {
     const kept = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ payload, keep_unresolved: true }) });
     expect(await kept.json()).toEqual({ payload, unresolved: [id] });
   });
+  it('keeps owners apart when their concurrent resolves share a lookup', async () => {
+    // Lookups made in the same turn share one statement; access is still decided per request.
+    const alice = uniqueUser();
+    const bob = uniqueUser();
+    const mallory = uniqueUser();
+    const [a, b] = [await upload(alice, 50), await upload(bob, 51)];
+    const resolve = (user: string, id: string) =>
+      app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${id}` } }) });
+    const calls = Array.from({ length: 10 }, () => [resolve(alice, a.id), resolve(bob, b.id), resolve(mallory, a.id), resolve(bob, a.id)]).flat();
+    const answers = await Promise.all(calls.map(async (call) => {
+      const res = await call;
+      return { status: res.status, body: (await res.json()) as any };
+    }));
+
+    for (let i = 0; i < answers.length; i += 4) {
+      const [mine, his, stolen, borrowed] = answers.slice(i, i + 4);
+      expect(mine.status).toBe(200);
+      expect(mine.body.payload.u).toContain(a.id);
+      expect(his.status).toBe(200);
+      expect(his.body.payload.u).toContain(b.id);
+      for (const refused of [stolen, borrowed]) {
+        expect(refused.status).toBe(404);
+        expect(refused.body).toMatchObject({ code: 'media_not_found', details: { ids: [a.id] } });
+      }
+    }
+    const image = await fetch(answers[1].body.payload.u);
+    expect(Buffer.from(await image.arrayBuffer()).equals(b.bytes)).toBe(true);
+  });
+
   it('answers with the payload\'s own bytes, only the placeholders swapped (big numbers, 1.0, escapes, spacing)', async () => {
     const user = uniqueUser();
     const { id } = await upload(user, 40);

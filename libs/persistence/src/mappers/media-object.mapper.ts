@@ -43,6 +43,18 @@ export const MediaObjectMapper = {
     return entity;
   },
 
+  /** A row no other holder can change: its dates are new objects too. */
+  copyRow(row: MediaObjectRow): MediaObjectRow {
+    const date = (value: Date | null) => (value === null ? null : new Date(value));
+    return {
+      ...row,
+      created_at: new Date(row.created_at),
+      updated_at: new Date(row.updated_at),
+      retention_until: date(row.retention_until),
+      upload_expires_at: date(row.upload_expires_at),
+    };
+  },
+
   rowToDomain(row: MediaObjectRow): MediaObject {
     return {
       id: row.id as MediaId,

@@ -14,6 +14,7 @@ import { type DataSource, type EntityManager } from 'typeorm';
 import { MediaObjectOrmEntity } from '../entities/media-object.orm-entity';
 import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.mapper';
 import { answering } from '../database-unavailable';
+import { LookupBatcher } from './lookup-batcher';
 import { runStatement, statement, type Statement } from './statements';
 
 const TABLE = 'media_api.media_objects';
@@ -76,12 +77,19 @@ const CONFLICT_ATTEMPTS = 3;
  * Everything that decides something (inserts, the twin lookup after a conflict, the retention
  * sweep) uses the writer.
  *
+ * Lookups by id made in the same turn of the event loop share one statement (`LookupBatcher`):
+ * under load, concurrent serves, presigns and resolves cost one round trip between them. The
+ * shared statement starts after every lookup in it was asked for, so none reads older data than
+ * a statement of its own would have.
+ *
  * Quotas: a trigger keeps `owner_usage` in step with the rows (migration 1764000000002). With
  * limits, the insert and the read of the owner's usage row, which the trigger has just updated and
  * locked, share a transaction; concurrent inserts of one owner wait on that row lock and see each
  * other's bytes, and one that would go past a limit rolls back.
  */
 export class TypeOrmMediaRepository extends MediaRepository {
+  private readonly lookups = new Map<DataSource, LookupBatcher<string, MediaObjectRow>>();
+
   constructor(
     private readonly writer: DataSource,
     private readonly reader: DataSource = writer,
@@ -99,7 +107,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return fromWriter ?? null;
   }
 
-  /** One statement for all ids (two only when a replica lags behind the writer). */
+  /** One statement for all ids, shared with other lookups of the same turn (two when a replica lags). */
   async findByIds(ids: readonly MediaId[]): Promise<MediaObject[]> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
@@ -113,11 +121,22 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   private async selectByIds(source: DataSource, ids: readonly MediaId[]): Promise<MediaObject[]> {
-    const rows =
-      ids.length === 1
-        ? await runStatement<MediaObjectRow>(source, BY_ID, [ids[0]])
-        : await runStatement<MediaObjectRow>(source, BY_IDS, [ids]);
+    const rows = await this.lookupsOn(source).load(ids);
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
+  }
+
+  /** Lookups by id that arrive in the same turn of the event loop share one statement. */
+  private lookupsOn(source: DataSource): LookupBatcher<string, MediaObjectRow> {
+    let lookups = this.lookups.get(source);
+    if (!lookups) {
+      lookups = new LookupBatcher<string, MediaObjectRow>({
+        run: (ids) => (ids.length === 1 ? runStatement<MediaObjectRow>(source, BY_ID, ids) : runStatement<MediaObjectRow>(source, BY_IDS, [ids])),
+        keyOf: (row) => row.id,
+        copy: MediaObjectMapper.copyRow,
+      });
+      this.lookups.set(source, lookups);
+    }
+    return lookups;
   }
 
   findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null> {

@@ -86,6 +86,48 @@ describe('PostgreSQL database', () => {
     expect(sql[0]).toMatch(/^SELECT id, [a-z0-9_,\s]+ FROM media_api\.media_objects WHERE id = ANY\(\$1::varchar\[\]\)$/);
   });
 
+  it('answers lookups made in the same turn with one statement, each caller getting only what it asked for', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const tag = randomBytes(6).toString('hex');
+    const alice = [readyMedia(`batch-alice-${tag}`, { sha256: randomBytes(32).toString('hex') }), readyMedia(`batch-alice-${tag}`, { sha256: randomBytes(32).toString('hex') })];
+    const bob = readyMedia(`batch-bob-${tag}`, { sha256: randomBytes(32).toString('hex') });
+    for (const media of [...alice, bob]) expect((await repo.insert(media)).inserted).toBe(true);
+
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    let results: Array<Awaited<ReturnType<typeof repo.findByIds>>>;
+    try {
+      // As concurrent requests would: resolves of both owners, a serve and a lookup of nothing known.
+      results = await Promise.all([
+        repo.findByIds([alice[0].id, alice[1].id, newMediaId()]),
+        repo.findByIds([bob.id]),
+        repo.findById(alice[1].id).then((found) => (found ? [found] : [])),
+        repo.findByIds([newMediaId()]),
+      ]);
+    } finally {
+      stop();
+    }
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/WHERE id = ANY\(\$1::varchar\[\]\)$/);
+    expect(results.map((rows) => rows.map((m) => m.id))).toEqual([[alice[0].id, alice[1].id], [bob.id], [alice[1].id], []]);
+    expect(results[1][0]).toMatchObject({ ownerId: `batch-bob-${tag}`, sha256: bob.sha256, status: 'ready' });
+    // Two callers asked for alice[1]: equal values, never one shared object.
+    expect(results[2][0]).toEqual(results[0][1]);
+    expect(results[2][0]).not.toBe(results[0][1]);
+    expect(results[2][0].createdAt).not.toBe(results[0][1].createdAt);
+
+    // The next turn's lookups go in a statement of their own.
+    const later: string[] = [];
+    const stopLater = db.onQuery((q) => later.push(q));
+    try {
+      expect((await repo.findById(bob.id))?.id).toBe(bob.id);
+    } finally {
+      stopLater();
+    }
+    expect(later).toHaveLength(1);
+    expect(later[0]).toMatch(/WHERE id = \$1$/);
+  });
+
   it('prepares the request-path statements once per connection, then only binds them', async () => {
     // One connection, so the session asked below is the one the repository used.
     const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });

@@ -1,0 +1,109 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LookupBatcher } from './lookup-batcher';
+
+interface Row {
+  id: string;
+  tags: string[];
+}
+
+/** A batcher over an in-memory table that records every statement it is asked to run. */
+function tableOf(ids: string[], options: { maxKeys?: number; fail?: Error } = {}) {
+  const table = new Map(ids.map((id) => [id, { id, tags: [id] }]));
+  const statements: string[][] = [];
+  const batcher = new LookupBatcher<string, Row>({
+    run: async (keys) => {
+      statements.push(keys);
+      if (options.fail) throw options.fail;
+      return keys.flatMap((key) => (table.has(key) ? [table.get(key)!] : []));
+    },
+    keyOf: (row) => row.id,
+    copy: (row) => ({ id: row.id, tags: [...row.tags] }),
+    maxKeys: options.maxKeys,
+  });
+  return { batcher, statements, table };
+}
+
+describe('LookupBatcher', () => {
+  it('runs the lookups of one turn as one statement and gives each caller only its own rows', async () => {
+    const { batcher, statements } = tableOf(['a', 'b', 'c', 'd']);
+    const [first, second, third] = await Promise.all([batcher.load(['a', 'b']), batcher.load(['c', 'missing']), batcher.load(['b'])]);
+
+    expect(statements).toEqual([['a', 'b', 'c', 'missing']]);
+    expect(first.map((row) => row.id)).toEqual(['a', 'b']);
+    expect(second.map((row) => row.id)).toEqual(['c']);
+    expect(third.map((row) => row.id)).toEqual(['b']);
+  });
+
+  it('gives callers who share a row separate copies of it', async () => {
+    const { batcher, table } = tableOf(['a']);
+    const [mine, yours] = await Promise.all([batcher.load(['a']), batcher.load(['a'])]);
+
+    mine[0].tags.push('changed by one caller');
+    expect(yours[0].tags).toEqual(['a']);
+    expect(table.get('a')!.tags).toEqual(['a']);
+    expect(mine[0]).not.toBe(yours[0]);
+  });
+
+  it('hands a caller alone the rows as they came, without copying', async () => {
+    const { batcher, table } = tableOf(['a']);
+    const [row] = await batcher.load(['a']);
+    expect(row).toBe(table.get('a'));
+  });
+
+  it('returns rows in the order the caller asked, once per repeated key', async () => {
+    const { batcher, statements } = tableOf(['a', 'b', 'c']);
+    const rows = await batcher.load(['c', 'a', 'c', 'b']);
+    expect(rows.map((row) => row.id)).toEqual(['c', 'a', 'b']);
+    expect(statements).toEqual([['c', 'a', 'b']]);
+  });
+
+  it('starts a new statement for lookups made after the batch was sent', async () => {
+    const { batcher, statements } = tableOf(['a', 'b']);
+    const early = batcher.load(['a']);
+    await nextTurn();
+    const late = batcher.load(['b']);
+
+    expect((await early).map((row) => row.id)).toEqual(['a']);
+    expect((await late).map((row) => row.id)).toEqual(['b']);
+    expect(statements).toEqual([['a'], ['b']]);
+  });
+
+  it('splits a turn into statements of at most maxKeys keys, never splitting one caller', async () => {
+    const { batcher, statements } = tableOf(['a', 'b', 'c', 'd', 'e'], { maxKeys: 3 });
+    const results = await Promise.all([batcher.load(['a', 'b']), batcher.load(['b', 'c']), batcher.load(['d', 'e']), batcher.load(['a'])]);
+
+    expect(statements).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e', 'a'],
+    ]);
+    expect(results.map((rows) => rows.map((row) => row.id))).toEqual([['a', 'b'], ['b', 'c'], ['d', 'e'], ['a']]);
+  });
+
+  it('sends a caller with more keys than maxKeys in one statement of its own', async () => {
+    const { batcher, statements } = tableOf(['a', 'b', 'c', 'd'], { maxKeys: 2 });
+    const [big, small] = await Promise.all([batcher.load(['a', 'b', 'c']), batcher.load(['d'])]);
+
+    expect(statements).toEqual([['a', 'b', 'c'], ['d']]);
+    expect(big).toHaveLength(3);
+    expect(small).toHaveLength(1);
+  });
+
+  it('fails every caller of a batch with the statement’s error', async () => {
+    const outage = new Error('database_unavailable');
+    const { batcher, statements } = tableOf(['a', 'b'], { fail: outage });
+    const results = await Promise.allSettled([batcher.load(['a']), batcher.load(['b'])]);
+
+    expect(statements).toHaveLength(1);
+    expect(results).toEqual([
+      { status: 'rejected', reason: outage },
+      { status: 'rejected', reason: outage },
+    ]);
+  });
+
+  it('answers an empty lookup without a statement', async () => {
+    const { batcher, statements } = tableOf(['a']);
+    expect(await batcher.load([])).toEqual([]);
+    await nextTurn();
+    expect(statements).toEqual([]);
+  });
+});
