@@ -100,6 +100,17 @@ describe('LookupBatcher', () => {
     ]);
   });
 
+  it('fails the callers, not the process, when the statement throws instead of rejecting', async () => {
+    const broken = new LookupBatcher<string, Row>({
+      run: () => {
+        throw new TypeError('bad statement');
+      },
+      keyOf: (row) => row.id,
+      copy: (row) => row,
+    });
+    await expect(Promise.all([broken.load(['a']), broken.load(['b'])])).rejects.toThrow('bad statement');
+  });
+
   it('answers an empty lookup without a statement', async () => {
     const { batcher, statements } = tableOf(['a']);
     expect(await batcher.load([])).toEqual([]);

@@ -53,7 +53,15 @@ export class LookupBatcher<Key, Row> {
 
   private execute(waiters: Waiter<Key, Row>[], keys: Set<Key>): void {
     const { run, keyOf, copy } = this.options;
-    run([...keys]).then(
+    // This runs in a setImmediate callback: a `run` that throws instead of rejecting must still
+    // reach the callers, not the process.
+    let statement: Promise<Row[]>;
+    try {
+      statement = run([...keys]);
+    } catch (error) {
+      statement = Promise.reject(error);
+    }
+    statement.then(
       (rows) => {
         const byKey = new Map(rows.map((row) => [keyOf(row), row]));
         const shared = waiters.length > 1;
