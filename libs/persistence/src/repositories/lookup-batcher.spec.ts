@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import fc from 'fast-check';
 import { LookupBatcher } from './lookup-batcher';
 
 interface Row {
@@ -116,5 +117,30 @@ describe('LookupBatcher', () => {
     expect(await batcher.load([])).toEqual([]);
     await nextTurn();
     expect(statements).toEqual([]);
+  });
+
+  it('gives every caller what a statement of its own would have, for any mix of callers and keys', async () => {
+    const key = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(key, { maxLength: 6 }), { maxLength: 12 }), fc.integer({ min: 1, max: 8 }), async (callers, maxKeys) => {
+        const { batcher, statements, table } = tableOf(['a', 'c', 'd', 'g'], { maxKeys });
+        const results = await Promise.all(callers.map((keys) => batcher.load(keys)));
+
+        results.forEach((rows, i) => {
+          const alone = [...new Set(callers[i])].filter((k) => table.has(k));
+          expect(rows.map((row) => row.id)).toEqual(alone);
+        });
+        // Nothing asked twice in one statement; none larger than maxKeys unless one caller alone was.
+        for (const sent of statements) {
+          expect(new Set(sent).size).toBe(sent.length);
+          const biggestCaller = Math.max(...callers.map((keys) => new Set(keys).size));
+          expect(sent.length).toBeLessThanOrEqual(Math.max(maxKeys, biggestCaller));
+        }
+        // Every key asked for was in some statement, and no statement was sent for nothing.
+        expect(new Set(statements.flat())).toEqual(new Set(callers.flat()));
+        expect(statements.every((sent) => sent.length > 0)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
