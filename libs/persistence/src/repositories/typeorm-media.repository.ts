@@ -66,6 +66,21 @@ const TWIN = statement(
   ORDER BY created_at, id
   LIMIT 1`,
 );
+// The twin lookup for several (owner, sha256) pairs at once: the same two index lookups per pair.
+const TWINS = statement(
+  'media_twins',
+  `SELECT asked.owner AS asked_owner, asked.sha AS asked_sha, twin.*
+     FROM unnest($1::varchar[], $2::char(64)[]) AS asked(owner, sha)
+     CROSS JOIN LATERAL (
+       SELECT * FROM (
+         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready'
+         UNION ALL
+         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND original_sha256 = asked.sha AND status = 'ready'
+       ) candidates
+       ORDER BY created_at, id
+       LIMIT 1
+     ) twin`,
+);
 /** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
 const CONFLICT_ATTEMPTS = 3;
 
@@ -89,6 +104,7 @@ const CONFLICT_ATTEMPTS = 3;
  */
 export class TypeOrmMediaRepository extends MediaRepository {
   private readonly lookups = new Map<DataSource, LookupBatcher<string, MediaObjectRow>>();
+  private readonly twinLookups = new Map<DataSource, LookupBatcher<string, TwinRow>>();
 
   constructor(
     private readonly writer: DataSource,
@@ -333,10 +349,44 @@ export class TypeOrmMediaRepository extends MediaRepository {
    * statistics were stale (a new table, a fast-growing owner), so each upload cost O(objects).
    */
   private async twin(source: DataSource, ownerId: string, sha256: string): Promise<MediaObject | null> {
-    const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
-    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+    if (!SHA256_HEX.test(sha256)) {
+      const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
+      return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+    }
+    const [found] = await this.twinLookupsOn(source).load([twinKey(ownerId, sha256)]);
+    return found ? MediaObjectMapper.rowToDomain(found) : null;
+  }
+
+  /** Twin lookups made in the same turn share one statement too (the dedupe path's one query). */
+  private twinLookupsOn(source: DataSource): LookupBatcher<string, TwinRow> {
+    let lookups = this.twinLookups.get(source);
+    if (!lookups) {
+      lookups = new LookupBatcher<string, TwinRow>({
+        run: async (keys) => {
+          if (keys.length === 1) {
+            const [ownerId, sha256] = splitTwinKey(keys[0]);
+            const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
+            return rows.map((row) => ({ ...row, asked_owner: ownerId, asked_sha: sha256 }));
+          }
+          const pairs = keys.map(splitTwinKey);
+          return runStatement<TwinRow>(source, TWINS, [pairs.map(([ownerId]) => ownerId), pairs.map(([, sha256]) => sha256)]);
+        },
+        keyOf: (row) => twinKey(row.asked_owner, row.asked_sha),
+        copy: (row) => ({ ...MediaObjectMapper.copyRow(row), asked_owner: row.asked_owner, asked_sha: row.asked_sha }),
+      });
+      this.twinLookups.set(source, lookups);
+    }
+    return lookups;
   }
 }
+
+/** A twin found for the (owner, sha256) pair it was asked for. */
+type TwinRow = MediaObjectRow & { asked_owner: string; asked_sha: string };
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+// The hex digest has a fixed length, so the owner id after it may hold any character.
+const twinKey = (ownerId: string, sha256: string) => `${sha256}\n${ownerId}`;
+const splitTwinKey = (key: string): [ownerId: string, sha256: string] => [key.slice(65), key.slice(0, 64)];
 
 function isUniqueViolation(error: unknown): boolean {
   const driverError = (error as { driverError?: { code?: string }; code?: string } | null) ?? {};

@@ -172,6 +172,30 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         await insertNew(p);
         expect(await repo.findReadyByOwnerAndSha256(me, p.sha256!)).toBeNull();
       });
+
+      it('answers concurrent lookups as it answers them one by one', async () => {
+        const me = owner();
+        const other = owner();
+        const m = media(me, { originalSha256: sha() });
+        const theirs = media(other, { sha256: m.sha256 });
+        const p = pending(me, { sha256: sha() });
+        for (const row of [m, theirs, p]) await insertNew(row);
+        const asked: Array<[string, string]> = [
+          [me, m.sha256!],
+          [me, m.originalSha256!],
+          [other, m.sha256!],
+          [other, m.originalSha256!],
+          [owner(), m.sha256!],
+          [me, p.sha256!],
+          [me, sha()],
+          [me, m.sha256!],
+        ];
+        const together = await Promise.all(asked.map(([who, hash]) => repo.findReadyByOwnerAndSha256(who, hash)));
+        expect(together).toEqual([m, m, theirs, null, null, null, null, m]);
+        for (const [i, [who, hash]] of asked.entries()) {
+          expect(await repo.findReadyByOwnerAndSha256(who, hash)).toEqual(together[i]);
+        }
+      });
     });
 
     describe('per-owner dedupe', () => {

@@ -128,6 +128,39 @@ describe('PostgreSQL database', () => {
     expect(later[0]).toMatch(/WHERE id = \$1$/);
   });
 
+  it('answers twin lookups made in the same turn with one statement, each pair getting its own earliest twin', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const tag = randomBytes(6).toString('hex');
+    const hex = () => randomBytes(32).toString('hex');
+    const [alice, bob] = [`twins-alice-${tag}`, `twins-bob-${tag}`];
+    const bytes = hex();
+    // Alice holds the bytes twice: stored as they are (later) and as the original of a re-encode
+    // (earlier). The earlier one is the twin, as the one-pair statement would say.
+    const stored = readyMedia(alice, { sha256: bytes, createdAt: new Date('2026-01-02T00:00:00Z') });
+    const reencoded = readyMedia(alice, { sha256: hex(), originalSha256: bytes, createdAt: new Date('2026-01-01T00:00:00Z') });
+    const bobs = readyMedia(bob, { sha256: bytes });
+    for (const media of [stored, reencoded, bobs]) expect((await repo.insert(media)).inserted).toBe(true);
+
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    let found: Array<Awaited<ReturnType<typeof repo.findReadyByOwnerAndSha256>>>;
+    try {
+      found = await Promise.all([
+        repo.findReadyByOwnerAndSha256(alice, bytes),
+        repo.findReadyByOwnerAndSha256(bob, bytes),
+        repo.findReadyByOwnerAndSha256(bob, reencoded.sha256!),
+        repo.findReadyByOwnerAndSha256(alice, reencoded.sha256!),
+      ]);
+    } finally {
+      stop();
+    }
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/FROM unnest\(\$1::varchar\[\], \$2::char\(64\)\[\]\) AS asked/);
+    expect(found.map((media) => media?.id ?? null)).toEqual([reencoded.id, bobs.id, null, reencoded.id]);
+    expect(found[0]).toEqual(await repo.findReadyByOwnerAndSha256(alice, bytes));
+    expect(found[0]).not.toBe(found[3]);
+  });
+
   it('prepares the request-path statements once per connection, then only binds them', async () => {
     // One connection, so the session asked below is the one the repository used.
     const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });
