@@ -19,10 +19,17 @@ export interface StagedUpload {
   dispose(): Promise<void>;
 }
 
+/**
+ * What an upload's bytes come from: a stream, or a `Buffer` the caller already holds whole (a
+ * decoded data URL). A `Buffer` is handed over: staging may keep that very object, so the caller
+ * must not change it afterwards.
+ */
+export type UploadSource = Readable | AsyncIterable<Uint8Array> | Buffer;
+
 export abstract class UploadStaging {
   /**
    * Stages `source`, failing with `payload_too_large` as soon as more than `maxBytes` arrive
    * and with `empty_file` when nothing does. A failed stage leaves nothing behind.
    */
-  abstract stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload>;
+  abstract stage(source: UploadSource, options: { maxBytes: number }): Promise<StagedUpload>;
 }

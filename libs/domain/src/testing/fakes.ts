@@ -8,7 +8,7 @@ import { ContentScanner, type ScanSubject, type ScanVerdict } from '../ports/con
 import { ImageInspector, type InspectedImage } from '../ports/image-inspector';
 import { MediaEvents, type MediaEvent } from '../ports/media-events';
 import { RemoteFetcher, type RemoteResource } from '../ports/remote-fetcher';
-import { UploadStaging, type StagedUpload } from '../ports/upload-staging';
+import { UploadStaging, type StagedUpload, type UploadSource } from '../ports/upload-staging';
 
 export class FixedClock extends Clock {
   constructor(private current: Date = new Date('2026-01-01T00:00:00Z')) {
@@ -39,10 +39,10 @@ export class RecordingMediaEvents extends MediaEvents {
 export class InMemoryUploadStaging extends UploadStaging {
   live = 0;
 
-  async stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {
+  async stage(source: UploadSource, options: { maxBytes: number }): Promise<StagedUpload> {
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const chunk of source) {
+    for await (const chunk of Buffer.isBuffer(source) ? [source] : source) {
       total += chunk.length;
       if (total > options.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: options.maxBytes });
       chunks.push(Buffer.from(chunk));

@@ -46,6 +46,32 @@ describe.each([
     await staged.dispose();
   });
 
+  it('keeps a Buffer handed over whole as it is when it fits in memory, and spools it otherwise', async () => {
+    const data = Buffer.alloc(50_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 253;
+    const staged = await staging.stage(data, { maxBytes: 100_000 });
+
+    expect(staged.bytes).toBe(50_000);
+    expect(staged.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(staged.head).toEqual(data.subarray(0, 4096));
+    expect(await buffer(staged.open())).toEqual(data);
+    if (inMemoryMaxBytes === 0) {
+      expect(staged.buffer).toBeNull();
+      expect(await readFile(staged.path!)).toEqual(data);
+    } else {
+      expect(staged.buffer).toBe(data);
+      expect(await leftovers()).toEqual([]);
+    }
+    await staged.dispose();
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('refuses a Buffer over the limit or empty with the same errors as a stream, leaving nothing', async () => {
+    await expect(staging.stage(Buffer.alloc(101), { maxBytes: 100 })).rejects.toMatchObject({ code: 'payload_too_large', details: { max_bytes: 100 } });
+    await expect(staging.stage(Buffer.alloc(0), { maxBytes: 100 })).rejects.toMatchObject({ code: 'empty_file' });
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('opens a fresh stream every time', async () => {
     const staged = await staging.stage(Readable.from([Buffer.from('hello '), Buffer.from('world')]), { maxBytes: 100 });
     expect(await text(staged.open())).toBe('hello world');

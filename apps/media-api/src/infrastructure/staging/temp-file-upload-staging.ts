@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DomainError, UploadStaging, type StagedUpload } from '@jan/domain';
+import { DomainError, UploadStaging, type StagedUpload, type UploadSource } from '@jan/domain';
 
 const HEAD_BYTES = 4096;
 
@@ -21,6 +21,10 @@ export interface TempFileUploadStagingOptions {
  * `directory` (`0600`, random name), so a large upload costs one chunk of memory whatever its
  * size. Small images (the common case) then cost no file-system calls at all before storage.
  * Temp files are removed on failure or `dispose()`.
+ *
+ * A `Buffer` source (a decoded data URL) is already whole: a small one is kept as it is, without
+ * the defensive copy a stream's chunks get, the concatenation or the stream machinery. Under
+ * concurrent data URL uploads that lowered the peak RSS by 40-70 MB (docs/performance.md).
  */
 export class TempFileUploadStaging extends UploadStaging {
   private readonly inMemoryMaxBytes: number;
@@ -33,7 +37,8 @@ export class TempFileUploadStaging extends UploadStaging {
     this.inMemoryMaxBytes = options.inMemoryMaxBytes ?? DEFAULT_IN_MEMORY_MAX_BYTES;
   }
 
-  async stage(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {
+  async stage(source: UploadSource, options: { maxBytes: number }): Promise<StagedUpload> {
+    if (Buffer.isBuffer(source)) return this.stageWhole(source, options);
     // A stream that fails while the temp file is being created must not become an unhandled 'error'
     // event; the iterator below still sees the failure, because the stream stays errored.
     const ignore = () => undefined;
@@ -44,6 +49,24 @@ export class TempFileUploadStaging extends UploadStaging {
     } finally {
       emitter?.off('error', ignore);
     }
+  }
+
+  private async stageWhole(data: Buffer, options: { maxBytes: number }): Promise<StagedUpload> {
+    if (data.length > options.maxBytes) {
+      throw new DomainError('payload_too_large', `upload exceeds ${options.maxBytes} bytes`, { max_bytes: options.maxBytes });
+    }
+    if (data.length === 0) throw new DomainError('empty_file', 'upload is empty');
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (data.length <= this.inMemoryMaxBytes) return new InMemoryStagedUpload(data, sha256);
+    const file = await SpoolFile.create(this.directory);
+    try {
+      await file.write(data);
+      await file.close();
+    } catch (error) {
+      await file.discard();
+      throw error;
+    }
+    return new TempFileStagedUpload(file.path, data.length, sha256, file.head());
   }
 
   private async spool(source: Readable | AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedUpload> {

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { parseDataUrl } from './data-url';
+import { WHOLE_DECODE_MAX_BYTES, parseDataUrl } from './data-url';
 
-async function decode(body: Readable): Promise<Buffer> {
+async function decode(body: Buffer | Readable): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -30,6 +31,24 @@ describe('parseDataUrl', () => {
     );
   });
 
+  it('hands a small data URL over as one Buffer, and streams a large one', async () => {
+    const small = Buffer.alloc(WHOLE_DECODE_MAX_BYTES, 1);
+    const whole = parseDataUrl(`data:image/png;base64,${small.toString('base64')}`);
+    expect(Buffer.isBuffer(whole.body)).toBe(true);
+    expect(whole.body).toEqual(small);
+
+    const large = Buffer.alloc(WHOLE_DECODE_MAX_BYTES + 1, 2);
+    const streamed = parseDataUrl(`data:image/png;base64,${large.toString('base64')}`);
+    expect(streamed.body).toBeInstanceOf(Readable);
+    expect(streamed.bytes).toBe(large.length);
+    expect(await decode(streamed.body)).toEqual(large);
+  });
+
+  it('refuses a small data URL that is not valid base64 before anything is staged', () => {
+    expect(() => parseDataUrl('data:image/png;base64,AAAA!AAA')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));
+    expect(() => parseDataUrl('data:image/png;base64,AA=AAAAA')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));
+  });
+
   it('tolerates whitespace and parameters, and refuses non-base64 forms', async () => {
     expect(await decode(parseDataUrl('data:image/png;charset=x;base64,AAEC\nAwQF').body)).toEqual(Buffer.from([0, 1, 2, 3, 4, 5]));
     expect(() => parseDataUrl('data:image/png,abc')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));
@@ -39,6 +58,10 @@ describe('parseDataUrl', () => {
 
   it('refuses characters outside the alphabet and misplaced padding, even deep inside a large payload', async () => {
     const good = Buffer.alloc(300_000, 7).toString('base64');
+    const streamed = Buffer.alloc(WHOLE_DECODE_MAX_BYTES + 300_000, 7).toString('base64');
+    expect(await codeOf(`data:image/png;base64,${streamed}`)).toBeUndefined();
+    expect(await codeOf(`data:image/png;base64,${streamed.slice(0, 1_200_000)}!${streamed.slice(1_200_001)}`)).toBe('invalid_data_url');
+    expect(await codeOf(`data:image/png;base64,${streamed.slice(0, 1_300_000)}=${streamed.slice(1_300_001)}`)).toBe('invalid_data_url');
     expect(await codeOf(`data:image/png;base64,${good}`)).toBeUndefined();
     expect(await codeOf(`data:image/png;base64,${good.slice(0, 200_000)}!${good.slice(200_001)}`)).toBe('invalid_data_url');
     expect(await codeOf(`data:image/png;base64,${good.slice(0, 100_000)}=${good.slice(100_001)}`)).toBe('invalid_data_url');

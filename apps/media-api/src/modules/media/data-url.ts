@@ -4,13 +4,18 @@ import { DomainError } from '@jan/domain';
 const PREFIX = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(;base64)?,/i;
 /** Characters per decoded chunk; a multiple of 4 so every chunk decodes on its own. */
 const CHUNK_CHARS = 64 * 1024;
+/** Up to this many decoded bytes, a data URL is decoded at once and handed over as one Buffer. */
+export const WHOLE_DECODE_MAX_BYTES = 1024 * 1024;
 
 export interface ParsedDataUrl {
   declaredMimeType?: string;
   /** Decoded size, known without decoding. */
   bytes: number;
-  /** The decoded bytes, produced chunk by chunk so no second full copy is held in memory. */
-  body: Readable;
+  /**
+   * The decoded bytes: one Buffer for a small data URL (up to WHOLE_DECODE_MAX_BYTES), otherwise
+   * a stream that decodes chunk by chunk, so no second full copy of a large one is held in memory.
+   */
+  body: Buffer | Readable;
 }
 
 /**
@@ -29,7 +34,13 @@ export function parseDataUrl(input: string): ParsedDataUrl {
   if (data.length % 4 === 1) throw invalidBase64();
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
   const bytes = Math.floor((data.length * 3) / 4) - padding;
-  return { declaredMimeType: match[1]?.toLowerCase(), bytes, body: Readable.from(chunks(data, padding)) };
+  const declaredMimeType = match[1]?.toLowerCase();
+  if (bytes <= WHOLE_DECODE_MAX_BYTES) {
+    const decoded = Buffer.from(data, 'base64');
+    if (decoded.length !== bytes) throw invalidBase64();
+    return { declaredMimeType, bytes, body: decoded };
+  }
+  return { declaredMimeType, bytes, body: Readable.from(chunks(data, padding)) };
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type IngestSource,
   type MediaObject,
   type Principal,
+  type UploadSource,
 } from '@jan/domain';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -243,7 +244,7 @@ export class MediaController {
   private async ingestFrom(
     principal: Principal,
     source: IngestSource,
-    body: NodeJS.ReadableStream & AsyncIterable<Uint8Array>,
+    body: UploadSource,
     declaredMimeType: string | undefined,
     dto: { filename?: string; user_id?: string },
   ): Promise<MediaResponseDto> {

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { newMediaId } from '@jan/mediaid';
 import { ownerFor, type Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
@@ -8,7 +7,7 @@ import { MediaEvents, type IngestSource } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded, type QuotaLimits } from '../../ports/quota-policy';
-import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
+import { UploadStaging, type StagedUpload, type UploadSource } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { rejectionReason, scanOrReject } from '../content-scan';
 import { storageKeyFor, type MediaObject } from '../media-object';
@@ -18,7 +17,7 @@ import { normalizeMimeType } from '../media-types';
 export interface IngestCommand {
   principal: Principal;
   source: IngestSource;
-  body: Readable | AsyncIterable<Uint8Array>;
+  body: UploadSource;
   /** What the client claimed (data-URL prefix, Content-Type, filename); never trusted. */
   declaredMimeType?: string;
   filename?: string;
