@@ -24,7 +24,7 @@ export interface TempFileUploadStagingOptions {
  *
  * A `Buffer` source (a decoded data URL) is already whole: a small one is kept as it is, without
  * the defensive copy a stream's chunks get, the concatenation or the stream machinery. Under
- * concurrent data URL uploads that lowered the peak RSS by 40-70 MB (docs/performance.md).
+ * concurrent data URL uploads that lowered the peak RSS by 40-90 MB (docs/performance.md).
  */
 export class TempFileUploadStaging extends UploadStaging {
   private readonly inMemoryMaxBytes: number;
