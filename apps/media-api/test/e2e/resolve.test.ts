@@ -98,11 +98,23 @@ describe('resolve', () => {
     const [a, b] = [await upload(alice, 50), await upload(bob, 51)];
     const resolve = (user: string, id: string) =>
       app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${id}` } }) });
-    const calls = Array.from({ length: 10 }, () => [resolve(alice, a.id), resolve(bob, b.id), resolve(mallory, a.id), resolve(bob, a.id)]).flat();
-    const answers = await Promise.all(calls.map(async (call) => {
-      const res = await call;
-      return { status: res.status, body: (await res.json()) as any };
-    }));
+    const lookups: string[] = [];
+    const stop = app.running.database.onQuery((sql: string) => {
+      if (/FROM media_api\.media_objects WHERE id = /.test(sql)) lookups.push(sql);
+    });
+    let answers: Array<{ status: number; body: any }>;
+    try {
+      const calls = Array.from({ length: 10 }, () => [resolve(alice, a.id), resolve(bob, b.id), resolve(mallory, a.id), resolve(bob, a.id)]).flat();
+      answers = await Promise.all(calls.map(async (call) => {
+        const res = await call;
+        return { status: res.status, body: (await res.json()) as any };
+      }));
+    } finally {
+      stop();
+    }
+    // Never more than one lookup per request, however the requests fell into turns.
+    expect(lookups.length).toBeGreaterThanOrEqual(1);
+    expect(lookups.length).toBeLessThanOrEqual(40);
 
     for (let i = 0; i < answers.length; i += 4) {
       const [mine, his, stolen, borrowed] = answers.slice(i, i + 4);
