@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { DomainError, type Principal } from '@jan/domain';
+import { DomainError, isUserId, type Principal } from '@jan/domain';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 export interface JwtSettings {
@@ -16,7 +16,6 @@ export interface JwtSettings {
 
 /** Asymmetric only: `none` and HMAC (which a public key could be abused to forge) never pass. */
 export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'];
-const SUBJECT = /^[\x21-\x7e]{1,200}$/;
 
 /** Safe, stable reasons per jose error code; the client learns why, never key material. */
 const REASONS: Record<string, string> = {
@@ -68,7 +67,7 @@ export class JwtVerifier {
       throw this.rejection(error);
     }
     const subject = payload.sub;
-    if (typeof subject !== 'string' || !SUBJECT.test(subject)) throw new DomainError('unauthorized', 'token subject is missing or invalid');
+    if (typeof subject !== 'string' || !isUserId(subject)) throw new DomainError('unauthorized', 'token subject is missing or invalid');
     if (rolesOf(payload).includes(this.settings.adminRole)) return { kind: 'admin', adminId: subject, actingFor };
     return { kind: 'user', subject };
   }

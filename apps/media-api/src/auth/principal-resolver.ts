@@ -1,11 +1,9 @@
-import { DomainError, type Principal } from '@jan/domain';
+import { DomainError, isUserId, type Principal } from '@jan/domain';
 import type { ApiKeyEntry } from '../config/media-config';
 import type { JwtVerifier } from './jwt-verifier';
 import { KeyRing } from './key-ring';
 
 export type Headers = Record<string, string | string[] | undefined>;
-
-const USER_ID = /^[\x21-\x7e]{1,200}$/;
 
 export interface PrincipalResolverOptions {
   serviceKeys: KeyRing<string>;
@@ -87,7 +85,7 @@ export class PrincipalResolver {
 function actingFor(headers: Headers): string | null {
   const raw = single(headers['x-jan-user-id'])?.trim();
   if (!raw) return null;
-  if (!USER_ID.test(raw)) throw new DomainError('invalid_request', 'X-Jan-User-Id must be 1-200 printable characters');
+  if (!isUserId(raw)) throw new DomainError('invalid_request', 'X-Jan-User-Id must be 1-200 printable characters');
   return raw;
 }
 

@@ -188,4 +188,22 @@ describe('ingest against hostile input', () => {
     const files = await filesOnDisk();
     for (const row of await rowsOf(user)) expect(files.has(row.storage_key.slice('images/'.length))).toBe(true);
   });
+
+  it("refuses a service's user_id that no header could carry, without touching other users' uploads", async () => {
+    // A service names the owner in the body; the same rule as X-Jan-User-Id applies there.
+    const bad = ['a\u0000b', 'tab\there', 'é'.repeat(3), 'x'.repeat(201)];
+    const good = uniqueUser();
+    const image = dataUrl(await pngImage(78, 24));
+    const answers = await Promise.all([
+      ...bad.map((userId) => app.call('/v1/media', { method: 'POST', body: JSON.stringify({ source: { type: 'data_url', data_url: image }, user_id: userId }) })),
+      post(good, { source: { type: 'data_url', data_url: image } }),
+    ]);
+    for (const res of answers.slice(0, bad.length)) {
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'invalid_request' });
+    }
+    expect(answers[bad.length].status).toBe(200);
+    expect(await rowsOf(good)).toHaveLength(1);
+    for (const userId of bad) expect(await rowsOf(userId.replace(/\u0000/g, ''))).toEqual([]);
+  });
 });

@@ -11,6 +11,17 @@ export type Principal =
   | { kind: 'service'; serviceId: string; actingFor: string | null }
   | { kind: 'admin'; adminId: string; actingFor: string | null };
 
+/**
+ * What a user id may be, wherever it comes from (a token's subject, `X-Jan-User-Id`, a body's
+ * `user_id`): 1-200 printable ASCII characters. One rule, so any owner can be named in a header
+ * to read its objects back, and no id can carry a byte the database refuses.
+ */
+export function isUserId(value: string): boolean {
+  return USER_ID.test(value);
+}
+
+const USER_ID = /^[\x21-\x7e]{1,200}$/;
+
 /** The owner new uploads belong to, or null when the caller names nobody. */
 export function ownerFor(principal: Principal): string | null {
   switch (principal.kind) {

@@ -8,18 +8,20 @@ interface Row {
 }
 
 /** A batcher over an in-memory table that records every statement it is asked to run. */
-function tableOf(ids: string[], options: { maxKeys?: number; fail?: Error } = {}) {
+function tableOf(ids: string[], options: { maxKeys?: number; fail?: Error; failOn?: string; shared?: boolean } = {}) {
   const table = new Map(ids.map((id) => [id, { id, tags: [id] }]));
   const statements: string[][] = [];
   const batcher = new LookupBatcher<string, Row>({
     run: async (keys) => {
       statements.push(keys);
       if (options.fail) throw options.fail;
+      if (options.failOn && keys.includes(options.failOn)) throw new Error(`statement refused ${options.failOn}`);
       return keys.flatMap((key) => (table.has(key) ? [table.get(key)!] : []));
     },
     keyOf: (row) => row.id,
     copy: (row) => ({ id: row.id, tags: [...row.tags] }),
     maxKeys: options.maxKeys,
+    sharedFailure: options.shared === undefined ? undefined : () => options.shared!,
   });
   return { batcher, statements, table };
 }
@@ -89,9 +91,19 @@ describe('LookupBatcher', () => {
     expect(small).toHaveLength(1);
   });
 
-  it('fails every caller of a batch with the statement’s error', async () => {
+  it('fails only the caller whose keys failed the shared statement, asking each caller again alone', async () => {
+    const { batcher, statements } = tableOf(['a', 'b'], { failOn: 'bad' });
+    const [first, culprit, last] = await Promise.allSettled([batcher.load(['a']), batcher.load(['bad']), batcher.load(['b', 'a'])]);
+
+    expect(first).toEqual({ status: 'fulfilled', value: [{ id: 'a', tags: ['a'] }] });
+    expect(culprit).toMatchObject({ status: 'rejected', reason: { message: 'statement refused bad' } });
+    expect(last).toEqual({ status: 'fulfilled', value: [{ id: 'b', tags: ['b'] }, { id: 'a', tags: ['a'] }] });
+    expect(statements).toEqual([['a', 'bad', 'b'], ['a'], ['bad'], ['b', 'a']]);
+  });
+
+  it('fails every caller of a batch at once when the failure is everyone’s (the database is down)', async () => {
     const outage = new Error('database_unavailable');
-    const { batcher, statements } = tableOf(['a', 'b'], { fail: outage });
+    const { batcher, statements } = tableOf(['a', 'b'], { fail: outage, shared: true });
     const results = await Promise.allSettled([batcher.load(['a']), batcher.load(['b'])]);
 
     expect(statements).toHaveLength(1);

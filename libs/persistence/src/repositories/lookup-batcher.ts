@@ -11,7 +11,11 @@
  * Each caller gets back only the rows for the keys it asked for, in the order it asked, and a row
  * that goes to more than one caller is copied for each, so callers never share an object. Access
  * checks stay with the callers, who see exactly what a query of their own would have returned.
- * When the statement fails, every caller in its batch fails with the same error.
+ *
+ * Failures stay with whoever caused them: when a shared statement fails, each caller's keys are
+ * asked again in a statement of their own, so one caller's bad key fails only that caller. Only a
+ * failure that `sharedFailure` calls everyone's (the database did not answer) fails the whole
+ * batch at once, since asking again would only repeat it.
  */
 export class LookupBatcher<Key, Row> {
   private pending: Waiter<Key, Row>[] = [];
@@ -75,7 +79,11 @@ export class LookupBatcher<Key, Row> {
         }
       },
       (error: unknown) => {
-        for (const waiter of waiters) waiter.reject(error);
+        if (waiters.length === 1 || this.options.sharedFailure?.(error)) {
+          for (const waiter of waiters) waiter.reject(error);
+          return;
+        }
+        for (const waiter of waiters) this.execute([waiter], new Set(waiter.keys));
       },
     );
   }
@@ -87,6 +95,8 @@ export interface LookupBatcherOptions<Key, Row> {
   readonly keyOf: (row: Row) => Key;
   /** A deep enough copy that two callers can never reach the same mutable object. */
   readonly copy: (row: Row) => Row;
+  /** True for a failure every caller would get alone (the database is down): no retry per caller. */
+  readonly sharedFailure?: (error: unknown) => boolean;
   /** Most distinct keys per statement (default 1000). */
   readonly maxKeys?: number;
 }

@@ -1,5 +1,6 @@
 import {
   MediaRepository,
+  isDomainError,
   exceedsQuota,
   mediaNotFound,
   quotaExceeded,
@@ -92,10 +93,11 @@ const CONFLICT_ATTEMPTS = 3;
  * Everything that decides something (inserts, the twin lookup after a conflict, the retention
  * sweep) uses the writer.
  *
- * Lookups by id made in the same turn of the event loop share one statement (`LookupBatcher`):
- * under load, concurrent serves, presigns and resolves cost one round trip between them. The
- * shared statement starts after every lookup in it was asked for, so none reads older data than
- * a statement of its own would have.
+ * Lookups by id, and dedupe lookups by (owner, sha256), made in the same turn of the event loop
+ * share one statement (`LookupBatcher`): under load, concurrent serves, presigns, resolves and
+ * uploads cost one round trip between them. The shared statement starts after every lookup in it
+ * was asked for, so none reads older data than a statement of its own would have, and a statement
+ * that fails for one caller's keys is asked again per caller, so it fails no one else.
  *
  * Quotas: a trigger keeps `owner_usage` in step with the rows (migration 1764000000002). With
  * limits, the insert and the read of the owner's usage row, which the trigger has just updated and
@@ -103,8 +105,32 @@ const CONFLICT_ATTEMPTS = 3;
  * other's bytes, and one that would go past a limit rolls back.
  */
 export class TypeOrmMediaRepository extends MediaRepository {
-  private readonly lookups = new Map<DataSource, LookupBatcher<string, MediaObjectRow>>();
-  private readonly twinLookups = new Map<DataSource, LookupBatcher<string, TwinRow>>();
+  private readonly lookupsOn = perSource(
+    (source) =>
+      new LookupBatcher<string, MediaObjectRow>({
+        run: (ids) => (ids.length === 1 ? runStatement<MediaObjectRow>(source, BY_ID, ids) : runStatement<MediaObjectRow>(source, BY_IDS, [ids])),
+        keyOf: (row) => row.id,
+        copy: MediaObjectMapper.copyRow,
+        sharedFailure: isOutage,
+      }),
+  );
+  private readonly twinLookupsOn = perSource(
+    (source) =>
+      new LookupBatcher<string, TwinRow>({
+        run: async (keys) => {
+          if (keys.length === 1) {
+            const [ownerId, sha256] = splitTwinKey(keys[0]);
+            const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
+            return rows.map((row) => ({ ...row, asked_owner: ownerId, asked_sha: sha256 }));
+          }
+          const pairs = keys.map(splitTwinKey);
+          return runStatement<TwinRow>(source, TWINS, [pairs.map(([ownerId]) => ownerId), pairs.map(([, sha256]) => sha256)]);
+        },
+        keyOf: (row) => twinKey(row.asked_owner, row.asked_sha),
+        copy: (row) => ({ ...MediaObjectMapper.copyRow(row), asked_owner: row.asked_owner, asked_sha: row.asked_sha }),
+        sharedFailure: isOutage,
+      }),
+  );
 
   constructor(
     private readonly writer: DataSource,
@@ -139,20 +165,6 @@ export class TypeOrmMediaRepository extends MediaRepository {
   private async selectByIds(source: DataSource, ids: readonly MediaId[]): Promise<MediaObject[]> {
     const rows = await this.lookupsOn(source).load(ids);
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
-  }
-
-  /** Lookups by id that arrive in the same turn of the event loop share one statement. */
-  private lookupsOn(source: DataSource): LookupBatcher<string, MediaObjectRow> {
-    let lookups = this.lookups.get(source);
-    if (!lookups) {
-      lookups = new LookupBatcher<string, MediaObjectRow>({
-        run: (ids) => (ids.length === 1 ? runStatement<MediaObjectRow>(source, BY_ID, ids) : runStatement<MediaObjectRow>(source, BY_IDS, [ids])),
-        keyOf: (row) => row.id,
-        copy: MediaObjectMapper.copyRow,
-      });
-      this.lookups.set(source, lookups);
-    }
-    return lookups;
   }
 
   findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null> {
@@ -356,28 +368,21 @@ export class TypeOrmMediaRepository extends MediaRepository {
     const [found] = await this.twinLookupsOn(source).load([twinKey(ownerId, sha256)]);
     return found ? MediaObjectMapper.rowToDomain(found) : null;
   }
+}
 
-  /** Twin lookups made in the same turn share one statement too (the dedupe path's one query). */
-  private twinLookupsOn(source: DataSource): LookupBatcher<string, TwinRow> {
-    let lookups = this.twinLookups.get(source);
-    if (!lookups) {
-      lookups = new LookupBatcher<string, TwinRow>({
-        run: async (keys) => {
-          if (keys.length === 1) {
-            const [ownerId, sha256] = splitTwinKey(keys[0]);
-            const rows = await runStatement<MediaObjectRow>(source, TWIN, [ownerId, sha256]);
-            return rows.map((row) => ({ ...row, asked_owner: ownerId, asked_sha: sha256 }));
-          }
-          const pairs = keys.map(splitTwinKey);
-          return runStatement<TwinRow>(source, TWINS, [pairs.map(([ownerId]) => ownerId), pairs.map(([, sha256]) => sha256)]);
-        },
-        keyOf: (row) => twinKey(row.asked_owner, row.asked_sha),
-        copy: (row) => ({ ...MediaObjectMapper.copyRow(row), asked_owner: row.asked_owner, asked_sha: row.asked_sha }),
-      });
-      this.twinLookups.set(source, lookups);
-    }
-    return lookups;
-  }
+/** One of `make`'s values per data source (writer, reader), made on first use. */
+function perSource<T>(make: (source: DataSource) => T): (source: DataSource) => T {
+  const made = new Map<DataSource, T>();
+  return (source) => {
+    let value = made.get(source);
+    if (value === undefined) made.set(source, (value = make(source)));
+    return value;
+  };
+}
+
+/** Whether the database did not answer: a failure every caller of a shared lookup would get alone. */
+function isOutage(error: unknown): boolean {
+  return isDomainError(error) && error.code === 'database_unavailable';
 }
 
 /** A twin found for the (owner, sha256) pair it was asked for. */

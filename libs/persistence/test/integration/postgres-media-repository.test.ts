@@ -161,6 +161,30 @@ describe('PostgreSQL database', () => {
     expect(found[0]).not.toBe(found[3]);
   });
 
+  it("fails only the lookup whose own key PostgreSQL refuses, not the others sharing its statement", async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const mine = readyMedia(`batch-isolated-${randomBytes(6).toString('hex')}`, { sha256: randomBytes(32).toString('hex') });
+    expect((await repo.insert(mine)).inserted).toBe(true);
+
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      // The domain refuses such an owner id long before this; the repository must not let it spread.
+      results = await Promise.allSettled([
+        repo.findReadyByOwnerAndSha256(mine.ownerId, mine.sha256!),
+        repo.findReadyByOwnerAndSha256('nul\u0000owner', mine.sha256!),
+        repo.findReadyByOwnerAndSha256(mine.ownerId, randomBytes(32).toString('hex')),
+      ]);
+    } finally {
+      stop();
+    }
+    expect(results[0]).toMatchObject({ status: 'fulfilled', value: { id: mine.id } });
+    expect(results[1].status).toBe('rejected');
+    expect(results[2]).toEqual({ status: 'fulfilled', value: null });
+    expect(sql).toHaveLength(4); // the shared statement, then each caller alone
+  });
+
   it('prepares the request-path statements once per connection, then only binds them', async () => {
     // One connection, so the session asked below is the one the repository used.
     const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });

@@ -1,5 +1,5 @@
 import { newMediaId } from '@jan/mediaid';
-import { ownerFor, type Principal } from '../../access/principal';
+import { isUserId, ownerFor, type Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
 import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { ImageInspector } from '../../ports/image-inspector';
@@ -157,7 +157,7 @@ export function resolveOwner(principal: Principal, bodyUserId: string | undefine
   }
   const owner = named ?? userId;
   if (owner) {
-    if (owner.length > 200) throw new DomainError('invalid_request', 'user_id is too long');
+    if (!isUserId(owner)) throw new DomainError('invalid_request', 'user_id must be 1-200 printable ASCII characters');
     return owner;
   }
   return principal.kind === 'service' ? `service:${principal.serviceId}` : `admin:${principal.adminId}`;

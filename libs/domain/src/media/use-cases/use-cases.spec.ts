@@ -106,6 +106,14 @@ describe('resolveOwner', () => {
   it('refuses a body user_id that contradicts the header', () => {
     expect(() => resolveOwner(llmApiForAlice, 'bob')).toThrow(expect.objectContaining({ code: 'invalid_request' }));
   });
+  it('holds a body user_id to the header rule: 1-200 printable ASCII characters', () => {
+    const llmApi = { kind: 'service', serviceId: 'llm-api', actingFor: null } as const;
+    for (const bad of ['a\u0000b', 'tab\there', 'é', 'x'.repeat(201)]) {
+      expect(() => resolveOwner(llmApi, bad)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
+    }
+    expect(resolveOwner(llmApi, 'x'.repeat(200))).toBe('x'.repeat(200));
+    expect(resolveOwner(llmApi, '  carol  ')).toBe('carol');
+  });
 });
 
 describe('access', () => {

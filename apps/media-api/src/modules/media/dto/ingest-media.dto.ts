@@ -34,7 +34,7 @@ export class IngestMediaDto {
   @MaxLength(1024)
   filename?: string;
 
-  @ApiPropertyOptional({ description: 'Owner, honoured only for service callers (must match X-Jan-User-Id when both are sent)' })
+  @ApiPropertyOptional({ description: 'Owner, honoured only for service callers (must match X-Jan-User-Id when both are sent); 1-200 printable ASCII characters', pattern: '^[\\x21-\\x7e]{1,200}$' })
   @IsOptional()
   @IsString()
   @MaxLength(200)

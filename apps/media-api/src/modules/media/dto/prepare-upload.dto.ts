@@ -30,7 +30,7 @@ export class PrepareUploadDto {
   @IsIn(['PUT', 'POST'])
   method?: 'PUT' | 'POST';
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: 'Owner, as for POST /v1/media: 1-200 printable ASCII characters', pattern: '^[\\x21-\\x7e]{1,200}$' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
