@@ -82,7 +82,7 @@ export class MediaController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string' } }, required: ['file'] } })
+  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
   @ApiOkResponse({ type: MediaResponseDto })
   async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
     if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
