@@ -1,24 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * `media_api.owner_usage`: objects and bytes per owner, kept by a trigger on `media_objects` so
- * that every path that adds, grows or removes a row (ingest, complete, delete, purge, retention,
- * an operator's manual DELETE) keeps it exact. Quota checks read the row the trigger has just
- * locked, in the same transaction as the insert, so concurrent uploads of one owner serialize on
- * it and cannot overshoot. Backfilled from existing rows (the earlier service's included).
+ * The trigger function as this migration made it: one row per owner. Migration 1764000000004
+ * replaced it and puts it back on the way down.
  */
-export class OwnerUsage1764000000002 implements MigrationInterface {
-  name = 'OwnerUsage1764000000002';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(`
-      CREATE TABLE IF NOT EXISTS media_api.owner_usage (
-        owner_id   varchar(200) PRIMARY KEY,
-        objects    bigint       NOT NULL DEFAULT 0,
-        bytes      bigint       NOT NULL DEFAULT 0,
-        updated_at timestamptz  NOT NULL DEFAULT now()
-      )`);
-    await q.query(`
+export const ONE_ROW_USAGE_FUNCTION = `
       CREATE OR REPLACE FUNCTION media_api.media_objects_track_usage() RETURNS trigger
       LANGUAGE plpgsql AS $$
       BEGIN
@@ -35,7 +21,28 @@ export class OwnerUsage1764000000002 implements MigrationInterface {
         END IF;
         RETURN NULL;
       END
-      $$`);
+      $$`;
+
+/**
+ * `media_api.owner_usage`: objects and bytes per owner, kept by a trigger on `media_objects` so
+ * that every path that adds, grows or removes a row (ingest, complete, delete, purge, retention,
+ * an operator's manual DELETE) keeps it exact. Quota checks read the row the trigger has just
+ * locked, in the same transaction as the insert, so concurrent uploads of one owner serialize on
+ * it and cannot overshoot. Backfilled from existing rows (the earlier service's included).
+ * Migration 1764000000004 splits each owner's row into slots.
+ */
+export class OwnerUsage1764000000002 implements MigrationInterface {
+  name = 'OwnerUsage1764000000002';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE IF NOT EXISTS media_api.owner_usage (
+        owner_id   varchar(200) PRIMARY KEY,
+        objects    bigint       NOT NULL DEFAULT 0,
+        bytes      bigint       NOT NULL DEFAULT 0,
+        updated_at timestamptz  NOT NULL DEFAULT now()
+      )`);
+    await q.query(ONE_ROW_USAGE_FUNCTION);
     await q.query(`DROP TRIGGER IF EXISTS trg_media_objects_usage ON media_api.media_objects`);
     // Only changes that move usage fire it; pin, retention and status updates do not.
     await q.query(`

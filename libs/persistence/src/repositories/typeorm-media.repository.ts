@@ -28,7 +28,15 @@ const COLUMNS = `id, storage_provider, storage_key, mime_type, bytes, sha256, cr
   created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at`;
 const BY_ID = statement('media_by_id', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = $1`);
 const BY_IDS = statement('media_by_ids', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
+// A view of the sums of the owner's slot rows (migration 1764000000004).
 const USAGE_OF = statement('media_owner_usage', `SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`);
+/**
+ * Taken by an insert that is subject to a quota, before it inserts: such inserts of one owner run
+ * one at a time, so each one's usage read includes every other. The two-key form (a constant and
+ * the owner's hash) keeps clear of the migrations' one-key lock; a hash collision between two
+ * owners only makes them wait for each other.
+ */
+const USAGE_LOCK = `SELECT pg_advisory_xact_lock(${0x6a616e}, hashtext($1))`;
 // The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause extends
 // dedupe to a ready row whose bytes were re-encoded from these very bytes; that case is rare and
 // not race-proof, which only costs a duplicate object, never a wrong one.
@@ -99,10 +107,11 @@ const CONFLICT_ATTEMPTS = 3;
  * was asked for, so none reads older data than a statement of its own would have, and a statement
  * that fails for one caller's keys is asked again per caller, so it fails no one else.
  *
- * Quotas: a trigger keeps `owner_usage` in step with the rows (migration 1764000000002). With
- * limits, the insert and the read of the owner's usage row, which the trigger has just updated and
- * locked, share a transaction; concurrent inserts of one owner wait on that row lock and see each
- * other's bytes, and one that would go past a limit rolls back.
+ * Quotas: a trigger keeps `owner_usage` in step with the rows (migrations 1764000000002 and
+ * …004), in one slot row per connection so that one owner's inserts do not wait on each other.
+ * With limits, the insert runs in a transaction that first takes the owner's advisory lock, then
+ * inserts and reads the owner's usage: concurrent limited inserts of one owner run one at a time
+ * and see each other's bytes, and one that would go past a limit rolls back.
  */
 export class TypeOrmMediaRepository extends MediaRepository {
   private readonly lookupsOn = perSource(
@@ -328,6 +337,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
     if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
     const checked = this.writer.transaction(async (manager: EntityManager) => {
+      await manager.query(USAGE_LOCK, [ownerId]);
       const raw: unknown[] = await manager.query(statement.text, parameters);
       // TypeORM answers UPDATE … RETURNING with [rows, affected], INSERT … RETURNING with rows.
       const rows = (Array.isArray(raw[0]) ? raw[0] : raw) as MediaObjectRow[];

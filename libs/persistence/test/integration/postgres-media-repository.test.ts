@@ -60,6 +60,7 @@ describe('PostgreSQL database', () => {
       'MediaAuditEvents1764000000001',
       'OwnerUsage1764000000002',
       'OwnerListingIndex1764000000003',
+      'ShardedOwnerUsage1764000000004',
     ]);
   });
 
@@ -554,6 +555,121 @@ describe('audit log retention, in a database of its own', () => {
 });
 
 /**
+ * Usage is kept in one slot row per connection (migration 1764000000004): one owner's inserts on
+ * different connections do not wait on each other, limited inserts still run one at a time.
+ */
+describe('owner usage, in a database of its own', () => {
+  const own = openOwnDatabase('jan_usage', 10);
+  let db: Database;
+  beforeAll(() => {
+    db = own();
+  });
+
+  const sha = () => randomBytes(32).toString('hex');
+  const insertRow = (client: Client, owner: string, bytes: number) =>
+    client.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
+       VALUES ($1, 'local', 'k', 'image/png', $2, $3, $4, 'ready')`,
+      [newMediaId(), bytes, sha(), owner],
+    );
+
+  /** Two sessions of their own whose backends write different slots. */
+  async function twoSlots(): Promise<[Client, Client]> {
+    const dsn = (db.writer.options as { url: string }).url;
+    const opened: Client[] = [];
+    try {
+      for (;;) {
+        const client = new Client({ connectionString: dsn });
+        await client.connect();
+        opened.push(client);
+        const [first] = opened;
+        const pid = (c: Client) => (c as unknown as { processID: number }).processID;
+        if (client !== first && pid(client) % 16 !== pid(first) % 16) {
+          for (const other of opened.slice(1, -1)) await other.end();
+          return [first, client];
+        }
+      }
+    } catch (error) {
+      await Promise.all(opened.map((c) => c.end()));
+      throw error;
+    }
+  }
+
+  it("lets two connections insert for one owner at once, and sums the owner's slots", async () => {
+    const owner = `usage-${randomBytes(6).toString('hex')}`;
+    const [a, b] = await twoSlots();
+    try {
+      await a.query('BEGIN');
+      await insertRow(a, owner, 100);
+      // With one usage row per owner this insert waited for the first transaction to end.
+      await b.query(`SET lock_timeout = '5s'`);
+      await b.query('BEGIN');
+      await insertRow(b, owner, 23);
+      await b.query('COMMIT');
+      await a.query('COMMIT');
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+    const repo = new TypeOrmMediaRepository(db.writer);
+    expect(await repo.usage(owner)).toEqual({ objects: 2, bytes: 123 });
+    const slots: Array<{ n: string }> = await db.writer.query('SELECT count(*) AS n FROM media_api.owner_usage_slots WHERE owner_id = $1', [owner]);
+    expect(Number(slots[0].n)).toBe(2);
+    expect(await repo.usage(`${owner}-nobody`)).toEqual({ objects: 0, bytes: 0 });
+  });
+
+  it('still lets exactly the quota through when limited inserts of one owner race on many connections', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    // Every connection of the pool open first, so that the race is between connections.
+    await Promise.all(Array.from({ length: 10 }, () => db.writer.query('SELECT pg_sleep(0.05)')));
+    const limits = { maxObjects: 4, maxBytes: 0 };
+    for (let round = 0; round < 3; round++) {
+      const owner = `usage-${randomBytes(6).toString('hex')}`;
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => repo.insert(readyMedia(owner, { sha256: sha(), bytes: 7 }), limits)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
+      const refused = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code] : []));
+      expect(refused).toEqual(Array(16).fill('quota_exceeded'));
+      expect(await repo.usage(owner)).toEqual({ objects: 4, bytes: 28 });
+      const slots: Array<{ n: string }> = await db.writer.query('SELECT count(*) AS n FROM media_api.owner_usage_slots WHERE owner_id = $1', [owner]);
+      expect(Number(slots[0].n)).toBeGreaterThan(1);
+    }
+  });
+
+  it('folds the slots back into one row per owner when the migration is undone, and splits again', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `usage-${randomBytes(6).toString('hex')}`;
+    const [a, b] = await twoSlots();
+    try {
+      await insertRow(a, owner, 5);
+      await insertRow(b, owner, 6);
+      await insertRow(b, owner, 7);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+    const rowsOf = async (table: string) => (await db.writer.query(`SELECT * FROM media_api.${table} WHERE owner_id = $1`, [owner])) as Array<Record<string, unknown>>;
+    expect(await rowsOf('owner_usage_slots')).toHaveLength(2);
+    // What the previous release reads: one row of totals, as from its table.
+    expect(await rowsOf('owner_usage')).toEqual([expect.objectContaining({ owner_id: owner, objects: '3', bytes: '18' })]);
+
+    await db.writer.undoLastMigration({ transaction: 'each' });
+    const folded = await rowsOf('owner_usage');
+    expect(folded).toHaveLength(1);
+    expect(folded[0]).toMatchObject({ objects: '3', bytes: '18' });
+    expect(folded[0]).not.toHaveProperty('slot');
+    expect(await repo.usage(owner)).toEqual({ objects: 3, bytes: 18 });
+
+    await db.writer.runMigrations({ transaction: 'each' });
+    expect(await rowsOf('owner_usage_slots')).toEqual([expect.objectContaining({ owner_id: owner, slot: 0, objects: '3', bytes: '18' })]);
+    const c = await twoSlots();
+    try {
+      await insertRow(c[1], owner, 9);
+    } finally {
+      await Promise.all(c.map((client) => client.end()));
+    }
+    expect(await repo.usage(owner)).toEqual({ objects: 4, bytes: 27 });
+  });
+});
+
+/**
  * Work that needs a database of its own (a first migration, an earlier table): a throwaway
  * database on the same server, dropped afterwards, so the shared one is never disturbed.
  */
@@ -669,12 +785,12 @@ describe('in a throwaway database', () => {
  * A database of its own for the describe block that calls this, opened (migrated) before its
  * tests and dropped after them; returns the getter.
  */
-function openOwnDatabase(prefix: string): () => Database {
+function openOwnDatabase(prefix: string, poolSize = 2): () => Database {
   let scratch: ScratchDatabase | undefined;
   let database: Database | undefined;
   beforeAll(async () => {
     scratch = await createScratchDatabase(prefix);
-    database = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
+    database = await openDatabase({ writeDsn: scratch.dsn, dataDir: '/nonexistent-not-used', poolSize });
   });
   afterAll(async () => {
     await database?.close();
