@@ -1,6 +1,7 @@
 import { AuditTrail } from '@jan/domain';
 import type { DataSource } from 'typeorm';
 import { answering } from '../database-unavailable';
+import { runStatement, statement } from '../repositories/statements';
 import type { AuditActorKind, AuditOutcome, MediaAuditEvent, MediaAuditEventInput } from './media-audit-event';
 
 /** A `media_api.media_audit_events` row as PostgreSQL returns it. */
@@ -33,16 +34,18 @@ export class TypeOrmAuditLog extends AuditTrail {
   }
 
   async append(event: MediaAuditEventInput): Promise<MediaAuditEvent> {
-    const [row]: AuditRow[] = await this.writer.query(`INSERT INTO ${TABLE} (${COLUMNS}) VALUES ${valuesRow(0)} RETURNING *`, parameters(event));
+    const [row]: AuditRow[] = await this.writer.query(`INSERT INTO ${TABLE} (${COLUMNS}) VALUES ${VALUES_ROW} RETURNING *`, parameters(event));
     return toEvent(row);
   }
 
-  /** One multi-row INSERT per batch of up to 500 entries (one statement, one commit). */
+  /**
+   * One statement (and one commit) per batch of up to 500 entries: the columns go as arrays, so the
+   * statement's text is the same for every batch and is prepared once per connection.
+   */
   override async appendMany(events: readonly MediaAuditEventInput[]): Promise<void> {
     for (let start = 0; start < events.length; start += MAX_ROWS_PER_INSERT) {
-      const batch = events.slice(start, start + MAX_ROWS_PER_INSERT);
-      const rows = batch.map((_, i) => valuesRow(i * PARAMETERS_PER_ROW));
-      await this.writer.query(`INSERT INTO ${TABLE} (${COLUMNS}) VALUES ${rows.join(', ')}`, batch.flatMap(parameters));
+      const rows = events.slice(start, start + MAX_ROWS_PER_INSERT).map(parameters);
+      await runStatement(this.writer, APPEND_MANY, COLUMN_NAMES.map((_, column) => rows.map((row) => row[column])));
     }
   }
 
@@ -78,16 +81,21 @@ export class TypeOrmAuditLog extends AuditTrail {
 }
 
 const TABLE = 'media_api.media_audit_events';
-const COLUMNS = 'occurred_at, actor_kind, actor_id, action, media_id, outcome, reason_code, request_id, trace_id, client_ip, details';
-const PARAMETERS_PER_ROW = 11;
-/** 500 rows × 11 parameters stays far below PostgreSQL's 65,535 bind parameters. */
+const COLUMN_NAMES = ['occurred_at', 'actor_kind', 'actor_id', 'action', 'media_id', 'outcome', 'reason_code', 'request_id', 'trace_id', 'client_ip', 'details'];
+const COLUMNS = COLUMN_NAMES.join(', ');
+/** Keeps one statement's size bounded; a longer batch takes several. */
 const MAX_ROWS_PER_INSERT = 500;
+/** A batch of entries, one array per column; a missing time means the database's now(). */
+const APPEND_MANY = statement(
+  'audit_append',
+  `INSERT INTO ${TABLE} (${COLUMNS})
+   SELECT coalesce(e.occurred_at, now()), ${COLUMN_NAMES.slice(1).map((c) => `e.${c}`).join(', ')}
+     FROM unnest($1::timestamptz[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
+                 $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::jsonb[]) AS e(${COLUMNS})`,
+);
 
-/** `($n+1 … $n+11)` with the casts each column needs; a missing time means the database's now(). */
-function valuesRow(offset: number): string {
-  const p = (i: number) => `$${offset + i}`;
-  return `(coalesce(${p(1)}::timestamptz, now()), ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}::jsonb)`;
-}
+/** One entry's values with the casts each column needs; a missing time means the database's now(). */
+const VALUES_ROW = '(coalesce($1::timestamptz, now()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)';
 
 function parameters(event: MediaAuditEventInput): unknown[] {
   return [

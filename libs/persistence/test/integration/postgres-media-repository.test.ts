@@ -480,6 +480,7 @@ describe('audit log', () => {
 
   it('appends a batch in one statement, every field as a single append would store it', async () => {
     const audit = new TypeOrmAuditLog(db.writer);
+    const tricky = { s: 'a "quoted" \\ back\\slash, {brace} NULL é 🚀', n: [1, null, '{}'], 'key "q"': true };
     const mediaId = newMediaId();
     mediaIds.push(mediaId);
     const sql: string[] = [];
@@ -489,6 +490,8 @@ describe('audit log', () => {
         { occurredAt: new Date('2031-01-01T00:00:00Z'), actorKind: 'user', actorId: 'u1', action: 'media.ingest', mediaId, outcome: 'success', traceId: 'b'.repeat(32), details: { bytes: 1 } },
         { actorKind: 'service', actorId: 'llm-api', action: 'media.read', mediaId, outcome: 'denied', reasonCode: 'forbidden', requestId: 'r'.repeat(500), clientIp: '::1' },
         { occurredAt: new Date('2030-06-01T00:00:00Z'), actorKind: 'admin', actorId: 'ops', action: 'media.pin', mediaId, outcome: 'success', details: null },
+        // Values that an array literal would have to quote: they arrive as they were sent.
+        { occurredAt: new Date('2029-01-01T00:00:00Z'), actorKind: 'user', actorId: 'NULL', action: 'media.delete', mediaId, outcome: 'failure', reasonCode: 'a,b}{"c"', details: tricky },
       ]);
       await audit.appendMany([]);
     } finally {
@@ -497,10 +500,11 @@ describe('audit log', () => {
     expect(sql.filter((q) => /INSERT INTO media_api\.media_audit_events/.test(q))).toHaveLength(1);
 
     const recent = await audit.recent(mediaId, 10);
-    expect(recent.map((e) => e.action)).toEqual(['media.ingest', 'media.pin', 'media.read']);
+    expect(recent.map((e) => e.action)).toEqual(['media.ingest', 'media.pin', 'media.delete', 'media.read']);
+    expect(recent[2]).toMatchObject({ actorId: 'NULL', reasonCode: 'a,b}{"c"', details: tricky });
     expect(recent[0]).toMatchObject({ actorKind: 'user', traceId: 'b'.repeat(32), details: { bytes: 1 }, reasonCode: null, requestId: null });
-    expect(recent[2]).toMatchObject({ outcome: 'denied', reasonCode: 'forbidden', requestId: 'r'.repeat(100), clientIp: '::1', details: null });
-    expect(recent[2]!.occurredAt).toBeInstanceOf(Date);
+    expect(recent[3]).toMatchObject({ outcome: 'denied', reasonCode: 'forbidden', requestId: 'r'.repeat(100), clientIp: '::1', details: null });
+    expect(recent[3]!.occurredAt).toBeInstanceOf(Date);
   });
 
   it('splits a batch larger than one statement allows', async () => {
