@@ -1,2 +1,9 @@
-export { LOCAL_FILES_PATH, LOCAL_UPLOADS_PATH, LocalDiskMediaStorage, type LocalDiskMediaStorageOptions, type SignedQuery } from './local-disk-media-storage';
+export {
+  LOCAL_FILES_PATH,
+  LOCAL_UPLOADS_PATH,
+  LocalDiskMediaStorage,
+  ObjectExistsError,
+  type LocalDiskMediaStorageOptions,
+  type SignedQuery,
+} from './local-disk-media-storage';
 export { UrlSigner, type SignatureCheck, type SigningKey } from './url-signer';

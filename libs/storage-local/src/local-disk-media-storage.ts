@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,6 +34,14 @@ export interface LocalDiskMediaStorageOptions {
    */
   durable?: boolean;
   now?: () => Date;
+}
+
+/** `putNew` found an object already at the key; nothing was written. */
+export class ObjectExistsError extends Error {
+  constructor(readonly key: string) {
+    super(`an object already exists at ${key}`);
+    this.name = 'ObjectExistsError';
+  }
 }
 
 /** Query parameters of a URL this storage signed. */
@@ -76,6 +84,35 @@ export class LocalDiskMediaStorage extends MediaStorage {
   }
 
   async put(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.writeOrRetry(key, body, options, false);
+  }
+
+  /**
+   * `put` for a key that must not have an object yet (a signed upload URL, which is single-use):
+   * the finished file is linked into place, which fails when a file is already there, so of two
+   * uploads racing on one key the first to finish wins and the later one gets `ObjectExistsError`
+   * and leaves nothing behind. Nothing an upload writes ever replaces bytes already checked.
+   */
+  async putNew(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.writeOrRetry(key, body, options, true);
+  }
+
+  /**
+   * The directory removed behind our back (ENOENT) fails one write; bytes handed over whole (a
+   * buffer or a staged file) are written again once into a new directory, as a stream cannot be.
+   */
+  private async writeOrRetry(key: string, body: Readable, options: PutOptions, exclusive: boolean): Promise<{ bytes: number }> {
+    try {
+      return await this.write(key, body, options, exclusive);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !(options.sourceBuffer || options.sourcePath)) throw asStorageError(error);
+      return this.write(key, body, options, exclusive).catch((again: unknown) => {
+        throw asStorageError(again);
+      });
+    }
+  }
+
+  private async write(key: string, body: Readable, options: PutOptions, exclusive: boolean): Promise<{ bytes: number }> {
     const path = this.pathOf(key);
     const directory = dirname(path);
     if (!this.directories.has(directory)) {
@@ -103,16 +140,25 @@ export class LocalDiskMediaStorage extends MediaStorage {
       }
       // The bytes are on disk before the name points at them, so a crash never leaves a name on a
       // partly written file; the directory sync then makes the name itself survive.
-      await rename(temporary, path);
-      renamed = true;
+      if (exclusive) {
+        await link(temporary, path).catch((error: NodeJS.ErrnoException) => {
+          throw error.code === 'EEXIST' ? new ObjectExistsError(key) : error;
+        });
+        renamed = true;
+        await rm(temporary);
+      } else {
+        await rename(temporary, path);
+        renamed = true;
+      }
       await this.syncDirectory(directory);
       return { bytes: size };
     } catch (error) {
       // A failed put leaves nothing at the key, even when only the final directory sync failed.
-      await rm(renamed ? path : temporary, { force: true });
+      await rm(temporary, { force: true });
+      if (renamed) await rm(path, { force: true });
       // The directory may have been removed behind our back: create it again on the next put.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.directories.delete(directory);
-      throw asStorageError(error);
+      throw error;
     }
   }
 
@@ -288,10 +334,21 @@ async function sizeOf(path: string): Promise<number | null> {
   }
 }
 
+/**
+ * What the file system answers when the disk or the data directory is in trouble (full, read-only,
+ * failing, a directory removed or replaced by a file, out of descriptors): `storage_unavailable`,
+ * a 503 the client may retry, never a 500.
+ */
+const UNAVAILABLE = new Set([
+  'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EMFILE', 'ENFILE',
+  // mkdir of the images directory found a file in its place (temporary names are random UUIDs).
+  'EEXIST',
+]);
+
 function asStorageError(error: unknown): Error {
   if (error instanceof DomainError) return error;
   const code = (error as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') {
+  if (code !== undefined && UNAVAILABLE.has(code)) {
     return new DomainError('storage_unavailable', 'local storage is unavailable', undefined, { cause: error });
   }
   return error as Error;

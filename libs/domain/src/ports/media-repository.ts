@@ -50,6 +50,12 @@ export abstract class MediaRepository {
 
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
+  /**
+   * Ends a pending row's upload window now (`uploadExpiresAt = now`), so that its upload URL no
+   * longer accepts bytes; a row that is not pending is left alone. True when a row changed.
+   */
+  abstract closeUpload(id: MediaId, now: Date): Promise<boolean>;
+
   /** Deletes the row; true when it existed. */
   abstract delete(id: MediaId): Promise<boolean>;
 

@@ -74,6 +74,14 @@ export class InMemoryMediaRepository extends MediaRepository {
     return clone(row)!;
   }
 
+  async closeUpload(id: MediaId, now: Date) {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row || row.status !== 'pending') return false;
+    Object.assign(row, { uploadExpiresAt: now, updatedAt: now });
+    return true;
+  }
+
   async delete(id: MediaId) {
     this.queries++;
     return this.rows.delete(id);

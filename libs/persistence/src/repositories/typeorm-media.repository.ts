@@ -262,6 +262,13 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 
+  async closeUpload(id: MediaId, now: Date): Promise<boolean> {
+    const [, changed] = (await answering(
+      this.writer.query(`UPDATE ${TABLE} SET upload_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'pending'`, [id, now]),
+    )) as [unknown, number];
+    return changed > 0;
+  }
+
   async delete(id: MediaId): Promise<boolean> {
     const result = await answering(this.writer.getRepository(MediaObjectOrmEntity).delete({ id }));
     return (result.affected ?? 0) > 0;

@@ -337,6 +337,20 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       });
     });
 
+    describe('closeUpload', () => {
+      it("ends a pending row's upload window now, so the sweep takes it, and leaves other rows alone", async () => {
+        const me = owner();
+        const open = await insertNew(pending(me, { uploadExpiresAt: at(5) }));
+        const ready = await insertNew(media(me));
+        expect(await repo.closeUpload(open.id, at(2))).toBe(true);
+        expect(await repo.findById(open.id)).toEqual({ ...open, uploadExpiresAt: at(2), updatedAt: at(2) });
+        expect(await repo.findExpired(at(2), 10)).toEqual([{ ...open, uploadExpiresAt: at(2), updatedAt: at(2) }]);
+        expect(await repo.closeUpload(ready.id, at(2))).toBe(false);
+        expect(await repo.findById(ready.id)).toEqual(ready);
+        expect(await repo.closeUpload(newMediaId(), at(2))).toBe(false);
+      });
+    });
+
     describe('delete', () => {
       it('deletes once, and says whether a row was there', async () => {
         const m = media(owner());

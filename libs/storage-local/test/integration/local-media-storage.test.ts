@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isDomainError } from '@jan/domain';
-import { LOCAL_FILES_PATH, LOCAL_UPLOADS_PATH, LocalDiskMediaStorage, type SignedQuery } from '../../src';
+import { LOCAL_FILES_PATH, LOCAL_UPLOADS_PATH, LocalDiskMediaStorage, ObjectExistsError, type SignedQuery } from '../../src';
 import { describeMediaStorageContract } from '../contract/media-storage.contract';
 import { allowLoopbackOnly } from '../contract/loopback-only';
 
@@ -132,5 +132,49 @@ describe('LocalDiskMediaStorage with bytes already staged', () => {
     await storage.put(key, Readable.from([]), { contentType: 'image/png', sourceBuffer: replacement });
     expect(await readFile(join(dir, key))).toEqual(replacement);
     expect(await partials()).toEqual([]);
+  });
+});
+
+describe('LocalDiskMediaStorage.putNew and a broken data directory', () => {
+  let root: string;
+  let storage: LocalDiskMediaStorage;
+  const key = 'images/jan_01m8g0000000000000000000an.png';
+  const stream = (text: string) => Readable.from([Buffer.from(text)]);
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'jan-local-putnew-'));
+    storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(32) }] });
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('writes a new key once: of two writes the first to finish wins, and the other leaves nothing', async () => {
+    expect(await storage.putNew(key, stream('first'), { contentType: 'image/png' })).toEqual({ bytes: 5 });
+    await expect(storage.putNew(key, stream('second, longer'), { contentType: 'image/png' })).rejects.toBeInstanceOf(ObjectExistsError);
+    expect(await readFile(join(root, key), 'utf8')).toBe('first');
+    expect(await readdir(join(root, 'images'))).toEqual(['jan_01m8g0000000000000000000an.png']);
+    // put still replaces, as the service's own re-encode does.
+    await storage.put(key, stream('third'), { contentType: 'image/png' });
+    expect(await readFile(join(root, key), 'utf8')).toBe('third');
+  });
+
+  it('makes the images directory again when it was removed, for bytes handed over whole', async () => {
+    await storage.put(key, stream('a'), { contentType: 'image/png' });
+    await rm(join(root, 'images'), { recursive: true });
+    const other = 'images/jan_01m8g0000000000000000000ap.png';
+    expect(await storage.put(other, Readable.from([]), { contentType: 'image/png', sourceBuffer: Buffer.from('bytes') })).toEqual({ bytes: 5 });
+    expect(await readFile(join(root, other), 'utf8')).toBe('bytes');
+  });
+
+  it('answers storage_unavailable, not a bare file-system error, when the directory is replaced by a file', async () => {
+    await rm(join(root, 'images'), { recursive: true, force: true });
+    await writeFile(join(root, 'images'), 'not a directory');
+    const code = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: unknown) => (isDomainError(error) ? error.code : String(error)));
+    expect(await code(storage.put(key, stream('x'), { contentType: 'image/png' }))).toBe('storage_unavailable');
+    expect(await code(storage.put(key, Readable.from([]), { contentType: 'image/png', sourceBuffer: Buffer.from('x') }))).toBe('storage_unavailable');
+    expect(await code(storage.get(key))).toBe('storage_unavailable');
+    expect(await code(storage.head(key))).toBe('storage_unavailable');
+    expect(await code(storage.delete(key))).toBe('storage_unavailable');
   });
 });

@@ -1,8 +1,8 @@
 import { Controller, HttpCode, Param, Put, Query, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { Transform } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
-import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
+import { LocalDiskMediaStorage, ObjectExistsError, type SignedQuery } from '@jan/storage-local';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../../auth/auth.guard';
 import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
@@ -38,15 +38,32 @@ export class UploadsController {
     if (declared > this.config.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
 
     const reservation = await this.directUpload.reservationFor(key);
-    if (!reservation) throw new DomainError('media_not_found', 'no open upload reservation for this URL');
-    if (await this.storage.head(key)) throw new DomainError('invalid_signature', 'upload URL was already used');
+    if (!reservation) throw noReservation();
+    if (await this.storage.head(key)) throw alreadyUsed();
 
-    const { bytes } = await this.storage.put(key, (request.body as NodeJS.ReadableStream).pipe(limit(this.config.maxBytes)), {
-      contentType: reservation.mimeType,
-    });
+    // pipeline, not pipe: a client that goes away mid-upload fails the write, which removes its
+    // partial file and closes it, instead of leaving both open for good.
+    const body = pipeline(request.body as Readable, limit(this.config.maxBytes), () => undefined);
+    let bytes: number;
+    try {
+      ({ bytes } = await this.storage.putNew(key, body, { contentType: reservation.mimeType }));
+    } catch (error) {
+      // Another upload on this URL finished first: its bytes stay, these are dropped.
+      if (error instanceof ObjectExistsError) throw alreadyUsed();
+      throw error;
+    }
+    // The reservation may have closed while the bytes arrived (completed and discarded, expired,
+    // deleted): no row will ever point at them, so they go again.
+    if (!(await this.directUpload.reservationFor(key))) {
+      await this.storage.delete(key);
+      throw noReservation();
+    }
     return { id: reservation.id, bytes };
   }
 }
+
+const noReservation = () => new DomainError('media_not_found', 'no open upload reservation for this URL');
+const alreadyUsed = () => new DomainError('invalid_signature', 'upload URL was already used');
 
 function limit(maxBytes: number): Transform {
   let seen = 0;

@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Logger } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HealthIndicatorService } from '@nestjs/terminus';
@@ -9,6 +9,8 @@ import { Public } from '../../auth/auth.guard';
 @Public()
 @Controller()
 export class HealthController {
+  private readonly logger = new Logger('readiness');
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -42,17 +44,28 @@ export class HealthController {
       await withTimeout(check(), 2_000);
       return indicator.up();
     } catch (error) {
-      return indicator.down({ message: error instanceof Error ? error.message.slice(0, 200) : 'unavailable' });
+      // The probe is public: it says what failed, not where (a path, a host); the log has the rest.
+      this.logger.warn({ err: error, check: name }, `readiness check ${name} failed`);
+      return indicator.down({ message: publicReason(error) });
     }
   }
 }
+
+/** An error's code (ENOTDIR, ECONNREFUSED, database_unavailable…) or, failing that, a generic word. */
+function publicReason(error: unknown): string {
+  if (error instanceof TimeoutError) return error.message;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : 'unavailable';
+}
+
+class TimeoutError extends Error {}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
     }),
   ]);
 }

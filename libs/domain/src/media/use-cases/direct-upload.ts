@@ -189,7 +189,14 @@ export class DirectUpload {
     }
   }
 
+  /**
+   * Removes a reservation's bytes and row. Its upload window closes first: an upload still in
+   * flight on the same URL (the local backend's) then finds no open reservation when it lands and
+   * removes what it wrote, rather than leaving bytes that no row points at. If a step fails, the
+   * closed row stays for the retention sweep, which removes both.
+   */
   private async discard(media: MediaObject): Promise<void> {
+    await this.repository.closeUpload(media.id, this.clock.now());
     await this.storage.delete(media.storageKey);
     await this.repository.delete(media.id);
   }

@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { request, type ClientRequest } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
+
+/**
+ * The local backend's signed upload URL under the abuse a client can put it to: uploads racing on
+ * one URL, an upload still arriving when the reservation is completed or discarded, a client that
+ * goes away mid-upload. Whatever happens, the bytes `complete` checked are the bytes served, and no
+ * file is left that no row points at.
+ */
+describe('direct uploads on the local backend', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const images = () => join(app.dataDir, 'objects', 'images');
+  const filesOf = async (id: string) => (await readdir(images())).filter((name) => name.startsWith(id));
+  const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+  async function prepare(user: string, body: Record<string, unknown> = {}) {
+    const res = await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', ...body }) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { id: string; upload_url: string };
+  }
+
+  /** A PUT that sends `head` bytes now; `finish()` sends the rest and gives the answer, `abort()` drops the connection. */
+  function slowPut(url: string, bytes: Buffer, head = 100) {
+    let req!: ClientRequest;
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req = request(url, { method: 'PUT', headers: { 'content-type': 'image/png', 'content-length': bytes.length } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    req.write(bytes.subarray(0, head));
+    return {
+      finish: () => {
+        req.end(bytes.subarray(head));
+        return answer;
+      },
+      abort: () => {
+        answer.catch(() => undefined);
+        req.destroy();
+      },
+    };
+  }
+
+  const put = (url: string, bytes: Buffer) => fetch(url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes });
+
+  it('keeps the checked bytes when a second upload on the same URL finishes after complete', async () => {
+    const user = uniqueUser();
+    const good = await pngImage(101);
+    const late = await pngImage(102, 24);
+    const { id, upload_url } = await prepare(user);
+
+    const slow = slowPut(upload_url, late);
+    await sleep(50);
+    expect((await put(upload_url, good)).status).toBe(200);
+    const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
+    expect(completed.status).toBe(200);
+
+    const answer = await slow.finish();
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_signature', error: 'upload URL was already used' });
+
+    const served = await app.call(`/v1/media/${id}`, { user });
+    expect(served.status).toBe(200);
+    expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(good));
+    expect(await filesOf(id)).toEqual([`${id}.png`]);
+  });
+
+  it('leaves no file behind when an upload lands after its reservation was completed as a duplicate', async () => {
+    const user = uniqueUser();
+    const bytes = await pngImage(103);
+    const existing = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }) });
+    const existingId = ((await existing.json()) as { id: string }).id;
+    const { id, upload_url } = await prepare(user);
+
+    const slow = slowPut(upload_url, await pngImage(104, 24));
+    await sleep(50);
+    expect((await put(upload_url, bytes)).status).toBe(200);
+    const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
+    expect(await completed.json()).toMatchObject({ id: existingId, deduped: true });
+
+    const answer = await slow.finish();
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'media_not_found' });
+    expect(await filesOf(id)).toEqual([]);
+    expect((await app.call(`/v1/media/${id}`, { user })).status).toBe(404);
+  });
+
+  it('removes the partial file of a client that goes away mid-upload, and the URL still takes a whole upload', async () => {
+    const user = uniqueUser();
+    const bytes = await noisyPng(200);
+    const { id, upload_url } = await prepare(user, { bytes: bytes.length });
+
+    for (let i = 0; i < 3; i++) {
+      const broken = slowPut(upload_url, bytes, 40_000);
+      await sleep(50);
+      broken.abort();
+    }
+    let left = await filesOf(id);
+    for (let i = 0; i < 50 && left.length; i++) {
+      await sleep(100);
+      left = await filesOf(id);
+    }
+    expect(left).toEqual([]);
+
+    expect((await put(upload_url, bytes)).status).toBe(200);
+    const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
+    expect(completed.status).toBe(200);
+    expect(await filesOf(id)).toEqual([`${id}.png`]);
+  });
+
+  it('answers 503 storage_unavailable when the data directory is broken, and writes again once it is back', async () => {
+    const user = uniqueUser();
+    const ingest = async (seed: number) =>
+      app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(seed)) } }) });
+
+    // The images directory removed behind the service's back: the next write makes it again.
+    await rm(images(), { recursive: true, force: true });
+    expect((await ingest(105)).status).toBe(200);
+
+    // Replaced by a file: every storage path answers 503, and nothing is half-written.
+    const stored = (await (await ingest(106)).json()) as { id: string };
+    await rm(images(), { recursive: true, force: true });
+    await writeFile(images(), 'not a directory');
+    try {
+      const refused = await ingest(107);
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ code: 'storage_unavailable' });
+      const read = await app.call(`/v1/media/${stored.id}`, { user });
+      expect(read.status).toBe(503);
+      const usage = (await (await app.call('/v1/usage', { user })).json()) as { objects: number };
+      expect(usage.objects).toBe(2);
+      // Readiness goes down too, saying what failed but not where on the disk.
+      const ready = await fetch(`${app.baseUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      const report = await ready.text();
+      expect(JSON.parse(report)).toMatchObject({ status: 'error', error: { storage: { status: 'down', message: 'EEXIST' } } });
+      expect(report).not.toContain(app.dataDir);
+    } finally {
+      await rm(images(), { force: true });
+    }
+    expect((await ingest(107)).status).toBe(200);
+  });
+});
