@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Client } from 'pg';
 import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
+import { auditRows } from '../support/audit-rows';
 import { dataUrl, pngImage, uniqueUser } from '../support/images';
 
 /** Hostile input over real HTTP: limits, types, multipart, remote fetch, races — nothing half-done. */
@@ -145,6 +146,33 @@ describe('ingest against hostile input', () => {
     } finally {
       await strict.close();
     }
+  });
+
+  it('counts and audits refusals made before the pipeline as it does the pipeline\'s own', async () => {
+    const user = uniqueUser();
+    const counted = async () => {
+      const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+      const value = (source: string, code: string) =>
+        Number(new RegExp(`^media_ingest_rejected_total\\{source="${source}",code="${code}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { badDataUrl: value('data_url', 'invalid_data_url'), blocked: value('remote_url', 'remote_fetch_blocked'), failed: value('remote_url', 'remote_fetch_failed'), corrupt: value('data_url', 'corrupt_image') };
+    };
+    const before = await counted();
+    const tag = `rejections-${user}`;
+    const send = (n: number, source: unknown) =>
+      app.call('/v1/media', { method: 'POST', user, headers: { 'x-request-id': `${tag}-${n}` }, body: JSON.stringify({ source }) });
+    expect((await send(1, { type: 'data_url', data_url: 'data:image/png;base64,!!!' })).status).toBe(400);
+    expect((await send(2, { type: 'remote_url', url: 'ftp://127.0.0.1/x.png' })).status).toBe(400);
+    expect((await send(3, { type: 'remote_url', url: `http://127.0.0.1:${originPort}/missing.png` })).status).toBe(502);
+    expect((await send(4, { type: 'data_url', data_url: dataUrl(png.subarray(0, png.length - 40)) })).status).toBe(422);
+    expect(await counted()).toEqual({ badDataUrl: before.badDataUrl + 1, blocked: before.blocked + 1, failed: before.failed + 1, corrupt: before.corrupt + 1 });
+
+    const rows = await auditRows(app, `request_id LIKE $1 AND action = 'media.ingest'`, [`${tag}-%`]);
+    expect(rows.map((r) => [r.request_id, r.outcome, r.reason_code])).toEqual([
+      [`${tag}-1`, 'failure', 'invalid_data_url'],
+      [`${tag}-2`, 'failure', 'remote_fetch_blocked'],
+      [`${tag}-3`, 'failure', 'remote_fetch_failed'],
+      [`${tag}-4`, 'failure', 'corrupt_image'],
+    ]);
   });
 
   it('turns 50 concurrent identical uploads by one owner into one row and one object', async () => {

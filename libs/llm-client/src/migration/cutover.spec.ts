@@ -57,7 +57,11 @@ describe('findCutoverViolations', () => {
     expect(previews[0]).toBe(`data:image/png;base64,… (${`data:image/png;base64,${B64}`.length} chars)`);
     expect(previews[1]).toBe('https://cdn.example.com/cat.png?…');
     expect(previews.join(' ')).not.toContain('secret');
-    expect(previews.join(' ')).not.toContain(B64);
+    // Not even the first bytes of an image: a PNG's begin with the same 12 base64 characters.
+    expect(previews.join(' ')).not.toContain(B64.slice(0, 12));
+    expect(previews[4]).toBe(`base64 data (${B64.length} chars)`);
+    expect(previews[6]).toBe(`text with an inline data:image/gif;base64,… (${`inline in text: data:image/gif;base64,${B64}`.length} chars)`);
+    expect(previews[3]).toBe('jan_01hqr8v9k2x3f4g5h6j7k8m9n0');
   });
 
   it('finds nothing in a fully migrated body, and handles odd inputs', () => {

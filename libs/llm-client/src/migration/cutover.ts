@@ -46,12 +46,19 @@ function describeKind(kind: CutoverViolationKind): string {
   }
 }
 
-function preview(text: string): string {
+/** What a violation shows of its value: never image bytes, never a URL's query (it may hold a signature). */
+function preview(text: string, kind: CutoverViolationKind): string {
   const trimmed = text.trim();
+  const length = `(${trimmed.length} chars)`;
   if (/^data:/i.test(trimmed)) {
     const comma = trimmed.indexOf(',');
     const head = comma >= 0 ? trimmed.slice(0, comma + 1) : trimmed.slice(0, 40);
-    return `${head}… (${trimmed.length} chars)`;
+    return `${head}… ${length}`;
+  }
+  if (kind === 'raw_base64') {
+    // A base64 `source.data`, or text that carries a data URL somewhere inside: name it, show none of it.
+    const inline = /data:[\w.+-]+\/[\w.+-]+(?:;[^,;\s]*)*;base64,/i.exec(trimmed);
+    return inline ? `text with an inline ${inline[0]}… ${length}` : `base64 data ${length}`;
   }
   try {
     const url = new URL(trimmed);
@@ -61,7 +68,8 @@ function preview(text: string): string {
   } catch {
     // not a URL
   }
-  return trimmed.length > 40 ? `${trimmed.slice(0, 40)}… (${trimmed.length} chars)` : trimmed;
+  if (trimmed.length > 40 && /^[A-Za-z0-9+/=_\s-]+$/.test(trimmed)) return `base64-like data ${length}`;
+  return trimmed.length > 40 ? `${trimmed.slice(0, 40)}… ${length}` : trimmed;
 }
 
 function classify(text: string, parent: unknown): CutoverViolationKind | null {
@@ -85,11 +93,11 @@ export function findCutoverViolations(body: unknown): CutoverViolation[] {
     const parent = parents[parents.length - 1];
     if (isImagePosition(path, parents)) {
       const kind = classify(text, parent);
-      if (kind) violations.push({ path: formatPath(path), kind, preview: preview(text) });
+      if (kind) violations.push({ path: formatPath(path), kind, preview: preview(text, kind) });
       return;
     }
     if (text.length > 20 && RAW_BASE64_IMAGE.test(text)) {
-      violations.push({ path: formatPath(path), kind: 'raw_base64', preview: preview(text) });
+      violations.push({ path: formatPath(path), kind: 'raw_base64', preview: preview(text, 'raw_base64') });
     }
   });
   return violations;

@@ -6,7 +6,9 @@ import {
   DomainError,
   attachment,
   IngestMedia,
+  isDomainError,
   ManageMedia,
+  MediaEvents,
   OpenMedia,
   PresignMedia,
   RemoteFetcher,
@@ -45,6 +47,7 @@ export class MediaController {
     private readonly remoteFetcher: RemoteFetcher,
     private readonly clock: Clock,
     private readonly config: MediaConfig,
+    private readonly events: MediaEvents,
   ) {}
 
   @Post()
@@ -56,25 +59,39 @@ export class MediaController {
   async ingest(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<MediaResponseDto> {
     const dto = parseIngestBody(body);
     const type = parseSourceType(dto.source.type);
-    if (type === 'data_url') {
-      if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {
-        throw new DomainError('invalid_data_url', 'source.data_url is required for a data_url source');
-      }
-      const parsed = parseDataUrl(dto.source.data_url);
-      // From here on only the decoder holds the text, and it lets go once decoded: a data URL that
-      // stayed reachable from the request until the response survived young-generation GCs and
-      // was promoted, which grew the old generation by tens of MB under concurrent uploads.
-      forgetDataUrl(dto, body);
-      if (parsed.bytes > this.config.maxBytes) {
-        throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
-      }
-      return this.ingestFrom(principal, 'data_url', parsed.body, parsed.declaredMimeType, dto);
+    let source: { body: UploadSource; declaredMimeType: string | undefined };
+    try {
+      source = type === 'data_url' ? this.dataUrlSource(dto, body) : await this.remoteSource(dto);
+    } catch (error) {
+      // Refused before the pipeline (a bad data URL, a blocked or failed fetch): counted and
+      // audited like the pipeline's own refusals.
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: type, code: error.code });
+      throw error;
     }
+    return this.ingestFrom(principal, type, source.body, source.declaredMimeType, dto);
+  }
+
+  private dataUrlSource(dto: IngestMediaDto, rawBody: unknown) {
+    if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {
+      throw new DomainError('invalid_data_url', 'source.data_url is required for a data_url source');
+    }
+    const parsed = parseDataUrl(dto.source.data_url);
+    // From here on only the decoder holds the text, and it lets go once decoded: a data URL that
+    // stayed reachable from the request until the response survived young-generation GCs and
+    // was promoted, which grew the old generation by tens of MB under concurrent uploads.
+    forgetDataUrl(dto, rawBody);
+    if (parsed.bytes > this.config.maxBytes) {
+      throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
+    }
+    return { body: parsed.body, declaredMimeType: parsed.declaredMimeType };
+  }
+
+  private async remoteSource(dto: IngestMediaDto) {
     if (typeof dto.source.url !== 'string' || !dto.source.url) {
       throw new DomainError('invalid_request', 'source.url is required for a remote_url source');
     }
     const remote = await this.remoteFetcher.fetch(dto.source.url, { maxBytes: this.config.maxBytes });
-    return this.ingestFrom(principal, 'remote_url', remote.body, remote.contentType ?? undefined, dto);
+    return { body: remote.body, declaredMimeType: remote.contentType ?? undefined };
   }
 
   @Post('upload')
