@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, Reflector } from '@nestjs/core';
+import { APP_GUARD, Reflector } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   AdminMedia,
@@ -33,7 +33,6 @@ import type { Redis } from 'ioredis';
 import { AdminGuard, AuthGuard } from './auth/auth.guard';
 import { PrincipalResolver } from './auth/principal-resolver';
 import { MediaConfig } from './config/media-config';
-import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { AuditedMediaEvents } from './infrastructure/audit/audited-media-events';
 import { RequestContextStore } from './infrastructure/audit/request-context';
@@ -187,7 +186,6 @@ export class AppModule {
             }),
           inject: [Reflector, RateLimiter],
         },
-        { provide: APP_FILTER, useClass: DomainExceptionFilter },
         IdempotencyInterceptor,
       ],
     };

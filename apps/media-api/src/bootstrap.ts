@@ -14,6 +14,8 @@ import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
+import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
 import { RequestContextStore, traceIdOf } from './infrastructure/audit/request-context';
 import { MediaMetrics } from './infrastructure/observability/media-metrics';
@@ -52,6 +54,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       },
       // A hop count trusts the nearest N proxies, as Fastify's numeric form does.
       trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+      frameworkErrors,
     });
     const requestContext = new RequestContextStore();
     const root = {
@@ -66,9 +70,12 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     };
     const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { bufferLogs: true });
     app.useLogger(app.get(Logger));
-    app.useGlobalFilters(new DomainExceptionFilter());
-    app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     const fastify = app.getHttpAdapter().getInstance();
+    // Before any route is added: every one is recorded, for 405 on a known path.
+    const routes = new RouteMethods((url) => url.startsWith('/v1/admin'));
+    routes.watch(fastify);
+    app.useGlobalFilters(new DomainExceptionFilter(routes));
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     app.useBodyParser('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, jsonBodyParser);
     registerCors(fastify, config.corsOrigins);
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });

@@ -247,26 +247,29 @@ export function loadConfig(env: Env): MediaConfig {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
+  /** `n` when it parsed; otherwise the problem is reported once, here, and the fallback keeps the range checks quiet. */
+  const parsed = (name: string, raw: string, n: number, ok: boolean, expected: string, fallback: number) => {
+    if (ok) return n;
+    problems.push(`${name}: expected ${expected}, got ${JSON.stringify(raw)}`);
+    return fallback;
+  };
   const int = (name: string, fallback: number) => {
     const raw = get(name);
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n)) problems.push(`${name}: expected an integer, got ${JSON.stringify(raw)}`);
-    return n;
+    return parsed(name, raw, n, Number.isInteger(n), 'an integer', fallback);
   };
   const bytes = (name: string, fallback: number) => {
     const raw = get(name);
     if (raw === undefined) return fallback;
     const n = parseBytes(raw);
-    if (!Number.isFinite(n)) problems.push(`${name}: expected a size like 20971520 or 20MiB, got ${JSON.stringify(raw)}`);
-    return n;
+    return parsed(name, raw, n, Number.isFinite(n), 'a size like 20971520 or 20MiB', fallback);
   };
   const seconds = (name: string, fallback: number, alias?: string) => {
     const raw = get(name) ?? (alias ? get(alias) : undefined);
     if (raw === undefined) return fallback;
     const n = parseDurationSeconds(raw);
-    if (!Number.isFinite(n)) problems.push(`${name}: expected a duration like 900, 15m or 1h, got ${JSON.stringify(raw)}`);
-    return n;
+    return parsed(name, raw, n, Number.isFinite(n), 'a duration like 900, 15m or 1h', fallback);
   };
   const bool = (name: string, fallback: boolean) => {
     const raw = get(name)?.toLowerCase();

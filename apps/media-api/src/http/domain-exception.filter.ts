@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import { DomainError, type ErrorCode } from '@jan/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from './error-body';
+import type { RouteMethods } from './route-methods';
 import { statusOf, type HttpErrorCode } from './status-table';
 
 interface Mapped {
@@ -19,6 +20,9 @@ interface Mapped {
 export class DomainExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('errors');
 
+  /** With `routes`, a known path asked with another method answers 405 and `Allow`, not 404. */
+  constructor(private readonly routes?: RouteMethods) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
@@ -29,13 +33,23 @@ export class DomainExceptionFilter implements ExceptionFilter {
       if (!reply.sent) void reply.status(503).header('content-type', 'application/json; charset=utf-8').send(health);
       return;
     }
-    const mapped = mapError(exception);
+    let mapped = mapError(exception);
+    let allow: string[] = [];
+    if (mapped.code === 'route_not_found' && this.routes) {
+      allow = this.routes.allowedAt(request.url.split('?')[0]);
+      if (allow.length && !allow.includes(request.method)) {
+        mapped = { status: 405, code: 'method_not_allowed', message: `${request.method} is not allowed here; use ${allow.join(', ')}` };
+      } else {
+        allow = [];
+      }
+    }
     if (mapped.status >= 500) {
       this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
     }
     const body: ErrorBody = { error: mapped.message, code: mapped.code, request_id: String(request.id) };
     if (mapped.details) body.details = mapped.details;
     if (reply.sent) return;
+    if (allow.length) void reply.header('allow', allow.join(', '));
     if (mapped.code === 'rate_limited' || mapped.code === 'quota_exceeded') {
       const retry = mapped.details?.retry_after_seconds;
       if (typeof retry === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retry))));
@@ -72,6 +86,7 @@ export function mapError(exception: unknown): Mapped {
     if (status === 404) return { status, code: 'route_not_found', message: 'route not found' };
     if (status === 405) return { status, code: 'method_not_allowed', message };
     if (status === 413) return { status, code: 'payload_too_large', message };
+    if (status === 415) return { status, code: 'unsupported_media_type', message: 'unsupported request content type' };
     if (status === 429) return { status, code: 'rate_limited', message: 'too many requests', details: { retry_after_seconds: 1 } };
     if (status === 401) return { status, code: 'unauthorized', message };
     if (status === 403) return { status, code: 'forbidden', message };

@@ -110,6 +110,36 @@ describe('wire contract (raw HTTP)', () => {
       bodies.push(JSON.stringify({ ...body, request_id: undefined }));
     }
     expect(new Set(bodies).size).toBe(1);
+
+    // URLs the router refuses before any handler answer in the same shape, with a request id.
+    for (const path of [`/v1/media/${'a'.repeat(600)}`, '/v1/media/%E0%A4%A']) {
+      const res = await app.call(path, { user: stranger });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as any;
+      expect(body).toMatchObject({ code: 'invalid_request', request_id: expect.any(String) });
+      expect(res.headers.get('x-request-id')).toBe(body.request_id);
+    }
+    expect((await app.call(`/v1/media/${'a'.repeat(200)}`, { user: stranger })).status).toBe(404);
+  });
+
+  it('answers 405 with Allow for a known path asked with another method, 404 for an unknown one', async () => {
+    for (const [method, path, allow] of [
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['PATCH', '/v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0', 'DELETE, GET, HEAD'],
+      ['GET', '/v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0/complete', 'POST'],
+    ] as const) {
+      const res = await app.call(path, { method, user: uniqueUser() });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(await res.json()).toMatchObject({ code: 'method_not_allowed', request_id: expect.any(String) });
+    }
+    const unknown = await app.call('/v1/nothing-here', { method: 'POST', user: uniqueUser() });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'route_not_found' });
+    // Admin routes do not exist for anyone else, whatever the method.
+    const admin = await app.call('/v1/admin/usage', { method: 'POST', user: uniqueUser() });
+    expect(admin.status).toBe(404);
+    expect(admin.headers.get('allow')).toBeNull();
   });
 
   it('presigns URLs that serve the bytes without credentials and refuse tampering', async () => {

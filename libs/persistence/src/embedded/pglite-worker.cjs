@@ -30,6 +30,7 @@ async function main() {
     port: 0,
     maxConnections: workerData.maxConnections,
   });
+  keepQueriesTogether(server.queryQueue);
   await server.start();
   const port = Number(server.getServerConn().split(':').pop());
   parentPort.postMessage({ type: 'ready', port, openMs: performance.now() - started });
@@ -44,6 +45,72 @@ async function main() {
       parentPort.postMessage({ type: 'failed', message: describe(error) });
     }
   });
+}
+
+/** Sync, simple Query, Terminate, and a startup packet (no type byte: its length's high byte, 0). */
+const ENDS_QUERY = new Set([0x53, 0x51, 0x58, 0x00]);
+
+/**
+ * PGlite has one session; `PGLiteSocketServer` (0.2.17) queues the connections' protocol messages
+ * one by one and, outside an explicit transaction, runs the next one from whichever connection
+ * sent it first. But a query in the extended protocol is several messages (Parse, Bind, Describe,
+ * Execute, Sync) sharing the session's unnamed statement and portal. When another connection's
+ * BEGIN got in between two of them, the rest waited behind that whole transaction, whose own
+ * Parse replaced the unnamed statement: the query then failed ("unnamed prepared statement does
+ * not exist"), and its connection could hang. Seen with concurrent quota-checked uploads, the one
+ * path with explicit transactions.
+ *
+ * This replaces the queue's scheduler: a connection keeps the engine from the first message of a
+ * query to its Sync, as the library already did from BEGIN to COMMIT. It also keeps going after a
+ * message that failed in the engine, where the library stopped the queue for good.
+ */
+function keepQueriesTogether(queue) {
+  let midQuery = false;
+  queue.processQueue = async function processQueue() {
+    if (this.processing || this.queue.length === 0) return;
+    this.processing = true;
+    try {
+      while (this.queue.length > 0) {
+        let item;
+        if (this.lastHandlerId !== null && (midQuery || this.db.isInTransaction())) {
+          const index = this.queue.findIndex((queued) => queued.handlerId === this.lastHandlerId);
+          // The connection that holds the engine has not sent its next message yet: wait for it.
+          if (index === -1) break;
+          item = this.queue.splice(index, 1)[0];
+        } else {
+          item = this.queue.shift();
+        }
+        let bytes = 0;
+        try {
+          await this.db.runExclusive(() =>
+            this.db.execProtocolRawStream(item.message, {
+              onRawData: (data) => {
+                bytes += data.length;
+                item.onData(data);
+              },
+            }),
+          );
+        } catch (error) {
+          midQuery = false;
+          item.reject(error);
+          continue;
+        }
+        this.lastHandlerId = item.handlerId;
+        midQuery = !ENDS_QUERY.has(item.message[0]);
+        item.resolve(bytes);
+      }
+    } finally {
+      this.processing = false;
+    }
+  };
+  // A connection that goes away mid-query releases the engine (the library rolls back its
+  // transaction, if any), and whoever waited goes next.
+  const clearTransactionIfNeeded = queue.clearTransactionIfNeeded.bind(queue);
+  queue.clearTransactionIfNeeded = async function (handlerId) {
+    if (this.lastHandlerId === handlerId) midQuery = false;
+    await clearTransactionIfNeeded(handlerId);
+    await this.processQueue();
+  };
 }
 
 function describe(error) {

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readyMedia } from '@jan/domain/testing';
 import { newMediaId, type MediaId } from '@jan/mediaid';
 import { Client } from 'pg';
 import { MIGRATIONS, openDatabase, startEmbeddedServer, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
@@ -96,6 +98,31 @@ describe('embedded database', () => {
     expect(await repo.usage(owner)).toEqual({ objects: 0, bytes: 0 });
   });
 
+  it("keeps each connection's query whole while other connections run transactions", async () => {
+    // Quota-checked inserts run in transactions; lookups and usage reads on other connections,
+    // sent at the same moment, once had their Bind land behind a BEGIN and fail or hang.
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const limits = { maxObjects: 3, maxBytes: 0 };
+    for (let round = 0; round < 5; round++) {
+      const owner = `contract-${newMediaId()}`;
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 8; i++) {
+        work.push(
+          repo.insert(readyMedia(owner, { sha256: sha256Of(`${round}-${i}`) }), limits).then(
+            () => 'ok',
+            (error: { code?: string }) => error.code ?? String(error),
+          ),
+        );
+        work.push(repo.findReadyByOwnerAndSha256(owner, sha256Of(`absent-${i}`)), repo.usage(owner), repo.findById(newMediaId()));
+      }
+      const settled = await within(10_000, Promise.all(work));
+      const inserts = settled.filter((_, i) => i % 4 === 0);
+      expect(inserts.filter((r) => r === 'ok')).toHaveLength(3);
+      expect(inserts.filter((r) => r === 'quota_exceeded')).toHaveLength(5);
+      expect(await repo.usage(owner)).toEqual({ objects: 3, bytes: 30 });
+    }
+  });
+
   it('keeps an audit trail that refuses updates and prunes by age', async () => {
     const audit = new TypeOrmAuditLog(db.writer);
     const mediaId = newMediaId();
@@ -165,6 +192,21 @@ describe('embedded database across restarts', () => {
     await expect(new TypeOrmMediaRepository(db.writer).ping()).resolves.toBeUndefined();
   });
 });
+
+function sha256Of(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** `promise`, or a rejection naming the hang after `ms`. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
 
 function roundAll(values: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Math.round(v)]));
