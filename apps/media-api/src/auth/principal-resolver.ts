@@ -84,7 +84,8 @@ export class PrincipalResolver {
 
 function actingFor(headers: Headers): string | null {
   const raw = single(headers['x-jan-user-id'])?.trim();
-  if (!raw) return null;
+  if (raw === undefined) return null;
+  // Sent but empty is a caller's bug, not "no user": taken as absent, the upload was the service's own.
   if (!isUserId(raw)) throw new DomainError('invalid_request', 'X-Jan-User-Id must be 1-200 printable characters');
   return raw;
 }

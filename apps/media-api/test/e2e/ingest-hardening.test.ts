@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -112,6 +113,51 @@ describe('ingest against hostile input', () => {
     noFile.append('user_id', user);
     expect((await app.call('/v1/media/upload', { method: 'POST', body: noFile })).status).toBe(400);
     expect((await app.call('/v1/media/upload', { method: 'POST', user, body: '{}' })).status).toBe(400);
+  });
+
+  it('refuses malformed multipart bodies, and a user_id after the file, with 400 and stores nothing', async () => {
+    const user = uniqueUser();
+    const raw = (contentType: string, body: Buffer | string) =>
+      app.call('/v1/media/upload', { method: 'POST', user, headers: { 'content-type': contentType }, body });
+    const cut = Buffer.concat([
+      Buffer.from('--XX\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'),
+      png.subarray(0, 200),
+    ]);
+    for (const res of [
+      await raw('multipart/form-data', png),
+      await raw('multipart/form-data; boundary=XX', 'garbage'),
+      await raw('multipart/form-data; boundary=XX', cut),
+    ]) {
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'invalid_request', request_id: expect.any(String) });
+    }
+
+    // A user_id after the file would name an owner the upload was not stored for: refused, and
+    // what was stored for the service on the way is removed again.
+    const fresh = await pngImage(7_001, 24);
+    const serviceRows = async () =>
+      (await db.query(`SELECT id FROM media_api.media_objects WHERE sha256 = $1 AND created_by LIKE 'service:%'`, [createHash('sha256').update(fresh).digest('hex')])).rows;
+    const late = new FormData();
+    late.append('file', new Blob([fresh], { type: 'image/png' }), 'cat.png');
+    late.append('user_id', user);
+    const refused = await app.call('/v1/media/upload', { method: 'POST', body: late });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('user_id') });
+    expect(await rowsOf(user)).toEqual([]);
+    expect(await serviceRows()).toEqual([]);
+  });
+
+  it('refuses an empty user id rather than storing the upload as the service\'s own', async () => {
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } });
+    const emptyInBody = await app.call('/v1/media', { method: 'POST', body: JSON.stringify({ user_id: '', source: { type: 'data_url', data_url: dataUrl(png) } }) });
+    expect(emptyInBody.status).toBe(400);
+    expect(await emptyInBody.json()).toMatchObject({ code: 'invalid_request' });
+    const blankHeader = await app.call('/v1/media', { method: 'POST', headers: { 'x-jan-user-id': '   ' }, body });
+    expect(blankHeader.status).toBe(400);
+    const emptyForm = new FormData();
+    emptyForm.append('user_id', '');
+    emptyForm.append('file', new Blob([png], { type: 'image/png' }), 'cat.png');
+    expect((await app.call('/v1/media/upload', { method: 'POST', body: emptyForm })).status).toBe(400);
   });
 
   it('fetches remote URLs from allow-listed loopback, maps upstream errors, refuses non-images', async () => {

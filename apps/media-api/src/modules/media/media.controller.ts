@@ -104,21 +104,34 @@ export class MediaController {
   async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
     if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     let userId: string | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'field') {
-        if (part.fieldname === 'user_id' && typeof part.value === 'string') userId = part.value;
-        continue;
+    let result: MediaResponseDto | undefined;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
+          if (result) {
+            // Too late: the file was stored for the owner known before it. Undo, and say why.
+            if (!result.deduped) await this.manageMedia.delete(principal, result.id);
+            throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
+          }
+          userId = part.value;
+          continue;
+        }
+        if (part.fieldname !== 'file' || result) {
+          part.file.resume();
+          continue;
+        }
+        // Fields sent before the file are known here; the file is streamed straight into staging.
+        result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
+        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
       }
-      if (part.fieldname !== 'file') {
-        part.file.resume();
-        continue;
-      }
-      // Fields sent before the file are known here; the file is streamed straight into staging.
-      const result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
-      if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
-      return result;
+    } catch (error) {
+      // busboy's own errors (no boundary, a body cut off, a part that never ends) are the client's.
+      if (isDomainError(error) || !isMultipartError(error)) throw error;
+      throw new DomainError('invalid_request', `malformed multipart body: ${(error as Error).message}`);
     }
-    throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    if (!result) throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    return result;
   }
 
   @Post('prepare-upload')
@@ -280,6 +293,12 @@ export class MediaController {
     const signed = await this.presignMedia.sign(media);
     return toMediaResponse(media, deduped, signed, this.clock.now());
   }
+}
+
+/** An error of the multipart parser about the body itself (as opposed to storage or the database). */
+function isMultipartError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return /multipart|boundary|unexpected end of|part terminated|malformed part header/i.test(message);
 }
 
 function forgetDataUrl(dto: IngestMediaDto, rawBody: unknown): void {

@@ -149,8 +149,10 @@ export class IngestMedia {
  * admin acts for the user named by header or body (they must agree), or for itself.
  */
 export function resolveOwner(principal: Principal, bodyUserId: string | undefined): string {
-  const userId = bodyUserId?.trim() || undefined;
+  const userId = bodyUserId?.trim();
   if (principal.kind === 'user') return principal.subject;
+  // Given but blank is a caller's bug, not "no user" (which would make the upload the service's own).
+  if (userId === '') throw new DomainError('invalid_request', 'user_id must be 1-200 printable ASCII characters');
   const named = ownerFor(principal);
   if (named && userId && named !== userId) {
     throw new DomainError('invalid_request', 'user_id in the body does not match X-Jan-User-Id');
