@@ -3,7 +3,7 @@ import { DomainError, type ErrorCode } from '@jan/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from './error-body';
 import type { RouteMethods } from './route-methods';
-import { statusOf, type HttpErrorCode } from './status-table';
+import { HttpError, statusOf, type HttpErrorCode } from './status-table';
 
 interface Mapped {
   status: number;
@@ -76,6 +76,7 @@ export function mapError(exception: unknown): Mapped {
   if (exception instanceof DomainError) {
     return { status: statusOf(exception.code), code: exception.code, message: exception.message, details: exception.details };
   }
+  if (exception instanceof HttpError) return { status: statusOf(exception.code), code: exception.code, message: exception.message };
   const fastifyCode = (exception as { code?: unknown })?.code;
   if (typeof fastifyCode === 'string' && FASTIFY_CODES[fastifyCode]) return FASTIFY_CODES[fastifyCode];
   if (exception instanceof HttpException) {

@@ -1,7 +1,9 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata, UseInterceptors, applyDecorators } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError, actorOf, type Principal } from '@jan/domain';
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { HttpError } from './status-table';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 
 const IDEMPOTENT = 'jan:idempotent';
@@ -16,6 +18,8 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
 
 interface Entry {
   expiresAt: number;
+  /** What the first request sent: a hash of its JSON body, or a multipart body's length. */
+  fingerprint: string;
   result: Promise<unknown>;
 }
 
@@ -23,7 +27,9 @@ interface Entry {
  * Replays the first successful answer for a repeated `Idempotency-Key` from the same caller on
  * the same route, so an SDK retry after a lost response never creates a second object or flips
  * `deduped`. Concurrent requests with one key share the first one's outcome. Failed requests are
- * forgotten (a retry runs again). The store is per replica and bounded; per-owner SHA-256 dedupe is
+ * forgotten (a retry runs again). A key sent again with a different request is refused with
+ * `422 idempotency_key_reused` rather than answered with the first request's result: for JSON the
+ * body is compared (its SHA-256), for a multipart upload, which is read only later, its length. The store is per replica and bounded; per-owner SHA-256 dedupe is
  * what keeps ingest idempotent across replicas.
  */
 @Injectable()
@@ -48,11 +54,17 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const scope = `${actor.kind}:${actor.id}|${actingFor}|${request.routeOptions?.url ?? request.url}|${header}`;
 
     const now = Date.now();
+    const fingerprint = fingerprintOf(request);
     const found = this.entries.get(scope);
-    if (found && found.expiresAt > now) return from(found.result);
+    if (found && found.expiresAt > now) {
+      if (found.fingerprint !== fingerprint) {
+        throw new HttpError('idempotency_key_reused', 'Idempotency-Key was already used for a different request');
+      }
+      return from(found.result);
+    }
 
     const result = lastValueFrom(next.handle());
-    this.remember(scope, { expiresAt: now + this.ttlMs, result });
+    this.remember(scope, { expiresAt: now + this.ttlMs, fingerprint, result });
     result.catch(() => this.entries.delete(scope));
     return from(result);
   }
@@ -66,4 +78,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
       if (this.entries.size <= this.maxEntries) break;
     }
   }
+}
+
+function fingerprintOf(request: FastifyRequest): string {
+  if (request.isMultipart?.()) return `multipart:${request.headers['content-length'] ?? ''}`;
+  return createHash('sha256').update(JSON.stringify(request.body ?? null)).digest('base64');
 }

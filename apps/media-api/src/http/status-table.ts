@@ -1,7 +1,18 @@
 import type { ErrorCode } from '@jan/domain';
 
 /** Codes that only the HTTP layer produces. */
-export type HttpErrorCode = 'route_not_found' | 'method_not_allowed';
+export type HttpErrorCode = 'route_not_found' | 'method_not_allowed' | 'idempotency_key_reused';
+
+/** A refusal only the HTTP layer makes, with its stable code (mapped like a DomainError). */
+export class HttpError extends Error {
+  constructor(
+    readonly code: HttpErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
 
 /**
  * The one table from stable error code to HTTP status. docs/api.md lists the same table;
@@ -31,6 +42,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   checksum_mismatch: 422,
   type_mismatch: 422,
   content_rejected: 422,
+  idempotency_key_reused: 422,
   quota_exceeded: 429,
   rate_limited: 429,
   remote_fetch_failed: 502,

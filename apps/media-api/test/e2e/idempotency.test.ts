@@ -37,6 +37,25 @@ describe('Idempotency-Key', () => {
     expect(good.status).toBe(200);
   });
 
+  it('refuses a key sent again with another body, alone or concurrently, and stores nothing for it', async () => {
+    const user = uniqueUser();
+    const a = { source: { type: 'data_url', data_url: dataUrl(await pngImage(902)) } };
+    const b = { source: { type: 'data_url', data_url: dataUrl(await pngImage(903)) } };
+    const first = await ingest(user, a, 'k-reuse');
+    expect(first.status).toBe(200);
+    const reused = await ingest(user, b, 'k-reuse');
+    expect(reused.status).toBe(422);
+    expect(await reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
+    // The first body still replays.
+    expect(((await (await ingest(user, a, 'k-reuse')).json()) as any).id).toBe(((await first.json()) as any).id);
+
+    const bodies = await Promise.all([904, 905, 906].map(async (seed) => ({ source: { type: 'data_url', data_url: dataUrl(await pngImage(seed)) } })));
+    const answers = await Promise.all(bodies.map((body) => ingest(user, body, 'k-race')));
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 422, 422]);
+    const usage = (await (await app.call('/v1/usage', { user })).json()) as { objects: number };
+    expect(usage.objects).toBe(2);
+  });
+
   it('refuses a malformed key', async () => {
     const res = await ingest(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(902)) } }, 'x'.repeat(300));
     expect(res.status).toBe(400);
