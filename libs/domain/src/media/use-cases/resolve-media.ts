@@ -78,7 +78,11 @@ export class ResolveMedia {
         if (!ids.includes(id)) ids.push(id);
       } else malformed.push(String(raw));
     }
-    if (malformed.length && !options.keepUnresolved) throw mediaNotFound(malformed);
+    if (malformed.length && !options.keepUnresolved) {
+      // The 404 lists every id that would not resolve, not only the malformed ones.
+      const { unresolved } = await this.lookup(principal, ids);
+      throw mediaNotFound([...malformed, ...unresolved]);
+    }
     const result = await this.resolve(principal, ids, options);
     return { ...result, unresolved: [...malformed, ...result.unresolved] };
   }
@@ -89,6 +93,17 @@ export class ResolveMedia {
       throw new DomainError('invalid_request', 'inline resolve mode is disabled on this server (MEDIA_RESOLVE_INLINE)');
     }
 
+    const { usable, unresolved, lookupMs } = await this.lookup(principal, ids);
+    if (unresolved.length && !options.keepUnresolved) throw mediaNotFound(unresolved);
+
+    const t1 = performance.now();
+    const resolved = mode === 'inline' ? await this.inline(usable) : await this.sign(usable);
+    const signMs = performance.now() - t1;
+    return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
+  }
+
+  /** One statement for all ids; what the principal may use, and what it may not (missing, someone else's, pending). */
+  private async lookup(principal: Principal, ids: MediaId[]) {
     const t0 = performance.now();
     const rows = ids.length ? await this.repository.findByIds(ids) : [];
     const lookupMs = performance.now() - t0;
@@ -104,12 +119,7 @@ export class ResolveMedia {
       else unresolved.push(id);
     }
     if (denied.length) this.events.emit({ type: 'access.denied', principal, action: 'resolve', mediaIds: denied });
-    if (unresolved.length && !options.keepUnresolved) throw mediaNotFound(unresolved);
-
-    const t1 = performance.now();
-    const resolved = mode === 'inline' ? await this.inline(usable) : await this.sign(usable);
-    const signMs = performance.now() - t1;
-    return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
+    return { usable, unresolved, lookupMs };
   }
 
   private sign(media: MediaObject[]): Promise<ResolvedMedia[]> {

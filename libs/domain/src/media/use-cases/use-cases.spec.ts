@@ -225,6 +225,16 @@ describe('ResolveMedia', () => {
     const t = setup();
     await expect(t.resolve.resolveIds(alice, ['jan_nope', 42])).rejects.toMatchObject({ code: 'media_not_found', details: { ids: ['jan_nope', '42'] } });
   });
+
+  it('lists well-formed missing ids too when a malformed one is among them, and only those', async () => {
+    const t = setup();
+    const mine = (await t.upload(alice, pngBytes('mine'))).media;
+    const missing = 'jan_01m8frrvpctvjf8ncfkdc87000';
+    await expect(t.resolve.resolveIds(alice, ['garbage', missing, mine.id])).rejects.toMatchObject({
+      code: 'media_not_found',
+      details: { ids: ['garbage', missing] },
+    });
+  });
 });
 
 describe('ManageMedia', () => {

@@ -30,6 +30,7 @@ export function parseResolveBody(body: unknown): ResolveMediaDto {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new DomainError('invalid_request', 'body must be a JSON object');
   const { payload, ids, mode, keep_unresolved } = body as Record<string, unknown>;
   if (ids !== undefined && (!Array.isArray(ids) || ids.length > 1000)) throw new DomainError('invalid_request', 'ids must be an array of at most 1000 ids');
+  if (ids?.some((id) => typeof id !== 'string')) throw new DomainError('invalid_request', 'ids must be strings');
   if (mode !== undefined && mode !== 'url' && mode !== 'inline') throw new DomainError('invalid_request', 'mode must be url or inline');
   if (keep_unresolved !== undefined && typeof keep_unresolved !== 'boolean') throw new DomainError('invalid_request', 'keep_unresolved must be a boolean');
   const dto: ResolveMediaDto = { ids: ids as unknown[] | undefined, mode, keep_unresolved };
