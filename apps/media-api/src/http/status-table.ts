@@ -1,7 +1,7 @@
 import type { ErrorCode } from '@jan/domain';
 
 /** Codes that only the HTTP layer produces. */
-export type HttpErrorCode = 'route_not_found' | 'method_not_allowed' | 'idempotency_key_reused';
+export type HttpErrorCode = 'route_not_found' | 'method_not_allowed' | 'idempotency_key_reused' | 'range_not_satisfiable';
 
 /** A refusal only the HTTP layer makes, with its stable code (mapped like a DomainError). */
 export class HttpError extends Error {
@@ -34,6 +34,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   method_not_allowed: 405,
   upload_expired: 410,
   payload_too_large: 413,
+  range_not_satisfiable: 416,
   inline_too_large: 413,
   unsupported_media_type: 415,
   corrupt_image: 422,

@@ -94,6 +94,21 @@ describe('wire contract (raw HTTP)', () => {
     const partial = await app.call(`/v1/media/${id}`, { user, headers: { range: 'bytes=0-9' } });
     expect(partial.status).toBe(206);
     expect(Buffer.from(await partial.arrayBuffer())).toEqual(jpeg.subarray(0, 10));
+
+    // Conditional requests as RFC 9110 has them: weak and * tags match, If-Range guards Range.
+    const etag = res.headers.get('etag')!;
+    for (const tag of [`W/${etag}`, '*', `"other", ${etag}`]) {
+      expect((await app.call(`/v1/media/${id}`, { user, headers: { 'if-none-match': tag } })).status).toBe(304);
+    }
+    expect((await app.call(`/v1/media/${id}`, { user, headers: { 'if-none-match': '"other"' } })).status).toBe(200);
+    const stale = await app.call(`/v1/media/${id}`, { user, headers: { range: 'bytes=0-9', 'if-range': '"other"' } });
+    expect(stale.status).toBe(200);
+    expect(Buffer.from(await stale.arrayBuffer())).toEqual(jpeg);
+    expect((await app.call(`/v1/media/${id}`, { user, headers: { range: 'bytes=0-9', 'if-range': etag } })).status).toBe(206);
+    const outside = await app.call(`/v1/media/${id}`, { user, headers: { range: `bytes=${jpeg.length}-` } });
+    expect(outside.status).toBe(416);
+    expect(outside.headers.get('content-range')).toBe(`bytes */${jpeg.length}`);
+    expect(await outside.json()).toMatchObject({ code: 'range_not_satisfiable', request_id: outside.headers.get('x-request-id') });
   });
 
   it('answers 404 with an error for unknown, malformed and foreign ids on every read path', async () => {

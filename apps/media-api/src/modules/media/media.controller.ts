@@ -31,6 +31,7 @@ import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSign
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
 import { ResolveMediaDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
+import type { ErrorBody } from '../../http/error-body';
 
 @ApiTags('media')
 @ApiSecurity('service-key')
@@ -208,6 +209,8 @@ export class MediaController {
     @Query('download') download: string | undefined,
     @Headers('range') rangeHeader: string | undefined,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Headers('if-range') ifRange: string | undefined,
+    @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
     const wantsAttachment = download === '1' || download === 'true';
@@ -217,12 +220,14 @@ export class MediaController {
     }
     const media = await this.openMedia.readable(principal, id);
     const etag = `"${media.sha256}"`;
-    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag)) {
+    if (noneMatch(ifNoneMatch, etag)) {
       return reply.status(304).header('etag', etag).header('cache-control', 'private, max-age=3600').send();
     }
-    const range = parseRange(rangeHeader, media.bytes);
+    // A Range with an If-Range naming another version is ignored: the whole object is sent.
+    const range = ifRange === undefined || ifRange.trim() === etag ? parseRange(rangeHeader, media.bytes) : null;
     if (range === 'unsatisfiable') {
-      return reply.status(416).header('content-range', `bytes */${media.bytes}`).send({ error: 'range not satisfiable', code: 'invalid_request' });
+      const body: ErrorBody = { error: 'range not satisfiable', code: 'range_not_satisfiable', request_id: String(request.id) };
+      return reply.status(416).header('content-range', `bytes */${media.bytes}`).send(body);
     }
     const object = await this.openMedia.stream(media, range ?? undefined);
     reply
@@ -314,6 +319,18 @@ function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signM
 }
 
 /** One `bytes=a-b` range; anything else serves the whole object. */
+/**
+ * `If-None-Match` against the object's strong ETag, compared weakly as RFC 9110 asks: `W/"x"`
+ * matches `"x"`, and `*` matches any object that exists.
+ */
+export function noneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed.replace(/^W\//, '') === etag;
+  });
+}
+
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   if (!header) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
