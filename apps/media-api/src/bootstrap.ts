@@ -15,6 +15,7 @@ import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
+import { withErrorResponses } from './http/openapi-errors';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
 import { RequestContextStore, traceIdOf } from './infrastructure/audit/request-context';
@@ -189,7 +190,7 @@ async function closeGracefully(app: NestFastifyApplication, graceMs: number): Pr
 
 function setupOpenApi(app: INestApplication): void {
   // A factory: the document is built on the first request for it, not during boot (~60 ms here).
-  const document = () => SwaggerModule.createDocument(
+  const document = () => withErrorResponses(SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Jan Media API')
@@ -200,6 +201,6 @@ function setupOpenApi(app: INestApplication): void {
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api-key')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
       .build(),
-  );
+  ));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
 }

@@ -251,6 +251,11 @@ describe('wire contract (raw HTTP)', () => {
     expect(bodyRef('/v1/media')).toBe('#/components/schemas/IngestMediaDto');
     expect(bodyRef('/v1/media/resolve')).toBe('#/components/schemas/ResolveMediaDto');
     expect(Object.keys(doc.components.schemas.IngestMediaDto.properties).sort()).toEqual(['filename', 'source', 'user_id']);
+    // Every refusal is documented too, with the one error body.
+    const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+    expect(doc.paths['/v1/media'].post.responses).toMatchObject({ '200': expect.anything(), '400': { content: error }, '401': { content: error }, '413': { content: error }, '415': { content: error }, '422': { content: error }, '429': { content: error }, '503': { content: error } });
+    expect(Object.keys(doc.paths['/v1/media/{id}'].get.responses).sort()).toEqual(['200', '206', '304', '400', '401', '404', '416', '429', '503']);
+    expect(doc.components.schemas.Error.properties.code.enum).toEqual(expect.arrayContaining(['media_not_found', 'quota_exceeded', 'range_not_satisfiable']));
     const ui = await fetch(`${app.baseUrl}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');

@@ -1,0 +1,69 @@
+import type { OpenAPIObject } from '@nestjs/swagger';
+import { STATUS_BY_CODE } from './status-table';
+
+type Operation = { responses?: Record<string, unknown> };
+
+const DESCRIPTIONS: Record<number, string> = {
+  206: 'Partial content: the one `Range` asked for',
+  304: 'Not modified: `If-None-Match` matched the ETag',
+  400: 'Malformed request (`invalid_request`, `invalid_data_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
+  401: 'Missing or bad credentials (`unauthorized`)',
+  404: 'Unknown, malformed, pending or someone else\'s id (`media_not_found`)',
+  409: 'Nothing uploaded yet (`media_not_ready`)',
+  410: 'The upload reservation expired (`upload_expired`)',
+  413: 'Over the size limit (`payload_too_large`, `inline_too_large`)',
+  415: 'Not an allowed image type (`unsupported_media_type`)',
+  416: 'Range outside the object (`range_not_satisfiable`)',
+  422: 'Bytes refused after reading them (`corrupt_image`, `image_too_large`, `content_rejected`, …), or an `Idempotency-Key` reused for another request',
+  429: 'Rate limit or quota (`rate_limited` with `Retry-After`, `quota_exceeded`)',
+  502: 'The remote URL could not be fetched (`remote_fetch_failed`)',
+  503: 'A dependency is down (`database_unavailable`, `storage_unavailable`, `scanner_unavailable`, `auth_unavailable`); retry',
+};
+
+/** Statuses every authenticated route can answer. */
+const COMMON = [400, 401, 429, 503];
+
+/** Statuses beyond COMMON, by `METHOD path`. */
+const BY_ROUTE: Record<string, number[]> = {
+  'POST /v1/media': [413, 415, 422, 502],
+  'POST /v1/media/upload': [413, 415, 422],
+  'POST /v1/media/prepare-upload': [413, 415, 422],
+  'POST /v1/media/{id}/complete': [404, 409, 410, 413, 415, 422],
+  'POST /v1/media/resolve': [404, 413],
+  'GET /v1/media/{id}': [206, 304, 404, 416],
+};
+
+/**
+ * Adds the error responses each route can give, all with the one error body, to the document
+ * Nest builds from the controllers (which lists successes only).
+ */
+export function withErrorResponses(document: OpenAPIObject): OpenAPIObject {
+  document.components ??= {};
+  document.components.schemas ??= {};
+  document.components.schemas['Error'] = {
+    type: 'object',
+    required: ['error', 'code', 'request_id'],
+    properties: {
+      error: { type: 'string', description: 'What went wrong, for people' },
+      code: { type: 'string', enum: Object.keys(STATUS_BY_CODE), description: 'Stable; see docs/api.md' },
+      request_id: { type: 'string', description: 'Also in the X-Request-Id header' },
+      details: { type: 'object', additionalProperties: true, description: 'Safe extra facts, e.g. `ids` of a 404 from resolve' },
+    },
+  };
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const [method, operation] of Object.entries(item as Record<string, Operation>)) {
+      if (!['get', 'post', 'put', 'delete', 'patch'].includes(method)) continue;
+      const statuses = [...COMMON, ...(BY_ROUTE[`${method.toUpperCase()} ${path}`] ?? (path.includes('{id}') ? [404] : []))];
+      operation.responses ??= {};
+      for (const status of statuses.sort()) {
+        if (operation.responses[String(status)]) continue;
+        const withBody = status >= 400;
+        operation.responses[String(status)] = withBody
+          ? { description: DESCRIPTIONS[status], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+          : { description: DESCRIPTIONS[status] };
+      }
+    }
+  }
+  return document;
+}
