@@ -1,4 +1,5 @@
 import { errorCodes, type FastifyBodyParser } from 'fastify';
+import { DomainError } from '@jan/domain';
 
 /**
  * JSON bodies. Routes that read JSON text themselves opt in with `@RouteConfig({ rawJson: true })`
@@ -22,11 +23,19 @@ export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) =
   let value: unknown;
   try {
     value = parseJson(body);
-  } catch {
+  } catch (error) {
+    if (error instanceof ForbiddenKeyError) return done(new DomainError('invalid_request', error.message), undefined);
     return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
   }
   done(null, value);
 };
+
+/** Valid JSON that is refused all the same: it names a prototype. */
+class ForbiddenKeyError extends SyntaxError {
+  constructor() {
+    super('request body has a `__proto__` key, or a `constructor` with a `prototype`: refused');
+  }
+}
 
 /**
  * JSON.parse, refusing what could poison a prototype later: an own `__proto__` key, or a
@@ -42,10 +51,10 @@ export function parseJson(body: Buffer): unknown {
   while (pending.length) {
     const node = pending.pop();
     if (node === null || typeof node !== 'object') continue;
-    if (Object.hasOwn(node, '__proto__')) throw new SyntaxError('Object contains forbidden prototype property');
+    if (Object.hasOwn(node, '__proto__')) throw new ForbiddenKeyError();
     const ctor = (node as { constructor?: unknown }).constructor;
     if (Object.hasOwn(node, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) {
-      throw new SyntaxError('Object contains forbidden prototype property');
+      throw new ForbiddenKeyError();
     }
     for (const key in node) {
       const child = (node as Record<string, unknown>)[key];

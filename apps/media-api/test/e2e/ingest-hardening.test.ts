@@ -54,14 +54,16 @@ describe('ingest against hostile input', () => {
   });
 
   it.each([
-    ['malformed JSON', '{"source": {"type": "data_url",}}'],
-    ['a __proto__ key', '{"source": {"type": "data_url", "__proto__": {"admin": true}}}'],
-    ['constructor.prototype', '{"source": {"type": "data_url"}, "constructor": {"prototype": {"admin": true}}}'],
-  ])('refuses a JSON body with %s: 400 invalid_request, nothing stored', async (_what, body) => {
+    ['malformed JSON', '{"source": {"type": "data_url",}}', 'not valid JSON'],
+    ['a __proto__ key', '{"source": {"type": "data_url", "__proto__": {"admin": true}}}', '__proto__'],
+    ['constructor.prototype', '{"source": {"type": "data_url"}, "constructor": {"prototype": {"admin": true}}}', 'prototype'],
+  ])('refuses a JSON body with %s: 400 invalid_request that says why, nothing stored', async (_what, body, why) => {
     const user = uniqueUser();
     const res = await app.call('/v1/media', { method: 'POST', user, body });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as any).code).toBe('invalid_request');
+    const answer = (await res.json()) as any;
+    expect(answer.code).toBe('invalid_request');
+    expect(answer.error).toContain(why);
     expect(await rowsOf(user)).toEqual([]);
   });
 

@@ -51,6 +51,8 @@ describe('parseDataUrl', () => {
 
   it('tolerates whitespace and parameters, and refuses non-base64 forms', async () => {
     expect(await decode(parseDataUrl('data:image/png;charset=x;base64,AAEC\nAwQF').body)).toEqual(Buffer.from([0, 1, 2, 3, 4, 5]));
+    // Whitespace around the whole URL, as around its payload, is tolerated.
+    expect(await decode(parseDataUrl(' \n data:image/png;base64,AAECAwQF \n').body)).toEqual(Buffer.from([0, 1, 2, 3, 4, 5]));
     expect(() => parseDataUrl('data:image/png,abc')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));
     expect(() => parseDataUrl('image/png;base64,AAAA')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));
     expect(() => parseDataUrl('data:image/png;base64,AAAAA')).toThrow(expect.objectContaining({ code: 'invalid_data_url' }));

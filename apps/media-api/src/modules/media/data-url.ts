@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { DomainError } from '@jan/domain';
 
-const PREFIX = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(;base64)?,/i;
+const PREFIX = /^\s*data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(;base64)?,/i;
 /** Characters per decoded chunk; a multiple of 4 so every chunk decodes on its own. */
 const CHUNK_CHARS = 64 * 1024;
 /** Up to this many decoded bytes, a data URL is decoded at once and handed over as one Buffer. */

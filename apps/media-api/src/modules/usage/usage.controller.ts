@@ -1,10 +1,12 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { MediaRepository, QuotaPolicy, resolveOwner, type OwnerUsage, type Principal, type QuotaLimits } from '@jan/domain';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 
 /** What the caller stores against their quota. Quotas of 0 (unlimited) are answered as null. */
 @ApiTags('usage')
+@ApiSecurity('service-key')
+@ApiHeader({ name: 'X-Jan-User-Id', required: false, description: 'The end user a service asks about' })
 @Controller('v1/usage')
 export class UsageController {
   constructor(

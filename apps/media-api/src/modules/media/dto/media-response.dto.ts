@@ -5,7 +5,7 @@ export class MediaResponseDto {
   @ApiProperty({ example: 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0' }) id!: string;
   @ApiProperty({ example: 'image/png' }) mime!: string;
   @ApiProperty() bytes!: number;
-  @ApiProperty({ description: 'SHA-256 (hex) of the stored bytes' }) sha256!: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'SHA-256 (hex) of the stored bytes' }) sha256!: string | null;
   @ApiProperty({ description: 'True when these bytes were already stored for this owner; the existing id is returned' }) deduped!: boolean;
   @ApiProperty({ description: 'Short-lived URL of the bytes (read by llm-api)' }) url!: string;
   @ApiProperty({ description: 'Same as url (read by the web app)' }) presigned_url!: string;
@@ -19,12 +19,12 @@ export class MediaMetadataDto {
   @ApiProperty() id!: string;
   @ApiProperty() mime!: string;
   @ApiProperty() bytes!: number;
-  @ApiProperty() sha256!: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'SHA-256 (hex) of the stored bytes; null while pending' }) sha256!: string | null;
   @ApiProperty({ enum: ['pending', 'ready'] }) status!: string;
   @ApiProperty() pinned!: boolean;
-  @ApiProperty() filename!: string | null;
+  @ApiProperty({ type: String, nullable: true }) filename!: string | null;
   @ApiProperty() created_at!: string;
-  @ApiProperty() retention_until!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'null when pinned' }) retention_until!: string | null;
 }
 
 export function toMediaResponse(media: MediaObject, deduped: boolean, signed: SignedUrl, now: Date): MediaResponseDto {
