@@ -1,8 +1,8 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor, SetMetadata, UseInterceptors, applyDecorators } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError, actorOf, type Principal } from '@jan/domain';
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { bodyDigestOf } from './raw-json-body';
 import { HttpError } from './status-table';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 
@@ -80,7 +80,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
+/** The JSON body's digest (taken by the body parser), or for a multipart upload its length. */
 function fingerprintOf(request: FastifyRequest): string {
   if (request.isMultipart?.()) return `multipart:${request.headers['content-length'] ?? ''}`;
-  return createHash('sha256').update(JSON.stringify(request.body ?? null)).digest('base64');
+  return bodyDigestOf(request) ?? 'no body';
 }

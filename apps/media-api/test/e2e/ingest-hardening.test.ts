@@ -147,6 +147,15 @@ describe('ingest against hostile input', () => {
     expect(await refused.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('user_id') });
     expect(await rowsOf(user)).toEqual([]);
     expect(await serviceRows()).toEqual([]);
+
+    // One that names the owner the file was stored for changes nothing; nor does a second file.
+    const agreeing = new FormData();
+    agreeing.append('file', new Blob([fresh], { type: 'image/png' }), 'cat.png');
+    agreeing.append('user_id', user);
+    agreeing.append('file', new Blob([png], { type: 'image/png' }), 'second.png');
+    const kept = await app.call('/v1/media/upload', { method: 'POST', user, body: agreeing });
+    expect(kept.status).toBe(200);
+    expect((await rowsOf(user)).map((r) => r.id)).toEqual([((await kept.json()) as any).id]);
   });
 
   it('refuses an empty user id rather than storing the upload as the service\'s own', async () => {

@@ -20,7 +20,8 @@ export type InsertResult =
 
 /** The `media_objects` table. Implementations: TypeORM on PostgreSQL or the embedded engine. */
 export abstract class MediaRepository {
-  abstract findById(id: MediaId): Promise<MediaObject | null>;
+  /** With `fresh`, read from the primary, never a replica that may lag behind. */
+  abstract findById(id: MediaId, options?: { fresh?: boolean }): Promise<MediaObject | null>;
 
   /** All rows for these ids in a single query (resolve relies on this). */
   abstract findByIds(ids: readonly MediaId[]): Promise<MediaObject[]>;

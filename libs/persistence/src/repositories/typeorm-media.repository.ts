@@ -150,8 +150,8 @@ export class TypeOrmMediaRepository extends MediaRepository {
 
   // Reads on the hot paths (serve, presign, resolve) are plain parameterised SQL: the query
   // builder cost 8-15% of their CPU in profiles (docs/performance.md).
-  async findById(id: MediaId): Promise<MediaObject | null> {
-    const [found] = await this.selectByIds(this.reader, [id]);
+  async findById(id: MediaId, options?: { fresh?: boolean }): Promise<MediaObject | null> {
+    const [found] = await this.selectByIds(options?.fresh ? this.writer : this.reader, [id]);
     if (found) return found;
     if (!this.hasReplica) return null;
     const [fromWriter] = await this.selectByIds(this.writer, [id]);

@@ -50,11 +50,15 @@ export class UploadsController {
     } catch (error) {
       // Another upload on this URL finished first: its bytes stay, these are dropped.
       if (error instanceof ObjectExistsError) throw alreadyUsed();
+      // The client went away mid-upload: its mistake, not a server error (nobody reads the answer).
+      if (request.raw.readableAborted || ABORTED.has((error as { code?: string }).code ?? '')) {
+        throw new DomainError('invalid_request', 'the upload ended before its last byte');
+      }
       throw error;
     }
-    // The reservation may have closed while the bytes arrived (completed and discarded, expired,
-    // deleted): no row will ever point at them, so they go again.
-    if (!(await this.directUpload.reservationFor(key))) {
+    // The reservation may have closed while the bytes arrived (discarded, expired, deleted): no
+    // row will ever point at them, so they go again.
+    if (!(await this.directUpload.keepsUpload(key))) {
       await this.storage.delete(key);
       throw noReservation();
     }
@@ -62,6 +66,7 @@ export class UploadsController {
   }
 }
 
+const ABORTED = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'ECONNABORTED']);
 const noReservation = () => new DomainError('media_not_found', 'no open upload reservation for this URL');
 const alreadyUsed = () => new DomainError('invalid_signature', 'upload URL was already used');
 

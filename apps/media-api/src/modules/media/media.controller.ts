@@ -13,6 +13,7 @@ import {
   PresignMedia,
   RemoteFetcher,
   ResolveMedia,
+  resolveOwner,
   type ByteRange,
   type IngestSource,
   type MediaObject,
@@ -21,6 +22,7 @@ import {
 } from '@jan/domain';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Multipart } from '@fastify/multipart';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
@@ -106,33 +108,63 @@ export class MediaController {
     if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     let userId: string | undefined;
     let result: MediaResponseDto | undefined;
-    try {
-      for await (const part of request.parts()) {
-        if (part.type === 'field') {
-          if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
-          if (result) {
-            // Too late: the file was stored for the owner known before it. Undo, and say why.
-            if (!result.deduped) await this.manageMedia.delete(principal, result.id);
-            throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
-          }
-          userId = part.value;
-          continue;
-        }
-        if (part.fieldname !== 'file' || result) {
-          part.file.resume();
-          continue;
-        }
-        // Fields sent before the file are known here; the file is streamed straight into staging.
-        result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
-        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+    let owner = '';
+    const parts = request.parts()[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Multipart>;
+      try {
+        next = await parts.next();
+      } catch (error) {
+        // What follows a stored file (a second file, a body cut off after it) changes nothing.
+        if (result) return result;
+        throw isDomainError(error) ? error : malformedMultipart(error);
       }
-    } catch (error) {
-      // busboy's own errors (no boundary, a body cut off, a part that never ends) are the client's.
-      if (isDomainError(error) || !isMultipartError(error)) throw error;
-      throw new DomainError('invalid_request', `malformed multipart body: ${(error as Error).message}`);
+      if (next.done) break;
+      const part = next.value;
+      if (part.type === 'field') {
+        if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
+        if (result) await this.refuseLateOwner(principal, part.value, owner, result);
+        else userId = part.value;
+        continue;
+      }
+      if (part.fieldname !== 'file' || result) {
+        part.file.resume();
+        continue;
+      }
+      // Fields sent before the file are known here; the file is streamed straight into staging.
+      let fileError: unknown;
+      part.file.once('error', (error: unknown) => (fileError = error));
+      try {
+        result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
+      } catch (error) {
+        // busboy's own errors about the body (a part cut off) are the client's; storage's are not.
+        if (fileError !== undefined && !isDomainError(error)) throw malformedMultipart(fileError);
+        throw error;
+      }
+      owner = resolveOwner(principal, userId);
+      if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
     }
     if (!result) throw new DomainError('invalid_request', 'multipart body has no `file` field');
     return result;
+  }
+
+  /**
+   * A `user_id` after the file comes too late: the file was stored for the owner known before it.
+   * If it names another owner, the upload is undone (unless it was a duplicate of an object that
+   * already existed) and refused, rather than left with the wrong owner. A user's own token
+   * decides the owner whatever the form says, so for users it changes nothing.
+   */
+  private async refuseLateOwner(principal: Principal, lateUserId: string, owner: string, result: MediaResponseDto): Promise<void> {
+    if (principal.kind === 'user') return;
+    let named: string | null;
+    try {
+      named = resolveOwner(principal, lateUserId);
+    } catch {
+      named = null;
+    }
+    if (named === owner) return;
+    if (!result.deduped) await this.manageMedia.delete(principal, result.id);
+    throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
   }
 
   @Post('prepare-upload')
@@ -300,10 +332,8 @@ export class MediaController {
   }
 }
 
-/** An error of the multipart parser about the body itself (as opposed to storage or the database). */
-function isMultipartError(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : '';
-  return /multipart|boundary|unexpected end of|part terminated|malformed part header/i.test(message);
+function malformedMultipart(error: unknown): DomainError {
+  return new DomainError('invalid_request', `malformed multipart body: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 function forgetDataUrl(dto: IngestMediaDto, rawBody: unknown): void {

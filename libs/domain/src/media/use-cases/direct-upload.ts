@@ -114,12 +114,30 @@ export class DirectUpload {
 
   /** The pending reservation behind a signed upload URL, if it can still receive bytes. */
   async reservationFor(storageKey: string): Promise<MediaObject | null> {
+    const media = await this.rowFor(storageKey, false);
+    return media && this.isOpen(media) ? media : null;
+  }
+
+  /**
+   * Whether bytes just written at a reservation's key (by an upload URL, which writes a key once)
+   * belong there: its row is still open for them, or already ready (then `complete` checked these
+   * very bytes). When the row is gone, or closed without them (discarded, expired), nothing will
+   * ever point at them: the caller removes them. Reads the primary, not a replica that may lag.
+   */
+  async keepsUpload(storageKey: string): Promise<boolean> {
+    const media = await this.rowFor(storageKey, true);
+    return !!media && (media.status === 'ready' || this.isOpen(media));
+  }
+
+  private async rowFor(storageKey: string, fresh: boolean): Promise<MediaObject | null> {
     const match = /^images\/(jan_[0-9a-z]{26})\./.exec(storageKey);
     if (!match) return null;
-    const media = await this.repository.findById(match[1] as MediaObject['id']);
-    if (!media || media.status !== 'pending' || media.storageKey !== storageKey) return null;
-    if (media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now()) return null;
-    return media;
+    const media = await this.repository.findById(match[1] as MediaObject['id'], { fresh });
+    return media && media.storageKey === storageKey ? media : null;
+  }
+
+  private isOpen(media: MediaObject): boolean {
+    return media.status === 'pending' && !(media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now());
   }
 
   /**
@@ -193,10 +211,12 @@ export class DirectUpload {
    * Removes a reservation's bytes and row. Its upload window closes first: an upload still in
    * flight on the same URL (the local backend's) then finds no open reservation when it lands and
    * removes what it wrote, rather than leaving bytes that no row points at. If a step fails, the
-   * closed row stays for the retention sweep, which removes both.
+   * closed row stays for the retention sweep, which removes both. A row that is no longer pending
+   * (another complete of the same id made it ready) is left alone, with its object.
    */
   private async discard(media: MediaObject): Promise<void> {
-    await this.repository.closeUpload(media.id, this.clock.now());
+    // Not pending any more (a concurrent complete made it ready, or it is gone): nothing of ours to remove.
+    if (!(await this.repository.closeUpload(media.id, this.clock.now()))) return;
     await this.storage.delete(media.storageKey);
     await this.repository.delete(media.id);
   }

@@ -282,3 +282,39 @@ describe('ManageMedia', () => {
     expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
   });
 });
+
+describe('DirectUpload', () => {
+  const put = (t: ReturnType<typeof setup>, key: string, bytes: Buffer) => t.storage.put(key, Readable.from([bytes]), { contentType: 'image/png' });
+
+  it('keeps bytes an upload URL wrote while the row is open or already ready, and only then', async () => {
+    const t = setup();
+    const open = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    expect(await t.direct.keepsUpload(open.storageKey)).toBe(true);
+
+    await put(t, open.storageKey, pngBytes('direct'));
+    await t.direct.complete(alice, open.id);
+    // Ready: complete checked the very bytes at this key (an upload URL writes a key once).
+    expect(await t.direct.keepsUpload(open.storageKey)).toBe(true);
+
+    const late = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.clock.advance(t.policy.uploadTtlSeconds * 1000 + 1);
+    expect(await t.direct.keepsUpload(late.storageKey)).toBe(false);
+    expect(await t.direct.keepsUpload(`images/${newMediaId()}.png`)).toBe(false);
+    expect(await t.direct.keepsUpload('images/not-an-id.png')).toBe(false);
+  });
+
+  it('leaves a row that another complete made ready, with its object, when its own check fails', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', sha256: 'f'.repeat(64) });
+    await put(t, prepared.media.storageKey, pngBytes('other bytes'));
+    // The other complete wins just before this one discards (checksum_mismatch here).
+    const closeUpload = t.repository.closeUpload.bind(t.repository);
+    t.repository.closeUpload = async (id, now) => {
+      await t.repository.markReady(id, { bytes: 11, sha256: 'e'.repeat(64), mimeType: 'image/png', retentionUntil: null }, now);
+      return closeUpload(id, now);
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('checksum_mismatch');
+    expect(t.repository.rows.get(prepared.media.id)?.status).toBe('ready');
+    expect(t.storage.objects.has(prepared.media.storageKey)).toBe(true);
+  });
+});
