@@ -20,7 +20,7 @@ import {
 import { UrlSigner, type SignatureCheck, type SigningKey } from './url-signer';
 
 export interface LocalDiskMediaStorageOptions {
-  /** Directory that holds `images/<id>.<ext>`. */
+  /** Directory that holds `images/<id>.<ext>` (and direct uploads on their way, `uploads/<id>.<ext>`). */
   root: string;
   /** Base of the absolute URLs handed out (`MEDIA_PUBLIC_URL`). */
   publicUrl: string;
@@ -54,7 +54,7 @@ export interface SignedQuery {
   len?: string;
 }
 
-const KEY_PATTERN = /^images\/jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|tiff)$/;
+const KEY_PATTERN = /^(images|uploads)\/jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|tiff)$/;
 
 /** Routes of the media API that serve signed local URLs. */
 export const LOCAL_FILES_PATH = '/v1/files/';

@@ -64,6 +64,17 @@ describe('cloud storage backends end to end', () => {
       expect((await done.json()) as any).toMatchObject({ id: prepared.id, bytes: png.length, sha256, deduped: false });
       const got = await app.call(`/v1/media/${prepared.id}`, { user });
       expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
+
+      // The presigned PUT stays valid until it expires, and the bucket takes a second PUT. It
+      // lands at the upload key: the object is what complete checked and wrote itself.
+      const bucket = `${required('TEST_S3_ENDPOINT')}/${required('TEST_S3_BUCKET')}`;
+      expect((await fetch(`${bucket}/uploads/${prepared.id}.png`)).status).toBeGreaterThanOrEqual(400);
+      const other = await pngImage(399);
+      const headers = { ...prepared.headers, 'content-length': String(other.length) };
+      delete headers['x-amz-checksum-sha256'];
+      await fetch(prepared.upload_url, { method: 'PUT', headers, body: other });
+      const again = await app.call(`/v1/media/${prepared.id}`, { user });
+      expect(Buffer.from(await again.arrayBuffer())).toEqual(png);
       const resolved = (await (
         await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${prepared.id}` } }) })
       ).json()) as any;
@@ -77,7 +88,7 @@ describe('cloud storage backends end to end', () => {
         await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', method: 'POST' }) })
       ).json()) as any;
       expect(prepared.method).toBe('POST');
-      expect(prepared.fields).toMatchObject({ key: `images/${prepared.id}.png`, Policy: expect.any(String), 'X-Amz-Signature': expect.any(String) });
+      expect(prepared.fields).toMatchObject({ key: `uploads/${prepared.id}.png`, Policy: expect.any(String), 'X-Amz-Signature': expect.any(String) });
       const policy = JSON.parse(Buffer.from(prepared.fields.Policy, 'base64').toString('utf8'));
       expect(policy.conditions).toEqual(expect.arrayContaining([['content-length-range', 1, 1024 * 1024]]));
       const form = new FormData();
@@ -107,8 +118,10 @@ describe('cloud storage backends end to end', () => {
         const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
         expect(((await done.json()) as any).code).toBe(c.code);
         expect((await app.call(`/v1/media/${prepared.id}/metadata`, { user })).status).toBe(404);
-        const s3Object = await fetch(`${required('TEST_S3_ENDPOINT')}/${required('TEST_S3_BUCKET')}/images/${prepared.id}.png`);
-        expect(s3Object.status).toBeGreaterThanOrEqual(400);
+        for (const key of [`images/${prepared.id}.png`, `uploads/${prepared.id}.png`]) {
+          const s3Object = await fetch(`${required('TEST_S3_ENDPOINT')}/${required('TEST_S3_BUCKET')}/${key}`);
+          expect(s3Object.status).toBeGreaterThanOrEqual(400);
+        }
       }
     });
 

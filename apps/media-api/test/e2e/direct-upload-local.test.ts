@@ -23,7 +23,10 @@ describe('direct uploads on the local backend', () => {
   });
 
   const images = () => join(app.dataDir, 'objects', 'images');
-  const filesOf = async (id: string) => (await readdir(images())).filter((name) => name.startsWith(id));
+  const uploads = () => join(app.dataDir, 'objects', 'uploads');
+  const inFolder = async (folder: string, id: string) => (await readdir(folder).catch(() => [] as string[])).filter((name) => name.startsWith(id));
+  /** Files of one id: the object's (`images/`) and uploads on their way (`uploads/`). */
+  const filesOf = async (id: string) => [...(await inFolder(images(), id)).map((f) => `images/${f}`), ...(await inFolder(uploads(), id)).map((f) => `uploads/${f}`)];
   const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
   async function prepare(user: string, body: Record<string, unknown> = {}) {
@@ -59,7 +62,7 @@ describe('direct uploads on the local backend', () => {
 
   const put = (url: string, bytes: Buffer) => fetch(url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes });
 
-  it('keeps the checked bytes when a second upload on the same URL finishes after complete', async () => {
+  it('keeps the checked bytes when a second upload on the same URL finishes after complete, and drops that upload', async () => {
     const user = uniqueUser();
     const good = await pngImage(101);
     const late = await pngImage(102, 24);
@@ -71,14 +74,16 @@ describe('direct uploads on the local backend', () => {
     const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
     expect(completed.status).toBe(200);
 
+    // complete wrote the bytes it checked to the object and removed the upload: the late one
+    // lands on an empty upload key, finds the reservation closed, and is removed again.
     const answer = await slow.finish();
-    expect(answer.status).toBe(403);
-    expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_signature', error: 'upload URL was already used' });
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'media_not_found', error: 'no open upload reservation for this URL' });
 
     const served = await app.call(`/v1/media/${id}`, { user });
     expect(served.status).toBe(200);
     expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(good));
-    expect(await filesOf(id)).toEqual([`${id}.png`]);
+    expect(await filesOf(id)).toEqual([`images/${id}.png`]);
   });
 
   it('leaves no file behind when an upload lands after its reservation was completed as a duplicate', async () => {
@@ -101,6 +106,21 @@ describe('direct uploads on the local backend', () => {
     expect((await app.call(`/v1/media/${id}`, { user })).status).toBe(404);
   });
 
+  it('answers a second upload racing the first on one URL with 403, and keeps the first', async () => {
+    const user = uniqueUser();
+    const first = await pngImage(108);
+    const { id, upload_url } = await prepare(user);
+    const slow = slowPut(upload_url, await pngImage(109, 24));
+    await sleep(50);
+    expect((await put(upload_url, first)).status).toBe(200);
+    const answer = await slow.finish();
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_signature', error: 'upload URL was already used' });
+    expect((await app.call(`/v1/media/${id}/complete`, { method: 'POST', user })).status).toBe(200);
+    const served = await app.call(`/v1/media/${id}`, { user });
+    expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(first));
+  });
+
   it('removes the partial file of a client that goes away mid-upload, and the URL still takes a whole upload', async () => {
     const user = uniqueUser();
     const bytes = await noisyPng(200);
@@ -121,7 +141,7 @@ describe('direct uploads on the local backend', () => {
     expect((await put(upload_url, bytes)).status).toBe(200);
     const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
     expect(completed.status).toBe(200);
-    expect(await filesOf(id)).toEqual([`${id}.png`]);
+    expect(await filesOf(id)).toEqual([`images/${id}.png`]);
   });
 
   it('answers 503 storage_unavailable when the data directory is broken, and writes again once it is back', async () => {

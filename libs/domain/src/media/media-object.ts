@@ -34,6 +34,15 @@ export function storageKeyFor(id: MediaId, mime: AllowedMimeType): string {
   return `images/${id}.${extensionFor(mime)}`;
 }
 
+/**
+ * Where a direct upload's client writes its bytes: `uploads/<id>.<ext>` beside the object's own
+ * `images/<id>.<ext>`. `complete` checks what is there and writes the bytes it checked to the
+ * object's key itself, so an upload URL, valid until it expires, can never replace a checked object.
+ */
+export function uploadKeyFor(storageKey: string): string {
+  return storageKey.replace(/^images\//, 'uploads/');
+}
+
 export function isServable(media: MediaObject): boolean {
   return media.status === 'ready';
 }

@@ -24,11 +24,21 @@ export class UploadsController {
     private readonly config: MediaConfig,
   ) {}
 
+  @Put('uploads/:name')
+  @HttpCode(200)
+  put(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
+    return this.receive(`uploads/${name}`, query, request);
+  }
+
+  /** URLs handed out before uploads had keys of their own wrote the object's key. */
   @Put('images/:name')
   @HttpCode(200)
-  async put(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
+  putLegacy(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
+    return this.receive(`images/${name}`, query, request);
+  }
+
+  private async receive(key: string, query: SignedQuery, request: FastifyRequest) {
     if (!(this.storage instanceof LocalDiskMediaStorage)) throw new DomainError('media_not_found', 'media not found');
-    const key = `images/${name}`;
     const check = this.storage.verifyUpload(key, query);
     if (!check.ok) throw new DomainError(check.reason, check.reason === 'url_expired' ? 'upload URL has expired' : 'upload URL is invalid');
     const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();

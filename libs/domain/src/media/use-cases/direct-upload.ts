@@ -9,7 +9,7 @@ import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
-import { storageKeyFor, type MediaObject } from '../media-object';
+import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
 import { rejectionReason, scanOrReject } from '../content-scan';
@@ -101,7 +101,7 @@ export class DirectUpload {
       uploadExpiresAt: new Date(now.getTime() + ttl * 1000),
     };
     await this.repository.insert(media, this.quota.limitsFor(ownerId));
-    const upload = await this.storage.signedUploadUrl(media.storageKey, {
+    const upload = await this.storage.signedUploadUrl(uploadKeyFor(media.storageKey), {
       method: command.method ?? 'PUT',
       contentType: mimeType,
       expiresInSeconds: ttl,
@@ -124,16 +124,21 @@ export class DirectUpload {
    * very bytes). When the row is gone, or closed without them (discarded, expired), nothing will
    * ever point at them: the caller removes them. Reads the primary, not a replica that may lag.
    */
-  async keepsUpload(storageKey: string): Promise<boolean> {
-    const media = await this.rowFor(storageKey, true);
-    return !!media && (media.status === 'ready' || this.isOpen(media));
+  async keepsUpload(uploadKey: string): Promise<boolean> {
+    const media = await this.rowFor(uploadKey, true);
+    if (!media) return false;
+    // At the object's own key (a reservation from before upload keys): a ready row's checked bytes.
+    if (uploadKey === media.storageKey) return media.status === 'ready' || this.isOpen(media);
+    // At the upload key: only an open reservation still needs them (complete copies what it checked).
+    return this.isOpen(media);
   }
 
-  private async rowFor(storageKey: string, fresh: boolean): Promise<MediaObject | null> {
-    const match = /^images\/(jan_[0-9a-z]{26})\./.exec(storageKey);
+  /** The row behind an upload key (`uploads/<id>.<ext>`, or the object's own key for older reservations). */
+  private async rowFor(key: string, fresh: boolean): Promise<MediaObject | null> {
+    const match = /^(?:uploads|images)\/(jan_[0-9a-z]{26})\./.exec(key);
     if (!match) return null;
     const media = await this.repository.findById(match[1] as MediaObject['id'], { fresh });
-    return media && media.storageKey === storageKey ? media : null;
+    return media && (uploadKeyFor(media.storageKey) === key || media.storageKey === key) ? media : null;
   }
 
   private isOpen(media: MediaObject): boolean {
@@ -165,7 +170,14 @@ export class DirectUpload {
     if (media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now()) {
       throw new DomainError('upload_expired', 'the upload reservation has expired; prepare a new one');
     }
-    const head = await this.storage.head(media.storageKey);
+    // Reservations made before uploads had keys of their own received their bytes at the object's key.
+    const uploadKey = uploadKeyFor(media.storageKey);
+    let sourceKey = uploadKey;
+    let head = await this.storage.head(uploadKey);
+    if (!head) {
+      sourceKey = media.storageKey;
+      head = await this.storage.head(media.storageKey);
+    }
     if (!head) throw new DomainError('media_not_ready', 'nothing has been uploaded for this id yet');
     if (head.bytes > this.policy.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.policy.maxBytes });
     if (head.bytes === 0) throw new DomainError('empty_file', 'upload is empty');
@@ -173,7 +185,7 @@ export class DirectUpload {
       throw new DomainError('size_mismatch', 'uploaded size differs from the declared size', { declared: media.bytes, received: head.bytes });
     }
 
-    const object = await this.storage.get(media.storageKey);
+    const object = await this.storage.get(sourceKey);
     const staged = await this.staging.stage(object.body, { maxBytes: this.policy.maxBytes });
     let stored: StagedUpload | undefined;
     try {
@@ -184,9 +196,15 @@ export class DirectUpload {
         throw new DomainError('type_mismatch', `uploaded bytes are ${inspected.facts.mimeType}, reserved as ${media.mimeType}`);
       }
       await scanOrReject(this.scanner, stored, media.mimeType);
-      if (stored !== staged) {
-        await this.storage.put(media.storageKey, stored.open(), { contentType: media.mimeType, contentLength: stored.bytes, sha256: stored.sha256 });
-      }
+      // The object is written from the bytes checked here, never copied from the upload key,
+      // which a second upload on the same URL could have replaced in the meantime.
+      await this.storage.put(media.storageKey, stored.open(), {
+        contentType: media.mimeType,
+        contentLength: stored.bytes,
+        sha256: stored.sha256,
+        sourcePath: stored.path ?? undefined,
+        sourceBuffer: stored.buffer ?? undefined,
+      });
       const now = this.clock.now();
       const result = await this.repository.markReady(
         media.id,
@@ -199,6 +217,7 @@ export class DirectUpload {
         this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.existing, deduped: true, receivedBytes: staged.bytes });
         return { media: result.existing, deduped: true };
       }
+      await this.storage.delete(uploadKey).catch(() => undefined);
       this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.media, deduped: false, receivedBytes: staged.bytes });
       return { media: result.media, deduped: false };
     } finally {
@@ -217,6 +236,7 @@ export class DirectUpload {
   private async discard(media: MediaObject): Promise<void> {
     // Not pending any more (a concurrent complete made it ready, or it is gone): nothing of ours to remove.
     if (!(await this.repository.closeUpload(media.id, this.clock.now()))) return;
+    await this.storage.delete(uploadKeyFor(media.storageKey));
     await this.storage.delete(media.storageKey);
     await this.repository.delete(media.id);
   }

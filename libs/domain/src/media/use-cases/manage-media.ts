@@ -4,7 +4,7 @@ import { MediaEvents, type MediaEvent } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
 import { mediaNotFound } from '../errors';
-import type { MediaObject } from '../media-object';
+import { uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { PresignCache } from '../presign-cache';
 import { MediaAccess } from './media-access';
@@ -63,6 +63,8 @@ export class ManageMedia {
 
   /** Object first, then row: a failure in between leaves a row the next sweep retries, never an orphan. */
   private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
+    // A reservation's bytes may still sit at its upload key.
+    if (media.status === 'pending') await this.storage.delete(uploadKeyFor(media.storageKey));
     await this.storage.delete(media.storageKey);
     this.cache.invalidate(media.storageKey);
     await this.repository.delete(media.id);

@@ -3,6 +3,7 @@ import { newMediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
 import { codeOf, createUseCaseTestbed, pendingMedia, pngBytes } from '../../testing';
 import { DomainError } from '../errors';
+import { uploadKeyFor } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
 import { resolveOwner } from './ingest-media';
 
@@ -286,27 +287,48 @@ describe('ManageMedia', () => {
 describe('DirectUpload', () => {
   const put = (t: ReturnType<typeof setup>, key: string, bytes: Buffer) => t.storage.put(key, Readable.from([bytes]), { contentType: 'image/png' });
 
-  it('keeps bytes an upload URL wrote while the row is open or already ready, and only then', async () => {
+  it('takes the bytes at the upload key, writes the checked bytes to the object, and no later upload changes them', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const uploadKey = uploadKeyFor(prepared.media.storageKey);
+    expect(uploadKey).toBe(`uploads/${prepared.media.id}.png`);
+    expect(prepared.upload.url).toContain(uploadKey);
+    await put(t, uploadKey, pngBytes('checked'));
+    const done = await t.direct.complete(alice, prepared.media.id);
+    expect(done.media.status).toBe('ready');
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('checked'));
+    expect(t.storage.objects.has(uploadKey)).toBe(false);
+
+    // The upload URL stays valid until it expires; what it writes now never reaches the object.
+    await put(t, uploadKey, pngBytes('unchecked'));
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('checked'));
+    expect(await t.direct.keepsUpload(uploadKey)).toBe(false);
+  });
+
+  it('keeps bytes an upload URL wrote only while its reservation is open', async () => {
     const t = setup();
     const open = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
-    expect(await t.direct.keepsUpload(open.storageKey)).toBe(true);
+    expect(await t.direct.keepsUpload(uploadKeyFor(open.storageKey))).toBe(true);
 
+    // A reservation from before upload keys received its bytes at the object's key; once ready,
+    // those are the checked bytes.
     await put(t, open.storageKey, pngBytes('direct'));
     await t.direct.complete(alice, open.id);
-    // Ready: complete checked the very bytes at this key (an upload URL writes a key once).
     expect(await t.direct.keepsUpload(open.storageKey)).toBe(true);
+    expect(await t.direct.keepsUpload(uploadKeyFor(open.storageKey))).toBe(false);
 
     const late = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
     t.clock.advance(t.policy.uploadTtlSeconds * 1000 + 1);
-    expect(await t.direct.keepsUpload(late.storageKey)).toBe(false);
-    expect(await t.direct.keepsUpload(`images/${newMediaId()}.png`)).toBe(false);
-    expect(await t.direct.keepsUpload('images/not-an-id.png')).toBe(false);
+    expect(await t.direct.keepsUpload(uploadKeyFor(late.storageKey))).toBe(false);
+    expect(await t.direct.keepsUpload(`uploads/${newMediaId()}.png`)).toBe(false);
+    expect(await t.direct.keepsUpload('uploads/not-an-id.png')).toBe(false);
   });
 
   it('leaves a row that another complete made ready, with its object, when its own check fails', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', sha256: 'f'.repeat(64) });
-    await put(t, prepared.media.storageKey, pngBytes('other bytes'));
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('other bytes'));
+    await put(t, prepared.media.storageKey, pngBytes('the ready object'));
     // The other complete wins just before this one discards (checksum_mismatch here).
     const closeUpload = t.repository.closeUpload.bind(t.repository);
     t.repository.closeUpload = async (id, now) => {
