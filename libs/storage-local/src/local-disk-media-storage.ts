@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream } from 'node:fs';
+import { copyFile, link, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -164,12 +164,27 @@ export class LocalDiskMediaStorage extends MediaStorage {
 
   async get(key: string, range?: ByteRange): Promise<StoredObjectStream> {
     const path = this.pathOf(key);
-    const size = await sizeOf(path);
-    if (size === null) throw mediaNotFound();
-    if (!range) return { body: createReadStream(path), bytes: size, contentType: null };
-    const end = Math.min(range.end ?? size - 1, size - 1);
-    if (range.start > end) throw new DomainError('invalid_request', 'range not satisfiable', { size });
-    return { body: createReadStream(path, { start: range.start, end }), bytes: end - range.start + 1, contentType: null };
+    // Opened here, not when the stream first reads: a file deleted in between (a DELETE racing
+    // this read) is a 404 now rather than a stream error once the answer has begun.
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw mediaNotFound();
+      throw asStorageError(error);
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw mediaNotFound();
+      const size = info.size;
+      if (!range) return { body: handle.createReadStream(), bytes: size, contentType: null };
+      const end = Math.min(range.end ?? size - 1, size - 1);
+      if (range.start > end) throw new DomainError('invalid_request', 'range not satisfiable', { size });
+      return { body: handle.createReadStream({ start: range.start, end }), bytes: end - range.start + 1, contentType: null };
+    } catch (error) {
+      await handle.close();
+      throw asStorageError(error);
+    }
   }
 
   async head(key: string) {

@@ -51,7 +51,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const principal = request.principal;
     const actor = principal ? actorOf(principal) : { kind: 'anonymous', id: '' };
     const actingFor = principal && principal.kind !== 'user' ? (principal.actingFor ?? '') : '';
-    const scope = `${actor.kind}:${actor.id}|${actingFor}|${request.routeOptions?.url ?? request.url}|${header}`;
+    // The path itself, not the route's pattern: one key on complete of two ids is two requests.
+    const scope = `${actor.kind}:${actor.id}|${actingFor}|${request.method} ${request.url.split('?')[0]}|${header}`;
 
     const now = Date.now();
     const fingerprint = fingerprintOf(request);

@@ -56,6 +56,21 @@ describe('Idempotency-Key', () => {
     expect(usage.objects).toBe(2);
   });
 
+  it('keeps one key on complete of two ids apart: each completes', async () => {
+    const user = uniqueUser();
+    const ids: string[] = [];
+    for (const seed of [910, 911]) {
+      const prepared = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+      expect((await fetch(prepared.upload_url, { method: 'PUT', headers: prepared.headers, body: await pngImage(seed) })).status).toBe(200);
+      ids.push(prepared.id);
+    }
+    for (const id of ids) {
+      const done = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user, headers: { 'idempotency-key': 'k-complete' } });
+      expect(done.status).toBe(200);
+      expect(((await done.json()) as any).id).toBe(id);
+    }
+  });
+
   it('refuses a malformed key', async () => {
     const res = await ingest(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(902)) } }, 'x'.repeat(300));
     expect(res.status).toBe(400);

@@ -1,4 +1,5 @@
 import type { MediaId } from '@jan/mediaid';
+import { mediaNotFound } from '../media/errors';
 import type { MediaObject } from '../media/media-object';
 import { MediaRepository, type InsertResult, type MediaListFilter } from '../ports/media-repository';
 import { exceedsQuota, quotaExceeded, type QuotaLimits } from '../ports/quota-policy';
@@ -54,7 +55,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   ): Promise<InsertResult> {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row) throw new Error(`no row ${id}`);
+    if (!row) throw mediaNotFound([id]);
     if (row.status === 'ready') return { inserted: true, media: clone(row)! };
     const twin = facts.sha256 ? this.twin(row.ownerId, facts.sha256) : undefined;
     if (twin && twin.id !== id) return { inserted: false, existing: clone(twin)! };

@@ -315,8 +315,8 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         expect((await repo.findById(loserId))?.status).toBe('pending');
       });
 
-      it('rejects an unknown id', async () => {
-        await expect(repo.markReady(newMediaId(), facts(sha()), at(2))).rejects.toThrow();
+      it('rejects an unknown id with media_not_found', async () => {
+        await expect(repo.markReady(newMediaId(), facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
       });
     });
 

@@ -159,6 +159,16 @@ describe('LocalDiskMediaStorage.putNew and a broken data directory', () => {
     expect(await readFile(join(root, key), 'utf8')).toBe('third');
   });
 
+  it('opens the file when get() is called: removed after, it still streams; removed before, media_not_found', async () => {
+    await storage.put(key, stream('kept open'), { contentType: 'image/png' });
+    const object = await storage.get(key);
+    await rm(join(root, key));
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.body) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('kept open');
+    await expect(storage.get(key)).rejects.toMatchObject({ code: 'media_not_found' });
+  });
+
   it('makes the images directory again when it was removed, for bytes handed over whole', async () => {
     await storage.put(key, stream('a'), { contentType: 'image/png' });
     await rm(join(root, 'images'), { recursive: true });

@@ -206,12 +206,20 @@ export class DirectUpload {
         sourceBuffer: stored.buffer ?? undefined,
       });
       const now = this.clock.now();
-      const result = await this.repository.markReady(
-        media.id,
-        { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
-        now,
-        this.quota.limitsFor(media.ownerId),
-      );
+      let result;
+      try {
+        result = await this.repository.markReady(
+          media.id,
+          { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
+          now,
+          this.quota.limitsFor(media.ownerId),
+        );
+      } catch (error) {
+        // No row became ready for the object written above (the id was deleted meanwhile, the
+        // quota refused it, the database failed): it goes, or nothing would ever remove it.
+        await this.storage.delete(media.storageKey).catch(() => undefined);
+        throw error;
+      }
       if (!result.inserted) {
         await this.discard(media);
         this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.existing, deduped: true, receivedBytes: staged.bytes });

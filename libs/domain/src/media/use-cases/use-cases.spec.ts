@@ -324,6 +324,20 @@ describe('DirectUpload', () => {
     expect(await t.direct.keepsUpload('uploads/not-an-id.png')).toBe(false);
   });
 
+  it('removes the object it wrote when the id is deleted while complete runs', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('raced'));
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async (id, facts, now, limits) => {
+      await t.manage.delete(alice, id);
+      return markReady(id, facts, now, limits);
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('media_not_found');
+    expect([...t.storage.objects.keys()].filter((key) => key.includes(prepared.media.id))).toEqual([]);
+    expect(t.repository.rows.has(prepared.media.id)).toBe(false);
+  });
+
   it('leaves a row that another complete made ready, with its object, when its own check fails', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', sha256: 'f'.repeat(64) });
