@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, open as openCallback } from 'node:fs';
+import { promisify } from 'node:util';
+import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -35,6 +36,10 @@ export interface LocalDiskMediaStorageOptions {
   durable?: boolean;
   now?: () => Date;
 }
+
+const openFd = promisify(openCallback);
+const fstatFd = promisify(fstat);
+const closeFd = promisify(close);
 
 /** `putNew` found an object already at the key; nothing was written. */
 export class ObjectExistsError extends Error {
@@ -166,23 +171,25 @@ export class LocalDiskMediaStorage extends MediaStorage {
     const path = this.pathOf(key);
     // Opened here, not when the stream first reads: a file deleted in between (a DELETE racing
     // this read) is a 404 now rather than a stream error once the answer has begun.
-    let handle: FileHandle;
+    // A plain descriptor, not a FileHandle: a FileHandle's stream reads through promises, which
+    // cost the serve path about a tenth more CPU per request.
+    let fd: number;
     try {
-      handle = await open(path, 'r');
+      fd = await openFd(path, 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw mediaNotFound();
       throw asStorageError(error);
     }
     try {
-      const info = await handle.stat();
+      const info = await fstatFd(fd);
       if (!info.isFile()) throw mediaNotFound();
       const size = info.size;
-      if (!range) return { body: handle.createReadStream(), bytes: size, contentType: null };
+      if (!range) return { body: createReadStream('', { fd }), bytes: size, contentType: null };
       const end = Math.min(range.end ?? size - 1, size - 1);
       if (range.start > end) throw new DomainError('invalid_request', 'range not satisfiable', { size });
-      return { body: handle.createReadStream({ start: range.start, end }), bytes: end - range.start + 1, contentType: null };
+      return { body: createReadStream('', { fd, start: range.start, end }), bytes: end - range.start + 1, contentType: null };
     } catch (error) {
-      await handle.close();
+      await closeFd(fd);
       throw asStorageError(error);
     }
   }
