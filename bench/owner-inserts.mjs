@@ -60,7 +60,6 @@ const line = (label, r) => `${label.padEnd(34)} ${r.rate.toFixed(0).padStart(6)}
 try {
   console.log(`[bench] ${CONCURRENCY} concurrent repository inserts on ${redact(scratch.dsn)}, ${values.seconds} s per run, ${values.rounds} rounds`);
   await run((w) => `warmup-${w}`, 1);
-  const results = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     const tag = randomBytes(3).toString('hex');
     const many = await run((w) => `owner-${tag}-${w}`, Number(values.seconds));
@@ -68,7 +67,6 @@ try {
     console.log(line(`round ${round}: 16 owners (baseline)`, many));
     console.log(line(`round ${round}: one owner`, one));
     console.log(`round ${round}: one owner at ${((100 * one.rate) / many.rate).toFixed(0)}% of the 16-owner rate`);
-    results.push({ many, one });
   }
 } finally {
   await db.close();

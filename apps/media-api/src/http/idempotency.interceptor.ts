@@ -25,12 +25,13 @@ interface Entry {
 
 /**
  * Replays the first successful answer for a repeated `Idempotency-Key` from the same caller on
- * the same route, so an SDK retry after a lost response never creates a second object or flips
+ * the same path, so an SDK retry after a lost response never creates a second object or flips
  * `deduped`. Concurrent requests with one key share the first one's outcome. Failed requests are
  * forgotten (a retry runs again). A key sent again with a different request is refused with
  * `422 idempotency_key_reused` rather than answered with the first request's result: for JSON the
- * body is compared (its SHA-256), for a multipart upload, which is read only later, its length. The store is per replica and bounded; per-owner SHA-256 dedupe is
- * what keeps ingest idempotent across replicas.
+ * body's bytes are compared (their SHA-256, taken by the body parser), for a multipart upload,
+ * which is read only later, its length. The store is per replica and bounded; per-owner SHA-256
+ * dedupe is what keeps ingest idempotent across replicas.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {

@@ -348,7 +348,6 @@ function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signM
   void reply.header('server-timing', `lookup;dur=${timings.lookupMs.toFixed(2)}, sign;dur=${timings.signMs.toFixed(2)}`);
 }
 
-/** One `bytes=a-b` range; anything else serves the whole object. */
 /**
  * `If-None-Match` against the object's strong ETag, compared weakly as RFC 9110 asks: `W/"x"`
  * matches `"x"`, and `*` matches any object that exists.
@@ -361,6 +360,7 @@ export function noneMatch(header: string | undefined, etag: string): boolean {
   });
 }
 
+/** One `bytes=a-b` range; anything else serves the whole object. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   if (!header) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
