@@ -8,7 +8,7 @@ import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
-import { DomainError, isDomainError } from '../errors';
+import { DomainError, isDomainError, type ErrorCode } from '../errors';
 import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
@@ -41,6 +41,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
  * what arrived before the object becomes `ready`. While pending, `bytes` and `sha256` hold what the
  * client declared (0 / null when it declared nothing).
  */
+/** Failures after which `complete` keeps the reservation and its bytes for the client's retry. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['media_not_ready', 'storage_unavailable', 'database_unavailable', 'scanner_unavailable']);
+
 export class DirectUpload {
   constructor(
     private readonly access: MediaAccess,
@@ -156,9 +159,12 @@ export class DirectUpload {
     try {
       return await this.verify(principal, media);
     } catch (error) {
-      // Keep the upload when trying again later can succeed: nothing uploaded yet, or the scanner down.
-      const keep = isDomainError(error, 'media_not_ready') || isDomainError(error, 'scanner_unavailable') || !isDomainError(error);
-      if (!keep) await this.discard(media);
+      // Keep the upload when trying again can succeed: nothing uploaded yet, or a dependency
+      // (storage, database, scanner) down for a moment. Anything else is the upload's fault and
+      // discards it; a cleanup that fails leaves the closed row to the retention sweep and must
+      // not hide the rejection from the client.
+      const keep = !isDomainError(error) || RETRYABLE.has(error.code);
+      if (!keep) await this.discard(media).catch(() => undefined);
       if (isDomainError(error)) {
         this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id, reason: rejectionReason(error) });
       }

@@ -338,6 +338,48 @@ describe('DirectUpload', () => {
     expect(t.repository.rows.has(prepared.media.id)).toBe(false);
   });
 
+  it('keeps the reservation and its bytes when storage or the database fails, so a retry completes it', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const uploadKey = uploadKeyFor(prepared.media.storageKey);
+    await put(t, uploadKey, pngBytes('kept'));
+
+    const head = t.storage.head.bind(t.storage);
+    t.storage.head = async () => {
+      throw new DomainError('storage_unavailable', 'storage is not answering');
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('storage_unavailable');
+    t.storage.head = head;
+    expect(t.repository.rows.get(prepared.media.id)?.status).toBe('pending');
+    expect(t.storage.objects.has(uploadKey)).toBe(true);
+
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async () => {
+      throw new DomainError('database_unavailable', 'the database is not answering');
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('database_unavailable');
+    t.repository.markReady = markReady;
+    // The object written before the failed update is removed; the upload stays for the retry.
+    expect(t.storage.objects.has(prepared.media.storageKey)).toBe(false);
+    expect(t.storage.objects.has(uploadKey)).toBe(true);
+
+    const done = await t.direct.complete(alice, prepared.media.id);
+    expect(done.media.status).toBe('ready');
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('kept'));
+  });
+
+  it('answers the rejection, not the failure of its cleanup, and leaves the closed row to the sweep', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', sha256: 'f'.repeat(64) });
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('wrong bytes'));
+    t.storage.delete = async () => {
+      throw new DomainError('storage_unavailable', 'storage is not answering');
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('checksum_mismatch');
+    // Closed, so no upload lands on it and the retention sweep removes it with its bytes.
+    expect(await t.direct.keepsUpload(uploadKeyFor(prepared.media.storageKey))).toBe(false);
+  });
+
   it('leaves a row that another complete made ready, with its object, when its own check fails', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', sha256: 'f'.repeat(64) });
