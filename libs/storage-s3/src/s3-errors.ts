@@ -18,13 +18,19 @@ export function s3ErrorName(error: unknown): string | undefined {
   return e?.name ?? e?.code;
 }
 
-/** True for "the key is not there": 404 NoSuchKey / NotFound, and 403 when configured so. */
+/**
+ * True for "the key is not there": 404 NoSuchKey / NotFound. With `accessDeniedIsNotFound`, also
+ * the 403 that S3 answers a reader without s3:ListBucket for an absent key: `AccessDenied`, or a
+ * bare 403 to a HEAD, whose answer has no body to name the error (the SDK calls it `Unknown`).
+ * Other 403s (`InvalidAccessKeyId`, `SignatureDoesNotMatch`, an expired token…) are the service's
+ * own credentials failing, and must not make every object look deleted.
+ */
 export function isS3Missing(error: unknown, accessDeniedIsNotFound: boolean): boolean {
   const status = s3Status(error);
   const name = s3ErrorName(error);
   if (status === 404 && name !== 'NoSuchBucket') return true;
   if (name === 'NoSuchKey') return true;
-  return accessDeniedIsNotFound && status === 403;
+  return accessDeniedIsNotFound && status === 403 && (name === 'AccessDenied' || name === 'Unknown' || name === undefined);
 }
 
 /**

@@ -68,9 +68,12 @@ export interface S3MediaStorageOptions {
   /** Multipart part size; bodies up to one part go in a single PutObject. Min 5 MiB (S3's rule). */
   partSizeBytes?: number;
   /**
-   * Without s3:ListBucket, S3 answers 403 (not 404) for absent keys. Set this when the serve
-   * role lacks ListBucket so `head` returns null and `get` throws `media_not_found` instead of
-   * `storage_unavailable`. A real permission error then also reads as "absent": use `pingKey`.
+   * Without s3:ListBucket, S3 answers 403 `AccessDenied` (not 404) for absent keys. Set this when
+   * the serve role lacks ListBucket so `head` returns null and `get` throws `media_not_found`
+   * instead of `storage_unavailable`. Only `AccessDenied` (and a HEAD's bare 403) reads as absent:
+   * bad credentials (`InvalidAccessKeyId`, `SignatureDoesNotMatch`) stay `storage_unavailable`.
+   * A real permission error on a key (a missing kms:Decrypt, say) still reads as "absent": use
+   * `pingKey` so /readyz catches it. `delete` never takes a 403 for "gone".
    */
   accessDeniedIsNotFound?: boolean;
   /**
@@ -263,7 +266,9 @@ export class S3MediaStorage extends MediaStorage {
     try {
       await this.writer.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: key }));
     } catch (error) {
-      if (isS3Missing(error, this.accessDeniedIsNotFound)) return;
+      // DeleteObject answers 204 for an absent key, so a 403 here is always a refusal: taking it
+      // for "already gone" would drop the row and leave the bytes with nothing to reap them.
+      if (isS3Missing(error, false)) return;
       throw toDomainError(error, 'delete');
     }
   }

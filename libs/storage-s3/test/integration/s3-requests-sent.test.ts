@@ -1,4 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isDomainError } from '@jan/domain';
@@ -51,6 +54,19 @@ const header = (entry: Sent | undefined, name: string) => {
   return found?.[1];
 };
 const hasAclHeader = (entry: Sent) => Object.keys(entry.headers).some((h) => /^x-amz-(acl|grant-)/i.test(h));
+/** A loopback server that refuses every request with a 403 carrying S3's error `code`. */
+async function startForbiddingServer(code: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((request, response) => {
+    request.resume();
+    response.writeHead(403, { 'content-type': 'application/xml' });
+    response.end(request.method === 'HEAD' ? undefined : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>denied</Message></Error>`);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 async function failure(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
     () => new Error('expected a rejection'),
@@ -237,11 +253,24 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     storage.destroy();
   });
 
-  it('accessDeniedIsNotFound: a 403 (what S3 answers for absent keys without s3:ListBucket) reads as absent', async () => {
-    const { storage } = recordingStorage({ serveCredentials: { accessKeyId: 'NOLISTKEY', secretAccessKey: 'x' }, accessDeniedIsNotFound: true, maxAttempts: 1 });
+  it('accessDeniedIsNotFound: AccessDenied (what S3 answers for absent keys without s3:ListBucket) reads as absent', async () => {
+    // s3rver never answers AccessDenied: a loopback server answers as S3 does for a reader
+    // without ListBucket (an XML AccessDenied to GET and DELETE, a bare 403 to HEAD).
+    const s3 = await startForbiddingServer('AccessDenied');
+    const { storage } = recordingStorage({ endpoint: s3.url, accessDeniedIsNotFound: true, maxAttempts: 1 });
     await expect(storage.head(contractKey())).resolves.toBeNull();
-    const error = await failure(storage.get(contractKey()));
-    expect(isDomainError(error, 'media_not_found')).toBe(true);
+    expect(isDomainError(await failure(storage.get(contractKey())), 'media_not_found')).toBe(true);
+    // DeleteObject answers 204 for absent keys: its 403 is a refusal, never "already gone".
+    expect(isDomainError(await failure(storage.delete(contractKey())), 'storage_unavailable')).toBe(true);
+    storage.destroy();
+    await s3.close();
+  });
+
+  it('accessDeniedIsNotFound: bad credentials are storage_unavailable, not a missing object', async () => {
+    const { storage } = recordingStorage({ serveCredentials: { accessKeyId: 'UNKNOWNKEY', secretAccessKey: 'x' }, credentials: { accessKeyId: 'UNKNOWNKEY', secretAccessKey: 'x' }, accessDeniedIsNotFound: true, maxAttempts: 1 });
+    const get = await failure(storage.get(contractKey()));
+    expect(isDomainError(get, 'storage_unavailable') && get.details).toMatchObject({ s3_error: 'InvalidAccessKeyId', status: 403 });
+    expect(isDomainError(await failure(storage.delete(contractKey())), 'storage_unavailable')).toBe(true);
     storage.destroy();
   });
 
