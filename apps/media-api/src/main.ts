@@ -1,11 +1,6 @@
-import { setFlagsFromString } from 'node:v8';
-// Before anything allocates. V8 "pretenures" allocation sites whose objects often survive a young
-// GC, allocating them straight into the old generation. Under concurrent uploads the JSON parser's
-// strings (a 64 KiB image is an 87 KB data URL) qualified, so every body went to the old generation
-// and it grew by ~40 MB/s until a full GC: peak RSS under the ingest benchmark was 310-380 MB with
-// pretenuring and 240-260 MB without. It costs new-upload throughput (fewer large strings copied
-// per young GC with pretenuring); the memory target decides (docs/performance.md).
-setFlagsFromString('--no-allocation-site-pretenuring');
+import { applyV8Flags } from './v8-flags';
+// Before anything allocates (see v8-flags.ts).
+applyV8Flags();
 
 import { createApp } from './bootstrap';
 import { ConfigError } from './config/media-config';

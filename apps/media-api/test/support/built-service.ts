@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SERVICE_KEY, SIGNING_KEYS, freePort, postgresDsn } from './test-app';
 
-const MAIN = join(__dirname, '../../dist/main.js');
+/** The production entry point: the bundle of the app, run with V8's code cache (src/start.ts). */
+const START = join(__dirname, '../../dist/start.js');
 
 export interface BuiltService {
   child: ChildProcess;
@@ -14,14 +15,14 @@ export interface BuiltService {
 }
 
 /**
- * The built service as deployed (`node dist/main.js`) on PostgreSQL and a throwaway data dir,
+ * The built service as deployed (`node dist/start.js`, which runs the bundle) on PostgreSQL and a throwaway data dir,
  * with `env` added; resolves once `/healthz` answers. `stdout` is piped when `pipeStdout` is set.
  */
 export async function startBuiltService(env: Record<string, string>, options: { pipeStdout?: boolean } = {}): Promise<BuiltService> {
   const dataDir = await mkdtemp(join(tmpdir(), 'jan-media-built-'));
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [START], {
     env: {
       PATH: process.env.PATH,
       MEDIA_API_PORT: String(port),

@@ -1,0 +1,82 @@
+// The last step of `pnpm build` for the media API: bundles the compiled app (dist/main.js and
+// everything it imports) into one file, dist/bundle/main.js, which `node dist/start.js` runs.
+//
+// Why: at start-up Node resolved, read and compiled ~1,500 CommonJS files and Nest's ES modules
+// one by one (TypeORM ~295, rxjs ~226, class-validator with validator and libphonenumber ~320),
+// and that was three quarters of the time to the first 200 on /readyz. One file needs no module
+// lookups, and dist/start.js keeps V8's code cache for it, so later starts skip most of the
+// compiling too (docs/performance.md, "Eighth pass").
+//
+// Left outside the bundle, loaded from node_modules as before:
+// - packages with native or WebAssembly parts (sharp; PGlite runs in its own worker file),
+// - packages loaded only for some configurations, so they stay lazy (the S3 and GCS adapters and
+//   their SDKs, OpenTelemetry's SDK, ioredis),
+// - @nestjs/swagger, which finds swagger-ui-dist's files relative to itself,
+// - Nest's optional packages this app does not install (Nest tries them and carries on).
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const app = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const external = [
+  'sharp',
+  '@electric-sql/*',
+  '@jan/storage-s3',
+  '@jan/storage-gcs',
+  '@aws-sdk/*',
+  '@google-cloud/*',
+  '@opentelemetry/sdk-node',
+  '@opentelemetry/exporter-trace-otlp-http',
+  'ioredis',
+  '@nestjs/swagger',
+  '@nestjs/microservices',
+  '@nestjs/websockets',
+  '@nestjs/platform-express',
+  '@fastify/view',
+  'pg-native',
+];
+
+/**
+ * The embedded database's worker runs from its own file next to the persistence package's
+ * compiled code, which its `__dirname` no longer names once that code is inside the bundle.
+ */
+const persistenceWorkerDir = {
+  name: 'persistence-worker-dir',
+  setup(builder) {
+    builder.onLoad({ filter: /[\\/]persistence[\\/]dist[\\/]embedded[\\/]embedded-server\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes('__dirname')) throw new Error(`${args.path} no longer uses __dirname: update scripts/bundle.mjs`);
+      const located = 'require("node:path").join(require("node:path").dirname(require.resolve("@jan/persistence")), "embedded")';
+      return { contents: source.replaceAll('__dirname', located), loader: 'js' };
+    });
+  },
+};
+
+const outfile = join(app, 'dist/bundle/main.js');
+await build({
+  entryPoints: [join(app, 'dist/main.js')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20.19',
+  format: 'cjs',
+  external,
+  // Nest resolves providers by class and @nestjs/swagger names schemas after classes.
+  keepNames: true,
+  // `import()` of an external becomes a require: the bundle then runs as a plain script, which
+  // dist/start.js can compile with a code cache.
+  supported: { 'dynamic-import': false },
+  // Nest's ES modules build `createRequire(import.meta.url)`; inside the bundle that is the bundle.
+  define: { 'import.meta.url': '__bundleFileUrl' },
+  banner: { js: "const __bundleFileUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [persistenceWorkerDir],
+  logLevel: 'warning',
+  // Nest and TypeORM guard their optional requires themselves.
+  logOverride: { 'require-resolve-not-external': 'silent', 'unsupported-require-call': 'silent', 'unsupported-dynamic-import': 'silent' },
+});
+// The code cache is keyed by the bundle's content: V8 itself only compares the source's length.
+const sha256 = createHash('sha256').update(await readFile(outfile)).digest('hex');
+await writeFile(join(app, 'dist/bundle/manifest.json'), `${JSON.stringify({ sha256 }, null, 2)}\n`);

@@ -1,0 +1,79 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startBuiltService, type BuiltService } from '../support/built-service';
+import { dataUrl, pngImage, uniqueUser } from '../support/images';
+import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+
+const BUNDLE_DIR = join(__dirname, '../../dist/bundle');
+
+/**
+ * `node dist/start.js` runs the one-file bundle of the app (scripts/bundle.mjs) with V8's code
+ * cache. What bundling can break: paths found relative to a package's own files (the embedded
+ * database's worker, swagger-ui's assets), packages left outside it (sharp, the OpenTelemetry SDK),
+ * and metadata read from class names (Nest's providers, the OpenAPI schemas).
+ */
+describe('the bundled service (dist/start.js)', () => {
+  let bundled: BuiltService;
+  let unbundled: TestApp;
+
+  beforeAll(async () => {
+    bundled = await startBuiltService({ LOG_LEVEL: 'warn' });
+    unbundled = await startTestApp();
+  });
+  afterAll(async () => {
+    await bundled?.stop();
+    await unbundled?.close();
+  });
+
+  const call = (path: string, init: RequestInit & { user?: string } = {}) =>
+    fetch(bundled.baseUrl + path, {
+      ...init,
+      headers: { 'x-media-service-key': SERVICE_KEY, 'content-type': 'application/json', ...(init.user ? { 'x-jan-user-id': init.user } : {}) },
+    });
+
+  it('ingests, decodes, serves and resolves an image', async () => {
+    const user = uniqueUser('bundle');
+    const png = await pngImage(4242, 24);
+    const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) });
+    expect(ingest.status).toBe(200);
+    const { id } = (await ingest.json()) as { id: string };
+    const served = await call(`/v1/media/${id}`, { user });
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(png);
+    const resolved = await call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { image: `data:image/png;${id}` } }) });
+    expect(resolved.status).toBe(200);
+    const url = ((await resolved.json()) as { payload: { image: string } }).payload.image;
+    expect(Buffer.from(await (await fetch(url)).arrayBuffer())).toEqual(png);
+  });
+
+  it('serves the same OpenAPI document as the unbundled app, and swagger-ui with its assets', async () => {
+    const documentOf = async (baseUrl: string) => {
+      const doc = (await (await fetch(`${baseUrl}/docs/openapi.json`)).json()) as { paths: unknown; components: unknown };
+      return { paths: doc.paths, components: doc.components };
+    };
+    expect(await documentOf(bundled.baseUrl)).toEqual(await documentOf(unbundled.baseUrl));
+    const page = await fetch(`${bundled.baseUrl}/docs`);
+    expect(page.status).toBe(200);
+    const asset = (await page.text()).match(/src="\.\/docs\/(swagger-ui-bundle\.js)"/)?.[1];
+    expect(asset).toBe('swagger-ui-bundle.js');
+    const script = await fetch(`${bundled.baseUrl}/docs/${asset}`);
+    expect(script.status).toBe(200);
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+
+  it('keeps a code cache for this bundle next to it', async () => {
+    const { sha256 } = JSON.parse(readFileSync(join(BUNDLE_DIR, 'manifest.json'), 'utf8')) as { sha256: string };
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    // Written a few seconds after start (src/start.ts), unless an earlier start of this build wrote it.
+    const cacheDir = join(BUNDLE_DIR, '.cache');
+    for (let i = 0; i < 100 && !(existsSync(cacheDir) && readdir(cacheDir).some((f) => f.endsWith('.v8'))); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(readdir(cacheDir).filter((f) => f.endsWith('.v8')).length).toBeGreaterThan(0);
+    expect(readdir(cacheDir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+function readdir(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
