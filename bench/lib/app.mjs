@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -14,7 +14,10 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * commit, to measure a fixed revision while the working tree changes).
  */
 export const APP_DIR = resolve(process.env.BENCH_APP_DIR || REPO_ROOT);
-export const APP_MAIN = join(APP_DIR, 'apps/media-api/dist/main.js');
+/** The production entry point (the bundle with its code cache); builds from before it have only dist/main.js. */
+export const APP_MAIN = existsSync(join(APP_DIR, 'apps/media-api/dist/start.js'))
+  ? join(APP_DIR, 'apps/media-api/dist/start.js')
+  : join(APP_DIR, 'apps/media-api/dist/main.js');
 const PROFILE_HOOK = fileURLToPath(new URL('./cpu-profile-hook.cjs', import.meta.url));
 
 export async function freePort() {

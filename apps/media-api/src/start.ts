@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import Module, { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
+import { processEnv } from './config/env';
 import { applyV8Flags } from './v8-flags';
 
 const CACHE_WRITE_DELAY_MS = 5_000;
@@ -47,7 +48,7 @@ function run(): void {
 
 /** `<bundle dir>/.cache/<bundle sha256>-<node version>-<arch>.v8`, or none when turned off. */
 function codeCacheFile(bundle: string): string | undefined {
-  if (/^(1|true)$/i.test(process.env.NODE_DISABLE_COMPILE_CACHE ?? '')) return undefined;
+  if (/^(1|true)$/i.test(processEnv().NODE_DISABLE_COMPILE_CACHE ?? '')) return undefined;
   const manifest = readIfPresent(join(bundle, '..', 'manifest.json'));
   const sha256 = manifest ? (JSON.parse(manifest.toString('utf8')) as { sha256?: string }).sha256 : undefined;
   const version = createHash('sha256').update(`${sha256}|${process.version}|${process.arch}`).digest('hex').slice(0, 32);
