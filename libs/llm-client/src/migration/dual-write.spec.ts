@@ -1,6 +1,6 @@
 import { MediaClient } from '../client';
-import { APIConnectionError, BadRequestError, InternalServerError } from '../errors';
-import { BASE_URL, fakeFetch, hang, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
+import { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError, BadRequestError, InternalServerError } from '../errors';
+import { BASE_URL, fakeFetch, fakeSleep, hang, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
 import { dualWriteBody, dualWriteIngest } from './dual-write';
 
 const ID = MEDIA_OBJECT.id;
@@ -67,6 +67,37 @@ describe('dualWriteIngest', () => {
     });
     expect(odd.ref).toBeNull();
     expect(String(odd.error)).toMatch(/neither a data: URL nor an http\(s\) URL/);
+  });
+});
+
+describe('dualWriteIngest time budget', () => {
+  it('is one deadline over every attempt: retries do not each get the whole budget', async () => {
+    const fake = fakeFetch(hang);
+    const { sleep } = fakeSleep();
+    const client = new MediaClient({ baseURL: BASE_URL, fetch: fake.fetch, propagator: false, env: {}, maxRetries: 5, sleep });
+    const result = await dualWriteIngest(client, DATA_URL, { timeoutMs: 30 });
+    expect(result.error).toBeInstanceOf(APIConnectionTimeoutError);
+    expect((result.error as Error).message).toBe('Dual-write gave up after its 30 ms budget.');
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('cuts the wait between retries short when the budget runs out', async () => {
+    const fake = fakeFetch(() => json(503, { error: 'busy', code: 'storage_unavailable' }));
+    // A 60 s backoff that only the deadline's signal can end.
+    const client = new MediaClient({ baseURL: BASE_URL, fetch: fake.fetch, propagator: false, env: {}, retry: { initialDelayMs: 60_000 } });
+    const started = Date.now();
+    const result = await dualWriteIngest(client, DATA_URL, { timeoutMs: 30 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result.error).toBeInstanceOf(APIConnectionTimeoutError);
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it("reports the caller's own abort as such, not as the budget running out", async () => {
+    const { client } = setup(hang);
+    const controller = new AbortController();
+    const pending = dualWriteIngest(client, DATA_URL, { timeoutMs: 60_000, signal: controller.signal });
+    controller.abort();
+    expect((await pending).error).toBeInstanceOf(APIUserAbortError);
   });
 });
 

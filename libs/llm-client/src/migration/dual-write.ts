@@ -1,5 +1,5 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
-import { MediaClientError } from '../errors.ts';
+import { APIConnectionTimeoutError, MediaClientError } from '../errors.ts';
 import { formatPath, replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
 import { isImagePosition, parsePlaceholder } from './image-references.ts';
 
@@ -18,6 +18,12 @@ export interface DualWriteOptions {
   userId?: string;
   filename?: string;
   signal?: AbortSignal;
+  /**
+   * Time budget of the whole call: every attempt and every wait between retries (for
+   * `dualWriteBody`, every image). When it runs out the pending request is aborted and the
+   * failure is an `APIConnectionTimeoutError` in `error`. Default: none (the client's
+   * per-attempt timeout and retries apply).
+   */
   timeoutMs?: number;
   maxRetries?: number;
   /** Told about every failure (the result carries it too). */
@@ -34,6 +40,50 @@ function notify(hook: DualWriteOptions['onError'], error: unknown, legacyUrl: st
 }
 
 /**
+ * One timer for a whole dual-write — attempts, backoff waits, queued images — linked to the
+ * caller's signal. The client's own `timeoutMs` is per attempt and its retries come on top, so a
+ * per-attempt value alone would let an ingest take (retries + 1) × timeout plus the backoff.
+ */
+class Deadline {
+  readonly signal: AbortSignal;
+  expired = false;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly onAbort: () => void;
+
+  constructor(
+    readonly budgetMs: number | undefined,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {
+    this.signal = this.controller.signal;
+    this.onAbort = () => this.controller.abort(callerSignal?.reason);
+    if (callerSignal?.aborted) this.onAbort();
+    else callerSignal?.addEventListener('abort', this.onAbort, { once: true });
+    if (budgetMs !== undefined && budgetMs > 0 && Number.isFinite(budgetMs)) {
+      this.timer = setTimeout(() => {
+        this.expired = true;
+        this.controller.abort(this.timeoutError());
+      }, budgetMs);
+    }
+  }
+
+  /** What a failure becomes once the budget ran out (the client reports the abort it caused). */
+  explain(error: unknown): unknown {
+    if (!this.expired || this.callerSignal?.aborted) return error;
+    return this.timeoutError(error);
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.callerSignal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private timeoutError(cause?: unknown): APIConnectionTimeoutError {
+    return new APIConnectionTimeoutError(`Dual-write gave up after its ${this.budgetMs} ms budget.`, { cause });
+  }
+}
+
+/**
  * Ingests what llm-api receives today — a `data:` URL or an http(s) URL — and returns both the
  * `jan_` reference and the original. Never throws: failures come back in `error`.
  */
@@ -42,6 +92,20 @@ export async function dualWriteIngest(
   input: string,
   options: DualWriteOptions = {},
 ): Promise<DualWriteResult> {
+  const deadline = new Deadline(options.timeoutMs, options.signal);
+  try {
+    return await ingestWithin(client, input, options, deadline);
+  } finally {
+    deadline.done();
+  }
+}
+
+async function ingestWithin(
+  client: MediaClient,
+  input: string,
+  options: DualWriteOptions,
+  deadline: Deadline,
+): Promise<DualWriteResult> {
   const legacyUrl = input;
   try {
     const existing = parsePlaceholder(input);
@@ -49,7 +113,8 @@ export async function dualWriteIngest(
     const trimmed = input.trim();
     const requestOptions: RequestOptions = {
       userId: options.userId,
-      signal: options.signal,
+      signal: deadline.signal,
+      // No attempt may outlast the whole budget; the deadline's signal also cuts retries short.
       timeoutMs: options.timeoutMs,
       maxRetries: options.maxRetries,
     };
@@ -59,7 +124,8 @@ export async function dualWriteIngest(
     else if (/^https?:\/\//i.test(trimmed)) object = await client.media.ingestRemoteUrl(trimmed, params, requestOptions);
     else throw new MediaClientError('dual-write input is neither a data: URL nor an http(s) URL');
     return { ref: `data:${object.mime};${object.id}`, id: object.id, legacyUrl, deduped: object.deduped };
-  } catch (error) {
+  } catch (caught) {
+    const error = deadline.explain(caught);
     notify(options.onError, error, legacyUrl);
     return { ref: null, id: null, legacyUrl, error };
   }
@@ -76,7 +142,8 @@ export interface DualWriteBodyResult<T> {
 
 /**
  * {@link dualWriteIngest} over every image of an OpenAI-style body (at most `concurrency` at a
- * time). Never throws; images that failed keep their original value in `body`.
+ * time), all within one `timeoutMs` budget. Never throws; images that failed keep their original
+ * value in `body`.
  */
 export async function dualWriteBody<T>(
   client: MediaClient,
@@ -95,16 +162,21 @@ export async function dualWriteBody<T>(
   }
   const results: Array<DualWriteResult & { path: string }> = new Array(found.length);
   let next = 0;
+  const deadline = new Deadline(options.timeoutMs, options.signal);
   const worker = async (): Promise<void> => {
     while (next < found.length) {
       const index = next++;
       const item = found[index]!;
-      const result = await dualWriteIngest(client, item.value, options);
+      const result = await ingestWithin(client, item.value, options, deadline);
       results[index] = { ...result, path: formatPath(item.path) };
     }
   };
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, found.length));
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    deadline.done();
+  }
   const replacements = found.flatMap((item, i) => {
     const ref = results[i]!.ref;
     return ref ? [{ path: item.path, value: ref }] : [];
