@@ -394,6 +394,43 @@ describe('@jan/media-client against the running service', () => {
       expect(again.images.map((i) => [i.id, i.deduped])).toEqual(written.images.map((i) => [i.id, true]));
     });
 
+    it('dual-writes an Anthropic-style base64 block and resolves it back to a valid block in both modes', async () => {
+      const user = uniqueUser('llm');
+      const jpeg = await jpegImage(2019, 24);
+      const migration = createMediaMigration({ client, enabled: true, cutover: 'enforce' });
+      const legacy = {
+        model: 'anthropic/claude-sonnet-4',
+        messages: [
+          { role: 'user', content: 'earlier turn' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: jpeg.toString('base64') } },
+            ],
+          },
+        ],
+      };
+      expect(migration.findCutoverViolations(legacy).map((v) => v.path)).toEqual(['messages[1].content[1].source.data']);
+
+      const written = await migration.dualWriteBody(legacy, { userId: user });
+      expect(written.images).toHaveLength(1);
+      const [image] = written.images;
+      expect(image).toMatchObject({ path: 'messages[1].content[1].source.data', legacyUrl: jpeg.toString('base64') });
+      expect(image!.error).toBeUndefined();
+      expect(image!.ref).toBe(`data:image/jpeg;${image!.id}`);
+      expect(await client.media.metadata(image!.id!, { userId: user })).toMatchObject({ mime: 'image/jpeg', bytes: jpeg.length });
+      expect(migration.validateCutover(written.body)).toBe(written.body);
+
+      const forAnthropic = await migration.resolveForProvider(written.body, { userId: user });
+      const urlBlock = (forAnthropic.messages[1]!.content as unknown[])[1] as { type: string; source: { type: string; url: string } };
+      expect(urlBlock).toEqual({ type: 'image', source: { type: 'url', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/) } });
+      expect(Buffer.from(await (await fetch(urlBlock.source.url)).arrayBuffer())).toEqual(jpeg);
+
+      const forBedrock = await migration.resolveForProvider(written.body, { userId: user, provider: 'bedrock' });
+      expect(forBedrock.messages[1]!.content[1]).toEqual(legacy.messages[1]!.content[1]);
+    });
+
     it('reports dual-write failures without throwing, and surfaces resolve failures to the latency hook', async () => {
       const errors: unknown[] = [];
       const broken = createMediaMigration({

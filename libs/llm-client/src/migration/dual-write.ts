@@ -1,13 +1,17 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
 import { APIConnectionTimeoutError, MediaClientError } from '../errors.ts';
 import { formatPath, replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
-import { isImagePosition, parsePlaceholder } from './image-references.ts';
+import { imageAt, parsePlaceholder } from './image-references.ts';
 
 export interface DualWriteResult {
   /** `data:<mime>;jan_<id>`, or `null` when the media service could not take the image. */
   ref: string | null;
   id: string | null;
-  /** The input, untouched: what llm-api keeps sending (or replays) while the migration runs. */
+  /**
+   * The input, untouched: what llm-api keeps sending (or replays) while the migration runs. In
+   * `dualWriteBody` it is the value found at `path` — for an Anthropic-style base64 `source.data`,
+   * the bare base64 (the ingest itself is sent as `data:<media_type>;base64,<data>`).
+   */
   legacyUrl: string;
   deduped?: boolean;
   /** Why `ref` is null. Never thrown. */
@@ -105,8 +109,8 @@ async function ingestWithin(
   input: string,
   options: DualWriteOptions,
   deadline: Deadline,
+  legacyUrl: string = input,
 ): Promise<DualWriteResult> {
-  const legacyUrl = input;
   try {
     const existing = parsePlaceholder(input);
     if (existing) return { ref: `data:${existing.mime};${existing.id}`, id: existing.id, legacyUrl };
@@ -132,29 +136,42 @@ async function ingestWithin(
 }
 
 export interface DualWriteBodyResult<T> {
-  /** The body with every successfully ingested image replaced by its `jan_` reference. */
+  /**
+   * The body with every successfully ingested image replaced, at its path, by its
+   * `data:<mime>;jan_<id>` reference (an Anthropic-style base64 block keeps its shape, with the
+   * reference in `source.data`: `resolveForProvider` turns it back into a valid block).
+   */
   body: T;
   /** The body as received (same object), for replay or rollback. */
   legacyBody: T;
-  /** One entry per image found, with its JSON path. */
+  /**
+   * One entry per image position that does not already hold a `jan_` reference — the image
+   * positions `findCutoverViolations` reports — with its JSON path. A value that is neither an
+   * image nor a URL is listed with `ref: null` and an `error`, without a call.
+   */
   images: Array<DualWriteResult & { path: string }>;
 }
 
 /**
- * {@link dualWriteIngest} over every image of an OpenAI-style body (at most `concurrency` at a
- * time), all within one `timeoutMs` budget. Never throws; images that failed keep their original
- * value in `body`.
+ * {@link dualWriteIngest} over every image of a chat body — OpenAI chat and Responses shapes and
+ * Anthropic-style `{ type: 'image', source }` blocks, base64 ones included (at most `concurrency`
+ * at a time), all within one `timeoutMs` budget. Never throws; images that failed keep their
+ * original value in `body`.
  */
 export async function dualWriteBody<T>(
   client: MediaClient,
   body: T,
   options: DualWriteOptions & { concurrency?: number } = {},
 ): Promise<DualWriteBodyResult<T>> {
-  const found: Array<{ path: PathSegment[]; value: string }> = [];
+  const found: Array<{ path: PathSegment[]; value: string; input: string }> = [];
   try {
     visitStrings(body, (text, path, parents) => {
-      if (!isImagePosition(path, parents) || parsePlaceholder(text)) return;
-      if (/^\s*(data:|https?:\/\/)/i.test(text)) found.push({ path: [...path], value: text });
+      const image = imageAt(text, path, parents);
+      if (!image || image.kind === 'placeholder') return;
+      // Bare base64 says nothing about its type: the block's media_type does (the service sniffs
+      // the bytes either way).
+      const input = image.kind === 'base64' ? `data:${image.mediaType ?? ''};base64,${text.trim()}` : text;
+      found.push({ path: [...path], value: text, input });
     });
   } catch (error) {
     notify(options.onError, error, '');
@@ -167,7 +184,7 @@ export async function dualWriteBody<T>(
     while (next < found.length) {
       const index = next++;
       const item = found[index]!;
-      const result = await ingestWithin(client, item.value, options, deadline);
+      const result = await ingestWithin(client, item.input, options, deadline, item.value);
       results[index] = { ...result, path: formatPath(item.path) };
     }
   };
