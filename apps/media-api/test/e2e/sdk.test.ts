@@ -10,6 +10,7 @@ import {
   MediaClient,
   NotFoundError,
   PayloadTooLargeError,
+  StorageUploadError,
   UnsupportedMediaTypeError,
   validateCutover,
   type ResolveLatencyMeta,
@@ -219,6 +220,38 @@ describe('@jan/media-client against the running service', () => {
         expect(put.status).toBeGreaterThanOrEqual(400);
       }
       await expect(client.media.download(prepared.id, { userId: user })).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('discards the reservation when the storage refuses the bytes, and says it was the storage', async () => {
+      const user = uniqueUser('sdk');
+      const png = await pngImage(2020);
+      // A reservation counts toward usage until it is completed, deleted or reaped.
+      const reservation = await client.media.prepareUpload({ mime_type: 'image/png', bytes: png.length }, { userId: user });
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 1 });
+      await client.media.delete(reservation.id, { userId: user });
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 0 });
+
+      let spoiled = 0;
+      // The local backend's upload URL points at the service: spoil its signature on the way.
+      const tampering = client.withOptions({
+        fetch: async (input, init) => {
+          const url = new URL(input instanceof Request ? input.url : String(input));
+          if (url.pathname.startsWith('/v1/uploads/')) {
+            spoiled++;
+            url.searchParams.set('sig', `x${url.searchParams.get('sig') ?? ''}`);
+          }
+          return fetch(url, init);
+        },
+      });
+      const error = await tampering.media.uploadDirect(png, { mimeType: 'image/png' }, { userId: user }).catch((e: unknown) => e);
+      expect(spoiled).toBeGreaterThan(0);
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error).not.toBeInstanceOf(APIError);
+      const failure = error as StorageUploadError;
+      expect(failure).toMatchObject({ code: 'storage_upload_failed', status: 403, storageCode: 'invalid_signature', reservationDiscarded: true });
+      expect(failure.message).not.toMatch(/sig=|expires=/);
+      await expect(client.media.metadata(failure.mediaId, { userId: user })).rejects.toBeInstanceOf(NotFoundError);
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 0, bytes: 0 });
     });
   });
 
