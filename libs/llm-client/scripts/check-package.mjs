@@ -29,7 +29,7 @@ try {
   const probe = `
     const client = new m.MediaClient({ baseURL: 'http://127.0.0.1:8285', env: {} });
     const names = ['MediaClient', 'APIError', 'NotFoundError', 'APIConnectionTimeoutError',
-      'createMediaMigration', 'validateCutover', 'findCutoverViolations', 'CutoverViolationError'];
+      'createMediaMigration', 'validateCutover', 'findCutoverViolations', 'CutoverViolationError', 'StorageUploadError'];
     const missing = names.filter((n) => typeof m[n] !== 'function');
     if (missing.length) throw new Error('missing exports: ' + missing.join(', '));
     if (!(new m.NotFoundError(404, { error: 'x' }, new Headers()) instanceof m.APIError)) throw new Error('error tree broken');

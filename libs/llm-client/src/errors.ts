@@ -9,7 +9,8 @@
  * │   └── RateLimitError 429, InternalServerError 5xx
  * ├── APIConnectionError (no HTTP answer at all)
  * │   └── APIConnectionTimeoutError
- * └── APIUserAbortError (the caller's AbortSignal fired)
+ * ├── APIUserAbortError (the caller's AbortSignal fired)
+ * └── StorageUploadError (uploadDirect: the signed-URL upload to storage failed)
  */
 export class MediaClientError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -26,7 +27,7 @@ export interface ErrorBody {
   [key: string]: unknown;
 }
 
-/** The service (or a storage endpoint during a direct upload) answered with a non-2xx status. */
+/** The service answered with a non-2xx status. */
 export class APIError extends MediaClientError {
   /** HTTP status of the response. */
   readonly status: number;
@@ -111,5 +112,49 @@ export class APIConnectionTimeoutError extends APIConnectionError {
 export class APIUserAbortError extends MediaClientError {
   constructor(message = 'Request was aborted.', options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/**
+ * `uploadDirect`'s upload of the bytes to the signed URL failed: the bucket (or, on the local
+ * backend, the service's upload endpoint) refused them or did not answer. Prepare and complete,
+ * the calls to the service itself, throw the usual {@link APIError}s. Before this is thrown the
+ * reservation made by prepare is deleted (best effort), so it does not count toward the owner's
+ * usage until it expires.
+ */
+export class StorageUploadError extends MediaClientError {
+  readonly code = 'storage_upload_failed';
+  /** HTTP status of the storage's answer; `undefined` when there was none (connection error, timeout). */
+  readonly status: number | undefined;
+  /** The storage's own error code, when its body names one (S3/GCS `<Code>`, or a JSON `code`). */
+  readonly storageCode: string | undefined;
+  /** The id prepare reserved for this upload. */
+  readonly mediaId: string;
+  /** `true` when the reservation is gone; `false` when deleting it failed (it then expires on its own). */
+  readonly reservationDiscarded: boolean;
+  /** Where the bytes were sent, without the query string (it holds the signature). */
+  readonly uploadUrl: string;
+
+  constructor(params: {
+    method: string;
+    uploadUrl: string;
+    mediaId: string;
+    reservationDiscarded: boolean;
+    status: number | undefined;
+    storageCode: string | undefined;
+    reason: string;
+    cause: unknown;
+  }) {
+    const outcome = params.reservationDiscarded
+      ? `the reservation ${params.mediaId} was discarded`
+      : `the reservation ${params.mediaId} could not be discarded (it expires with the upload deadline)`;
+    super(`Upload to storage failed: ${params.reason} (${params.method} ${params.uploadUrl}); ${outcome}.`, {
+      cause: params.cause,
+    });
+    this.status = params.status;
+    this.storageCode = params.storageCode;
+    this.mediaId = params.mediaId;
+    this.reservationDiscarded = params.reservationDiscarded;
+    this.uploadUrl = params.uploadUrl;
   }
 }

@@ -10,6 +10,7 @@ import {
   MediaClient,
   NotFoundError,
   PayloadTooLargeError,
+  StorageUploadError,
   UnsupportedMediaTypeError,
   validateCutover,
   type ResolveLatencyMeta,
@@ -220,6 +221,38 @@ describe('@jan/media-client against the running service', () => {
       }
       await expect(client.media.download(prepared.id, { userId: user })).rejects.toBeInstanceOf(NotFoundError);
     });
+
+    it('discards the reservation when the storage refuses the bytes, and says it was the storage', async () => {
+      const user = uniqueUser('sdk');
+      const png = await pngImage(2020);
+      // A reservation counts toward usage until it is completed, deleted or reaped.
+      const reservation = await client.media.prepareUpload({ mime_type: 'image/png', bytes: png.length }, { userId: user });
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 1 });
+      await client.media.delete(reservation.id, { userId: user });
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 0 });
+
+      let spoiled = 0;
+      // The local backend's upload URL points at the service: spoil its signature on the way.
+      const tampering = client.withOptions({
+        fetch: async (input, init) => {
+          const url = new URL(input instanceof Request ? input.url : String(input));
+          if (url.pathname.startsWith('/v1/uploads/')) {
+            spoiled++;
+            url.searchParams.set('sig', `x${url.searchParams.get('sig') ?? ''}`);
+          }
+          return fetch(url, init);
+        },
+      });
+      const error = await tampering.media.uploadDirect(png, { mimeType: 'image/png' }, { userId: user }).catch((e: unknown) => e);
+      expect(spoiled).toBeGreaterThan(0);
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error).not.toBeInstanceOf(APIError);
+      const failure = error as StorageUploadError;
+      expect(failure).toMatchObject({ code: 'storage_upload_failed', status: 403, storageCode: 'invalid_signature', reservationDiscarded: true });
+      expect(failure.message).not.toMatch(/sig=|expires=/);
+      await expect(client.media.metadata(failure.mediaId, { userId: user })).rejects.toBeInstanceOf(NotFoundError);
+      expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 0, bytes: 0 });
+    });
   });
 
   describe('lifecycle and usage', () => {
@@ -392,6 +425,43 @@ describe('@jan/media-client against the running service', () => {
       // Dual-writing the same images again is idempotent through per-owner dedupe.
       const again = await migration.dualWriteBody(legacy, { userId: user });
       expect(again.images.map((i) => [i.id, i.deduped])).toEqual(written.images.map((i) => [i.id, true]));
+    });
+
+    it('dual-writes an Anthropic-style base64 block and resolves it back to a valid block in both modes', async () => {
+      const user = uniqueUser('llm');
+      const jpeg = await jpegImage(2019, 24);
+      const migration = createMediaMigration({ client, enabled: true, cutover: 'enforce' });
+      const legacy = {
+        model: 'anthropic/claude-sonnet-4',
+        messages: [
+          { role: 'user', content: 'earlier turn' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is this?' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: jpeg.toString('base64') } },
+            ],
+          },
+        ],
+      };
+      expect(migration.findCutoverViolations(legacy).map((v) => v.path)).toEqual(['messages[1].content[1].source.data']);
+
+      const written = await migration.dualWriteBody(legacy, { userId: user });
+      expect(written.images).toHaveLength(1);
+      const [image] = written.images;
+      expect(image).toMatchObject({ path: 'messages[1].content[1].source.data', legacyUrl: jpeg.toString('base64') });
+      expect(image!.error).toBeUndefined();
+      expect(image!.ref).toBe(`data:image/jpeg;${image!.id}`);
+      expect(await client.media.metadata(image!.id!, { userId: user })).toMatchObject({ mime: 'image/jpeg', bytes: jpeg.length });
+      expect(migration.validateCutover(written.body)).toBe(written.body);
+
+      const forAnthropic = await migration.resolveForProvider(written.body, { userId: user });
+      const urlBlock = (forAnthropic.messages[1]!.content as unknown[])[1] as { type: string; source: { type: string; url: string } };
+      expect(urlBlock).toEqual({ type: 'image', source: { type: 'url', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:/) } });
+      expect(Buffer.from(await (await fetch(urlBlock.source.url)).arrayBuffer())).toEqual(jpeg);
+
+      const forBedrock = await migration.resolveForProvider(written.body, { userId: user, provider: 'bedrock' });
+      expect(forBedrock.messages[1]!.content[1]).toEqual(legacy.messages[1]!.content[1]);
     });
 
     it('reports dual-write failures without throwing, and surfaces resolve failures to the latency hook', async () => {

@@ -1,6 +1,6 @@
 import { MediaClientError } from '../errors.ts';
 import { formatPath, visitStrings } from './json-path.ts';
-import { isImagePosition, parsePlaceholder, RAW_BASE64_IMAGE } from './image-references.ts';
+import { imageAt, RAW_BASE64_IMAGE, type ImageValue } from './image-references.ts';
 
 /**
  * Why a value breaks the cutover rule:
@@ -72,14 +72,18 @@ function preview(text: string, kind: CutoverViolationKind): string {
   return trimmed.length > 40 ? `${trimmed.slice(0, 40)}… ${length}` : trimmed;
 }
 
-function classify(text: string, parent: unknown): CutoverViolationKind | null {
-  const trimmed = text.trim();
-  if (parsePlaceholder(trimmed)) return null;
-  if (/^data:[^,]*;base64,/i.test(trimmed)) return 'raw_base64';
-  if (/^https?:\/\//i.test(trimmed)) return 'external_url';
-  const sourceType = parent && typeof parent === 'object' ? (parent as Record<string, unknown>)['type'] : undefined;
-  if (sourceType === 'base64') return 'raw_base64';
-  return 'unrecognised';
+function violationKind(image: ImageValue): CutoverViolationKind | null {
+  switch (image.kind) {
+    case 'placeholder':
+      return null;
+    case 'data_url':
+    case 'base64':
+      return 'raw_base64';
+    case 'external_url':
+      return 'external_url';
+    default:
+      return 'unrecognised';
+  }
 }
 
 /**
@@ -90,9 +94,9 @@ function classify(text: string, parent: unknown): CutoverViolationKind | null {
 export function findCutoverViolations(body: unknown): CutoverViolation[] {
   const violations: CutoverViolation[] = [];
   visitStrings(body, (text, path, parents) => {
-    const parent = parents[parents.length - 1];
-    if (isImagePosition(path, parents)) {
-      const kind = classify(text, parent);
+    const image = imageAt(text, path, parents);
+    if (image) {
+      const kind = violationKind(image);
       if (kind) violations.push({ path: formatPath(path), kind, preview: preview(text, kind) });
       return;
     }

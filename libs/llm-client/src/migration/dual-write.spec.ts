@@ -1,6 +1,7 @@
 import { MediaClient } from '../client';
-import { APIConnectionError, BadRequestError, InternalServerError } from '../errors';
-import { BASE_URL, fakeFetch, hang, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
+import { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError, BadRequestError, InternalServerError } from '../errors';
+import { BASE_URL, fakeFetch, fakeSleep, hang, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
+import { findCutoverViolations } from './cutover';
 import { dualWriteBody, dualWriteIngest } from './dual-write';
 
 const ID = MEDIA_OBJECT.id;
@@ -70,6 +71,37 @@ describe('dualWriteIngest', () => {
   });
 });
 
+describe('dualWriteIngest time budget', () => {
+  it('is one deadline over every attempt: retries do not each get the whole budget', async () => {
+    const fake = fakeFetch(hang);
+    const { sleep } = fakeSleep();
+    const client = new MediaClient({ baseURL: BASE_URL, fetch: fake.fetch, propagator: false, env: {}, maxRetries: 5, sleep });
+    const result = await dualWriteIngest(client, DATA_URL, { timeoutMs: 30 });
+    expect(result.error).toBeInstanceOf(APIConnectionTimeoutError);
+    expect((result.error as Error).message).toBe('Dual-write gave up after its 30 ms budget.');
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('cuts the wait between retries short when the budget runs out', async () => {
+    const fake = fakeFetch(() => json(503, { error: 'busy', code: 'storage_unavailable' }));
+    // A 60 s backoff that only the deadline's signal can end.
+    const client = new MediaClient({ baseURL: BASE_URL, fetch: fake.fetch, propagator: false, env: {}, retry: { initialDelayMs: 60_000 } });
+    const started = Date.now();
+    const result = await dualWriteIngest(client, DATA_URL, { timeoutMs: 30 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result.error).toBeInstanceOf(APIConnectionTimeoutError);
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it("reports the caller's own abort as such, not as the budget running out", async () => {
+    const { client } = setup(hang);
+    const controller = new AbortController();
+    const pending = dualWriteIngest(client, DATA_URL, { timeoutMs: 60_000, signal: controller.signal });
+    controller.abort();
+    expect((await pending).error).toBeInstanceOf(APIUserAbortError);
+  });
+});
+
 describe('dualWriteBody', () => {
   it('replaces every ingested image, keeps failed ones, and leaves the original untouched', async () => {
     const body = {
@@ -112,5 +144,109 @@ describe('dualWriteBody', () => {
     expect(result.body).toBe(body);
     expect(result.images).toEqual([]);
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe('dualWriteBody over the image positions the cutover check knows', () => {
+  const PNG_BASE64 = DATA_URL.slice(DATA_URL.indexOf(',') + 1);
+  // Every request answers with the object whose mime the data URL declared, as the service would.
+  const ingestAnswer: Handler = (request) => {
+    const source = JSON.parse(request.bodyText).source;
+    const mime = source.type === 'data_url' ? /^data:([^;,]*)/.exec(source.data_url)![1] || 'image/png' : 'image/jpeg';
+    return json(200, { ...MEDIA_OBJECT, mime });
+  };
+
+  it('ingests an Anthropic-style base64 block as a data URL of its media_type and keeps the block shape', async () => {
+    const body = {
+      model: 'claude-sonnet-4',
+      messages: [
+        { role: 'user', content: 'first turn' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+            { type: 'text', text: 'c' },
+            { type: 'text', text: 'd' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_BASE64 } },
+          ],
+        },
+      ],
+    };
+    const snapshot = structuredClone(body);
+    const { client, calls } = setup(ingestAnswer);
+    const result = await dualWriteBody(client, body, { userId: 'u1' });
+
+    expect(calls).toHaveLength(1);
+    expect(JSON.parse(calls[0]!.bodyText).source).toEqual({ type: 'data_url', data_url: `data:image/png;base64,${PNG_BASE64}` });
+    expect(result.images).toEqual([
+      { path: 'messages[1].content[4].source.data', ref: `data:image/png;${ID}`, id: ID, legacyUrl: PNG_BASE64, deduped: false },
+    ]);
+    expect(result.body.messages[1]!.content[4]).toEqual({
+      type: 'image',
+      source: { type: 'base64', media_type: 'image/png', data: `data:image/png;${ID}` },
+    });
+    expect(body).toEqual(snapshot);
+    // The path dual-write reports is the one the cutover check flags, and the rewritten body passes.
+    expect(findCutoverViolations(body).map((v) => [v.path, v.kind])).toEqual([['messages[1].content[4].source.data', 'raw_base64']]);
+    expect(findCutoverViolations(result.body)).toEqual([]);
+  });
+
+  it('ingests Anthropic url sources and base64 without a media_type', async () => {
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+            { type: 'image', source: { type: 'base64', data: PNG_BASE64 } },
+          ],
+        },
+      ],
+    };
+    const { client, calls } = setup(ingestAnswer);
+    const result = await dualWriteBody(client, body, { concurrency: 1 });
+    expect(calls.map((c) => JSON.parse(c.bodyText).source)).toEqual([
+      { type: 'remote_url', url: 'https://example.com/cat.jpg' },
+      { type: 'data_url', data_url: `data:;base64,${PNG_BASE64}` },
+    ]);
+    expect(result.body.messages[0]!.content[0]!.source).toEqual({ type: 'url', url: `data:image/jpeg;${ID}` });
+    expect(result.images.map((i) => i.path)).toEqual(['messages[0].content[0].source.url', 'messages[0].content[1].source.data']);
+    expect(findCutoverViolations(result.body)).toEqual([]);
+  });
+
+  it('lists every image position the cutover check reports, in the OpenAI chat and Responses shapes too', async () => {
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: DATA_URL, detail: 'high' } },
+            { type: 'image_url', image_url: 'https://example.com/a.png' },
+            { type: 'input_image', image_url: DATA_URL },
+            { type: 'image_url', image_url: { url: 'file:///etc/passwd' } },
+            { type: 'image', source: { type: 'base64', media_type: 'image/webp', data: PNG_BASE64 } },
+            { type: 'image_url', image_url: { url: `data:image/png;${ID}` } },
+          ],
+        },
+      ],
+    };
+    const { client, calls } = setup(ingestAnswer);
+    const errors: unknown[] = [];
+    const result = await dualWriteBody(client, body, { onError: (e) => errors.push(e) });
+    const imagePositions = findCutoverViolations(body).map((v) => v.path);
+    expect(result.images.map((i) => i.path)).toEqual(imagePositions);
+    expect(calls).toHaveLength(4);
+    expect(result.images.map((i) => i.ref)).toEqual([
+      `data:image/png;${ID}`,
+      `data:image/jpeg;${ID}`,
+      `data:image/png;${ID}`,
+      null,
+      `data:image/webp;${ID}`,
+    ]);
+    expect(String(result.images[3]!.error)).toMatch(/neither a data: URL nor an http\(s\) URL/);
+    expect(errors).toHaveLength(1);
+    expect(result.body.messages[0]!.content[0]).toEqual({ type: 'image_url', image_url: { url: `data:image/png;${ID}`, detail: 'high' } });
+    expect(findCutoverViolations(result.body).map((v) => v.path)).toEqual(['messages[0].content[3].image_url.url']);
   });
 });

@@ -49,6 +49,50 @@ export function isImagePosition(path: readonly PathSegment[], parents: readonly 
   if (key === 'image_url') return true;
   if (key === 'url' && parentKey === 'image_url') return true;
   if (key === 'url' && IMAGE_TYPES.has(typeOf(parent) ?? '')) return true;
-  if ((key === 'url' || key === 'data') && parentKey === 'source' && typeOf(grandparent) === 'image') return true;
+  if (isAnthropicSourcePosition(path, parents)) return true;
   return false;
+}
+
+/** `source.url` or `source.data` of an Anthropic-style `{ type: 'image', source }` block. */
+export function isAnthropicSourcePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
+  const key = path[path.length - 1];
+  return (key === 'url' || key === 'data') && path[path.length - 2] === 'source' && typeOf(parents[parents.length - 2]) === 'image';
+}
+
+/**
+ * What an image position holds — the one reading that the cutover check (what is a violation)
+ * and dual-write (what to ingest) share:
+ * - `placeholder`: a `jan_` reference already;
+ * - `data_url`: a `data:<mime>;base64,…` URL;
+ * - `base64`: the bare base64 of an Anthropic-style `source: { type: 'base64', media_type, data }`
+ *   (`mediaType` is that `media_type`, when it names a type);
+ * - `external_url`: an http(s) URL;
+ * - `unrecognised`: anything else.
+ */
+export type ImageValue =
+  | { kind: 'placeholder'; mime: string; id: string }
+  | { kind: 'data_url' }
+  | { kind: 'base64'; mediaType: string | undefined }
+  | { kind: 'external_url' }
+  | { kind: 'unrecognised' };
+
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
+
+/** The image a string holds, or `null` when it does not sit in an image position. */
+export function imageAt(text: string, path: readonly PathSegment[], parents: readonly unknown[]): ImageValue | null {
+  if (!isImagePosition(path, parents)) return null;
+  const trimmed = text.trim();
+  const placeholder = parsePlaceholder(trimmed);
+  if (placeholder) return { kind: 'placeholder', ...placeholder };
+  if (/^data:[^,]*;base64,/i.test(trimmed)) return { kind: 'data_url' };
+  if (/^https?:\/\//i.test(trimmed)) return { kind: 'external_url' };
+  const parent = parents[parents.length - 1];
+  if (typeOf(parent) === 'base64') {
+    const mediaType = (parent as Record<string, unknown>)['media_type'];
+    return {
+      kind: 'base64',
+      mediaType: typeof mediaType === 'string' && MEDIA_TYPE.test(mediaType.trim()) ? mediaType.trim().toLowerCase() : undefined,
+    };
+  }
+  return { kind: 'unrecognised' };
 }

@@ -22,7 +22,11 @@ export interface MediaMigrationOptions {
   onLatency?: LatencyHook;
   /** Called with the violations of each checked body in `report` mode. */
   onCutoverViolation?: (violations: CutoverViolation[]) => void;
-  /** Time budget of one dual-write ingest. Default 10 000 ms, so the chat path is never held long. */
+  /**
+   * Time budget of one `dualWriteIngest` or `dualWriteBody` call, retries and backoff included
+   * (one deadline, not a per-attempt timeout). Default 10 000 ms, so the chat path is never held
+   * long. A call's own `timeoutMs` overrides it.
+   */
   dualWriteTimeoutMs?: number;
   env?: Record<string, string | undefined>;
 }

@@ -97,3 +97,69 @@ describe('resolveForProvider', () => {
     ).resolves.toEqual(resolvedBody);
   });
 });
+
+describe('resolveForProvider with Anthropic-style image blocks', () => {
+  const OTHER = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n1';
+  const SIGNED = `http://127.0.0.1:8285/v1/media/${ID}?exp=1&sig=abc`;
+  const BYTES = 'iVBORw0KGgo=';
+
+  // What the service does: swap every placeholder found in a string, knowing nothing of shapes.
+  function service(unresolved: string[] = []): Handler {
+    return (request) => {
+      const { payload, mode } = JSON.parse(request.bodyText);
+      const text = JSON.stringify(payload).replace(/data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]{26})/g, (whole, mime, id) =>
+        unresolved.includes(id) ? whole : mode === 'inline' ? `data:${mime};base64,${BYTES}` : SIGNED.replace(ID, id),
+      );
+      return json(200, { payload: JSON.parse(text) });
+    };
+  }
+
+  const body = {
+    model: 'claude-sonnet-4',
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'see' },
+          // As dualWriteBody writes it: the base64 block keeps its shape, the reference in data.
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: `data:image/png;${ID}` } },
+          // As a client may send it after the cutover.
+          { type: 'image', source: { type: 'url', url: `data:image/jpeg;${OTHER}` }, cache_control: { type: 'ephemeral' } },
+          { type: 'image_url', image_url: { url: `data:image/png;${ID}` } },
+        ],
+      },
+    ],
+  };
+
+  it('gives URL sources in URL mode', async () => {
+    const snapshot = structuredClone(body);
+    const { client } = setup(service());
+    const out = await resolveForProvider(client, body, { provider: 'anthropic' });
+    expect(out.messages[0]!.content.slice(1)).toEqual([
+      { type: 'image', source: { type: 'url', url: SIGNED } },
+      { type: 'image', source: { type: 'url', url: SIGNED.replace(ID, OTHER) }, cache_control: { type: 'ephemeral' } },
+      { type: 'image_url', image_url: { url: SIGNED } },
+    ]);
+    expect(body).toEqual(snapshot);
+  });
+
+  it('gives base64 sources with the media type of the bytes in inline mode', async () => {
+    const { client } = setup(service());
+    const out = await resolveForProvider(client, body, { provider: 'bedrock' });
+    expect(out.messages[0]!.content.slice(1)).toEqual([
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: BYTES } },
+      { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: BYTES }, cache_control: { type: 'ephemeral' } },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${BYTES}` } },
+    ]);
+  });
+
+  it('leaves placeholders the service kept unresolved, and blocks that held none, as they are', async () => {
+    const raw = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: BYTES } };
+    const withRaw = { ...body, messages: [{ role: 'user', content: [...body.messages[0]!.content, raw] }] };
+    const { client } = setup(service([ID]));
+    const out = await resolveForProvider(client, withRaw, { provider: 'anthropic', keepUnresolved: true });
+    expect(out.messages[0]!.content[1]).toEqual(body.messages[0]!.content[1]);
+    expect(out.messages[0]!.content[2]!.source).toEqual({ type: 'url', url: SIGNED.replace(ID, OTHER) });
+    expect(out.messages[0]!.content[4]).toEqual(raw);
+  });
+});

@@ -1,6 +1,7 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
 import type { ResolveMode } from '../types.ts';
-import { containsPlaceholder } from './image-references.ts';
+import { containsPlaceholder, isAnthropicSourcePosition, parsePlaceholder } from './image-references.ts';
+import { visitStrings, type PathSegment } from './json-path.ts';
 
 /**
  * Providers that cannot fetch an image from a URL and need the bytes in the request:
@@ -81,11 +82,64 @@ function report(hook: LatencyHook | undefined, ms: number, meta: ResolveLatencyM
   }
 }
 
+/** Where an Anthropic-style image source holds a placeholder: the source object's path and its key. */
+interface SourceSlot {
+  source: readonly PathSegment[];
+  key: 'data' | 'url';
+}
+
+function anthropicPlaceholderSlots(body: unknown): SourceSlot[] {
+  const slots: SourceSlot[] = [];
+  visitStrings(body, (text, path, parents) => {
+    if (isAnthropicSourcePosition(path, parents) && parsePlaceholder(text)) {
+      slots.push({ source: path.slice(0, -1), key: path[path.length - 1] as 'data' | 'url' });
+    }
+  });
+  return slots;
+}
+
 /**
- * Resolves every `jan_` placeholder in an OpenAI-style request body right before the provider
- * call, in the mode the provider needs. A body without placeholders is returned as is, without
- * a network call. Errors are thrown (after the latency hook has seen them): the caller decides
- * whether to fall back to legacy URLs.
+ * The service swaps placeholders inside strings and knows nothing of block shapes, so an
+ * Anthropic-style source comes back as `{ type: 'base64', data: 'https://…' }` (URL mode) or
+ * `{ type: 'url', url: 'data:…;base64,…' }` (inline mode), which Anthropic refuses. Each slot that
+ * held a placeholder is rewritten to the shape its resolved value needs: an http(s) URL becomes
+ * `{ type: 'url', url }`, inline bytes `{ type: 'base64', media_type, data }`. Placeholders left
+ * unresolved (`keepUnresolved`) stay as they are.
+ */
+function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): void {
+  for (const slot of slots) {
+    let source: unknown = resolved;
+    for (const segment of slot.source) {
+      source = source !== null && typeof source === 'object' ? (source as Record<PathSegment, unknown>)[segment] : undefined;
+    }
+    if (source === null || typeof source !== 'object' || Array.isArray(source)) continue;
+    const fields = source as Record<string, unknown>;
+    const value = fields[slot.key];
+    if (typeof value !== 'string' || parsePlaceholder(value)) continue;
+    const trimmed = value.trim();
+    const comma = trimmed.indexOf(',');
+    const head = /^data:([^;,]+)(?:;[^;,]*)*;base64$/i.exec(comma > 0 ? trimmed.slice(0, comma) : '');
+    if (head) {
+      delete fields['url'];
+      fields['type'] = 'base64';
+      fields['media_type'] = head[1]!.toLowerCase();
+      fields['data'] = trimmed.slice(comma + 1);
+    } else if (/^https?:\/\//i.test(trimmed)) {
+      delete fields['data'];
+      delete fields['media_type'];
+      fields['type'] = 'url';
+      fields['url'] = trimmed;
+    }
+  }
+}
+
+/**
+ * Resolves every `jan_` placeholder in a chat request body right before the provider call, in
+ * the mode the provider needs. A body without placeholders is returned as is, without a network
+ * call. Anthropic-style `{ type: 'image', source }` blocks come back in the shape their resolved
+ * value needs (`url` source for a URL, `base64` source for inline bytes), whichever of
+ * `source.data` or `source.url` held the placeholder. Errors are thrown (after the latency hook
+ * has seen them): the caller decides whether to fall back to legacy URLs.
  */
 export async function resolveForProvider<T>(
   client: MediaClient,
@@ -101,7 +155,10 @@ export async function resolveForProvider<T>(
   }
   const requestOptions: RequestOptions = { userId: options.userId, signal: options.signal, timeoutMs: options.timeoutMs };
   try {
+    const slots = anthropicPlaceholderSlots(body);
     const resolved = await client.media.resolvePayload(body, { mode, keepUnresolved: options.keepUnresolved }, requestOptions);
+    // The answer is a fresh parse of the service's JSON: rewriting it in place touches nothing of the caller's.
+    toAnthropicSources(resolved, slots);
     report(options.onLatency, performance.now() - started, { provider, mode, called: true, ok: true });
     return resolved;
   } catch (error) {

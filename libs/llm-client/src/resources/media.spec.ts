@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MediaClient } from '../client';
-import { APIUserAbortError, InternalServerError } from '../errors';
+import { APIConnectionError, APIError, APIUserAbortError, InternalServerError, StorageUploadError } from '../errors';
 import { BASE_URL, fakeFetch, fakeSleep, json, MEDIA_OBJECT, noContent, type Handler } from '../testing/fake-fetch';
 
 const ID = MEDIA_OBJECT.id;
@@ -168,6 +168,97 @@ describe('media.uploadDirect', () => {
     await client.media.uploadDirect(new Blob([BYTES]), { mimeType: 'image/png' });
     expect(calls[1]!.url.href).toBe(`${BASE_URL}/v1/uploads/tok`);
     expect(calls[1]!.headers.get('x-media-service-key')).toBe('svc-key');
+  });
+
+  describe('when the upload to storage fails', () => {
+    const SIGNED = `${STORAGE}/bucket/uploads/${ID}.png?X-Amz-Credential=AKIA%2F&X-Amz-Signature=s3cr3t`;
+    const S3_403 = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>';
+
+    function storageFailing(storage: Handler, deleted: () => Response = noContent) {
+      return clientWith((request, index) => {
+        if (request.url.pathname === '/v1/media/prepare-upload') {
+          return json(200, { id: ID, upload_url: SIGNED, mime_type: 'image/png', expires_in: 300, method: 'PUT', headers: {} });
+        }
+        if (request.url.origin === STORAGE) return storage(request, index);
+        if (request.method === 'DELETE') return deleted();
+        return json(200, MEDIA_OBJECT);
+      });
+    }
+
+    it('discards the reservation and throws a StorageUploadError, not an error of the service', async () => {
+      const { client, calls } = storageFailing(() => new Response(S3_403, { status: 403, headers: { 'content-type': 'application/xml' } }));
+      const error = await client.media.uploadDirect(BYTES, { mimeType: 'image/png' }, { userId: 'u1' }).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error).not.toBeInstanceOf(APIError);
+      const failure = error as StorageUploadError;
+      expect(failure).toMatchObject({
+        name: 'StorageUploadError',
+        code: 'storage_upload_failed',
+        status: 403,
+        storageCode: 'SignatureDoesNotMatch',
+        mediaId: ID,
+        reservationDiscarded: true,
+        uploadUrl: `${STORAGE}/bucket/uploads/${ID}.png`,
+      });
+      expect(failure.message).toBe(
+        `Upload to storage failed: 403 SignatureDoesNotMatch (PUT ${STORAGE}/bucket/uploads/${ID}.png); the reservation ${ID} was discarded.`,
+      );
+      expect(failure.message).not.toMatch(/s3cr3t|X-Amz|<Error>/);
+      expect(failure.cause).toBeInstanceOf(APIError);
+      expect(calls.map((c) => `${c.method} ${c.url.origin}${c.url.pathname}`)).toEqual([
+        `POST ${BASE_URL}/v1/media/prepare-upload`,
+        `PUT ${STORAGE}/bucket/uploads/${ID}.png`,
+        `DELETE ${BASE_URL}/v1/media/${ID}`,
+      ]);
+      expect(calls[2]!.headers.get('x-jan-user-id')).toBe('u1');
+      expect(calls[2]!.headers.get('x-media-service-key')).toBe('svc-key');
+    });
+
+    it('retries a failing bucket first, and reads a JSON code (the local backend answers like the service)', async () => {
+      const { client, calls } = storageFailing(() => json(503, { error: 'slow down', code: 'storage_unavailable' }));
+      const error = (await client.media.uploadDirect(BYTES, { mimeType: 'image/png' }).catch((e: unknown) => e)) as StorageUploadError;
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error).toMatchObject({ status: 503, storageCode: 'storage_unavailable', reservationDiscarded: true });
+      expect(calls.filter((c) => c.url.origin === STORAGE)).toHaveLength(3);
+      expect(calls.at(-1)!.method).toBe('DELETE');
+    });
+
+    it('covers a storage that never answers: no status, the connection error as cause', async () => {
+      const { client, calls } = storageFailing(() => {
+        throw new TypeError('fetch failed');
+      });
+      const error = (await client.media.uploadDirect(BYTES, { mimeType: 'image/png' }, { maxRetries: 0 }).catch((e: unknown) => e)) as StorageUploadError;
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error.status).toBeUndefined();
+      expect(error.storageCode).toBeUndefined();
+      expect(error.cause).toBeInstanceOf(APIConnectionError);
+      expect(error.message).toMatch(/^Upload to storage failed: no answer \(Connection error: fetch failed\)/);
+      expect(error.message).not.toContain('s3cr3t');
+      expect(calls.map((c) => c.method)).toEqual(['POST', 'PUT', 'DELETE']);
+    });
+
+    it('says so when the reservation could not be discarded either', async () => {
+      const { client } = storageFailing(
+        () => new Response('denied', { status: 403 }),
+        () => json(500, { error: 'db down', code: 'database_unavailable' }),
+      );
+      const error = (await client.media.uploadDirect(BYTES, { mimeType: 'image/png' }, { maxRetries: 0 }).catch((e: unknown) => e)) as StorageUploadError;
+      expect(error).toBeInstanceOf(StorageUploadError);
+      expect(error).toMatchObject({ status: 403, storageCode: undefined, reservationDiscarded: false });
+      expect(error.message).toMatch(/could not be discarded \(it expires with the upload deadline\)\.$/);
+    });
+
+    it("discards the reservation when the caller aborts, and still reports the caller's abort", async () => {
+      const controller = new AbortController();
+      const { client, calls } = storageFailing(() => {
+        controller.abort();
+        throw new DOMException('aborted', 'AbortError');
+      });
+      const error = await client.media.uploadDirect(BYTES, { mimeType: 'image/png' }, { signal: controller.signal }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(APIUserAbortError);
+      expect(calls.map((c) => c.method)).toEqual(['POST', 'PUT', 'DELETE']);
+    });
   });
 
   it('rejects content of unknown size', async () => {

@@ -9,7 +9,7 @@ import {
   type SizedUploadable,
   type Uploadable,
 } from '../core/body.ts';
-import { MediaClientError } from '../errors.ts';
+import { APIError, APIUserAbortError, MediaClientError, NotFoundError, StorageUploadError } from '../errors.ts';
 import type {
   IngestParams,
   MediaMetadata,
@@ -115,7 +115,9 @@ export class MediaResource {
 
   /**
    * Direct-to-storage upload in one call: prepare (declaring size and SHA-256), send the bytes to
-   * the signed URL (`PUT`, or `POST` with the form fields), then complete.
+   * the signed URL (`PUT`, or `POST` with the form fields), then complete. When sending the bytes
+   * fails (after its retries), the reservation is deleted (best effort) and a
+   * {@link StorageUploadError} is thrown — or, when `options.signal` fired, `APIUserAbortError`.
    */
   async uploadDirect(
     content: SizedUploadable,
@@ -135,6 +137,23 @@ export class MediaResource {
     const method = prepared.method ?? params.method ?? 'PUT';
     const target = new URL(prepared.upload_url, this.client.baseURL + '/');
     const sendOptions: RequestOptions = { signal: options.signal, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries };
+    try {
+      await this.sendToStorage(method, target, bytes, params, prepared, options, sendOptions);
+    } catch (error) {
+      throw await this.abandonUpload(prepared.id, method, target, error, options);
+    }
+    return this.complete(prepared.id, options);
+  }
+
+  private async sendToStorage(
+    method: UploadMethod,
+    target: URL,
+    bytes: Uint8Array,
+    params: UploadDirectOptions,
+    prepared: PreparedUpload,
+    options: RequestOptions,
+    sendOptions: RequestOptions,
+  ): Promise<void> {
     // Repeating a signed upload of the same bytes overwrites the same key: safe to retry.
     if (method === 'POST') {
       const body = multipartBody(prepared.fields ?? {}, {
@@ -159,7 +178,45 @@ export class MediaResource {
         this.client.sameOrigin(target) ? { ...sendOptions, userId: options.userId } : sendOptions,
       );
     }
-    return this.complete(prepared.id, options);
+  }
+
+  /**
+   * A failed upload leaves a pending reservation that counts toward the owner's usage until the
+   * sweeper reaps it: delete it now (the service allows that for pending ids), then say what the
+   * storage answered, as an error of its own — the bucket's raw text is no error of the service.
+   * The delete ignores the caller's signal: an aborted upload should not leave a reservation either.
+   */
+  private async abandonUpload(
+    id: string,
+    method: UploadMethod,
+    target: URL,
+    error: unknown,
+    options: RequestOptions,
+  ): Promise<MediaClientError> {
+    let discarded = true;
+    try {
+      await this.delete(id, { ...options, signal: undefined, idempotencyKey: undefined });
+    } catch (deleteError) {
+      // Already gone (expired, or an earlier attempt's answer was lost) is what we wanted.
+      discarded = deleteError instanceof NotFoundError;
+    }
+    if (error instanceof APIUserAbortError) return error;
+    const status = error instanceof APIError ? error.status : undefined;
+    const storageCode = error instanceof APIError ? storageErrorCode(error) : undefined;
+    const reason =
+      status !== undefined
+        ? `${status}${storageCode ? ` ${storageCode}` : ''}`
+        : `no answer (${withoutQueries(error instanceof Error ? error.message : String(error))})`;
+    return new StorageUploadError({
+      method,
+      uploadUrl: `${target.origin}${target.pathname}`,
+      mediaId: id,
+      reservationDiscarded: discarded,
+      status,
+      storageCode,
+      reason,
+      cause: error,
+    });
   }
 
   /**
@@ -276,6 +333,19 @@ export class MediaResource {
       options,
     );
   }
+}
+
+/** The code a storage error body names: S3 and GCS send XML `<Code>…</Code>`, the local backend JSON. */
+function storageErrorCode(error: APIError): string | undefined {
+  if (error.code) return error.code;
+  if (typeof error.body !== 'string') return undefined;
+  const code = /<Code>\s*([\w.-]{1,64})\s*<\/Code>/i.exec(error.body);
+  return code?.[1];
+}
+
+/** Signed URLs carry their signature in the query: never let one into a message. */
+function withoutQueries(text: string): string {
+  return text.replace(/(\bhttps?:\/\/[^\s?#"'<>]*)\?[^\s#"'<>]*/gi, '$1?…');
 }
 
 function isJSON(response: Response): boolean {
