@@ -1,6 +1,6 @@
 /**
  * The production entry point (`pnpm start`, the image's command): runs the one-file bundle of the
- * app that the build makes (dist/bundle/main.js, see scripts/bundle.mjs) with V8's code cache.
+ * app that the build makes (dist/bundle/app.js, see scripts/bundle.mjs) with V8's code cache.
  *
  * Start-up time was mostly module loading: resolving, reading and compiling ~1,500 files. The
  * bundle removes the lookups; the code cache removes most of the compiling on every start after
@@ -22,20 +22,19 @@ import { applyV8Flags } from './v8-flags';
 const CACHE_WRITE_DELAY_MS = 5_000;
 
 function run(): void {
-  const bundle = join(__dirname, 'bundle', 'main.js');
+  const bundle = join(__dirname, 'bundle', 'app.js');
   if (!existsSync(bundle)) {
     require('./main');
     return;
   }
   // Before compiling: V8 accepts a code cache only under the flags it was made with.
   applyV8Flags();
-  const source = readFileSync(bundle, 'utf8');
+  // One function expression, CommonJS's module wrapper included (scripts/bundle.mjs), and ASCII
+  // only, so V8 keeps it as a one-byte string.
+  const source = readFileSync(bundle, 'latin1');
   const cacheFile = codeCacheFile(bundle);
   const cached = cacheFile ? readIfPresent(cacheFile) : undefined;
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: bundle,
-    cachedData: cached,
-  });
+  const script = new Script(source, { filename: bundle, cachedData: cached });
   const bundleModule = new Module(bundle, module);
   bundleModule.filename = bundle;
   const bundleRequire = createRequire(bundle);
