@@ -109,6 +109,14 @@ describe('wire contract (raw HTTP)', () => {
     expect(outside.status).toBe(416);
     expect(outside.headers.get('content-range')).toBe(`bytes */${jpeg.length}`);
     expect(await outside.json()).toMatchObject({ code: 'range_not_satisfiable', request_id: outside.headers.get('x-request-id') });
+    expect((await app.call(`/v1/media/${id}`, { user, headers: { range: `bytes=${jpeg.length + 5}-${jpeg.length + 9}` } })).status).toBe(416);
+
+    // A Range that is not one valid byte range is ignored, a reversed one (RFC 9110 §14.1.1) too.
+    for (const range of ['bytes=9-3', `bytes=${jpeg.length + 9}-3`, 'bytes=abc', 'items=0-3', 'bytes=0-1,3-4']) {
+      const ignored = await app.call(`/v1/media/${id}`, { user, headers: { range } });
+      expect({ range, status: ignored.status, contentRange: ignored.headers.get('content-range') }).toEqual({ range, status: 200, contentRange: null });
+      expect(Buffer.from(await ignored.arrayBuffer())).toEqual(jpeg);
+    }
   });
 
   it('answers 404 with an error for unknown, malformed and foreign ids on every read path', async () => {

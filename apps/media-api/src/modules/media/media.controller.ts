@@ -360,7 +360,12 @@ export function noneMatch(header: string | undefined, etag: string): boolean {
   });
 }
 
-/** One `bytes=a-b` range; anything else serves the whole object. */
+/**
+ * One `bytes=a-b` range. Anything else serves the whole object: another unit, several ranges,
+ * and an int-range RFC 9110 §14.1.1 calls invalid (last-pos below first-pos, `bytes=9-3`): only
+ * a valid range gets a 206 (§14.2), and 416 is for valid ones the object cannot satisfy
+ * (first-pos at or past its end, a zero suffix), which are 'unsatisfiable'.
+ */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   if (!header) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
@@ -374,9 +379,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
     end = size - 1;
   } else {
     start = Number(match[1]);
+    if (match[2] !== '' && Number(match[2]) < start) return null;
     end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
   }
-  if (start > end || start >= size) return 'unsatisfiable';
+  if (start >= size) return 'unsatisfiable';
   return { start, end } satisfies ByteRange;
 }
-
