@@ -296,7 +296,7 @@ class VerifyingTransform extends Transform {
 }
 
 function sizeMismatch(declared: number, actual: number): DomainError {
-  return new DomainError('size_mismatch', 'body size does not match the declared length', { declared_bytes: declared, received_bytes_at_least: actual });
+  return new DomainError('size_mismatch', 'body size does not match the declared length', { declared_bytes: declared, received_bytes: actual });
 }
 
 function validateRange({ start, end }: ByteRange): void {

@@ -413,7 +413,7 @@ export class S3MediaStorage extends MediaStorage {
 }
 
 function sizeMismatch(declared: number, actual: number): DomainError {
-  return new DomainError('size_mismatch', 'body size does not match the declared length', { declared_bytes: declared, received_bytes_at_least: actual });
+  return new DomainError('size_mismatch', 'body size does not match the declared length', { declared_bytes: declared, received_bytes: actual });
 }
 
 function rangeHeader(range: ByteRange): string {

@@ -4,8 +4,6 @@ import { STATUS_BY_CODE } from './status-table';
 type Operation = { responses?: Record<string, unknown> };
 
 const DESCRIPTIONS: Record<number, string> = {
-  206: 'Partial content: the one `Range` asked for',
-  304: 'Not modified: `If-None-Match` matched the ETag',
   400: 'Malformed request (`invalid_request`, `invalid_data_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
   401: 'Missing or bad credentials (`unauthorized`)',
   404: 'Unknown, malformed, pending or someone else\'s id (`media_not_found`)',
@@ -30,12 +28,12 @@ const BY_ROUTE: Record<string, number[]> = {
   'POST /v1/media/prepare-upload': [413, 415, 422],
   'POST /v1/media/{id}/complete': [404, 409, 410, 413, 415, 422],
   'POST /v1/media/resolve': [404, 413],
-  'GET /v1/media/{id}': [206, 304, 404, 416],
+  'GET /v1/media/{id}': [404, 416],
 };
 
 /**
  * Adds the error responses each route can give, all with the one error body, to the document
- * Nest builds from the controllers (which lists successes only).
+ * Nest builds from the controllers (which declare the successes, 206 and 304 included).
  */
 export function withErrorResponses(document: OpenAPIObject): OpenAPIObject {
   document.components ??= {};
@@ -58,10 +56,10 @@ export function withErrorResponses(document: OpenAPIObject): OpenAPIObject {
       operation.responses ??= {};
       for (const status of statuses.sort()) {
         if (operation.responses[String(status)]) continue;
-        const withBody = status >= 400;
-        operation.responses[String(status)] = withBody
-          ? { description: DESCRIPTIONS[status], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
-          : { description: DESCRIPTIONS[status] };
+        operation.responses[String(status)] = {
+          description: DESCRIPTIONS[status],
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        };
       }
     }
   }

@@ -102,10 +102,12 @@ describe('cloud storage backends end to end', () => {
       expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
     });
 
-    it('refuses wrong-type, wrong-checksum and oversize direct uploads and leaves nothing behind', async () => {
+    it('refuses wrong-type, wrong-checksum, wrong-size and oversize direct uploads and leaves nothing behind', async () => {
       const user = uniqueUser();
-      const cases: { declare: Record<string, unknown>; send: Buffer; code: string }[] = [
+      const sized = await pngImage(304);
+      const cases: { declare: Record<string, unknown>; send: Buffer; code: string; details?: Record<string, unknown> }[] = [
         { declare: { mime_type: 'image/png' }, send: await jpegImage(5), code: 'type_mismatch' },
+        { declare: { mime_type: 'image/png', bytes: sized.length - 1 }, send: sized, code: 'size_mismatch', details: { declared_bytes: sized.length - 1, received_bytes: sized.length } },
         { declare: { mime_type: 'image/png', sha256: 'a'.repeat(64) }, send: await pngImage(302), code: 'checksum_mismatch' },
         { declare: { mime_type: 'image/png' }, send: Buffer.concat([await pngImage(303), Buffer.alloc(1_100_000)]), code: 'payload_too_large' },
       ];
@@ -114,9 +116,12 @@ describe('cloud storage backends end to end', () => {
         // s3rver does not enforce signed checksums or lengths; the service's complete step must.
         const headers = { ...prepared.headers };
         delete headers['x-amz-checksum-sha256'];
+        delete headers['content-length'];
         await fetch(prepared.upload_url, { method: 'PUT', headers, body: c.send });
         const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
-        expect(((await done.json()) as any).code).toBe(c.code);
+        const body = (await done.json()) as any;
+        expect(body.code).toBe(c.code);
+        if (c.details) expect(body.details).toEqual(c.details);
         expect((await app.call(`/v1/media/${prepared.id}/metadata`, { user })).status).toBe(404);
         for (const key of [`images/${prepared.id}.png`, `uploads/${prepared.id}.png`]) {
           const s3Object = await fetch(`${required('TEST_S3_ENDPOINT')}/${required('TEST_S3_BUCKET')}/${key}`);

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
+import { departures, resolveRef, responseSchema, type OpenApiDocument } from '../support/openapi-conformance';
 
 /** The facts of jan-contract.md, over raw HTTP, against PostgreSQL and local disk. */
 describe('wire contract (raw HTTP)', () => {
@@ -109,6 +112,14 @@ describe('wire contract (raw HTTP)', () => {
     expect(outside.status).toBe(416);
     expect(outside.headers.get('content-range')).toBe(`bytes */${jpeg.length}`);
     expect(await outside.json()).toMatchObject({ code: 'range_not_satisfiable', request_id: outside.headers.get('x-request-id') });
+    expect((await app.call(`/v1/media/${id}`, { user, headers: { range: `bytes=${jpeg.length + 5}-${jpeg.length + 9}` } })).status).toBe(416);
+
+    // A Range that is not one valid byte range is ignored, a reversed one (RFC 9110 §14.1.1) too.
+    for (const range of ['bytes=9-3', `bytes=${jpeg.length + 9}-3`, 'bytes=abc', 'items=0-3', 'bytes=0-1,3-4']) {
+      const ignored = await app.call(`/v1/media/${id}`, { user, headers: { range } });
+      expect({ range, status: ignored.status, contentRange: ignored.headers.get('content-range') }).toEqual({ range, status: 200, contentRange: null });
+      expect(Buffer.from(await ignored.arrayBuffer())).toEqual(jpeg);
+    }
   });
 
   it('answers 404 with an error for unknown, malformed and foreign ids on every read path', async () => {
@@ -259,5 +270,184 @@ describe('wire contract (raw HTTP)', () => {
     const ui = await fetch(`${app.baseUrl}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
+  });
+
+  it('documents the body of every success that has one, and GET /v1/media/{id} in full', async () => {
+    const doc = (await (await fetch(`${app.baseUrl}/docs/openapi.json`)).json()) as OpenApiDocument;
+    // 204 (DELETE) and 304 are the only successes without a body.
+    const noBody = new Set(['204', '304']);
+    const gaps: string[] = [];
+    let routes = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        routes++;
+        const successes = Object.entries(operation.responses).filter(([status]) => /^[23]\d\d$/.test(status));
+        if (!successes.length) gaps.push(`${method.toUpperCase()} ${path}: no success documented`);
+        for (const [status, response] of successes) {
+          const route = `${method.toUpperCase()} ${path} ${status}`;
+          if (!response.description) gaps.push(`${route}: no description`);
+          const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
+          if (noBody.has(status)) {
+            if (schemas.length) gaps.push(`${route}: documents a body it never sends`);
+            continue;
+          }
+          if (!schemas.length) gaps.push(`${route}: no content`);
+          for (const schema of schemas) {
+            if (!schema) gaps.push(`${route}: content without a schema`);
+            else if (Object.keys(resolveRef(doc, schema)).length === 0) gaps.push(`${route}: an empty schema`);
+          }
+        }
+      }
+    }
+    expect(gaps).toEqual([]);
+    expect(routes).toBeGreaterThanOrEqual(19);
+
+    // Counts, sizes and seconds are integers; timestamps are date-times.
+    const loose: string[] = [];
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      for (const [key, property] of Object.entries(schema.properties ?? {})) {
+        if (property.type === 'number') loose.push(`${name}.${key} is a number`);
+        if (/_(at|until)$/.test(key) && property.format !== 'date-time') loose.push(`${name}.${key} is not a date-time`);
+      }
+    }
+    expect(loose).toEqual([]);
+
+    const download = doc.paths['/v1/media/{id}'].get;
+    const params = (route: { parameters?: { name: string; in: string }[] }) => (route.parameters ?? []).map((p) => `${p.in}:${p.name}`);
+    expect(params(download)).toEqual(expect.arrayContaining(['query:download', 'header:Range', 'header:If-None-Match', 'header:If-Range']));
+    expect(params(doc.paths['/v1/media/{id}/presign'].get)).toContain('query:download');
+    const binary = { schema: { type: 'string', format: 'binary' } };
+    expect(download.responses['200'].content).toEqual({ 'image/*': binary, 'application/json': { schema: { $ref: '#/components/schemas/MediaUrlResponseDto' } } });
+    expect(download.responses['206'].content).toEqual({ 'image/*': binary });
+    expect(download.responses['304'].content).toBeUndefined();
+    expect(doc.paths['/v1/media/{id}'].delete.responses['204'].content).toBeUndefined();
+  });
+});
+
+/**
+ * Real answers of every JSON route against the schema the document gives for them: a key the
+ * document does not name, a required one missing, or a value of another type fails here, so the
+ * document cannot drift from the code unnoticed.
+ */
+describe('the OpenAPI document against real answers', () => {
+  const ADMIN_KEY = 'e2e-admin-key-openapi-0123456789';
+  let app: TestApp;
+  let doc: OpenApiDocument;
+
+  beforeAll(async () => {
+    // Proxying off: GET /v1/media/{id} answers its JSON form. One quota set, the other unlimited (null).
+    app = await startTestApp({ env: { MEDIA_ADMIN_KEY: ADMIN_KEY, MEDIA_PROXY_DOWNLOAD: 'false', MEDIA_QUOTA_OBJECTS: '1000' } });
+    doc = (await (await fetch(`${app.baseUrl}/docs/openapi.json`)).json()) as OpenApiDocument;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const admin = (path: string, init: RequestInit = {}) =>
+    fetch(app.baseUrl + path, { ...init, headers: { 'x-media-admin-key': ADMIN_KEY, 'content-type': 'application/json', ...init.headers } });
+
+  /** The answer's JSON, after checking it against the document's schema for `method path status`. */
+  async function documented(method: string, path: string, res: Response, status = '200'): Promise<any> {
+    const body = (await res.json()) as unknown;
+    expect({ route: `${method.toUpperCase()} ${path}`, status: res.status }).toEqual({ route: `${method.toUpperCase()} ${path}`, status: Number(status) });
+    expect({ route: `${method.toUpperCase()} ${path}`, departures: departures(doc, responseSchema(doc, method, path, status), body) }).toEqual({
+      route: `${method.toUpperCase()} ${path}`,
+      departures: [],
+    });
+    return body;
+  }
+  const propertiesOf = (name: string) => Object.keys(doc.components.schemas[name].properties ?? {}).sort();
+
+  it('answers ingest, direct upload, presign, resolve, metadata, pin, usage and health in exactly the documented shape', async () => {
+    const user = uniqueUser('openapi');
+    const png = await pngImage(900);
+    const ingested = await documented(
+      'post',
+      '/v1/media',
+      await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) }, filename: 'x.png' }) }),
+    );
+    expect(Object.keys(ingested).sort()).toEqual(propertiesOf('MediaResponseDto'));
+    const form = new FormData();
+    form.append('file', new Blob([await pngImage(901)], { type: 'image/png' }), 'y.png');
+    await documented('post', '/v1/media/upload', await app.call('/v1/media/upload', { method: 'POST', user, body: form }));
+
+    const direct = await pngImage(902);
+    const sha256 = createHash('sha256').update(direct).digest('hex');
+    const prepared = await documented(
+      'post',
+      '/v1/media/prepare-upload',
+      await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', bytes: direct.length, sha256 }) }),
+    );
+    // `fields` comes with POST uploads only, which the local backend answers with PUT.
+    expect(Object.keys(prepared).sort()).toEqual(propertiesOf('PrepareUploadResponseDto').filter((key) => key !== 'fields'));
+    // A pending reservation: no retention clock yet, and the declared size and hash.
+    const pending = await documented('get', '/v1/media/{id}/metadata', await app.call(`/v1/media/${prepared.id}/metadata`, { user }));
+    expect(pending).toMatchObject({ status: 'pending', retention_until: null, bytes: direct.length, sha256 });
+    const put = await fetch(prepared.upload_url, { method: prepared.method, headers: prepared.headers, body: direct });
+    expect(put.status).toBe(200);
+    const completed = await documented('post', '/v1/media/{id}/complete', await fetch(prepared.complete_url, { method: 'POST', headers: { 'x-media-service-key': app.running.config.serviceKeys[0], 'x-jan-user-id': user } }));
+    expect(completed).toMatchObject({ id: prepared.id, status: 'ready' });
+
+    const presigned = await documented('get', '/v1/media/{id}/presign', await app.call(`/v1/media/${ingested.id}/presign?download=1`, { user }));
+    expect(Object.keys(presigned).sort()).toEqual(propertiesOf('SignedUrlResponseDto'));
+    await documented('get', '/v1/media/{id}', await app.call(`/v1/media/${ingested.id}`, { user }));
+
+    const missing = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+    const byIds = await documented(
+      'post',
+      '/v1/media/resolve',
+      await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [ingested.id, missing], keep_unresolved: true }) }),
+    );
+    expect(byIds).toMatchObject({ media: [{ id: ingested.id }], unresolved: [missing] });
+    expect(Object.keys(byIds.media[0]).sort()).toEqual(propertiesOf('ResolvedMediaDto'));
+    const byPayload = await documented(
+      'post',
+      '/v1/media/resolve',
+      await app.call('/v1/media/resolve', {
+        method: 'POST',
+        user,
+        body: JSON.stringify({ payload: { messages: [{ content: [{ image_url: { url: ingested.placeholder } }, { image_url: { url: `data:image/png;${missing}` } }] }] }, keep_unresolved: true }),
+      }),
+    );
+    expect(Object.keys(byPayload).sort()).toEqual(['payload', 'unresolved']);
+    await documented('post', '/v1/media/resolve', await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: [1, 'two', null] }) }));
+
+    await documented('get', '/v1/media/{id}/metadata', await app.call(`/v1/media/${ingested.id}/metadata`, { user }));
+    const pinned = await documented('put', '/v1/media/{id}/pin', await app.call(`/v1/media/${ingested.id}/pin`, { method: 'PUT', user }));
+    expect(pinned).toMatchObject({ pinned: true, retention_until: null });
+    await documented('delete', '/v1/media/{id}/pin', await app.call(`/v1/media/${ingested.id}/pin`, { method: 'DELETE', user }));
+    const usage = await documented('get', '/v1/usage', await app.call('/v1/usage', { user }));
+    expect(usage).toMatchObject({ owner: user, objects: 3, quota_objects: 1000, quota_bytes: null });
+    await documented('get', '/healthz', await fetch(`${app.baseUrl}/healthz`));
+
+    const removed = await app.call(`/v1/media/${ingested.id}`, { method: 'DELETE', user });
+    expect(removed.status).toBe(204);
+    expect(await removed.text()).toBe('');
+  });
+
+  it('answers every admin route in exactly the documented shape', async () => {
+    const user = uniqueUser('openapi-admin');
+    const ingested = (await (
+      await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(910)) } }) })
+    ).json()) as any;
+    await app.call(`/v1/media/${ingested.id}/presign`, { user });
+    // Audit entries are written in the background: flush them so the description has events.
+    await (app.running.app.get(MediaEvents) as MediaEvents & { flush(): Promise<void> }).flush();
+
+    const page = await documented('get', '/v1/admin/media', await admin(`/v1/admin/media?owner=${user}&limit=1`));
+    expect(page.items.map((item: { id: string }) => item.id)).toEqual([ingested.id]);
+    const described = await documented('get', '/v1/admin/media/{id}', await admin(`/v1/admin/media/${ingested.id}`));
+    expect(described.events.length).toBeGreaterThan(0);
+    expect(Object.keys(described.events[0]).sort()).toEqual(propertiesOf('AuditEventDto'));
+    const reissued = await documented(
+      'post',
+      '/v1/admin/media/{id}/reissue',
+      await admin(`/v1/admin/media/${ingested.id}/reissue`, { method: 'POST', body: JSON.stringify({ ttl_seconds: 60 }) }),
+    );
+    expect(reissued.expires_in).toBeGreaterThanOrEqual(59);
+    expect(reissued.expires_in).toBeLessThanOrEqual(60);
+    await documented('get', '/v1/admin/usage', await admin(`/v1/admin/usage?owner=${user}`));
+    const purged = await documented('post', '/v1/admin/media/purge', await admin('/v1/admin/media/purge', { method: 'POST', body: JSON.stringify({ owner: user, dry_run: true }) }));
+    expect(purged).toEqual({ purged: [ingested.id], count: 1, dry_run: true, truncated: false });
   });
 });

@@ -1,10 +1,20 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AdminMedia, Clock, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
 import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
-import { toMetadata, toSignedUrlResponse } from '../media/dto/media-response.dto';
+import { SignedUrlResponseDto, toMetadata, toSignedUrlResponse } from '../media/dto/media-response.dto';
 import { usageBody } from '../usage/usage.controller';
-import { ListMediaQuery, PurgeMediaDto, ReissueDto } from './admin.dto';
+import { UsageResponseDto } from '../usage/usage.dto';
+import {
+  AdminMediaDetailDto,
+  AdminMediaItemDto,
+  AdminMediaPageDto,
+  AuditEventDto,
+  ListMediaQuery,
+  PurgeMediaDto,
+  PurgeResultDto,
+  ReissueDto,
+} from './admin.dto';
 
 /**
  * Operator endpoints (the `jan` CLI through @jan/media-client). Admins only: everyone else who is
@@ -23,14 +33,16 @@ export class AdminController {
 
   @Get('media')
   @ApiOperation({ summary: 'List objects by id (keyset pagination), optionally of one owner' })
-  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListMediaQuery) {
+  @ApiOkResponse({ type: AdminMediaPageDto, description: 'One page, ordered by id' })
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: ListMediaQuery): Promise<AdminMediaPageDto> {
     const page = await this.admin.list(principal, query);
     return { items: page.items.map(listItem), next_cursor: page.nextCursor };
   }
 
   @Get('media/:id')
   @ApiOperation({ summary: 'Everything about one object: owner, storage location, hashes, status, retention, recent audit events' })
-  async describe(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+  @ApiOkResponse({ type: AdminMediaDetailDto, description: 'The object (pending ones included), where it is stored, and its latest audit events' })
+  async describe(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<AdminMediaDetailDto> {
     const { media, events } = await this.admin.describe(principal, id);
     return {
       ...listItem(media),
@@ -46,7 +58,8 @@ export class AdminController {
   @Post('media/purge')
   @HttpCode(200)
   @ApiOperation({ summary: 'Delete objects matching every given filter (ids, owner, expired); dry_run reports only' })
-  async purge(@CurrentPrincipal() principal: Principal, @Body() dto: PurgeMediaDto) {
+  @ApiOkResponse({ type: PurgeResultDto, description: 'What was purged (with dry_run: what would be)' })
+  async purge(@CurrentPrincipal() principal: Principal, @Body() dto: PurgeMediaDto): Promise<PurgeResultDto> {
     const result = await this.admin.purge(principal, { ids: dto.ids, expired: dto.expired, owner: dto.owner, dryRun: dto.dry_run });
     return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated };
   }
@@ -54,25 +67,28 @@ export class AdminController {
   @Post('media/:id/reissue')
   @HttpCode(200)
   @ApiOperation({ summary: 'A fresh signed URL that bypasses the cache' })
-  async reissue(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() dto: ReissueDto) {
+  @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A fresh signature, never from the URL cache' })
+  async reissue(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() dto: ReissueDto): Promise<SignedUrlResponseDto> {
     const { media, signed } = await this.admin.reissue(principal, id, dto?.ttl_seconds);
     return toSignedUrlResponse(media, signed, this.clock.now());
   }
 
   @Get('usage')
   @ApiOperation({ summary: "One owner's usage and quota" })
-  async usage(@CurrentPrincipal() principal: Principal, @Query('owner') owner: string | undefined) {
+  @ApiQuery({ name: 'owner', required: true, type: String })
+  @ApiOkResponse({ type: UsageResponseDto, description: "The owner's usage and quotas" })
+  async usage(@CurrentPrincipal() principal: Principal, @Query('owner') owner: string | undefined): Promise<UsageResponseDto> {
     if (typeof owner !== 'string' || !owner.trim()) throw new DomainError('invalid_request', 'owner is required');
     const { usage, limits } = await this.admin.usage(principal, owner.trim());
     return usageBody(owner.trim(), usage, limits);
   }
 }
 
-function listItem(media: MediaObject) {
+function listItem(media: MediaObject): AdminMediaItemDto {
   return { ...toMetadata(media), owner: media.ownerId };
 }
 
-function auditBody(entry: AuditEntry) {
+function auditBody(entry: AuditEntry): AuditEventDto {
   return {
     at: entry.occurredAt.toISOString(),
     action: entry.action,

@@ -1,5 +1,5 @@
 import { Controller, Get, Logger } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { ContentScanner, MediaRepository, MediaStorage } from '@jan/domain';
@@ -21,6 +21,7 @@ export class HealthController {
 
   /** Liveness: the process answers. Never touches dependencies, so a slow database does not restart pods. */
   @Get('healthz')
+  @ApiOkResponse({ description: 'The process answers', schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } })
   healthz() {
     return { status: 'ok' };
   }

@@ -1,5 +1,22 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiExtraModels,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiNotModifiedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPartialContentResponse,
+  ApiQuery,
+  ApiSecurity,
+  ApiTags,
+  getSchemaPath,
+  type ApiQueryOptions,
+  type HeadersObject,
+  type SchemaObject,
+} from '@nestjs/swagger';
 import {
   Clock,
   DirectUpload,
@@ -29,11 +46,34 @@ import type { RawJsonRouteConfig } from '../../http/raw-json-body';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto, parseIngestBody } from './dto/ingest-media.dto';
-import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSignedUrlResponse } from './dto/media-response.dto';
-import { PrepareUploadDto } from './dto/prepare-upload.dto';
-import { ResolveMediaDto, readResolveBody } from './dto/resolve-media.dto';
+import {
+  MediaMetadataDto,
+  MediaResponseDto,
+  MediaUrlResponseDto,
+  SignedUrlResponseDto,
+  toMediaResponse,
+  toMetadata,
+  toSignedUrlResponse,
+} from './dto/media-response.dto';
+import { PrepareUploadDto, PrepareUploadResponseDto } from './dto/prepare-upload.dto';
+import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 import type { ErrorBody } from '../../http/error-body';
+
+const BINARY: SchemaObject = { type: 'string', format: 'binary' };
+
+const DOWNLOAD_QUERY: ApiQueryOptions = {
+  name: 'download',
+  required: false,
+  type: String,
+  description: '`1` or `true`: `Content-Disposition: attachment`; any other value, or none: inline',
+};
+
+const SERVED_HEADERS: HeadersObject = {
+  ETag: { description: 'Strong: the SHA-256 of the bytes, quoted', schema: { type: 'string' } },
+  'Content-Disposition': { description: '`inline`, or `attachment` with `?download=1`', schema: { type: 'string' } },
+  'Accept-Ranges': { schema: { type: 'string', enum: ['bytes'] } },
+};
 
 @ApiTags('media')
 @ApiSecurity('service-key')
@@ -58,7 +98,7 @@ export class MediaController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
   @ApiBody({ type: IngestMediaDto })
-  @ApiOkResponse({ type: MediaResponseDto })
+  @ApiOkResponse({ type: MediaResponseDto, description: 'The stored object, or the one these bytes already were (`deduped: true`)' })
   async ingest(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<MediaResponseDto> {
     const dto = parseIngestBody(body);
     const type = parseSourceType(dto.source.type);
@@ -103,7 +143,7 @@ export class MediaController {
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
-  @ApiOkResponse({ type: MediaResponseDto })
+  @ApiOkResponse({ type: MediaResponseDto, description: 'The stored object, or the one these bytes already were (`deduped: true`)' })
   async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
     if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     let userId: string | undefined;
@@ -171,7 +211,8 @@ export class MediaController {
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Reserve an id and get a signed URL to upload the bytes straight to storage; then call complete' })
-  async prepareUpload(@CurrentPrincipal() principal: Principal, @Body() dto: PrepareUploadDto) {
+  @ApiOkResponse({ type: PrepareUploadResponseDto, description: 'The reservation, where to upload the bytes, and where to complete' })
+  async prepareUpload(@CurrentPrincipal() principal: Principal, @Body() dto: PrepareUploadDto): Promise<PrepareUploadResponseDto> {
     const mimeType = dto.mime_type ?? dto.content_type;
     if (!mimeType) throw new DomainError('invalid_request', 'mime_type is required');
     const { media, upload, expiresInSeconds } = await this.directUpload.prepare({
@@ -200,7 +241,7 @@ export class MediaController {
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Verify a direct upload (size, checksum, type, decode) and make it ready' })
-  @ApiOkResponse({ type: MediaResponseDto })
+  @ApiOkResponse({ type: MediaResponseDto, description: 'The verified object, now ready, or the one these bytes already were (`deduped: true`)' })
   async complete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaResponseDto> {
     const { media, deduped } = await this.directUpload.complete(principal, id);
     return this.respond(media, deduped);
@@ -211,6 +252,11 @@ export class MediaController {
   @RouteConfig({ rawJson: true } satisfies RawJsonRouteConfig)
   @ApiOperation({ summary: 'Replace jan_ placeholders in any JSON with short-lived URLs, or presign a list of ids' })
   @ApiBody({ type: ResolveMediaDto })
+  @ApiExtraModels(ResolvePayloadResponseDto, ResolveIdsResponseDto)
+  @ApiOkResponse({
+    description: '`{payload}` for a payload, `{media}` for `ids`; either with `unresolved` under `keep_unresolved`',
+    schema: { oneOf: [{ $ref: getSchemaPath(ResolvePayloadResponseDto) }, { $ref: getSchemaPath(ResolveIdsResponseDto) }] },
+  })
   async resolve(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     // Chat payloads are large: the body arrives as bytes and is read by hand (readResolveBody),
     // never parsed into objects, walked by the validation pipe or serialized again.
@@ -234,7 +280,26 @@ export class MediaController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Stream the bytes (proxy mode) or return {url} when MEDIA_PROXY_DOWNLOAD=false' })
+  @ApiOperation({ summary: 'Stream the bytes (proxy mode) or return {url, expires_at} when MEDIA_PROXY_DOWNLOAD=false' })
+  @ApiQuery(DOWNLOAD_QUERY)
+  @ApiHeader({ name: 'Range', required: false, description: 'One `bytes=` range (proxy mode); anything else, a reversed range included, is ignored and the whole object sent' })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: 'ETags; a match (weak tags and `*` too) answers 304' })
+  @ApiHeader({ name: 'If-Range', required: false, description: 'The ETag: Range applies only when it matches, else the whole object is sent' })
+  @ApiOkResponse({
+    description: 'The whole object, with its sniffed Content-Type (proxy mode); `{url, expires_at}` when MEDIA_PROXY_DOWNLOAD=false',
+    headers: SERVED_HEADERS,
+    content: {
+      'image/*': { schema: BINARY },
+      'application/json': { schema: { $ref: getSchemaPath(MediaUrlResponseDto) } },
+    },
+  })
+  @ApiExtraModels(MediaUrlResponseDto)
+  @ApiPartialContentResponse({
+    description: 'The one `Range` asked for',
+    headers: { ...SERVED_HEADERS, 'Content-Range': { description: '`bytes <first>-<last>/<size>`', schema: { type: 'string' } } },
+    content: { 'image/*': { schema: BINARY } },
+  })
+  @ApiNotModifiedResponse({ description: 'Not modified: `If-None-Match` matched the ETag (no body)', headers: { ETag: SERVED_HEADERS['ETag'] } })
   async download(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
@@ -277,26 +342,30 @@ export class MediaController {
 
   @Get(':id/presign')
   @ApiOperation({ summary: 'A short-lived URL for one object' })
-  async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: string) {
+  @ApiQuery(DOWNLOAD_QUERY)
+  @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A signed URL (cached and reused while more than half its lifetime remains)' })
+  async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: string): Promise<SignedUrlResponseDto> {
     const { media, signed } = await this.presignMedia.presign(principal, id, { download: download === '1' || download === 'true' });
     return toSignedUrlResponse(media, signed, this.clock.now());
   }
 
   @Get(':id/metadata')
   @ApiOperation({ summary: 'What is stored for an id' })
-  @ApiOkResponse({ type: MediaMetadataDto })
+  @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata; a pending reservation too, to its owner' })
   async metadata(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
     return toMetadata(await this.openMedia.describe(principal, id));
   }
 
   @Put(':id/pin')
   @ApiOperation({ summary: 'Keep the object past retention' })
+  @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, pinned' })
   async pin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
     return toMetadata(await this.manageMedia.setPinned(principal, id, true));
   }
 
   @Delete(':id/pin')
   @ApiOperation({ summary: 'Let retention apply again (the clock restarts now)' })
+  @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, unpinned, with the new retention_until' })
   async unpin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
     return toMetadata(await this.manageMedia.setPinned(principal, id, false));
   }
@@ -304,6 +373,7 @@ export class MediaController {
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete the object and its bytes' })
+  @ApiNoContentResponse({ description: 'Deleted (no body)' })
   async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     await this.manageMedia.delete(principal, id);
   }
@@ -344,6 +414,7 @@ function forgetDataUrl(dto: IngestMediaDto, rawBody: unknown): void {
 
 const PAYLOAD_OPEN = Buffer.from('{"payload":');
 
+
 function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signMs: number }): void {
   void reply.header('server-timing', `lookup;dur=${timings.lookupMs.toFixed(2)}, sign;dur=${timings.signMs.toFixed(2)}`);
 }
@@ -360,7 +431,12 @@ export function noneMatch(header: string | undefined, etag: string): boolean {
   });
 }
 
-/** One `bytes=a-b` range; anything else serves the whole object. */
+/**
+ * One `bytes=a-b` range. Anything else serves the whole object: another unit, several ranges,
+ * and an int-range RFC 9110 §14.1.1 calls invalid (last-pos below first-pos, `bytes=9-3`): only
+ * a valid range gets a 206 (§14.2), and 416 is for valid ones the object cannot satisfy
+ * (first-pos at or past its end, a zero suffix), which are 'unsatisfiable'.
+ */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
   if (!header) return null;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
@@ -374,9 +450,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
     end = size - 1;
   } else {
     start = Number(match[1]);
+    if (match[2] !== '' && Number(match[2]) < start) return null;
     end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
   }
-  if (start > end || start >= size) return 'unsatisfiable';
+  if (start >= size) return 'unsatisfiable';
   return { start, end } satisfies ByteRange;
 }
-

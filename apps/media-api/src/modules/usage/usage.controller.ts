@@ -1,7 +1,8 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { MediaRepository, QuotaPolicy, resolveOwner, type OwnerUsage, type Principal, type QuotaLimits } from '@jan/domain';
 import { CurrentPrincipal } from '../../auth/auth.guard';
+import { UsageResponseDto } from './usage.dto';
 
 /** What the caller stores against their quota. Quotas of 0 (unlimited) are answered as null. */
 @ApiTags('usage')
@@ -16,13 +17,14 @@ export class UsageController {
 
   @Get()
   @ApiOperation({ summary: "The caller's usage (a service's: of the user in X-Jan-User-Id, or its own)" })
-  async usage(@CurrentPrincipal() principal: Principal) {
+  @ApiOkResponse({ type: UsageResponseDto, description: 'Usage and quotas' })
+  async usage(@CurrentPrincipal() principal: Principal): Promise<UsageResponseDto> {
     const owner = resolveOwner(principal, undefined);
     return usageBody(owner, await this.repository.usage(owner), this.quota.limitsFor(owner));
   }
 }
 
-export function usageBody(owner: string, usage: OwnerUsage, limits: QuotaLimits) {
+export function usageBody(owner: string, usage: OwnerUsage, limits: QuotaLimits): UsageResponseDto {
   return {
     owner,
     objects: usage.objects,

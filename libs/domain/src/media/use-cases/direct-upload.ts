@@ -188,7 +188,7 @@ export class DirectUpload {
     if (head.bytes > this.policy.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.policy.maxBytes });
     if (head.bytes === 0) throw new DomainError('empty_file', 'upload is empty');
     if (media.bytes > 0 && head.bytes !== media.bytes) {
-      throw new DomainError('size_mismatch', 'uploaded size differs from the declared size', { declared: media.bytes, received: head.bytes });
+      throw new DomainError('size_mismatch', 'uploaded size differs from the declared size', { declared_bytes: media.bytes, received_bytes: head.bytes });
     }
 
     const object = await this.storage.get(sourceKey);

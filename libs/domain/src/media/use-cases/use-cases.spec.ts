@@ -324,6 +324,19 @@ describe('DirectUpload', () => {
     expect(await t.direct.keepsUpload('uploads/not-an-id.png')).toBe(false);
   });
 
+  it('refuses bytes of another size than declared with size_mismatch and {declared_bytes, received_bytes}, and removes them', async () => {
+    const t = setup();
+    const bytes = pngBytes('sized');
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', bytes: bytes.length + 1 });
+    await put(t, uploadKeyFor(prepared.media.storageKey), bytes);
+    const error = await t.direct.complete(alice, prepared.media.id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DomainError);
+    expect(error).toMatchObject({ code: 'size_mismatch', details: { declared_bytes: bytes.length + 1, received_bytes: bytes.length } });
+    expect(Object.keys((error as DomainError).details ?? {}).sort()).toEqual(['declared_bytes', 'received_bytes']);
+    expect([...t.storage.objects.keys()].filter((key) => key.includes(prepared.media.id))).toEqual([]);
+    expect(t.repository.rows.has(prepared.media.id)).toBe(false);
+  });
+
   it('removes the object it wrote when the id is deleted while complete runs', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });

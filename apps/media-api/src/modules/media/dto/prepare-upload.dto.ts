@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, type SchemaObject } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
 
 export class PrepareUploadDto {
@@ -14,7 +14,7 @@ export class PrepareUploadDto {
   @MaxLength(100)
   content_type?: string;
 
-  @ApiPropertyOptional({ description: 'Exact size in bytes; bound into the upload signature and checked on complete' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'Exact size in bytes; bound into the upload signature and checked on complete' })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -41,4 +41,20 @@ export class PrepareUploadDto {
   @IsString()
   @MaxLength(1024)
   filename?: string;
+}
+
+const STRING_MAP = { type: 'object', additionalProperties: { type: 'string' } satisfies SchemaObject } as const;
+
+export class PrepareUploadResponseDto {
+  @ApiProperty({ example: 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0', description: 'Reserved in status `pending` until complete' }) id!: string;
+  @ApiProperty({ description: 'Absolute URL to send the bytes to, with `method`' }) upload_url!: string;
+  @ApiProperty({ enum: ['PUT', 'POST'], description: 'Follow this rather than the method asked for: the local backend answers PUT to a POST request' }) method!: 'PUT' | 'POST';
+  @ApiProperty({ ...STRING_MAP, description: 'Headers the upload must carry: for PUT the content-type, plus the signed length, encryption and checksum headers where the backend needs them; empty for POST' })
+  headers!: Record<string, string>;
+  @ApiPropertyOptional({ ...STRING_MAP, description: 'Form fields a POST upload sends before the file field; only for `method: POST`' })
+  fields?: Record<string, string>;
+  @ApiProperty({ example: 'image/png' }) mime_type!: string;
+  @ApiProperty({ type: 'integer', description: 'Seconds until the upload URL (and the reservation) expire' }) expires_in!: number;
+  @ApiProperty({ format: 'date-time' }) expires_at!: string;
+  @ApiProperty({ description: 'Absolute URL of `POST /v1/media/{id}/complete`' }) complete_url!: string;
 }

@@ -1,10 +1,16 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions, type SchemaObject } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { DomainError, readJsonText, type PlaceholderScan } from '@jan/domain';
 import { RawJsonBody } from '../../../http/raw-json-body';
 
+/** Any JSON value: an object, an array, a string, a number, a boolean or null. */
+const ANY_JSON: Pick<SchemaObject, 'oneOf' | 'nullable'> = {
+  oneOf: [{ type: 'object' }, { type: 'array', items: {} }, { type: 'string' }, { type: 'number' }, { type: 'boolean' }],
+  nullable: true,
+};
+
 export class ResolveMediaDto {
-  @ApiPropertyOptional({ description: 'Any JSON; every `data:<mime>;jan_<id>` or `data:<mime>;base64,jan_<id>` inside a string is replaced' })
+  @ApiPropertyOptional({ ...ANY_JSON, description: 'Any JSON; every `data:<mime>;jan_<id>` or `data:<mime>;base64,jan_<id>` inside a string is replaced' })
   @IsOptional()
   payload?: unknown;
 
@@ -23,6 +29,32 @@ export class ResolveMediaDto {
   @IsOptional()
   @IsBoolean()
   keep_unresolved?: boolean;
+}
+
+const UNRESOLVED: ApiPropertyOptions = {
+  type: [String],
+  description: 'Only with `keep_unresolved: true`, and only when some ids did not resolve (missing, pending, someone else\'s, malformed): those ids; their placeholders are left as they were',
+};
+
+/** `{"payload": …}`: the payload sent, placeholders replaced. */
+export class ResolvePayloadResponseDto {
+  @ApiProperty({ ...ANY_JSON, description: 'The payload as sent (its own bytes: see docs/api.md), each placeholder replaced by a URL, or a data URL in inline mode' })
+  payload!: unknown;
+
+  @ApiPropertyOptional(UNRESOLVED) unresolved?: string[];
+}
+
+export class ResolvedMediaDto {
+  @ApiProperty({ example: 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0' }) id!: string;
+  @ApiProperty({ description: 'Short-lived URL (read by the web app); a `data:` URL in inline mode' }) presigned_url!: string;
+  @ApiProperty({ description: 'Same as presigned_url' }) url!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'null in inline mode (a data URL does not expire)' }) expires_at!: string | null;
+}
+
+/** `{"media": [...]}`: the `ids` form. */
+export class ResolveIdsResponseDto {
+  @ApiProperty({ type: [ResolvedMediaDto], description: 'One entry per distinct id that resolved, in the order sent' }) media!: ResolvedMediaDto[];
+  @ApiPropertyOptional(UNRESOLVED) unresolved?: string[];
 }
 
 /** The same rules as the decorators above, without copying `payload`. */
