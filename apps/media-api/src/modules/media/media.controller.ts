@@ -33,6 +33,7 @@ import { MediaMetadataDto, MediaResponseDto, toMediaResponse, toMetadata, toSign
 import { PrepareUploadDto } from './dto/prepare-upload.dto';
 import { ResolveMediaDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
+import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
 import type { ErrorBody } from '../../http/error-body';
 
 @ApiTags('media')
@@ -51,6 +52,7 @@ export class MediaController {
     private readonly clock: Clock,
     private readonly config: MediaConfig,
     private readonly events: MediaEvents,
+    private readonly rateLimits: RateLimits,
   ) {}
 
   @Post()
@@ -99,14 +101,27 @@ export class MediaController {
 
   @Post('upload')
   @Idempotent()
+  @RateLimitOwnerInStream()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
   @ApiOkResponse({ type: MediaResponseDto })
-  async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
-    if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
+  async upload(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MediaResponseDto> {
+    // A service naming no user in its headers is counted here, for the user the form names (a
+    // `user_id` before the file decides the owner), before the file is read; everyone else was
+    // counted by the guard.
+    const countLate = principal.kind !== 'user' && principal.actingFor === null;
     let userId: string | undefined;
+    const charge = () => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, userId), reply);
+    if (!request.isMultipart()) {
+      if (countLate) await charge();
+      throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
+    }
     let result: MediaResponseDto | undefined;
     let owner = '';
     const parts = request.parts()[Symbol.asyncIterator]();
@@ -132,6 +147,7 @@ export class MediaController {
         continue;
       }
       // Fields sent before the file are known here; the file is streamed straight into staging.
+      if (countLate) await charge();
       let fileError: unknown;
       part.file.once('error', (error: unknown) => (fileError = error));
       try {
@@ -144,7 +160,10 @@ export class MediaController {
       owner = resolveOwner(principal, userId);
       if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
     }
-    if (!result) throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    if (!result) {
+      if (countLate) await charge();
+      throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    }
     return result;
   }
 
