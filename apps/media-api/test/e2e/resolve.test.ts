@@ -167,3 +167,35 @@ describe('resolve', () => {
     expect(await res.json()).toMatchObject({ code: 'invalid_request', details: { offset: 22 } });
   });
 });
+
+describe('inline resolve under its per-request cap', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RESOLVE_INLINE: 'true', MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES: '64KiB', MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES: '128KiB' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('counts every occurrence of one image, as the data URL the answer would carry', async () => {
+    const user = uniqueUser();
+    const png = await noisyPng(96);
+    const inlined = dataUrl(png);
+    expect(png.length).toBeLessThan(32 * 1024);
+    const created = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: inlined } }) });
+    const { id } = (await created.json()) as any;
+    const payload = (n: number) => JSON.stringify({ payload: { messages: Array.from({ length: n }, () => ({ url: `data:image/png;${id}` })) }, mode: 'inline' });
+
+    const fits = Math.floor((128 * 1024) / inlined.length);
+    const ok = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(fits) });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as any).payload.messages).toEqual(Array.from({ length: fits }, () => ({ url: inlined })));
+
+    // One image, named once more than fits: refused, though its bytes alone are under the cap.
+    const over = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(fits + 1) });
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ code: 'inline_too_large', details: { max_request_bytes: 128 * 1024 } });
+    const many = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(60) });
+    expect(many.status).toBe(413);
+  });
+});

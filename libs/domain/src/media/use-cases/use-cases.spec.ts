@@ -222,6 +222,21 @@ describe('ResolveMedia', () => {
     expect(await codeOf(off.resolve.resolveIds(alice, [], { mode: 'inline' }))).toBe('invalid_request');
   });
 
+  it('holds inline mode to the per-request cap counting every occurrence as the data URL it becomes', async () => {
+    const png = pngBytes('repeated');
+    const inlined = `data:image/png;base64,${png.toString('base64')}`.length;
+    // Room for two copies of the data URL, not three: one distinct id must not be counted once.
+    const t = setup({ inline: { enabled: true, maxImageBytes: 1 << 20, maxRequestBytes: 2 * inlined + 1 } });
+    const { media } = await t.upload(alice, png);
+    const placeholder = `data:image/png;${media.id}`;
+    const two = await t.resolve.resolvePayload(alice, [placeholder, { x: placeholder }], { mode: 'inline' });
+    expect(JSON.stringify(two.payload).length).toBeGreaterThan(2 * inlined);
+    await expect(t.resolve.resolvePayload(alice, [placeholder, placeholder, `text ${placeholder} text`], { mode: 'inline' })).rejects.toMatchObject({
+      code: 'inline_too_large',
+      details: { max_request_bytes: 2 * inlined + 1 },
+    });
+  });
+
   it('counts malformed ids in the ids form as not found', async () => {
     const t = setup();
     await expect(t.resolve.resolveIds(alice, ['jan_nope', 42])).rejects.toMatchObject({ code: 'media_not_found', details: { ids: ['jan_nope', '42'] } });
