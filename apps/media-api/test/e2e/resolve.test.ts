@@ -154,6 +154,7 @@ describe('resolve', () => {
     ['text/plain', 'text/plain', '{"payload": {}}', 'invalid_request'],
     ['an unknown mode', 'application/json', '{"payload": {}, "mode": "data"}', 'invalid_request'],
     ['ids that are not strings', 'application/json', '{"ids": [1, null, {}]}', 'invalid_request'],
+    ['both ids and a payload', 'application/json', '{"ids": [], "payload": {}}', 'invalid_request'],
   ])('refuses %s with 400 and a stable code', async (_what, type, body, code) => {
     const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body, headers: { 'content-type': type } });
     expect(res.status).toBe(400);
