@@ -70,7 +70,7 @@ export class MediaController {
     } catch (error) {
       // Refused before the pipeline (a bad data URL, a blocked or failed fetch): counted and
       // audited like the pipeline's own refusals.
-      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: type, code: error.code });
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: type, code: error.code, owner: ownerOrNothing(principal, dto.user_id) });
       throw error;
     }
     return this.ingestFrom(principal, type, source.body, source.declaredMimeType, dto);
@@ -175,13 +175,7 @@ export class MediaController {
    */
   private async refuseLateOwner(principal: Principal, lateUserId: string, owner: string, result: MediaResponseDto): Promise<void> {
     if (principal.kind === 'user') return;
-    let named: string | null;
-    try {
-      named = resolveOwner(principal, lateUserId);
-    } catch {
-      named = null;
-    }
-    if (named === owner) return;
+    if (ownerOrNothing(principal, lateUserId) === owner) return;
     if (!result.deduped) await this.manageMedia.delete(principal, result.id);
     throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
   }
@@ -348,6 +342,15 @@ export class MediaController {
   private async respond(media: MediaObject, deduped: boolean): Promise<MediaResponseDto> {
     const signed = await this.presignMedia.sign(media);
     return toMediaResponse(media, deduped, signed, this.clock.now());
+  }
+}
+
+/** Whom an upload is for, or undefined when the request names no valid owner (it is refused for that anyway). */
+function ownerOrNothing(principal: Principal, userId: string | undefined): string | undefined {
+  try {
+    return resolveOwner(principal, userId);
+  } catch {
+    return undefined;
   }
 }
 

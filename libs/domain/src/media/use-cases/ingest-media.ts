@@ -48,12 +48,13 @@ export class IngestMedia {
   ) {}
 
   async execute(command: IngestCommand): Promise<IngestResult> {
+    let ownerId: string | undefined;
     try {
-      const ownerId = resolveOwner(command.principal, command.userId);
+      ownerId = resolveOwner(command.principal, command.userId);
       return await this.ingest(command, ownerId);
     } catch (error) {
       if (isDomainError(error)) {
-        this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: command.source, code: error.code, reason: rejectionReason(error) });
+        this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: command.source, code: error.code, reason: rejectionReason(error), owner: ownerId });
       }
       throw error;
     }
