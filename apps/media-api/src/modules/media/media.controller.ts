@@ -15,6 +15,7 @@ import {
   ResolveMedia,
   resolveOwner,
   type ByteRange,
+  type IngestResult,
   type IngestSource,
   type MediaObject,
   type Principal,
@@ -123,42 +124,61 @@ export class MediaController {
       throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     }
     let result: MediaResponseDto | undefined;
+    let ingested: IngestResult | undefined;
+    let refused = false;
     let owner = '';
     const parts = request.parts()[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Multipart>;
-      try {
-        next = await parts.next();
-      } catch (error) {
-        // What follows a stored file (a second file, a body cut off after it) changes nothing.
-        if (result) return result;
-        throw isDomainError(error) ? error : malformedMultipart(error);
+    try {
+      for (;;) {
+        let next: IteratorResult<Multipart>;
+        try {
+          next = await parts.next();
+        } catch (error) {
+          // What follows a stored file (a second file, a body cut off after it) changes nothing.
+          if (result) return result;
+          throw isDomainError(error) ? error : malformedMultipart(error);
+        }
+        if (next.done) break;
+        const part = next.value;
+        if (part.type === 'field') {
+          if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
+          if (!ingested) userId = part.value;
+          else if (namesAnotherOwner(principal, part.value, owner)) {
+            refused = true;
+            await this.refuseLateOwner(principal, owner, ingested);
+          }
+          continue;
+        }
+        if (part.fieldname !== 'file' || result) {
+          part.file.resume();
+          continue;
+        }
+        // Fields sent before the file are known here; the file is streamed straight into staging.
+        if (countLate) await charge();
+        let fileError: unknown;
+        part.file.once('error', (error: unknown) => (fileError = error));
+        try {
+          // The acceptance is announced once the rest of the body cannot refuse the upload any more.
+          ingested = await this.ingestMedia.execute({
+            principal,
+            source: 'multipart',
+            body: part.file,
+            declaredMimeType: part.mimetype,
+            filename: part.filename,
+            userId,
+            deferAcceptance: true,
+          });
+        } catch (error) {
+          // busboy's own errors about the body (a part cut off) are the client's; storage's are not.
+          if (fileError !== undefined && !isDomainError(error)) throw malformedMultipart(fileError);
+          throw error;
+        }
+        owner = resolveOwner(principal, userId);
+        result = await this.respond(ingested.media, ingested.deduped);
+        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
       }
-      if (next.done) break;
-      const part = next.value;
-      if (part.type === 'field') {
-        if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
-        if (result) await this.refuseLateOwner(principal, part.value, owner, result);
-        else userId = part.value;
-        continue;
-      }
-      if (part.fieldname !== 'file' || result) {
-        part.file.resume();
-        continue;
-      }
-      // Fields sent before the file are known here; the file is streamed straight into staging.
-      if (countLate) await charge();
-      let fileError: unknown;
-      part.file.once('error', (error: unknown) => (fileError = error));
-      try {
-        result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
-      } catch (error) {
-        // busboy's own errors about the body (a part cut off) are the client's; storage's are not.
-        if (fileError !== undefined && !isDomainError(error)) throw malformedMultipart(fileError);
-        throw error;
-      }
-      owner = resolveOwner(principal, userId);
-      if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+    } finally {
+      if (!refused) ingested?.accept?.();
     }
     if (!result) {
       if (countLate) await charge();
@@ -168,15 +188,22 @@ export class MediaController {
   }
 
   /**
-   * A `user_id` after the file comes too late: the file was stored for the owner known before it.
-   * If it names another owner, the upload is undone (unless it was a duplicate of an object that
-   * already existed) and refused, rather than left with the wrong owner. A user's own token
-   * decides the owner whatever the form says, so for users it changes nothing.
+   * A `user_id` after the file comes too late: the file was stored for the owner known before it,
+   * and it names another owner. The upload is undone (unless it was a duplicate of an object that
+   * already existed) and refused, rather than left with the wrong owner. Its acceptance was never
+   * announced, so the trail and the metrics show one refused ingest, not an upload and a deletion.
    */
-  private async refuseLateOwner(principal: Principal, lateUserId: string, owner: string, result: MediaResponseDto): Promise<void> {
-    if (principal.kind === 'user') return;
-    if (ownerOrNothing(principal, lateUserId) === owner) return;
-    if (!result.deduped) await this.manageMedia.delete(principal, result.id);
+  private async refuseLateOwner(principal: Principal, owner: string, ingested: IngestResult): Promise<never> {
+    if (!ingested.deduped) {
+      try {
+        await this.manageMedia.discardUnannounced(ingested.media);
+      } catch (error) {
+        // The object stays: it was accepted after all.
+        ingested.accept?.();
+        throw error;
+      }
+    }
+    this.events.emit({ type: 'ingest.rejected', principal, source: 'multipart', code: 'invalid_request', owner });
     throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
   }
 
@@ -343,6 +370,14 @@ export class MediaController {
     const signed = await this.presignMedia.sign(media);
     return toMediaResponse(media, deduped, signed, this.clock.now());
   }
+}
+
+/**
+ * Whether a `user_id` after the file names an owner other than the one the file was stored for.
+ * A user's own token decides the owner whatever the form says, so for users it never does.
+ */
+function namesAnotherOwner(principal: Principal, lateUserId: string, owner: string): boolean {
+  return principal.kind !== 'user' && ownerOrNothing(principal, lateUserId) !== owner;
 }
 
 /** Whom an upload is for, or undefined when the request names no valid owner (it is refused for that anyway). */

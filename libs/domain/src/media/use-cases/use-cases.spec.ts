@@ -63,6 +63,25 @@ describe('IngestMedia', () => {
     expect(t.events.ofType('ingest.rejected').map((e) => e.code)).toEqual(['payload_too_large', 'empty_file', 'unsupported_media_type']);
   });
 
+  it('holds ingest.accepted back until accept() with deferAcceptance, and an unannounced discard emits no deletion', async () => {
+    const t = setup();
+    const result = await t.ingest.execute({ principal: llmApiForAlice, source: 'multipart', body: Readable.from([pngBytes('held')]), deferAcceptance: true });
+    expect(t.events.ofType('ingest.accepted')).toEqual([]);
+    result.accept!();
+    result.accept!();
+    expect(t.events.ofType('ingest.accepted')).toEqual([expect.objectContaining({ media: result.media, deduped: false })]);
+
+    const undone = await t.ingest.execute({ principal: llmApiForAlice, source: 'multipart', body: Readable.from([pngBytes('undone')]), deferAcceptance: true });
+    await t.manage.discardUnannounced(undone.media);
+    expect(t.repository.rows.has(undone.media.id)).toBe(false);
+    expect(t.storage.objects.has(undone.media.storageKey)).toBe(false);
+    expect(t.events.ofType('ingest.accepted')).toHaveLength(1);
+    expect(t.events.ofType('media.deleted')).toEqual([]);
+    // Without the flag nothing changes: the event goes out with the result.
+    expect((await t.upload(alice, pngBytes('plain'))).accept).toBeUndefined();
+    expect(t.events.ofType('ingest.accepted')).toHaveLength(2);
+  });
+
   it('leaves no row when storage fails', async () => {
     const t = setup();
     t.storage.failNextPut = new DomainError('storage_unavailable', 'bucket down');
