@@ -56,6 +56,29 @@ describe('jan (in-process, scripted service)', () => {
       expect(h.requests).toHaveLength(0);
     });
 
+    it.each([
+      ['a bad number', ['media', 'reissue', ID, '--ttl', '1.5'], '--ttl must be a whole number'],
+      ['a missing required option', ['media', 'usage'], "required option '--owner <user>' not specified"],
+      ['a missing argument', ['media', 'describe'], "missing required argument 'id'"],
+      ['an unknown command', ['media', 'explode'], "unknown command 'explode'"],
+      ['an unknown top-level command', ['explode'], "unknown command 'explode'"],
+      ['an unknown option', ['media', 'ls', '--owner', 'u1', '--bogus'], "unknown option '--bogus'"],
+      ['no command', ['media'], 'a command is required'],
+      ['no command at all', [], 'a command is required'],
+    ])('reports %s as one line of JSON on stderr with --json, and exits 2', async (_what, argv, message) => {
+      for (const args of [['--json', ...argv], [...argv, '--json']]) {
+        const h = harness(() => json(200, {}));
+        expect(await h.run(...args)).toBe(ExitCode.Usage);
+        expect(h.stdout.text).toBe('');
+        const lines = h.stderr.text.split('\n').filter(Boolean);
+        expect(lines).toHaveLength(1);
+        const report = JSON.parse(lines[0]!);
+        expect(report).toEqual({ error: expect.stringContaining(message), code: 'usage', exit_code: ExitCode.Usage });
+        expect(report.error).not.toMatch(/^error:/);
+        expect(h.requests).toHaveLength(0);
+      }
+    });
+
     it('exits 2 without a URL and 4 without a credential', async () => {
       expect(await harness(() => json(200, {}), { env: { MEDIA_API_URL: '' } }).run('media', 'describe', ID)).toBe(ExitCode.Usage);
       const h = harness(() => json(200, {}), { env: { MEDIA_ADMIN_KEY: '' } });

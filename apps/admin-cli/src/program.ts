@@ -8,7 +8,7 @@ import { registerPurgeCommand } from './commands/purge.command';
 import { registerReissueCommand } from './commands/reissue.command';
 import { registerUsageCommand } from './commands/usage.command';
 import { resolveConnection, type GlobalOptions } from './config';
-import { errorReport, ExitCode, exitCodeFor, messageOf } from './exit-codes';
+import { errorReport, ExitCode, exitCodeFor, messageOf, UsageError } from './exit-codes';
 import type { CliIO } from './io';
 import { VERSION } from './version';
 
@@ -28,8 +28,12 @@ Environment:
   MEDIA_ADMIN_TOKEN  admin JWT, sent as Authorization: Bearer (or --token)
 `;
 
-/** Builds the `jan` command tree. Nothing here reads the process: `io` carries it all. */
-export function createProgram(io: CliIO): Command {
+/**
+ * Builds the `jan` command tree. Nothing here reads the process: `io` carries it all. With
+ * `json`, Commander's own messages (argument errors, the help shown after them) are held back, so
+ * that `run` can report the failure as the one line of JSON `--json` promises.
+ */
+export function createProgram(io: CliIO, { json = false }: { json?: boolean } = {}): Command {
   const program = new Command('jan');
   program
     .description('Operator commands for the Jan Media API (through its admin endpoints; no database access needed).')
@@ -45,7 +49,9 @@ export function createProgram(io: CliIO): Command {
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      writeErr: (text) => {
+        if (!json) io.stderr.write(text);
+      },
     })
     .addHelpText('after', EXIT_CODES_HELP);
 
@@ -89,18 +95,20 @@ export function createProgram(io: CliIO): Command {
 
 /** Runs `jan` with `argv` (without node and script) and resolves the exit code. */
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
-  const program = createProgram(io);
+  // Known before parsing: an argument error stops Commander before it has read the option.
+  const wantsJson = argv.includes('--json');
+  const program = createProgram(io, { json: wantsJson });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.Ok;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Commander has already printed help, the version or its own error message.
+      // Commander has already printed help or the version; or, without --json, its own error message.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.Ok;
+      if (wantsJson) io.stderr.write(JSON.stringify(errorReport(new UsageError(usageMessageOf(error)))) + '\n');
       return ExitCode.Usage;
     }
-    const wantsJson = program.opts<GlobalOptions>().json ?? argv.includes('--json');
-    if (wantsJson) {
+    if (wantsJson || program.opts<GlobalOptions>().json) {
       io.stderr.write(JSON.stringify(errorReport(error)) + '\n');
     } else {
       const report = errorReport(error);
@@ -109,4 +117,10 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
     }
     return exitCodeFor(error);
   }
+}
+
+/** Commander's message without its `error: ` prefix; a command called without a subcommand shows help, and says so. */
+function usageMessageOf(error: CommanderError): string {
+  if (error.code === 'commander.help') return 'a command is required (add --help for usage)';
+  return error.message.replace(/^error:\s*/, '');
 }

@@ -41,7 +41,7 @@ import { MediaMetrics } from './infrastructure/observability/media-metrics';
 import { ObservedMediaEvents } from './infrastructure/observability/observed-media-events';
 import { MeasuredContentScanner, contentScannerOf } from './infrastructure/scanning/content-scanner.factory';
 import { SafeRemoteFetcher } from './infrastructure/remote-fetch/safe-remote-fetcher';
-import { RateLimitGuard } from './infrastructure/rate-limit/rate-limit.guard';
+import { RateLimitGuard, RateLimits } from './infrastructure/rate-limit/rate-limit.guard';
 import { InMemoryRateLimiter, RateLimiter, RedisRateLimiter } from './infrastructure/rate-limit/rate-limiter';
 import { TempFileUploadStaging } from './infrastructure/staging/temp-file-upload-staging';
 import { createMediaStorage } from './infrastructure/storage/storage.factory';
@@ -176,16 +176,17 @@ export class AppModule {
         // Guards run in this order: who is calling, then how often they may.
         { provide: APP_GUARD, useClass: AuthGuard },
         {
-          provide: APP_GUARD,
-          useFactory: (reflector: Reflector, limiter: RateLimiter) =>
-            new RateLimitGuard(reflector, limiter, {
+          provide: RateLimits,
+          useFactory: (limiter: RateLimiter) =>
+            new RateLimits(limiter, {
               perUser: config.rateLimit,
               perService: config.rateLimitService,
               windowSeconds: config.rateLimitWindowSeconds,
               perAddress: config.rateLimitPublic,
             }),
-          inject: [Reflector, RateLimiter],
+          inject: [RateLimiter],
         },
+        { provide: APP_GUARD, useFactory: (reflector: Reflector, limits: RateLimits) => new RateLimitGuard(reflector, limits), inject: [Reflector, RateLimits] },
         IdempotencyInterceptor,
       ],
     };

@@ -61,6 +61,10 @@ export interface SignedQuery {
 
 const KEY_PATTERN = /^(images|uploads)\/jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|tiff)$/;
 
+/** Where `ping` writes its probe files: outside `images/` and `uploads/`, so no key reaches it. */
+const PROBE_DIRECTORY = '.readiness';
+const PROBE_BYTES = Buffer.from('jan-media readiness probe\n');
+
 /** Routes of the media API that serve signed local URLs. */
 export const LOCAL_FILES_PATH = '/v1/files/';
 export const LOCAL_UPLOADS_PATH = '/v1/uploads/';
@@ -243,9 +247,26 @@ export class LocalDiskMediaStorage extends MediaStorage {
     return this.signer.verify(uploadFacts(key, query), query.kid, query.sig, Number(query.expires), this.now().getTime());
   }
 
+  /**
+   * A storage round trip for readiness: the objects' directory is there, and a small file can be
+   * created, flushed to the disk and removed. A read-only remount or a full disk fails it (the
+   * directory alone would still answer). The file has a name of its own, so concurrent probes
+   * never meet, and sits in `.readiness/`, which no key names: it is never served, listed or
+   * swept. A probe that fails after creating its file removes it.
+   */
   async ping(): Promise<void> {
     await mkdir(join(this.options.root, 'images'), { recursive: true });
-    await stat(join(this.options.root, 'images'));
+    const directory = join(this.options.root, PROBE_DIRECTORY);
+    await mkdir(directory, { recursive: true });
+    const path = join(directory, `${randomUUID()}.probe`);
+    const handle = await open(path, 'wx');
+    try {
+      await handle.writeFile(PROBE_BYTES);
+      await handle.sync();
+    } finally {
+      await handle.close().catch(() => undefined);
+      await rm(path, { force: true });
+    }
   }
 
   private async writeBuffer(path: string, bytes: Buffer): Promise<void> {

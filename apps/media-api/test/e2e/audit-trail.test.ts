@@ -77,6 +77,33 @@ describe('audit trail', () => {
     }
   });
 
+  it('records the user a service acts for on denials and refused uploads, and nothing of the owner it was refused', async () => {
+    const owner = uniqueUser('victim');
+    const prober = uniqueUser('prober');
+    const ingest = await call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+    const { id } = (await ingest.res.json()) as any;
+
+    const attempts = [
+      await call(`/v1/media/${id}`, { user: prober }),
+      await call(`/v1/media/${id}/presign`, { user: prober }),
+      await call(`/v1/media/${id}/pin`, { method: 'PUT', user: prober }),
+      await call(`/v1/media/${id}`, { method: 'DELETE', user: prober }),
+    ];
+    for (const attempt of attempts) {
+      expect(attempt.res.status).toBe(404);
+      const rows = await rowsFor(attempt.requestId);
+      expect(rows).toEqual([expect.objectContaining({ media_id: id, outcome: 'denied', actor_id: 'service-key-1', details: { acting_for: prober } })]);
+      expect(JSON.stringify(rows)).not.toContain(owner);
+    }
+
+    // A refused upload for the prober says whom it was for.
+    const refused = await call('/v1/media', { method: 'POST', user: prober, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(Buffer.from('<svg/>'), 'image/svg+xml') } }) });
+    expect(refused.res.status).toBe(415);
+    expect(await rowsFor(refused.requestId)).toEqual([
+      expect.objectContaining({ action: 'media.ingest', outcome: 'failure', reason_code: 'unsupported_media_type', details: { source: 'data_url', acting_for: prober, owner: prober } }),
+    ]);
+  });
+
   it('keeps the trail when the object is gone, and refuses to rewrite it', async () => {
     const user = uniqueUser('audited');
     const ingest = await call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });

@@ -176,4 +176,26 @@ describe('direct uploads on the local backend', () => {
     }
     expect((await ingest(107)).status).toBe(200);
   });
+
+  it('takes /readyz down when nothing can be written to the data directory, though the directories are there', async () => {
+    const probes = join(app.dataDir, 'objects', '.readiness');
+    expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
+    // The probe leaves nothing behind, however many run at once.
+    await Promise.all(Array.from({ length: 10 }, () => fetch(`${app.baseUrl}/readyz`)));
+    expect(await readdir(probes)).toEqual([]);
+
+    // As root no permission stops a write: a file where the probe's directory should be does.
+    await rm(probes, { recursive: true, force: true });
+    await writeFile(probes, 'not a directory');
+    try {
+      const ready = await fetch(`${app.baseUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      const report = await ready.text();
+      expect(JSON.parse(report)).toMatchObject({ status: 'error', error: { storage: { status: 'down' } }, info: { database: { status: 'up' } } });
+      expect(report).not.toContain(app.dataDir);
+    } finally {
+      await rm(probes, { force: true });
+    }
+    expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
+  });
 });

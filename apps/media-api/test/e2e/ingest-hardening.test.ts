@@ -117,6 +117,17 @@ describe('ingest against hostile input', () => {
     expect((await app.call('/v1/media/upload', { method: 'POST', user, body: '{}' })).status).toBe(400);
   });
 
+  /** Totals of the ingest and deletion counters on /metrics, summed over their labels. */
+  async function counters(): Promise<Record<'media_ingest_total' | 'media_deleted_total' | 'media_ingest_rejected_total', number>> {
+    const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    const sum = (name: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+        .reduce((total, line) => total + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    return { media_ingest_total: sum('media_ingest_total'), media_deleted_total: sum('media_deleted_total'), media_ingest_rejected_total: sum('media_ingest_rejected_total') };
+  }
+
   it('refuses malformed multipart bodies, and a user_id after the file, with 400 and stores nothing', async () => {
     const user = uniqueUser();
     const raw = (contentType: string, body: Buffer | string) =>
@@ -142,11 +153,21 @@ describe('ingest against hostile input', () => {
     const late = new FormData();
     late.append('file', new Blob([fresh], { type: 'image/png' }), 'cat.png');
     late.append('user_id', user);
-    const refused = await app.call('/v1/media/upload', { method: 'POST', body: late });
+    const metricsBefore = await counters();
+    const requestId = `late-owner-${Date.now()}`;
+    const refused = await app.call('/v1/media/upload', { method: 'POST', body: late, headers: { 'x-request-id': requestId } });
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('user_id') });
     expect(await rowsOf(user)).toEqual([]);
     expect(await serviceRows()).toEqual([]);
+    // The trail and the metrics show one refused ingest: no accepted upload, no deletion.
+    expect(await auditRows(app, 'request_id = $1', [requestId])).toEqual([
+      expect.objectContaining({ action: 'media.ingest', outcome: 'failure', reason_code: 'invalid_request', media_id: null, details: { source: 'multipart', owner: 'service:service-key-1' } }),
+    ]);
+    const metricsAfter = await counters();
+    expect(metricsAfter.media_ingest_total).toBe(metricsBefore.media_ingest_total);
+    expect(metricsAfter.media_deleted_total).toBe(metricsBefore.media_deleted_total);
+    expect(metricsAfter.media_ingest_rejected_total).toBe(metricsBefore.media_ingest_rejected_total + 1);
 
     // One that names the owner the file was stored for changes nothing; nor does a second file.
     const agreeing = new FormData();

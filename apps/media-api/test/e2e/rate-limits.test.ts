@@ -34,6 +34,35 @@ describe('rate limits (in memory)', () => {
     expect((await app.call('/v1/usage', { user: uniqueUser('calm') })).status).toBe(200);
   });
 
+  it('counts a user named by user_id in a JSON body or a multipart field like one named in X-Jan-User-Id', async () => {
+    const user = uniqueUser('body');
+    for (let i = 0; i < 5; i++) expect((await app.call('/v1/usage', { user })).status).toBe(200);
+    expect((await app.call('/v1/usage', { user })).status).toBe(429);
+
+    // JSON body: refused before anything is fetched, decoded or stored.
+    const json = await app.call('/v1/media', { method: 'POST', body: JSON.stringify({ user_id: user, source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+    expect(json.status).toBe(429);
+    expect(await json.json() as any).toMatchObject({ code: 'rate_limited' });
+    expect(json.headers.get('ratelimit-remaining')).toBe('0');
+    expect(Number(json.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const prepared = await app.call('/v1/media/prepare-upload', { method: 'POST', body: JSON.stringify({ user_id: user, mime_type: 'image/png', bytes: 100 }) });
+    expect(prepared.status).toBe(429);
+
+    // Multipart: the field is counted when it is read, before the file is stored.
+    const form = new FormData();
+    form.append('user_id', user);
+    form.append('file', new Blob([new Uint8Array(await uniquePng())], { type: 'image/png' }), 'x.png');
+    const multipart = await app.call('/v1/media/upload', { method: 'POST', body: form });
+    expect(multipart.status).toBe(429);
+    expect(await multipart.json() as any).toMatchObject({ code: 'rate_limited' });
+    expect(multipart.headers.get('ratelimit-limit')).toBe('5');
+    expect(multipart.headers.get('ratelimit-remaining')).toBe('0');
+    expect(Number(multipart.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+    const stored = await app.running.database.writer.query('SELECT count(*)::int AS n FROM media_api.media_objects WHERE created_by = $1', [user]);
+    expect(stored[0].n).toBe(0);
+  });
+
   it('counts a service acting for nobody in its own bucket, and never limits admins, health, metrics or signed URLs', async () => {
     const owner = uniqueUser('owner');
     const png = await uniquePng();
@@ -50,6 +79,23 @@ describe('rate limits (in memory)', () => {
       expect((await fetch(created.url)).status).toBe(200);
       expect((await fetch(`${app.baseUrl}/v1/admin/usage?owner=${owner}`, { headers: { 'x-media-admin-key': ADMIN_KEY } })).status).toBe(200);
     }
+  });
+  // After the test above, which spends the service's own budget.
+  it('counts a multipart upload once, for the user it names, and one naming nobody in the service bucket', async () => {
+    const user = uniqueUser('form');
+    const upload = async (userId?: string) => {
+      const form = new FormData();
+      if (userId) form.append('user_id', userId);
+      form.append('file', new Blob([new Uint8Array(await uniquePng())], { type: 'image/png' }), 'x.png');
+      return app.call('/v1/media/upload', { method: 'POST', body: form });
+    };
+    const first = await upload(user);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-remaining')).toBe('4');
+    expect((await app.call('/v1/usage', { user })).headers.get('ratelimit-remaining')).toBe('3');
+    const own = await upload();
+    expect(own.status).toBe(429);
+    expect(own.headers.get('ratelimit-limit')).toBe('8');
   });
 });
 

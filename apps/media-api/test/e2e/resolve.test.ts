@@ -154,6 +154,7 @@ describe('resolve', () => {
     ['text/plain', 'text/plain', '{"payload": {}}', 'invalid_request'],
     ['an unknown mode', 'application/json', '{"payload": {}, "mode": "data"}', 'invalid_request'],
     ['ids that are not strings', 'application/json', '{"ids": [1, null, {}]}', 'invalid_request'],
+    ['both ids and a payload', 'application/json', '{"ids": [], "payload": {}}', 'invalid_request'],
   ])('refuses %s with 400 and a stable code', async (_what, type, body, code) => {
     const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body, headers: { 'content-type': type } });
     expect(res.status).toBe(400);
@@ -165,5 +166,37 @@ describe('resolve', () => {
     const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: 'invalid_request', details: { offset: 22 } });
+  });
+});
+
+describe('inline resolve under its per-request cap', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_RESOLVE_INLINE: 'true', MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES: '64KiB', MEDIA_RESOLVE_INLINE_MAX_REQUEST_BYTES: '128KiB' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('counts every occurrence of one image, as the data URL the answer would carry', async () => {
+    const user = uniqueUser();
+    const png = await noisyPng(96);
+    const inlined = dataUrl(png);
+    expect(png.length).toBeLessThan(32 * 1024);
+    const created = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: inlined } }) });
+    const { id } = (await created.json()) as any;
+    const payload = (n: number) => JSON.stringify({ payload: { messages: Array.from({ length: n }, () => ({ url: `data:image/png;${id}` })) }, mode: 'inline' });
+
+    const fits = Math.floor((128 * 1024) / inlined.length);
+    const ok = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(fits) });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as any).payload.messages).toEqual(Array.from({ length: fits }, () => ({ url: inlined })));
+
+    // One image, named once more than fits: refused, though its bytes alone are under the cap.
+    const over = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(fits + 1) });
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ code: 'inline_too_large', details: { max_request_bytes: 128 * 1024 } });
+    const many = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(60) });
+    expect(many.status).toBe(413);
   });
 });

@@ -283,7 +283,7 @@ function jsonText(bytes: Uint8Array, members: Map<string, TextSpan> | null, cand
 }
 
 function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], range: TextSpan): PlaceholderScan<Uint8Array[]> {
-  const ids = new Set<MediaId>();
+  const counts = new Map<MediaId, number>();
   const sites: Site[] = [];
   for (const candidate of candidates) {
     if (candidate.start < range.start || candidate.end > range.end) continue;
@@ -291,12 +291,13 @@ function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], ran
     const text = candidate.escaped ? (JSON.parse(decoder.decode(token)) as string) : contentOf(token, candidate.ascii);
     const occurrences = findPlaceholders(text);
     if (!occurrences.length) continue;
-    for (const o of occurrences) ids.add(o.id);
+    for (const o of occurrences) counts.set(o.id, (counts.get(o.id) ?? 0) + 1);
     sites.push({ candidate, text, occurrences, byteRanges: candidate.escaped ? null : byteRangesOf(candidate, text, occurrences) });
   }
 
   return {
-    ids: [...ids],
+    ids: [...counts.keys()],
+    counts,
     replace: (replacement) => {
       const parts: Uint8Array[] = [];
       const encoded = new Map<MediaId, Uint8Array | null>();

@@ -39,6 +39,8 @@ export function findPlaceholders(text: string): Occurrence[] {
  */
 export interface PlaceholderScan<T> {
   readonly ids: MediaId[];
+  /** How many times each id occurs: what the replaced value holds is that many copies of its URL. */
+  readonly counts: ReadonlyMap<MediaId, number>;
   /** The scanned value with every placeholder whose id `replacement` knows replaced; keys are never touched. */
   replace(replacement: (id: MediaId) => string | undefined): T;
 }

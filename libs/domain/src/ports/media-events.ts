@@ -6,7 +6,8 @@ export type IngestSource = 'data_url' | 'remote_url' | 'multipart' | 'direct_upl
 
 export type MediaEvent =
   | { type: 'ingest.accepted'; principal: Principal; source: IngestSource; media: MediaObject; deduped: boolean; receivedBytes: number }
-  | { type: 'ingest.rejected'; principal: Principal; source: IngestSource; code: ErrorCode; mediaId?: string; reason?: string }
+  /** `owner`: whom the refused upload was for (the caller, or the user it named), when that was settled. */
+  | { type: 'ingest.rejected'; principal: Principal; source: IngestSource; code: ErrorCode; mediaId?: string; reason?: string; owner?: string }
   | { type: 'ingest.mime_mismatch'; principal: Principal; source: IngestSource; declared: string; sniffed: string }
   | { type: 'media.deleted'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' | 'purge' }
   | { type: 'media.pinned'; principal: Principal; media: MediaObject; pinned: boolean }

@@ -81,6 +81,31 @@ describeMediaStorageContract(
   },
 );
 
+describe('LocalDiskMediaStorage ping', () => {
+  let dir: string;
+  let storage: LocalDiskMediaStorage;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jan-local-ping-'));
+    storage = new LocalDiskMediaStorage({ root: dir, publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k1', secret: 'x'.repeat(40) }] });
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('writes and removes a probe file of its own, even when many run at once', async () => {
+    await Promise.all(Array.from({ length: 25 }, () => storage.ping()));
+    expect(await readdir(join(dir, '.readiness'))).toEqual([]);
+    expect(await readdir(join(dir, 'images'))).toEqual([]);
+  });
+
+  it('fails when the probe cannot be written, though the objects directory answers', async () => {
+    await storage.ping();
+    // A file where the probe's directory should be: no write can happen there, even as root.
+    await rm(join(dir, '.readiness'), { recursive: true });
+    await writeFile(join(dir, '.readiness'), 'not a directory');
+    await expect(storage.ping()).rejects.toMatchObject({ code: expect.stringMatching(/^(EEXIST|ENOTDIR)$/) });
+    expect((await readdir(dir)).sort()).toEqual(['.readiness', 'images']);
+  });
+});
+
 describe('LocalDiskMediaStorage with bytes already staged', () => {
   let dir: string;
   let storage: LocalDiskMediaStorage;

@@ -49,6 +49,22 @@ describe('audit mapping', () => {
     expect(text).not.toContain('secret-name');
   });
 
+  it("records the user a service acts for on denials and refused uploads, and nothing of the refused object's owner", () => {
+    const m = media();
+    const forBob: Principal = { kind: 'service', serviceId: 'service-key-1', actingFor: 'bob' };
+    const denied = auditEntriesFor({ type: 'access.denied', principal: forBob, action: 'read', mediaIds: [m.id] });
+    expect(denied).toEqual([expect.objectContaining({ actorKind: 'service', actorId: 'service-key-1', outcome: 'denied', details: { acting_for: 'bob' } })]);
+    expect(JSON.stringify(denied)).not.toContain('alice');
+    const refused = auditEntriesFor({ type: 'ingest.rejected', principal: forBob, source: 'multipart', code: 'quota_exceeded', owner: 'bob' });
+    expect(refused).toEqual([expect.objectContaining({ outcome: 'denied', reasonCode: 'quota_exceeded', details: { source: 'multipart', acting_for: 'bob', owner: 'bob' } })]);
+    // A service naming its user only in the body: the owner says whom the upload was for.
+    const viaBody = auditEntriesFor({ type: 'ingest.rejected', principal: { ...forBob, actingFor: null }, source: 'data_url', code: 'quota_exceeded', owner: 'carol' });
+    expect(viaBody[0]!.details).toEqual({ source: 'data_url', owner: 'carol' });
+    // A service acting for nobody, and users, add nothing.
+    expect(auditEntriesFor({ type: 'access.denied', principal: { ...forBob, actingFor: null }, action: 'read', mediaIds: [m.id] })[0]!.details).toBeUndefined();
+    expect(auditEntriesFor({ type: 'access.denied', principal: alice, action: 'read', mediaIds: [m.id] })[0]!.details).toBeUndefined();
+  });
+
   it('adds the request context, and survives a failing store', async () => {
     const trail = new InMemoryAuditTrail();
     const context = new RequestContextStore();

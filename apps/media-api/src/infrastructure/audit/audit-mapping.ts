@@ -1,4 +1,4 @@
-import { actorOf, type AuditEntryInput, type AuditOutcome, type MediaEvent } from '@jan/domain';
+import { actorOf, type AuditEntryInput, type AuditOutcome, type MediaEvent, type Principal } from '@jan/domain';
 
 /** Codes that mean "not allowed" rather than "went wrong". */
 const DENIED_CODES = new Set(['quota_exceeded', 'rate_limited', 'forbidden', 'unauthorized']);
@@ -24,7 +24,14 @@ export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
     case 'ingest.rejected': {
       const outcome: AuditOutcome = DENIED_CODES.has(event.code) ? 'denied' : 'failure';
       const action = event.source !== 'direct_upload' ? 'media.ingest' : event.mediaId ? 'media.complete' : 'media.prepare';
-      return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details: { source: event.source, ...(event.reason ? { scanner_reason: event.reason } : {}) } }];
+      const details = {
+        source: event.source,
+        ...actingFor(event.principal),
+        // Whom the upload was for: the caller or the user it named, never someone else's data.
+        ...(event.owner ? { owner: event.owner } : {}),
+        ...(event.reason ? { scanner_reason: event.reason } : {}),
+      };
+      return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details }];
     }
     case 'media.deleted': {
       const action = event.reason === 'purge' ? 'media.purge' : event.reason === 'retention' || event.reason === 'upload_expired' ? 'media.expire' : 'media.delete';
@@ -34,10 +41,28 @@ export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
       return [{ ...base, action: event.pinned ? 'media.pin' : 'media.unpin', mediaId: event.media.id, outcome: 'success' }];
     case 'media.reissued':
       return [{ ...base, action: 'media.reissue', mediaId: event.media.id, outcome: 'success', details: { ttl_seconds: event.ttlSeconds } }];
-    case 'access.denied':
-      // The caller was told media_not_found; the trail keeps the truth.
-      return event.mediaIds.map((mediaId) => ({ ...base, action: `media.${event.action}`, mediaId, outcome: 'denied' as const, reasonCode: 'forbidden' }));
+    case 'access.denied': {
+      // The caller was told media_not_found; the trail keeps the truth. Only the caller's side is
+      // recorded (the user it acts for): never the owner or anything else of the object refused.
+      const acting = actingFor(event.principal);
+      return event.mediaIds.map((mediaId) => ({
+        ...base,
+        action: `media.${event.action}`,
+        mediaId,
+        outcome: 'denied' as const,
+        reasonCode: 'forbidden',
+        ...(acting.acting_for ? { details: acting } : {}),
+      }));
+    }
     case 'ingest.mime_mismatch':
       return [];
   }
+}
+
+/**
+ * The user a service or admin says it acts for (`X-Jan-User-Id`), so the trail tells one user's
+ * requests through llm-api from another's: both have the same actor, `service:<key id>`.
+ */
+function actingFor(principal: Principal): { acting_for?: string } {
+  return principal.kind !== 'user' && principal.actingFor ? { acting_for: principal.actingFor } : {};
 }

@@ -36,4 +36,16 @@ describe('bucketOf', () => {
     expect(bucketOf({ kind: 'service', serviceId: 'x', actingFor: null }, { ...settings, perService: 0 })).toBeNull();
     expect(bucketOf({ kind: 'user', subject: 'a' }, { ...settings, perUser: 0 })).toBeNull();
   });
+
+  it("counts a service naming a user only in the body's user_id as that user", () => {
+    const llm: Principal = { kind: 'service', serviceId: 'llm-api', actingFor: null };
+    expect(bucketOf(llm, settings, 'alice')).toEqual({ key: 'user:alice', limit: 10 });
+    expect(bucketOf(llm, settings, ' alice ')).toEqual({ key: 'user:alice', limit: 10 });
+    // Refused later (malformed, blank, or disagreeing with the header): the header or the service is counted.
+    expect(bucketOf(llm, settings, 'bad id')).toEqual({ key: 'service:llm-api', limit: 100 });
+    expect(bucketOf(llm, settings, '')).toEqual({ key: 'service:llm-api', limit: 100 });
+    expect(bucketOf({ ...llm, actingFor: 'bob' }, settings, 'alice')).toEqual({ key: 'user:bob', limit: 10 });
+    // A user's own subject decides, whatever the body says.
+    expect(bucketOf({ kind: 'user', subject: 'bob' }, settings, 'alice')).toEqual({ key: 'user:bob', limit: 10 });
+  });
 });

@@ -32,6 +32,7 @@ import {
   ResolveMedia,
   resolveOwner,
   type ByteRange,
+  type IngestResult,
   type IngestSource,
   type MediaObject,
   type Principal,
@@ -58,6 +59,7 @@ import {
 import { PrepareUploadDto, PrepareUploadResponseDto } from './dto/prepare-upload.dto';
 import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
+import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
 import type { ErrorBody } from '../../http/error-body';
 
 const BINARY: SchemaObject = { type: 'string', format: 'binary' };
@@ -91,6 +93,7 @@ export class MediaController {
     private readonly clock: Clock,
     private readonly config: MediaConfig,
     private readonly events: MediaEvents,
+    private readonly rateLimits: RateLimits,
   ) {}
 
   @Post()
@@ -108,7 +111,7 @@ export class MediaController {
     } catch (error) {
       // Refused before the pipeline (a bad data URL, a blocked or failed fetch): counted and
       // audited like the pipeline's own refusals.
-      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: type, code: error.code });
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal, source: type, code: error.code, owner: ownerOrNothing(principal, dto.user_id) });
       throw error;
     }
     return this.ingestFrom(principal, type, source.body, source.declaredMimeType, dto);
@@ -139,71 +142,108 @@ export class MediaController {
 
   @Post('upload')
   @Idempotent()
+  @RateLimitOwnerInStream()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
   @ApiOkResponse({ type: MediaResponseDto, description: 'The stored object, or the one these bytes already were (`deduped: true`)' })
-  async upload(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<MediaResponseDto> {
-    if (!request.isMultipart()) throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
+  async upload(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MediaResponseDto> {
+    // A service naming no user in its headers is counted here, for the user the form names (a
+    // `user_id` before the file decides the owner), before the file is read; everyone else was
+    // counted by the guard.
+    const countLate = principal.kind !== 'user' && principal.actingFor === null;
     let userId: string | undefined;
+    const charge = () => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, userId), reply);
+    if (!request.isMultipart()) {
+      if (countLate) await charge();
+      throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
+    }
     let result: MediaResponseDto | undefined;
+    let ingested: IngestResult | undefined;
+    let refused = false;
     let owner = '';
     const parts = request.parts()[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Multipart>;
-      try {
-        next = await parts.next();
-      } catch (error) {
-        // What follows a stored file (a second file, a body cut off after it) changes nothing.
-        if (result) return result;
-        throw isDomainError(error) ? error : malformedMultipart(error);
+    try {
+      for (;;) {
+        let next: IteratorResult<Multipart>;
+        try {
+          next = await parts.next();
+        } catch (error) {
+          // What follows a stored file (a second file, a body cut off after it) changes nothing.
+          if (result) return result;
+          throw isDomainError(error) ? error : malformedMultipart(error);
+        }
+        if (next.done) break;
+        const part = next.value;
+        if (part.type === 'field') {
+          if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
+          if (!ingested) userId = part.value;
+          else if (namesAnotherOwner(principal, part.value, owner)) {
+            refused = true;
+            await this.refuseLateOwner(principal, owner, ingested);
+          }
+          continue;
+        }
+        if (part.fieldname !== 'file' || result) {
+          part.file.resume();
+          continue;
+        }
+        // Fields sent before the file are known here; the file is streamed straight into staging.
+        if (countLate) await charge();
+        let fileError: unknown;
+        part.file.once('error', (error: unknown) => (fileError = error));
+        try {
+          // The acceptance is announced once the rest of the body cannot refuse the upload any more.
+          ingested = await this.ingestMedia.execute({
+            principal,
+            source: 'multipart',
+            body: part.file,
+            declaredMimeType: part.mimetype,
+            filename: part.filename,
+            userId,
+            deferAcceptance: true,
+          });
+        } catch (error) {
+          // busboy's own errors about the body (a part cut off) are the client's; storage's are not.
+          if (fileError !== undefined && !isDomainError(error)) throw malformedMultipart(fileError);
+          throw error;
+        }
+        owner = resolveOwner(principal, userId);
+        result = await this.respond(ingested.media, ingested.deduped);
+        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
       }
-      if (next.done) break;
-      const part = next.value;
-      if (part.type === 'field') {
-        if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
-        if (result) await this.refuseLateOwner(principal, part.value, owner, result);
-        else userId = part.value;
-        continue;
-      }
-      if (part.fieldname !== 'file' || result) {
-        part.file.resume();
-        continue;
-      }
-      // Fields sent before the file are known here; the file is streamed straight into staging.
-      let fileError: unknown;
-      part.file.once('error', (error: unknown) => (fileError = error));
-      try {
-        result = await this.ingestFrom(principal, 'multipart', part.file, part.mimetype, { filename: part.filename, user_id: userId });
-      } catch (error) {
-        // busboy's own errors about the body (a part cut off) are the client's; storage's are not.
-        if (fileError !== undefined && !isDomainError(error)) throw malformedMultipart(fileError);
-        throw error;
-      }
-      owner = resolveOwner(principal, userId);
-      if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+    } finally {
+      if (!refused) ingested?.accept?.();
     }
-    if (!result) throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    if (!result) {
+      if (countLate) await charge();
+      throw new DomainError('invalid_request', 'multipart body has no `file` field');
+    }
     return result;
   }
 
   /**
-   * A `user_id` after the file comes too late: the file was stored for the owner known before it.
-   * If it names another owner, the upload is undone (unless it was a duplicate of an object that
-   * already existed) and refused, rather than left with the wrong owner. A user's own token
-   * decides the owner whatever the form says, so for users it changes nothing.
+   * A `user_id` after the file comes too late: the file was stored for the owner known before it,
+   * and it names another owner. The upload is undone (unless it was a duplicate of an object that
+   * already existed) and refused, rather than left with the wrong owner. Its acceptance was never
+   * announced, so the trail and the metrics show one refused ingest, not an upload and a deletion.
    */
-  private async refuseLateOwner(principal: Principal, lateUserId: string, owner: string, result: MediaResponseDto): Promise<void> {
-    if (principal.kind === 'user') return;
-    let named: string | null;
-    try {
-      named = resolveOwner(principal, lateUserId);
-    } catch {
-      named = null;
+  private async refuseLateOwner(principal: Principal, owner: string, ingested: IngestResult): Promise<never> {
+    if (!ingested.deduped) {
+      try {
+        await this.manageMedia.discardUnannounced(ingested.media);
+      } catch (error) {
+        // The object stays: it was accepted after all.
+        ingested.accept?.();
+        throw error;
+      }
     }
-    if (named === owner) return;
-    if (!result.deduped) await this.manageMedia.delete(principal, result.id);
+    this.events.emit({ type: 'ingest.rejected', principal, source: 'multipart', code: 'invalid_request', owner });
     throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
   }
 
@@ -399,6 +439,23 @@ export class MediaController {
   private async respond(media: MediaObject, deduped: boolean): Promise<MediaResponseDto> {
     const signed = await this.presignMedia.sign(media);
     return toMediaResponse(media, deduped, signed, this.clock.now());
+  }
+}
+
+/**
+ * Whether a `user_id` after the file names an owner other than the one the file was stored for.
+ * A user's own token decides the owner whatever the form says, so for users it never does.
+ */
+function namesAnotherOwner(principal: Principal, lateUserId: string, owner: string): boolean {
+  return principal.kind !== 'user' && ownerOrNothing(principal, lateUserId) !== owner;
+}
+
+/** Whom an upload is for, or undefined when the request names no valid owner (it is refused for that anyway). */
+function ownerOrNothing(principal: Principal, userId: string | undefined): string | undefined {
+  try {
+    return resolveOwner(principal, userId);
+  } catch {
+    return undefined;
   }
 }
 

@@ -60,16 +60,17 @@ export class DirectUpload {
 
   /** A reservation counts as one object (and its declared bytes) towards the owner's quota. */
   async prepare(command: PrepareUploadCommand): Promise<PreparedUpload> {
+    let ownerId: string | undefined;
     try {
-      return await this.reserve(command);
+      ownerId = resolveOwner(command.principal, command.userId);
+      return await this.reserve(command, ownerId);
     } catch (error) {
-      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: 'direct_upload', code: error.code });
+      if (isDomainError(error)) this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: 'direct_upload', code: error.code, owner: ownerId });
       throw error;
     }
   }
 
-  private async reserve(command: PrepareUploadCommand): Promise<PreparedUpload> {
-    const ownerId = resolveOwner(command.principal, command.userId);
+  private async reserve(command: PrepareUploadCommand, ownerId: string): Promise<PreparedUpload> {
     const mimeType = normalizeMimeType(command.mimeType);
     if (!mimeType || !isAllowedMimeType(mimeType)) {
       throw new DomainError('unsupported_media_type', 'mime_type must be one of image/jpeg, image/png, image/webp, image/gif, image/bmp, image/tiff');
@@ -166,7 +167,7 @@ export class DirectUpload {
       const keep = !isDomainError(error) || RETRYABLE.has(error.code);
       if (!keep) await this.discard(media).catch(() => undefined);
       if (isDomainError(error)) {
-        this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id, reason: rejectionReason(error) });
+        this.events.emit({ type: 'ingest.rejected', principal, source: 'direct_upload', code: error.code, mediaId: media.id, reason: rejectionReason(error), owner: media.ownerId });
       }
       throw error;
     }

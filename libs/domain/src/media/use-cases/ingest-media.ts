@@ -23,11 +23,18 @@ export interface IngestCommand {
   filename?: string;
   /** `user_id` from the request body; honoured only for service and admin callers. */
   userId?: string;
+  /**
+   * Hold the `ingest.accepted` event until the caller calls `IngestResult.accept()`: for a
+   * multipart body, whose rest (a late `user_id`) may still refuse the stored upload.
+   */
+  deferAcceptance?: boolean;
 }
 
 export interface IngestResult {
   media: MediaObject;
   deduped: boolean;
+  /** With `deferAcceptance`: announces the accepted ingest (once, however often it is called). */
+  accept?: () => void;
 }
 
 /**
@@ -48,12 +55,13 @@ export class IngestMedia {
   ) {}
 
   async execute(command: IngestCommand): Promise<IngestResult> {
+    let ownerId: string | undefined;
     try {
-      const ownerId = resolveOwner(command.principal, command.userId);
+      ownerId = resolveOwner(command.principal, command.userId);
       return await this.ingest(command, ownerId);
     } catch (error) {
       if (isDomainError(error)) {
-        this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: command.source, code: error.code, reason: rejectionReason(error) });
+        this.events.emit({ type: 'ingest.rejected', principal: command.principal, source: command.source, code: error.code, reason: rejectionReason(error), owner: ownerId });
       }
       throw error;
     }
@@ -139,8 +147,17 @@ export class IngestMedia {
   }
 
   private accepted(command: IngestCommand, media: MediaObject, deduped: boolean, receivedBytes: number): IngestResult {
-    this.events.emit({ type: 'ingest.accepted', principal: command.principal, source: command.source, media, deduped, receivedBytes });
-    return { media, deduped };
+    let announced = false;
+    const accept = () => {
+      if (announced) return;
+      announced = true;
+      this.events.emit({ type: 'ingest.accepted', principal: command.principal, source: command.source, media, deduped, receivedBytes });
+    };
+    if (!command.deferAcceptance) {
+      accept();
+      return { media, deduped };
+    }
+    return { media, deduped, accept };
   }
 }
 

@@ -62,12 +62,21 @@ export class ManageMedia {
   }
 
   /** Object first, then row: a failure in between leaves a row the next sweep retries, never an orphan. */
-  private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
+  /**
+   * Removes an object whose ingest was refused after it was stored and never announced (its
+   * `ingest.accepted` held back): no deletion event either, so the trail and the metrics show the
+   * one refused ingest the caller saw, not an upload and a deletion.
+   */
+  async discardUnannounced(media: MediaObject): Promise<void> {
     // A reservation's bytes may still sit at its upload key.
     if (media.status === 'pending') await this.storage.delete(uploadKeyFor(media.storageKey));
     await this.storage.delete(media.storageKey);
     this.cache.invalidate(media.storageKey);
     await this.repository.delete(media.id);
+  }
+
+  private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
+    await this.discardUnannounced(media);
     this.events.emit({ type: 'media.deleted', principal, media, reason });
   }
 }

@@ -63,7 +63,7 @@ export class ResolveMedia {
     if (scan.ids.length === 0) {
       return { payload: scan.replace(() => undefined), resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
     }
-    const { resolved, unresolved, timings } = await this.resolve(principal, scan.ids, options);
+    const { resolved, unresolved, timings } = await this.resolve(principal, scan.ids, options, scan.counts);
     const urls = new Map(resolved.map((r) => [r.id, r.url]));
     return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved, timings };
   }
@@ -87,7 +87,8 @@ export class ResolveMedia {
     return { ...result, unresolved: [...malformed, ...result.unresolved] };
   }
 
-  private async resolve(principal: Principal, ids: MediaId[], options: ResolveOptions) {
+  /** `counts`: how many copies of each id's URL the answer holds (once each when absent, as in the ids form). */
+  private async resolve(principal: Principal, ids: MediaId[], options: ResolveOptions, counts?: ReadonlyMap<MediaId, number>) {
     const mode = options.mode ?? 'url';
     if (mode === 'inline' && !this.policy.inline.enabled) {
       throw new DomainError('invalid_request', 'inline resolve mode is disabled on this server (MEDIA_RESOLVE_INLINE)');
@@ -97,7 +98,7 @@ export class ResolveMedia {
     if (unresolved.length && !options.keepUnresolved) throw mediaNotFound(unresolved);
 
     const t1 = performance.now();
-    const resolved = mode === 'inline' ? await this.inline(usable) : await this.sign(usable);
+    const resolved = mode === 'inline' ? await this.inline(usable, counts) : await this.sign(usable);
     const signMs = performance.now() - t1;
     return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
   }
@@ -131,9 +132,14 @@ export class ResolveMedia {
     );
   }
 
-  private async inline(media: MediaObject[]): Promise<ResolvedMedia[]> {
+  /**
+   * The per-request cap bounds what the answer will hold: every occurrence of an id is a copy of
+   * its data URL (a payload naming one image 60 times carries it 60 times), so the total is each
+   * data URL's length times its occurrences, checked before anything is read from storage.
+   */
+  private async inline(media: MediaObject[], counts?: ReadonlyMap<MediaId, number>): Promise<ResolvedMedia[]> {
     const { maxImageBytes, maxRequestBytes } = this.policy.inline;
-    const total = media.reduce((sum, m) => sum + m.bytes, 0);
+    const total = media.reduce((sum, m) => sum + inlineLength(m) * (counts?.get(m.id) ?? 1), 0);
     const tooBig = media.filter((m) => m.bytes > maxImageBytes).map((m) => m.id);
     if (tooBig.length || total > maxRequestBytes) {
       throw new DomainError('inline_too_large', 'images too large to inline; use url mode', {
@@ -151,4 +157,9 @@ export class ResolveMedia {
     }
     return out;
   }
+}
+
+/** The length of `data:<mime>;base64,<bytes>` for an object: what one inlined occurrence adds. */
+function inlineLength(media: Pick<MediaObject, 'mimeType' | 'bytes'>): number {
+  return 'data:;base64,'.length + media.mimeType.length + 4 * Math.ceil(media.bytes / 3);
 }

@@ -63,6 +63,25 @@ describe('IngestMedia', () => {
     expect(t.events.ofType('ingest.rejected').map((e) => e.code)).toEqual(['payload_too_large', 'empty_file', 'unsupported_media_type']);
   });
 
+  it('holds ingest.accepted back until accept() with deferAcceptance, and an unannounced discard emits no deletion', async () => {
+    const t = setup();
+    const result = await t.ingest.execute({ principal: llmApiForAlice, source: 'multipart', body: Readable.from([pngBytes('held')]), deferAcceptance: true });
+    expect(t.events.ofType('ingest.accepted')).toEqual([]);
+    result.accept!();
+    result.accept!();
+    expect(t.events.ofType('ingest.accepted')).toEqual([expect.objectContaining({ media: result.media, deduped: false })]);
+
+    const undone = await t.ingest.execute({ principal: llmApiForAlice, source: 'multipart', body: Readable.from([pngBytes('undone')]), deferAcceptance: true });
+    await t.manage.discardUnannounced(undone.media);
+    expect(t.repository.rows.has(undone.media.id)).toBe(false);
+    expect(t.storage.objects.has(undone.media.storageKey)).toBe(false);
+    expect(t.events.ofType('ingest.accepted')).toHaveLength(1);
+    expect(t.events.ofType('media.deleted')).toEqual([]);
+    // Without the flag nothing changes: the event goes out with the result.
+    expect((await t.upload(alice, pngBytes('plain'))).accept).toBeUndefined();
+    expect(t.events.ofType('ingest.accepted')).toHaveLength(2);
+  });
+
   it('leaves no row when storage fails', async () => {
     const t = setup();
     t.storage.failNextPut = new DomainError('storage_unavailable', 'bucket down');
@@ -220,6 +239,21 @@ describe('ResolveMedia', () => {
     expect(await codeOf(t.resolve.resolveIds(alice, [big.id], { mode: 'inline' }))).toBe('inline_too_large');
     const off = setup({ inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } });
     expect(await codeOf(off.resolve.resolveIds(alice, [], { mode: 'inline' }))).toBe('invalid_request');
+  });
+
+  it('holds inline mode to the per-request cap counting every occurrence as the data URL it becomes', async () => {
+    const png = pngBytes('repeated');
+    const inlined = `data:image/png;base64,${png.toString('base64')}`.length;
+    // Room for two copies of the data URL, not three: one distinct id must not be counted once.
+    const t = setup({ inline: { enabled: true, maxImageBytes: 1 << 20, maxRequestBytes: 2 * inlined + 1 } });
+    const { media } = await t.upload(alice, png);
+    const placeholder = `data:image/png;${media.id}`;
+    const two = await t.resolve.resolvePayload(alice, [placeholder, { x: placeholder }], { mode: 'inline' });
+    expect(JSON.stringify(two.payload).length).toBeGreaterThan(2 * inlined);
+    await expect(t.resolve.resolvePayload(alice, [placeholder, placeholder, `text ${placeholder} text`], { mode: 'inline' })).rejects.toMatchObject({
+      code: 'inline_too_large',
+      details: { max_request_bytes: 2 * inlined + 1 },
+    });
   });
 
   it('counts malformed ids in the ids form as not found', async () => {

@@ -10,7 +10,7 @@ describe('parseResolveBody', () => {
     expect(parseResolveBody({ payload: null })).toHaveProperty('payload', null);
     expect(parseResolveBody({ ids: ['jan_x'], keep_unresolved: true })).toMatchObject({ ids: ['jan_x'], keep_unresolved: true });
   });
-  it.each([[null], [[1]], ['x'], [{ ids: 'jan_x' }], [{ mode: 'data' }], [{ keep_unresolved: 'yes' }], [{ ids: Array(1001).fill('a') }]])(
+  it.each([[null], [[1]], ['x'], [{ ids: 'jan_x' }], [{ mode: 'data' }], [{ keep_unresolved: 'yes' }], [{ ids: Array(1001).fill('a') }], [{ ids: [], payload: {} }], [{ ids: ['jan_x'], payload: null }]])(
     'refuses %j with invalid_request',
     (body) => {
       expect(() => parseResolveBody(body)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
@@ -40,7 +40,7 @@ describe('readResolveBody', () => {
     expect(readResolveBody(raw('{"payload":null}')).payload?.ids).toEqual([]);
   });
 
-  it.each([['not raw', { payload: {} }], ['array', raw('[]')], ['bad mode', raw('{"mode":"x","payload":1}')], ['bad JSON', raw('{"payload":}')]])(
+  it.each([['not raw', { payload: {} }], ['array', raw('[]')], ['both ids and payload', raw('{"ids":[],"payload":{}}')], ['bad mode', raw('{"mode":"x","payload":1}')], ['bad JSON', raw('{"payload":}')]])(
     'refuses a body that is %s with invalid_request',
     (_what, body) => {
       expect(() => readResolveBody(body)).toThrow(expect.objectContaining({ code: 'invalid_request' }));

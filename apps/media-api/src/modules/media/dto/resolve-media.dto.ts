@@ -57,12 +57,16 @@ export class ResolveIdsResponseDto {
   @ApiPropertyOptional(UNRESOLVED) unresolved?: string[];
 }
 
+const BOTH_FORMS = 'send either `payload` or `ids`, not both';
+
 /** The same rules as the decorators above, without copying `payload`. */
 export function parseResolveBody(body: unknown): ResolveMediaDto {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new DomainError('invalid_request', 'body must be a JSON object');
   const { payload, ids, mode, keep_unresolved } = body as Record<string, unknown>;
   if (ids !== undefined && (!Array.isArray(ids) || ids.length > 1000)) throw new DomainError('invalid_request', 'ids must be an array of at most 1000 ids');
   if (ids?.some((id) => typeof id !== 'string')) throw new DomainError('invalid_request', 'ids must be strings');
+  // One form or the other: answering the ids and dropping the payload would lose it silently.
+  if (ids !== undefined && 'payload' in body) throw new DomainError('invalid_request', BOTH_FORMS);
   if (mode !== undefined && mode !== 'url' && mode !== 'inline') throw new DomainError('invalid_request', 'mode must be url or inline');
   if (keep_unresolved !== undefined && typeof keep_unresolved !== 'boolean') throw new DomainError('invalid_request', 'keep_unresolved must be a boolean');
   const dto: ResolveMediaDto = { ids: ids as unknown[] | undefined, mode, keep_unresolved };
@@ -94,5 +98,6 @@ export function readResolveBody(body: unknown): ResolveRequest {
   }
   const dto = parseResolveBody(fields);
   const payload = text.members.get('payload');
+  if (payload && text.members.has('ids')) throw new DomainError('invalid_request', BOTH_FORMS);
   return { dto, payload: payload ? text.placeholders(payload) : null };
 }
