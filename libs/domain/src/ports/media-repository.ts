@@ -49,6 +49,12 @@ export abstract class MediaRepository {
     limits?: QuotaLimits,
   ): Promise<InsertResult>;
 
+  /**
+   * Pins or unpins a row. A row claimed for deletion (a closed reservation: pending, upload
+   * deadline at or before `now`) is left alone and answers null, as an unknown id does: the
+   * claim and the pin serialize on the row, so a pin that succeeds was never claimed, and a
+   * claim never takes a row that a pin has already pinned.
+   */
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
   /**
@@ -56,6 +62,16 @@ export abstract class MediaRepository {
    * longer accepts bytes; a row that is not pending is left alone. True when a row changed.
    */
   abstract closeUpload(id: MediaId, now: Date): Promise<boolean>;
+
+  /**
+   * The first step of every deletion, decided by the database in one statement: the row becomes
+   * a closed reservation (`pending`, `uploadExpiresAt = now`), which nothing serves, dedupes
+   * against, pins or completes any more, and which the retention sweep deletes (bytes, then row)
+   * if the caller fails to. With `onlyIfExpired`, only a row that retention deletes at `now`
+   * (the rule of `findExpired`) is claimed: one pinned, or kept alive by a dedupe, meanwhile is
+   * not. Returns the claimed row, or null when there was none to claim.
+   */
+  abstract claimForDeletion(id: MediaId, now: Date, options?: { onlyIfExpired?: boolean }): Promise<MediaObject | null>;
 
   /** Deletes the row; true when it existed. */
   abstract delete(id: MediaId): Promise<boolean>;

@@ -3,8 +3,8 @@ import type { AuditRetention, ManageMedia } from '@jan/domain';
 
 /**
  * Deletes expired objects (retention and abandoned direct uploads) on an interval, then audit
- * entries past their own retention. Every replica may run it: rows are deleted one by one and a
- * lost race only finds nothing to delete.
+ * entries past their own retention. Every replica may run it: each row is claimed in the database
+ * before its object goes (`ManageMedia.purgeExpired`), and a lost race only finds nothing to claim.
  */
 export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('retention');

@@ -95,19 +95,26 @@ export class AdminMedia {
       expiredAt: command.expired ? this.clock.now() : undefined,
     };
     const purged: MediaId[] = [];
+    const dryRun = !!command.dryRun;
+    // An expiry purge deletes only what is still expired when its row is claimed: an object
+    // pinned after it was listed stays (and is not reported as purged).
+    const onlyIfExpired = !!command.expired;
+    let looked = 0;
     let afterId: MediaId | undefined;
     for (;;) {
-      const batch = await this.repository.list({ ...base, afterId, limit: Math.min(PURGE_BATCH, PURGE_MAX_PER_CALL - purged.length) });
+      const limit = Math.min(PURGE_BATCH, PURGE_MAX_PER_CALL - looked);
+      const batch = await this.repository.list({ ...base, afterId, limit });
       for (const media of batch) {
-        if (!command.dryRun) await this.manage.removeChecked(media, principal, 'purge');
+        looked++;
+        if (!dryRun && !(await this.manage.removeChecked(media, principal, 'purge', { onlyIfExpired }))) continue;
         purged.push(media.id);
       }
-      if (purged.length >= PURGE_MAX_PER_CALL) {
-        const more = await this.repository.list({ ...base, afterId: purged[purged.length - 1], limit: 1 });
-        return { purged, dryRun: !!command.dryRun, truncated: more.length > 0 };
+      if (batch.length > 0) afterId = batch[batch.length - 1].id;
+      if (batch.length < limit) return { purged, dryRun, truncated: false };
+      if (looked >= PURGE_MAX_PER_CALL) {
+        const more = await this.repository.list({ ...base, afterId, limit: 1 });
+        return { purged, dryRun, truncated: more.length > 0 };
       }
-      if (batch.length < PURGE_BATCH) return { purged, dryRun: !!command.dryRun, truncated: false };
-      afterId = batch[batch.length - 1].id;
     }
   }
 
