@@ -58,6 +58,15 @@ export abstract class MediaRepository {
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
   /**
+   * A dedupe hit keeps its twin alive: an unpinned ready row's `retentionUntil` moves out to
+   * `retentionUntil` (never earlier; null, "forever", wins); a pinned row, or one kept forever,
+   * stays as it is. Only a row that is still ready: null when it was claimed for deletion or
+   * deleted meanwhile, and the caller must then store the bytes as a new object. One conditional
+   * statement, so it serializes with `claimForDeletion` of the same row.
+   */
+  abstract keepAlive(id: MediaId, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
+
+  /**
    * Ends a pending row's upload window now (`uploadExpiresAt = now`), so that its upload URL no
    * longer accepts bytes; a row that is not pending is left alone. True when a row changed.
    */

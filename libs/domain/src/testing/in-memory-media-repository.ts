@@ -75,6 +75,17 @@ export class InMemoryMediaRepository extends MediaRepository {
     return clone(row)!;
   }
 
+  async keepAlive(id: MediaId, retentionUntil: Date | null, now: Date) {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row || row.status !== 'ready') return null;
+    if (!row.pinned && row.retentionUntil !== null) {
+      row.retentionUntil = retentionUntil === null || retentionUntil > row.retentionUntil ? retentionUntil : row.retentionUntil;
+      row.updatedAt = now;
+    }
+    return clone(row)!;
+  }
+
   async closeUpload(id: MediaId, now: Date) {
     this.queries++;
     const row = this.rows.get(id);

@@ -283,6 +283,23 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 
+  async keepAlive(id: MediaId, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
+    const [rows] = (await answering(
+      this.writer.query(
+        `UPDATE ${TABLE}
+            SET retention_until = CASE
+                  WHEN pinned OR retention_until IS NULL THEN retention_until
+                  WHEN $2::timestamptz IS NULL THEN NULL
+                  ELSE GREATEST(retention_until, $2::timestamptz) END,
+                updated_at = CASE WHEN pinned OR retention_until IS NULL THEN updated_at ELSE $3 END
+          WHERE id = $1 AND status = 'ready'
+          RETURNING ${COLUMNS}`,
+        [id, retentionUntil, now],
+      ),
+    )) as [MediaObjectRow[], number];
+    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+  }
+
   async closeUpload(id: MediaId, now: Date): Promise<boolean> {
     const [, changed] = (await answering(
       this.writer.query(`UPDATE ${TABLE} SET upload_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'pending'`, [id, now]),

@@ -404,6 +404,50 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       });
     });
 
+    describe('keepAlive', () => {
+      it('moves retention out (never in) on ready rows, leaves pinned and forever rows alone, and refuses claimed ones', async () => {
+        const me = owner();
+        const expiring = await insertNew(media(me, { retentionUntil: at(30) }));
+        const later = await insertNew(media(me, { retentionUntil: at(90) }));
+        const pinned = await insertNew(media(me, { pinned: true, retentionUntil: null }));
+        const forever = await insertNew(media(me, { retentionUntil: null }));
+        const open = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
+
+        expect(await repo.keepAlive(expiring.id, at(61), at(31))).toEqual({ ...expiring, retentionUntil: at(61), updatedAt: at(31) });
+        expect((await repo.findById(expiring.id))?.retentionUntil).toEqual(at(61));
+        expect(await repo.findExpired(at(32), 10)).toEqual([]);
+        expect(await repo.keepAlive(later.id, at(61), at(31))).toEqual({ ...later, updatedAt: at(31) });
+        expect(await repo.keepAlive(pinned.id, at(61), at(31))).toEqual(pinned);
+        expect(await repo.keepAlive(forever.id, at(61), at(31))).toEqual(forever);
+        // Retention turned off since: the twin is kept forever, as a new upload would be.
+        expect(await repo.keepAlive(later.id, null, at(32))).toEqual({ ...later, retentionUntil: null, updatedAt: at(32) });
+        expect(await repo.keepAlive(open.id, at(61), at(31))).toBeNull();
+        expect(await repo.keepAlive(newMediaId(), at(61), at(31))).toBeNull();
+
+        const claimed = await insertNew(media(me, { retentionUntil: at(30) }));
+        await repo.claimForDeletion(claimed.id, at(31), { onlyIfExpired: true });
+        expect(await repo.keepAlive(claimed.id, at(61), at(31))).toBeNull();
+      });
+
+      it('serializes with a concurrent expiry claim of the same row: exactly one of them wins', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 20; i++) rows.push(await insertNew(media(me, { retentionUntil: at(30) })));
+        const outcomes = await Promise.all(
+          rows.map(async (row, i) => {
+            const keep = () => repo.keepAlive(row.id, at(61), at(31));
+            const claim = () => repo.claimForDeletion(row.id, at(31), { onlyIfExpired: true });
+            const [kept, claimed] = i % 2 ? await Promise.all([keep(), claim()]) : (await Promise.all([claim(), keep()])).reverse();
+            return { kept: kept !== null, claimed: claimed !== null, row: await repo.findById(row.id) };
+          }),
+        );
+        for (const outcome of outcomes) {
+          expect(outcome.kept).not.toBe(outcome.claimed);
+          expect(outcome.row).toMatchObject(outcome.kept ? { status: 'ready', retentionUntil: at(61) } : { status: 'pending' });
+        }
+      });
+    });
+
     describe('closeUpload', () => {
       it("ends a pending row's upload window now, so the sweep takes it, and leaves other rows alone", async () => {
         const me = owner();

@@ -89,3 +89,99 @@ describe('retention against a concurrent pin', () => {
     expect(t.storage.objects.has(media.storageKey)).toBe(true);
   });
 });
+
+describe('dedupe and retention', () => {
+  it('a dedupe hit keeps the object for another full retention period', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('again'))).media;
+    t.clock.advance(29.9 * DAY);
+    const again = await t.upload(alice, pngBytes('again'));
+    expect(again).toMatchObject({ deduped: true, media: { id: first.id } });
+    expect(again.media.retentionUntil).toEqual(new Date(t.clock.now().getTime() + 30 * DAY));
+
+    t.clock.advance(2 * DAY);
+    await t.manage.purgeExpired();
+    expect(t.repository.rows.get(first.id)?.retentionUntil).toEqual(again.media.retentionUntil);
+    expect((await t.open.open(alice, first.id)).media.id).toBe(first.id);
+  });
+
+  it('revives an object past retention that the sweep has not reached yet', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('late'))).media;
+    t.clock.advance(31 * DAY);
+    const again = await t.upload(alice, pngBytes('late'));
+    expect(again).toMatchObject({ deduped: true, media: { id: first.id, retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) } });
+    await t.manage.purgeExpired();
+    expect(t.storage.objects.has(first.storageKey)).toBe(true);
+  });
+
+  it('leaves a pinned twin pinned, with no retention', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('pinned-twin'))).media;
+    await t.manage.setPinned(alice, first.id, true);
+    t.clock.advance(40 * DAY);
+    expect((await t.upload(alice, pngBytes('pinned-twin'))).media).toMatchObject({ id: first.id, pinned: true, retentionUntil: null });
+  });
+
+  it('stores the bytes anew when the sweep takes the twin between the lookup and the answer', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('swept'))).media;
+    t.clock.advance(31 * DAY);
+    const lookup = t.repository.findReadyByOwnerAndSha256.bind(t.repository);
+    let swept = false;
+    t.repository.findReadyByOwnerAndSha256 = async (owner, sha) => {
+      const twin = await lookup(owner, sha);
+      if (twin && !swept) {
+        swept = true;
+        await t.manage.purgeExpired();
+      }
+      return twin;
+    };
+
+    const again = await t.upload(alice, pngBytes('swept'));
+
+    expect(t.repository.rows.has(first.id)).toBe(false);
+    expect(again.deduped).toBe(false);
+    expect(again.media.id).not.toBe(first.id);
+    expect(t.repository.rows.get(again.media.id)).toMatchObject({ status: 'ready', retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) });
+    expect(t.storage.objects.get(again.media.storageKey)?.data).toEqual(pngBytes('swept'));
+  });
+
+  it('complete of a direct upload that dedupes keeps the twin alive, or becomes the object itself when the twin is being deleted', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('direct'))).media;
+    t.clock.advance(29.9 * DAY);
+    const reserved = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.storage.objects.set(`uploads/${reserved.id}.png`, { data: pngBytes('direct'), contentType: 'image/png' });
+    const done = await t.direct.complete(alice, reserved.id);
+    expect(done).toMatchObject({ deduped: true, media: { id: first.id, retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) } });
+
+    // Now past that retention: the sweep claims the twin between markReady and the answer.
+    t.clock.advance(31 * DAY);
+    const second = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.storage.objects.set(`uploads/${second.id}.png`, { data: pngBytes('direct'), contentType: 'image/png' });
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async (...args) => {
+      const result = await markReady(...args);
+      if (!result.inserted && t.repository.rows.get(first.id)?.status === 'ready') await t.manage.purgeExpired();
+      return result;
+    };
+    const completed = await t.direct.complete(alice, second.id);
+    expect(completed).toMatchObject({ deduped: false, media: { id: second.id, status: 'ready' } });
+    expect(t.repository.rows.has(first.id)).toBe(false);
+    expect(t.storage.objects.get(second.storageKey)?.data).toEqual(pngBytes('direct'));
+  });
+
+  it('an object past retention is gone for readers before the sweep runs', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('expired'));
+    t.clock.advance(30 * DAY);
+    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.presign.presign(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.resolve.resolveIds(alice, [media.id]))).toBe('media_not_found');
+    expect((await t.resolve.resolveIds(alice, [media.id], { keepUnresolved: true })).unresolved).toEqual([media.id]);
+    expect(await codeOf(t.admin.reissue(ops, media.id))).toBe('media_not_found');
+    // Its owner still sees and manages it until the sweep takes it.
+    expect((await t.open.describe(alice, media.id)).id).toBe(media.id);
+  });
+});
