@@ -48,7 +48,7 @@ export class AdminController {
   @ApiOperation({ summary: 'Delete objects matching every given filter (ids, owner, expired); dry_run reports only' })
   async purge(@CurrentPrincipal() principal: Principal, @Body() dto: PurgeMediaDto) {
     const result = await this.admin.purge(principal, { ids: dto.ids, expired: dto.expired, owner: dto.owner, dryRun: dto.dry_run });
-    return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated };
+    return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated, failed: result.failed };
   }
 
   @Post('media/:id/reissue')

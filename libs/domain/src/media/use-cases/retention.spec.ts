@@ -1,5 +1,6 @@
 import type { Principal } from '../../access/principal';
 import { codeOf, createUseCaseTestbed, pngBytes } from '../../testing';
+import { DomainError } from '../errors';
 
 const alice: Principal = { kind: 'user', subject: 'alice' };
 const ops: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
@@ -183,5 +184,76 @@ describe('dedupe and retention', () => {
     expect(await codeOf(t.admin.reissue(ops, media.id))).toBe('media_not_found');
     // Its owner still sees and manages it until the sweep takes it.
     expect((await t.open.describe(alice, media.id)).id).toBe(media.id);
+  });
+});
+
+describe('an object storage refuses to delete', () => {
+  function withUndeletable(t: ReturnType<typeof createUseCaseTestbed>, keys: Set<string>) {
+    const attempts = new Map<string, number>();
+    const storageDelete = t.storage.delete.bind(t.storage);
+    t.storage.delete = async (key) => {
+      attempts.set(key, (attempts.get(key) ?? 0) + 1);
+      if (keys.has(key)) throw new DomainError('storage_unavailable', 'object is under a retention hold');
+      return storageDelete(key);
+    };
+    return attempts;
+  }
+
+  it('is skipped and counted; the sweep deletes everything behind it and ends', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    t.clock.advance(1000);
+    const rest = [];
+    for (let i = 0; i < 5; i++) rest.push((await t.upload(alice, pngBytes(`rest-${i}`))).media);
+    t.clock.advance(31 * DAY);
+    const attempts = withUndeletable(t, new Set([stuck.storageKey]));
+
+    // Batches of one: the stuck object, oldest, heads the first batch.
+    const sweep = await t.manage.purgeExpired(1, 100);
+
+    expect(sweep.removed).toBe(5);
+    expect(sweep.failed).toEqual([expect.objectContaining({ id: stuck.id, code: 'storage_unavailable' })]);
+    expect(attempts.get(stuck.storageKey)).toBe(1);
+    for (const media of rest) expect(t.repository.rows.has(media.id)).toBe(false);
+    expect(t.repository.rows.get(stuck.id)).toMatchObject({ status: 'pending' });
+    expect(t.storage.objects.has(stuck.storageKey)).toBe(true);
+  });
+
+  it('is tried once per sweep and does not hold up objects that expire later', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    t.clock.advance(31 * DAY);
+    const attempts = withUndeletable(t, new Set([stuck.storageKey]));
+    expect((await t.manage.purgeExpired(1, 100)).failed).toHaveLength(1);
+
+    const later = (await t.upload(alice, pngBytes('later'))).media;
+    t.clock.advance(31 * DAY);
+    const sweep = await t.manage.purgeExpired(1, 100);
+    expect(sweep).toMatchObject({ removed: 1, failed: [expect.objectContaining({ id: stuck.id })] });
+    expect(t.repository.rows.has(later.id)).toBe(false);
+    expect(attempts.get(stuck.storageKey)).toBe(2);
+  });
+
+  it('does not fail the admin purge: it is reported per object and the others go', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    const other = (await t.upload(alice, pngBytes('other'))).media;
+    t.clock.advance(31 * DAY);
+    withUndeletable(t, new Set([stuck.storageKey]));
+
+    const result = await t.admin.purge(ops, { expired: true });
+
+    expect(result).toEqual({ purged: [other.id], failed: [{ id: stuck.id, code: 'storage_unavailable' }], dryRun: false, truncated: false });
+    expect(t.repository.rows.has(other.id)).toBe(false);
+  });
+
+  it('still ends the sweep when the database fails', async () => {
+    const t = createUseCaseTestbed();
+    await t.upload(alice, pngBytes('db'));
+    t.clock.advance(31 * DAY);
+    t.repository.claimForDeletion = async () => {
+      throw new DomainError('database_unavailable', 'database is unavailable');
+    };
+    expect(await codeOf(t.manage.purgeExpired())).toBe('database_unavailable');
   });
 });
