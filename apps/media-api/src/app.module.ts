@@ -125,7 +125,7 @@ export class AppModule {
           useFactory: (metrics: MediaMetrics, audit: AuditTrail) => new AuditedMediaEvents(new ObservedMediaEvents(metrics, (principal) => requestContext.contextOf(principal), config.logLevel), audit, requestContext),
           inject: [MediaMetrics, AuditTrail],
         },
-        { provide: MediaAccess, useFactory: (r: MediaRepository, e: MediaEvents) => new MediaAccess(r, e), inject: [MediaRepository, MediaEvents] },
+        { provide: MediaAccess, useFactory: (r: MediaRepository, e: MediaEvents, c: Clock) => new MediaAccess(r, e, c), inject: [MediaRepository, MediaEvents, Clock] },
         {
           provide: IngestMedia,
           useFactory: (r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents, scanner: ContentScanner) =>
@@ -140,8 +140,8 @@ export class AppModule {
         },
         {
           provide: ResolveMedia,
-          useFactory: (r: MediaRepository, s: MediaStorage, p: PresignMedia, e: MediaEvents) => new ResolveMedia(r, s, p, e, policy),
-          inject: [MediaRepository, MediaStorage, PresignMedia, MediaEvents],
+          useFactory: (r: MediaRepository, s: MediaStorage, p: PresignMedia, e: MediaEvents, c: Clock) => new ResolveMedia(r, s, p, e, policy, c),
+          inject: [MediaRepository, MediaStorage, PresignMedia, MediaEvents, Clock],
         },
         {
           provide: ManageMedia,

@@ -147,6 +147,8 @@ export interface AdminPurgeResult {
   dry_run?: boolean;
   /** True when the service's per-call cap stopped the purge early: call again for the rest. */
   truncated?: boolean;
+  /** Objects the storage refused to delete (`code`, e.g. `storage_unavailable`); the retention sweep retries them. */
+  failed?: Array<{ id: string; code: string }>;
   [key: string]: unknown;
 }
 

@@ -388,11 +388,15 @@ const UNAVAILABLE = new Set([
   'EEXIST',
 ]);
 
+/**
+ * Every failure of the file system is `storage_unavailable`: the codes above, and any other
+ * (Node's own `ERR_FS_EISDIR` when `rm` meets a directory where an object should be, codes of
+ * errors not seen yet). The cause is kept for the logs; the client gets a 503, never a 500.
+ */
 function asStorageError(error: unknown): Error {
-  if (error instanceof DomainError) return error;
+  // Ours: the caller's answer (an existing key on putNew), not a failure of the disk.
+  if (error instanceof DomainError || error instanceof ObjectExistsError) return error;
   const code = (error as NodeJS.ErrnoException)?.code;
-  if (code !== undefined && UNAVAILABLE.has(code)) {
-    return new DomainError('storage_unavailable', 'local storage is unavailable', undefined, { cause: error });
-  }
-  return error as Error;
+  const message = code !== undefined && UNAVAILABLE.has(code) ? 'local storage is unavailable' : 'local storage failed';
+  return new DomainError('storage_unavailable', message, undefined, { cause: error });
 }

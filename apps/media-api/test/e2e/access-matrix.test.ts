@@ -1,3 +1,5 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
@@ -329,7 +331,7 @@ describe('admin endpoints × callers', () => {
     expect(seen).toEqual([...ids].sort());
 
     const dry = await (await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({ owner, dry_run: true }) })).json() as any;
-    expect(dry).toEqual({ purged: [...ids].sort(), count: 5, dry_run: true, truncated: false });
+    expect(dry).toEqual({ purged: [...ids].sort(), count: 5, dry_run: true, truncated: false, failed: [] });
     expect((await app.call(`/v1/media/${ids[0]}/metadata`, { user: owner })).status).toBe(200);
 
     const presigned = await (await app.call(`/v1/media/${ids[0]}/presign`, { user: owner })).json() as any;
@@ -362,6 +364,30 @@ describe('admin endpoints × callers', () => {
     );
     expect(rows).toHaveLength(3);
     expect(JSON.stringify(rows)).not.toContain('http');
+  });
+
+  it('purge reports an object the storage cannot delete instead of failing with 500, and deletes the rest', async () => {
+    const owner = uniqueUser('undeletable');
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }) });
+      ids.push((await res.json() as any).id);
+    }
+    const [stuck, other] = ids;
+    // A non-empty directory where the object's file should be: rm answers ERR_FS_EISDIR.
+    const file = join(app.dataDir, 'objects', 'images', `${stuck}.png`);
+    await rm(file);
+    await mkdir(file);
+    await writeFile(join(file, 'inside'), 'x');
+    const admin = { 'x-media-admin-key': ADMIN_KEY, 'content-type': 'application/json' };
+
+    const res = await fetch(`${app.baseUrl}/v1/admin/media/purge`, { method: 'POST', headers: admin, body: JSON.stringify({ owner, dry_run: false }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ purged: [other], count: 1, dry_run: false, truncated: false, failed: [{ id: stuck, code: 'storage_unavailable' }] });
+    expect((await app.call(`/v1/media/${other}/metadata`, { user: owner })).status).toBe(404);
+    // Claimed, so no longer served; the retention sweep retries it.
+    expect((await app.call(`/v1/media/${stuck}`, { user: owner })).status).toBe(404);
+    await rm(file, { recursive: true });
   });
 });
 

@@ -3,7 +3,12 @@ import { AllowedMimeType, extensionFor } from './media-types';
 
 export type StorageProvider = 'local' | 's3' | 'gcs';
 
-/** `pending`: reserved for a direct upload, bytes not verified. `ready`: servable. */
+/**
+ * `pending`: reserved for a direct upload, bytes not verified. `ready`: servable. A pending row
+ * whose upload deadline has passed is closed: nothing can complete it any more, and the retention
+ * sweep deletes it with its bytes. Deletions claim a row by closing it first (see
+ * `MediaRepository.claimForDeletion`).
+ */
 export type MediaStatus = 'pending' | 'ready';
 
 /** One stored object: one row in `media_objects`, one object at `storageKey`. */
@@ -43,6 +48,16 @@ export function uploadKeyFor(storageKey: string): string {
   return storageKey.replace(/^images\//, 'uploads/');
 }
 
-export function isServable(media: MediaObject): boolean {
-  return media.status === 'ready';
+/**
+ * Whether the object may be read, signed or resolved at `now`: ready, and not past its retention.
+ * An object past retention is gone for readers even before the sweep deletes it, so that what a
+ * client can fetch never depends on when the sweep last ran.
+ */
+export function isServable(media: MediaObject, now: Date): boolean {
+  return media.status === 'ready' && !isPastRetention(media, now);
+}
+
+/** Ready, unpinned and past `retentionUntil`: what the retention sweep deletes. */
+export function isPastRetention(media: MediaObject, now: Date): boolean {
+  return media.status === 'ready' && !media.pinned && media.retentionUntil !== null && media.retentionUntil <= now;
 }

@@ -49,13 +49,38 @@ export abstract class MediaRepository {
     limits?: QuotaLimits,
   ): Promise<InsertResult>;
 
+  /**
+   * Pins or unpins a row. A row claimed for deletion (a closed reservation: pending, upload
+   * deadline at or before `now`) is left alone and answers null, as an unknown id does: the
+   * claim and the pin serialize on the row, so a pin that succeeds was never claimed, and a
+   * claim never takes a row that a pin has already pinned.
+   */
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
+
+  /**
+   * A dedupe hit keeps its twin alive: an unpinned ready row's `retentionUntil` moves out to
+   * `retentionUntil` (never earlier; null, "forever", wins); a pinned row, or one kept forever,
+   * stays as it is. Only a row that is still ready: null when it was claimed for deletion or
+   * deleted meanwhile, and the caller must then store the bytes as a new object. One conditional
+   * statement, so it serializes with `claimForDeletion` of the same row.
+   */
+  abstract keepAlive(id: MediaId, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
   /**
    * Ends a pending row's upload window now (`uploadExpiresAt = now`), so that its upload URL no
    * longer accepts bytes; a row that is not pending is left alone. True when a row changed.
    */
   abstract closeUpload(id: MediaId, now: Date): Promise<boolean>;
+
+  /**
+   * The first step of every deletion, decided by the database in one statement: the row becomes
+   * a closed reservation (`pending`, `uploadExpiresAt = now`), which nothing serves, dedupes
+   * against, pins or completes any more, and which the retention sweep deletes (bytes, then row)
+   * if the caller fails to. With `onlyIfExpired`, only a row that retention deletes at `now`
+   * (the rule of `findExpired`) is claimed: one pinned, or kept alive by a dedupe, meanwhile is
+   * not. Returns the claimed row, or null when there was none to claim.
+   */
+  abstract claimForDeletion(id: MediaId, now: Date, options?: { onlyIfExpired?: boolean }): Promise<MediaObject | null>;
 
   /** Deletes the row; true when it existed. */
   abstract delete(id: MediaId): Promise<boolean>;

@@ -70,8 +70,19 @@ export class InMemoryMediaRepository extends MediaRepository {
   async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date) {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row) return null;
+    if (!row || isClosed(row, now)) return null;
     Object.assign(row, { pinned, retentionUntil, updatedAt: now });
+    return clone(row)!;
+  }
+
+  async keepAlive(id: MediaId, retentionUntil: Date | null, now: Date) {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row || row.status !== 'ready') return null;
+    if (!row.pinned && row.retentionUntil !== null) {
+      row.retentionUntil = retentionUntil === null || retentionUntil > row.retentionUntil ? retentionUntil : row.retentionUntil;
+      row.updatedAt = now;
+    }
     return clone(row)!;
   }
 
@@ -83,6 +94,14 @@ export class InMemoryMediaRepository extends MediaRepository {
     return true;
   }
 
+  async claimForDeletion(id: MediaId, now: Date, options: { onlyIfExpired?: boolean } = {}) {
+    this.queries++;
+    const row = this.rows.get(id);
+    if (!row || (options.onlyIfExpired && !isExpired(row, now))) return null;
+    Object.assign(row, { status: 'pending', uploadExpiresAt: now, updatedAt: now });
+    return clone(row)!;
+  }
+
   async delete(id: MediaId) {
     this.queries++;
     return this.rows.delete(id);
@@ -91,11 +110,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   async findExpired(now: Date, limit: number) {
     this.queries++;
     return [...this.rows.values()]
-      .filter(
-        (m) =>
-          (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= now) ||
-          (m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= now),
-      )
+      .filter((m) => isExpired(m, now))
       .sort((a, b) => expiredAt(a) - expiredAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit)
       .map((m) => clone(m)!);
@@ -114,12 +129,7 @@ export class InMemoryMediaRepository extends MediaRepository {
       .filter((m) => !filter.ownerId || m.ownerId === filter.ownerId)
       .filter((m) => !ids || ids.has(m.id))
       .filter((m) => !filter.afterId || m.id > filter.afterId)
-      .filter(
-        (m) =>
-          !at ||
-          (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= at) ||
-          (m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= at),
-      )
+      .filter((m) => !at || isExpired(m, at))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, Math.max(0, filter.limit))
       .map((m) => clone(m)!);
@@ -141,6 +151,16 @@ export class InMemoryMediaRepository extends MediaRepository {
 
 function clone(media: MediaObject | undefined): MediaObject | null {
   return media ? { ...media } : null;
+}
+
+/** What the retention sweep deletes at `now`: ready rows past retention, closed reservations. */
+function isExpired(m: MediaObject, now: Date): boolean {
+  return (m.status === 'ready' && !m.pinned && m.retentionUntil !== null && m.retentionUntil <= now) || isClosed(m, now);
+}
+
+/** A pending row past its upload deadline: abandoned, discarded, or claimed for deletion. */
+function isClosed(m: MediaObject, now: Date): boolean {
+  return m.status === 'pending' && m.uploadExpiresAt !== null && m.uploadExpiresAt <= now;
 }
 
 /** When retention (ready) or the upload deadline (pending) ran out. */

@@ -40,11 +40,11 @@ export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; qu
   const cache = new PresignCache(100);
   const audit = new InMemoryAuditTrail();
   const inspector = new MagicNumberImageInspector();
-  const access = new MediaAccess(repository, events);
+  const access = new MediaAccess(repository, events, clock);
   const scanner = options.scanner ?? new NoContentScanner();
   const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy, quota, scanner);
   const presign = new PresignMedia(access, storage, cache, clock, policy);
-  const resolve = new ResolveMedia(repository, storage, presign, events, policy);
+  const resolve = new ResolveMedia(repository, storage, presign, events, policy, clock);
   const open = new OpenMedia(access, storage);
   const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
   const direct = new DirectUpload(access, repository, storage, staging, inspector, clock, events, policy, quota, scanner);

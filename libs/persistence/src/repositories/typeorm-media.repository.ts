@@ -250,14 +250,52 @@ export class TypeOrmMediaRepository extends MediaRepository {
     throw new Error(`marking ${id} ready kept conflicting with a twin that disappeared`);
   }
 
+  /** Not a row claimed for deletion: the claim and the pin take the same row lock, whichever comes second sees the other. */
   async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
     const [rows] = (await answering(
-      this.writer.query(`UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4 WHERE id = $1 RETURNING *`, [
-        id,
-        pinned,
-        retentionUntil,
-        now,
-      ]),
+      this.writer.query(
+        `UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4
+          WHERE id = $1 AND NOT (status = 'pending' AND upload_expires_at <= $4)
+          RETURNING ${COLUMNS}`,
+        [id, pinned, retentionUntil, now],
+      ),
+    )) as [MediaObjectRow[], number];
+    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+  }
+
+  /**
+   * One UPDATE: under READ COMMITTED, a row that a concurrent pin (or dedupe keep-alive) changed
+   * first is re-checked against the condition after that transaction commits, so a pinned row is
+   * never claimed. `status = 'pending'` also takes a ready row out of the unique dedupe index.
+   */
+  async claimForDeletion(id: MediaId, now: Date, options: { onlyIfExpired?: boolean } = {}): Promise<MediaObject | null> {
+    const [rows] = (await answering(
+      this.writer.query(
+        `UPDATE ${TABLE} SET status = 'pending', upload_expires_at = $2, updated_at = $2
+          WHERE id = $1
+            AND (NOT $3::boolean
+                 OR (status = 'ready' AND NOT pinned AND retention_until <= $2)
+                 OR (status = 'pending' AND upload_expires_at <= $2))
+          RETURNING ${COLUMNS}`,
+        [id, now, !!options.onlyIfExpired],
+      ),
+    )) as [MediaObjectRow[], number];
+    return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
+  }
+
+  async keepAlive(id: MediaId, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
+    const [rows] = (await answering(
+      this.writer.query(
+        `UPDATE ${TABLE}
+            SET retention_until = CASE
+                  WHEN pinned OR retention_until IS NULL THEN retention_until
+                  WHEN $2::timestamptz IS NULL THEN NULL
+                  ELSE GREATEST(retention_until, $2::timestamptz) END,
+                updated_at = CASE WHEN pinned OR retention_until IS NULL THEN updated_at ELSE $3 END
+          WHERE id = $1 AND status = 'ready'
+          RETURNING ${COLUMNS}`,
+        [id, retentionUntil, now],
+      ),
     )) as [MediaObjectRow[], number];
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }

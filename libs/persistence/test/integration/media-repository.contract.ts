@@ -335,6 +335,117 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       it('answers null for an unknown id', async () => {
         expect(await repo.setPinned(newMediaId(), true, null, at(1))).toBeNull();
       });
+
+      it('pins an open reservation, but not a closed one (abandoned, or claimed for deletion)', async () => {
+        const me = owner();
+        const open = await insertNew(pending(me, { uploadExpiresAt: at(5) }));
+        const closed = await insertNew(pending(me, { uploadExpiresAt: at(2) }));
+        expect(await repo.setPinned(open.id, true, null, at(3))).toMatchObject({ id: open.id, pinned: true });
+        expect(await repo.setPinned(closed.id, true, null, at(3))).toBeNull();
+        expect(await repo.findById(closed.id)).toEqual(closed);
+      });
+    });
+
+    describe('claimForDeletion', () => {
+      it('claims only a row that is still expired, and a claimed row is served, deduped and pinned no more, while the sweep still finds it', async () => {
+        const me = owner();
+        const expired = await insertNew(media(me, { retentionUntil: at(30) }));
+        const pinned = await insertNew(media(me, { pinned: true, retentionUntil: at(5) }));
+        const fresh = await insertNew(media(me, { retentionUntil: at(40) }));
+        const open = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
+        const abandoned = await insertNew(pending(me, { uploadExpiresAt: at(10) }));
+
+        for (const kept of [pinned, fresh, open]) {
+          expect(await repo.claimForDeletion(kept.id, at(31), { onlyIfExpired: true })).toBeNull();
+          expect(await repo.findById(kept.id)).toEqual(kept);
+        }
+        expect(await repo.claimForDeletion(newMediaId(), at(31), { onlyIfExpired: true })).toBeNull();
+
+        const claimed: MediaObject = { ...expired, status: 'pending', uploadExpiresAt: at(31), updatedAt: at(31) };
+        expect(await repo.claimForDeletion(expired.id, at(31), { onlyIfExpired: true })).toEqual(claimed);
+        expect(await repo.findById(expired.id)).toEqual(claimed);
+        expect(await repo.findReadyByOwnerAndSha256(me, expired.sha256!)).toBeNull();
+        expect(await repo.setPinned(expired.id, true, null, at(31))).toBeNull();
+        expect(await repo.findById(expired.id)).toEqual(claimed);
+        // Out of the unique dedupe index: the same bytes can be stored again as a new object.
+        expect((await repo.insert(media(me, { sha256: expired.sha256, retentionUntil: at(40) }))).inserted).toBe(true);
+        expect((await repo.claimForDeletion(abandoned.id, at(31), { onlyIfExpired: true }))?.status).toBe('pending');
+        // A claim that failed later is retried by the sweep, which finds the closed row again.
+        expect((await repo.findExpired(at(31), 10)).map((m) => m.id)).toEqual([abandoned.id, expired.id].sort());
+        expect((await repo.claimForDeletion(expired.id, at(32), { onlyIfExpired: true }))?.uploadExpiresAt).toEqual(at(32));
+      });
+
+      it('claims any row when not asked to check expiry (an operator or owner delete)', async () => {
+        const me = owner();
+        const pinned = await insertNew(media(me, { pinned: true, retentionUntil: null }));
+        const fresh = await insertNew(media(me, { retentionUntil: at(40) }));
+        for (const row of [pinned, fresh]) {
+          expect(await repo.claimForDeletion(row.id, at(1))).toEqual({ ...row, status: 'pending', uploadExpiresAt: at(1), updatedAt: at(1) });
+        }
+        expect(await repo.claimForDeletion(newMediaId(), at(1))).toBeNull();
+      });
+
+      it('serializes with a concurrent pin of the same row: exactly one of them wins', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 20; i++) rows.push(await insertNew(media(me, { retentionUntil: at(30) })));
+        const outcomes = await Promise.all(
+          rows.map(async (row, i) => {
+            const pin = () => repo.setPinned(row.id, true, null, at(31));
+            const claim = () => repo.claimForDeletion(row.id, at(31), { onlyIfExpired: true });
+            const [pinnedRow, claimedRow] = i % 2 ? await Promise.all([pin(), claim()]) : (await Promise.all([claim(), pin()])).reverse();
+            return { pinned: pinnedRow !== null, claimed: claimedRow !== null, row: await repo.findById(row.id) };
+          }),
+        );
+        for (const outcome of outcomes) {
+          expect(outcome.pinned).not.toBe(outcome.claimed);
+          expect(outcome.row).toMatchObject(outcome.pinned ? { status: 'ready', pinned: true } : { status: 'pending', pinned: false });
+        }
+      });
+    });
+
+    describe('keepAlive', () => {
+      it('moves retention out (never in) on ready rows, leaves pinned and forever rows alone, and refuses claimed ones', async () => {
+        const me = owner();
+        const expiring = await insertNew(media(me, { retentionUntil: at(30) }));
+        const later = await insertNew(media(me, { retentionUntil: at(90) }));
+        const pinned = await insertNew(media(me, { pinned: true, retentionUntil: null }));
+        const forever = await insertNew(media(me, { retentionUntil: null }));
+        const open = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
+
+        expect(await repo.keepAlive(expiring.id, at(61), at(31))).toEqual({ ...expiring, retentionUntil: at(61), updatedAt: at(31) });
+        expect((await repo.findById(expiring.id))?.retentionUntil).toEqual(at(61));
+        expect(await repo.findExpired(at(32), 10)).toEqual([]);
+        expect(await repo.keepAlive(later.id, at(61), at(31))).toEqual({ ...later, updatedAt: at(31) });
+        expect(await repo.keepAlive(pinned.id, at(61), at(31))).toEqual(pinned);
+        expect(await repo.keepAlive(forever.id, at(61), at(31))).toEqual(forever);
+        // Retention turned off since: the twin is kept forever, as a new upload would be.
+        expect(await repo.keepAlive(later.id, null, at(32))).toEqual({ ...later, retentionUntil: null, updatedAt: at(32) });
+        expect(await repo.keepAlive(open.id, at(61), at(31))).toBeNull();
+        expect(await repo.keepAlive(newMediaId(), at(61), at(31))).toBeNull();
+
+        const claimed = await insertNew(media(me, { retentionUntil: at(30) }));
+        await repo.claimForDeletion(claimed.id, at(31), { onlyIfExpired: true });
+        expect(await repo.keepAlive(claimed.id, at(61), at(31))).toBeNull();
+      });
+
+      it('serializes with a concurrent expiry claim of the same row: exactly one of them wins', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 20; i++) rows.push(await insertNew(media(me, { retentionUntil: at(30) })));
+        const outcomes = await Promise.all(
+          rows.map(async (row, i) => {
+            const keep = () => repo.keepAlive(row.id, at(61), at(31));
+            const claim = () => repo.claimForDeletion(row.id, at(31), { onlyIfExpired: true });
+            const [kept, claimed] = i % 2 ? await Promise.all([keep(), claim()]) : (await Promise.all([claim(), keep()])).reverse();
+            return { kept: kept !== null, claimed: claimed !== null, row: await repo.findById(row.id) };
+          }),
+        );
+        for (const outcome of outcomes) {
+          expect(outcome.kept).not.toBe(outcome.claimed);
+          expect(outcome.row).toMatchObject(outcome.kept ? { status: 'ready', retentionUntil: at(61) } : { status: 'pending' });
+        }
+      });
     });
 
     describe('closeUpload', () => {

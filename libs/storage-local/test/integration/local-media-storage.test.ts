@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -211,5 +211,14 @@ describe('LocalDiskMediaStorage.putNew and a broken data directory', () => {
     expect(await code(storage.get(key))).toBe('storage_unavailable');
     expect(await code(storage.head(key))).toBe('storage_unavailable');
     expect(await code(storage.delete(key))).toBe('storage_unavailable');
+  });
+
+  it('answers storage_unavailable when an object key is a non-empty directory (ERR_FS_EISDIR from rm), and keeps it', async () => {
+    await mkdir(join(root, key), { recursive: true });
+    await writeFile(join(root, key, 'inside'), 'x');
+    const failure = await storage.delete(key).then(() => null, (error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'storage_unavailable' });
+    expect(isDomainError(failure)).toBe(true);
+    expect(await readdir(join(root, key))).toEqual(['inside']);
   });
 });

@@ -61,7 +61,7 @@ export class AdminController {
   @ApiOkResponse({ type: PurgeResultDto, description: 'What was purged (with dry_run: what would be)' })
   async purge(@CurrentPrincipal() principal: Principal, @Body() dto: PurgeMediaDto): Promise<PurgeResultDto> {
     const result = await this.admin.purge(principal, { ids: dto.ids, expired: dto.expired, owner: dto.owner, dryRun: dto.dry_run });
-    return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated };
+    return { purged: result.purged, count: result.purged.length, dry_run: result.dryRun, truncated: result.truncated, failed: result.failed };
   }
 
   @Post('media/:id/reissue')

@@ -94,9 +94,16 @@ export class AdminMediaDetailDto extends AdminMediaItemDto {
   @ApiProperty({ type: [AuditEventDto], description: 'The 20 latest audit entries, newest first' }) events!: AuditEventDto[];
 }
 
+export class PurgeFailureDto {
+  @ApiProperty({ example: 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0' }) id!: string;
+  @ApiProperty({ example: 'storage_unavailable', description: 'The stable error code of the failed delete' }) code!: string;
+}
+
 export class PurgeResultDto {
   @ApiProperty({ type: [String], description: 'Ids deleted (or, with dry_run, that would be)' }) purged!: string[];
   @ApiProperty({ type: 'integer', description: 'Length of purged' }) count!: number;
   @ApiProperty() dry_run!: boolean;
   @ApiProperty({ description: 'True when the per-call limit (10 000) was reached and more match: call again' }) truncated!: boolean;
+  @ApiProperty({ type: [PurgeFailureDto], description: 'Objects the storage refused to delete: kept for now (the retention sweep retries them), the others were deleted' })
+  failed!: PurgeFailureDto[];
 }

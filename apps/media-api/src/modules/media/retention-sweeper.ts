@@ -1,10 +1,13 @@
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { AuditRetention, ManageMedia } from '@jan/domain';
 
+/** Per sweep: a storage that refuses every delete must not flood the log. */
+const MAX_FAILURES_LOGGED = 20;
+
 /**
  * Deletes expired objects (retention and abandoned direct uploads) on an interval, then audit
- * entries past their own retention. Every replica may run it: rows are deleted one by one and a
- * lost race only finds nothing to delete.
+ * entries past their own retention. Every replica may run it: each row is claimed in the database
+ * before its object goes (`ManageMedia.purgeExpired`), and a lost race only finds nothing to claim.
  */
 export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('retention');
@@ -38,8 +41,12 @@ export class RetentionSweeper implements OnApplicationBootstrap, OnModuleDestroy
 
   private async sweepOnce(): Promise<void> {
     try {
-      const removed = await this.manage.purgeExpired();
-      if (removed) this.logger.log({ event: 'retention.swept', removed });
+      const { removed, failed } = await this.manage.purgeExpired();
+      if (removed || failed.length) this.logger.log({ event: 'retention.swept', removed, failed: failed.length });
+      // Each is skipped and tried again once per sweep; the rest of the sweep went on without it.
+      for (const failure of failed.slice(0, MAX_FAILURES_LOGGED)) {
+        this.logger.warn({ event: 'retention.delete_failed', media_id: failure.id, code: failure.code, err: failure.error }, 'retention could not delete an object');
+      }
     } catch (error) {
       this.logger.error({ err: error }, 'retention sweep failed');
     }

@@ -92,7 +92,7 @@ describe('AdminMedia', () => {
     expect(await codeOf(t.admin.purge(ops, {}))).toBe('invalid_request');
 
     const dry = await t.admin.purge(ops, { owner: 'alice', dryRun: true });
-    expect(dry).toEqual({ purged: [a1.id, a2.id], dryRun: true, truncated: false });
+    expect(dry).toEqual({ purged: [a1.id, a2.id], failed: [], dryRun: true, truncated: false });
     expect(t.repository.rows.size).toBe(3);
 
     expect((await t.admin.purge(ops, { ids: [b1.id, 'jan_nonexistent'], owner: 'alice' })).purged).toEqual([]);

@@ -6,7 +6,7 @@ import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository, type MediaListFilter } from '../../ports/media-repository';
 import type { SignedUrl } from '../../ports/media-storage';
 import { QuotaPolicy, type OwnerUsage, type QuotaLimits } from '../../ports/quota-policy';
-import { DomainError, mediaNotFound } from '../errors';
+import { DomainError, mediaNotFound, type ErrorCode } from '../errors';
 import type { MediaObject } from '../media-object';
 import { ManageMedia } from './manage-media';
 import { MediaAccess } from './media-access';
@@ -19,8 +19,16 @@ export interface PurgeCommand {
   dryRun?: boolean;
 }
 
+/** An object the purge could not delete (storage refused); the retention sweep retries it. */
+export interface PurgeFailure {
+  id: MediaId;
+  code: ErrorCode;
+}
+
 export interface PurgeResult {
   purged: MediaId[];
+  /** Objects that could not be deleted; the others were. */
+  failed: PurgeFailure[];
   dryRun: boolean;
   /** True when the per-call cap stopped the purge early; call again for the rest. */
   truncated: boolean;
@@ -78,7 +86,8 @@ export class AdminMedia {
 
   /**
    * Deletes the objects matching every given filter (ids, owner, expired). At least one filter is
-   * required so that an empty body can never mean "everything". Unknown ids are skipped.
+   * required so that an empty body can never mean "everything". Unknown ids are skipped. An
+   * object storage refuses to delete is reported in `failed` and the purge goes on.
    */
   async purge(principal: Principal, command: PurgeCommand): Promise<PurgeResult> {
     requireAdmin(principal);
@@ -87,7 +96,7 @@ export class AdminMedia {
       throw new DomainError('invalid_request', 'purge needs at least one of ids, owner or expired: true');
     }
     const ids = hasIds ? [...new Set(command.ids!.map((raw) => parseMediaId(raw)).filter((id): id is MediaId => id !== null))] : undefined;
-    if (hasIds && ids!.length === 0) return { purged: [], dryRun: !!command.dryRun, truncated: false };
+    if (hasIds && ids!.length === 0) return { purged: [], failed: [], dryRun: !!command.dryRun, truncated: false };
 
     const base: Omit<MediaListFilter, 'limit' | 'afterId'> = {
       ids,
@@ -95,19 +104,35 @@ export class AdminMedia {
       expiredAt: command.expired ? this.clock.now() : undefined,
     };
     const purged: MediaId[] = [];
+    const failed: PurgeFailure[] = [];
+    const dryRun = !!command.dryRun;
+    // An expiry purge deletes only what is still expired when its row is claimed: an object
+    // pinned after it was listed stays (and is not reported as purged).
+    const onlyIfExpired = !!command.expired;
+    let looked = 0;
     let afterId: MediaId | undefined;
     for (;;) {
-      const batch = await this.repository.list({ ...base, afterId, limit: Math.min(PURGE_BATCH, PURGE_MAX_PER_CALL - purged.length) });
+      const limit = Math.min(PURGE_BATCH, PURGE_MAX_PER_CALL - looked);
+      const batch = await this.repository.list({ ...base, afterId, limit });
       for (const media of batch) {
-        if (!command.dryRun) await this.manage.removeChecked(media, principal, 'purge');
+        looked++;
+        if (!dryRun) {
+          const outcome = await this.manage.removeChecked(media, principal, 'purge', { onlyIfExpired });
+          if (outcome === 'skipped') continue;
+          // Reported and left (its row claimed) for the retention sweep; the rest go on.
+          if (outcome !== 'removed') {
+            failed.push({ id: outcome.id, code: outcome.code });
+            continue;
+          }
+        }
         purged.push(media.id);
       }
-      if (purged.length >= PURGE_MAX_PER_CALL) {
-        const more = await this.repository.list({ ...base, afterId: purged[purged.length - 1], limit: 1 });
-        return { purged, dryRun: !!command.dryRun, truncated: more.length > 0 };
+      if (batch.length > 0) afterId = batch[batch.length - 1].id;
+      if (batch.length < limit) return { purged, failed, dryRun, truncated: false };
+      if (looked >= PURGE_MAX_PER_CALL) {
+        const more = await this.repository.list({ ...base, afterId, limit: 1 });
+        return { purged, failed, dryRun, truncated: more.length > 0 };
       }
-      if (batch.length < PURGE_BATCH) return { purged, dryRun: !!command.dryRun, truncated: false };
-      afterId = batch[batch.length - 1].id;
     }
   }
 

@@ -13,6 +13,7 @@ import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
 import { rejectionReason, scanOrReject } from '../content-scan';
+import { keepTwinAlive } from './dedupe-twin';
 import { resolveOwner, type IngestResult } from './ingest-media';
 import { MediaAccess } from './media-access';
 
@@ -35,6 +36,8 @@ export interface PreparedUpload {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** markReady attempts when each ready twin it meets turns out to be claimed for deletion. */
+const TWIN_ATTEMPTS = 3;
 
 /**
  * Direct-to-bucket uploads: reserve an id (`pending`), hand out a signed upload URL, and verify
@@ -212,29 +215,35 @@ export class DirectUpload {
         sourcePath: stored.path ?? undefined,
         sourceBuffer: stored.buffer ?? undefined,
       });
-      const now = this.clock.now();
-      let result;
+      let result: IngestResult | null = null;
       try {
-        result = await this.repository.markReady(
-          media.id,
-          { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
-          now,
-          this.quota.limitsFor(media.ownerId),
-        );
+        // A twin claimed for deletion before it could be kept alive has left the dedupe index:
+        // marking this row ready is tried again.
+        for (let attempt = 0; attempt < TWIN_ATTEMPTS && !result; attempt++) {
+          const now = this.clock.now();
+          const marked = await this.repository.markReady(
+            media.id,
+            { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
+            now,
+            this.quota.limitsFor(media.ownerId),
+          );
+          if (marked.inserted) result = { media: marked.media, deduped: false };
+          else {
+            const twin = await keepTwinAlive(this.repository, marked.existing, now, this.policy);
+            if (twin) result = { media: twin, deduped: true };
+          }
+        }
+        if (!result) throw new Error(`marking ${media.id} ready kept meeting twins that were being deleted`);
       } catch (error) {
         // No row became ready for the object written above (the id was deleted meanwhile, the
         // quota refused it, the database failed): it goes, or nothing would ever remove it.
         await this.storage.delete(media.storageKey).catch(() => undefined);
         throw error;
       }
-      if (!result.inserted) {
-        await this.discard(media);
-        this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.existing, deduped: true, receivedBytes: staged.bytes });
-        return { media: result.existing, deduped: true };
-      }
-      await this.storage.delete(uploadKey).catch(() => undefined);
-      this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.media, deduped: false, receivedBytes: staged.bytes });
-      return { media: result.media, deduped: false };
+      if (result.deduped) await this.discard(media);
+      else await this.storage.delete(uploadKey).catch(() => undefined);
+      this.events.emit({ type: 'ingest.accepted', principal, source: 'direct_upload', media: result.media, deduped: result.deduped, receivedBytes: staged.bytes });
+      return result;
     } finally {
       if (stored && stored !== staged) await stored.dispose();
       await staged.dispose();

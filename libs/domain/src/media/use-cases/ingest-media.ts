@@ -13,6 +13,7 @@ import { rejectionReason, scanOrReject } from '../content-scan';
 import { storageKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { normalizeMimeType } from '../media-types';
+import { keepTwinAlive } from './dedupe-twin';
 
 export interface IngestCommand {
   principal: Principal;
@@ -29,6 +30,9 @@ export interface IngestCommand {
    */
   deferAcceptance?: boolean;
 }
+
+/** Inserts tried when each conflicting twin turns out to be claimed for deletion. */
+const TWIN_ATTEMPTS = 3;
 
 export interface IngestResult {
   media: MediaObject;
@@ -73,7 +77,8 @@ export class IngestMedia {
     try {
       // Bytes this owner already stored (as received, or as stored after re-encoding) were
       // inspected then: answer from the row without decoding them again.
-      const known = await this.repository.findReadyByOwnerAndSha256(ownerId, staged.sha256);
+      // A twin claimed for deletion meanwhile (retention) is not one: the bytes are stored anew.
+      const known = await this.liveTwin(ownerId, staged.sha256);
       if (known) return this.accepted(command, known, true, staged.bytes);
 
       const inspected = await this.inspector.inspect(staged, command.declaredMimeType);
@@ -84,7 +89,7 @@ export class IngestMedia {
         this.events.emit({ type: 'ingest.mime_mismatch', principal: command.principal, source: command.source, declared, sniffed });
       }
 
-      const existing = stored === staged ? null : await this.repository.findReadyByOwnerAndSha256(ownerId, stored.sha256);
+      const existing = stored === staged ? null : await this.liveTwin(ownerId, stored.sha256);
       if (existing) return this.accepted(command, existing, true, staged.bytes);
 
       await scanOrReject(this.scanner, stored, sniffed);
@@ -125,25 +130,40 @@ export class IngestMedia {
         sourceBuffer: stored.buffer ?? undefined,
       });
       const result = await this.insertOrCompensate(media, limits);
-      if (!result.inserted) return this.accepted(command, result.existing, true, staged.bytes);
-      return this.accepted(command, result.media, false, staged.bytes);
+      return this.accepted(command, result.media, result.deduped, staged.bytes);
     } finally {
       if (stored && stored !== staged) await stored.dispose();
       await staged.dispose();
     }
   }
 
-  /** The row decides; when it loses (concurrent twin) or fails, the object written for it goes. */
-  private async insertOrCompensate(media: MediaObject, limits: QuotaLimits) {
-    let result;
+  /** The owner's ready object with these bytes, kept alive for another retention period. */
+  private async liveTwin(ownerId: string, sha256: string): Promise<MediaObject | null> {
+    const twin = await this.repository.findReadyByOwnerAndSha256(ownerId, sha256);
+    return twin && keepTwinAlive(this.repository, twin, this.clock.now(), this.policy);
+  }
+
+  /**
+   * The row decides; when it loses to a concurrent twin, the twin is kept alive and the object
+   * written for this upload goes. A twin claimed for deletion before it could be kept alive has
+   * left the dedupe index, so the insert is tried again. Any failure removes the object.
+   */
+  private async insertOrCompensate(media: MediaObject, limits: QuotaLimits): Promise<{ media: MediaObject; deduped: boolean }> {
     try {
-      result = await this.repository.insert(media, limits);
+      for (let attempt = 0; attempt < TWIN_ATTEMPTS; attempt++) {
+        const result = await this.repository.insert(media, limits);
+        if (result.inserted) return { media: result.media, deduped: false };
+        const twin = await keepTwinAlive(this.repository, result.existing, this.clock.now(), this.policy);
+        if (twin) {
+          await this.storage.delete(media.storageKey);
+          return { media: twin, deduped: true };
+        }
+      }
+      throw new Error(`insert of ${media.id} kept meeting twins that were being deleted`);
     } catch (error) {
       await this.storage.delete(media.storageKey).catch(() => undefined);
       throw error;
     }
-    if (!result.inserted) await this.storage.delete(media.storageKey);
-    return result;
   }
 
   private accepted(command: IngestCommand, media: MediaObject, deduped: boolean, receivedBytes: number): IngestResult {

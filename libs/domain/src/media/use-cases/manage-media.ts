@@ -1,15 +1,33 @@
+import type { MediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
 import { MediaEvents, type MediaEvent } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
-import { mediaNotFound } from '../errors';
+import { isDomainError, mediaNotFound, type ErrorCode } from '../errors';
 import { uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { PresignCache } from '../presign-cache';
 import { MediaAccess } from './media-access';
 
 type DeleteReason = Extract<MediaEvent, { type: 'media.deleted' }>['reason'];
+type ClaimOptions = { onlyIfExpired?: boolean; now?: Date };
+
+/** An object that could not be deleted; its claimed row stays for a later sweep. */
+export interface RemovalFailure {
+  id: MediaId;
+  code: ErrorCode;
+  /** What storage (or the row delete) threw, for logs; never sent to clients. */
+  error: unknown;
+}
+
+/** `removed`, `skipped` (no longer expired, pinned meanwhile, or gone), or why it failed. */
+export type RemoveOutcome = 'removed' | 'skipped' | RemovalFailure;
+
+export interface RetentionSweep {
+  removed: number;
+  failed: RemovalFailure[];
+}
 
 /** Pin, unpin, delete, and the retention sweep. */
 export class ManageMedia {
@@ -35,48 +53,103 @@ export class ManageMedia {
 
   async delete(principal: Principal, rawId: string): Promise<MediaObject> {
     const media = await this.access.readable(principal, rawId, 'delete', { allowPending: true });
-    await this.remove(media, principal, principal.kind === 'admin' ? 'admin' : 'request');
+    // Gone between the lookup and the claim (a concurrent DELETE, or the sweep): as if never there.
+    if (!(await this.remove(media, principal, principal.kind === 'admin' ? 'admin' : 'request'))) throw mediaNotFound();
     return media;
   }
 
   /**
    * Deletes expired objects in batches: unpinned ready objects past retention and pending uploads
-   * past their deadline. Returns how many went.
+   * past their deadline. Each row is claimed in the database only if it is still expired then, so
+   * an object pinned (or kept alive by a dedupe) after the batch was read stays.
+   *
+   * An object that cannot be deleted (storage refuses: object lock, retention hold, access denied
+   * on one key) is counted in `failed` and skipped: its claimed row moves behind everything that
+   * expired before this sweep began, so it is tried once per sweep and never holds up the rest.
+   * Database failures end the sweep.
    */
-  async purgeExpired(batchSize = 100, maxBatches = 100): Promise<number> {
-    let removed = 0;
+  async purgeExpired(batchSize = 100, maxBatches = 100): Promise<RetentionSweep> {
+    const now = this.clock.now();
+    const sweep: RetentionSweep = { removed: 0, failed: [] };
+    const tried = new Set<string>();
     for (let batch = 0; batch < maxBatches; batch++) {
-      const expired = await this.repository.findExpired(this.clock.now(), batchSize);
-      for (const media of expired) {
-        await this.remove(media, null, media.status === 'pending' ? 'upload_expired' : 'retention');
-        removed++;
+      const expired = await this.repository.findExpired(now, batchSize);
+      const fresh = expired.filter((media) => !tried.has(media.id));
+      // Only rows this sweep already failed on are left: it is done.
+      if (fresh.length === 0) break;
+      for (const media of fresh) {
+        tried.add(media.id);
+        const reason = media.status === 'pending' ? 'upload_expired' : 'retention';
+        const outcome = await this.removeOrReport(media, null, reason, { onlyIfExpired: true, now });
+        if (outcome === 'removed') sweep.removed++;
+        else if (outcome !== 'skipped') sweep.failed.push(outcome);
       }
       if (expired.length < batchSize) break;
     }
-    return removed;
+    return sweep;
   }
 
-  /** Removes an object whose access the caller already checked (operator purge). */
-  removeChecked(media: MediaObject, principal: Principal, reason: DeleteReason): Promise<void> {
-    return this.remove(media, principal, reason);
+  /**
+   * Removes an object whose access the caller already checked (operator purge), reporting a
+   * failure to remove it instead of throwing; database failures still throw. With
+   * `onlyIfExpired`, only while it is still expired (`skipped` otherwise, or when it is gone).
+   */
+  removeChecked(media: MediaObject, principal: Principal, reason: DeleteReason, options: { onlyIfExpired?: boolean } = {}): Promise<RemoveOutcome> {
+    return this.removeOrReport(media, principal, reason, options);
   }
 
-  /** Object first, then row: a failure in between leaves a row the next sweep retries, never an orphan. */
+  private async removeOrReport(media: MediaObject, principal: Principal | null, reason: DeleteReason, options: ClaimOptions): Promise<RemoveOutcome> {
+    const claimed = await this.claim(media, options);
+    if (!claimed) return 'skipped';
+    try {
+      await this.finish(media, claimed, principal, reason);
+      return 'removed';
+    } catch (error) {
+      if (isDomainError(error, 'database_unavailable')) throw error;
+      return { id: media.id, code: isDomainError(error) ? error.code : 'internal_error', error };
+    }
+  }
+
+  /**
+   * Row claimed first, then the object, then the row. The claim (one conditional statement, see
+   * `MediaRepository.claimForDeletion`) is what a concurrent pin or dedupe serializes with: an
+   * object that one of them kept is never claimed, and a claimed one is no longer served, pinned
+   * or deduped against. A failure after the claim leaves a closed row that the next sweep
+   * retries, never an object without a row. False when there was nothing (left) to claim.
+   */
+  private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<boolean> {
+    const claimed = await this.claim(media, {});
+    if (!claimed) return false;
+    await this.finish(media, claimed, principal, reason);
+    return true;
+  }
+
+  private claim(media: MediaObject, options: ClaimOptions): Promise<MediaObject | null> {
+    return this.repository.claimForDeletion(media.id, options.now ?? this.clock.now(), { onlyIfExpired: options.onlyIfExpired });
+  }
+
+  private async finish(media: MediaObject, claimed: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
+    // Another sweep that claimed the same closed row may have finished first: one deletion, one event.
+    if (await this.removeClaimed(media, claimed)) this.events.emit({ type: 'media.deleted', principal, media, reason });
+  }
+
   /**
    * Removes an object whose ingest was refused after it was stored and never announced (its
    * `ingest.accepted` held back): no deletion event either, so the trail and the metrics show the
-   * one refused ingest the caller saw, not an upload and a deletion.
+   * one refused ingest the caller saw, not an upload and a deletion. Claimed first like any
+   * deletion, so a concurrent dedupe of the same bytes either kept it or made a new object.
    */
   async discardUnannounced(media: MediaObject): Promise<void> {
-    // A reservation's bytes may still sit at its upload key.
-    if (media.status === 'pending') await this.storage.delete(uploadKeyFor(media.storageKey));
-    await this.storage.delete(media.storageKey);
-    this.cache.invalidate(media.storageKey);
-    await this.repository.delete(media.id);
+    const claimed = await this.claim(media, {});
+    if (claimed) await this.removeClaimed(media, claimed);
   }
 
-  private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
-    await this.discardUnannounced(media);
-    this.events.emit({ type: 'media.deleted', principal, media, reason });
+  /** The claimed row's bytes, then the row; true when this call deleted the row. */
+  private async removeClaimed(media: MediaObject, claimed: MediaObject): Promise<boolean> {
+    // A reservation's bytes may still sit at its upload key.
+    if (media.status === 'pending') await this.storage.delete(uploadKeyFor(claimed.storageKey));
+    await this.storage.delete(claimed.storageKey);
+    this.cache.invalidate(claimed.storageKey);
+    return this.repository.delete(claimed.id);
   }
 }

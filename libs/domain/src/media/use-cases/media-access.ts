@@ -1,18 +1,21 @@
 import { parseMediaId } from '@jan/mediaid';
 import { canRead, type Principal } from '../../access/principal';
+import { Clock } from '../../ports/clock';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 
 /**
- * Loads one object the principal may use. Missing, malformed, pending and someone else's ids all
- * produce the same `media_not_found`, so ids cannot be probed.
+ * Loads one object the principal may use. Missing, malformed, pending, expired (past retention,
+ * not yet swept) and someone else's ids all produce the same `media_not_found`, so ids cannot be
+ * probed. `allowPending` (describe, pin, delete, complete) also lets pending and expired rows through.
  */
 export class MediaAccess {
   constructor(
     private readonly repository: MediaRepository,
     private readonly events: MediaEvents,
+    private readonly clock: Clock,
   ) {}
 
   async readable(principal: Principal, rawId: string, action: string, options: { allowPending?: boolean } = {}): Promise<MediaObject> {
@@ -24,7 +27,7 @@ export class MediaAccess {
       this.events.emit({ type: 'access.denied', principal, action, mediaIds: [id] });
       throw mediaNotFound();
     }
-    if (!options.allowPending && !isServable(media)) throw mediaNotFound();
+    if (!options.allowPending && !isServable(media, this.clock.now())) throw mediaNotFound();
     return media;
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseMediaId, type MediaId } from '@jan/mediaid';
 import { canRead, type Principal } from '../../access/principal';
+import { Clock } from '../../ports/clock';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
@@ -41,6 +42,7 @@ export class ResolveMedia {
     private readonly presign: PresignMedia,
     private readonly events: MediaEvents,
     private readonly policy: Pick<MediaPolicy, 'inline'>,
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -103,20 +105,21 @@ export class ResolveMedia {
     return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
   }
 
-  /** One statement for all ids; what the principal may use, and what it may not (missing, someone else's, pending). */
+  /** One statement for all ids; what the principal may use, and what it may not (missing, someone else's, pending, past retention). */
   private async lookup(principal: Principal, ids: MediaId[]) {
     const t0 = performance.now();
     const rows = ids.length ? await this.repository.findByIds(ids) : [];
     const lookupMs = performance.now() - t0;
 
     const byId = new Map(rows.map((m) => [m.id, m]));
+    const now = this.clock.now();
     const usable: MediaObject[] = [];
     const unresolved: string[] = [];
     const denied: string[] = [];
     for (const id of ids) {
       const media = byId.get(id);
       if (media && !canRead(principal, media)) denied.push(id);
-      if (media && canRead(principal, media) && isServable(media)) usable.push(media);
+      if (media && canRead(principal, media) && isServable(media, now)) usable.push(media);
       else unresolved.push(id);
     }
     if (denied.length) this.events.emit({ type: 'access.denied', principal, action: 'resolve', mediaIds: denied });

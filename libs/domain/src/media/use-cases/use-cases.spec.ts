@@ -281,7 +281,7 @@ describe('ManageMedia', () => {
     expect(pinned).toMatchObject({ pinned: true, retentionUntil: null });
 
     t.clock.advance(31 * 86_400_000);
-    expect(await t.manage.purgeExpired()).toBe(1);
+    expect((await t.manage.purgeExpired()).removed).toBe(1);
     expect(t.repository.rows.has(drop.id)).toBe(false);
     expect(t.storage.objects.has(drop.storageKey)).toBe(false);
     expect(t.repository.rows.has(keep.id)).toBe(true);
@@ -297,9 +297,9 @@ describe('ManageMedia', () => {
     const { id, storageKey: key } = pending;
     await t.repository.insert(pending);
     t.storage.objects.set(key, { data: pngBytes('half-done'), contentType: 'image/png' });
-    expect(await t.manage.purgeExpired()).toBe(0);
+    expect((await t.manage.purgeExpired()).removed).toBe(0);
     t.clock.advance(61_000);
-    expect(await t.manage.purgeExpired()).toBe(1);
+    expect((await t.manage.purgeExpired()).removed).toBe(1);
     expect(t.repository.rows.has(id)).toBe(false);
     expect(t.storage.objects.has(key)).toBe(false);
     expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'upload_expired' })]);

@@ -1,0 +1,259 @@
+import type { Principal } from '../../access/principal';
+import { codeOf, createUseCaseTestbed, pngBytes } from '../../testing';
+import { DomainError } from '../errors';
+
+const alice: Principal = { kind: 'user', subject: 'alice' };
+const ops: Principal = { kind: 'admin', adminId: 'ops', actingFor: null };
+const DAY = 86_400_000;
+
+describe('retention against a concurrent pin', () => {
+  it('keeps an object pinned after the sweep read its batch', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('pinned-late'));
+    t.clock.advance(31 * DAY);
+    const findExpired = t.repository.findExpired.bind(t.repository);
+    t.repository.findExpired = async (now, limit) => {
+      const rows = await findExpired(now, limit);
+      // The owner's PUT /pin lands between the sweep's read and its delete.
+      if (rows.some((m) => m.id === media.id) && !t.repository.rows.get(media.id)!.pinned) await t.manage.setPinned(alice, media.id, true);
+      return rows;
+    };
+
+    await t.manage.purgeExpired();
+
+    expect(t.repository.rows.get(media.id)).toMatchObject({ status: 'ready', pinned: true, retentionUntil: null });
+    expect(t.storage.objects.has(media.storageKey)).toBe(true);
+    expect(t.events.ofType('media.deleted')).toEqual([]);
+  });
+
+  it('claims the row before it removes the bytes: a pin during the removal is refused, never answered 200', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('pinned-during'));
+    t.clock.advance(31 * DAY);
+    const pinDuringDelete: string[] = [];
+    const storageDelete = t.storage.delete.bind(t.storage);
+    t.storage.delete = async (key) => {
+      if (key === media.storageKey) {
+        expect(t.repository.rows.get(media.id)?.status).not.toBe('ready');
+        pinDuringDelete.push(await codeOf(t.manage.setPinned(alice, media.id, true)));
+      }
+      return storageDelete(key);
+    };
+
+    await t.manage.purgeExpired();
+
+    expect(pinDuringDelete).toEqual(['media_not_found']);
+    expect(t.repository.rows.has(media.id)).toBe(false);
+    expect(t.storage.objects.has(media.storageKey)).toBe(false);
+    expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'retention' })]);
+  });
+
+  it('leaves a claimed row, not an orphaned object, when the bytes cannot be removed; the next sweep finishes it', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('stuck'));
+    t.clock.advance(31 * DAY);
+    const storageDelete = t.storage.delete.bind(t.storage);
+    let failing = true;
+    t.storage.delete = async (key) => {
+      if (failing && key === media.storageKey) throw new Error('disk on fire');
+      return storageDelete(key);
+    };
+
+    await t.manage.purgeExpired().catch(() => undefined);
+    expect(t.repository.rows.get(media.id)).toMatchObject({ status: 'pending' });
+    // Claimed: no longer pinnable, served or a dedupe twin.
+    expect(await codeOf(t.manage.setPinned(alice, media.id, true))).toBe('media_not_found');
+    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+
+    failing = false;
+    await t.manage.purgeExpired();
+    expect(t.repository.rows.has(media.id)).toBe(false);
+    expect(t.storage.objects.has(media.storageKey)).toBe(false);
+  });
+
+  it('keeps an object the owner pinned after the admin expiry purge listed it', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('admin-race'));
+    const other = (await t.upload(alice, pngBytes('admin-race-2'))).media;
+    t.clock.advance(31 * DAY);
+    const list = t.repository.list.bind(t.repository);
+    t.repository.list = async (filter) => {
+      const rows = await list(filter);
+      if (rows.some((m) => m.id === media.id) && !t.repository.rows.get(media.id)!.pinned) await t.manage.setPinned(alice, media.id, true);
+      return rows;
+    };
+
+    const result = await t.admin.purge(ops, { expired: true });
+
+    expect(result.purged).toEqual([other.id]);
+    expect(t.repository.rows.get(media.id)).toMatchObject({ status: 'ready', pinned: true });
+    expect(t.storage.objects.has(media.storageKey)).toBe(true);
+  });
+});
+
+describe('dedupe and retention', () => {
+  it('a dedupe hit keeps the object for another full retention period', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('again'))).media;
+    t.clock.advance(29.9 * DAY);
+    const again = await t.upload(alice, pngBytes('again'));
+    expect(again).toMatchObject({ deduped: true, media: { id: first.id } });
+    expect(again.media.retentionUntil).toEqual(new Date(t.clock.now().getTime() + 30 * DAY));
+
+    t.clock.advance(2 * DAY);
+    await t.manage.purgeExpired();
+    expect(t.repository.rows.get(first.id)?.retentionUntil).toEqual(again.media.retentionUntil);
+    expect((await t.open.open(alice, first.id)).media.id).toBe(first.id);
+  });
+
+  it('revives an object past retention that the sweep has not reached yet', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('late'))).media;
+    t.clock.advance(31 * DAY);
+    const again = await t.upload(alice, pngBytes('late'));
+    expect(again).toMatchObject({ deduped: true, media: { id: first.id, retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) } });
+    await t.manage.purgeExpired();
+    expect(t.storage.objects.has(first.storageKey)).toBe(true);
+  });
+
+  it('leaves a pinned twin pinned, with no retention', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('pinned-twin'))).media;
+    await t.manage.setPinned(alice, first.id, true);
+    t.clock.advance(40 * DAY);
+    expect((await t.upload(alice, pngBytes('pinned-twin'))).media).toMatchObject({ id: first.id, pinned: true, retentionUntil: null });
+  });
+
+  it('stores the bytes anew when the sweep takes the twin between the lookup and the answer', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('swept'))).media;
+    t.clock.advance(31 * DAY);
+    const lookup = t.repository.findReadyByOwnerAndSha256.bind(t.repository);
+    let swept = false;
+    t.repository.findReadyByOwnerAndSha256 = async (owner, sha) => {
+      const twin = await lookup(owner, sha);
+      if (twin && !swept) {
+        swept = true;
+        await t.manage.purgeExpired();
+      }
+      return twin;
+    };
+
+    const again = await t.upload(alice, pngBytes('swept'));
+
+    expect(t.repository.rows.has(first.id)).toBe(false);
+    expect(again.deduped).toBe(false);
+    expect(again.media.id).not.toBe(first.id);
+    expect(t.repository.rows.get(again.media.id)).toMatchObject({ status: 'ready', retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) });
+    expect(t.storage.objects.get(again.media.storageKey)?.data).toEqual(pngBytes('swept'));
+  });
+
+  it('complete of a direct upload that dedupes keeps the twin alive, or becomes the object itself when the twin is being deleted', async () => {
+    const t = createUseCaseTestbed();
+    const first = (await t.upload(alice, pngBytes('direct'))).media;
+    t.clock.advance(29.9 * DAY);
+    const reserved = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.storage.objects.set(`uploads/${reserved.id}.png`, { data: pngBytes('direct'), contentType: 'image/png' });
+    const done = await t.direct.complete(alice, reserved.id);
+    expect(done).toMatchObject({ deduped: true, media: { id: first.id, retentionUntil: new Date(t.clock.now().getTime() + 30 * DAY) } });
+
+    // Now past that retention: the sweep claims the twin between markReady and the answer.
+    t.clock.advance(31 * DAY);
+    const second = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.storage.objects.set(`uploads/${second.id}.png`, { data: pngBytes('direct'), contentType: 'image/png' });
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async (...args) => {
+      const result = await markReady(...args);
+      if (!result.inserted && t.repository.rows.get(first.id)?.status === 'ready') await t.manage.purgeExpired();
+      return result;
+    };
+    const completed = await t.direct.complete(alice, second.id);
+    expect(completed).toMatchObject({ deduped: false, media: { id: second.id, status: 'ready' } });
+    expect(t.repository.rows.has(first.id)).toBe(false);
+    expect(t.storage.objects.get(second.storageKey)?.data).toEqual(pngBytes('direct'));
+  });
+
+  it('an object past retention is gone for readers before the sweep runs', async () => {
+    const t = createUseCaseTestbed();
+    const { media } = await t.upload(alice, pngBytes('expired'));
+    t.clock.advance(30 * DAY);
+    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.presign.presign(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.resolve.resolveIds(alice, [media.id]))).toBe('media_not_found');
+    expect((await t.resolve.resolveIds(alice, [media.id], { keepUnresolved: true })).unresolved).toEqual([media.id]);
+    expect(await codeOf(t.admin.reissue(ops, media.id))).toBe('media_not_found');
+    // Its owner still sees and manages it until the sweep takes it.
+    expect((await t.open.describe(alice, media.id)).id).toBe(media.id);
+  });
+});
+
+describe('an object storage refuses to delete', () => {
+  function withUndeletable(t: ReturnType<typeof createUseCaseTestbed>, keys: Set<string>) {
+    const attempts = new Map<string, number>();
+    const storageDelete = t.storage.delete.bind(t.storage);
+    t.storage.delete = async (key) => {
+      attempts.set(key, (attempts.get(key) ?? 0) + 1);
+      if (keys.has(key)) throw new DomainError('storage_unavailable', 'object is under a retention hold');
+      return storageDelete(key);
+    };
+    return attempts;
+  }
+
+  it('is skipped and counted; the sweep deletes everything behind it and ends', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    t.clock.advance(1000);
+    const rest = [];
+    for (let i = 0; i < 5; i++) rest.push((await t.upload(alice, pngBytes(`rest-${i}`))).media);
+    t.clock.advance(31 * DAY);
+    const attempts = withUndeletable(t, new Set([stuck.storageKey]));
+
+    // Batches of one: the stuck object, oldest, heads the first batch.
+    const sweep = await t.manage.purgeExpired(1, 100);
+
+    expect(sweep.removed).toBe(5);
+    expect(sweep.failed).toEqual([expect.objectContaining({ id: stuck.id, code: 'storage_unavailable' })]);
+    expect(attempts.get(stuck.storageKey)).toBe(1);
+    for (const media of rest) expect(t.repository.rows.has(media.id)).toBe(false);
+    expect(t.repository.rows.get(stuck.id)).toMatchObject({ status: 'pending' });
+    expect(t.storage.objects.has(stuck.storageKey)).toBe(true);
+  });
+
+  it('is tried once per sweep and does not hold up objects that expire later', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    t.clock.advance(31 * DAY);
+    const attempts = withUndeletable(t, new Set([stuck.storageKey]));
+    expect((await t.manage.purgeExpired(1, 100)).failed).toHaveLength(1);
+
+    const later = (await t.upload(alice, pngBytes('later'))).media;
+    t.clock.advance(31 * DAY);
+    const sweep = await t.manage.purgeExpired(1, 100);
+    expect(sweep).toMatchObject({ removed: 1, failed: [expect.objectContaining({ id: stuck.id })] });
+    expect(t.repository.rows.has(later.id)).toBe(false);
+    expect(attempts.get(stuck.storageKey)).toBe(2);
+  });
+
+  it('does not fail the admin purge: it is reported per object and the others go', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = (await t.upload(alice, pngBytes('stuck'))).media;
+    const other = (await t.upload(alice, pngBytes('other'))).media;
+    t.clock.advance(31 * DAY);
+    withUndeletable(t, new Set([stuck.storageKey]));
+
+    const result = await t.admin.purge(ops, { expired: true });
+
+    expect(result).toEqual({ purged: [other.id], failed: [{ id: stuck.id, code: 'storage_unavailable' }], dryRun: false, truncated: false });
+    expect(t.repository.rows.has(other.id)).toBe(false);
+  });
+
+  it('still ends the sweep when the database fails', async () => {
+    const t = createUseCaseTestbed();
+    await t.upload(alice, pngBytes('db'));
+    t.clock.advance(31 * DAY);
+    t.repository.claimForDeletion = async () => {
+      throw new DomainError('database_unavailable', 'database is unavailable');
+    };
+    expect(await codeOf(t.manage.purgeExpired())).toBe('database_unavailable');
+  });
+});
