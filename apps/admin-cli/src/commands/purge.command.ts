@@ -47,7 +47,8 @@ Examples:
   jan media purge --expired --yes                          delete everything past retention
   jan media purge --owner user-42 --json                   what would go, as JSON
 
-Exit code 3 when a named id does not exist (the others are still purged).`,
+Exit code 3 when a named id does not exist (the others are still purged); 5 when the storage
+refused to delete some objects (listed in \`failed\`; the others are still purged).`,
     )
     .action(async (rawIds: string[], options: PurgeOptions, command: Command) => {
       const ids = [...new Set(rawIds.map(normalizeId).filter(Boolean))];
@@ -83,10 +84,15 @@ Exit code 3 when a named id does not exist (the others are still purged).`,
           enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
           label: 'purging',
         });
-        const deleted = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
+        const { deleted, failed } = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
           if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
         });
-        context.output(command, purgeReport(deleted, false, notFound, false), () => `deleted ${plural(deleted.length, 'object')}\n`);
+        context.output(command, purgeReport(deleted, false, notFound, false, failed), () => `deleted ${plural(deleted.length, 'object')}\n`);
+        if (failed.length) {
+          // The service deleted the others and kept these (the retention sweep retries expired ones).
+          const listed = failed.map((f) => `${f.id} (${f.code})`).join(', ');
+          throw new CliError(`could not delete ${plural(failed.length, 'object')} now: ${listed}`, ExitCode.Server, 'purge_incomplete');
+        }
       }
       if (notFound.length) {
         throw new CliError(`not found: ${notFound.join(', ')}`, ExitCode.NotFound, 'media_not_found');
@@ -112,8 +118,9 @@ export async function executePurge(
   progress: Progress,
   batchSize: number,
   onFailure: (deletedSoFar: number) => void = () => {},
-): Promise<string[]> {
+): Promise<{ deleted: string[]; failed: PurgeFailure[] }> {
   const deleted: string[] = [];
+  const failed: PurgeFailure[] = [];
   let plan = firstPlan;
   let total = plan.purged.length;
   progress.start(total);
@@ -129,6 +136,7 @@ export async function executePurge(
           { idempotencyKey: randomUUID() },
         );
         deleted.push(...result.purged);
+        failed.push(...(result.failed ?? []));
         progress.increment(batch.length);
       }
       if (!truncated(plan) || deleted.length === before) break;
@@ -143,18 +151,22 @@ export async function executePurge(
     throw error;
   }
   progress.stop();
-  return deleted;
+  return { deleted, failed };
 }
 
-export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notFound: readonly string[], more: boolean) {
+export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notFound: readonly string[], more: boolean, failed: readonly PurgeFailure[] = []) {
   return {
     dry_run: dryRunOnly,
     count: purged.length,
     purged,
     not_found: notFound,
     ...(more ? { truncated: true } : {}),
+    ...(failed.length ? { failed } : {}),
   };
 }
+
+/** An object the service could not delete this time, with the stable code of why. */
+type PurgeFailure = NonNullable<AdminPurgeResult['failed']>[number];
 
 export function renderPlan(plan: AdminPurgeResult, notFound: readonly string[]): string {
   const lines: string[] = [];

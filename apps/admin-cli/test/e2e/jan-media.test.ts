@@ -1,4 +1,6 @@
 import { MediaClient, type MediaObject } from '@jan/media-client';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
 import { ADMIN_KEY, freePort, postgresDsn, SERVICE_KEY, startMediaService, type MediaService } from '../support/media-service';
@@ -280,6 +282,24 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect(json(result)).toEqual({ dry_run: false, count: 1, purged: [object.id], not_found: [missing] });
       expect(JSON.parse(result.stderr)).toMatchObject({ code: 'media_not_found', exit_code: 3 });
       expect((await jan(['media', 'describe', object.id], env)).code).toBe(3);
+    });
+
+    it('reports the objects the storage refused to delete, deletes the rest, and exits 5', async () => {
+      const owner = uniqueOwner();
+      const [stuck, fine] = [await ingest(owner), await ingest(owner)];
+      // A non-empty directory where the object's file was: the local backend cannot remove it.
+      const path = join(service.dataDir, 'objects', 'images', `${stuck.id}.png`);
+      await rm(path);
+      await mkdir(join(path, 'keep'), { recursive: true });
+      try {
+        const result = await jan(['media', 'purge', '--owner', owner, '--yes', '--json'], env);
+        expect(result.code).toBe(5);
+        expect(json(result)).toEqual({ dry_run: false, count: 1, purged: [fine.id], not_found: [], failed: [{ id: stuck.id, code: 'storage_unavailable' }] });
+        expect(JSON.parse(result.stderr)).toMatchObject({ code: 'purge_incomplete', exit_code: 5 });
+        expect((await jan(['media', 'describe', fine.id], env)).code).toBe(3);
+      } finally {
+        await rm(path, { recursive: true, force: true });
+      }
     });
 
     it('purges everything of one owner in batches, leaving other owners alone', async () => {

@@ -10,13 +10,16 @@ import { join, resolve } from 'node:path';
  * operator's laptop. (Importing the service's test harness would break the rule that nothing
  * under apps/admin-cli imports apps/media-api.)
  */
-export const SERVICE_MAIN = resolve(__dirname, '../../../media-api/dist/main.js');
+/** The service's production entry point (its bundle, run with V8's code cache). */
+export const SERVICE_MAIN = resolve(__dirname, '../../../media-api/dist/start.js');
 export const SERVICE_KEY = 'cli-e2e-service-key-0123456789abcdef';
 export const ADMIN_KEY = 'cli-e2e-admin-key-0123456789abcdef';
 const SIGNING_KEYS = 'clie2e:cli-e2e-signing-secret-0123456789abcdef0123456789';
 
 export interface MediaService {
   baseUrl: string;
+  /** Its MEDIA_DATA_DIR: local storage keeps objects under `objects/images/`. */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -38,7 +41,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts `node apps/media-api/dist/main.js` on a free loopback port and waits for /healthz. */
+/** Starts `node apps/media-api/dist/start.js` on a free loopback port and waits for /healthz. */
 export async function startMediaService(env: Record<string, string> = {}): Promise<MediaService> {
   if (!existsSync(SERVICE_MAIN)) {
     throw new Error(`${SERVICE_MAIN} is missing: build first (pnpm turbo run build --filter=@jan/media-api...)`);
@@ -75,6 +78,7 @@ export async function startMediaService(env: Record<string, string> = {}): Promi
   }
   return {
     baseUrl,
+    dataDir,
     async stop() {
       await stopProcess(child);
       await rm(dataDir, { recursive: true, force: true });

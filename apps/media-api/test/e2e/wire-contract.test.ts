@@ -448,6 +448,6 @@ describe('the OpenAPI document against real answers', () => {
     expect(reissued.expires_in).toBeLessThanOrEqual(60);
     await documented('get', '/v1/admin/usage', await admin(`/v1/admin/usage?owner=${user}`));
     const purged = await documented('post', '/v1/admin/media/purge', await admin('/v1/admin/media/purge', { method: 'POST', body: JSON.stringify({ owner: user, dry_run: true }) }));
-    expect(purged).toEqual({ purged: [ingested.id], count: 1, dry_run: true, truncated: false });
+    expect(purged).toEqual({ purged: [ingested.id], count: 1, dry_run: true, truncated: false, failed: [] });
   });
 });
