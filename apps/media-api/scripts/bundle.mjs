@@ -12,7 +12,10 @@
 // - packages loaded only for some configurations, so they stay lazy (the S3 and GCS adapters and
 //   their SDKs, OpenTelemetry's SDK, ioredis),
 // - @nestjs/swagger, which finds swagger-ui-dist's files relative to itself,
-// - Nest's optional packages this app does not install (Nest tries them and carries on).
+// - Nest's optional packages this app does not install (Nest tries them and carries on),
+// - @jan/domain and @jan/mediaid, which the S3 and GCS adapters load too: one copy of them, so a
+//   DomainError thrown inside an adapter is still `instanceof DomainError` to the app (with two
+//   copies, every storage refusal became a 500).
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -22,6 +25,8 @@ import { build } from 'esbuild';
 const app = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const external = [
+  '@jan/domain',
+  '@jan/mediaid',
   'sharp',
   '@electric-sql/*',
   '@jan/storage-s3',
