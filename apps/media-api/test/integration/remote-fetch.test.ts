@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buffer } from 'node:stream/consumers';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { DomainError } from '@jan/domain';
 import { nodeHttpConnector, SafeRemoteFetcher, type Connector, type Resolver } from '../../src/infrastructure/remote-fetch/safe-remote-fetcher';
 
@@ -63,6 +64,15 @@ beforeAll(async () => {
     originHits.push({ method: req.method, url: req.url, headers: req.headers });
     const url = new URL(req.url ?? '/', 'http://origin');
     const path = url.pathname;
+    if (path.startsWith('/encoded/')) {
+      // /encoded/<content-encoding>/<what>: the PNG, ten megabytes of zeros, or bytes that do not decode.
+      const [, , encoding, what] = path.split('/');
+      const raw = what === 'bomb' ? Buffer.alloc(10 * 1024 * 1024) : PNG;
+      const encoded = what === 'garbage' ? Buffer.from('not compressed at all') : encoding === 'br' ? brotliCompressSync(raw) : encoding === 'deflate' ? deflateSync(raw) : gzipSync(raw);
+      res.writeHead(200, { 'content-type': 'image/png', 'content-encoding': encoding!, 'content-length': encoded.length });
+      res.end(encoded);
+      return;
+    }
     if (path === '/image.png') {
       res.writeHead(200, { 'content-type': 'image/png', 'content-length': PNG.length, 'set-cookie': 'session=abc' });
       res.end(PNG);
@@ -129,7 +139,7 @@ function fetcher(options: { allowCidrs?: string[]; resolver?: Resolver; connecto
   return new SafeRemoteFetcher({ timeoutMs: options.timeoutMs ?? 3000, allowCidrs: options.allowCidrs ?? [], userAgent: 'JanMediaAPI-test', resolver: options.resolver, connector: options.connector });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
+async function failureOf(promise: Promise<unknown>): Promise<DomainError> {
   const error = await promise.then(
     () => {
       throw new Error('expected the fetch to fail');
@@ -137,7 +147,11 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     (e: unknown) => e,
   );
   expect(error).toBeInstanceOf(DomainError);
-  return (error as DomainError).code;
+  return error as DomainError;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  return (await failureOf(promise)).code;
 }
 
 describe('SafeRemoteFetcher against real loopback servers', () => {
@@ -187,6 +201,22 @@ describe('SafeRemoteFetcher against real loopback servers', () => {
     expect(originHits[0].headers['user-agent']).toBe('JanMediaAPI-test');
     expect(originHits[0].headers.cookie).toBeUndefined();
     expect(originHits[0].headers.authorization).toBeUndefined();
+  });
+
+  it('decodes a gzip, deflate or br Content-Encoding the server sent anyway, counting the decoded bytes against the limit', async () => {
+    const origin = fetcher({ allowCidrs: ['127.0.0.2/32'] });
+    for (const encoding of ['gzip', 'x-gzip', 'deflate', 'br']) {
+      const resource = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/${encoding}/png`, { maxBytes: 1000 });
+      expect(resource.contentLength).toBeNull();
+      expect(await buffer(resource.body)).toEqual(PNG);
+    }
+    // Ten megabytes of zeros gzip to ~10 KB: the limit stops the decoded stream, not the wire.
+    const bomb = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/gzip/bomb`, { maxBytes: 64 * 1024 });
+    await expect(codeOf(buffer(bomb.body))).resolves.toBe('payload_too_large');
+    const garbage = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/gzip/garbage`, { maxBytes: 1000 });
+    await expect(codeOf(buffer(garbage.body))).resolves.toBe('remote_fetch_failed');
+    const unknown = await failureOf(origin.fetch(`http://127.0.0.2:${originPort}/encoded/compress/png`, { maxBytes: 1000 }));
+    expect(unknown).toMatchObject({ code: 'remote_fetch_failed', details: { reason: 'content_encoding' } });
   });
 
   it('connects to the checked address while sending the name as Host', async () => {

@@ -3,7 +3,8 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { DomainError, isDomainError, RemoteFetcher, type RemoteResource } from '@jan/domain';
 import { AddressPolicy, ipLiteralOf, isLocalhostName } from './address-policy';
 
@@ -80,12 +81,15 @@ export class SafeRemoteFetcher extends RemoteFetcher {
     let handedOver = false;
     try {
       const response = await this.follow(url, signal);
-      const contentLength = parseContentLength(response.headers['content-length']);
+      const decoded = decodeBody(response);
+      // Content-Length counts the encoded bytes: a bound on the image only when nothing is decoded.
+      const contentLength = decoded === response.body ? parseContentLength(response.headers['content-length']) : null;
       if (contentLength !== null && contentLength > options.maxBytes) {
         response.body.destroy();
         throw payloadTooLarge(options.maxBytes);
       }
-      const body = limitBody(response.body, options.maxBytes, signal, () => failure(timeout.signal, options.signal, null), () => clearTimeout(timer));
+      // The limit applies to the decoded bytes: a small gzip body cannot inflate past it.
+      const body = limitBody(decoded, options.maxBytes, signal, () => failure(timeout.signal, options.signal, null), () => clearTimeout(timer));
       handedOver = true;
       return { body, contentType: headerValue(response.headers['content-type']), contentLength };
     } catch (error) {
@@ -268,6 +272,33 @@ function parseUrl(input: string, base?: URL): URL {
   if (url.username || url.password) throw blocked('URLs with credentials are not fetched', { reason: 'credentials' });
   return url;
 }
+
+/**
+ * The body with its `Content-Encoding` undone. The request asks for `identity`, but some servers
+ * and CDNs compress anyway (an image is rarely worth it, a BMP or TIFF can be); gzip, deflate and
+ * br are decoded, anything else is refused rather than sniffed as an archive.
+ */
+function decodeBody(response: ConnectResponse): Readable {
+  const encodings = (headerValue(response.headers['content-encoding']) ?? '')
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e && e !== 'identity');
+  if (encodings.length === 0) return response.body;
+  if (encodings.length > 1 || !DECODERS[encodings[0]!]) {
+    response.body.destroy();
+    throw new DomainError('remote_fetch_failed', `upstream sent Content-Encoding ${encodings.join(', ')}, which is not decoded`, { reason: 'content_encoding' });
+  }
+  const decoder = DECODERS[encodings[0]!]!();
+  // A broken stream surfaces as the body's error (remote_fetch_failed, reason body); both ends go.
+  return pipeline(response.body, decoder, () => undefined);
+}
+
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => createGunzip(),
+  'x-gzip': () => createGunzip(),
+  deflate: () => createInflate(),
+  br: () => createBrotliDecompress(),
+};
 
 function parseContentLength(value: string | undefined): number | null {
   if (value === undefined || !/^\d+$/.test(value.trim())) return null;
