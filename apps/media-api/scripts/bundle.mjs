@@ -4,8 +4,8 @@
 // Why: at start-up Node resolved, read and compiled ~1,500 CommonJS files and Nest's ES modules
 // one by one (TypeORM ~295, rxjs ~226, class-validator with validator and libphonenumber ~320),
 // and that was three quarters of the time to the first 200 on /readyz. One file needs no module
-// lookups, and dist/start.js keeps V8's code cache for it, so later starts skip most of the
-// compiling too (docs/performance.md, "Eighth pass").
+// lookups, and the V8 code cache made here for it lets dist/start.js skip most of the compiling
+// too (docs/performance.md, "Eighth pass").
 //
 // Left outside the bundle, loaded from node_modules as before:
 // - packages with native or WebAssembly parts (sharp; PGlite runs in its own worker file),
@@ -16,6 +16,7 @@
 // - @jan/domain and @jan/mediaid, which the S3 and GCS adapters load too: one copy of them, so a
 //   DomainError thrown inside an adapter is still `instanceof DomainError` to the app (with two
 //   copies, every storage refusal became a 500).
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -94,6 +95,9 @@ await writeFile(outfile, asciiOnly(result.outputFiles[0].text));
 // The code cache is keyed by the bundle's content: V8 itself only compares the source's length.
 const sha256 = createHash('sha256').update(await readFile(outfile)).digest('hex');
 await writeFile(join(app, 'dist/bundle/manifest.json'), `${JSON.stringify({ sha256 }, null, 2)}\n`);
+// V8's code cache for it, made here so the running service never writes one (src/start.ts): every
+// module loaded, the app not started. A start compiles then only what Nest's boot runs.
+execFileSync(process.execPath, [join(app, 'dist/start.js')], { env: { ...process.env, JAN_MEDIA_CODE_CACHE_PRIME: '1' }, stdio: 'inherit' });
 
 /**
  * One non-ASCII character makes V8 hold the whole 9 MB source as UTF-16, twice the memory (idle
