@@ -216,15 +216,20 @@ describe('jan (in-process, scripted service)', () => {
 
   describe('purge', () => {
     /** A scripted purge endpoint over a set of stored ids. */
-    function purgeService(stored: string[], options: { cap?: number } = {}) {
+    function purgeService(stored: string[], options: { cap?: number; refused?: string[] } = {}) {
       const live = new Set(stored);
+      const refused = new Set(options.refused ?? []);
       return (request: RecordedRequest) => {
         const body = request.json as { ids?: string[]; dry_run: boolean };
         let matched = [...live].filter((id) => !body.ids || body.ids.includes(id));
         const truncated = options.cap !== undefined && matched.length > options.cap;
         if (options.cap !== undefined) matched = matched.slice(0, options.cap);
-        if (!body.dry_run) for (const id of matched) live.delete(id);
-        return json(200, { purged: matched, count: matched.length, dry_run: body.dry_run, truncated });
+        if (body.dry_run) return json(200, { purged: matched, count: matched.length, dry_run: true, truncated, failed: [] });
+        // The storage refuses to delete `refused` ids: the service keeps them and reports them.
+        const purged = matched.filter((id) => !refused.has(id));
+        for (const id of purged) live.delete(id);
+        const failed = matched.filter((id) => refused.has(id)).map((id) => ({ id, code: 'storage_unavailable' }));
+        return json(200, { purged, count: purged.length, dry_run: false, truncated, failed });
       };
     }
 
@@ -294,6 +299,27 @@ describe('jan (in-process, scripted service)', () => {
       const stuck = harness((request) => json(200, { purged: request.json.dry_run ? [ID] : [], count: 0, truncated: true }));
       expect(await stuck.run('media', 'purge', '--expired', '--yes')).toBe(ExitCode.Ok);
       expect(stuck.requests).toHaveLength(2);
+    });
+
+    it('deletes what it can, lists each refused object once, and exits 5', async () => {
+      const h = harness(purgeService([ID, ID2, ID3], { cap: 2, refused: [ID] }));
+      expect(await h.run('media', 'purge', '--expired', '--yes', '--json')).toBe(ExitCode.Server);
+      expect(JSON.parse(h.stdout.text)).toEqual({ dry_run: false, count: 2, purged: [ID2, ID3], not_found: [], failed: [{ id: ID, code: 'storage_unavailable' }] });
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'purge_incomplete', exit_code: ExitCode.Server });
+    });
+
+    it('stops when a capped round deletes nothing because storage refused all of it, and says more match', async () => {
+      const h = harness(purgeService([ID, ID2, ID3], { cap: 2, refused: [ID, ID2] }));
+      expect(await h.run('media', 'purge', '--expired', '--yes', '--json')).toBe(ExitCode.Server);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      const report = JSON.parse(h.stdout.text);
+      expect(report).toMatchObject({ purged: [], truncated: true });
+      expect(report.failed.map((f: { id: string }) => f.id)).toEqual([ID, ID2]);
+
+      const human = harness(purgeService([ID, ID2, ID3], { cap: 2, refused: [ID, ID2] }));
+      expect(await human.run('media', 'purge', '--expired', '--yes')).toBe(ExitCode.Server);
+      expect(human.stdout.text).toBe('deleted 0 objects (more match: run it again once the storage deletes)\n');
+      expect(human.stderr.text).toContain(`could not delete 2 objects now: ${ID} (storage_unavailable), ${ID2} (storage_unavailable)`);
     });
 
     it('draws a progress bar on a terminal only, and reports progress when a batch fails', async () => {

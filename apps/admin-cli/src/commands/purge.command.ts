@@ -84,10 +84,10 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
           label: 'purging',
         });
-        const { deleted, failed } = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
+        const { deleted, failed, more } = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
           if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
         });
-        context.output(command, purgeReport(deleted, false, notFound, false, failed), () => `deleted ${plural(deleted.length, 'object')}\n`);
+        context.output(command, purgeReport(deleted, false, notFound, more, failed), () => `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`);
         if (failed.length) {
           // The service deleted the others and kept these (the retention sweep retries expired ones).
           const listed = failed.map((f) => `${f.id} (${f.code})`).join(', ');
@@ -118,9 +118,10 @@ export async function executePurge(
   progress: Progress,
   batchSize: number,
   onFailure: (deletedSoFar: number) => void = () => {},
-): Promise<{ deleted: string[]; failed: PurgeFailure[] }> {
+): Promise<{ deleted: string[]; failed: PurgeFailure[]; more: boolean }> {
   const deleted: string[] = [];
-  const failed: PurgeFailure[] = [];
+  // By id: a capped plan lists an object the storage refused again in the next round.
+  const failed = new Map<string, PurgeFailure>();
   let plan = firstPlan;
   let total = plan.purged.length;
   progress.start(total);
@@ -136,10 +137,15 @@ export async function executePurge(
           { idempotencyKey: randomUUID() },
         );
         deleted.push(...result.purged);
-        failed.push(...(result.failed ?? []));
+        for (const failure of result.failed ?? []) failed.set(failure.id, failure);
         progress.increment(batch.length);
       }
-      if (!truncated(plan) || deleted.length === before) break;
+      if (!truncated(plan)) break;
+      // Nothing deleted in a round (every object in it refused): stop, and say that more match.
+      if (deleted.length === before) {
+        progress.stop();
+        return { deleted, failed: [...failed.values()], more: true };
+      }
       plan = await dryRun(admin, filters);
       if (plan.purged.length === 0) break;
       total += plan.purged.length;
@@ -151,7 +157,7 @@ export async function executePurge(
     throw error;
   }
   progress.stop();
-  return { deleted, failed };
+  return { deleted, failed: [...failed.values()], more: false };
 }
 
 export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notFound: readonly string[], more: boolean, failed: readonly PurgeFailure[] = []) {
