@@ -18,7 +18,7 @@
 //   copies, every storage refusal became a 500).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -44,6 +44,24 @@ const external = [
   '@fastify/view',
   'pg-native',
 ];
+
+/**
+ * A workspace package that an external one loads must be external too: inside the bundle it would
+ * be a second copy, and its classes (DomainError) would fail `instanceof` across the two.
+ */
+async function checkNoSharedWorkspacePackage() {
+  const libs = join(app, '../../libs');
+  const manifests = await Promise.all((await readdir(libs)).map(async (dir) => JSON.parse(await readFile(join(libs, dir, 'package.json'), 'utf8'))));
+  const workspace = new Map(manifests.map((manifest) => [manifest.name, manifest]));
+  for (const name of external.filter((e) => workspace.has(e))) {
+    for (const dependency of Object.keys(workspace.get(name).dependencies ?? {})) {
+      if (workspace.has(dependency) && !external.includes(dependency)) {
+        throw new Error(`${name} is left outside the bundle and loads ${dependency}, which would be bundled: add ${dependency} to external`);
+      }
+    }
+  }
+}
+await checkNoSharedWorkspacePackage();
 
 /**
  * The embedded database's worker runs from its own file next to the persistence package's
