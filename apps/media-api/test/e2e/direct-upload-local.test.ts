@@ -62,6 +62,13 @@ describe('direct uploads on the local backend', () => {
 
   const put = (url: string, bytes: Buffer) => fetch(url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes });
 
+  it('stores a declared filename with a NUL or control characters cleaned, not as a 500 from the database', async () => {
+    const user = uniqueUser('direct-name');
+    const { id } = await prepare(user, { filename: 'a\u0000b\r\n.png' });
+    const metadata = await app.call(`/v1/media/${id}/metadata`, { user });
+    expect(((await metadata.json()) as { filename: string }).filename).toBe('ab.png');
+  });
+
   it('keeps the checked bytes when a second upload on the same URL finishes after complete, and drops that upload', async () => {
     const user = uniqueUser();
     const good = await pngImage(101);

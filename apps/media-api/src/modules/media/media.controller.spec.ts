@@ -10,6 +10,8 @@ describe('parseRange', () => {
     ['bytes=90-1000', { start: 90, end: 99 }],
     ['bytes=3-3', { start: 3, end: 3 }],
     [' bytes=0-0 ', { start: 0, end: 0 }],
+    ['BYTES=0-9', { start: 0, end: 9 }],
+    ['Bytes=-10', { start: 90, end: 99 }],
   ])('reads %j of a 100-byte object', (header, range) => {
     expect(parseRange(header, 100)).toEqual(range);
   });

@@ -14,7 +14,7 @@ import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
 import { rejectionReason, scanOrReject } from '../content-scan';
 import { keepTwinAlive } from './dedupe-twin';
-import { resolveOwner, type IngestResult } from './ingest-media';
+import { resolveOwner, sanitizeFilename, type IngestResult } from './ingest-media';
 import { MediaAccess } from './media-access';
 
 export interface PrepareUploadCommand {
@@ -101,7 +101,7 @@ export class DirectUpload {
       originalSha256: null,
       status: 'pending',
       pinned: false,
-      filename: command.filename?.slice(0, 255) ?? null,
+      filename: sanitizeFilename(command.filename),
       createdAt: now,
       updatedAt: now,
       retentionUntil: null,

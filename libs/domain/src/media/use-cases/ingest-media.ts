@@ -202,7 +202,8 @@ export function resolveOwner(principal: Principal, bodyUserId: string | undefine
   return principal.kind === 'service' ? `service:${principal.serviceId}` : `admin:${principal.adminId}`;
 }
 
-function sanitizeFilename(filename: string | undefined): string | null {
+/** A client's filename as stored: no control characters, quotes or path separators, at most 255 characters. */
+export function sanitizeFilename(filename: string | undefined): string | null {
   if (!filename) return null;
   // eslint-disable-next-line no-control-regex
   const cleaned = filename.replace(/[\u0000-\u001f\u007f"\\/]/g, '').trim().slice(0, 255);

@@ -339,6 +339,13 @@ describe('DirectUpload', () => {
     expect(await t.direct.keepsUpload(uploadKey)).toBe(false);
   });
 
+  it('stores the declared filename cleaned as every ingest path does (no control characters, quotes or slashes)', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', filename: ' a\u0000b\r\n"c/d\\e\u007f.png ' });
+    expect(prepared.media.filename).toBe('abcde.png');
+    expect((await t.direct.prepare({ principal: alice, mimeType: 'image/png', filename: '\u0001\u0002' })).media.filename).toBeNull();
+  });
+
   it('keeps bytes an upload URL wrote only while its reservation is open', async () => {
     const t = setup();
     const open = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
