@@ -185,7 +185,11 @@ export class MediaController {
           if (!ingested) userId = part.value;
           else if (namesAnotherOwner(principal, part.value, owner)) {
             refused = true;
-            await this.refuseLateOwner(principal, owner, ingested);
+            const named = part.value;
+            // Refused either way, and charged to the user it names, so a late user_id is no way
+            // around that user's limit: 429 once they are out of budget, 400 otherwise.
+            const chargeNamed = countLate ? () => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, named), reply) : undefined;
+            await this.refuseLateOwner(principal, owner, ingested, chargeNamed);
           }
           continue;
         }
@@ -233,7 +237,7 @@ export class MediaController {
    * already existed) and refused, rather than left with the wrong owner. Its acceptance was never
    * announced, so the trail and the metrics show one refused ingest, not an upload and a deletion.
    */
-  private async refuseLateOwner(principal: Principal, owner: string, ingested: IngestResult): Promise<never> {
+  private async refuseLateOwner(principal: Principal, owner: string, ingested: IngestResult, chargeNamed?: () => Promise<void>): Promise<never> {
     if (!ingested.deduped) {
       try {
         await this.manageMedia.discardUnannounced(ingested.media);
@@ -244,6 +248,7 @@ export class MediaController {
       }
     }
     this.events.emit({ type: 'ingest.rejected', principal, source: 'multipart', code: 'invalid_request', owner });
+    await chargeNamed?.();
     throw new DomainError('invalid_request', 'user_id must come before file in the multipart body');
   }
 
