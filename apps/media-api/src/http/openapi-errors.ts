@@ -31,6 +31,17 @@ const BY_ROUTE: Record<string, number[]> = {
   'GET /v1/media/{id}': [404, 416],
 };
 
+/** Headers some error responses carry. */
+const HEADERS: Record<number, Record<string, { description: string; schema: { type: string } }>> = {
+  416: { 'Content-Range': { description: '`bytes */<size>`: the object\'s size', schema: { type: 'string' } } },
+  429: {
+    'Retry-After': { description: 'Seconds until the window frees a request (`rate_limited` only)', schema: { type: 'integer' } },
+    'RateLimit-Limit': { description: 'Requests allowed per window (`rate_limited` only)', schema: { type: 'integer' } },
+    'RateLimit-Remaining': { description: 'Requests left in this window', schema: { type: 'integer' } },
+    'RateLimit-Reset': { description: 'Seconds until the window resets', schema: { type: 'integer' } },
+  },
+};
+
 /**
  * Adds the error responses each route can give, all with the one error body, to the document
  * Nest builds from the controllers (which declare the successes, 206 and 304 included).
@@ -52,12 +63,15 @@ export function withErrorResponses(document: OpenAPIObject): OpenAPIObject {
     if (!path.startsWith('/v1/')) continue;
     for (const [method, operation] of Object.entries(item as Record<string, Operation>)) {
       if (!['get', 'post', 'put', 'delete', 'patch'].includes(method)) continue;
-      const statuses = [...COMMON, ...(BY_ROUTE[`${method.toUpperCase()} ${path}`] ?? (path.includes('{id}') ? [404] : []))];
+      // Admin routes answer 404 `route_not_found` to anyone without the admin key, as if absent.
+      const admin = path.startsWith('/v1/admin/') ? [404] : [];
+      const statuses = [...new Set([...COMMON, ...admin, ...(BY_ROUTE[`${method.toUpperCase()} ${path}`] ?? (path.includes('{id}') ? [404] : []))])];
       operation.responses ??= {};
       for (const status of statuses.sort()) {
         if (operation.responses[String(status)]) continue;
         operation.responses[String(status)] = {
-          description: DESCRIPTIONS[status],
+          description: status === 404 && admin.length ? `${DESCRIPTIONS[404]}; \`route_not_found\` without the admin key` : DESCRIPTIONS[status],
+          ...(HEADERS[status] ? { headers: HEADERS[status] } : {}),
           content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
         };
       }

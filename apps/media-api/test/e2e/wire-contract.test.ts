@@ -266,7 +266,14 @@ describe('wire contract (raw HTTP)', () => {
     const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
     expect(doc.paths['/v1/media'].post.responses).toMatchObject({ '200': expect.anything(), '400': { content: error }, '401': { content: error }, '413': { content: error }, '415': { content: error }, '422': { content: error }, '429': { content: error }, '503': { content: error } });
     expect(Object.keys(doc.paths['/v1/media/{id}'].get.responses).sort()).toEqual(['200', '206', '304', '400', '401', '404', '416', '429', '503']);
-    expect(doc.components.schemas.Error.properties.code.enum).toEqual(expect.arrayContaining(['media_not_found', 'quota_exceeded', 'range_not_satisfiable']));
+    expect(doc.components.schemas.Error.properties.code.enum).toEqual(expect.arrayContaining(['media_not_found', 'quota_exceeded', 'range_not_satisfiable', 'route_not_found']));
+    // The headers a client acts on: when to retry, and the size behind a 416.
+    expect(Object.keys(doc.paths['/v1/media'].post.responses['429'].headers).sort()).toEqual(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After']);
+    expect(Object.keys(doc.paths['/v1/media/{id}'].get.responses['416'].headers)).toEqual(['Content-Range']);
+    // Without the admin key the admin routes answer 404 route_not_found.
+    for (const [path, method] of [['/v1/admin/media', 'get'], ['/v1/admin/media/purge', 'post'], ['/v1/admin/usage', 'get']] as const) {
+      expect(doc.paths[path][method].responses['404']).toMatchObject({ description: expect.stringContaining('route_not_found'), content: error });
+    }
     const ui = await fetch(`${app.baseUrl}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
