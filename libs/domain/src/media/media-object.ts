@@ -5,9 +5,11 @@ export type StorageProvider = 'local' | 's3' | 'gcs';
 
 /**
  * `pending`: reserved for a direct upload, bytes not verified. `ready`: servable. A pending row
- * whose upload deadline has passed is closed: nothing can complete it any more, and the retention
- * sweep deletes it with its bytes. Deletions claim a row by closing it first (see
- * `MediaRepository.claimForDeletion`).
+ * whose upload deadline has passed is closed: nothing can start completing it any more, and the
+ * retention sweep deletes it with its bytes. Deletions claim a row by closing it first and
+ * marking it claimed in the repository (see `MediaRepository.claimForDeletion`); a complete
+ * already under way when the deadline passed can still make a closed row ready, a claimed one
+ * never.
  */
 export type MediaStatus = 'pending' | 'ready';
 

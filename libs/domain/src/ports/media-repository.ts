@@ -41,6 +41,9 @@ export abstract class MediaRepository {
    * Turns a pending row into a ready one with the verified facts. Same dedupe rule as insert:
    * when a ready twin exists, nothing changes and the twin is returned. With `limits`, growth of
    * the row's bytes beyond what was declared is checked against the owner's quota atomically.
+   * A row claimed for deletion (`claimForDeletion`, or `closeUpload`) is refused with
+   * `media_not_found`, as a deleted one is, whatever `now` says: one conditional statement, so a
+   * complete and a claim of the same row serialize, and exactly one of them wins.
    */
   abstract markReady(
     id: MediaId,
@@ -50,35 +53,41 @@ export abstract class MediaRepository {
   ): Promise<InsertResult>;
 
   /**
-   * Pins or unpins a row. A row claimed for deletion (a closed reservation: pending, upload
-   * deadline at or before `now`) is left alone and answers null, as an unknown id does: the
-   * claim and the pin serialize on the row, so a pin that succeeds was never claimed, and a
-   * claim never takes a row that a pin has already pinned.
+   * Pins or unpins a row. A row claimed for deletion, and a reservation whose upload deadline is
+   * at or before `now` (abandoned), are left alone and answer null, as an unknown id does. The
+   * claim is recognised by a marker the claim sets, not by comparing clocks: the claim and the pin
+   * serialize on the row, so a pin that succeeds was never claimed, whatever `now` the pin and the
+   * claimer read, and a claim never takes a row that a pin has already pinned.
    */
   abstract setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
   /**
    * A dedupe hit keeps its twin alive: an unpinned ready row's `retentionUntil` moves out to
    * `retentionUntil` (never earlier; null, "forever", wins); a pinned row, or one kept forever,
-   * stays as it is. Only a row that is still ready: null when it was claimed for deletion or
-   * deleted meanwhile, and the caller must then store the bytes as a new object. One conditional
-   * statement, so it serializes with `claimForDeletion` of the same row.
+   * stays as it is. Only a row that is still ready and not claimed: null when it was claimed for
+   * deletion or deleted meanwhile, and the caller must then store the bytes as a new object. One
+   * conditional statement, so it serializes with `claimForDeletion` of the same row.
    */
   abstract keepAlive(id: MediaId, retentionUntil: Date | null, now: Date): Promise<MediaObject | null>;
 
   /**
    * Ends a pending row's upload window now (`uploadExpiresAt = now`), so that its upload URL no
-   * longer accepts bytes; a row that is not pending is left alone. True when a row changed.
+   * longer accepts bytes, and claims it for deletion: the caller (a complete discarding its
+   * reservation) deletes it next, so no other complete may make it ready. A row that is not
+   * pending, or that another deleter claimed already (it deletes it), is left alone. True when
+   * a row changed.
    */
   abstract closeUpload(id: MediaId, now: Date): Promise<boolean>;
 
   /**
    * The first step of every deletion, decided by the database in one statement: the row becomes
-   * a closed reservation (`pending`, `uploadExpiresAt = now`), which nothing serves, dedupes
-   * against, pins or completes any more, and which the retention sweep deletes (bytes, then row)
-   * if the caller fails to. With `onlyIfExpired`, only a row that retention deletes at `now`
-   * (the rule of `findExpired`) is claimed: one pinned, or kept alive by a dedupe, meanwhile is
-   * not. Returns the claimed row, or null when there was none to claim.
+   * a closed reservation (`pending`, `uploadExpiresAt = now`) marked as claimed, which nothing
+   * serves, dedupes against, pins, keeps alive or completes any more, whatever clock they read,
+   * and which the retention sweep deletes (bytes, then row) if the caller fails to. With
+   * `onlyIfExpired`, only a row that retention deletes at `now` (the rule of `findExpired`) is
+   * claimed: one pinned, or kept alive by a dedupe, meanwhile is not. A claimed row can be claimed
+   * again (a sweep retrying a failed deletion). Returns the claimed row, or null when there was
+   * none to claim.
    */
   abstract claimForDeletion(id: MediaId, now: Date, options?: { onlyIfExpired?: boolean }): Promise<MediaObject | null>;
 
@@ -87,7 +96,9 @@ export abstract class MediaRepository {
 
   /**
    * Ready rows past retention and pending rows past their upload deadline, those that expired
-   * first first (by retention end or upload deadline, then id).
+   * first first (by retention end or upload deadline, then id), except that rows already claimed
+   * for deletion (a deletion that failed) come after all the others, those claimed longest ago
+   * first: a sweep's budget goes to new expiries before retries.
    */
   abstract findExpired(now: Date, limit: number): Promise<MediaObject[]>;
 

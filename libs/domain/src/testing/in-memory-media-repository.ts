@@ -11,6 +11,8 @@ export class InMemoryMediaRepository extends MediaRepository {
   queries = 0;
   /** Set to make the next insert fail, as a database outage would. */
   failNextInsert: Error | null = null;
+  /** Ids claimed for deletion (the table's `claimed_at`): refused to pins, keep-alives and markReady. */
+  private readonly claimed = new Set<string>();
 
   async findById(id: MediaId) {
     this.queries++;
@@ -55,7 +57,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   ): Promise<InsertResult> {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row) throw mediaNotFound([id]);
+    if (!row || this.claimed.has(id)) throw mediaNotFound([id]);
     if (row.status === 'ready') return { inserted: true, media: clone(row)! };
     const twin = facts.sha256 ? this.twin(row.ownerId, facts.sha256) : undefined;
     if (twin && twin.id !== id) return { inserted: false, existing: clone(twin)! };
@@ -70,7 +72,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date) {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row || isClosed(row, now)) return null;
+    if (!row || this.claimed.has(id) || isClosed(row, now)) return null;
     Object.assign(row, { pinned, retentionUntil, updatedAt: now });
     return clone(row)!;
   }
@@ -78,7 +80,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   async keepAlive(id: MediaId, retentionUntil: Date | null, now: Date) {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row || row.status !== 'ready') return null;
+    if (!row || row.status !== 'ready' || this.claimed.has(id)) return null;
     if (!row.pinned && row.retentionUntil !== null) {
       row.retentionUntil = retentionUntil === null || retentionUntil > row.retentionUntil ? retentionUntil : row.retentionUntil;
       row.updatedAt = now;
@@ -89,8 +91,9 @@ export class InMemoryMediaRepository extends MediaRepository {
   async closeUpload(id: MediaId, now: Date) {
     this.queries++;
     const row = this.rows.get(id);
-    if (!row || row.status !== 'pending') return false;
+    if (!row || row.status !== 'pending' || this.claimed.has(id)) return false;
     Object.assign(row, { uploadExpiresAt: now, updatedAt: now });
+    this.claimed.add(id);
     return true;
   }
 
@@ -99,19 +102,22 @@ export class InMemoryMediaRepository extends MediaRepository {
     const row = this.rows.get(id);
     if (!row || (options.onlyIfExpired && !isExpired(row, now))) return null;
     Object.assign(row, { status: 'pending', uploadExpiresAt: now, updatedAt: now });
+    this.claimed.add(id);
     return clone(row)!;
   }
 
   async delete(id: MediaId) {
     this.queries++;
+    this.claimed.delete(id);
     return this.rows.delete(id);
   }
 
   async findExpired(now: Date, limit: number) {
     this.queries++;
+    const claimedLast = (m: MediaObject) => (this.claimed.has(m.id) ? 1 : 0);
     return [...this.rows.values()]
       .filter((m) => isExpired(m, now))
-      .sort((a, b) => expiredAt(a) - expiredAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .sort((a, b) => claimedLast(a) - claimedLast(b) || expiredAt(a) - expiredAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, limit)
       .map((m) => clone(m)!);
   }

@@ -22,6 +22,9 @@ const bigintAsNumber = {
 @Index('uq_media_objects_owner_sha256_ready', ['createdBy', 'sha256'], { unique: true, where: `status = 'ready'` })
 @Index('idx_media_objects_owner_original_sha256', ['createdBy', 'originalSha256'], { where: 'original_sha256 IS NOT NULL' })
 @Index('idx_media_objects_pending_deadline', ['uploadExpiresAt'], { where: `status = 'pending'` })
+// The retention sweep takes expired reservations nobody has claimed yet before claimed ones.
+// `<> 'ready'` rather than `= 'pending'`: see migration 1764000000005.
+@Index('idx_media_objects_unclaimed_deadline', ['uploadExpiresAt', 'id'], { where: `status <> 'ready' AND claimed_at IS NULL` })
 export class MediaObjectOrmEntity {
   @PrimaryColumn({ type: 'varchar', length: 40 })
   id!: string;
@@ -68,4 +71,11 @@ export class MediaObjectOrmEntity {
 
   @Column({ name: 'upload_expires_at', type: 'timestamptz', nullable: true })
   uploadExpiresAt!: Date | null;
+
+  /**
+   * When the row was (last) claimed for deletion; null until then. A claimed row is deleted next;
+   * nothing pins, keeps alive or completes it any more, whatever the clocks say.
+   */
+  @Column({ name: 'claimed_at', type: 'timestamptz', nullable: true })
+  claimedAt!: Date | null;
 }

@@ -19,6 +19,8 @@ export interface MediaObjectRow {
   pinned: boolean;
   filename: string | null;
   upload_expires_at: Date | null;
+  /** Set once the row is claimed for deletion (migration 1764000000005). Not part of the domain object. */
+  claimed_at?: Date | null;
 }
 
 /** Between the domain's `MediaObject` and the `media_objects` table. */
@@ -52,6 +54,7 @@ export const MediaObjectMapper = {
       updated_at: new Date(row.updated_at),
       retention_until: date(row.retention_until),
       upload_expires_at: date(row.upload_expires_at),
+      ...(row.claimed_at === undefined ? {} : { claimed_at: date(row.claimed_at) }),
     };
   },
 

@@ -25,7 +25,7 @@ const UNIQUE_VIOLATION = '23505';
 // once a migration adds a column (a rolling deploy), every connection of the older replicas would
 // fail it with "cached plan must not change result type" until it reconnected.
 const COLUMNS = `id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
-  created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at`;
+  created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at, claimed_at`;
 const BY_ID = statement('media_by_id', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = $1`);
 const BY_IDS = statement('media_by_ids', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
 // A view of the sums of the owner's slot rows (migration 1764000000004).
@@ -54,12 +54,14 @@ const INSERT = statement(
    ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
    RETURNING ${COLUMNS}`,
 );
+// Not a row claimed for deletion, whose deleter may already have removed the bytes this complete
+// wrote, or will remove them (and the row) next.
 const MARK_READY = statement(
   'media_mark_ready',
   `UPDATE ${TABLE} m
       SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
           status = 'ready', updated_at = $6, upload_expires_at = NULL
-    WHERE m.id = $1 AND m.status = 'pending'
+    WHERE m.id = $1 AND m.status = 'pending' AND m.claimed_at IS NULL
       AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
@@ -211,9 +213,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   /**
-   * Only a pending row becomes ready. Calling it again for a row that is already ready returns
-   * that row as `inserted: true`: reporting it as its own twin would invite the caller to delete
-   * the object it points at.
+   * Only a pending row that nobody claimed for deletion becomes ready; a claimed one answers
+   * media_not_found, as a deleted one does. Calling it again for a row that is already ready
+   * returns that row as `inserted: true`: reporting it as its own twin would invite the caller to
+   * delete the object it points at.
    */
   async markReady(
     id: MediaId,
@@ -240,8 +243,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
       }
       if (updated.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(updated[0]) };
 
-      const [current] = await this.selectByIds(this.writer, [id]);
-      if (!current) throw mediaNotFound([id]);
+      const [row] = await this.lookupsOn(this.writer).load([id]);
+      // Claimed: its deleter goes on and removes it; for this complete it is gone already.
+      if (!row || row.claimed_at) throw mediaNotFound([id]);
+      const current = MediaObjectMapper.rowToDomain(row);
       if (current.status === 'ready') return { inserted: true, media: current };
       if (facts.sha256 === null) continue;
       const existing = await this.twin(this.writer, current.ownerId, facts.sha256);
@@ -250,12 +255,16 @@ export class TypeOrmMediaRepository extends MediaRepository {
     throw new Error(`marking ${id} ready kept conflicting with a twin that disappeared`);
   }
 
-  /** Not a row claimed for deletion: the claim and the pin take the same row lock, whichever comes second sees the other. */
+  /**
+   * Not a row claimed for deletion (`claimed_at`, whatever the clocks of the pin and the claimer
+   * say): the claim and the pin take the same row lock, and whichever comes second re-reads the
+   * row the other wrote. Nor a reservation past its deadline (abandoned).
+   */
   async setPinned(id: MediaId, pinned: boolean, retentionUntil: Date | null, now: Date): Promise<MediaObject | null> {
     const [rows] = (await answering(
       this.writer.query(
         `UPDATE ${TABLE} SET pinned = $2, retention_until = $3, updated_at = $4
-          WHERE id = $1 AND NOT (status = 'pending' AND upload_expires_at <= $4)
+          WHERE id = $1 AND claimed_at IS NULL AND NOT (status = 'pending' AND upload_expires_at <= $4)
           RETURNING ${COLUMNS}`,
         [id, pinned, retentionUntil, now],
       ),
@@ -266,12 +275,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
   /**
    * One UPDATE: under READ COMMITTED, a row that a concurrent pin (or dedupe keep-alive) changed
    * first is re-checked against the condition after that transaction commits, so a pinned row is
-   * never claimed. `status = 'pending'` also takes a ready row out of the unique dedupe index.
+   * never claimed. `status = 'pending'` also takes a ready row out of the unique dedupe index;
+   * `claimed_at` is what pins, keep-alives and `markReady` refuse. A claimed row can be claimed
+   * again (a later sweep retrying a failed deletion): both claimers go on, one deletes the row.
    */
   async claimForDeletion(id: MediaId, now: Date, options: { onlyIfExpired?: boolean } = {}): Promise<MediaObject | null> {
     const [rows] = (await answering(
       this.writer.query(
-        `UPDATE ${TABLE} SET status = 'pending', upload_expires_at = $2, updated_at = $2
+        `UPDATE ${TABLE} SET status = 'pending', upload_expires_at = $2, updated_at = $2, claimed_at = $2
           WHERE id = $1
             AND (NOT $3::boolean
                  OR (status = 'ready' AND NOT pinned AND retention_until <= $2)
@@ -292,7 +303,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
                   WHEN $2::timestamptz IS NULL THEN NULL
                   ELSE GREATEST(retention_until, $2::timestamptz) END,
                 updated_at = CASE WHEN pinned OR retention_until IS NULL THEN updated_at ELSE $3 END
-          WHERE id = $1 AND status = 'ready'
+          WHERE id = $1 AND status = 'ready' AND claimed_at IS NULL
           RETURNING ${COLUMNS}`,
         [id, retentionUntil, now],
       ),
@@ -300,9 +311,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return rows.length ? MediaObjectMapper.rowToDomain(rows[0]) : null;
   }
 
+  /** Claims the reservation for the discard that follows, unless another deleter claimed it first. */
   async closeUpload(id: MediaId, now: Date): Promise<boolean> {
     const [, changed] = (await answering(
-      this.writer.query(`UPDATE ${TABLE} SET upload_expires_at = $2, updated_at = $2 WHERE id = $1 AND status = 'pending'`, [id, now]),
+      this.writer.query(
+        `UPDATE ${TABLE} SET upload_expires_at = $2, updated_at = $2, claimed_at = $2
+          WHERE id = $1 AND status = 'pending' AND claimed_at IS NULL`,
+        [id, now],
+      ),
     )) as [unknown, number];
     return changed > 0;
   }
@@ -317,6 +333,11 @@ export class TypeOrmMediaRepository extends MediaRepository {
     // One ordered index scan per kind, each stopping at `limit`: written as one OR, the planner
     // fetched and sorted every expired row for each batch, so draining a backlog of n expired
     // objects (retention turned on for an old table) cost O(n) per batch of 100.
+    // Rows claimed before (a deletion that failed, e.g. under an object lock) come after all the
+    // others, those claimed longest ago first: however many of them there are, objects that
+    // expired since are taken first, and the claimed ones take turns with what budget is left.
+    // Unclaimed reservations are read through an index of their own, which only `status <>
+    // 'ready'` matches (migration 1764000000005), so that the claimed ones are not read through.
     const rows: MediaObjectRow[] = await answering(
       this.writer.query(
         `SELECT * FROM (
@@ -325,10 +346,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
              ORDER BY retention_until, id LIMIT $2)
            UNION ALL
            (SELECT *, upload_expires_at AS expired_at FROM ${TABLE}
-             WHERE status = 'pending' AND upload_expires_at <= $1
+             WHERE status <> 'ready' AND claimed_at IS NULL AND upload_expires_at <= $1
+             ORDER BY upload_expires_at, id LIMIT $2)
+           UNION ALL
+           (SELECT *, upload_expires_at AS expired_at FROM ${TABLE}
+             WHERE status = 'pending' AND claimed_at IS NOT NULL AND upload_expires_at <= $1
              ORDER BY upload_expires_at, id LIMIT $2)
          ) expired
-         ORDER BY expired_at, id
+         ORDER BY claimed_at IS NOT NULL, expired_at, id
          LIMIT $2`,
         [now, limit],
       ),

@@ -318,6 +318,49 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       it('rejects an unknown id with media_not_found', async () => {
         await expect(repo.markReady(newMediaId(), facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
       });
+
+      it('refuses a reservation claimed for deletion with media_not_found, whatever the clocks say, even with a ready twin', async () => {
+        const me = owner();
+        // The sweep claimed it once its deadline had passed, while a complete was still verifying.
+        const swept = await insertNew(pending(me, { uploadExpiresAt: at(1) }));
+        expect(await repo.claimForDeletion(swept.id, at(60), { onlyIfExpired: true })).not.toBeNull();
+        await expect(repo.markReady(swept.id, facts(sha()), at(61))).rejects.toMatchObject({ code: 'media_not_found' });
+        // The owner's DELETE claimed an open one; this complete read its clock earlier.
+        const deleted = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
+        expect(await repo.claimForDeletion(deleted.id, at(3))).not.toBeNull();
+        await expect(repo.markReady(deleted.id, facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
+        // Not answered with a twin either: the reservation is gone for its client.
+        const twin = await insertNew(media(me));
+        await expect(repo.markReady(deleted.id, facts(twin.sha256!), at(4))).rejects.toMatchObject({ code: 'media_not_found' });
+        for (const row of [swept, deleted]) expect(await repo.findById(row.id)).toMatchObject({ status: 'pending' });
+        expect(await repo.findReadyByOwnerAndSha256(me, twin.sha256!)).toEqual(twin);
+      });
+
+      it('refuses a reservation whose upload was closed (discarded), so the discard deletes what it closed', async () => {
+        const p = await insertNew(pending(owner(), { uploadExpiresAt: at(50) }));
+        expect(await repo.closeUpload(p.id, at(2))).toBe(true);
+        await expect(repo.markReady(p.id, facts(sha()), at(1))).rejects.toMatchObject({ code: 'media_not_found' });
+        expect(await repo.findById(p.id)).toMatchObject({ status: 'pending', uploadExpiresAt: at(2) });
+      });
+
+      it('serializes with a concurrent claim of the same reservation: exactly one of them wins', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 20; i++) rows.push(await insertNew(pending(me, { uploadExpiresAt: at(1) })));
+        const outcomes = await Promise.all(
+          rows.map(async (row, i) => {
+            // The complete read its clock before the deadline passed; the sweep after it.
+            const ready = () => repo.markReady(row.id, facts(sha()), at(0.5)).then(() => true, () => false);
+            const claim = () => repo.claimForDeletion(row.id, at(2), { onlyIfExpired: true }).then((claimed) => claimed !== null);
+            const [marked, claimed] = i % 2 ? await Promise.all([ready(), claim()]) : (await Promise.all([claim(), ready()])).reverse();
+            return { marked, claimed, row: await repo.findById(row.id) };
+          }),
+        );
+        for (const outcome of outcomes) {
+          expect(outcome.marked).not.toBe(outcome.claimed);
+          expect(outcome.row).toMatchObject({ status: outcome.marked ? 'ready' : 'pending' });
+        }
+      });
     });
 
     describe('setPinned', () => {
@@ -343,6 +386,21 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         expect(await repo.setPinned(open.id, true, null, at(3))).toMatchObject({ id: open.id, pinned: true });
         expect(await repo.setPinned(closed.id, true, null, at(3))).toBeNull();
         expect(await repo.findById(closed.id)).toEqual(closed);
+      });
+
+      it('refuses a row claimed for deletion even when the pin read its clock before the claimer did', async () => {
+        const me = owner();
+        const expired = await insertNew(media(me, { retentionUntil: at(30) }));
+        const claimed = await repo.claimForDeletion(expired.id, at(31), { onlyIfExpired: true });
+        expect(claimed).not.toBeNull();
+        expect(await repo.setPinned(expired.id, true, null, at(30))).toBeNull();
+        expect(await repo.setPinned(expired.id, false, at(60), at(30))).toBeNull();
+        // An owner's DELETE of a fresh row, with a pin whose replica's clock lags behind.
+        const fresh = await insertNew(media(me, { retentionUntil: at(40) }));
+        expect(await repo.claimForDeletion(fresh.id, at(5))).not.toBeNull();
+        expect(await repo.setPinned(fresh.id, true, null, at(4))).toBeNull();
+        expect(await repo.findById(expired.id)).toEqual(claimed);
+        expect(await repo.findById(fresh.id)).toMatchObject({ status: 'pending', pinned: false });
       });
     });
 
@@ -402,6 +460,38 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
           expect(outcome.row).toMatchObject(outcome.pinned ? { status: 'ready', pinned: true } : { status: 'pending', pinned: false });
         }
       });
+
+      it('serializes with a concurrent pin whose clock is behind the claimer\'s: exactly one of them wins', async () => {
+        const me = owner();
+        const rows = [];
+        for (let i = 0; i < 20; i++) rows.push(await insertNew(media(me, { retentionUntil: at(30) })));
+        const outcomes = await Promise.all(
+          rows.map(async (row, i) => {
+            // The sweep uses one `now` for its whole run; the pin's request read the clock later,
+            // on a replica whose clock is a day behind.
+            const pin = () => repo.setPinned(row.id, true, null, at(30.5));
+            const claim = () => repo.claimForDeletion(row.id, at(31.5), { onlyIfExpired: true });
+            const [pinnedRow, claimedRow] = i % 2 ? await Promise.all([pin(), claim()]) : (await Promise.all([claim(), pin()])).reverse();
+            return { pinned: pinnedRow !== null, claimed: claimedRow !== null, row: await repo.findById(row.id) };
+          }),
+        );
+        for (const outcome of outcomes) {
+          expect(outcome.pinned).not.toBe(outcome.claimed);
+          expect(outcome.row).toMatchObject(outcome.pinned ? { status: 'ready', pinned: true } : { status: 'pending', pinned: false });
+        }
+      });
+
+      it('can claim a claimed row again (a sweep retrying a failed deletion), which stays refused to pins and completes', async () => {
+        const me = owner();
+        const row = await insertNew(media(me, { retentionUntil: at(30) }));
+        expect(await repo.claimForDeletion(row.id, at(31), { onlyIfExpired: true })).not.toBeNull();
+        const again = await repo.claimForDeletion(row.id, at(32), { onlyIfExpired: true });
+        expect(again).toMatchObject({ status: 'pending', uploadExpiresAt: at(32) });
+        expect(await repo.claimForDeletion(row.id, at(33))).toMatchObject({ uploadExpiresAt: at(33) });
+        expect(await repo.setPinned(row.id, true, null, at(1))).toBeNull();
+        await expect(repo.markReady(row.id, { bytes: 1, sha256: sha(), mimeType: 'image/png', retentionUntil: at(90) }, at(1))).rejects.toMatchObject({ code: 'media_not_found' });
+        expect(await repo.keepAlive(row.id, at(90), at(1))).toBeNull();
+      });
     });
 
     describe('keepAlive', () => {
@@ -427,6 +517,15 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const claimed = await insertNew(media(me, { retentionUntil: at(30) }));
         await repo.claimForDeletion(claimed.id, at(31), { onlyIfExpired: true });
         expect(await repo.keepAlive(claimed.id, at(61), at(31))).toBeNull();
+      });
+
+      it('refuses a row claimed for deletion even when the keep-alive read its clock before the claimer did', async () => {
+        const me = owner();
+        const row = await insertNew(media(me, { retentionUntil: at(30) }));
+        const claimed = await repo.claimForDeletion(row.id, at(31), { onlyIfExpired: true });
+        expect(await repo.keepAlive(row.id, at(60), at(30))).toBeNull();
+        expect(await repo.keepAlive(row.id, null, at(30))).toBeNull();
+        expect(await repo.findById(row.id)).toEqual(claimed);
       });
 
       it('serializes with a concurrent expiry claim of the same row: exactly one of them wins', async () => {
@@ -459,6 +558,13 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         expect(await repo.closeUpload(ready.id, at(2))).toBe(false);
         expect(await repo.findById(ready.id)).toEqual(ready);
         expect(await repo.closeUpload(newMediaId(), at(2))).toBe(false);
+      });
+
+      it('leaves a row claimed for deletion to its claimer', async () => {
+        const p = await insertNew(pending(owner(), { uploadExpiresAt: at(50) }));
+        const claimed = await repo.claimForDeletion(p.id, at(3));
+        expect(await repo.closeUpload(p.id, at(4))).toBe(false);
+        expect(await repo.findById(p.id)).toEqual(claimed);
       });
     });
 
@@ -504,6 +610,24 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         expect(await repo.findExpired(at(20), 100)).toEqual([expiredReady, expiredPending, expiredAtNow]);
         expect(await repo.findExpired(at(20), 2)).toEqual([expiredReady, expiredPending]);
         expect(await repo.findExpired(at(9), 100)).toEqual([]);
+      });
+
+      it('puts rows claimed earlier (a deletion that failed) after every other expired row, so new expiries are taken first', async () => {
+        const me = owner();
+        // Claimed by an earlier sweep whose deletion failed (storage refused): closed at 12 and 13.
+        const stuck = [await insertNew(media(me, { retentionUntil: at(10) })), await insertNew(media(me, { retentionUntil: at(11) }))];
+        const claimed = [await repo.claimForDeletion(stuck[0].id, at(13), { onlyIfExpired: true }), await repo.claimForDeletion(stuck[1].id, at(12), { onlyIfExpired: true })];
+        // A discard whose cleanup failed: closed at 14.
+        const discarded = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
+        await repo.closeUpload(discarded.id, at(14));
+        const closed = { ...discarded, uploadExpiresAt: at(14), updatedAt: at(14) };
+        // Expired since: an object past retention and an abandoned upload.
+        const expiredReady = await insertNew(media(me, { retentionUntil: at(15) }));
+        const abandoned = await insertNew(pending(me, { uploadExpiresAt: at(16) }));
+
+        expect(await repo.findExpired(at(20), 100)).toEqual([expiredReady, abandoned, claimed[1], claimed[0], closed]);
+        expect(await repo.findExpired(at(20), 2)).toEqual([expiredReady, abandoned]);
+        expect(await repo.findExpired(at(20), 3)).toEqual([expiredReady, abandoned, claimed[1]]);
       });
     });
 

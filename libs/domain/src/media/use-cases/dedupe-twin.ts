@@ -11,10 +11,16 @@ const KEEP_ALIVE_SLACK_MS = 3_600_000;
 /**
  * The twin a dedupe hit answers with, kept for a full retention period from `now` as if its bytes
  * had just been uploaded (they were): without this, an upload acknowledged with `deduped: true`
- * could vanish at the next sweep. Null when the twin was claimed for deletion meanwhile (the
- * repository decides, against the sweep's claim): the caller then stores the bytes as a new
- * object. A twin whose retention is already within the slack of a full period is returned as
- * read: the sweep cannot take it before then.
+ * could vanish at the next sweep. When a write is due, the repository decides against any claim
+ * of the twin: null when it was claimed for deletion or deleted meanwhile, and the caller then
+ * stores the bytes as a new object.
+ *
+ * A twin whose retention is already within the slack of a full period is returned as read,
+ * without asking the writer: the sweep cannot take it for retention before then. Nothing else is
+ * checked: `twin` may come from a replica that lags, and an owner's or operator's deletion may
+ * have claimed or removed it on the primary, before or just after this returns; the upload is
+ * then answered `deduped: true` with an id that is being (or was) deleted. Only an explicit
+ * deletion racing an upload of the same bytes can do that, never retention.
  */
 export async function keepTwinAlive(
   repository: MediaRepository,

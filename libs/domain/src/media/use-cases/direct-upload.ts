@@ -235,8 +235,9 @@ export class DirectUpload {
         }
         if (!result) throw new Error(`marking ${media.id} ready kept meeting twins that were being deleted`);
       } catch (error) {
-        // No row became ready for the object written above (the id was deleted meanwhile, the
-        // quota refused it, the database failed): it goes, or nothing would ever remove it.
+        // No row became ready for the object written above (the id was deleted, or claimed for
+        // deletion, meanwhile; the quota refused it; the database failed): it goes, or nothing
+        // would ever remove it. A claimer may have removed the object before it was written.
         await this.storage.delete(media.storageKey).catch(() => undefined);
         throw error;
       }
@@ -251,14 +252,17 @@ export class DirectUpload {
   }
 
   /**
-   * Removes a reservation's bytes and row. Its upload window closes first: an upload still in
-   * flight on the same URL (the local backend's) then finds no open reservation when it lands and
-   * removes what it wrote, rather than leaving bytes that no row points at. If a step fails, the
-   * closed row stays for the retention sweep, which removes both. A row that is no longer pending
-   * (another complete of the same id made it ready) is left alone, with its object.
+   * Removes a reservation's bytes and row. Its upload window closes first, which claims the row
+   * for this deletion: an upload still in flight on the same URL (the local backend's) then finds
+   * no open reservation when it lands and removes what it wrote, rather than leaving bytes that
+   * no row points at, and a concurrent complete of the same id can no longer make it ready (it
+   * answers media_not_found). If a step fails, the closed row stays for the retention sweep,
+   * which removes both. A row that is no longer pending (another complete of the same id made it
+   * ready) is left alone, with its object; one that another deleter claimed first is theirs.
    */
   private async discard(media: MediaObject): Promise<void> {
-    // Not pending any more (a concurrent complete made it ready, or it is gone): nothing of ours to remove.
+    // Not ours to remove: made ready by a concurrent complete, claimed by another deleter (an
+    // owner's DELETE, the sweep), or gone.
     if (!(await this.repository.closeUpload(media.id, this.clock.now()))) return;
     await this.storage.delete(uploadKeyFor(media.storageKey));
     await this.storage.delete(media.storageKey);

@@ -64,9 +64,11 @@ export class ManageMedia {
    * an object pinned (or kept alive by a dedupe) after the batch was read stays.
    *
    * An object that cannot be deleted (storage refuses: object lock, retention hold, access denied
-   * on one key) is counted in `failed` and skipped: its claimed row moves behind everything that
-   * expired before this sweep began, so it is tried once per sweep and never holds up the rest.
-   * Database failures end the sweep.
+   * on one key) is counted in `failed` and skipped. Its row stays claimed, and claimed rows come
+   * after every unclaimed expired row (`findExpired`): this sweep does not try it again, and later
+   * sweeps take what expired since first, then the claimed rows, those tried longest ago first,
+   * with the budget left. However many objects are stuck, new expiries are deleted. Database
+   * failures end the sweep.
    */
   async purgeExpired(batchSize = 100, maxBatches = 100): Promise<RetentionSweep> {
     const now = this.clock.now();
@@ -112,10 +114,11 @@ export class ManageMedia {
 
   /**
    * Row claimed first, then the object, then the row. The claim (one conditional statement, see
-   * `MediaRepository.claimForDeletion`) is what a concurrent pin or dedupe serializes with: an
-   * object that one of them kept is never claimed, and a claimed one is no longer served, pinned
-   * or deduped against. A failure after the claim leaves a closed row that the next sweep
-   * retries, never an object without a row. False when there was nothing (left) to claim.
+   * `MediaRepository.claimForDeletion`) is what a concurrent pin, dedupe or direct-upload complete
+   * serializes with: an object that one of them kept is never claimed, and a claimed one is no
+   * longer served, pinned, deduped against or made ready, whatever clocks they read. A failure
+   * after the claim leaves a closed row that the next sweep retries, never an object without a
+   * row. False when there was nothing (left) to claim.
    */
   private async remove(media: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<boolean> {
     const claimed = await this.claim(media, {});
@@ -137,7 +140,12 @@ export class ManageMedia {
    * Removes an object whose ingest was refused after it was stored and never announced (its
    * `ingest.accepted` held back): no deletion event either, so the trail and the metrics show the
    * one refused ingest the caller saw, not an upload and a deletion. Claimed first like any
-   * deletion, so a concurrent dedupe of the same bytes either kept it or made a new object.
+   * deletion, but unconditionally: a concurrent upload of the same bytes by the same owner that
+   * found this object as its twin in the moment between its insert and this claim has answered
+   * `deduped: true` with this id, and that id is gone right after (a fresh object's retention is
+   * full, so the dedupe wrote nothing a claim could check). What the claim does guarantee: a
+   * dedupe that comes after it stores the bytes as a new object, and the object is never left
+   * without a row.
    */
   async discardUnannounced(media: MediaObject): Promise<void> {
     const claimed = await this.claim(media, {});

@@ -234,6 +234,29 @@ describe('an object storage refuses to delete', () => {
     expect(attempts.get(stuck.storageKey)).toBe(2);
   });
 
+  it('does not hold up newly expired objects when more of them are stuck than one sweep can try', async () => {
+    const t = createUseCaseTestbed();
+    const stuck = [];
+    for (let i = 0; i < 30; i++) stuck.push((await t.upload(alice, pngBytes(`stuck-${i}`))).media);
+    t.clock.advance(31 * DAY);
+    const attempts = withUndeletable(t, new Set(stuck.map((media) => media.storageKey)));
+    expect((await t.manage.purgeExpired(10, 10)).failed).toHaveLength(30);
+
+    const later = [];
+    for (let i = 0; i < 5; i++) later.push((await t.upload(alice, pngBytes(`later-${i}`))).media);
+    t.clock.advance(31 * DAY);
+    // A budget of 20 rows, fewer than the stuck ones: the new expiries go first.
+    const sweep = await t.manage.purgeExpired(10, 2);
+    expect(sweep.removed).toBe(5);
+    for (const media of later) expect(t.repository.rows.has(media.id)).toBe(false);
+    expect(sweep.failed).toHaveLength(15);
+    // The stuck ones are still tried in turn, those tried longest ago first.
+    t.clock.advance(1000);
+    const third = await t.manage.purgeExpired(10, 2);
+    expect(third.failed).toHaveLength(20);
+    expect(stuck.map((media) => attempts.get(media.storageKey)).sort()).toEqual([...Array(25).fill(2), ...Array(5).fill(3)].sort());
+  });
+
   it('does not fail the admin purge: it is reported per object and the others go', async () => {
     const t = createUseCaseTestbed();
     const stuck = (await t.upload(alice, pngBytes('stuck'))).media;

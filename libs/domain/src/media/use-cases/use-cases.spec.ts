@@ -392,6 +392,72 @@ describe('DirectUpload', () => {
     expect(t.repository.rows.has(prepared.media.id)).toBe(false);
   });
 
+  it('answers media_not_found and leaves no object when the id is claimed for deletion while complete runs', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const id = prepared.media.id;
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('claimed meanwhile'));
+    // The owner's DELETE claims the row and removes the bytes while complete verifies; it deletes
+    // the row only after complete has tried to mark it ready.
+    let reachedRowDelete!: () => void;
+    const rowDeleteReached = new Promise<void>((resolve) => (reachedRowDelete = resolve));
+    let releaseRowDelete!: () => void;
+    const rowDeleteReleased = new Promise<void>((resolve) => (releaseRowDelete = resolve));
+    const deleteRow = t.repository.delete.bind(t.repository);
+    t.repository.delete = async (rowId) => {
+      reachedRowDelete();
+      await rowDeleteReleased;
+      return deleteRow(rowId);
+    };
+    let deleting: Promise<unknown> | undefined;
+    const storagePut = t.storage.put.bind(t.storage);
+    t.storage.put = async (key, body, options) => {
+      if (key === prepared.media.storageKey && !deleting) {
+        deleting = t.manage.delete(alice, id);
+        await rowDeleteReached;
+      }
+      return storagePut(key, body, options);
+    };
+
+    const completed = codeOf(t.direct.complete(alice, id));
+    await rowDeleteReached;
+    const code = await Promise.race([completed, new Promise((resolve) => setTimeout(() => resolve('complete hung'), 1000))]);
+    releaseRowDelete();
+    await deleting;
+    await completed;
+
+    expect(code).toBe('media_not_found');
+    expect([...t.storage.objects.keys()].filter((key) => key.includes(id))).toEqual([]);
+    expect(t.repository.rows.has(id)).toBe(false);
+    // One deletion, reported by the DELETE that made it; the complete was refused.
+    expect(t.events.ofType('media.deleted')).toEqual([expect.objectContaining({ reason: 'request' })]);
+    expect(t.events.ofType('ingest.accepted')).toEqual([]);
+  });
+
+  it('answers media_not_found and leaves no object when the sweep claims the reservation after its deadline passed mid-complete', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const id = prepared.media.id;
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('expired meanwhile'));
+    const storagePut = t.storage.put.bind(t.storage);
+    t.storage.put = async (key, body, options) => {
+      if (key === prepared.media.storageKey) {
+        // The deadline passes while the bytes are checked, and a sweep claims the reservation.
+        t.clock.advance(t.policy.uploadTtlSeconds * 1000 + 1);
+        expect(await t.repository.claimForDeletion(id, t.clock.now(), { onlyIfExpired: true })).not.toBeNull();
+      }
+      return storagePut(key, body, options);
+    };
+
+    expect(await codeOf(t.direct.complete(alice, id))).toBe('media_not_found');
+    expect(t.storage.objects.has(prepared.media.storageKey)).toBe(false);
+    // The row is the claimer's to delete: the next sweep does, with the upload's bytes.
+    expect(t.repository.rows.get(id)).toMatchObject({ status: 'pending' });
+    expect((await t.manage.purgeExpired()).removed).toBe(1);
+    expect([...t.storage.objects.keys()].filter((key) => key.includes(id))).toEqual([]);
+    expect(t.repository.rows.has(id)).toBe(false);
+  });
+
   it('keeps the reservation and its bytes when storage or the database fails, so a retry completes it', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
