@@ -4,7 +4,7 @@ import { Clock } from '../../ports/clock';
 import { MediaEvents, type MediaEvent } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
-import { isDomainError, mediaNotFound, type ErrorCode } from '../errors';
+import { DomainError, isDomainError, mediaNotFound, type ErrorCode } from '../errors';
 import { uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { PresignCache } from '../presign-cache';
@@ -41,10 +41,19 @@ export class ManageMedia {
     private readonly policy: Pick<MediaPolicy, 'retentionDays'>,
   ) {}
 
-  /** Pinned objects are kept past retention; unpinning restarts the retention clock. */
+  /**
+   * Pinned objects are kept past retention; unpinning restarts the retention clock. A direct upload
+   * not completed yet cannot be pinned (409): an abandoned reservation is reaped at its deadline
+   * whatever it says, so a `pinned: true` on it would be a promise the sweep breaks. A closed one
+   * (past its deadline, or claimed for deletion) is on its way out: 404.
+   */
   async setPinned(principal: Principal, rawId: string, pinned: boolean): Promise<MediaObject> {
     const media = await this.access.readable(principal, rawId, pinned ? 'pin' : 'unpin', { allowPending: true });
     const now = this.clock.now();
+    if (media.status === 'pending') {
+      if (media.uploadExpiresAt && media.uploadExpiresAt <= now) throw mediaNotFound();
+      throw new DomainError('media_not_ready', 'the upload is not complete: pin it once complete has answered');
+    }
     const updated = await this.repository.setPinned(media.id, pinned, pinned ? null : retentionFrom(now, this.policy), now);
     if (!updated) throw mediaNotFound();
     this.events.emit({ type: 'media.pinned', principal, media: updated, pinned });

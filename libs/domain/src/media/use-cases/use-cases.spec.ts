@@ -346,6 +346,17 @@ describe('DirectUpload', () => {
     expect((await t.direct.prepare({ principal: alice, mimeType: 'image/png', filename: '\u0001\u0002' })).media.filename).toBeNull();
   });
 
+  it('refuses to pin or unpin a reservation before complete (409), and pins it after', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    expect(await codeOf(t.manage.setPinned(alice, prepared.media.id, true))).toBe('media_not_ready');
+    expect(await codeOf(t.manage.setPinned(alice, prepared.media.id, false))).toBe('media_not_ready');
+    expect(t.repository.rows.get(prepared.media.id)?.pinned).toBe(false);
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('pin later'));
+    await t.direct.complete(alice, prepared.media.id);
+    expect((await t.manage.setPinned(alice, prepared.media.id, true)).pinned).toBe(true);
+  });
+
   it('keeps bytes an upload URL wrote only while its reservation is open', async () => {
     const t = setup();
     const open = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
