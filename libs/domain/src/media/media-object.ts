@@ -35,6 +35,11 @@ export interface MediaObject {
   retentionUntil: Date | null;
   /** Deadline of a pending direct upload. */
   uploadExpiresAt: Date | null;
+  /**
+   * When the row was claimed for deletion (or its direct upload discarded): it is on its way out,
+   * and only an admin still sees it. Absent or null otherwise.
+   */
+  claimedAt?: Date | null;
 }
 
 export function storageKeyFor(id: MediaId, mime: AllowedMimeType): string {

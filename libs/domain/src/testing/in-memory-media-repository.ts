@@ -92,7 +92,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     this.queries++;
     const row = this.rows.get(id);
     if (!row || row.status !== 'pending' || this.claimed.has(id)) return false;
-    Object.assign(row, { uploadExpiresAt: now, updatedAt: now });
+    Object.assign(row, { uploadExpiresAt: now, updatedAt: now, claimedAt: now });
     this.claimed.add(id);
     return true;
   }
@@ -101,7 +101,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     this.queries++;
     const row = this.rows.get(id);
     if (!row || (options.onlyIfExpired && !isExpired(row, now))) return null;
-    Object.assign(row, { status: 'pending', uploadExpiresAt: now, updatedAt: now });
+    Object.assign(row, { status: 'pending', uploadExpiresAt: now, updatedAt: now, claimedAt: now });
     this.claimed.add(id);
     return clone(row)!;
   }

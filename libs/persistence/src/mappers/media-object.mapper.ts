@@ -76,6 +76,8 @@ export const MediaObjectMapper = {
       updatedAt: row.updated_at,
       retentionUntil: row.retention_until,
       uploadExpiresAt: row.upload_expires_at,
+      // Only on a claimed row: the rest look as they did before the marker existed.
+      ...(row.claimed_at ? { claimedAt: row.claimed_at } : {}),
     };
   },
 };

@@ -18,11 +18,11 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * preferred it, filtering every claimed row out of each batch.
  *
  * Rolling deploy: the column is nullable with no default (no table rewrite), and the previous
- * release's statements name their columns, so they run unchanged. What the previous release does
- * while both run: its claims do not set the column, so rows it claims are recognised by the old
- * clock comparison only (as before this migration); its pins and completes do not check it, so
- * they can still win against a claim made with a later clock, as before. Roll out fully to get
- * the guarantee.
+ * release's statements name their columns, so they run unchanged. But the previous release makes
+ * no claims at all (its sweep, purge and DELETE delete the row unconditionally) and its pins and
+ * completes do not check the column, so while one of its replicas sweeps, a pin a new replica
+ * answered 200 can still be deleted. Turn the sweep off on old replicas during the rollout
+ * (docs/operations.md); the guarantee holds once no old replica is left.
  *
  * The index is built in the migration's transaction, which blocks writes to `media_objects`
  * while it runs (it reads the whole table, about a second per million rows, though it holds only

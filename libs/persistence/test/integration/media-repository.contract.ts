@@ -419,7 +419,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         }
         expect(await repo.claimForDeletion(newMediaId(), at(31), { onlyIfExpired: true })).toBeNull();
 
-        const claimed: MediaObject = { ...expired, status: 'pending', uploadExpiresAt: at(31), updatedAt: at(31) };
+        const claimed: MediaObject = { ...expired, status: 'pending', uploadExpiresAt: at(31), updatedAt: at(31), claimedAt: at(31) };
         expect(await repo.claimForDeletion(expired.id, at(31), { onlyIfExpired: true })).toEqual(claimed);
         expect(await repo.findById(expired.id)).toEqual(claimed);
         expect(await repo.findReadyByOwnerAndSha256(me, expired.sha256!)).toBeNull();
@@ -438,7 +438,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const pinned = await insertNew(media(me, { pinned: true, retentionUntil: null }));
         const fresh = await insertNew(media(me, { retentionUntil: at(40) }));
         for (const row of [pinned, fresh]) {
-          expect(await repo.claimForDeletion(row.id, at(1))).toEqual({ ...row, status: 'pending', uploadExpiresAt: at(1), updatedAt: at(1) });
+          expect(await repo.claimForDeletion(row.id, at(1))).toEqual({ ...row, status: 'pending', uploadExpiresAt: at(1), updatedAt: at(1), claimedAt: at(1) });
         }
         expect(await repo.claimForDeletion(newMediaId(), at(1))).toBeNull();
       });
@@ -553,8 +553,8 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const open = await insertNew(pending(me, { uploadExpiresAt: at(5) }));
         const ready = await insertNew(media(me));
         expect(await repo.closeUpload(open.id, at(2))).toBe(true);
-        expect(await repo.findById(open.id)).toEqual({ ...open, uploadExpiresAt: at(2), updatedAt: at(2) });
-        expect(await repo.findExpired(at(2), 10)).toEqual([{ ...open, uploadExpiresAt: at(2), updatedAt: at(2) }]);
+        expect(await repo.findById(open.id)).toEqual({ ...open, uploadExpiresAt: at(2), updatedAt: at(2), claimedAt: at(2) });
+        expect(await repo.findExpired(at(2), 10)).toEqual([{ ...open, uploadExpiresAt: at(2), updatedAt: at(2), claimedAt: at(2) }]);
         expect(await repo.closeUpload(ready.id, at(2))).toBe(false);
         expect(await repo.findById(ready.id)).toEqual(ready);
         expect(await repo.closeUpload(newMediaId(), at(2))).toBe(false);
@@ -620,7 +620,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         // A discard whose cleanup failed: closed at 14.
         const discarded = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
         await repo.closeUpload(discarded.id, at(14));
-        const closed = { ...discarded, uploadExpiresAt: at(14), updatedAt: at(14) };
+        const closed = { ...discarded, uploadExpiresAt: at(14), updatedAt: at(14), claimedAt: at(14) };
         // Expired since: an object past retention and an abandoned upload.
         const expiredReady = await insertNew(media(me, { retentionUntil: at(15) }));
         const abandoned = await insertNew(pending(me, { uploadExpiresAt: at(16) }));

@@ -9,7 +9,8 @@ import { isServable, type MediaObject } from '../media-object';
 /**
  * Loads one object the principal may use. Missing, malformed, pending, expired (past retention,
  * not yet swept) and someone else's ids all produce the same `media_not_found`, so ids cannot be
- * probed. `allowPending` (describe, pin, delete, complete) also lets pending and expired rows through.
+ * probed. `allowPending` (describe, pin, delete, complete) also lets pending and expired rows through,
+ * but not rows claimed for deletion, which only admins still see.
  */
 export class MediaAccess {
   constructor(
@@ -27,6 +28,8 @@ export class MediaAccess {
       this.events.emit({ type: 'access.denied', principal, action, mediaIds: [id] });
       throw mediaNotFound();
     }
+    // Claimed for deletion: gone for everyone but an admin, whose describe shows why it lingers.
+    if (media.claimedAt && principal.kind !== 'admin') throw mediaNotFound();
     if (!options.allowPending && !isServable(media, this.clock.now())) throw mediaNotFound();
     return media;
   }

@@ -61,9 +61,14 @@ describe('retention against a concurrent pin', () => {
 
     await t.manage.purgeExpired().catch(() => undefined);
     expect(t.repository.rows.get(media.id)).toMatchObject({ status: 'pending' });
-    // Claimed: no longer pinnable, served or a dedupe twin.
+    // Claimed: no longer pinnable, served or a dedupe twin, and gone to its owner everywhere
+    // (metadata, complete, DELETE); an admin still sees it lingering.
     expect(await codeOf(t.manage.setPinned(alice, media.id, true))).toBe('media_not_found');
     expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.open.describe(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.direct.complete(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.manage.delete(alice, media.id))).toBe('media_not_found');
+    expect((await t.admin.describe(ops, media.id)).media.id).toBe(media.id);
 
     failing = false;
     await t.manage.purgeExpired();
