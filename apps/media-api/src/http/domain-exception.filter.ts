@@ -46,6 +46,11 @@ export class DomainExceptionFilter implements ExceptionFilter {
     if (mapped.status >= 500) {
       this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
     }
+    // Which provider and operation failed is for operators: logged with the request id, not sent.
+    if (mapped.code === 'storage_unavailable' && mapped.details) {
+      this.logger.warn({ request_id: request.id, code: mapped.code, details: mapped.details }, 'storage unavailable');
+      mapped = { ...mapped, details: undefined };
+    }
     const body: ErrorBody = { error: mapped.message, code: mapped.code, request_id: String(request.id) };
     if (mapped.details) body.details = mapped.details;
     if (reply.sent) return;

@@ -109,7 +109,10 @@ describe('the bundled service on the S3 adapter', () => {
       body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(4343)) } }),
     });
     expect(response.status).toBe(503);
-    expect(((await response.json()) as { code: string }).code).toBe('storage_unavailable');
+    const body = (await response.json()) as { code: string; details?: unknown };
+    expect(body.code).toBe('storage_unavailable');
+    // Which provider and operation failed is logged for operators, not told to clients.
+    expect(body.details).toBeUndefined();
   });
 });
 
