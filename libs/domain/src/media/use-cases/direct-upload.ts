@@ -149,7 +149,8 @@ export class DirectUpload {
   }
 
   private isOpen(media: MediaObject): boolean {
-    return media.status === 'pending' && !(media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now());
+    // The marker, not only the clocks: a claimer's clock may run ahead of this replica's.
+    return media.status === 'pending' && !media.claimedAt && !(media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now());
   }
 
   /**

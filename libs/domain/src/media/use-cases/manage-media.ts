@@ -50,8 +50,11 @@ export class ManageMedia {
   async setPinned(principal: Principal, rawId: string, pinned: boolean): Promise<MediaObject> {
     const media = await this.access.readable(principal, rawId, pinned ? 'pin' : 'unpin', { allowPending: true });
     const now = this.clock.now();
-    if (media.status === 'pending') {
-      if (media.uploadExpiresAt && media.uploadExpiresAt <= now) throw mediaNotFound();
+    // A replica may not have seen the complete yet: the pending answer is checked on the primary.
+    const current = media.status === 'pending' ? await this.repository.findById(media.id, { fresh: true }) : media;
+    if (!current || current.claimedAt) throw mediaNotFound();
+    if (current.status === 'pending') {
+      if (current.uploadExpiresAt && current.uploadExpiresAt <= now) throw mediaNotFound();
       throw new DomainError('media_not_ready', 'the upload is not complete: pin it once complete has answered');
     }
     const updated = await this.repository.setPinned(media.id, pinned, pinned ? null : retentionFrom(now, this.policy), now);
@@ -61,7 +64,7 @@ export class ManageMedia {
   }
 
   async delete(principal: Principal, rawId: string): Promise<MediaObject> {
-    const media = await this.access.readable(principal, rawId, 'delete', { allowPending: true });
+    const media = await this.access.readable(principal, rawId, 'delete', { allowPending: true, allowClaimed: true });
     // Gone between the lookup and the claim (a concurrent DELETE, or the sweep): as if never there.
     if (!(await this.remove(media, principal, principal.kind === 'admin' ? 'admin' : 'request'))) throw mediaNotFound();
     return media;

@@ -10,7 +10,7 @@ import { isServable, type MediaObject } from '../media-object';
  * Loads one object the principal may use. Missing, malformed, pending, expired (past retention,
  * not yet swept) and someone else's ids all produce the same `media_not_found`, so ids cannot be
  * probed. `allowPending` (describe, pin, delete, complete) also lets pending and expired rows through,
- * but not rows claimed for deletion, which only admins still see.
+ * but not rows claimed for deletion, which only admins and `allowClaimed` (DELETE) still see.
  */
 export class MediaAccess {
   constructor(
@@ -19,7 +19,7 @@ export class MediaAccess {
     private readonly clock: Clock,
   ) {}
 
-  async readable(principal: Principal, rawId: string, action: string, options: { allowPending?: boolean } = {}): Promise<MediaObject> {
+  async readable(principal: Principal, rawId: string, action: string, options: { allowPending?: boolean; allowClaimed?: boolean } = {}): Promise<MediaObject> {
     const id = parseMediaId(rawId);
     if (!id) throw mediaNotFound();
     const media = await this.repository.findById(id);
@@ -28,8 +28,9 @@ export class MediaAccess {
       this.events.emit({ type: 'access.denied', principal, action, mediaIds: [id] });
       throw mediaNotFound();
     }
-    // Claimed for deletion: gone for everyone but an admin, whose describe shows why it lingers.
-    if (media.claimedAt && principal.kind !== 'admin') throw mediaNotFound();
+    // Claimed for deletion: gone for everyone but an admin, whose describe shows why it lingers,
+    // and a DELETE (`allowClaimed`), whose retry after a failed removal must try again, not 404.
+    if (media.claimedAt && principal.kind !== 'admin' && !options.allowClaimed) throw mediaNotFound();
     if (!options.allowPending && !isServable(media, this.clock.now())) throw mediaNotFound();
     return media;
   }

@@ -61,13 +61,14 @@ describe('retention against a concurrent pin', () => {
 
     await t.manage.purgeExpired().catch(() => undefined);
     expect(t.repository.rows.get(media.id)).toMatchObject({ status: 'pending' });
-    // Claimed: no longer pinnable, served or a dedupe twin, and gone to its owner everywhere
-    // (metadata, complete, DELETE); an admin still sees it lingering.
+    // Claimed: no longer pinnable, served or a dedupe twin, and gone to its owner's reads (metadata,
+    // complete); an admin still sees it lingering. The owner's DELETE tries the removal again
+    // rather than answering 404, which a client retrying a failed DELETE would take for success.
     expect(await codeOf(t.manage.setPinned(alice, media.id, true))).toBe('media_not_found');
     expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.open.describe(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.direct.complete(alice, media.id))).toBe('media_not_found');
-    expect(await codeOf(t.manage.delete(alice, media.id))).toBe('media_not_found');
+    await expect(t.manage.delete(alice, media.id)).rejects.toThrow('disk on fire');
     expect((await t.admin.describe(ops, media.id)).media.id).toBe(media.id);
 
     failing = false;

@@ -346,6 +346,14 @@ describe('DirectUpload', () => {
     expect((await t.direct.prepare({ principal: alice, mimeType: 'image/png', filename: '\u0001\u0002' })).media.filename).toBeNull();
   });
 
+  it('keeps no late upload for a reservation claimed for deletion, even when the claimer\'s clock runs ahead', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const ahead = new Date(t.clock.now().getTime() + 60_000);
+    expect(await t.repository.claimForDeletion(prepared.media.id, ahead)).not.toBeNull();
+    expect(await t.direct.keepsUpload(uploadKeyFor(prepared.media.storageKey))).toBe(false);
+  });
+
   it('refuses to pin or unpin a reservation before complete (409), and pins it after', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
