@@ -68,7 +68,16 @@ beforeAll(async () => {
       // /encoded/<content-encoding>/<what>: the PNG, ten megabytes of zeros, or bytes that do not decode.
       const [, , encoding, what] = path.split('/');
       const raw = what === 'bomb' ? Buffer.alloc(10 * 1024 * 1024) : PNG;
-      const encoded = what === 'garbage' ? Buffer.from('not compressed at all') : encoding === 'br' ? brotliCompressSync(raw) : encoding === 'deflate' ? deflateSync(raw) : gzipSync(raw);
+      const encoded =
+        what === 'garbage'
+          ? Buffer.from('not compressed at all')
+          : what === 'empties' // 100 KB of empty gzip members: decodes to nothing at all
+            ? Buffer.concat(Array.from({ length: 5000 }, () => gzipSync(Buffer.alloc(0))))
+            : encoding === 'br'
+              ? brotliCompressSync(raw)
+              : encoding === 'deflate'
+                ? deflateSync(raw)
+                : gzipSync(raw);
       res.writeHead(200, { 'content-type': 'image/png', 'content-encoding': encoding!, 'content-length': encoded.length });
       res.end(encoded);
       return;
@@ -213,6 +222,9 @@ describe('SafeRemoteFetcher against real loopback servers', () => {
     // Ten megabytes of zeros gzip to ~10 KB: the limit stops the decoded stream, not the wire.
     const bomb = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/gzip/bomb`, { maxBytes: 64 * 1024 });
     await expect(codeOf(buffer(bomb.body))).resolves.toBe('payload_too_large');
+    // A body that decodes to nothing is still limited on the wire.
+    const empties = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/gzip/empties`, { maxBytes: 10_000 });
+    await expect(codeOf(buffer(empties.body))).resolves.toBe('payload_too_large');
     const garbage = await origin.fetch(`http://127.0.0.2:${originPort}/encoded/gzip/garbage`, { maxBytes: 1000 });
     await expect(codeOf(buffer(garbage.body))).resolves.toBe('remote_fetch_failed');
     const unknown = await failureOf(origin.fetch(`http://127.0.0.2:${originPort}/encoded/compress/png`, { maxBytes: 1000 }));

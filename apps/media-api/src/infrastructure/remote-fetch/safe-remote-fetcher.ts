@@ -3,7 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { pipeline, Readable, type Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { DomainError, isDomainError, RemoteFetcher, type RemoteResource } from '@jan/domain';
 import { AddressPolicy, ipLiteralOf, isLocalhostName } from './address-policy';
@@ -81,7 +81,7 @@ export class SafeRemoteFetcher extends RemoteFetcher {
     let handedOver = false;
     try {
       const response = await this.follow(url, signal);
-      const decoded = decodeBody(response);
+      const decoded = decodeBody(response, options.maxBytes);
       // Content-Length counts the encoded bytes: a bound on the image only when nothing is decoded.
       const contentLength = decoded === response.body ? parseContentLength(response.headers['content-length']) : null;
       if (contentLength !== null && contentLength > options.maxBytes) {
@@ -242,7 +242,8 @@ function limitBody(upstream: Readable, maxBytes: number, signal: AbortSignal, ab
   });
   const fail = (error?: unknown) => {
     if (ended || body.destroyed) return;
-    destroy(signal.aborted ? toError(aborted()) : new DomainError('remote_fetch_failed', 'upstream connection failed mid-body', { reason: 'body' }, { cause: error }));
+    // Our own refusal on the way (the encoded-bytes limit) keeps its code; anything else is the upstream's.
+    destroy(signal.aborted ? toError(aborted()) : isDomainError(error) ? error : new DomainError('remote_fetch_failed', 'upstream connection failed mid-body', { reason: 'body' }, { cause: error }));
   };
   upstream.once('error', fail);
   upstream.once('close', () => fail());
@@ -278,7 +279,7 @@ function parseUrl(input: string, base?: URL): URL {
  * and CDNs compress anyway (an image is rarely worth it, a BMP or TIFF can be); gzip, deflate and
  * br are decoded, anything else is refused rather than sniffed as an archive.
  */
-function decodeBody(response: ConnectResponse): Readable {
+function decodeBody(response: ConnectResponse, maxBytes: number): Readable {
   const encodings = (headerValue(response.headers['content-encoding']) ?? '')
     .split(',')
     .map((e) => e.trim().toLowerCase())
@@ -290,7 +291,20 @@ function decodeBody(response: ConnectResponse): Readable {
   }
   const decoder = DECODERS[encodings[0]!]!();
   // A broken stream surfaces as the body's error (remote_fetch_failed, reason body); both ends go.
-  return pipeline(response.body, decoder, () => undefined);
+  // The wire is limited too: a stream that decodes to nothing (empty gzip members) must not take
+  // in gigabytes until the timeout. Compressed images are smaller than decoded ones.
+  return pipeline(response.body, countingLimit(maxBytes), decoder, () => undefined);
+}
+
+/** Passes bytes on until more than `maxBytes` have passed, then fails with payload_too_large. */
+function countingLimit(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > maxBytes ? payloadTooLarge(maxBytes) : null, chunk);
+    },
+  });
 }
 
 const DECODERS: Record<string, () => Transform> = {
