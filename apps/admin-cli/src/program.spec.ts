@@ -216,19 +216,23 @@ describe('jan (in-process, scripted service)', () => {
 
   describe('purge', () => {
     /** A scripted purge endpoint over a set of stored ids. */
-    function purgeService(stored: string[], options: { cap?: number; refused?: string[] } = {}) {
+    function purgeService(stored: string[], options: { cap?: number; refused?: string[]; refusedOnce?: string[] } = {}) {
       const live = new Set(stored);
       const refused = new Set(options.refused ?? []);
+      const refusedOnce = new Set(options.refusedOnce ?? []);
       return (request: RecordedRequest) => {
         const body = request.json as { ids?: string[]; dry_run: boolean };
         let matched = [...live].filter((id) => !body.ids || body.ids.includes(id));
         const truncated = options.cap !== undefined && matched.length > options.cap;
         if (options.cap !== undefined) matched = matched.slice(0, options.cap);
         if (body.dry_run) return json(200, { purged: matched, count: matched.length, dry_run: true, truncated, failed: [] });
-        // The storage refuses to delete `refused` ids: the service keeps them and reports them.
-        const purged = matched.filter((id) => !refused.has(id));
+        // The storage refuses to delete `refused` ids (`refusedOnce`: the first time): the service
+        // keeps them and reports them.
+        const refuses = (id: string) => refused.has(id) || refusedOnce.delete(id);
+        const failedIds = matched.filter(refuses);
+        const purged = matched.filter((id) => !failedIds.includes(id));
         for (const id of purged) live.delete(id);
-        const failed = matched.filter((id) => refused.has(id)).map((id) => ({ id, code: 'storage_unavailable' }));
+        const failed = failedIds.map((id) => ({ id, code: 'storage_unavailable' }));
         return json(200, { purged, count: purged.length, dry_run: false, truncated, failed });
       };
     }
@@ -306,6 +310,12 @@ describe('jan (in-process, scripted service)', () => {
       expect(await h.run('media', 'purge', '--expired', '--yes', '--json')).toBe(ExitCode.Server);
       expect(JSON.parse(h.stdout.text)).toEqual({ dry_run: false, count: 2, purged: [ID2, ID3], not_found: [], failed: [{ id: ID, code: 'storage_unavailable' }] });
       expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'purge_incomplete', exit_code: ExitCode.Server });
+    });
+
+    it('does not report an object a later round deleted after all', async () => {
+      const h = harness(purgeService([ID, ID2, ID3], { cap: 2, refusedOnce: [ID] }));
+      expect(await h.run('media', 'purge', '--expired', '--yes', '--json')).toBe(ExitCode.Ok);
+      expect(JSON.parse(h.stdout.text)).toEqual({ dry_run: false, count: 3, purged: [ID2, ID, ID3], not_found: [] });
     });
 
     it('stops when a capped round deletes nothing because storage refused all of it, and says more match', async () => {

@@ -18,6 +18,7 @@
 //   copies, every storage refusal became a 500).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +52,9 @@ const external = [
  */
 async function checkNoSharedWorkspacePackage() {
   const libs = join(app, '../../libs');
-  const manifests = await Promise.all((await readdir(libs)).map(async (dir) => JSON.parse(await readFile(join(libs, dir, 'package.json'), 'utf8'))));
+  // Directories without a package.json (a branch switch leaves dist/ behind) are not packages.
+  const entries = (await readdir(libs)).filter((dir) => existsSync(join(libs, dir, 'package.json')));
+  const manifests = await Promise.all(entries.map(async (dir) => JSON.parse(await readFile(join(libs, dir, 'package.json'), 'utf8'))));
   const workspace = new Map(manifests.map((manifest) => [manifest.name, manifest]));
   for (const name of external.filter((e) => workspace.has(e))) {
     for (const dependency of Object.keys(workspace.get(name).dependencies ?? {})) {
@@ -115,7 +118,10 @@ const sha256 = createHash('sha256').update(await readFile(outfile)).digest('hex'
 await writeFile(join(app, 'dist/bundle/manifest.json'), `${JSON.stringify({ sha256 }, null, 2)}\n`);
 // V8's code cache for it, made here so the running service never writes one (src/start.ts): every
 // module loaded, the app not started. A start compiles then only what Nest's boot runs.
-execFileSync(process.execPath, [join(app, 'dist/start.js')], { env: { ...process.env, JAN_MEDIA_CODE_CACHE_PRIME: '1' }, stdio: 'inherit' });
+// Without NODE_OPTIONS: V8 rejects a cache made under other flags, and the service's own flags are
+// the ones src/v8-flags.ts sets (a heap flag of the build's would make every start reject it).
+const { NODE_OPTIONS: _buildFlags, ...buildEnv } = process.env;
+execFileSync(process.execPath, [join(app, 'dist/start.js')], { env: { ...buildEnv, JAN_MEDIA_CODE_CACHE_PRIME: '1' }, stdio: 'inherit' });
 
 /**
  * One non-ASCII character makes V8 hold the whole 9 MB source as UTF-16, twice the memory (idle

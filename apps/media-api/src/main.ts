@@ -41,7 +41,7 @@ async function main(): Promise<void> {
 
 // The build primes V8's code cache for the bundle by loading every module without starting
 // (src/start.ts, JAN_MEDIA_CODE_CACHE_PRIME).
-if (!processEnv().JAN_MEDIA_CODE_CACHE_PRIME) main().catch((error: unknown) => {
+if (processEnv().JAN_MEDIA_CODE_CACHE_PRIME !== '1') main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(78);

@@ -31,7 +31,8 @@ function run(): void {
   // One function expression, CommonJS's module wrapper included (scripts/bundle.mjs), and ASCII
   // only, so V8 keeps it as a one-byte string.
   const source = readFileSync(bundle, 'latin1');
-  const priming = !!processEnv().JAN_MEDIA_CODE_CACHE_PRIME;
+  // Build-time only (scripts/bundle.mjs): load every module, write the cache, exit.
+  const priming = processEnv().JAN_MEDIA_CODE_CACHE_PRIME === '1';
   const cacheFile = codeCacheFile(bundle, { evenIfDisabled: priming });
   const cached = cacheFile && !priming ? readIfPresent(cacheFile) : undefined;
   const script = new Script(source, { filename: bundle, cachedData: cached });
@@ -44,6 +45,14 @@ function run(): void {
     // Every module is loaded (and main.ts did not start the app): what they compiled is cached.
     if (!cacheFile) throw new Error(`JAN_MEDIA_CODE_CACHE_PRIME: ${bundle} has no manifest.json`);
     writeCodeCache(script, cacheFile);
+  } else if (cacheFile && (!cached || script.cachedDataRejected)) {
+    // Nothing writes it at run time, so say once why this start compiles everything.
+    process.emitWarning(
+      cached
+        ? 'V8 rejected the code cache of the bundle: node runs with other V8 flags (NODE_OPTIONS, --max-old-space-size…) than the build that made it'
+        : `no code cache for this bundle and Node ${process.version}: rebuild with the Node version that runs it`,
+      { code: 'JAN_MEDIA_CODE_CACHE' },
+    );
   }
 }
 

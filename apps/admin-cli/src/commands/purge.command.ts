@@ -137,6 +137,8 @@ export async function executePurge(
           { idempotencyKey: randomUUID() },
         );
         deleted.push(...result.purged);
+        // A later round may delete what an earlier one could not: it is no failure then.
+        for (const id of result.purged) failed.delete(id);
         for (const failure of result.failed ?? []) failed.set(failure.id, failure);
         progress.increment(batch.length);
       }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBuiltService, type BuiltService } from '../support/built-service';
@@ -75,6 +76,24 @@ describe('the bundled service (dist/start.js)', () => {
     expect(before.filter((f) => !f.endsWith('.v8'))).toEqual([]);
     await call('/readyz');
     expect(readdir(join(BUNDLE_DIR, '.cache'))).toEqual(before);
+
+    // V8 takes it under the service's own flags (src/v8-flags.ts), as dist/start.js compiles it.
+    const check = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `require(process.argv[1]).applyV8Flags();
+         const { readFileSync } = require('node:fs');
+         const script = new (require('node:vm').Script)(readFileSync(process.argv[2], 'latin1'), { filename: process.argv[2], cachedData: readFileSync(process.argv[3]) });
+         process.stdout.write(String(script.cachedDataRejected));`,
+        join(BUNDLE_DIR, '../v8-flags.js'),
+        join(BUNDLE_DIR, 'app.js'),
+        join(BUNDLE_DIR, '.cache', before[0]!),
+      ],
+      { env: { PATH: process.env.PATH }, encoding: 'utf8' },
+    );
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toBe('false');
   });
 });
 
