@@ -23,6 +23,12 @@ describe('exit codes', () => {
     expect(exitCodeFor(error(status))).toBe(code);
   });
 
+  it('maps a 404 route_not_found (a wrong --url) to the usage code, with a hint, not to "not found"', () => {
+    const wrongUrl = error(404, { error: 'route not found', code: 'route_not_found', request_id: 'r-1' });
+    expect(exitCodeFor(wrongUrl)).toBe(ExitCode.Usage);
+    expect(errorReport(wrongUrl)).toMatchObject({ code: 'route_not_found', exit_code: ExitCode.Usage, error: expect.stringContaining('--url') });
+  });
+
   it('maps connection failures and timeouts to the server code, CLI errors to their own', () => {
     expect(exitCodeFor(new APIConnectionError())).toBe(ExitCode.Server);
     expect(exitCodeFor(new APIConnectionTimeoutError())).toBe(ExitCode.Server);

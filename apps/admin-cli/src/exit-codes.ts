@@ -52,6 +52,9 @@ export class UsageError extends CliError {
 /** Maps anything thrown by a command to the exit code that describes it. */
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;
+  // No such route: the URL is wrong (--url, MEDIA_API_URL), not the object missing. A script that
+  // takes 3 from `purge` for "already gone" must not take a misconfiguration for it.
+  if (error instanceof NotFoundError && error.code === 'route_not_found') return ExitCode.Usage;
   if (error instanceof NotFoundError) return ExitCode.NotFound;
   if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) return ExitCode.Auth;
   if (error instanceof BadRequestError || error instanceof UnprocessableEntityError) return ExitCode.Usage;
@@ -80,6 +83,9 @@ export function errorReport(error: unknown): { error: string; code: string; stat
 
 /** The human text of an error, without the SDK's leading status number. */
 export function messageOf(error: unknown): string {
+  if (error instanceof NotFoundError && error.code === 'route_not_found') {
+    return 'the service has no such route: check --url (or MEDIA_API_URL); it is the service\'s base URL, e.g. https://media.example.com';
+  }
   if (error instanceof APIError) {
     const body = error.body;
     if (typeof body === 'object' && body !== null && typeof body.error === 'string') return body.error;

@@ -378,25 +378,14 @@ async function sizeOf(path: string): Promise<number | null> {
 }
 
 /**
- * What the file system answers when the disk or the data directory is in trouble (full, read-only,
- * failing, a directory removed or replaced by a file, out of descriptors): `storage_unavailable`,
- * a 503 the client may retry, never a 500.
- */
-const UNAVAILABLE = new Set([
-  'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EMFILE', 'ENFILE',
-  // mkdir of the images directory found a file in its place (temporary names are random UUIDs).
-  'EEXIST',
-]);
-
-/**
- * Every failure of the file system is `storage_unavailable`: the codes above, and any other
- * (Node's own `ERR_FS_EISDIR` when `rm` meets a directory where an object should be, codes of
- * errors not seen yet). The cause is kept for the logs; the client gets a 503, never a 500.
+ * Every failure of the file system is `storage_unavailable`, a 503 the client may retry, never a
+ * 500: a full, read-only or failing disk, a directory removed or replaced by a file, descriptors
+ * running out, Node's own `ERR_FS_EISDIR` when `rm` meets a directory where an object should be,
+ * and codes not seen yet. The cause (with its code and path) is kept for the logs; the answer says
+ * what every backend says.
  */
 function asStorageError(error: unknown): Error {
   // Ours: the caller's answer (an existing key on putNew), not a failure of the disk.
   if (error instanceof DomainError || error instanceof ObjectExistsError) return error;
-  const code = (error as NodeJS.ErrnoException)?.code;
-  const message = code !== undefined && UNAVAILABLE.has(code) ? 'local storage is unavailable' : 'local storage failed';
-  return new DomainError('storage_unavailable', message, undefined, { cause: error });
+  return new DomainError('storage_unavailable', 'object storage is unavailable', undefined, { cause: error });
 }

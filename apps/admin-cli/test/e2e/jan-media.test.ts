@@ -297,6 +297,13 @@ describe('jan media (spawned CLI against the running service)', () => {
         expect(json(result)).toEqual({ dry_run: false, count: 1, purged: [fine.id], not_found: [], failed: [{ id: stuck.id, code: 'storage_unavailable' }] });
         expect(JSON.parse(result.stderr)).toMatchObject({ code: 'purge_incomplete', exit_code: 5 });
         expect((await jan(['media', 'describe', fine.id], env)).code).toBe(3);
+        // The lingering object's describe says why: the failed purge is in its audit events.
+        let events: { action: string; outcome: string; reason_code: string | null }[] = [];
+        for (let i = 0; i < 20 && !events.some((e) => e.outcome === 'failure'); i++) {
+          events = json(await jan(['media', 'describe', stuck.id, '--json'], env)).events;
+          if (!events.some((e) => e.outcome === 'failure')) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(events).toContainEqual(expect.objectContaining({ action: 'media.purge', outcome: 'failure', reason_code: 'storage_unavailable' }));
       } finally {
         await rm(path, { recursive: true, force: true });
       }

@@ -10,6 +10,8 @@ export type MediaEvent =
   | { type: 'ingest.rejected'; principal: Principal; source: IngestSource; code: ErrorCode; mediaId?: string; reason?: string; owner?: string }
   | { type: 'ingest.mime_mismatch'; principal: Principal; source: IngestSource; declared: string; sniffed: string }
   | { type: 'media.deleted'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' | 'purge' }
+  /** A claimed object whose bytes could not be removed: its row stays claimed for a later try. */
+  | { type: 'media.delete_failed'; principal: Principal | null; media: MediaObject; reason: 'request' | 'retention' | 'upload_expired' | 'admin' | 'purge'; code: ErrorCode }
   | { type: 'media.pinned'; principal: Principal; media: MediaObject; pinned: boolean }
   | { type: 'media.reissued'; principal: Principal; media: MediaObject; ttlSeconds: number }
   | { type: 'access.denied'; principal: Principal; action: string; mediaIds: string[] };

@@ -23,6 +23,8 @@ describe('audit mapping', () => {
       ...auditEntriesFor({ type: 'media.deleted', principal: alice, media: m, reason: 'request' }),
       ...auditEntriesFor({ type: 'media.deleted', principal: ops, media: m, reason: 'purge' }),
       ...auditEntriesFor({ type: 'media.deleted', principal: null, media: m, reason: 'retention' }),
+      ...auditEntriesFor({ type: 'media.delete_failed', principal: null, media: m, reason: 'retention', code: 'storage_unavailable' }),
+      ...auditEntriesFor({ type: 'media.delete_failed', principal: ops, media: m, reason: 'purge', code: 'storage_unavailable' }),
       ...auditEntriesFor({ type: 'media.pinned', principal: alice, media: m, pinned: true }),
       ...auditEntriesFor({ type: 'media.pinned', principal: alice, media: m, pinned: false }),
       ...auditEntriesFor({ type: 'media.reissued', principal: ops, media: m, ttlSeconds: 60 }),
@@ -38,6 +40,8 @@ describe('audit mapping', () => {
       ['user', 'media.delete', 'success', null],
       ['admin', 'media.purge', 'success', null],
       ['system', 'media.expire', 'success', null],
+      ['system', 'media.expire', 'failure', 'storage_unavailable'],
+      ['admin', 'media.purge', 'failure', 'storage_unavailable'],
       ['user', 'media.pin', 'success', null],
       ['user', 'media.unpin', 'success', null],
       ['admin', 'media.reissue', 'success', null],
@@ -90,5 +94,11 @@ describe('audit mapping', () => {
     expect(traceIdOf('00-00000000000000000000000000000000-b7ad6b7169203331-01')).toBeNull();
     expect(traceIdOf('garbage')).toBeNull();
     expect(traceIdOf(undefined)).toBeNull();
+    // What OpenTelemetry's propagator refuses is refused here too, so logs name the spans' trace.
+    expect(traceIdOf('ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')).toBeNull();
+    expect(traceIdOf('00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01')).toBeNull();
+    expect(traceIdOf('00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01')).toBeNull();
+    expect(traceIdOf('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra')).toBeNull();
+    expect(traceIdOf('01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future')).toBe('0af7651916cd43dd8448eb211c80319c');
   });
 });

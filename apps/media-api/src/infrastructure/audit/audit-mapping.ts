@@ -33,10 +33,10 @@ export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
       };
       return [{ ...base, action, mediaId: event.mediaId ?? null, outcome, reasonCode: event.code, details }];
     }
-    case 'media.deleted': {
-      const action = event.reason === 'purge' ? 'media.purge' : event.reason === 'retention' || event.reason === 'upload_expired' ? 'media.expire' : 'media.delete';
-      return [{ ...base, action, mediaId: event.media.id, outcome: 'success', details: { reason: event.reason, bytes: event.media.bytes, owner: event.media.ownerId } }];
-    }
+    case 'media.deleted':
+      return [{ ...base, action: deleteAction(event.reason), mediaId: event.media.id, outcome: 'success', details: { reason: event.reason, bytes: event.media.bytes, owner: event.media.ownerId } }];
+    case 'media.delete_failed':
+      return [{ ...base, action: deleteAction(event.reason), mediaId: event.media.id, outcome: 'failure', reasonCode: event.code, details: { reason: event.reason, owner: event.media.ownerId } }];
     case 'media.pinned':
       return [{ ...base, action: event.pinned ? 'media.pin' : 'media.unpin', mediaId: event.media.id, outcome: 'success' }];
     case 'media.reissued':
@@ -65,4 +65,8 @@ export function auditEntriesFor(event: MediaEvent): AuditEntryInput[] {
  */
 function actingFor(principal: Principal): { acting_for?: string } {
   return principal.kind !== 'user' && principal.actingFor ? { acting_for: principal.actingFor } : {};
+}
+
+function deleteAction(reason: Extract<MediaEvent, { type: 'media.deleted' }>['reason']): string {
+  return reason === 'purge' ? 'media.purge' : reason === 'retention' || reason === 'upload_expired' ? 'media.expire' : 'media.delete';
 }

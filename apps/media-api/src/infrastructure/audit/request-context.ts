@@ -8,7 +8,8 @@ export interface RequestContext {
   traceId: string | null;
 }
 
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** W3C Trace Context, read as OpenTelemetry's propagator reads it: lowercase hex only. */
+const TRACEPARENT = /^\s?([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?\s?$/;
 
 /**
  * The request an event happened in, found through the principal that caused it. The auth guard
@@ -43,7 +44,11 @@ export function requestContextOf(request: Pick<FastifyRequest, 'id' | 'ip' | 'he
 
 export function traceIdOf(header: string | string[] | undefined): string | null {
   const value = Array.isArray(header) ? header[0] : header;
-  const match = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
-  if (!match || /^0+$/.test(match[1])) return null;
-  return match[1];
+  // The same header the span takes as its parent, or none: logs and audit rows must name the
+  // trace the exported spans are in. Version ff, version 00 with more fields, and all-zero ids
+  // are invalid (W3C Trace Context §3.2).
+  const match = value ? TRACEPARENT.exec(value) : null;
+  if (!match || match[1] === 'ff' || (match[1] === '00' && match[4] !== undefined)) return null;
+  if (/^0+$/.test(match[2]!) || /^0+$/.test(match[3]!)) return null;
+  return match[2]!;
 }

@@ -58,7 +58,7 @@ export class ObservedMediaEvents extends MediaEvents {
   }
 
   private log(event: MediaEvent): void {
-    const warning = event.type === 'ingest.mime_mismatch' || event.type === 'access.denied' || (event.type === 'ingest.rejected' && !!event.reason);
+    const warning = event.type === 'ingest.mime_mismatch' || event.type === 'access.denied' || event.type === 'media.delete_failed' || (event.type === 'ingest.rejected' && !!event.reason);
     if (!(warning ? this.warnEnabled : this.infoEnabled)) return;
     const actor = 'principal' in event && event.principal ? actorOf(event.principal) : { kind: 'system', id: 'retention' };
     const request = this.requestContext(event.principal);
@@ -82,6 +82,9 @@ export class ObservedMediaEvents extends MediaEvents {
         break;
       case 'media.deleted':
         this.logger.log({ ...base, media_id: event.media.id, reason: event.reason });
+        break;
+      case 'media.delete_failed':
+        this.logger.warn({ ...base, media_id: event.media.id, reason: event.reason, code: event.code });
         break;
       case 'media.pinned':
         this.logger.log({ ...base, media_id: event.media.id, pinned: event.pinned });

@@ -144,8 +144,16 @@ export class ManageMedia {
   }
 
   private async finish(media: MediaObject, claimed: MediaObject, principal: Principal | null, reason: DeleteReason): Promise<void> {
+    let removed: boolean;
+    try {
+      removed = await this.removeClaimed(media, claimed);
+    } catch (error) {
+      // Recorded (audit trail, logs), so an admin's describe shows why the object lingers.
+      this.events.emit({ type: 'media.delete_failed', principal, media, reason, code: isDomainError(error) ? error.code : 'internal_error' });
+      throw error;
+    }
     // Another sweep that claimed the same closed row may have finished first: one deletion, one event.
-    if (await this.removeClaimed(media, claimed)) this.events.emit({ type: 'media.deleted', principal, media, reason });
+    if (removed) this.events.emit({ type: 'media.deleted', principal, media, reason });
   }
 
   /**

@@ -70,6 +70,11 @@ describe('retention against a concurrent pin', () => {
     expect(await codeOf(t.direct.complete(alice, media.id))).toBe('media_not_found');
     await expect(t.manage.delete(alice, media.id)).rejects.toThrow('disk on fire');
     expect((await t.admin.describe(ops, media.id)).media.id).toBe(media.id);
+    // Both failed attempts are recorded, so an admin can see why it lingers.
+    expect(t.events.ofType('media.delete_failed').map((e) => [e.reason, e.code])).toEqual([
+      ['retention', 'internal_error'],
+      ['request', 'internal_error'],
+    ]);
 
     failing = false;
     await t.manage.purgeExpired();
