@@ -163,6 +163,15 @@ describe('retries', () => {
     expect(waits).toHaveLength(0);
   });
 
+  it('does not retry a quota refusal: only deleting objects lifts it', async () => {
+    const { client, calls, waits } = setup(() => json(429, { error: 'over quota', code: 'quota_exceeded' }));
+    const error = await caught(client.media.metadata(ID));
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect((error as RateLimitError).code).toBe('quota_exceeded');
+    expect(calls).toHaveLength(1);
+    expect(waits).toHaveLength(0);
+  });
+
   it('retries connection errors on safe requests', async () => {
     const { client, calls } = setup([
       () => {
@@ -238,7 +247,7 @@ describe('retries', () => {
   });
 
   it('uses a real (unmocked) sleep between attempts by default', async () => {
-    const fake = fakeFetch([() => json(500, {}), () => noContent()]);
+    const fake = fakeFetch([() => json(500, {}), () => json(200, { id: ID, pinned: true })]);
     const client = new MediaClient({
       baseURL: BASE_URL,
       fetch: fake.fetch,

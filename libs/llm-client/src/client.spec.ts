@@ -182,9 +182,9 @@ describe('MediaClient request building', () => {
   });
 
   it('pins, unpins and deletes', async () => {
-    const { client, calls } = clientWith(() => noContent());
-    await client.media.pin(ID, { userId: 'u1' });
-    await client.media.unpin(ID);
+    const { client, calls } = clientWith((request) => (request.method === 'DELETE' && !request.url.pathname.endsWith('/pin') ? noContent() : json(200, { id: ID, pinned: request.method === 'PUT' })));
+    expect(await client.media.pin(ID, { userId: 'u1' })).toMatchObject({ id: ID, pinned: true });
+    expect(await client.media.unpin(ID)).toMatchObject({ id: ID, pinned: false });
     await client.media.delete(ID);
     expect(calls.map((c) => `${c.method} ${c.url.pathname}`)).toEqual([
       `PUT /v1/media/${ID}/pin`,

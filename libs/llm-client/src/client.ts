@@ -248,7 +248,8 @@ export class MediaClient {
         const error = await readAPIError(response);
         control.done();
         if (spec.notFoundOnRetryIsSuccess && attempt > 0 && error.status === 404) return undefined as T;
-        if (!isRetryableStatus(error.status) || retriesLeft <= 0) throw error;
+        // A quota refusal stays one until objects are deleted: waiting and asking again cannot help.
+        if (!isRetryableStatus(error.status) || error.code === 'quota_exceeded' || retriesLeft <= 0) throw error;
         retryAfterMs = parseRetryAfter(error.headers);
         if (retryAfterMs !== undefined && retryAfterMs > this.retryPolicy.maxRetryAfterMs) throw error;
       } catch (error) {

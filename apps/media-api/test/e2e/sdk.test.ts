@@ -267,9 +267,9 @@ describe('@jan/media-client against the running service', () => {
       const b = await client.media.upload(jpeg, {}, { userId: user });
       expect(await client.usage.retrieve({ userId: user })).toMatchObject({ objects: 2, bytes: png.length + jpeg.length });
 
-      await client.media.pin(a.id, { userId: user });
+      expect(await client.media.pin(a.id, { userId: user })).toMatchObject({ id: a.id, pinned: true, retention_until: null });
       expect(await client.media.metadata(a.id, { userId: user })).toMatchObject({ pinned: true, retention_until: null });
-      await client.media.unpin(a.id, { userId: user });
+      expect(await client.media.unpin(a.id, { userId: user })).toMatchObject({ id: a.id, pinned: false });
       const unpinned = await client.media.metadata(a.id, { userId: user });
       expect(unpinned.pinned).toBe(false);
       expect(Date.parse(unpinned.retention_until!)).toBeGreaterThan(Date.now());

@@ -313,14 +313,14 @@ export class MediaResource {
     );
   }
 
-  /** `PUT /v1/media/{id}/pin`: exempt from retention. */
-  pin(id: string, options: RequestOptions = {}): Promise<void> {
-    return this.client.requestVoid({ method: 'PUT', path: mediaPath(id, '/pin'), retry: 'safe' }, options);
+  /** `PUT /v1/media/{id}/pin`: exempt from retention. Resolves to the metadata after the change. */
+  pin(id: string, options: RequestOptions = {}): Promise<MediaMetadata> {
+    return this.client.requestJSON({ method: 'PUT', path: mediaPath(id, '/pin'), retry: 'safe' }, options);
   }
 
-  /** `DELETE /v1/media/{id}/pin`. */
-  unpin(id: string, options: RequestOptions = {}): Promise<void> {
-    return this.client.requestVoid({ method: 'DELETE', path: mediaPath(id, '/pin'), retry: 'safe' }, options);
+  /** `DELETE /v1/media/{id}/pin`: the retention clock restarts. Resolves to the metadata after the change. */
+  unpin(id: string, options: RequestOptions = {}): Promise<MediaMetadata> {
+    return this.client.requestJSON({ method: 'DELETE', path: mediaPath(id, '/pin'), retry: 'safe' }, options);
   }
 
   /**
