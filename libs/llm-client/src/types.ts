@@ -127,6 +127,8 @@ export interface AdminMediaDescription extends Partial<MediaMetadata> {
   storage_provider?: string;
   storage_key?: string;
   original_sha256?: string | null;
+  /** Set while a deletion whose removal failed waits for its retry. */
+  claimed_at?: string | null;
   events?: AuditEvent[];
   [key: string]: unknown;
 }

@@ -6,7 +6,7 @@ import type { CommandContext } from '../command-context';
 /** Fields printed in this order; anything else the service adds is listed after them. */
 const KNOWN = new Set([
   'id', 'owner', 'owner_id', 'mime', 'mime_type', 'bytes', 'sha256', 'original_sha256', 'storage_provider', 'storage_key',
-  'status', 'pinned', 'retention_until', 'created_at', 'updated_at', 'filename', 'upload_expires_at', 'events',
+  'status', 'pinned', 'retention_until', 'created_at', 'updated_at', 'filename', 'upload_expires_at', 'claimed_at', 'events',
 ]);
 
 export function registerDescribeCommand(media: Command, context: CommandContext): void {
@@ -42,6 +42,7 @@ export function renderDescription(d: AdminMediaDescription): string {
   if (d['updated_at'] !== undefined) fields.push(['updated', formatDate(d['updated_at'])]);
   if (d.filename) fields.push(['filename', d.filename]);
   if (d['upload_expires_at']) fields.push(['upload expires', formatDate(d['upload_expires_at'])]);
+  if (d['claimed_at']) fields.push(['being deleted since', formatDate(d['claimed_at'])]);
   for (const [key, value] of Object.entries(d)) {
     if (!KNOWN.has(key) && (value === null || typeof value !== 'object')) fields.push([key.replace(/_/g, ' '), formatValue(value)]);
   }

@@ -304,6 +304,8 @@ describe('jan media (spawned CLI against the running service)', () => {
           if (!events.some((e) => e.outcome === 'failure')) await new Promise((r) => setTimeout(r, 100));
         }
         expect(events).toContainEqual(expect.objectContaining({ action: 'media.purge', outcome: 'failure', reason_code: 'storage_unavailable' }));
+        const lingering = await jan(['media', 'describe', stuck.id], env);
+        expect(lingering.stdout).toMatch(/^being deleted since\s+\d{4}-/m);
       } finally {
         await rm(path, { recursive: true, force: true });
       }

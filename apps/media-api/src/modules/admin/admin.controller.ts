@@ -51,6 +51,7 @@ export class AdminController {
       original_sha256: media.originalSha256,
       updated_at: media.updatedAt.toISOString(),
       upload_expires_at: media.uploadExpiresAt?.toISOString() ?? null,
+      claimed_at: media.claimedAt?.toISOString() ?? null,
       events: events.map(auditBody),
     };
   }

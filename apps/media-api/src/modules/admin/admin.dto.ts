@@ -91,6 +91,8 @@ export class AdminMediaDetailDto extends AdminMediaItemDto {
   @ApiProperty({ type: String, nullable: true, description: 'SHA-256 of the bytes as received, when re-encoding changed them' }) original_sha256!: string | null;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Deadline of a pending direct upload' }) upload_expires_at!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When it was claimed for deletion: set while a deletion whose removal failed waits for its retry (see events); null otherwise' })
+  claimed_at!: string | null;
   @ApiProperty({ type: [AuditEventDto], description: 'The 20 latest audit entries, newest first' }) events!: AuditEventDto[];
 }
 
