@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { DomainError, isUserId, type Principal } from '@jan/domain';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 export interface JwtSettings {
   issuer: string;
@@ -43,13 +43,13 @@ export class JwtVerifier {
     private readonly settings: JwtSettings,
     keys?: JWTVerifyGetKey,
   ) {
+    const cooldownMs = settings.jwksCooldownMs ?? 30_000;
     this.keys =
       keys ??
-      createRemoteJWKSet(new URL(settings.jwksUrl), {
-        timeoutDuration: 5_000,
-        cooldownDuration: settings.jwksCooldownMs ?? 30_000,
-        cacheMaxAge: 10 * 60_000,
-      });
+      withFailureCooldown(
+        createRemoteJWKSet(new URL(settings.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000 }),
+        cooldownMs,
+      );
   }
 
   /** The principal a token stands for; `actingFor` applies to admins only (users are themselves). */
@@ -73,14 +73,61 @@ export class JwtVerifier {
   }
 
   private rejection(error: unknown): DomainError {
-    const code = (error as { code?: unknown } | null)?.code;
-    const reason = typeof code === 'string' ? REASONS[code] : undefined;
+    const reason = verdictOf(error);
     if (reason) return new DomainError('unauthorized', reason);
+    const code = (error as { code?: unknown } | null)?.code;
     // The key set could not be fetched (timeout, network, bad JSON): the token may be fine, so
     // this is our outage (503, retryable), not the caller's bad credentials (401).
     this.logger.warn({ event: 'auth.jwks_unavailable', code: typeof code === 'string' ? code : undefined, err: (error as Error)?.message });
     return new DomainError('auth_unavailable', 'token could not be verified right now: the issuer key set is unavailable');
   }
+}
+
+/** Why a token is refused, when the error is a verdict on the token; undefined for an outage. */
+function verdictOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? REASONS[code] : undefined;
+}
+
+/** What `createRemoteJWKSet` returns: the key getter, and the set it last fetched. */
+export type RemoteKeySet = JWTVerifyGetKey & { jwks(): JSONWebKeySet | undefined };
+
+/**
+ * jose's remote key set applies its cooldown only after a fetch that succeeded, and drops its
+ * cached keys once they are older than `cacheMaxAge` even when the fetch meant to replace them
+ * fails. So while the issuer is down (or slow), every token fetched the set again, each waiting
+ * the whole timeout, and made-up `kid`s hammered a struggling issuer. After a failed fetch, for
+ * one cooldown, nothing is fetched; tokens are checked against the keys last fetched (rotations
+ * are rare, and those keys were the issuer's), and one whose key is not among them is refused
+ * with the outage (`auth_unavailable`, 503: its key may be new).
+ */
+export function withFailureCooldown(remote: RemoteKeySet, cooldownMs: number, now: () => number = Date.now): JWTVerifyGetKey {
+  let failedAt = Number.NEGATIVE_INFINITY;
+  let failure: unknown;
+  let local: { of: JSONWebKeySet; keys: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const fromLastFetched = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]) => {
+    const cached = remote.jwks();
+    if (!cached) throw failure;
+    if (local?.of !== cached) local = { of: cached, keys: createLocalJWKSet(cached) };
+    return local.keys(header, token).catch((error: unknown) => {
+      throw isNoMatchingKey(error) ? failure : error;
+    });
+  };
+  return async (header, token) => {
+    if (now() - failedAt < cooldownMs) return fromLastFetched(header, token);
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      if (verdictOf(error)) throw error;
+      failedAt = now();
+      failure = error;
+      return fromLastFetched(header, token);
+    }
+  };
+}
+
+function isNoMatchingKey(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_JWKS_NO_MATCHING_KEY';
 }
 
 /** Keycloak puts realm roles in `realm_access.roles`; other issuers use a top-level `roles`. */

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { DomainError } from '@jan/domain';
-import { SignJWT, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { JwtVerifier, rolesOf } from './jwt-verifier';
+import { SignJWT, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { JwtVerifier, rolesOf, withFailureCooldown, type RemoteKeySet } from './jwt-verifier';
 import { KeyRing } from './key-ring';
 import { PrincipalResolver, type Headers } from './principal-resolver';
 
@@ -195,5 +195,58 @@ describe('KeyRing and roles', () => {
   it('reads roles from realm_access and the top level, ignoring junk', () => {
     expect(rolesOf({ realm_access: { roles: ['a', 1, 'b'] }, roles: ['c'] } as never)).toEqual(['a', 'b', 'c']);
     expect(rolesOf({ roles: 'admin' } as never)).toEqual([]);
+  });
+});
+
+describe('JWKS fetch failures', () => {
+  /** A remote key set that fetches on every call, answering the RSA key while `up`, timing out otherwise. */
+  function issuer() {
+    const state = { up: true, fetches: 0, fetched: undefined as JSONWebKeySet | undefined };
+    const remote: RemoteKeySet = Object.assign(
+      async (...args: Parameters<JWTVerifyGetKey>) => {
+        state.fetches++;
+        if (!state.up) throw Object.assign(new Error('request timed out'), { code: 'ERR_JWKS_TIMEOUT' });
+        state.fetched = { keys: [rsa.jwk] };
+        return createLocalJWKSet(state.fetched)(...args);
+      },
+      { jwks: () => state.fetched },
+    );
+    return { remote, state };
+  }
+  const settings = { issuer: ISSUER, jwksUrl: 'http://127.0.0.1:1/unused', audience: 'account', adminRole: 'media-admin', clockSkewSeconds: 30 };
+
+  it('fetches nothing for a cooldown after a failed fetch: known keys still verify, unknown ones are the outage', async () => {
+    let now = 0;
+    const { remote, state } = issuer();
+    const verifier = new JwtVerifier(settings, withFailureCooldown(remote, 5_000, () => now));
+    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    state.up = false;
+    // The failed fetch falls back to the keys fetched before.
+    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect(state.fetches).toBe(2);
+    // Made-up key ids do not reach the issuer again within the cooldown.
+    for (let i = 0; i < 5; i++) {
+      expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: `made-up-${i}` }), null))).toMatchObject({ code: 'auth_unavailable' });
+    }
+    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect(state.fetches).toBe(2);
+    // After it, one fetch again; the issuer back, unknown keys are the token's fault.
+    now = 5_000;
+    state.up = true;
+    expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: 'made-up' }), null))).toMatchObject({ code: 'unauthorized' });
+    expect(state.fetches).toBe(3);
+  });
+
+  it('with nothing fetched yet, answers the outage without fetching again within the cooldown', async () => {
+    let now = 0;
+    const { remote, state } = issuer();
+    state.up = false;
+    const verifier = new JwtVerifier(settings, withFailureCooldown(remote, 5_000, () => now));
+    for (let i = 0; i < 3; i++) expect(await failure(verifier.verify(await token(), null))).toMatchObject({ code: 'auth_unavailable' });
+    expect(state.fetches).toBe(1);
+    now = 5_001;
+    state.up = true;
+    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect(state.fetches).toBe(2);
   });
 });
