@@ -76,8 +76,7 @@ export const MediaObjectMapper = {
       updatedAt: row.updated_at,
       retentionUntil: row.retention_until,
       uploadExpiresAt: row.upload_expires_at,
-      // Only on a claimed row: the rest look as they did before the marker existed.
-      ...(row.claimed_at ? { claimedAt: row.claimed_at } : {}),
+      claimedAt: row.claimed_at ?? undefined,
     };
   },
 };

@@ -158,7 +158,7 @@ export class MediaController {
     // counted by the guard.
     const countLate = principal.kind !== 'user' && principal.actingFor === null;
     let userId: string | undefined;
-    const charge = () => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, userId), reply);
+    const charge = (user = userId) => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, user), reply);
     if (!request.isMultipart()) {
       if (countLate) await charge();
       throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
@@ -188,7 +188,7 @@ export class MediaController {
             const named = part.value;
             // Refused either way, and charged to the user it names, so a late user_id is no way
             // around that user's limit: 429 once they are out of budget, 400 otherwise.
-            const chargeNamed = countLate ? () => this.rateLimits.charge(bucketOf(principal, this.rateLimits.settings, named), reply) : undefined;
+            const chargeNamed = countLate ? () => charge(named) : undefined;
             await this.refuseLateOwner(principal, owner, ingested, chargeNamed);
           }
           continue;
