@@ -11,7 +11,6 @@
 // - packages with native or WebAssembly parts (sharp; PGlite runs in its own worker file),
 // - packages loaded only for some configurations, so they stay lazy (the S3 and GCS adapters and
 //   their SDKs, OpenTelemetry's SDK, ioredis),
-// - @nestjs/swagger, which finds swagger-ui-dist's files relative to itself,
 // - Nest's optional packages this app does not install (Nest tries them and carries on),
 // - @jan/domain and @jan/mediaid, which the S3 and GCS adapters load too: one copy of them, so a
 //   DomainError thrown inside an adapter is still `instanceof DomainError` to the app (with two
@@ -38,7 +37,6 @@ const external = [
   '@opentelemetry/sdk-node',
   '@opentelemetry/exporter-trace-otlp-http',
   'ioredis',
-  '@nestjs/swagger',
   '@nestjs/microservices',
   '@nestjs/websockets',
   '@nestjs/platform-express',

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MediaObjectOrmEntity } from './entities/media-object.orm-entity';
 import { acquireDirectoryLock } from './directory-lock';
@@ -127,6 +128,9 @@ function dataSourceOptions(
 ): DataSourceOptions {
   return {
     type: 'postgres',
+    // Handed over rather than left to TypeORM's `require('pg')` by name: inside the app's bundle
+    // that require resolves from the app's directory, where a production install has no pg.
+    driver: pg,
     url,
     entities: [MediaObjectOrmEntity],
     migrations: isWriter ? MIGRATIONS : [],

@@ -16,13 +16,17 @@ export interface BuiltService {
 
 /**
  * The built service as deployed (`node dist/start.js`, which runs the bundle) on PostgreSQL and a throwaway data dir,
- * with `env` added; resolves once `/healthz` answers. `stdout` is piped when `pipeStdout` is set.
+ * with `env` added; resolves once `/healthz` answers. `stdout` is piped when `pipeStdout` is set; `nodeArgs` go
+ * before the script, and `start` names another copy of dist/start.js (a production install's), run in `cwd`.
  */
-export async function startBuiltService(env: Record<string, string>, options: { pipeStdout?: boolean } = {}): Promise<BuiltService> {
+export async function startBuiltService(
+  env: Record<string, string>,
+  options: { pipeStdout?: boolean; nodeArgs?: string[]; start?: string; cwd?: string } = {},
+): Promise<BuiltService> {
   const dataDir = await mkdtemp(join(tmpdir(), 'jan-media-built-'));
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [START], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.start ?? START], {
     env: {
       PATH: process.env.PATH,
       MEDIA_API_PORT: String(port),
@@ -36,6 +40,7 @@ export async function startBuiltService(env: Record<string, string>, options: { 
       ...env,
     },
     stdio: ['ignore', options.pipeStdout ? 'pipe' : 'ignore', 'ignore'],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
