@@ -193,6 +193,25 @@ describe('wire contract (raw HTTP)', () => {
     expect((await fetch(otherKey)).status).toBe(403);
   });
 
+  it("names a download's file in a Content-Disposition that RFC 8187 parsers accept, whatever its characters", async () => {
+    // encodeURIComponent leaves ' ( ) * as they are, which filename*'s value may not hold: a
+    // strict parser (the content-disposition package) refused the whole header for "it's.png".
+    const attrChars = /^UTF-8''(?:[A-Za-z0-9!#$&+.^_`|~-]|%[0-9A-F]{2})*$/;
+    for (const filename of ["it's (1)*.png", 'naïve ☃.png', 'a;b=c 100%.png']) {
+      const user = uniqueUser();
+      const png = await pngImage(90);
+      const { id } = await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) }, filename })).json() as any;
+      const served = (await app.call(`/v1/media/${id}?download=1`, { user })).headers.get('content-disposition')!;
+      const signed = await (await app.call(`/v1/media/${id}/presign?download=1`, { user })).json() as any;
+      const fromUrl = (await fetch(signed.url)).headers.get('content-disposition')!;
+      for (const header of [served, fromUrl]) {
+        const extended = /; filename\*=(\S+)$/.exec(header)?.[1];
+        expect({ filename, extended }).toEqual({ filename, extended: expect.stringMatching(attrChars) });
+        expect(decodeURIComponent(extended!.slice("UTF-8''".length))).toBe(filename);
+      }
+    }
+  });
+
   it('resolves both placeholder forms in any JSON into URLs that serve the bytes', async () => {
     const user = uniqueUser();
     const png = await pngImage(5);

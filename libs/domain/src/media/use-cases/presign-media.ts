@@ -53,5 +53,13 @@ export function attachment(media: Pick<MediaObject, 'id' | 'storageKey' | 'filen
   const ext = media.storageKey.slice(media.storageKey.lastIndexOf('.'));
   const name = media.filename ?? `${media.id}${ext}`;
   const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeExtValue(name)}`;
+}
+
+/**
+ * RFC 8187's value-chars: encodeURIComponent leaves `'`, `(`, `)` and `*` as they are, which an
+ * ext-value may not hold, and strict parsers then refuse the whole header.
+ */
+function encodeExtValue(name: string): string {
+  return encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
