@@ -90,6 +90,26 @@ describe('resolve', () => {
     const kept = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ payload, keep_unresolved: true }) });
     expect(await kept.json()).toEqual({ payload, unresolved: [id] });
   });
+  it('refuses a placeholder whose id is not a media id, as the ids form does, or lists it under keep_unresolved', async () => {
+    // `jan_` + 26 letters and digits not followed by more: placeholder-shaped, but no id (a
+    // timestamp past the ULID range; i, l, o and u are not Crockford base32). Passing them on
+    // silently sent a provider `data:image/png;jan_…` for an image.
+    const user = uniqueUser();
+    const { id } = await upload(user, 60);
+    const bad = ['jan_8zzzzzzzzzzzzzzzzzzzzzzzzz', 'jan_01m8g7apbpx4chg24v4eqkvilo'];
+    const payload = { a: `data:image/png;${bad[0]}`, b: [`see data:image/jpeg;base64,${bad[1]}!`], c: `data:image/png;${id}` };
+    const refused = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload }) });
+    expect(refused.status).toBe(404);
+    expect(await refused.json()).toMatchObject({ code: 'media_not_found', details: { ids: bad } });
+
+    const kept = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload, keep_unresolved: true }) });
+    expect(kept.status).toBe(200);
+    const body = (await kept.json()) as any;
+    expect(body.unresolved).toEqual(bad);
+    expect(body.payload).toMatchObject({ a: payload.a, b: payload.b });
+    expect(body.payload.c).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/files/images/${id}\\.png\\?`));
+  });
+
   it('keeps owners apart when their concurrent resolves share a lookup', async () => {
     // Lookups made in the same turn share one statement; access is still decided per request.
     const alice = uniqueUser();
@@ -198,5 +218,27 @@ describe('inline resolve under its per-request cap', () => {
     expect(await over.json()).toMatchObject({ code: 'inline_too_large', details: { max_request_bytes: 128 * 1024 } });
     const many = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(60) });
     expect(many.status).toBe(413);
+  });
+});
+
+describe('resolve on a server without inline mode', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('refuses mode inline whatever the payload holds, placeholders or none', async () => {
+    // It answered 200 while the payload had no placeholder, then 400 once one appeared.
+    for (const payload of ['no image here', { messages: [{ content: 'hi' }] }, 'data:image/png;jan_01m8g7apbpx4chg24v4eqkv798']) {
+      const res = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body: JSON.stringify({ payload, mode: 'inline' }) });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('MEDIA_RESOLVE_INLINE') });
+    }
+    const url = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body: JSON.stringify({ payload: 'no image here', mode: 'url' }) });
+    expect(url.status).toBe(200);
+    expect(await url.json()).toEqual({ payload: 'no image here' });
   });
 });

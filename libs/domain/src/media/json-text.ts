@@ -285,11 +285,12 @@ function jsonText(bytes: Uint8Array, members: Map<string, TextSpan> | null, cand
 function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], range: TextSpan): PlaceholderScan<Uint8Array[]> {
   const counts = new Map<MediaId, number>();
   const sites: Site[] = [];
+  const malformed: string[] = [];
   for (const candidate of candidates) {
     if (candidate.start < range.start || candidate.end > range.end) continue;
     const token = bytes.subarray(candidate.start, candidate.end);
     const text = candidate.escaped ? (JSON.parse(decoder.decode(token)) as string) : contentOf(token, candidate.ascii);
-    const occurrences = findPlaceholders(text);
+    const occurrences = findPlaceholders(text, malformed);
     if (!occurrences.length) continue;
     for (const o of occurrences) counts.set(o.id, (counts.get(o.id) ?? 0) + 1);
     sites.push({ candidate, text, occurrences, byteRanges: candidate.escaped ? null : byteRangesOf(candidate, text, occurrences) });
@@ -298,6 +299,7 @@ function scanCandidates(bytes: Uint8Array, candidates: readonly Candidate[], ran
   return {
     ids: [...counts.keys()],
     counts,
+    malformed: [...new Set(malformed)],
     replace: (replacement) => {
       const parts: Uint8Array[] = [];
       const encoded = new Map<MediaId, Uint8Array | null>();

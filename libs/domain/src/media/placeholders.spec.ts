@@ -16,6 +16,17 @@ describe('placeholders in a string', () => {
     expect(ids(`data:image/png;jan_${'0'.repeat(25)}`)).toEqual([]);
   });
 
+  it('reports placeholder-shaped ids that are no media id, as written, instead of taking them', () => {
+    const a = nextId();
+    const malformed: string[] = [];
+    const text = `data:image/png;jan_8zzzzzzzzzzzzzzzzzzzzzzzzz, data:image/png;${a}, data:image/gif;base64,JAN_01M8G7APBPX4CHG24V4EQKVILO`;
+    expect(findPlaceholders(text, malformed).map((o) => o.id)).toEqual([a]);
+    expect(malformed).toEqual(['jan_8zzzzzzzzzzzzzzzzzzzzzzzzz', 'JAN_01M8G7APBPX4CHG24V4EQKVILO']);
+    // Look-alikes are still not placeholders at all.
+    findPlaceholders(`data:image/png;jan_${'0'.repeat(25)} data:text/plain;jan_${'z'.repeat(26)} data:image/png;jan_${'z'.repeat(27)}`, malformed);
+    expect(malformed).toHaveLength(2);
+  });
+
   it('reports where each one sits, in order', () => {
     const [a, b] = [nextId(), nextId()];
     const text = `see data:image/png;${a} and data:image/jpeg;base64,${b}!`;

@@ -22,13 +22,18 @@ export interface Occurrence {
   id: MediaId;
 }
 
-/** The placeholders in one string, in order. */
-export function findPlaceholders(text: string): Occurrence[] {
+/**
+ * The placeholders in one string, in order. A placeholder whose `jan_…` is no media id (a
+ * timestamp past the ULID range, a letter Crockford base32 leaves out) is not one of them; its
+ * id, as written, goes to `malformed` when given, so that it is reported rather than passed on.
+ */
+export function findPlaceholders(text: string, malformed?: string[]): Occurrence[] {
   const occurrences: Occurrence[] = [];
   if (!mayContainPlaceholder(text)) return occurrences;
   for (const match of text.matchAll(PLACEHOLDER)) {
     const id = parseMediaId(match[2]);
     if (id) occurrences.push({ start: match.index, end: match.index + match[0].length, id });
+    else malformed?.push(match[2]);
   }
   return occurrences;
 }
@@ -41,6 +46,8 @@ export interface PlaceholderScan<T> {
   readonly ids: MediaId[];
   /** How many times each id occurs: what the replaced value holds is that many copies of its URL. */
   readonly counts: ReadonlyMap<MediaId, number>;
+  /** Placeholders whose id is no media id, each once, as written: never looked up or replaced. */
+  readonly malformed: string[];
   /** The scanned value with every placeholder whose id `replacement` knows replaced; keys are never touched. */
   replace(replacement: (id: MediaId) => string | undefined): T;
 }

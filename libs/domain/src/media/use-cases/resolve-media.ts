@@ -62,16 +62,24 @@ export class ResolveMedia {
    * their ids, then the text's own bytes with the URLs written in.
    */
   async resolveScan<T>(principal: Principal, scan: PlaceholderScan<T>, options: ResolveOptions = {}) {
-    if (scan.ids.length === 0) {
+    // The mode is refused up front, not only once the payload happens to hold a placeholder.
+    this.checkMode(options);
+    if (scan.ids.length === 0 && scan.malformed.length === 0) {
       return { payload: scan.replace(() => undefined), resolved: [] as ResolvedMedia[], unresolved: [] as string[], timings: { lookupMs: 0, signMs: 0 } };
+    }
+    // A placeholder-shaped id that is no id counts as not found, as in the ids form.
+    if (scan.malformed.length && !options.keepUnresolved) {
+      const { unresolved } = await this.lookup(principal, scan.ids);
+      throw mediaNotFound([...scan.malformed, ...unresolved]);
     }
     const { resolved, unresolved, timings } = await this.resolve(principal, scan.ids, options, scan.counts);
     const urls = new Map(resolved.map((r) => [r.id, r.url]));
-    return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved, timings };
+    return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved: [...scan.malformed, ...unresolved], timings };
   }
 
   /** The `{"ids": [...]}` form. Malformed ids count as not found. */
   async resolveIds(principal: Principal, rawIds: readonly unknown[], options: ResolveOptions = {}) {
+    this.checkMode(options);
     const ids: MediaId[] = [];
     const malformed: string[] = [];
     for (const raw of rawIds) {
@@ -92,10 +100,6 @@ export class ResolveMedia {
   /** `counts`: how many copies of each id's URL the answer holds (once each when absent, as in the ids form). */
   private async resolve(principal: Principal, ids: MediaId[], options: ResolveOptions, counts?: ReadonlyMap<MediaId, number>) {
     const mode = options.mode ?? 'url';
-    if (mode === 'inline' && !this.policy.inline.enabled) {
-      throw new DomainError('invalid_request', 'inline resolve mode is disabled on this server (MEDIA_RESOLVE_INLINE)');
-    }
-
     const { usable, unresolved, lookupMs } = await this.lookup(principal, ids);
     if (unresolved.length && !options.keepUnresolved) throw mediaNotFound(unresolved);
 
@@ -103,6 +107,12 @@ export class ResolveMedia {
     const resolved = mode === 'inline' ? await this.inline(usable, counts) : await this.sign(usable);
     const signMs = performance.now() - t1;
     return { resolved, unresolved, timings: { lookupMs, signMs } satisfies ResolveTimings };
+  }
+
+  private checkMode(options: ResolveOptions): void {
+    if (options.mode === 'inline' && !this.policy.inline.enabled) {
+      throw new DomainError('invalid_request', 'inline resolve mode is disabled on this server (MEDIA_RESOLVE_INLINE)');
+    }
   }
 
   /** One statement for all ids; what the principal may use, and what it may not (missing, someone else's, pending, past retention). */

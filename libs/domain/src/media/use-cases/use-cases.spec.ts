@@ -256,6 +256,26 @@ describe('ResolveMedia', () => {
     });
   });
 
+  it('refuses inline mode on a server without it, whether or not the payload holds a placeholder', async () => {
+    const off = setup({ inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } });
+    expect(await codeOf(off.resolve.resolvePayload(alice, { text: 'no image here' }, { mode: 'inline' }))).toBe('invalid_request');
+    expect(await codeOf(off.resolve.resolveIds(alice, ['garbage'], { mode: 'inline' }))).toBe('invalid_request');
+    expect((await off.resolve.resolvePayload(alice, { text: 'no image here' }, { mode: 'url' })).payload).toEqual({ text: 'no image here' });
+  });
+
+  it('counts a placeholder whose id is no media id as not found, or lists it under keepUnresolved', async () => {
+    const t = setup();
+    const mine = (await t.upload(alice, pngBytes('beside-malformed'))).media;
+    const missing = 'jan_01m8frrvpctvjf8ncfkdc87000';
+    const bad = 'jan_8zzzzzzzzzzzzzzzzzzzzzzzzz';
+    const payload = { a: `data:image/png;${bad}`, b: `data:image/png;${missing}`, c: `data:image/png;${mine.id}`, d: `data:image/png;${bad}` };
+    await expect(t.resolve.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [bad, missing] } });
+    const kept = await t.resolve.resolvePayload(alice, payload, { keepUnresolved: true });
+    expect(kept.unresolved).toEqual([bad, missing]);
+    expect(kept.payload).toMatchObject({ a: payload.a, b: payload.b, d: payload.d });
+    expect((kept.payload as { c: string }).c).not.toContain('data:');
+  });
+
   it('counts malformed ids in the ids form as not found', async () => {
     const t = setup();
     await expect(t.resolve.resolveIds(alice, ['jan_nope', 42])).rejects.toMatchObject({ code: 'media_not_found', details: { ids: ['jan_nope', '42'] } });
