@@ -1,4 +1,4 @@
-import { parseJson } from './raw-json-body';
+import { MAX_JSON_DEPTH, parseJson } from './raw-json-body';
 
 describe('parseJson', () => {
   it.each([
@@ -10,6 +10,16 @@ describe('parseJson', () => {
     ['{"a": 1,}', 'malformed JSON'],
   ])('refuses %s (%s), as secure-json-parse does', (text) => {
     expect(() => parseJson(Buffer.from(text))).toThrow(SyntaxError);
+  });
+
+  it.each([
+    ['[', ']'],
+    ['{"a":', '}'],
+  ])('refuses a body nested deeper than %s…%s allows, before anything walks it recursively', (open, close) => {
+    const nest = (depth: number) => Buffer.from(`${open.repeat(depth)}1${close.repeat(depth)}`);
+    expect(parseJson(nest(MAX_JSON_DEPTH))).toBeDefined();
+    expect(() => parseJson(nest(MAX_JSON_DEPTH + 1))).toThrow(/deeper/);
+    expect(() => parseJson(nest(100_000))).toThrow(/deeper/);
   });
 
   it('accepts look-alikes that cannot poison a prototype, and skips a byte order mark', () => {

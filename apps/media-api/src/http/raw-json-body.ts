@@ -37,23 +37,39 @@ export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) =
   try {
     value = parseJson(body);
   } catch (error) {
-    if (error instanceof ForbiddenKeyError) return done(new DomainError('invalid_request', error.message), undefined);
+    if (error instanceof RefusedJsonError) return done(new DomainError('invalid_request', error.message), undefined);
     return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
   }
   done(null, value);
 };
 
-/** Valid JSON that is refused all the same: it names a prototype. */
-class ForbiddenKeyError extends SyntaxError {
+/** Valid JSON that is refused all the same. */
+class RefusedJsonError extends SyntaxError {}
+
+/** It names a prototype. */
+class ForbiddenKeyError extends RefusedJsonError {
   constructor() {
     super('request body has a `__proto__` key, or a `constructor` with a `prototype`: refused');
   }
 }
 
 /**
+ * How deeply a parsed body may nest. The validation pipe (class-transformer) walks bodies
+ * recursively, and a few thousand levels overflowed its stack (a 500); no route's body needs more
+ * than a handful. Resolve reads its own bytes (any depth) and never meets this.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+class TooDeepError extends RefusedJsonError {
+  constructor() {
+    super(`request body nests deeper than ${MAX_JSON_DEPTH} levels: refused`);
+  }
+}
+
+/**
  * JSON.parse, refusing what could poison a prototype later: an own `__proto__` key, or a
- * `constructor` object with an own `prototype`, at any depth. secure-json-parse (Fastify's
- * default) first runs two regular expressions over the whole text, which for an 87 KB data URL
+ * `constructor` object with an own `prototype`, at any depth; and nesting past MAX_JSON_DEPTH.
+ * secure-json-parse (Fastify's default) first runs two regular expressions over the whole text, which for an 87 KB data URL
  * body cost more than the parse; checking the parsed objects costs per key, not per byte.
  */
 export function parseJson(body: Buffer): unknown {
@@ -61,9 +77,12 @@ export function parseJson(body: Buffer): unknown {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const value: unknown = JSON.parse(text);
   const pending: unknown[] = [value];
+  const depths: number[] = [1];
   while (pending.length) {
     const node = pending.pop();
+    const depth = depths.pop()!;
     if (node === null || typeof node !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) throw new TooDeepError();
     if (Object.hasOwn(node, '__proto__')) throw new ForbiddenKeyError();
     const ctor = (node as { constructor?: unknown }).constructor;
     if (Object.hasOwn(node, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) {
@@ -71,7 +90,10 @@ export function parseJson(body: Buffer): unknown {
     }
     for (const key in node) {
       const child = (node as Record<string, unknown>)[key];
-      if (child !== null && typeof child === 'object') pending.push(child);
+      if (child !== null && typeof child === 'object') {
+        pending.push(child);
+        depths.push(depth + 1);
+      }
     }
   }
   return value;

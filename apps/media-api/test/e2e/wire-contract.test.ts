@@ -212,6 +212,21 @@ describe('wire contract (raw HTTP)', () => {
     }
   });
 
+  it('refuses a JSON body nested 10,000 levels deep with 400 invalid_request on every parsed JSON route, never 500', async () => {
+    // class-transformer walks the body recursively: prepare-upload overflowed the stack (500).
+    const deep = (open: string, close: string) => `${open.repeat(10_000)}1${close.repeat(10_000)}`;
+    for (const nested of [deep('[', ']'), deep('{"a":', '}')]) {
+      for (const [path, body] of [
+        ['/v1/media/prepare-upload', `{"mime_type":"image/png","x":${nested}}`],
+        ['/v1/media', `{"source":{"type":"data_url","data_url":"data:image/png;base64,AAAA"},"x":${nested}}`],
+      ]) {
+        const res = await app.call(path, { method: 'POST', user: uniqueUser(), body });
+        expect({ path, status: res.status }).toEqual({ path, status: 400 });
+        expect(await res.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('deep') });
+      }
+    }
+  });
+
   it('resolves both placeholder forms in any JSON into URLs that serve the bytes', async () => {
     const user = uniqueUser();
     const png = await pngImage(5);
