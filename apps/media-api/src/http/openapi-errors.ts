@@ -10,7 +10,7 @@ const DESCRIPTIONS: Record<number, string> = {
   409: 'Nothing uploaded yet (`media_not_ready`)',
   410: 'The upload reservation expired (`upload_expired`)',
   413: 'Over the size limit (`payload_too_large`, `inline_too_large`)',
-  415: 'Not an allowed image type (`unsupported_media_type`)',
+  415: 'Not an allowed image type, or a request body of another type than the route reads (`unsupported_media_type`)',
   416: 'Range outside the object (`range_not_satisfiable`)',
   422: 'Bytes refused after reading them (`corrupt_image`, `image_too_large`, `content_rejected`, …), or an `Idempotency-Key` reused for another request',
   429: 'Rate limit or quota (`rate_limited` with `Retry-After`, `quota_exceeded`)',
@@ -27,7 +27,7 @@ const BY_ROUTE: Record<string, number[]> = {
   'POST /v1/media/upload': [413, 415, 422],
   'POST /v1/media/prepare-upload': [413, 415, 422],
   'POST /v1/media/{id}/complete': [404, 409, 410, 413, 415, 422],
-  'POST /v1/media/resolve': [404, 413],
+  'POST /v1/media/resolve': [404, 413, 415],
   'GET /v1/media/{id}': [404, 416],
 };
 

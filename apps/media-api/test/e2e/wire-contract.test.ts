@@ -300,6 +300,11 @@ describe('wire contract (raw HTTP)', () => {
     const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
     expect(doc.paths['/v1/media'].post.responses).toMatchObject({ '200': expect.anything(), '400': { content: error }, '401': { content: error }, '413': { content: error }, '415': { content: error }, '422': { content: error }, '429': { content: error }, '503': { content: error } });
     expect(Object.keys(doc.paths['/v1/media/{id}'].get.responses).sort()).toEqual(['200', '206', '304', '400', '401', '404', '416', '429', '503']);
+    // Resolve answers 415 to a body that is not application/json: documented, like the routes that ingest.
+    expect(Object.keys(doc.paths['/v1/media/resolve'].post.responses).sort()).toEqual(['200', '400', '401', '404', '413', '415', '429', '503']);
+    const notJson = await app.call('/v1/media/resolve', { method: 'POST', user: uniqueUser(), body: '{"payload":{}}', headers: { 'content-type': 'application/xml' } });
+    expect(notJson.status).toBe(415);
+    expect(await notJson.json()).toMatchObject({ code: 'unsupported_media_type' });
     expect(doc.components.schemas.Error.properties.code.enum).toEqual(expect.arrayContaining(['media_not_found', 'quota_exceeded', 'range_not_satisfiable', 'route_not_found']));
     // The headers a client acts on: when to retry, and the size behind a 416.
     expect(Object.keys(doc.paths['/v1/media'].post.responses['429'].headers).sort()).toEqual(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After']);
