@@ -14,7 +14,7 @@ import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
-import { frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
+import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { withErrorResponses } from './http/openapi-errors';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
@@ -57,6 +57,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors,
+      clientErrorHandler: clientErrors,
     });
     const requestContext = new RequestContextStore();
     const root = {

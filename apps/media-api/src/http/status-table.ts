@@ -1,7 +1,13 @@
 import type { ErrorCode } from '@jan/domain';
 
 /** Codes that only the HTTP layer produces. */
-export type HttpErrorCode = 'route_not_found' | 'method_not_allowed' | 'idempotency_key_reused' | 'range_not_satisfiable';
+export type HttpErrorCode =
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'idempotency_key_reused'
+  | 'range_not_satisfiable'
+  | 'request_timeout'
+  | 'headers_too_large';
 
 /** A refusal only the HTTP layer makes, with its stable code (mapped like a DomainError). */
 export class HttpError extends Error {
@@ -32,10 +38,12 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   route_not_found: 404,
   media_not_ready: 409,
   method_not_allowed: 405,
+  request_timeout: 408,
   upload_expired: 410,
   payload_too_large: 413,
   range_not_satisfiable: 416,
   inline_too_large: 413,
+  headers_too_large: 431,
   unsupported_media_type: 415,
   corrupt_image: 422,
   image_too_large: 422,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
@@ -166,6 +167,30 @@ describe('wire contract (raw HTTP)', () => {
     const admin = await app.call('/v1/admin/usage', { method: 'POST', user: uniqueUser() });
     expect(admin.status).toBe(404);
     expect(admin.headers.get('allow')).toBeNull();
+  });
+
+  it('answers requests Node refuses before routing (headers over 16 KiB, a malformed request line) with a code and a request id', async () => {
+    const raw = (request: string) =>
+      new Promise<{ status: number; headers: string; body: string }>((resolve, reject) => {
+        const url = new URL(app.baseUrl);
+        const socket = connect(Number(url.port), url.hostname);
+        let answer = '';
+        socket.on('data', (chunk) => (answer += chunk.toString('utf8')));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const [head, body = ''] = answer.split('\r\n\r\n');
+          resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head!)?.[1]), headers: head!, body });
+        });
+        socket.write(request);
+      });
+    const big = await raw(`GET /v1/media/jan_01hqr8v9k2x3f4g5h6j7k8m9n0 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(big.status).toBe(431);
+    const bigBody = JSON.parse(big.body) as { code: string; request_id: string };
+    expect(bigBody).toMatchObject({ code: 'headers_too_large', error: expect.any(String), request_id: expect.any(String) });
+    expect(big.headers.toLowerCase()).toContain(`x-request-id: ${bigBody.request_id}`);
+    const malformed = await raw('GET /v1/media HTTP/9.9 nonsense\r\n\r\n');
+    expect(malformed.status).toBe(400);
+    expect(JSON.parse(malformed.body)).toMatchObject({ code: 'invalid_request', request_id: expect.any(String) });
   });
 
   it('presigns URLs that serve the bytes without credentials and refuse tampering', async () => {
