@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH, parseJson } from './raw-json-body';
+import { MAX_JSON_DEPTH, foreignCharset, parseJson } from './raw-json-body';
 
 describe('parseJson', () => {
   it.each([
@@ -27,5 +27,19 @@ describe('parseJson', () => {
     expect(parseJson(Buffer.from(text))).toEqual(JSON.parse(text));
     expect(parseJson(Buffer.from('\ufeff{"a":1}'))).toEqual({ a: 1 });
     expect(parseJson(Buffer.from('"x"'))).toBe('x');
+  });
+});
+
+describe('foreignCharset', () => {
+  it.each([
+    ['application/json', undefined],
+    ['application/json; charset=utf-8', undefined],
+    ['application/json;charset=UTF8', undefined],
+    ['application/json; charset="utf-8"', undefined],
+    ['application/json; charset=utf-16', 'utf-16'],
+    ['application/json; Charset="ISO-8859-1"', 'ISO-8859-1'],
+    ['application/json; charset=', ''],
+  ])('%s → %s', (contentType, expected) => {
+    expect(foreignCharset(contentType)).toBe(expected);
   });
 });

@@ -29,6 +29,8 @@ export function bodyDigestOf(request: object): string | undefined {
 
 /** The `application/json` parser: raw bytes for opted-in routes, the parsed value elsewhere. */
 export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) => {
+  const charset = foreignCharset(request.headers['content-type']);
+  if (charset) return done(new DomainError('unsupported_media_type', 'JSON bodies must be UTF-8', { charset }), undefined);
   // An empty body gets the default parser's own error on every route.
   if (body.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
   if (request.headers['idempotency-key'] !== undefined) bodyDigests.set(request, createHash('sha256').update(body).digest('base64'));
@@ -42,6 +44,15 @@ export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) =
   }
   done(null, value);
 };
+
+/**
+ * The `charset` of a JSON content type when it is not UTF-8, which every body is read as (RFC 8259
+ * has JSON exchanged in UTF-8): a UTF-16 body was read as UTF-8 and answered 400 or, worse, parsed.
+ */
+export function foreignCharset(contentType: string | undefined): string | undefined {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1];
+  return charset !== undefined && !/^utf-?8$/i.test(charset) ? charset.slice(0, 40) : undefined;
+}
 
 /** Valid JSON that is refused all the same. */
 class RefusedJsonError extends SyntaxError {}

@@ -169,6 +169,19 @@ describe('wire contract (raw HTTP)', () => {
     expect(admin.headers.get('allow')).toBeNull();
   });
 
+  it('refuses a JSON body declared in a charset other than UTF-8 with 415, on parsed and raw routes alike', async () => {
+    for (const path of ['/v1/media', '/v1/media/resolve']) {
+      const res = await app.call(path, {
+        method: 'POST',
+        user: uniqueUser(),
+        headers: { 'content-type': 'application/json; charset=utf-16le' },
+        body: Buffer.from('{"payload":{"a":1}}', 'utf16le'),
+      });
+      expect(res.status).toBe(415);
+      expect(await res.json()).toMatchObject({ code: 'unsupported_media_type', details: { charset: 'utf-16le' } });
+    }
+  });
+
   it('answers requests Node refuses before routing (headers over 16 KiB, a malformed request line) with a code and a request id', async () => {
     const raw = (request: string) =>
       new Promise<{ status: number; headers: string; body: string }>((resolve, reject) => {
