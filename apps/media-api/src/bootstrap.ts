@@ -5,6 +5,7 @@ import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DomainError } from '@jan/domain';
 import { openDatabase, type Database } from '@jan/persistence';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
@@ -87,6 +88,9 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     const budget = new BodyMemoryBudget(config.bodyMemoryBudget);
     const releases = new WeakMap<object, () => void>();
     const release = (request: object) => releases.get(request)?.();
+    // Requests whose client went away: one that did so while its body waited for budget gets no
+    // response (no onResponse), so its share is given back the moment it is granted.
+    const abandoned = new WeakSet<object>();
     // Hooks on every request are callback-style: an async hook costs a promise and a microtask each.
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       const type = request.headers['content-type'] ?? '';
@@ -95,11 +99,16 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       const bytes = Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER;
       if (!budget.governs(bytes)) return done(null, payload);
       budget.acquire(bytes).then((releaseBody) => {
+        if (abandoned.has(request)) {
+          releaseBody();
+          return done(new DomainError('invalid_request', 'the client went away before its body was read'));
+        }
         releases.set(request, releaseBody);
         done(null, payload);
       }, done);
     });
     fastify.addHook('onRequestAbort', (request, done) => {
+      abandoned.add(request);
       release(request);
       done();
     });
