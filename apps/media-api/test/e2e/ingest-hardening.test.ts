@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { Client } from 'pg';
+import sharp from 'sharp';
 import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
 import { auditRows } from '../support/audit-rows';
 import { dataUrl, pngImage, uniqueUser } from '../support/images';
@@ -87,6 +88,25 @@ describe('ingest against hostile input', () => {
     expect(truncated.status).toBe(422);
     expect(((await truncated.json()) as any).code).toBe('corrupt_image');
     expect(await rowsOf(user)).toEqual([]);
+  });
+
+  it('refuses a large baseline JPEG cut off in its last row of blocks, which a shrinking decode never reads', async () => {
+    // 1200×900: 900 is not a multiple of the 16-row blocks, and a JPEG of over 256K pixels is
+    // decoded through an 8×8 shrink that stops before the last, partial row.
+    const width = 1200;
+    const height = 900;
+    const raw = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i % (width * 3)) / 15 + i / (width * 3 * 4);
+    const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg().toBuffer();
+    const user = uniqueUser();
+    for (const cut of [2, 300]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl(jpeg.subarray(0, jpeg.length - cut), 'image/jpeg') } });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as any).code).toBe('corrupt_image');
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    const whole = await post(user, { source: { type: 'data_url', data_url: dataUrl(jpeg, 'image/jpeg') } });
+    expect(whole.status).toBe(200);
   });
 
   it('stores the sniffed type, not the declared one', async () => {

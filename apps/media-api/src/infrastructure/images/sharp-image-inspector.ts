@@ -204,9 +204,11 @@ export class SharpImageInspector extends ImageInspector {
   }
 
   /**
-   * Decodes every frame, shrinking to 8×8 as it goes: the decoder must still read the whole
-   * compressed stream (so truncation and corruption fail), but no full-size image is materialised
-   * and no per-pixel statistics are computed (a 2000×2000 PNG: ~46 ms instead of ~190 ms).
+   * Decodes every frame, shrinking to 8×8 as it goes: the decoder must still read the compressed
+   * stream (so truncation and corruption fail), but no full-size image is materialised and no
+   * per-pixel statistics are computed (a 2000×2000 PNG: ~46 ms instead of ~190 ms). One exception:
+   * a JPEG's shrink-on-load stops before a last, partial row of blocks, so a baseline JPEG cut off
+   * there is caught by checkStructure (no EOI after the scan) instead.
    *
    * Small single-frame images are decoded to raw pixels instead (at most ~1 MB): the shrink
    * pipeline has a fixed cost of ~1.5 ms that dominates below about 512×512 (a 144×144 PNG: ~1 ms
