@@ -109,6 +109,25 @@ describe('ingest against hostile input', () => {
     expect(whole.status).toBe(200);
   });
 
+  it('measures a GIF by its logical screen, which viewers allocate, not by its frames alone', async () => {
+    /** A GIF89a whose logical screen is `width`×`height`, holding one 1×1 frame. */
+    const gif = (width: number, height: number) => {
+      const screen = Buffer.from([0, 0, 0, 0, 0x80, 0, 0]);
+      screen.writeUInt16LE(width, 0);
+      screen.writeUInt16LE(height, 2);
+      return Buffer.concat([Buffer.from('GIF89a'), screen, Buffer.from('000000ffffff2c0000000001000100000202' + '4c0100' + '3b', 'hex')]);
+    };
+    const user = uniqueUser();
+    for (const [width, height] of [[65_535, 65_535], [30_000, 1]]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl(gif(width, height), 'image/gif') } });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as any).code).toBe('image_too_large');
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    const small = await post(user, { source: { type: 'data_url', data_url: dataUrl(gif(64, 48), 'image/gif') } });
+    expect(small.status).toBe(200);
+  });
+
   it('stores the sniffed type, not the declared one', async () => {
     const res = await post(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(78), 'image/gif') } });
     expect(res.status).toBe(200);
