@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import sharp from 'sharp';
 import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
 import { auditRows } from '../support/audit-rows';
-import { dataUrl, pngImage, uniqueUser } from '../support/images';
+import { dataUrl, pngImage, uniqueUser, withTextChunk } from '../support/images';
 
 /** Hostile input over real HTTP: limits, types, multipart, remote fetch, races — nothing half-done. */
 describe('ingest against hostile input', () => {
@@ -350,5 +350,38 @@ describe('ingest against hostile input', () => {
     expect(answers[bad.length].status).toBe(200);
     expect(await rowsOf(good)).toHaveLength(1);
     for (const userId of bad) expect(await rowsOf(userId.replace(/\u0000/g, ''))).toEqual([]);
+  });
+});
+
+/** The JSON body limit derived from MEDIA_MAX_BYTES, at a size where the 64 KiB of slack for the JSON around the data URL is no longer most of it. */
+describe('data URLs of an image at the size limit', () => {
+  const MAX_BYTES = 4 * 1024 * 1024;
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_MAX_BYTES: String(MAX_BYTES) } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  const post = (user: string, body: unknown) => app.call('/v1/media', { method: 'POST', user, body: JSON.stringify(body) });
+
+  it('accepts an image of exactly MEDIA_MAX_BYTES whose base64 is wrapped in lines, or written with escaped slashes', async () => {
+    const base = await pngImage(79);
+    const image = withTextChunk(base, 'x'.repeat(MAX_BYTES - base.length - 12 - 'Comment'.length - 1));
+    expect(image.length).toBe(MAX_BYTES);
+    const user = uniqueUser();
+    const base64 = image.toString('base64');
+    // MIME and PEM line lengths, CRLF: the whitespace data URLs may carry, written as JSON escapes.
+    for (const width of [76, 64]) {
+      const wrapped = base64.replace(new RegExp(`(.{${width}})`, 'g'), '$1\r\n');
+      const res = await post(user, { source: { type: 'data_url', data_url: `data:image/png;base64,${wrapped}` } });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).bytes).toBe(image.length);
+    }
+    // PHP's json_encode writes every `/` as `\/`.
+    const escaped = JSON.stringify({ source: { type: 'data_url', data_url: `data:image/png;base64,${base64}` } }).replaceAll('/', '\\/');
+    const res = await app.call('/v1/media', { method: 'POST', user, body: escaped });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).deduped).toBe(true);
   });
 });
