@@ -5,6 +5,7 @@ import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DomainError } from '@jan/domain';
 import { openDatabase, type Database } from '@jan/persistence';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
@@ -33,6 +34,16 @@ export interface RunningApp {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
+/**
+ * A base64 data URL is 4/3 of the image. Its text may also be wrapped in lines (a CRLF every 64
+ * characters, PEM's width, is 4 bytes as JSON escapes: 1/16 more; MIME's 76 is less) or have its
+ * slashes escaped (`\/`, 1/64 more), which are still that image: allowed, plus the JSON around it.
+ */
+export function jsonBodyLimit(maxBytes: number): number {
+  const base64 = Math.ceil(maxBytes / 3) * 4;
+  return base64 + Math.ceil(base64 / 16) + 64 * 1024;
+}
+
 /** Builds the app from an environment map: validated config, database opened and migrated. */
 export async function createApp(env: Record<string, string | undefined>): Promise<RunningApp> {
   const config = loadConfig(env);
@@ -47,8 +58,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
   let tracing: Tracing | null = null;
   try {
     const adapter = new FastifyAdapter({
-      // A base64 data URL is 4/3 of the image, plus the JSON around it.
-      bodyLimit: Math.ceil(config.maxBytes / 3) * 4 + 64 * 1024,
+      bodyLimit: jsonBodyLimit(config.maxBytes),
       genReqId: (request: { headers: Record<string, string | string[] | undefined> }) => {
         const given = request.headers['x-request-id'];
         return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -88,6 +98,9 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     const budget = new BodyMemoryBudget(config.bodyMemoryBudget);
     const releases = new WeakMap<object, () => void>();
     const release = (request: object) => releases.get(request)?.();
+    // Requests whose client went away: one that did so while its body waited for budget gets no
+    // response (no onResponse), so its share is given back the moment it is granted.
+    const abandoned = new WeakSet<object>();
     // Hooks on every request are callback-style: an async hook costs a promise and a microtask each.
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       const type = request.headers['content-type'] ?? '';
@@ -96,11 +109,16 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       const bytes = Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER;
       if (!budget.governs(bytes)) return done(null, payload);
       budget.acquire(bytes).then((releaseBody) => {
+        if (abandoned.has(request)) {
+          releaseBody();
+          return done(new DomainError('invalid_request', 'the client went away before its body was read'));
+        }
         releases.set(request, releaseBody);
         done(null, payload);
       }, done);
     });
     fastify.addHook('onRequestAbort', (request, done) => {
+      abandoned.add(request);
       release(request);
       done();
     });

@@ -50,6 +50,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw new DomainError('invalid_request', 'Idempotency-Key must be 1-255 printable characters');
     }
     const principal = request.principal;
+    // A multipart upload from a service or admin naming no user in its headers may name one in the
+    // form, which is read only later: the key cannot tell two users' uploads apart (their bodies are
+    // compared by length only), so it is not replayed. Per-owner dedupe still keeps a retry from
+    // storing anything twice (it answers `deduped: true`).
+    if (principal && principal.kind !== 'user' && !principal.actingFor && request.isMultipart?.()) return next.handle();
     const actor = principal ? actorOf(principal) : { kind: 'anonymous', id: '' };
     const actingFor = principal && principal.kind !== 'user' ? (principal.actingFor ?? '') : '';
     // The path itself, not the route's pattern: one key on complete of two ids is two requests.

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, pngImage, uniqueUser } from '../support/images';
 
@@ -69,6 +71,29 @@ describe('Idempotency-Key', () => {
       expect(done.status).toBe(200);
       expect(((await done.json()) as any).id).toBe(id);
     }
+  });
+
+  it("never answers one user's multipart upload with another's when a service names them only in the form", async () => {
+    // Two images of one length: a multipart body is told apart by its length only.
+    const [red, blue] = await Promise.all([0xff0000, 0x0000ff].map((rgb) => sharp({ create: { width: 20, height: 20, channels: 3, background: `#${rgb.toString(16).padStart(6, '0')}` } }).png().toBuffer()));
+    expect(red.length).toBe(blue.length);
+    const upload = (user: string, image: Buffer) => {
+      const form = new FormData();
+      form.append('user_id', user);
+      form.append('file', new Blob([image], { type: 'image/png' }), 'x.png');
+      return app.call('/v1/media/upload', { method: 'POST', body: form, headers: { 'idempotency-key': 'k-form-user' } });
+    };
+    // Users of one length too, so the two bodies have the same length.
+    const alice = uniqueUser('alice');
+    const bobby = uniqueUser('bobby');
+    const first = (await (await upload(alice, red)).json()) as any;
+    const second = await upload(bobby, blue);
+    expect(second.status).toBe(200);
+    const answer = (await second.json()) as any;
+    expect(answer.id).not.toBe(first.id);
+    expect(answer.sha256).toBe(createHash('sha256').update(blue).digest('hex'));
+    const bobs = (await (await app.call(`/v1/media/${answer.id}/metadata`, { user: bobby })).json()) as any;
+    expect(bobs.id).toBe(answer.id);
   });
 
   it('refuses a malformed key', async () => {

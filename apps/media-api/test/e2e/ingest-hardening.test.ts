@@ -4,9 +4,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { Client } from 'pg';
+import sharp from 'sharp';
 import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
 import { auditRows } from '../support/audit-rows';
-import { dataUrl, pngImage, uniqueUser } from '../support/images';
+import { dataUrl, pngImage, uniqueUser, withTextChunk } from '../support/images';
 
 /** Hostile input over real HTTP: limits, types, multipart, remote fetch, races — nothing half-done. */
 describe('ingest against hostile input', () => {
@@ -87,6 +88,44 @@ describe('ingest against hostile input', () => {
     expect(truncated.status).toBe(422);
     expect(((await truncated.json()) as any).code).toBe('corrupt_image');
     expect(await rowsOf(user)).toEqual([]);
+  });
+
+  it('refuses a large baseline JPEG cut off in its last row of blocks, which a shrinking decode never reads', async () => {
+    // 1200×900: 900 is not a multiple of the 16-row blocks, and a JPEG of over 256K pixels is
+    // decoded through an 8×8 shrink that stops before the last, partial row.
+    const width = 1200;
+    const height = 900;
+    const raw = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i % (width * 3)) / 15 + i / (width * 3 * 4);
+    const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg().toBuffer();
+    const user = uniqueUser();
+    for (const cut of [2, 300]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl(jpeg.subarray(0, jpeg.length - cut), 'image/jpeg') } });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as any).code).toBe('corrupt_image');
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    const whole = await post(user, { source: { type: 'data_url', data_url: dataUrl(jpeg, 'image/jpeg') } });
+    expect(whole.status).toBe(200);
+  });
+
+  it('measures a GIF by its logical screen, which viewers allocate, not by its frames alone', async () => {
+    /** A GIF89a whose logical screen is `width`×`height`, holding one 1×1 frame. */
+    const gif = (width: number, height: number) => {
+      const screen = Buffer.from([0, 0, 0, 0, 0x80, 0, 0]);
+      screen.writeUInt16LE(width, 0);
+      screen.writeUInt16LE(height, 2);
+      return Buffer.concat([Buffer.from('GIF89a'), screen, Buffer.from('000000ffffff2c0000000001000100000202' + '4c0100' + '3b', 'hex')]);
+    };
+    const user = uniqueUser();
+    for (const [width, height] of [[65_535, 65_535], [30_000, 1]]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl(gif(width, height), 'image/gif') } });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as any).code).toBe('image_too_large');
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    const small = await post(user, { source: { type: 'data_url', data_url: dataUrl(gif(64, 48), 'image/gif') } });
+    expect(small.status).toBe(200);
   });
 
   it('stores the sniffed type, not the declared one', async () => {
@@ -311,5 +350,38 @@ describe('ingest against hostile input', () => {
     expect(answers[bad.length].status).toBe(200);
     expect(await rowsOf(good)).toHaveLength(1);
     for (const userId of bad) expect(await rowsOf(userId.replace(/\u0000/g, ''))).toEqual([]);
+  });
+});
+
+/** The JSON body limit derived from MEDIA_MAX_BYTES, at a size where the 64 KiB of slack for the JSON around the data URL is no longer most of it. */
+describe('data URLs of an image at the size limit', () => {
+  const MAX_BYTES = 4 * 1024 * 1024;
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_MAX_BYTES: String(MAX_BYTES) } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  const post = (user: string, body: unknown) => app.call('/v1/media', { method: 'POST', user, body: JSON.stringify(body) });
+
+  it('accepts an image of exactly MEDIA_MAX_BYTES whose base64 is wrapped in lines, or written with escaped slashes', async () => {
+    const base = await pngImage(79);
+    const image = withTextChunk(base, 'x'.repeat(MAX_BYTES - base.length - 12 - 'Comment'.length - 1));
+    expect(image.length).toBe(MAX_BYTES);
+    const user = uniqueUser();
+    const base64 = image.toString('base64');
+    // MIME and PEM line lengths, CRLF: the whitespace data URLs may carry, written as JSON escapes.
+    for (const width of [76, 64]) {
+      const wrapped = base64.replace(new RegExp(`(.{${width}})`, 'g'), '$1\r\n');
+      const res = await post(user, { source: { type: 'data_url', data_url: `data:image/png;base64,${wrapped}` } });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).bytes).toBe(image.length);
+    }
+    // PHP's json_encode writes every `/` as `\/`.
+    const escaped = JSON.stringify({ source: { type: 'data_url', data_url: `data:image/png;base64,${base64}` } }).replaceAll('/', '\\/');
+    const res = await app.call('/v1/media', { method: 'POST', user, body: escaped });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).deduped).toBe(true);
   });
 });

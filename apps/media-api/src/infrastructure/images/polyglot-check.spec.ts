@@ -64,6 +64,41 @@ describe('checkStructure', () => {
     expect((await check(Buffer.concat([Buffer.from('ffd8ffd9', 'hex'), Buffer.alloc(100, 7)]), 'image/jpeg')).polyglot).toBeNull();
   });
 
+  /** SOI, an APP1 whose payload holds an EOI of its own (an EXIF thumbnail), a 1×1 frame, tables, SOS, scan data, EOI. */
+  const JPEG = Buffer.from(
+    'ffd8' +
+      'ffe1000a' + 'ffd8ffd9ffd9ffd9' +
+      'ffc0000b080001000101011100' +
+      'ffc40014' + '00' + '01' + '00'.repeat(15) + '00' +
+      'ffda0008010100003f00' +
+      'd2cfff0012' +
+      'ffd9',
+    'hex',
+  );
+
+  it('passes a whole JPEG, and one with data after its EOI', async () => {
+    expect(await check(JPEG, 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+    expect(await check(Buffer.concat([JPEG, Buffer.alloc(100_000, 7)]), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+  });
+
+  it('flags a JPEG whose scan data is not followed by an EOI, even when a thumbnail before the scan has one', async () => {
+    expect(await check(JPEG.subarray(0, JPEG.length - 2), 'image/jpeg')).toEqual({ polyglot: null, truncated: true });
+    expect(await check(JPEG.subarray(0, JPEG.length - 4), 'image/jpeg')).toEqual({ polyglot: null, truncated: true });
+    // Long scan data without EOI: found missing across read windows too.
+    const long = Buffer.concat([JPEG.subarray(0, JPEG.length - 2), Buffer.alloc(200_000, 0x12)]);
+    expect(await check(long, 'image/jpeg')).toEqual({ polyglot: null, truncated: true });
+    // An EOI split across two read windows is found.
+    for (const pad of [65_535, 65_536, 131_070]) {
+      expect(await check(Buffer.concat([JPEG.subarray(0, JPEG.length - 2), Buffer.alloc(pad, 0x12), Buffer.from('ffd9', 'hex')]), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+    }
+  });
+
+  it('leaves JPEGs whose markers it cannot walk to the decoder', async () => {
+    expect(await check(Buffer.from('ffd8ffd9', 'hex'), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+    expect(await check(Buffer.from('ffd80011223344', 'hex'), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+    expect(await check(Buffer.from('ffd8ffe1ffff0000', 'hex'), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
+  });
+
   it('flags a WebP with bytes beyond its RIFF size', async () => {
     const riff = Buffer.alloc(20);
     riff.write('RIFF', 0, 'latin1');

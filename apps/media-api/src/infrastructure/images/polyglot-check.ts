@@ -7,6 +7,10 @@ import type { AllowedMimeType, StagedUpload } from '@jan/domain';
  * content there is refused; GIF, PNG and WebP have an unambiguous end, so bytes after it are
  * refused too (the classic GIF/JS polyglot hides its script after the GIF trailer). JPEG is left
  * out of the trailing check: phones append legitimate data (motion photos) after EOI.
+ *
+ * The walk also finds files cut off inside the image (`truncated`), which a decoder does not always
+ * notice: a JPEG decoded through a shrink stops before its last, partial row of blocks, so a baseline
+ * JPEG cut off there decodes without complaint unless its missing EOI is looked for.
  */
 export type PolyglotFinding = 'active_content' | 'trailing_data' | null;
 
@@ -63,6 +67,8 @@ async function imageEnd(file: ByteReader, bytes: number, mime: AllowedMimeType):
       return gifEnd(new FileCursor(file, bytes));
     case 'image/webp':
       return webpEnd(file);
+    case 'image/jpeg':
+      return jpegEnd(new FileCursor(file, bytes), file, bytes);
     default:
       return null;
   }
@@ -111,6 +117,50 @@ async function skipSubBlocks(cursor: FileCursor): Promise<boolean> {
     if (size[0] === 0) return true;
     if (!(await cursor.skip(size[0]))) return false;
   }
+}
+
+/**
+ * TRUNCATED when no EOI follows the first scan, else null (bytes after EOI are allowed). The markers
+ * are walked to the first SOS by their lengths, so an EOI inside an earlier segment (an EXIF
+ * thumbnail's) does not count; after it, `FF D9` can only be an EOI, as scan data stuffs every
+ * `FF` it holds. A structure the walk cannot follow is left to the decoder.
+ */
+async function jpegEnd(cursor: FileCursor, file: ByteReader, bytes: number): Promise<number | null> {
+  if (!(await cursor.skip(2))) return null;
+  for (;;) {
+    const prefix = await cursor.read(1);
+    if (!prefix || prefix[0] !== 0xff) return null;
+    let marker: number;
+    do {
+      const next = await cursor.read(1);
+      if (!next) return null;
+      marker = next[0]!;
+    } while (marker === 0xff);
+    // EOI before any scan, or a standalone marker (TEM, RSTn).
+    if (marker === 0xd9) return null;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
+    const length = await cursor.read(2);
+    if (!length || length.readUInt16BE(0) < 2 || !(await cursor.skip(length.readUInt16BE(0) - 2))) return null;
+    if (marker === 0xda) break;
+  }
+  return (await occursAfter(file, bytes, cursor.position, JPEG_EOI)) ? null : TRUNCATED;
+}
+
+const JPEG_EOI = Buffer.from([0xff, 0xd9]);
+
+/** Whether `needle` occurs at or after `from`, searched from the end backwards (where a JPEG's EOI is). */
+async function occursAfter(file: ByteReader, bytes: number, from: number, needle: Buffer): Promise<boolean> {
+  const window = Buffer.alloc(64 * 1024);
+  let end = bytes;
+  while (end - from >= needle.length) {
+    const start = Math.max(from, end - window.length);
+    const { bytesRead } = await file.read(window, 0, end - start, start);
+    if (window.subarray(0, bytesRead).lastIndexOf(needle) >= 0) return true;
+    // Windows overlap by one byte less than the needle, so one split across two is still found.
+    end = start + needle.length - 1;
+    if (start === from) break;
+  }
+  return false;
 }
 
 async function webpEnd(file: ByteReader): Promise<number | null> {

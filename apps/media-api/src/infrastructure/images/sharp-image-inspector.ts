@@ -120,7 +120,8 @@ export class SharpImageInspector extends ImageInspector {
     if (structure.polyglot) throw new DomainError('unsupported_media_type', 'the file is an image and something else at once', { reason: structure.polyglot });
     if (mimeType === 'image/bmp') return { facts: this.checkBmp(upload), stored: upload };
 
-    const header = this.headerFromBytes(upload, mimeType) ?? (await this.readHeader(upload, mimeType));
+    let header = this.headerFromBytes(upload, mimeType) ?? (await this.readHeader(upload, mimeType));
+    if (mimeType === 'image/gif') header = withGifScreen(header, upload.head);
     this.checkLimits(header);
     if (structure.truncated) throw this.decodeFailure(upload, new Error('the container ends inside a block'));
     await this.decodeFully(upload, mimeType, header);
@@ -204,9 +205,11 @@ export class SharpImageInspector extends ImageInspector {
   }
 
   /**
-   * Decodes every frame, shrinking to 8×8 as it goes: the decoder must still read the whole
-   * compressed stream (so truncation and corruption fail), but no full-size image is materialised
-   * and no per-pixel statistics are computed (a 2000×2000 PNG: ~46 ms instead of ~190 ms).
+   * Decodes every frame, shrinking to 8×8 as it goes: the decoder must still read the compressed
+   * stream (so truncation and corruption fail), but no full-size image is materialised and no
+   * per-pixel statistics are computed (a 2000×2000 PNG: ~46 ms instead of ~190 ms). One exception:
+   * a JPEG's shrink-on-load stops before a last, partial row of blocks, so a baseline JPEG cut off
+   * there is caught by checkStructure (no EOI after the scan) instead.
    *
    * Small single-frame images are decoded to raw pixels instead (at most ~1 MB): the shrink
    * pipeline has a fixed cost of ~1.5 ms that dominates below about 512×512 (a 144×144 PNG: ~1 ms
@@ -285,6 +288,18 @@ export class SharpImageInspector extends ImageInspector {
         throw new Error(`no encoder for ${mimeType}`);
     }
   }
+}
+
+/**
+ * A GIF measured by its logical screen too: libvips reports the frames' extent, but viewers and
+ * decoders elsewhere (browsers, PIL) allocate the screen, so a 35-byte GIF declaring 65535×65535
+ * around one 1×1 frame is a bomb for whoever displays it.
+ */
+function withGifScreen(header: Header, head: Buffer): Header {
+  if (head.length < 10) return header;
+  const width = Math.max(header.width, head.readUInt16LE(6));
+  const height = Math.max(header.height, head.readUInt16LE(8));
+  return { ...header, width, height, pixels: Math.max(header.pixels, width * height * header.frames) };
 }
 
 /** What sharp reads: the bytes in memory, or the spooled file. */

@@ -1,0 +1,64 @@
+import { connect, type Socket } from 'node:net';
+import { startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, noisyPng, uniqueUser } from '../support/images';
+
+/** MEDIA_BODY_MEMORY_BUDGET over real sockets: large JSON bodies wait for budget, and always give it back. */
+describe('the memory budget of large JSON bodies', () => {
+  let app: TestApp;
+  let image: Buffer;
+
+  beforeAll(async () => {
+    // ~1.2 MB of noise: a ~1.6 MB data URL, over the 1 MiB under which bodies skip the budget.
+    image = await noisyPng(640);
+    // Room for one such body at a time: a second one waits until the first is answered.
+    app = await startTestApp({ env: { MEDIA_MAX_BYTES: '2MiB', MEDIA_BODY_MEMORY_BUDGET: '3MiB' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const body = (bytes: Buffer) => Buffer.from(JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }));
+
+  /** Sends the request line, headers and the first `sent` bytes of the body, then waits. */
+  const openUpload = (user: string, json: Buffer, sent: number): { socket: Socket; answer: Promise<string> } => {
+    const url = new URL(app.baseUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    const answer = new Promise<string>((resolve) => {
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', () => undefined);
+    });
+    socket.write(
+      `POST /v1/media HTTP/1.1\r\nHost: ${url.host}\r\nX-Media-Service-Key: ${app.running.config.serviceKeys[0]}\r\n` +
+        `X-Jan-User-Id: ${user}\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\nConnection: close\r\n\r\n`,
+    );
+    socket.write(json.subarray(0, sent));
+    return { socket, answer };
+  };
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('gives back the share of a client that went away while its body waited, so later uploads are not stuck', async () => {
+    const json = body(image);
+    const user = uniqueUser('budget');
+    // The first upload takes the budget and holds it while its body trickles in.
+    const first = openUpload(user, json, 1000);
+    await sleep(200);
+    // The second waits for budget; its client gives up before it is let in.
+    const second = openUpload(user, json, 1000);
+    await sleep(200);
+    second.socket.destroy();
+    await sleep(200);
+    first.socket.write(json.subarray(1000));
+    expect((await first.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+
+    // Budget for one large body must be free again: the next uploads are answered, one after the other.
+    for (let i = 0; i < 2; i++) {
+      const other = await noisyPng(640);
+      const res = await app.call('/v1/media', { method: 'POST', user, body: body(other).toString(), signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { bytes: number }).bytes).toBe(other.length);
+    }
+  });
+});
