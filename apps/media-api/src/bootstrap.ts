@@ -13,7 +13,7 @@ import { AppModule } from './app.module';
 import { registerCors } from './auth/cors-policy';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
-import { BodyMemoryBudget } from './http/body-memory-budget';
+import { BodyMemoryBudget, meterUnknownLength } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { withErrorResponses } from './http/openapi-errors';
@@ -96,6 +96,7 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     // JSON bodies are buffered whole and parsed; the parsed data URL lives until the handler is
     // done. Bound how many large ones are in memory from before reading until the response.
     const budget = new BodyMemoryBudget(config.bodyMemoryBudget);
+    const bodyLimit = fastify.initialConfig.bodyLimit!;
     const releases = new WeakMap<object, () => void>();
     const release = (request: object) => releases.get(request)?.();
     // Requests whose client went away: one that did so while its body waited for budget gets no
@@ -105,15 +106,14 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       const type = request.headers['content-type'] ?? '';
       if (!type.toLowerCase().includes('json')) return done(null, payload);
-      const length = Number(request.headers['content-length']);
-      const bytes = Number.isFinite(length) && length > 0 ? length : Number.MAX_SAFE_INTEGER;
+      const keep = (releaseBody: () => void) => (abandoned.has(request) ? releaseBody() : releases.set(request, releaseBody));
+      const declared = request.headers['content-length'];
+      if (declared === undefined) return done(null, meterUnknownLength(payload, budget, bodyLimit, keep));
+      const bytes = Number(declared);
       if (!budget.governs(bytes)) return done(null, payload);
       budget.acquire(bytes).then((releaseBody) => {
-        if (abandoned.has(request)) {
-          releaseBody();
-          return done(new DomainError('invalid_request', 'the client went away before its body was read'));
-        }
-        releases.set(request, releaseBody);
+        keep(releaseBody);
+        if (abandoned.has(request)) return done(new DomainError('invalid_request', 'the client went away before its body was read'));
         done(null, payload);
       }, done);
     });

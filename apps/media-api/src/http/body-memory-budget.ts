@@ -1,3 +1,5 @@
+import { Transform, pipeline, type Readable } from 'node:stream';
+
 /**
  * A budget of request-body bytes held in memory at once. JSON bodies (a 20 MiB image is a 27 MiB
  * data URL) are buffered and parsed whole; without a bound, 16 concurrent large uploads peak above
@@ -50,4 +52,30 @@ export class BodyMemoryBudget {
       next.grant();
     }
   }
+}
+
+/**
+ * A JSON body of unknown length (chunked): its first `smallBodyBytes` pass without budget, as a
+ * small declared body's would; past them the stream stops reading until `maxBytes` (the largest
+ * body the server accepts) fits in the budget, and hands the release to `granted`. Reserving that
+ * before reading anything let one stalled chunked request hold the whole budget and stall every
+ * other chunked request behind it, a 19-byte resolve included.
+ */
+export function meterUnknownLength(payload: Readable, budget: BodyMemoryBudget, maxBytes: number, granted: (release: () => void) => void): Readable {
+  let seen = 0;
+  let waited = false;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (waited || !budget.governs(seen)) return callback(null, chunk);
+      waited = true;
+      budget.acquire(maxBytes).then((release) => {
+        granted(release);
+        callback(null, chunk);
+      }, callback);
+    },
+  });
+  // The client's errors (an abort) reach the parser through the meter.
+  pipeline(payload, meter, () => undefined);
+  return meter;
 }

@@ -61,4 +61,43 @@ describe('the memory budget of large JSON bodies', () => {
       expect(((await res.json()) as { bytes: number }).bytes).toBe(other.length);
     }
   });
+
+  /** A chunked request (no Content-Length): request line, headers and `firstChunk`, then it waits. */
+  const openChunked = (path: string, user: string, firstChunk: Buffer) => {
+    const url = new URL(app.baseUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    const answer = new Promise<string>((resolve) => {
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', () => undefined);
+    });
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nX-Media-Service-Key: ${app.running.config.serviceKeys[0]}\r\n` +
+        `X-Jan-User-Id: ${user}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`,
+    );
+    const send = (bytes: Buffer) => socket.write(`${bytes.length.toString(16)}\r\n${bytes.toString('latin1')}\r\n`, 'latin1');
+    send(firstChunk);
+    return { socket, answer, send, end: () => socket.write('0\r\n\r\n') };
+  };
+
+  it('lets small chunked bodies through while a stalled chunked body has sent little, and meters large ones', async () => {
+    const user = uniqueUser('budget');
+    const json = body(image);
+    // A stalled chunked upload: it has sent 100 bytes and holds no budget for them.
+    const stalled = openChunked('/v1/media', user, json.subarray(0, 100));
+    await sleep(200);
+    // A small chunked resolve and a large chunked upload are both answered meanwhile.
+    const resolve = openChunked('/v1/media/resolve', user, Buffer.from('{"payload":{"text":"hi"}}'));
+    resolve.end();
+    expect((await resolve.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    const large = openChunked('/v1/media', user, json.subarray(0, 64 * 1024));
+    for (let at = 64 * 1024; at < json.length; at += 64 * 1024) large.send(json.subarray(at, at + 64 * 1024));
+    large.end();
+    expect((await large.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    // Once past 1 MiB, the stalled one waits its turn for budget and is answered when it finishes.
+    for (let at = 100; at < json.length; at += 64 * 1024) stalled.send(json.subarray(at, Math.min(at + 64 * 1024, json.length)));
+    stalled.end();
+    expect((await stalled.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  });
 });
