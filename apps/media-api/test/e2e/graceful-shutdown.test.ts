@@ -1,0 +1,86 @@
+import { request } from 'node:http';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { AuditTrail } from '@jan/domain';
+import { postgresDsn, SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { dataUrl, uniqueUser } from '../support/images';
+import { uniquePng } from '../support/unique-image';
+
+jest.setTimeout(60_000);
+
+/** POSTs `body` in two parts, the second only once `release` resolves; answers status and JSON. */
+function slowPost(baseUrl: string, path: string, user: string, body: string, release: Promise<void>): {
+  sentFirstPart: Promise<void>;
+  answer: Promise<{ status: number; json: any }>;
+} {
+  let firstPartSent!: () => void;
+  const sentFirstPart = new Promise<void>((resolve) => (firstPartSent = resolve));
+  const answer = new Promise<{ status: number; json: any }>((resolve, reject) => {
+    const bytes = Buffer.from(body);
+    const req = request(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(bytes.length), 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    const half = Math.floor(bytes.length / 2);
+    req.write(bytes.subarray(0, half), () => {
+      firstPartSent();
+      void release.then(() => req.end(bytes.subarray(half)));
+    });
+  });
+  return { sentFirstPart, answer };
+}
+
+/** docs/operations.md: SIGTERM stops accepting connections and finishes in-flight requests. */
+describe('graceful shutdown', () => {
+  let app: TestApp | undefined;
+  afterAll(async () => {
+    await app?.close().catch(() => undefined);
+  });
+
+  it('finishes an upload in flight, with its object, its row and its audit entry', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s' } });
+    // A database under load: each audit write takes a moment longer than the process has left
+    // once its last request has been answered.
+    const trail = app.running.app.get(AuditTrail);
+    const appendMany = trail.appendMany.bind(trail);
+    trail.appendMany = async (entries) => {
+      await new Promise((r) => setTimeout(r, 100));
+      return appendMany(entries);
+    };
+    const user = uniqueUser('shutdown');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const upload = slowPost(app.baseUrl, '/v1/media', user, JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } }), released);
+    await upload.sentFirstPart;
+    // Let the server read the first part, so the request is in flight when the shutdown begins.
+    await new Promise((r) => setTimeout(r, 200));
+
+    // What the SIGTERM handler of main.ts runs.
+    const closing = app.running.close();
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    const { status, json } = await upload.answer;
+    await closing;
+
+    expect(status).toBe(200);
+    expect(json.id).toMatch(/^jan_/);
+    await access(join(app.dataDir, 'objects', 'images', `${json.id}.png`));
+    const db = new Client({ connectionString: postgresDsn() });
+    await db.connect();
+    try {
+      const rows = await db.query('SELECT status FROM media_api.media_objects WHERE id = $1', [json.id]);
+      expect(rows.rows).toEqual([{ status: 'ready' }]);
+      const audit = await db.query('SELECT action, outcome FROM media_api.media_audit_events WHERE media_id = $1', [json.id]);
+      expect(audit.rows).toEqual([{ action: 'media.ingest', outcome: 'success' }]);
+    } finally {
+      await db.end();
+    }
+  });
+});
