@@ -5,6 +5,7 @@ import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { MediaEvents } from '@jan/domain';
 import { openDatabase, type Database } from '@jan/persistence';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
@@ -15,6 +16,7 @@ import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
+import { InFlightWrites } from './http/in-flight-writes';
 import { withErrorResponses } from './http/openapi-errors';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
@@ -121,6 +123,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     tracing = tracingSettings ? await startTracing(fastify, tracingSettings) : null;
     setupOpenApi(app);
     await app.init();
+    const writes = app.get(InFlightWrites);
+    const events = app.get(MediaEvents) as MediaEvents & { flush?: () => Promise<void> };
     return {
       app,
       config,
@@ -128,6 +132,11 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       generatedServiceKey: serviceKey,
       async close() {
         await closeGracefully(app, config.shutdownGraceMs);
+        // Handlers whose connections the grace period cut are still storing, inserting or
+        // cleaning up: they finish (for at most another grace period) before the audit entries
+        // they emitted are written and the database closes.
+        await writes.settled(config.shutdownGraceMs);
+        await events.flush?.();
         await tracing?.shutdown();
         await database.close();
       },

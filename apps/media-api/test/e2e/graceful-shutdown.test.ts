@@ -1,10 +1,10 @@
 import { request } from 'node:http';
-import { access } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { AuditTrail } from '@jan/domain';
+import { AuditTrail, MediaStorage } from '@jan/domain';
 import { postgresDsn, SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
-import { dataUrl, uniqueUser } from '../support/images';
+import { dataUrl, noisyPng, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
 
 jest.setTimeout(60_000);
@@ -40,8 +40,15 @@ function slowPost(baseUrl: string, path: string, user: string, body: string, rel
 /** docs/operations.md: SIGTERM stops accepting connections and finishes in-flight requests. */
 describe('graceful shutdown', () => {
   let app: TestApp | undefined;
-  afterAll(async () => {
-    await app?.close().catch(() => undefined);
+  let closing: Promise<void> | undefined;
+  /** What the SIGTERM handler of main.ts runs. */
+  const shutDown = () => (closing = app!.running.close());
+  afterEach(async () => {
+    // A test that failed before shutting down still stops its app; the data dir goes either way.
+    if (app && !closing) await app.close();
+    else if (app) await rm(app.dataDir, { recursive: true, force: true });
+    app = undefined;
+    closing = undefined;
   });
 
   it('finishes an upload in flight, with its object, its row and its audit entry', async () => {
@@ -62,12 +69,11 @@ describe('graceful shutdown', () => {
     // Let the server read the first part, so the request is in flight when the shutdown begins.
     await new Promise((r) => setTimeout(r, 200));
 
-    // What the SIGTERM handler of main.ts runs.
-    const closing = app.running.close();
+    const closed = shutDown();
     await new Promise((r) => setTimeout(r, 300));
     release();
     const { status, json } = await upload.answer;
-    await closing;
+    await closed;
 
     expect(status).toBe(200);
     expect(json.id).toMatch(/^jan_/);
@@ -79,6 +85,45 @@ describe('graceful shutdown', () => {
       expect(rows.rows).toEqual([{ status: 'ready' }]);
       const audit = await db.query('SELECT action, outcome FROM media_api.media_audit_events WHERE media_id = $1', [json.id]);
       expect(audit.rows).toEqual([{ action: 'media.ingest', outcome: 'success' }]);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('lets a request whose connection the grace period cut finish its writes before the database closes', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '1s' } });
+    const user = uniqueUser('shutdown-cut');
+    // Storage slower than the grace period: the upload is still being stored when its
+    // connection is closed.
+    const storage = app.running.app.get(MediaStorage);
+    const put = storage.put.bind(storage);
+    let putStarted!: () => void;
+    const storing = new Promise<void>((resolve) => (putStarted = resolve));
+    storage.put = async (key, body, options) => {
+      putStarted();
+      await new Promise((r) => setTimeout(r, 1500));
+      return put(key, body, options);
+    };
+    // Over 1 MiB: staged in a temp file under <data dir>/tmp.
+    const image = await noisyPng(700);
+    expect(image.length).toBeGreaterThan(1024 * 1024);
+    const upload = slowPost(app.baseUrl, '/v1/media', user, JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(image) } }), Promise.resolve());
+    upload.answer.catch(() => undefined);
+    await storing;
+
+    await shutDown();
+
+    // The answer was lost with the connection; what the upload did must be whole: no temp file,
+    // and an object only with its row and its audit entry.
+    expect(await readdir(join(app.dataDir, 'tmp'))).toEqual([]);
+    const stored = await readdir(join(app.dataDir, 'objects', 'images')).catch(() => [] as string[]);
+    const db = new Client({ connectionString: postgresDsn() });
+    await db.connect();
+    try {
+      const rows = await db.query('SELECT id FROM media_api.media_objects WHERE created_by = $1', [user]);
+      expect(stored.map((name) => name.replace(/\.png$/, ''))).toEqual(rows.rows.map((r) => r.id));
+      const audit = await db.query("SELECT media_id FROM media_api.media_audit_events WHERE action = 'media.ingest' AND details->>'owner' = $1", [user]);
+      expect(audit.rows.map((r) => r.media_id)).toEqual(rows.rows.map((r) => r.id));
     } finally {
       await db.end();
     }
