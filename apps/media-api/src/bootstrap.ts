@@ -59,6 +59,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors,
+      // During the drain Fastify answered a request arriving on a still-open keep-alive
+      // connection with its own bare 503 (no code, no request id). It is served as usual instead
+      // (the database stays open until the server has closed), with `Connection: close`.
+      return503OnClosing: false,
     });
     const requestContext = new RequestContextStore();
     const root = {

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -127,5 +128,35 @@ describe('graceful shutdown', () => {
     } finally {
       await db.end();
     }
+  });
+
+  it('answers a request arriving on an open keep-alive connection during the drain as usual, then closes it', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s' } });
+    const user = uniqueUser('shutdown-keepalive');
+    const socket = connect(Number(new URL(app.baseUrl).port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } });
+    const head = `POST /v1/media HTTP/1.1\r\nHost: t\r\nx-media-service-key: ${SERVICE_KEY}\r\nx-jan-user-id: ${user}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    socket.write(head + body.slice(0, 100));
+    await new Promise((r) => setTimeout(r, 200));
+
+    const closed = shutDown();
+    await new Promise((r) => setTimeout(r, 100));
+    // The first request completes; a second one follows on the same connection at once.
+    socket.write(body.slice(100) + `GET /v1/usage HTTP/1.1\r\nHost: t\r\nx-media-service-key: ${SERVICE_KEY}\r\nx-jan-user-id: ${user}\r\nx-request-id: keepalive-second\r\n\r\n`);
+    await ended;
+    await closed;
+
+    const responses = received.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200 /);
+    const second = responses[1]!;
+    // Not a body without the stable code and request id every answer carries (docs/api.md).
+    expect(second).toMatch(/^HTTP\/1\.1 200 /);
+    expect(second).toMatch(/\r\nx-request-id: keepalive-second\r\n/i);
+    expect(second).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toMatchObject({ owner: user });
   });
 });
