@@ -7,6 +7,7 @@ import { AuditTrail, MediaStorage } from '@jan/domain';
 import { postgresDsn, SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
+import { RetentionSweeper } from '../../src/modules/media/retention-sweeper';
 
 jest.setTimeout(60_000);
 
@@ -158,5 +159,36 @@ describe('graceful shutdown', () => {
     expect(second).toMatch(/\r\nx-request-id: keepalive-second\r\n/i);
     expect(second).toMatch(/\r\nconnection: close\r\n/i);
     expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toMatchObject({ owner: user });
+  });
+
+  it('stops accepting connections at once while a retention sweep runs, and stops the sweep', async () => {
+    // The sweep acts on every expired row: a database of its own.
+    app = await startTestApp({ ownDatabase: true, env: { MEDIA_SHUTDOWN_GRACE: '10s' } });
+    const owner = uniqueUser('shutdown-sweep');
+    await app.running.database.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until, status)
+       SELECT 'jan_01zz' || lpad(g::text, 22, '0'), 'local', 'images/jan_01zz' || lpad(g::text, 22, '0') || '.png', 'image/png', 95,
+              md5(g::text) || md5(g::text), $1, now() - interval '1 day', 'ready'
+       FROM generate_series(1, 300) g`,
+      [owner],
+    );
+    // A backlog that takes a while: each removal waits on the storage.
+    const storage = app.running.app.get(MediaStorage);
+    const remove = storage.delete.bind(storage);
+    storage.delete = async (key) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return remove(key);
+    };
+    const sweeping = app.running.app.get(RetentionSweeper).sweep();
+    await new Promise((r) => setTimeout(r, 200));
+
+    const started = Date.now();
+    const closed = shutDown();
+    await new Promise((r) => setTimeout(r, 200));
+    const probe = await fetch(`${app.baseUrl}/healthz`).then((res) => res.status, (error: Error) => (error.cause as { code?: string })?.code ?? error.message);
+    expect(probe).toBe('ECONNREFUSED');
+    await closed;
+    await sweeping;
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
