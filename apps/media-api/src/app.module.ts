@@ -34,6 +34,7 @@ import { AdminGuard, AuthGuard } from './auth/auth.guard';
 import { PrincipalResolver } from './auth/principal-resolver';
 import { MediaConfig } from './config/media-config';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
+import { InFlightWrites, InFlightWritesInterceptor } from './http/in-flight-writes';
 import { AuditedMediaEvents } from './infrastructure/audit/audited-media-events';
 import { RequestContextStore } from './infrastructure/audit/request-context';
 import { SharpImageInspector } from './infrastructure/images/sharp-image-inspector';
@@ -188,6 +189,8 @@ export class AppModule {
         },
         { provide: APP_GUARD, useFactory: (reflector: Reflector, limits: RateLimits) => new RateLimitGuard(reflector, limits), inject: [Reflector, RateLimits] },
         IdempotencyInterceptor,
+        InFlightWrites,
+        InFlightWritesInterceptor,
       ],
     };
   }

@@ -5,7 +5,7 @@ import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { DomainError } from '@jan/domain';
+import { DomainError, MediaEvents } from '@jan/domain';
 import { openDatabase, type Database } from '@jan/persistence';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
@@ -16,6 +16,7 @@ import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget, meterUnknownLength } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
+import { InFlightWrites } from './http/in-flight-writes';
 import { withErrorResponses } from './http/openapi-errors';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
@@ -68,6 +69,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
       frameworkErrors,
       clientErrorHandler: clientErrors,
+      // During the drain Fastify answered a request arriving on a still-open keep-alive
+      // connection with its own bare 503 (no code, no request id). It is served as usual instead
+      // (the database stays open until the server has closed), with `Connection: close`.
+      return503OnClosing: false,
     });
     const requestContext = new RequestContextStore();
     const root = {
@@ -140,6 +145,8 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     tracing = tracingSettings ? await startTracing(fastify, tracingSettings) : null;
     setupOpenApi(app);
     await app.init();
+    const writes = app.get(InFlightWrites);
+    const events = app.get(MediaEvents) as MediaEvents & { flush?: () => Promise<void> };
     return {
       app,
       config,
@@ -147,6 +154,11 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       generatedServiceKey: serviceKey,
       async close() {
         await closeGracefully(app, config.shutdownGraceMs);
+        // Handlers whose connections the grace period cut are still storing, inserting or
+        // cleaning up: they finish (for at most another grace period) before the audit entries
+        // they emitted are written and the database closes.
+        await writes.settled(config.shutdownGraceMs);
+        await events.flush?.();
         await tracing?.shutdown();
         await database.close();
       },

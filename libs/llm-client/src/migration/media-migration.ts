@@ -12,7 +12,10 @@ export interface MediaMigrationOptions {
   /** The client to use; built from `clientOptions` (and the environment) when omitted. */
   client?: MediaClient;
   clientOptions?: MediaClientOptions;
-  /** Step 4. Fallback: `MEDIA_CLIENT_CUTOVER`. Default `off`. Ignored while `enabled` is false. */
+  /**
+   * Step 4. Fallback: `MEDIA_CLIENT_CUTOVER`. Default `off`. Read like the variable (case and
+   * surrounding spaces ignored); another value throws. Ignored while `enabled` is false.
+   */
   cutover?: CutoverMode;
   /** Providers resolved with `mode: 'inline'` (see DEFAULT_INLINE_PROVIDERS). */
   inlineProviders?: readonly string[];
@@ -53,9 +56,15 @@ function flag(value: string | undefined): boolean {
   return /^(1|true|yes|on)$/i.test((value ?? '').trim());
 }
 
-function cutoverMode(value: string | undefined): CutoverMode {
+/**
+ * The same reading for the option and the environment; unset or empty is `off`. Anything else
+ * throws at boot: a typo must fail the deploy, not leave raw images accepted.
+ */
+function cutoverMode(value: string | undefined, source: string): CutoverMode {
   const mode = (value ?? '').trim().toLowerCase();
-  return mode === 'report' || mode === 'enforce' ? mode : 'off';
+  if (mode === '') return 'off';
+  if (mode === 'off' || mode === 'report' || mode === 'enforce') return mode;
+  throw new Error(`${source} must be off, report or enforce, not ${JSON.stringify(value)}`);
 }
 
 /**
@@ -68,7 +77,8 @@ export function createMediaMigration(options: MediaMigrationOptions = {}): Media
   if (!enabled) return disabledMigration;
 
   const client = options.client ?? new MediaClient({ env, ...options.clientOptions });
-  const cutover = options.cutover ?? cutoverMode(env['MEDIA_CLIENT_CUTOVER']);
+  const cutover =
+    options.cutover !== undefined ? cutoverMode(options.cutover, 'cutover') : cutoverMode(env['MEDIA_CLIENT_CUTOVER'], 'MEDIA_CLIENT_CUTOVER');
   const dualWriteDefaults: DualWriteOptions = {
     onError: options.onError,
     timeoutMs: options.dualWriteTimeoutMs ?? 10_000,

@@ -1,4 +1,4 @@
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AuditTrail, MediaEvents, type AuditEntryInput, type MediaEvent } from '@jan/domain';
 import { auditEntriesFor } from './audit-mapping';
 import type { RequestContextStore } from './request-context';
@@ -23,7 +23,7 @@ export interface AuditBatchingOptions {
  * logged, never turned into a failed request. `flush()` writes everything queued and waits
  * (shutdown, tests).
  */
-export class AuditedMediaEvents extends MediaEvents implements OnModuleDestroy {
+export class AuditedMediaEvents extends MediaEvents implements OnApplicationShutdown {
   private readonly logger = new Logger('audit');
   private readonly lingerMs: number;
   private readonly maxBatch: number;
@@ -75,7 +75,12 @@ export class AuditedMediaEvents extends MediaEvents implements OnModuleDestroy {
     }
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * After the HTTP server has closed, not on module destroy: Nest runs the destroy hooks before it
+   * stops the server, so the entries of requests that finish during a graceful shutdown would
+   * queue after that flush and be lost when the pool closes and the process exits.
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.flush();
   }
 

@@ -1,4 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Writes } from '../../http/in-flight-writes';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AdminMedia, Clock, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
 import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
@@ -57,6 +58,7 @@ export class AdminController {
   }
 
   @Post('media/purge')
+  @Writes()
   @HttpCode(200)
   @ApiOperation({ summary: 'Delete objects matching every given filter (ids, owner, expired); dry_run reports only' })
   @ApiOkResponse({ type: PurgeResultDto, description: 'What was purged (with dry_run: what would be)' })
@@ -66,6 +68,7 @@ export class AdminController {
   }
 
   @Post('media/:id/reissue')
+  @Writes()
   @HttpCode(200)
   @ApiOperation({ summary: 'A fresh signed URL that bypasses the cache' })
   @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A fresh signature, never from the URL cache' })

@@ -1,4 +1,5 @@
 import { Controller, HttpCode, Param, Put, Query, Req } from '@nestjs/common';
+import { Writes } from '../../http/in-flight-writes';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
@@ -25,6 +26,7 @@ export class UploadsController {
   ) {}
 
   @Put('uploads/:name')
+  @Writes()
   @HttpCode(200)
   put(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
     return this.receive(`uploads/${name}`, query, request);
@@ -32,6 +34,7 @@ export class UploadsController {
 
   /** URLs handed out before uploads had keys of their own wrote the object's key. */
   @Put('images/:name')
+  @Writes()
   @HttpCode(200)
   putLegacy(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest) {
     return this.receive(`images/${name}`, query, request);

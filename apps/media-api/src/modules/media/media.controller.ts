@@ -1,4 +1,5 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Writes } from '../../http/in-flight-writes';
 import {
   ApiBody,
   ApiConsumes,
@@ -97,6 +98,7 @@ export class MediaController {
   ) {}
 
   @Post()
+  @Writes()
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
@@ -141,6 +143,7 @@ export class MediaController {
   }
 
   @Post('upload')
+  @Writes()
   @Idempotent()
   @RateLimitOwnerInStream()
   @HttpCode(200)
@@ -253,6 +256,7 @@ export class MediaController {
   }
 
   @Post('prepare-upload')
+  @Writes()
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Reserve an id and get a signed URL to upload the bytes straight to storage; then call complete' })
@@ -283,6 +287,7 @@ export class MediaController {
   }
 
   @Post(':id/complete')
+  @Writes()
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Verify a direct upload (size, checksum, type, decode) and make it ready' })
@@ -402,6 +407,7 @@ export class MediaController {
   }
 
   @Put(':id/pin')
+  @Writes()
   @ApiOperation({ summary: 'Keep the object past retention' })
   @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, pinned' })
   async pin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
@@ -409,6 +415,7 @@ export class MediaController {
   }
 
   @Delete(':id/pin')
+  @Writes()
   @ApiOperation({ summary: 'Let retention apply again (the clock restarts now)' })
   @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, unpinned, with the new retention_until' })
   async unpin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
@@ -416,6 +423,7 @@ export class MediaController {
   }
 
   @Delete(':id')
+  @Writes()
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete the object and its bytes' })
   @ApiNoContentResponse({ description: 'Deleted (no body)' })

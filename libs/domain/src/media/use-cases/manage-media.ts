@@ -81,17 +81,21 @@ export class ManageMedia {
    * sweeps take what expired since first, then the claimed rows, those tried longest ago first,
    * with the budget left. However many objects are stuck, new expiries are deleted. Database
    * failures end the sweep.
+   *
+   * `signal` stops the sweep after the object being removed (a shutdown): what is left expired
+   * waits for the next sweep, of this replica or another.
    */
-  async purgeExpired(batchSize = 100, maxBatches = 100): Promise<RetentionSweep> {
+  async purgeExpired(batchSize = 100, maxBatches = 100, options: { signal?: AbortSignal } = {}): Promise<RetentionSweep> {
     const now = this.clock.now();
     const sweep: RetentionSweep = { removed: 0, failed: [] };
     const tried = new Set<string>();
-    for (let batch = 0; batch < maxBatches; batch++) {
+    for (let batch = 0; batch < maxBatches && !options.signal?.aborted; batch++) {
       const expired = await this.repository.findExpired(now, batchSize);
       const fresh = expired.filter((media) => !tried.has(media.id));
       // Only rows this sweep already failed on are left: it is done.
       if (fresh.length === 0) break;
       for (const media of fresh) {
+        if (options.signal?.aborted) return sweep;
         tried.add(media.id);
         const reason = media.status === 'pending' ? 'upload_expired' : 'retention';
         const outcome = await this.removeOrReport(media, null, reason, { onlyIfExpired: true, now });

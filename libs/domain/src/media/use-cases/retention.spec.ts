@@ -291,3 +291,25 @@ describe('an object storage refuses to delete', () => {
     expect(await codeOf(t.manage.purgeExpired())).toBe('database_unavailable');
   });
 });
+
+describe('retention sweep stopped by its signal', () => {
+  it('stops after the object it is removing and leaves the rest for the next sweep', async () => {
+    const t = createUseCaseTestbed();
+    for (const seed of ['stop-1', 'stop-2', 'stop-3']) await t.upload(alice, pngBytes(seed));
+    t.clock.advance(31 * DAY);
+    const stop = new AbortController();
+    const storageDelete = t.storage.delete.bind(t.storage);
+    t.storage.delete = async (key) => {
+      stop.abort(); // a shutdown begins while the first removal runs
+      return storageDelete(key);
+    };
+
+    const sweep = await t.manage.purgeExpired(100, 100, { signal: stop.signal });
+
+    expect(sweep).toEqual({ removed: 1, failed: [] });
+    expect(t.events.ofType('media.deleted')).toHaveLength(1);
+    expect([...t.repository.rows.values()].filter((m) => m.status === 'ready' && !m.claimedAt)).toHaveLength(2);
+    t.storage.delete = storageDelete;
+    expect(await t.manage.purgeExpired()).toEqual({ removed: 2, failed: [] });
+  });
+});
