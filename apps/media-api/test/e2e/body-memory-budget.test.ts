@@ -19,8 +19,12 @@ describe('the memory budget of large JSON bodies', () => {
 
   const body = (bytes: Buffer) => Buffer.from(JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }));
 
-  /** Sends the request line, headers and the first `sent` bytes of the body, then waits. */
-  const openUpload = (user: string, json: Buffer, sent: number): { socket: Socket; answer: Promise<string> } => {
+  /**
+   * A JSON POST over a raw socket: request line, the credentials, `framing` (Content-Length or
+   * Transfer-Encoding), then nothing more until the test writes it. `answer` is everything the
+   * server sent back by the time it closed the connection.
+   */
+  const openPost = (path: string, user: string, framing: string): { socket: Socket; answer: Promise<string> } => {
     const url = new URL(app.baseUrl);
     const socket = connect(Number(url.port), url.hostname);
     let received = '';
@@ -30,11 +34,17 @@ describe('the memory budget of large JSON bodies', () => {
       socket.on('error', () => undefined);
     });
     socket.write(
-      `POST /v1/media HTTP/1.1\r\nHost: ${url.host}\r\nX-Media-Service-Key: ${app.running.config.serviceKeys[0]}\r\n` +
-        `X-Jan-User-Id: ${user}\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\nConnection: close\r\n\r\n`,
+      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nX-Media-Service-Key: ${app.running.config.serviceKeys[0]}\r\n` +
+        `X-Jan-User-Id: ${user}\r\nContent-Type: application/json\r\n${framing}\r\nConnection: close\r\n\r\n`,
     );
-    socket.write(json.subarray(0, sent));
     return { socket, answer };
+  };
+
+  /** Sends the request line, headers and the first `sent` bytes of the body, then waits. */
+  const openUpload = (user: string, json: Buffer, sent: number) => {
+    const upload = openPost('/v1/media', user, `Content-Length: ${json.length}`);
+    upload.socket.write(json.subarray(0, sent));
+    return upload;
   };
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -64,18 +74,7 @@ describe('the memory budget of large JSON bodies', () => {
 
   /** A chunked request (no Content-Length): request line, headers and `firstChunk`, then it waits. */
   const openChunked = (path: string, user: string, firstChunk: Buffer) => {
-    const url = new URL(app.baseUrl);
-    const socket = connect(Number(url.port), url.hostname);
-    let received = '';
-    const answer = new Promise<string>((resolve) => {
-      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
-      socket.on('close', () => resolve(received));
-      socket.on('error', () => undefined);
-    });
-    socket.write(
-      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nX-Media-Service-Key: ${app.running.config.serviceKeys[0]}\r\n` +
-        `X-Jan-User-Id: ${user}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`,
-    );
+    const { socket, answer } = openPost(path, user, 'Transfer-Encoding: chunked');
     const send = (bytes: Buffer) => socket.write(`${bytes.length.toString(16)}\r\n${bytes.toString('latin1')}\r\n`, 'latin1');
     send(firstChunk);
     return { socket, answer, send, end: () => socket.write('0\r\n\r\n') };
