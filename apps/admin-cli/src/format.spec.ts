@@ -43,4 +43,10 @@ describe('format', () => {
     );
     expect(sanitize('evil\u001b[2Jname')).toBe('evil\\x1b[2Jname');
   });
+
+  it('shows a field of the wrong type from a malformed answer as its JSON, instead of failing', () => {
+    expect(sanitize(42)).toBe('42');
+    expect(sanitize({ name: 'x\u001b' })).toBe('{"name":"x\\u001b"}');
+    expect(sanitize(null)).toBe('-');
+  });
 });

@@ -37,9 +37,12 @@ export function formatValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Control characters from the server (a filename, an owner id) must not drive the terminal. */
-export function sanitize(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/**
+ * Control characters from the server (a filename, an owner id) must not drive the terminal. A field
+ * that is not a string (a proxy's or an older server's answer) is shown as its JSON.
+ */
+export function sanitize(text: unknown): string {
+  return (typeof text === 'string' ? text : formatValue(text)).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export interface Column<T> {
