@@ -43,7 +43,7 @@ async function readOrCreate(path: string, minLength: number, make: () => string)
     return value;
   } catch (error) {
     // Another process created it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return (await readSecret(path, minLength))!;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreate(path, minLength, make);
     throw error;
   } finally {
     await rm(temporary, { force: true });
