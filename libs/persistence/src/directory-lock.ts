@@ -1,4 +1,5 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
 
 const heldInThisProcess = new Set<string>();
 
@@ -7,34 +8,79 @@ const heldInThisProcess = new Set<string>();
  * taken over (a crash must not block the next start); one held by a live process is an error.
  * Advisory only: it protects against a second service on the same host, not against a
  * directory shared between machines.
+ *
+ * The file appears with the pid already in it (written aside, then linked into place), so no one
+ * sees it empty and takes it for a leftover. A leftover is taken over by one process at a time
+ * (`<file>.takeover`, made the same way), and only if it still names the dead owner once that
+ * marker is held: two processes that both found the leftover, started together after a crash,
+ * each removed it and could remove the other's new lock, and both opened the database.
  */
 export async function acquireDirectoryLock(file: string, log?: (message: string) => void): Promise<() => Promise<void>> {
   if (heldInThisProcess.has(file)) throw new Error(`embedded database is already open in this process (${file})`);
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const takeover = `${file}.takeover`;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (await createWithPid(file)) return held(file);
+    const leftover = await contentOf(file);
+    if (leftover === undefined) continue;
+    const owner = ownerIn(leftover);
+    if (owner !== null) throw new Error(`embedded database is in use by process ${owner} (lock file ${file})`);
+
+    if (!(await createWithPid(takeover))) {
+      // Another process is taking it over (or died doing so: then its marker goes too).
+      const marker = await contentOf(takeover);
+      if (marker !== undefined && ownerIn(marker) === null) await rm(takeover, { force: true });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      continue;
+    }
     try {
-      const handle = await open(file, 'wx');
-      try {
-        await handle.writeFile(`${process.pid}\n`);
-      } finally {
-        await handle.close();
-      }
-      heldInThisProcess.add(file);
-      return async () => {
-        heldInThisProcess.delete(file);
-        await rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number.parseInt((await readFile(file, 'utf8').catch(() => '')).trim(), 10);
-      // Our own pid in a file we do not hold is a leftover from an earlier life (pid 1 in containers).
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`embedded database is in use by process ${owner} (lock file ${file})`);
-      }
-      log?.(`embedded database: taking over stale lock ${file} (pid ${Number.isNaN(owner) ? 'unknown' : owner})`);
+      if ((await contentOf(file)) !== leftover) continue;
+      log?.(`embedded database: taking over stale lock ${file} (pid ${leftover.trim() || 'unknown'})`);
       await rm(file, { force: true });
+      if (await createWithPid(file)) return held(file);
+    } finally {
+      await rm(takeover, { force: true });
     }
   }
   throw new Error(`could not lock ${file}`);
+}
+
+function held(file: string): () => Promise<void> {
+  heldInThisProcess.add(file);
+  return async () => {
+    heldInThisProcess.delete(file);
+    await rm(file, { force: true });
+  };
+}
+
+/** Creates `file` holding this process's pid, whole; false if it exists. */
+async function createWithPid(file: string): Promise<boolean> {
+  const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(aside, `${process.pid}\n`, { flag: 'wx' });
+  try {
+    await link(aside, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
+async function contentOf(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The live process a lock file names, or null for a leftover. */
+function ownerIn(content: string): number | null {
+  const owner = Number.parseInt(content.trim(), 10);
+  // Our own pid in a file we do not hold is a leftover from an earlier life (pid 1 in containers).
+  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner) ? owner : null;
 }
 
 function isAlive(pid: number): boolean {

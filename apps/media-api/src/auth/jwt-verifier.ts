@@ -52,8 +52,8 @@ export class JwtVerifier {
       );
   }
 
-  /** The principal a token stands for; `actingFor` applies to admins only (users are themselves). */
-  async verify(token: string, actingFor: string | null): Promise<Principal> {
+  /** The principal a token stands for; an admin acts for nobody until the caller names a user. */
+  async verify(token: string): Promise<Principal> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.keys, {
@@ -68,7 +68,7 @@ export class JwtVerifier {
     }
     const subject = payload.sub;
     if (typeof subject !== 'string' || !isUserId(subject)) throw new DomainError('unauthorized', 'token subject is missing or invalid');
-    if (rolesOf(payload).includes(this.settings.adminRole)) return { kind: 'admin', adminId: subject, actingFor };
+    if (rolesOf(payload).includes(this.settings.adminRole)) return { kind: 'admin', adminId: subject, actingFor: null };
     return { kind: 'user', subject };
   }
 

@@ -104,6 +104,13 @@ describe('PrincipalResolver', () => {
     expect((await failure(r.resolve({ 'x-media-admin-key': '' }))).code).toBe('unauthorized');
   });
 
+  it('judges the token before X-Jan-User-Id, which only an admin token uses', async () => {
+    const r = resolver();
+    expect(await r.resolve(bearer(await token({}, { sub: 'alice' }), { 'x-jan-user-id': '' }))).toEqual({ kind: 'user', subject: 'alice' });
+    expect((await failure(r.resolve(bearer(await token({}, { exp: -120 }), { 'x-jan-user-id': '' })))).code).toBe('unauthorized');
+    expect((await failure(r.resolve(bearer(await token({ roles: ['media-admin'] }), { 'x-jan-user-id': 'has space' })))).code).toBe('invalid_request');
+  });
+
   it("takes a user's identity from the token subject only", async () => {
     const r = resolver();
     expect(await r.resolve(bearer(await token({}, { sub: 'alice' }), { 'x-jan-user-id': 'bob' }))).toEqual({ kind: 'user', subject: 'alice' });
@@ -219,21 +226,21 @@ describe('JWKS fetch failures', () => {
     let now = 0;
     const { remote, state } = issuer();
     const verifier = new JwtVerifier(settings, withFailureCooldown(remote, 5_000, () => now));
-    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect((await verifier.verify(await token())).kind).toBe('user');
     state.up = false;
     // The failed fetch falls back to the keys fetched before.
-    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect((await verifier.verify(await token())).kind).toBe('user');
     expect(state.fetches).toBe(2);
     // Made-up key ids do not reach the issuer again within the cooldown.
     for (let i = 0; i < 5; i++) {
-      expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: `made-up-${i}` }), null))).toMatchObject({ code: 'auth_unavailable' });
+      expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: `made-up-${i}` })))).toMatchObject({ code: 'auth_unavailable' });
     }
-    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect((await verifier.verify(await token())).kind).toBe('user');
     expect(state.fetches).toBe(2);
     // After it, one fetch again; the issuer back, unknown keys are the token's fault.
     now = 5_000;
     state.up = true;
-    expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: 'made-up' }), null))).toMatchObject({ code: 'unauthorized' });
+    expect(await failure(verifier.verify(await token({}, { key: 'stranger', kid: 'made-up' })))).toMatchObject({ code: 'unauthorized' });
     expect(state.fetches).toBe(3);
   });
 
@@ -242,11 +249,11 @@ describe('JWKS fetch failures', () => {
     const { remote, state } = issuer();
     state.up = false;
     const verifier = new JwtVerifier(settings, withFailureCooldown(remote, 5_000, () => now));
-    for (let i = 0; i < 3; i++) expect(await failure(verifier.verify(await token(), null))).toMatchObject({ code: 'auth_unavailable' });
+    for (let i = 0; i < 3; i++) expect(await failure(verifier.verify(await token()))).toMatchObject({ code: 'auth_unavailable' });
     expect(state.fetches).toBe(1);
     now = 5_001;
     state.up = true;
-    expect((await verifier.verify(await token(), null)).kind).toBe('user');
+    expect((await verifier.verify(await token())).kind).toBe('user');
     expect(state.fetches).toBe(2);
   });
 });

@@ -56,7 +56,10 @@ export class PrincipalResolver {
     if (authorization !== undefined && this.options.jwt) {
       const match = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization);
       if (!match) throw new DomainError('unauthorized', 'Authorization must be "Bearer <token>"');
-      return this.options.jwt.verify(match[1], actingFor(headers));
+      // The token first: a bad one is a 401 whatever the header says, and X-Jan-User-Id means
+      // something (and is checked) only for an admin's token; an end user's is ignored.
+      const principal = await this.options.jwt.verify(match[1]);
+      return principal.kind === 'admin' ? { ...principal, actingFor: actingFor(headers) } : principal;
     }
 
     const apiKey = single(headers['x-api-key']);

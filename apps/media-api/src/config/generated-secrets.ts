@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MediaConfig } from './media-config';
+import { ConfigError, type MediaConfig } from './media-config';
 
 /**
  * On the embedded default no secrets are configured: generate a service key and a URL-signing key
@@ -12,30 +12,63 @@ export async function ensureGeneratedSecrets(config: MediaConfig): Promise<{ ser
   const dir = join(config.dataDir, 'secrets');
   let serviceKey: string | undefined;
   if (config.serviceKeys.length === 0) {
-    serviceKey = await readOrCreate(join(dir, 'service-key'), () => randomBytes(24).toString('base64url'));
+    // The same floors as MEDIA_SERVICE_KEY and MEDIA_SIGNING_KEYS (generated: 32 and 43 characters).
+    serviceKey = await readOrCreate(join(dir, 'service-key'), 16, () => randomBytes(24).toString('base64url'));
     config.serviceKeys = [serviceKey];
   }
   if (config.signingKeys.length === 0) {
-    const secret = await readOrCreate(join(dir, 'signing-key'), () => randomBytes(32).toString('base64url'));
+    const secret = await readOrCreate(join(dir, 'signing-key'), 32, () => randomBytes(32).toString('base64url'));
     config.signingKeys = [`local1:${secret}`];
   }
   return { serviceKey };
 }
 
-async function readOrCreate(path: string, make: () => string): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+async function readOrCreate(path: string, minLength: number, make: () => string): Promise<string> {
+  const existing = await readSecret(path, minLength);
+  if (existing !== undefined) return existing;
   await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
   const value = make();
+  // Written whole under a temporary name, then linked into place: the file is never seen (by
+  // another process, or after a crash) empty or half written. link() fails if it exists.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    await writeFile(path, value + '\n', { mode: 0o600, flag: 'wx' });
+    const handle = await open(temporary, 'wx', 0o600);
+    try {
+      await handle.writeFile(value + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await link(temporary, path);
     return value;
   } catch (error) {
     // Another process created it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return (await readFile(path, 'utf8')).trim();
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreate(path, minLength, make);
     throw error;
+  } finally {
+    await rm(temporary, { force: true });
   }
+}
+
+/**
+ * The secret in `path`, or undefined when there is no file. An empty or short one (a truncated
+ * file, a bad restore) stops start-up: trusted as it was, an empty service key let every request
+ * with an empty `X-Media-Service-Key` in, and an empty signing key made signed URLs forgeable.
+ */
+async function readSecret(path: string, minLength: number): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError([`${path}: cannot read the generated secret (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  }
+  const value = text.trim();
+  if (!new RegExp(`^[\\x21-\\x7e]{${minLength},}$`).test(value)) {
+    throw new ConfigError([
+      `${path}: the generated secret is empty, truncated or damaged (expected at least ${minLength} printable characters); ` +
+        'restore it from a backup, or delete the file to generate a new one (callers then need the new key)',
+    ]);
+  }
+  return value;
 }

@@ -404,6 +404,25 @@ describe('tokens and keys', () => {
     expect(issuer.fetches).toBe(cached);
   });
 
+  it('judges a bearer token before X-Jan-User-Id, which an end user may send in any form', async () => {
+    const usage = async (headers: Record<string, string>) => {
+      const res = await fetch(`${app.baseUrl}/v1/usage`, { headers });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    // Ignored for end users, as for a gateway user key: a malformed value does not block the user.
+    for (const value of ['', 'has space']) {
+      expect(await usage({ ...bearer(await issuer.mint({ sub: alice })), 'x-jan-user-id': value })).toMatchObject({ status: 200, body: { owner: alice } });
+      expect(await usage({ 'x-api-key': GATEWAY_USER_KEY, 'x-jan-user-id': value })).toMatchObject({ status: 200, body: { owner: alice } });
+    }
+    // A bad token is a 401 (sign in again), not a 400 about a header.
+    expect(await usage({ ...bearer(await issuer.mint({ sub: alice, expiresIn: -600 })), 'x-jan-user-id': '' })).toMatchObject({ status: 401, body: { code: 'unauthorized' } });
+    expect(await usage({ authorization: 'Bearer a.b.c', 'x-jan-user-id': 'has space' })).toMatchObject({ status: 401, body: { code: 'unauthorized' } });
+    // An admin's token acts for the user it names, and a malformed name is still refused.
+    const admin = bearer(await issuer.mint({ sub: operator, roles: [ADMIN_ROLE] }));
+    expect(await usage({ ...admin, 'x-jan-user-id': bob })).toMatchObject({ status: 200, body: { owner: bob } });
+    expect(await usage({ ...admin, 'x-jan-user-id': 'has space' })).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+  });
+
   it("answers the caller's own usage", async () => {
     const res = await fetch(`${app.baseUrl}/v1/usage`, { headers: bearer(await issuer.mint({ sub: alice })) });
     const body = await res.json() as any;

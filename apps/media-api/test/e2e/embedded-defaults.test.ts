@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp } from '../support/test-app';
+import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, pngImage } from '../support/images';
 
 /**
@@ -62,6 +62,28 @@ describe('embedded defaults (no environment)', () => {
       expect(Buffer.from(await (await fetch(url)).arrayBuffer())).toEqual(png);
     } finally {
       await second.close();
+    }
+  });
+  it('refuses to start on a truncated service-key file rather than accepting an empty X-Media-Service-Key', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-truncated-'));
+    try {
+      await (await startTestApp({ engine: 'embedded', dataDir: own })).close();
+      // What a full disk, a crash while the file was first written or a bad restore leaves behind.
+      await writeFile(join(own, 'secrets', 'service-key'), '');
+
+      const started: TestApp | Error = await startTestApp({ engine: 'embedded', dataDir: own }).catch((error: Error) => error);
+      if (!(started instanceof Error)) {
+        try {
+          const res = await fetch(`${started.baseUrl}/v1/usage`, { headers: { 'x-media-service-key': '', 'x-jan-user-id': 'u1' } });
+          expect(res.status).toBe(401);
+        } finally {
+          await started.close();
+        }
+      }
+      expect(started).toBeInstanceOf(Error);
+      expect((started as Error).message).toContain(join(own, 'secrets', 'service-key'));
+    } finally {
+      await rm(own, { recursive: true, force: true });
     }
   });
 });
