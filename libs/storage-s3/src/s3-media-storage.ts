@@ -81,7 +81,7 @@ export interface S3MediaStorageOptions {
    * sends HeadBucket, which IAM authorizes with s3:ListBucket.
    */
   pingKey?: string;
-  /** Per-attempt request timeout, ms. */
+  /** Per-attempt bound, ms, on waiting for S3's answer (request sent, response headers received). */
   requestTimeoutMs?: number;
   maxAttempts?: number;
   /** Called once per SDK client the adapter creates: add middleware for metrics, tracing, tests. */
@@ -132,7 +132,9 @@ export class S3MediaStorage extends MediaStorage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: this.options.maxAttempts ?? 3,
-      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, connectionTimeout: 5_000 },
+      // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes, and
+      // a bucket that takes the request but never answers holds it (and the caller) forever.
+      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true, connectionTimeout: 5_000 },
     };
     const client = new S3Client(config);
     this.options.configureClient?.(client, role);

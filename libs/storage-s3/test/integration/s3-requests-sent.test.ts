@@ -297,6 +297,30 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
     storage.destroy();
   });
+
+  it('an endpoint that takes the request and never answers (a stalled bucket) is storage_unavailable after requestTimeoutMs, for every operation', async () => {
+    const server = createServer((request) => request.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const { storage } = recordingStorage({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const results = [
+        await failure(storage.ping()),
+        await failure(storage.head(contractKey())),
+        await failure(storage.get(contractKey())),
+        await failure(storage.delete(contractKey())),
+        await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
+      ];
+      expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+      expect(Date.now() - started).toBeLessThan(5 * 2_000);
+    } finally {
+      storage.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 15_000);
 });
 
 describe('S3MediaStorage: presigned URLs and POST policies, as GENERATED (s3rver checks expiry only, not signatures or policies)', () => {
