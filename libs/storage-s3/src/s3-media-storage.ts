@@ -17,6 +17,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   DomainError,
+  guardAgainstStall,
   MediaStorage,
   type ByteRange,
   type PutOptions,
@@ -244,7 +245,11 @@ export class S3MediaStorage extends MediaStorage {
     try {
       const out = await this.reader.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range }));
       if (!out.Body) throw new Error('GetObject returned no body');
-      const body = out.Body as Readable;
+      // The SDK's timeouts end at the response headers: a body that stops midway would hold the
+      // reader (a proxied download) for as long as the connection stays open.
+      const body = guardAgainstStall(out.Body as Readable, this.options.requestTimeoutMs ?? 30_000, () =>
+        new DomainError('storage_unavailable', 'object storage stopped sending', { provider: 's3', operation: 'get' }),
+      );
       const bytes = out.ContentLength ?? 0;
       const wanted = range ? servedBeyondRange(range, out.ContentRange) : undefined;
       if (wanted !== undefined) return { body: pipeline(body, limitBytes(wanted), () => undefined), bytes: wanted, contentType: out.ContentType ?? null };
