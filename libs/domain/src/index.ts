@@ -25,4 +25,5 @@ export * from './ports/media-repository';
 export * from './ports/media-storage';
 export * from './ports/quota-policy';
 export * from './ports/remote-fetcher';
+export * from './ports/stall-guard';
 export * from './ports/upload-staging';

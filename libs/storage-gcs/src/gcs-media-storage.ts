@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Storage, type StorageOptions, type File } from '@google-cloud/storage';
 import {
   DomainError,
+  guardAgainstStall,
   MediaStorage,
   type ByteRange,
   type PutOptions,
@@ -145,7 +146,12 @@ export class GcsMediaStorage extends MediaStorage {
       ...(range ? { start, end } : {}),
       decompress: false,
     });
-    return { body: stream, bytes: Math.max(0, end - start + 1), contentType: info.contentType };
+    // The library's timeout does not cover a body that stops midway with its connection open:
+    // it would hold the reader (a proxied download) until the connection closes.
+    const body = guardAgainstStall(stream, this.options.requestTimeoutMs ?? 30_000, () =>
+      new DomainError('storage_unavailable', 'object storage stopped sending', { provider: 'gcs', operation: 'get' }),
+    );
+    return { body, bytes: Math.max(0, end - start + 1), contentType: info.contentType };
   }
 
   async head(key: string): Promise<StoredObjectInfo | null> {

@@ -17,6 +17,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   DomainError,
+  guardAgainstStall,
   MediaStorage,
   type ByteRange,
   type PutOptions,
@@ -81,7 +82,7 @@ export interface S3MediaStorageOptions {
    * sends HeadBucket, which IAM authorizes with s3:ListBucket.
    */
   pingKey?: string;
-  /** Per-attempt request timeout, ms. */
+  /** Per-attempt bound, ms, on waiting for S3's answer (request sent, response headers received). */
   requestTimeoutMs?: number;
   maxAttempts?: number;
   /** Called once per SDK client the adapter creates: add middleware for metrics, tracing, tests. */
@@ -132,7 +133,9 @@ export class S3MediaStorage extends MediaStorage {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: this.options.maxAttempts ?? 3,
-      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, connectionTimeout: 5_000 },
+      // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes, and
+      // a bucket that takes the request but never answers holds it (and the caller) forever.
+      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true, connectionTimeout: 5_000 },
     };
     const client = new S3Client(config);
     this.options.configureClient?.(client, role);
@@ -242,7 +245,11 @@ export class S3MediaStorage extends MediaStorage {
     try {
       const out = await this.reader.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range }));
       if (!out.Body) throw new Error('GetObject returned no body');
-      const body = out.Body as Readable;
+      // The SDK's timeouts end at the response headers: a body that stops midway would hold the
+      // reader (a proxied download) for as long as the connection stays open.
+      const body = guardAgainstStall(out.Body as Readable, this.options.requestTimeoutMs ?? 30_000, () =>
+        new DomainError('storage_unavailable', 'object storage stopped sending', { provider: 's3', operation: 'get' }),
+      );
       const bytes = out.ContentLength ?? 0;
       const wanted = range ? servedBeyondRange(range, out.ContentRange) : undefined;
       if (wanted !== undefined) return { body: pipeline(body, limitBytes(wanted), () => undefined), bytes: wanted, contentType: out.ContentType ?? null };

@@ -129,6 +129,44 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
   });
 });
 
+describe('GcsMediaStorage: a read whose body stops midway (a bucket stalling mid-stream)', () => {
+  it('errors the body with storage_unavailable after requestTimeoutMs without data, instead of hanging the reader', async () => {
+    const data = randomBytes(256 * 1024);
+    const key = contractKey();
+    const direct = new GcsMediaStorage(base);
+    await direct.put(key, Readable.from([data]), { contentType: 'image/png' });
+    const stalling = await startRecordingProxy(base.apiEndpoint!, { stallAfterBytes: (r) => (r.method === 'GET' && r.url.includes('alt=media') ? 1000 : undefined) });
+    const storage = new GcsMediaStorage({ ...base, apiEndpoint: stalling.origin, maxRetries: 0, requestTimeoutMs: 300 });
+    try {
+      const object = await storage.get(key);
+      const started = Date.now();
+      const error = await readAll(object.body).then(
+        () => new Error('expected a rejection'),
+        (e: unknown) => e,
+      );
+      expect(isDomainError(error) ? error.code : error).toBe('storage_unavailable');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await stalling.close();
+      await direct.delete(key);
+    }
+  }, 15_000);
+
+  it('a reader that pauses longer than requestTimeoutMs still gets every byte (only a silent bucket counts)', async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const key = contractKey();
+    const storage = new GcsMediaStorage({ ...base, maxRetries: 0, requestTimeoutMs: 300 });
+    try {
+      await storage.put(key, Readable.from([data]), { contentType: 'image/png' });
+      const object = await storage.get(key);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect((await readAll(object.body)).equals(data)).toBe(true);
+    } finally {
+      await storage.delete(key);
+    }
+  }, 15_000);
+});
+
 describe('GcsMediaStorage: V4 signed URLs and POST policies, as GENERATED (the emulator checks no signature, expiry or policy)', () => {
   const upload = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const serve = generateKeyPairSync('rsa', { modulusLength: 2048 });

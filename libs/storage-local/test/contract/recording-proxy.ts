@@ -13,17 +13,29 @@ export interface RecordedRequest {
  * what arrived. Shows what an adapter really SENDS where the stand-in ignores it (CMEK
  * parameters, ACLs), and gives presigned URLs a second origin (a "public endpoint").
  */
-export async function startRecordingProxy(target: string): Promise<{ origin: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
+export async function startRecordingProxy(
+  target: string,
+  options: { stallAfterBytes?: (request: RecordedRequest) => number | undefined } = {},
+): Promise<{ origin: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
   const upstream = new URL(target);
   if (!/^(127\.|\[::1\]|localhost$)/.test(upstream.hostname)) throw new Error(`proxy target must be loopback, got ${upstream.hostname}`);
   const requests: RecordedRequest[] = [];
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } });
+    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } };
+    requests.push(recorded);
+    const stallAt = options.stallAfterBytes?.(recorded);
     const forward = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        if (stallAt === undefined) return void answer.pipe(res);
+        // A bucket that stops sending midway: the first bytes, then nothing, connection open.
+        let left = stallAt;
+        answer.on('data', (chunk: Buffer) => {
+          if (left > 0) res.write(chunk.subarray(0, left));
+          left -= chunk.length;
+          if (left <= 0) answer.pause();
+        });
       },
     );
     forward.on('error', () => res.destroy());

@@ -297,6 +297,68 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
     storage.destroy();
   });
+
+  it('an endpoint that takes the request and never answers (a stalled bucket) is storage_unavailable after requestTimeoutMs, for every operation', async () => {
+    const server = createServer((request) => request.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const { storage } = recordingStorage({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const results = [
+        await failure(storage.ping()),
+        await failure(storage.head(contractKey())),
+        await failure(storage.get(contractKey())),
+        await failure(storage.delete(contractKey())),
+        await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
+      ];
+      expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+      expect(Date.now() - started).toBeLessThan(5 * 2_000);
+    } finally {
+      storage.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 15_000);
+});
+
+describe('S3MediaStorage: a read whose body stops midway (a bucket stalling mid-stream)', () => {
+  it('errors the body with storage_unavailable after requestTimeoutMs without data, instead of hanging the reader', async () => {
+    const data = randomBytes(256 * 1024);
+    const key = contractKey();
+    const direct = new S3MediaStorage(base);
+    await direct.put(key, Readable.from([data]), { contentType: 'image/png' });
+    const proxy = await startRecordingProxy(base.endpoint!, { stallAfterBytes: (r) => (r.method === 'GET' && r.url.includes(key) ? 1000 : undefined) });
+    const storage = new S3MediaStorage({ ...base, endpoint: proxy.origin, maxAttempts: 1, requestTimeoutMs: 300 });
+    try {
+      const object = await storage.get(key);
+      const started = Date.now();
+      const error = await failure(readAll(object.body));
+      expect(isDomainError(error) ? error.code : error).toBe('storage_unavailable');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      storage.destroy();
+      await proxy.close();
+      await direct.delete(key);
+      direct.destroy();
+    }
+  }, 15_000);
+
+  it('a reader that pauses longer than requestTimeoutMs still gets every byte (only a silent bucket counts)', async () => {
+    const data = randomBytes(3 * MIB);
+    const key = contractKey();
+    const storage = new S3MediaStorage({ ...base, maxAttempts: 1, requestTimeoutMs: 300 });
+    try {
+      await storage.put(key, Readable.from([data]), { contentType: 'image/png' });
+      const object = await storage.get(key);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect((await readAll(object.body)).equals(data)).toBe(true);
+    } finally {
+      await storage.delete(key);
+      storage.destroy();
+    }
+  }, 15_000);
 });
 
 describe('S3MediaStorage: presigned URLs and POST policies, as GENERATED (s3rver checks expiry only, not signatures or policies)', () => {
