@@ -47,8 +47,8 @@ export class DomainExceptionFilter implements ExceptionFilter {
       this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
     }
     // Which provider and operation failed is for operators: logged with the request id, not sent.
-    if (mapped.code === 'storage_unavailable' && mapped.details) {
-      this.logger.warn({ request_id: request.id, code: mapped.code, details: mapped.details }, 'storage unavailable');
+    if (mapped.details && !sendsDetails(mapped)) {
+      this.logger.warn({ request_id: request.id, code: mapped.code, details: mapped.details }, 'error details withheld from the client');
       mapped = { ...mapped, details: undefined };
     }
     const body: ErrorBody = { error: mapped.message, code: mapped.code, request_id: String(request.id) };
@@ -103,6 +103,16 @@ export function mapError(exception: unknown): Mapped {
     return { status: statusCode === 413 ? 413 : 400, code: statusCode === 413 ? 'payload_too_large' : 'invalid_request', message: 'invalid request' };
   }
   return { status: 500, code: 'internal_error', message: 'internal error' };
+}
+
+/**
+ * Whether an error's details may go to the client. Not those of a storage backend (they name the
+ * provider, the operation and its error: a range S3 refused, a checksum GCS's library rejected),
+ * of an unavailable storage, or of a 500.
+ */
+export function sendsDetails(mapped: Pick<Mapped, 'code' | 'details'>): boolean {
+  if (mapped.code === 'storage_unavailable' || mapped.code === 'internal_error') return false;
+  return !(mapped.details && 'provider' in mapped.details);
 }
 
 /** The body of @nestjs/terminus's 503 (`{status: 'error', info, error, details}`), if that is what failed. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError, ERROR_CODES } from '@jan/domain';
-import { mapError } from './domain-exception.filter';
+import { mapError, sendsDetails } from './domain-exception.filter';
 import { STATUS_BY_CODE } from './status-table';
 
 describe('status table', () => {
@@ -24,5 +24,15 @@ describe('status table', () => {
     expect(mapError(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' }))).toMatchObject({ status: 413, code: 'payload_too_large' });
     expect(mapError(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY' }))).toMatchObject({ status: 400 });
     expect(mapError(new TypeError('boom'))).toEqual({ status: 500, code: 'internal_error', message: 'internal error' });
+  });
+
+  it('sends the details of client errors, never those naming a storage backend, of storage_unavailable or of a 500', () => {
+    expect(sendsDetails(mapError(new DomainError('payload_too_large', 'big', { max_bytes: 10 })))).toBe(true);
+    expect(sendsDetails(mapError(new DomainError('media_not_found', 'gone', { ids: ['jan_x'] })))).toBe(true);
+    const s3 = { provider: 's3', operation: 'get', s3_error: 'InvalidRange', status: 416 };
+    expect(sendsDetails(mapError(new DomainError('invalid_request', 'requested range is not satisfiable', s3)))).toBe(false);
+    expect(sendsDetails(mapError(new DomainError('checksum_mismatch', 'bad', { provider: 'gcs', operation: 'put' })))).toBe(false);
+    expect(sendsDetails(mapError(new DomainError('storage_unavailable', 'down', { retry: true })))).toBe(false);
+    expect(sendsDetails(mapError(new DomainError('internal_error', 'odd', { s3_error: 'KMS.DisabledException' })))).toBe(false);
   });
 });
