@@ -63,6 +63,11 @@ export async function startTestApp(
     ...options.env,
   };
   const running = await createApp(env);
+  // Once only, whoever calls it first: a test that shuts the app down itself (as SIGTERM does)
+  // still gets its data dir and database removed by close().
+  const closeApp = running.close.bind(running);
+  let closed: Promise<void> | undefined;
+  running.close = () => (closed ??= closeApp());
   await running.app.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
   const key = running.config.serviceKeys[0];
@@ -78,9 +83,12 @@ export async function startTestApp(
       return fetch(baseUrl + path, { ...init, headers });
     },
     async close() {
-      await running.close();
-      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
-      await scratch?.drop();
+      try {
+        await running.close();
+      } finally {
+        if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+        await scratch?.drop();
+      }
     },
   };
 }
