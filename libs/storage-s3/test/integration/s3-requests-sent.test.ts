@@ -287,14 +287,7 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
 
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const { storage } = recordingStorage({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1, requestTimeoutMs: 2_000 });
-    const results = [
-      await failure(storage.ping()),
-      await failure(storage.head(contractKey())),
-      await failure(storage.get(contractKey())),
-      await failure(storage.delete(contractKey())),
-      await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
-    ];
-    expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+    expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
     storage.destroy();
   });
 
@@ -306,14 +299,7 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     const { storage } = recordingStorage({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1, requestTimeoutMs: 300 });
     try {
       const started = Date.now();
-      const results = [
-        await failure(storage.ping()),
-        await failure(storage.head(contractKey())),
-        await failure(storage.get(contractKey())),
-        await failure(storage.delete(contractKey())),
-        await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
-      ];
-      expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+      expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
       expect(Date.now() - started).toBeLessThan(5 * 2_000);
     } finally {
       storage.destroy();
@@ -502,3 +488,15 @@ describe('S3MediaStorage: presigned URLs and POST policies, as GENERATED (s3rver
     storage.destroy();
   });
 });
+
+/** The error code (or the error itself, when it has none) of ping, head, get, delete and put, in turn. */
+async function codesOfEveryOperation(storage: S3MediaStorage): Promise<unknown[]> {
+  const results = [
+    await failure(storage.ping()),
+    await failure(storage.head(contractKey())),
+    await failure(storage.get(contractKey())),
+    await failure(storage.delete(contractKey())),
+    await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
+  ];
+  return results.map((e) => (isDomainError(e) ? e.code : e));
+}
