@@ -6,8 +6,18 @@ export function gcsStatus(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/**
+ * GCS answers 404 for a missing bucket as for a missing object; only its message tells them apart
+ * ("The specified bucket does not exist."). A missing bucket is a misconfiguration, not a missing
+ * object: readiness must fail and reads must not answer `media_not_found` for every id.
+ */
+export function isGcsMissingBucket(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return gcsStatus(error) === 404 && typeof message === 'string' && /bucket does not exist/i.test(message);
+}
+
 export function isGcsMissing(error: unknown): boolean {
-  return gcsStatus(error) === 404;
+  return gcsStatus(error) === 404 && !isGcsMissingBucket(error);
 }
 
 /** Maps anything @google-cloud/storage throws to a DomainError; details carry no secrets. */
@@ -15,6 +25,7 @@ export function toDomainError(error: unknown, operation: string): DomainError {
   if (error instanceof DomainError) return error;
   const status = gcsStatus(error);
   const details = { provider: 'gcs', operation, ...(status ? { status } : {}) };
+  if (isGcsMissingBucket(error)) return new DomainError('storage_unavailable', 'object storage is unavailable', { ...details, gcs_error: 'bucket_not_found' }, { cause: error });
   if (status === 404) return mediaNotFound();
   if (status === 416) return new DomainError('invalid_request', 'requested range is not satisfiable', details, { cause: error });
   if (status === 413) return new DomainError('payload_too_large', 'object is larger than the storage accepts', details, { cause: error });
