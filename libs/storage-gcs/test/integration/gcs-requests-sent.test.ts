@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { isDomainError } from '@jan/domain';
 import { GcsMediaStorage, type GcsMediaStorageOptions } from '../../src';
 import { contractKey, readAll } from '../../../storage-local/test/contract/media-storage.contract';
+import { codesOfEveryOperation, describeStalledReads } from '../../../storage-local/test/contract/stalled-backend.contract';
 import { allowLoopbackOnly } from '../../../storage-local/test/contract/loopback-only';
 import { startRecordingProxy, type RecordedRequest } from '../../../storage-local/test/contract/recording-proxy';
 import { gcsTestEnv } from './gcs-test-env';
@@ -118,54 +119,16 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
 
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const storage = new GcsMediaStorage({ ...base, apiEndpoint: 'http://127.0.0.1:9' });
-    const results = [
-      await failure(storage.ping()),
-      await failure(storage.head(contractKey())),
-      await failure(storage.get(contractKey())),
-      await failure(storage.delete(contractKey())),
-      await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
-    ];
-    expect(results.map((e) => (isDomainError(e) ? e.code : e))).toEqual(Array(5).fill('storage_unavailable'));
+    expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
   });
 });
 
-describe('GcsMediaStorage: a read whose body stops midway (a bucket stalling mid-stream)', () => {
-  it('errors the body with storage_unavailable after requestTimeoutMs without data, instead of hanging the reader', async () => {
-    const data = randomBytes(256 * 1024);
-    const key = contractKey();
-    const direct = new GcsMediaStorage(base);
-    await direct.put(key, Readable.from([data]), { contentType: 'image/png' });
-    const stalling = await startRecordingProxy(base.apiEndpoint!, { stallAfterBytes: (r) => (r.method === 'GET' && r.url.includes('alt=media') ? 1000 : undefined) });
-    const storage = new GcsMediaStorage({ ...base, apiEndpoint: stalling.origin, maxRetries: 0, requestTimeoutMs: 300 });
-    try {
-      const object = await storage.get(key);
-      const started = Date.now();
-      const error = await readAll(object.body).then(
-        () => new Error('expected a rejection'),
-        (e: unknown) => e,
-      );
-      expect(isDomainError(error) ? error.code : error).toBe('storage_unavailable');
-      expect(Date.now() - started).toBeLessThan(5_000);
-    } finally {
-      await stalling.close();
-      await direct.delete(key);
-    }
-  }, 15_000);
-
-  it('a reader that pauses longer than requestTimeoutMs still gets every byte (only a silent bucket counts)', async () => {
-    const data = randomBytes(3 * 1024 * 1024);
-    const key = contractKey();
-    const storage = new GcsMediaStorage({ ...base, maxRetries: 0, requestTimeoutMs: 300 });
-    try {
-      await storage.put(key, Readable.from([data]), { contentType: 'image/png' });
-      const object = await storage.get(key);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect((await readAll(object.body)).equals(data)).toBe(true);
-    } finally {
-      await storage.delete(key);
-    }
-  }, 15_000);
-});
+describeStalledReads('GcsMediaStorage', () => ({
+  origin: base.apiEndpoint!,
+  direct: () => new GcsMediaStorage(base),
+  withShortTimeout: (origin = base.apiEndpoint!) => new GcsMediaStorage({ ...base, apiEndpoint: origin, maxRetries: 0, requestTimeoutMs: 300 }),
+  readsObject: (request) => request.method === 'GET' && request.url.includes('alt=media'),
+}));
 
 describe('GcsMediaStorage: V4 signed URLs and POST policies, as GENERATED (the emulator checks no signature, expiry or policy)', () => {
   const upload = generateKeyPairSync('rsa', { modulusLength: 2048 });

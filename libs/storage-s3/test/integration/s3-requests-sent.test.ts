@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { isDomainError } from '@jan/domain';
 import { S3MediaStorage, type S3ClientRole, type S3MediaStorageOptions } from '../../src';
 import { contractKey, readAll } from '../../../storage-local/test/contract/media-storage.contract';
+import { codesOfEveryOperation, describeStalledReads } from '../../../storage-local/test/contract/stalled-backend.contract';
 import { allowLoopbackOnly } from '../../../storage-local/test/contract/loopback-only';
 import { startRecordingProxy } from '../../../storage-local/test/contract/recording-proxy';
 import { checkPostPolicy, checkPresignedUrl } from './sigv4-check';
@@ -309,43 +310,12 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
   }, 15_000);
 });
 
-describe('S3MediaStorage: a read whose body stops midway (a bucket stalling mid-stream)', () => {
-  it('errors the body with storage_unavailable after requestTimeoutMs without data, instead of hanging the reader', async () => {
-    const data = randomBytes(256 * 1024);
-    const key = contractKey();
-    const direct = new S3MediaStorage(base);
-    await direct.put(key, Readable.from([data]), { contentType: 'image/png' });
-    const proxy = await startRecordingProxy(base.endpoint!, { stallAfterBytes: (r) => (r.method === 'GET' && r.url.includes(key) ? 1000 : undefined) });
-    const storage = new S3MediaStorage({ ...base, endpoint: proxy.origin, maxAttempts: 1, requestTimeoutMs: 300 });
-    try {
-      const object = await storage.get(key);
-      const started = Date.now();
-      const error = await failure(readAll(object.body));
-      expect(isDomainError(error) ? error.code : error).toBe('storage_unavailable');
-      expect(Date.now() - started).toBeLessThan(5_000);
-    } finally {
-      storage.destroy();
-      await proxy.close();
-      await direct.delete(key);
-      direct.destroy();
-    }
-  }, 15_000);
-
-  it('a reader that pauses longer than requestTimeoutMs still gets every byte (only a silent bucket counts)', async () => {
-    const data = randomBytes(3 * MIB);
-    const key = contractKey();
-    const storage = new S3MediaStorage({ ...base, maxAttempts: 1, requestTimeoutMs: 300 });
-    try {
-      await storage.put(key, Readable.from([data]), { contentType: 'image/png' });
-      const object = await storage.get(key);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect((await readAll(object.body)).equals(data)).toBe(true);
-    } finally {
-      await storage.delete(key);
-      storage.destroy();
-    }
-  }, 15_000);
-});
+describeStalledReads('S3MediaStorage', () => ({
+  origin: base.endpoint!,
+  direct: () => new S3MediaStorage(base),
+  withShortTimeout: (origin = base.endpoint!) => new S3MediaStorage({ ...base, endpoint: origin, maxAttempts: 1, requestTimeoutMs: 300 }),
+  readsObject: (request, key) => request.method === 'GET' && request.url.includes(key),
+}));
 
 describe('S3MediaStorage: presigned URLs and POST policies, as GENERATED (s3rver checks expiry only, not signatures or policies)', () => {
   it('presigned PUT signs content-type, content-length, x-amz-checksum-sha256 and the SSE-KMS headers, returns them as the headers to send, and its SigV4 signature verifies', async () => {
@@ -489,14 +459,3 @@ describe('S3MediaStorage: presigned URLs and POST policies, as GENERATED (s3rver
   });
 });
 
-/** The error code (or the error itself, when it has none) of ping, head, get, delete and put, in turn. */
-async function codesOfEveryOperation(storage: S3MediaStorage): Promise<unknown[]> {
-  const results = [
-    await failure(storage.ping()),
-    await failure(storage.head(contractKey())),
-    await failure(storage.get(contractKey())),
-    await failure(storage.delete(contractKey())),
-    await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' })),
-  ];
-  return results.map((e) => (isDomainError(e) ? e.code : e));
-}
