@@ -7,7 +7,7 @@ const DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request (`invalid_request`, `invalid_data_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
   401: 'Missing or bad credentials (`unauthorized`)',
   404: 'Unknown, malformed, pending or someone else\'s id (`media_not_found`)',
-  409: 'Nothing uploaded yet (`media_not_ready`)',
+  409: 'The direct upload is not complete: nothing uploaded yet, or a pin before `complete` (`media_not_ready`)',
   410: 'The upload reservation expired (`upload_expired`)',
   413: 'Over the size limit (`payload_too_large`, `inline_too_large`)',
   415: 'Not an allowed image type, or a request body of another type than the route reads (`unsupported_media_type`)',
@@ -16,6 +16,7 @@ const DESCRIPTIONS: Record<number, string> = {
   429: 'Rate limit or quota (`rate_limited` with `Retry-After`, `quota_exceeded`)',
   502: 'The remote URL could not be fetched (`remote_fetch_failed`)',
   503: 'A dependency is down (`database_unavailable`, `storage_unavailable`, `scanner_unavailable`, `auth_unavailable`); retry',
+  504: 'The remote URL took longer than `MEDIA_REMOTE_FETCH_TIMEOUT` (`remote_fetch_timeout`)',
 };
 
 /** Statuses every authenticated route can answer. */
@@ -23,12 +24,14 @@ const COMMON = [400, 401, 429, 503];
 
 /** Statuses beyond COMMON, by `METHOD path`. */
 const BY_ROUTE: Record<string, number[]> = {
-  'POST /v1/media': [413, 415, 422, 502],
+  'POST /v1/media': [413, 415, 422, 502, 504],
   'POST /v1/media/upload': [413, 415, 422],
   'POST /v1/media/prepare-upload': [413, 415, 422],
   'POST /v1/media/{id}/complete': [404, 409, 410, 413, 415, 422],
   'POST /v1/media/resolve': [404, 413, 415],
   'GET /v1/media/{id}': [404, 416],
+  'PUT /v1/media/{id}/pin': [404, 409],
+  'DELETE /v1/media/{id}/pin': [404, 409],
 };
 
 /** Headers some error responses carry. */

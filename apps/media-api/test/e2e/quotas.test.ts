@@ -30,7 +30,8 @@ describe('quotas', () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(20);
     const refused = await responses.find((r) => r.status === 429)!.json() as any;
-    expect(refused).toMatchObject({ code: 'quota_exceeded', details: { quota_objects: 5 } });
+    // The unset byte quota is null, as GET /v1/usage answers it, not a 0 that reads as "nothing allowed".
+    expect(refused).toMatchObject({ code: 'quota_exceeded', details: { quota_objects: 5, quota_bytes: null } });
 
     const usage = await (await objectsApp.call('/v1/usage', { user: owner })).json() as any;
     expect(usage).toEqual({ owner, objects: 5, bytes: expect.any(Number), quota_objects: 5, quota_bytes: null });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
@@ -415,16 +416,81 @@ describe('wire contract (raw HTTP)', () => {
  */
 describe('the OpenAPI document against real answers', () => {
   const ADMIN_KEY = 'e2e-admin-key-openapi-0123456789';
+  const GATEWAY_KEY = 'e2e-gateway-key-openapi-01234567';
   let app: TestApp;
   let doc: OpenApiDocument;
+  /** A remote image server on loopback that never answers, for the fetch timeout. */
+  let stalled: Server;
 
   beforeAll(async () => {
+    stalled = createServer(() => undefined);
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
     // Proxying off: GET /v1/media/{id} answers its JSON form. One quota set, the other unlimited (null).
-    app = await startTestApp({ env: { MEDIA_ADMIN_KEY: ADMIN_KEY, MEDIA_PROXY_DOWNLOAD: 'false', MEDIA_QUOTA_OBJECTS: '1000' } });
+    app = await startTestApp({
+      env: {
+        MEDIA_ADMIN_KEY: ADMIN_KEY,
+        MEDIA_API_KEYS: `${GATEWAY_KEY}:service:kong`,
+        MEDIA_PROXY_DOWNLOAD: 'false',
+        MEDIA_QUOTA_OBJECTS: '1000',
+        MEDIA_REMOTE_FETCH_ALLOW_CIDRS: '127.0.0.1/32',
+        MEDIA_REMOTE_FETCH_TIMEOUT: '1s',
+      },
+    });
     doc = (await (await fetch(`${app.baseUrl}/docs/openapi.json`)).json()) as OpenApiDocument;
   });
   afterAll(async () => {
     await app?.close();
+    stalled?.closeAllConnections();
+    await new Promise((resolve) => stalled?.close(resolve));
+  });
+
+  /** The error answer's code, after checking that the document lists its status, with the error body, for `method path`. */
+  async function documentedError(method: string, path: string, res: Response, status: number): Promise<string> {
+    const body = (await res.json()) as { code: string };
+    const route = `${method.toUpperCase()} ${path}`;
+    expect({ route, status: res.status }).toEqual({ route, status });
+    const response = (doc.paths[path] as any)[method].responses[String(status)];
+    expect({ route, status, documented: response?.content?.['application/json']?.schema }).toEqual({ route, status, documented: { $ref: '#/components/schemas/Error' } });
+    expect(doc.components.schemas.Error.properties!.code.enum).toContain(body.code);
+    return body.code;
+  }
+
+  it('documents the refusals pin, unpin and a remote fetch really answer with', async () => {
+    const user = uniqueUser('openapi-errors');
+    const prepared = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+    expect(await documentedError('put', '/v1/media/{id}/pin', await app.call(`/v1/media/${prepared.id}/pin`, { method: 'PUT', user }), 409)).toBe('media_not_ready');
+    expect(await documentedError('delete', '/v1/media/{id}/pin', await app.call(`/v1/media/${prepared.id}/pin`, { method: 'DELETE', user }), 409)).toBe('media_not_ready');
+    const { port } = stalled.address() as AddressInfo;
+    const timedOut = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'remote_url', url: `http://127.0.0.1:${port}/cat.png` } }) });
+    expect(await documentedError('post', '/v1/media', timedOut, 504)).toBe('remote_fetch_timeout');
+  });
+
+  it('names every credential a route accepts, and each one works there', async () => {
+    const schemes = (path: string, method: string) => ((doc.paths[path] as any)[method].security as Record<string, string[]>[]).map((s) => Object.keys(s).join('+')).sort();
+    for (const [path, method] of [['/v1/media', 'post'], ['/v1/media/{id}', 'get'], ['/v1/media/resolve', 'post'], ['/v1/usage', 'get']] as const) {
+      expect({ path, schemes: schemes(path, method) }).toEqual({ path, schemes: ['admin-key', 'api-key', 'bearer', 'service-key'] });
+    }
+    for (const [path, method] of [['/v1/admin/media', 'get'], ['/v1/admin/media/purge', 'post'], ['/v1/admin/media/{id}/reissue', 'post']] as const) {
+      expect({ path, schemes: schemes(path, method) }).toEqual({ path, schemes: ['admin-key', 'api-key', 'bearer'] });
+    }
+    // The API-key and admin-key schemes really authenticate the media routes (bearer: access-matrix.test.ts).
+    const user = uniqueUser('openapi-schemes');
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(920)) }, user_id: user });
+    for (const [header, value] of [['x-api-key', GATEWAY_KEY], ['x-media-admin-key', ADMIN_KEY]]) {
+      const res = await app.call('/v1/media', { method: 'POST', key: null, body, headers: { [header]: value, 'x-jan-user-id': user } });
+      expect({ header, status: res.status }).toEqual({ header, status: 200 });
+    }
+  });
+
+  it('lets a signed URL be cached no longer than it is valid', async () => {
+    const user = uniqueUser('openapi-cache');
+    const ingested = (await (await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(921)) } }) })).json()) as any;
+    const cacheOf = async (url: string) => (await fetch(url)).headers.get('cache-control');
+    expect(await cacheOf(ingested.url)).toBe('private, max-age=300');
+    const short = (await (await admin(`/v1/admin/media/${ingested.id}/reissue`, { method: 'POST', body: JSON.stringify({ ttl_seconds: 30 }) })).json()) as any;
+    const maxAge = Number(/^private, max-age=(\d+)$/.exec((await cacheOf(short.url)) ?? '')?.[1]);
+    expect(maxAge).toBeGreaterThanOrEqual(28);
+    expect(maxAge).toBeLessThanOrEqual(30);
   });
 
   const admin = (path: string, init: RequestInit = {}) =>

@@ -42,11 +42,15 @@ export function exceedsQuota(usage: OwnerUsage, add: OwnerUsage, limits: QuotaLi
   return false;
 }
 
-/** The one error every quota refusal carries; details tell the owner what is left. */
+/**
+ * The one error every quota refusal carries; details tell the owner what is left. A limit of 0
+ * (unlimited) is `null`, as `GET /v1/usage` answers it: a `0` read as "no bytes allowed" would
+ * send the owner after the wrong limit.
+ */
 export function quotaExceeded(limits: QuotaLimits, usage: OwnerUsage): DomainError {
   return new DomainError('quota_exceeded', 'storage quota exceeded: delete objects or ask an operator for more', {
-    quota_bytes: limits.maxBytes,
-    quota_objects: limits.maxObjects,
+    quota_bytes: limits.maxBytes > 0 ? limits.maxBytes : null,
+    quota_objects: limits.maxObjects > 0 ? limits.maxObjects : null,
     bytes: usage.bytes,
     objects: usage.objects,
   });

@@ -23,6 +23,8 @@ import {
  */
 @ApiTags('admin')
 @ApiSecurity('admin-key')
+@ApiSecurity('bearer')
+@ApiSecurity('api-key')
 @ApiHeader({ name: 'X-Media-Admin-Key', required: false, description: 'Or a JWT with the AUTH_ADMIN_ROLE role' })
 @UseGuards(AdminGuard)
 @Controller('v1/admin')

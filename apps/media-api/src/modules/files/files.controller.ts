@@ -1,10 +1,12 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { DomainError, MediaStorage } from '@jan/domain';
+import { Clock, DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../../auth/auth.guard';
 import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
+
+const MAX_CACHE_SECONDS = 300;
 
 /**
  * Serves the local backend's signed URLs. No credentials: the HMAC signature over key, expiry,
@@ -15,7 +17,10 @@ import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.g
 @RateLimitByAddress()
 @Controller('v1/files')
 export class FilesController {
-  constructor(private readonly storage: MediaStorage) {}
+  constructor(
+    private readonly storage: MediaStorage,
+    private readonly clock: Clock,
+  ) {}
 
   @Get('images/:name')
   async read(@Param('name') name: string, @Query() query: SignedQuery, @Res() reply: FastifyReply) {
@@ -28,10 +33,19 @@ export class FilesController {
       .header('content-type', query.ct ?? 'application/octet-stream')
       .header('content-length', String(object.bytes))
       .header('content-disposition', query.cd ?? 'inline')
-      .header('cache-control', 'private, max-age=300')
+      .header('cache-control', `private, max-age=${this.cacheSeconds(query)}`)
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'")
       .send(object.body);
+  }
+
+  /**
+   * Up to five minutes, never past the URL's own expiry: a browser must not keep showing the bytes
+   * of a link that no longer works (a reissue with a short TTL, say).
+   */
+  private cacheSeconds(query: SignedQuery): number {
+    const left = Math.floor(Number(query.expires) - this.clock.now().getTime() / 1000);
+    return Math.max(0, Math.min(MAX_CACHE_SECONDS, left));
   }
 
   private localStorage(): LocalDiskMediaStorage {

@@ -80,6 +80,9 @@ const SERVED_HEADERS: HeadersObject = {
 
 @ApiTags('media')
 @ApiSecurity('service-key')
+@ApiSecurity('bearer')
+@ApiSecurity('api-key')
+@ApiSecurity('admin-key')
 @ApiHeader({ name: 'X-Jan-User-Id', required: false, description: 'The end user a service acts for' })
 @Controller('v1/media')
 export class MediaController {

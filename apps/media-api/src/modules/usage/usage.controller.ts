@@ -7,6 +7,9 @@ import { UsageResponseDto } from './usage.dto';
 /** What the caller stores against their quota. Quotas of 0 (unlimited) are answered as null. */
 @ApiTags('usage')
 @ApiSecurity('service-key')
+@ApiSecurity('bearer')
+@ApiSecurity('api-key')
+@ApiSecurity('admin-key')
 @ApiHeader({ name: 'X-Jan-User-Id', required: false, description: 'The end user a service asks about' })
 @Controller('v1/usage')
 export class UsageController {
