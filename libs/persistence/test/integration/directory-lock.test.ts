@@ -7,23 +7,45 @@ import { join } from 'node:path';
 const LOCK = join(__dirname, '../../dist/directory-lock.js');
 
 /**
- * A process that waits until `startAt`, tries the lock, and on success holds it for `holdMs`.
- * Prints `got` or `refused`.
+ * A process that waits until `startAt` and tries the lock. It prints `got` or `refused` as soon as
+ * it knows, and a holder keeps the lock until its stdin closes (`release()`), so how late a process
+ * starts on a loaded machine cannot let it in after an earlier holder let go.
  */
-function contender(file: string, startAt: number, holdMs: number): Promise<'got' | 'refused'> {
+function contender(file: string, startAt: number): { outcome: Promise<'got' | 'refused'>; release: () => Promise<void> } {
   const script = `
     const { acquireDirectoryLock } = require(${JSON.stringify(LOCK)});
     const go = () => acquireDirectoryLock(${JSON.stringify(file)}).then(
-      async (release) => { process.stdout.write('got'); await new Promise((r) => setTimeout(r, ${holdMs})); await release(); },
+      (release) => { process.stdout.write('got'); process.stdin.on('end', () => release()).resume(); },
       () => process.stdout.write('refused'));
     setTimeout(go, Math.max(0, ${startAt} - Date.now()));`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', () => (out === 'got' || out === 'refused' ? resolve(out) : reject(new Error(`contender printed ${JSON.stringify(out)}`))));
+    child.once('exit', () => resolve());
   });
+  const outcome = new Promise<'got' | 'refused'>((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) => {
+      const out = chunk.toString();
+      if (out === 'got' || out === 'refused') resolve(out);
+      else reject(new Error(`contender printed ${JSON.stringify(out)}`));
+    });
+    child.once('exit', () => reject(new Error('contender exited without an outcome')));
+  });
+  const release = async () => {
+    child.stdin.end();
+    await exited;
+  };
+  return { outcome, release };
+}
+
+/** Contenders that all try at once; each holder keeps the lock until every one has answered. */
+async function contend(file: string, count: number, startAt: number): Promise<('got' | 'refused')[]> {
+  const all = Array.from({ length: count }, () => contender(file, startAt));
+  try {
+    return await Promise.all(all.map((c) => c.outcome));
+  } finally {
+    await Promise.all(all.map((c) => c.release()));
+  }
 }
 
 describe('embedded database directory lock (separate processes)', () => {
@@ -40,8 +62,7 @@ describe('embedded database directory lock (separate processes)', () => {
     for (let round = 0; round < 8; round++) {
       // A pid that is not running: what a killed service leaves behind.
       await writeFile(file, '2147483646\n');
-      const startAt = Date.now() + 400;
-      const outcomes = await Promise.all(Array.from({ length: 8 }, () => contender(file, startAt, 800)));
+      const outcomes = await contend(file, 8, Date.now() + 400);
       expect({ round, got: outcomes.filter((o) => o === 'got').length }).toEqual({ round, got: 1 });
     }
     await expect(readFile(file)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -49,9 +70,14 @@ describe('embedded database directory lock (separate processes)', () => {
 
   it('refuses a second process while the first holds the lock', async () => {
     const file = join(dir, 'held.lock');
-    const startAt = Date.now() + 300;
-    const first = contender(file, startAt, 1500);
-    const second = contender(file, startAt + 500, 0);
-    expect(await Promise.all([first, second])).toEqual(['got', 'refused']);
+    const first = contender(file, Date.now() + 300);
+    try {
+      expect(await first.outcome).toBe('got');
+      const second = contender(file, 0);
+      expect(await second.outcome).toBe('refused');
+      await second.release();
+    } finally {
+      await first.release();
+    }
   });
 });
