@@ -171,6 +171,11 @@ describe('MEDIA_TRUST_PROXY', () => {
   it('refuses anything else', () => {
     expect(() => loadConfig({ MEDIA_TRUST_PROXY: 'the ingress' })).toThrow(/MEDIA_TRUST_PROXY/);
   });
+
+  it("states a refused duration in the variable's terms, not the field it is parsed into", () => {
+    expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).toThrow('MEDIA_PRESIGN_TTL: must not be greater than 604800 seconds (got 2592000 seconds)');
+    expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).not.toThrow(/presignTtlSeconds/);
+  });
 });
 
 describe('durations and sizes', () => {

@@ -372,8 +372,12 @@ export function loadConfig(env: Env): MediaConfig {
 
   for (const error of validateSync(c)) {
     const name = VARIABLES[error.property] ?? error.property;
-    const shown = /KEY|SECRET|DSN/.test(name) ? '(hidden)' : JSON.stringify((c as unknown as Record<string, unknown>)[error.property]);
-    problems.push(`${name}: ${Object.values(error.constraints ?? {}).join('; ')} (got ${shown})`);
+    const unit = unitOf(error.property);
+    const shown = /KEY|SECRET|DSN/.test(name) ? '(hidden)' : `${JSON.stringify((c as unknown as Record<string, unknown>)[error.property])}${unit}`;
+    // class-validator names the field ("presignTtlSeconds must not be …"): the variable is named
+    // already, and a duration or size is stated in the unit it was converted to.
+    const rules = Object.values(error.constraints ?? {}).map((rule) => rule.replace(new RegExp(`^${error.property} `), '').replace(/(\d+)$/, `$1${unit}`));
+    problems.push(`${name}: ${rules.join('; ')} (got ${shown})`);
   }
   for (const key of c.signingKeys) {
     if (!/^[A-Za-z0-9_-]{1,32}:.{32,}$/.test(key)) problems.push('MEDIA_SIGNING_KEYS: each entry must be <id>:<secret of at least 32 characters>');
@@ -393,4 +397,12 @@ export function loadConfig(env: Env): MediaConfig {
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return c;
+}
+
+/** The unit a parsed duration or size is held in, for messages: `presignTtlSeconds` → " seconds". */
+function unitOf(property: string): string {
+  if (property.endsWith('Seconds')) return ' seconds';
+  if (property.endsWith('Ms')) return ' ms';
+  if (property.endsWith('Bytes')) return ' bytes';
+  return '';
 }
