@@ -1,5 +1,5 @@
 import { isDomainError } from '@jan/domain';
-import { isGcsMissing, toDomainError } from './gcs-errors';
+import { isGcsMissing, isGcsPreconditionFailed, toDomainError } from './gcs-errors';
 
 // The shapes of @google-cloud/storage's ApiError for GCS's JSON API answers. The emulator answers
 // "No such object" even for a bucket that does not exist, so only these can show the difference.
@@ -23,5 +23,16 @@ describe('GCS errors', () => {
     expect(toDomainError({ code: 503, message: 'backend error' }, 'put').code).toBe('storage_unavailable');
     expect(toDomainError({ code: 416, message: 'range' }, 'get').code).toBe('invalid_request');
     expect(toDomainError({ code: 'ECONNREFUSED', message: 'refused' }, 'get').code).toBe('storage_unavailable');
+  });
+
+  it('reads a refused precondition (412, what ifGenerationMatch=0 meets when an object is there) as one, and nothing else', () => {
+    const refused = { code: 412, message: 'At least one of the pre-conditions you specified did not hold.', errors: [{ reason: 'conditionNotMet' }] };
+    expect(isGcsPreconditionFailed(refused)).toBe(true);
+    // A resumable upload's session request refused: gaxios's error, the status on its response.
+    expect(isGcsPreconditionFailed({ message: 'Request failed with status code 412', response: { status: 412 } })).toBe(true);
+    expect(isGcsPreconditionFailed(missingObject)).toBe(false);
+    expect(isGcsPreconditionFailed({ code: 'ECONNRESET', message: 'reset' })).toBe(false);
+    // Outside putNew (no precondition was sent) a 412 stays an unexpected answer.
+    expect(toDomainError(refused, 'put').code).toBe('internal_error');
   });
 });

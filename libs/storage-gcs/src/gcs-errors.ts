@@ -20,6 +20,16 @@ export function isGcsMissing(error: unknown): boolean {
   return gcsStatus(error) === 404 && !isGcsMissingBucket(error);
 }
 
+/**
+ * A write with `ifGenerationMatch` refused: 412, the key holds another generation (for 0: any
+ * object). A single-request upload fails with an ApiError (`code: 412`); a resumable one, whose
+ * session request GCS refuses, with the transport's GaxiosError (`response.status: 412`).
+ */
+export function isGcsPreconditionFailed(error: unknown): boolean {
+  const response = (error as { response?: { status?: unknown } } | null)?.response;
+  return gcsStatus(error) === 412 || response?.status === 412;
+}
+
 /** Maps anything @google-cloud/storage throws to a DomainError; details carry no secrets. */
 export function toDomainError(error: unknown, operation: string): DomainError {
   if (error instanceof DomainError) return error;

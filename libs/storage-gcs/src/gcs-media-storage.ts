@@ -6,6 +6,7 @@ import {
   DomainError,
   guardAgainstStall,
   MediaStorage,
+  ObjectExistsError,
   type ByteRange,
   type PutOptions,
   type SignedReadOptions,
@@ -16,7 +17,7 @@ import {
   type StoredObjectInfo,
   type StoredObjectStream,
 } from '@jan/domain';
-import { isGcsMissing, toDomainError } from './gcs-errors';
+import { isGcsMissing, isGcsPreconditionFailed, toDomainError } from './gcs-errors';
 
 /** A service account key, as a file or inline. Omitted: ADC / workload identity. */
 export type GcsCredentials = { keyFilename: string } | { client_email: string; private_key: string };
@@ -108,12 +109,26 @@ export class GcsMediaStorage extends MediaStorage {
    * against what GCS stored and deletes the object on a mismatch.
    */
   async put(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.write(key, body, options, false);
+  }
+
+  /**
+   * `put` with the precondition `ifGenerationMatch=0` (no live object at the key), which GCS
+   * checks when it commits the object (a single upload, or the final chunk of a resumable one):
+   * 412 when one is there, and nothing of this write is kept.
+   */
+  async putNew(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.write(key, body, options, true);
+  }
+
+  private async write(key: string, body: Readable, options: PutOptions, onlyIfAbsent: boolean): Promise<{ bytes: number }> {
     const guard = new VerifyingTransform(options);
     const writer = this.file(this.data, key).createWriteStream({
       resumable: this.options.resumable ?? true,
       contentType: options.contentType,
       metadata: { contentType: options.contentType },
       validation: 'crc32c',
+      ...(onlyIfAbsent ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
     });
     try {
       await pipeline(body, guard, writer);
@@ -122,6 +137,7 @@ export class GcsMediaStorage extends MediaStorage {
       // The caller's own stream failing (client gone, upstream size limit) is the caller's
       // error to interpret, not a storage outage.
       if (body.errored && error === body.errored) throw error;
+      if (onlyIfAbsent && isGcsPreconditionFailed(error)) throw new ObjectExistsError(key);
       throw toDomainError(error, 'put');
     }
   }

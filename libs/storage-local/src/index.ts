@@ -2,8 +2,9 @@ export {
   LOCAL_FILES_PATH,
   LOCAL_UPLOADS_PATH,
   LocalDiskMediaStorage,
-  ObjectExistsError,
   type LocalDiskMediaStorageOptions,
   type SignedQuery,
 } from './local-disk-media-storage';
 export { UrlSigner, type SignatureCheck, type SigningKey } from './url-signer';
+/** Now the port's error (`MediaStorage.putNew`); re-exported for existing importers. */
+export { ObjectExistsError } from '@jan/domain';

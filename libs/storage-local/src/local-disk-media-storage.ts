@@ -9,6 +9,7 @@ import {
   DomainError,
   MediaStorage,
   mediaNotFound,
+  ObjectExistsError,
   type ByteRange,
   type PutOptions,
   type SignedReadOptions,
@@ -40,14 +41,6 @@ export interface LocalDiskMediaStorageOptions {
 const openFd = promisify(openCallback);
 const fstatFd = promisify(fstat);
 const closeFd = promisify(close);
-
-/** `putNew` found an object already at the key; nothing was written. */
-export class ObjectExistsError extends Error {
-  constructor(readonly key: string) {
-    super(`an object already exists at ${key}`);
-    this.name = 'ObjectExistsError';
-  }
-}
 
 /** Query parameters of a URL this storage signed. */
 export interface SignedQuery {
@@ -97,7 +90,8 @@ export class LocalDiskMediaStorage extends MediaStorage {
   }
 
   /**
-   * `put` for a key that must not have an object yet (a signed upload URL, which is single-use):
+   * `put` for a key that must not have an object yet (a signed upload URL, which is single-use, or
+   * the object a direct upload's complete writes):
    * the finished file is linked into place, which fails when a file is already there, so of two
    * uploads racing on one key the first to finish wins and the later one gets `ObjectExistsError`
    * and leaves nothing behind. Nothing an upload writes ever replaces bytes already checked.

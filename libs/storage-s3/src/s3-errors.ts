@@ -34,6 +34,14 @@ export function isS3Missing(error: unknown, accessDeniedIsNotFound: boolean): bo
 }
 
 /**
+ * A conditional write (`If-None-Match: *`) refused because an object is at the key: 412
+ * PreconditionFailed. Only meaningful for a request that carried the condition.
+ */
+export function isS3ObjectExists(error: unknown): boolean {
+  return s3Status(error) === 412 || s3ErrorName(error) === 'PreconditionFailed';
+}
+
+/**
  * Maps anything the SDK throws to a DomainError. Details name the operation and S3's error
  * code only: never the key's signed URL, credentials or request ids of other tenants.
  */
@@ -48,6 +56,11 @@ export function toDomainError(error: unknown, operation: string, accessDeniedIsN
   }
   if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch' || name === 'InvalidDigest') {
     return new DomainError('checksum_mismatch', 'stored bytes do not match the declared checksum', details, { cause: error });
+  }
+  // Two conditional writes of one key at the same moment: S3 asks for the request again (its
+  // retry then meets the object written meanwhile and gets 412). Not the client's fault.
+  if (name === 'ConditionalRequestConflict') {
+    return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
   }
   if (name === 'EntityTooLarge') {
     return new DomainError('payload_too_large', 'object is larger than the storage accepts', details, { cause: error });

@@ -19,6 +19,7 @@ import {
   DomainError,
   guardAgainstStall,
   MediaStorage,
+  ObjectExistsError,
   type ByteRange,
   type PutOptions,
   type SignedReadOptions,
@@ -29,7 +30,7 @@ import {
   type StoredObjectInfo,
   type StoredObjectStream,
 } from '@jan/domain';
-import { isS3Missing, s3ErrorName, toDomainError } from './s3-errors';
+import { isS3ObjectExists, isS3Missing, s3ErrorName, toDomainError } from './s3-errors';
 import { signPostPolicy } from './s3-post-policy';
 
 export interface S3Credentials {
@@ -156,7 +157,21 @@ export class S3MediaStorage extends MediaStorage {
    * failure leaves nothing at `key` (and no billable orphan parts).
    */
   async put(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.write(key, body, options, false);
+  }
+
+  /**
+   * `put` with `If-None-Match: *` on the request that commits the object (PutObject, or
+   * CompleteMultipartUpload): S3 answers 412 PreconditionFailed when an object is there, and
+   * keeps nothing of this write; the multipart upload is then aborted like any failed one.
+   */
+  async putNew(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }> {
+    return this.write(key, body, options, true);
+  }
+
+  private async write(key: string, body: Readable, options: PutOptions, onlyIfAbsent: boolean): Promise<{ bytes: number }> {
     const bucket = this.options.bucket;
+    const condition = onlyIfAbsent ? { IfNoneMatch: '*' } : {};
     const whole = createHash('sha256');
     let total = 0;
     let pending: Buffer[] = [];
@@ -216,13 +231,14 @@ export class S3MediaStorage extends MediaStorage {
             ContentLength: tail.length,
             ContentType: options.contentType,
             ChecksumSHA256: digest.toString('base64'),
+            ...condition,
             ...this.encryption,
           }),
         );
       } else {
         if (tail.length > 0) await uploadPart(tail);
         await this.writer.send(
-          new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+          new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...condition }),
         );
       }
       return { bytes: total };
@@ -236,6 +252,7 @@ export class S3MediaStorage extends MediaStorage {
       // error to interpret, not a storage outage.
       if (body.errored && error === body.errored) throw error;
       if (!body.destroyed) body.destroy();
+      if (onlyIfAbsent && isS3ObjectExists(error)) throw new ObjectExistsError(key);
       throw toDomainError(error, 'put');
     }
   }

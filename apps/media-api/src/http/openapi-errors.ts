@@ -7,7 +7,7 @@ const DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request (`invalid_request`, `invalid_data_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
   401: 'Missing or bad credentials (`unauthorized`)',
   404: 'Unknown, malformed, pending or someone else\'s id (`media_not_found`)',
-  409: 'The direct upload is not complete: nothing uploaded yet, or a pin before `complete` (`media_not_ready`)',
+  409: 'Not ready yet (`media_not_ready`): nothing uploaded, an overlapping complete of the same id still storing its bytes, or a pin or unpin before `complete`; retry',
   410: 'The upload reservation expired (`upload_expired`)',
   413: 'Over the size limit (`payload_too_large`, `inline_too_large`)',
   415: 'Not an allowed image type, or a request body of another type than the route reads (`unsupported_media_type`)',

@@ -67,6 +67,17 @@ export interface SignedUpload {
 }
 
 /**
+ * `putNew` found an object already at the key (or another write landed there first): nothing of
+ * this write was kept. Not a `DomainError`: what it means is the caller's to decide.
+ */
+export class ObjectExistsError extends Error {
+  constructor(readonly key: string) {
+    super(`an object already exists at ${key}`);
+    this.name = 'ObjectExistsError';
+  }
+}
+
+/**
  * Private object storage under keys like `images/<id>.<ext>`. No listing: every key is known
  * from the database. Implementations: local disk, S3 (SSE-KMS), GCS (CMEK).
  */
@@ -77,6 +88,14 @@ export abstract class MediaStorage {
    * Streams `body` to `key`. On failure nothing is left at `key`. Returns the bytes written.
    */
   abstract put(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }>;
+
+  /**
+   * `put` only if nothing is at `key`, decided by the backend at the moment the object is
+   * committed (a hard link on disk, `If-None-Match: *` on S3, `ifGenerationMatch=0` on GCS): of
+   * two writes racing on one key the first to commit wins, and the other throws
+   * `ObjectExistsError` and leaves nothing behind (no second copy, no multipart parts).
+   */
+  abstract putNew(key: string, body: Readable, options: PutOptions): Promise<{ bytes: number }>;
 
   /** Opens the object (or a byte range of it). Throws `media_not_found` when absent. */
   abstract get(key: string, range?: ByteRange): Promise<StoredObjectStream>;

@@ -3,6 +3,7 @@ import type { StorageProvider } from '../media/media-object';
 import { mediaNotFound } from '../media/errors';
 import {
   MediaStorage,
+  ObjectExistsError,
   type ByteRange,
   type PutOptions,
   type SignedReadOptions,
@@ -25,6 +26,14 @@ export class InMemoryMediaStorage extends MediaStorage {
   }
 
   async put(key: string, body: Readable, options: PutOptions) {
+    return this.write(key, body, options, false);
+  }
+
+  async putNew(key: string, body: Readable, options: PutOptions) {
+    return this.write(key, body, options, true);
+  }
+
+  private async write(key: string, body: Readable, options: PutOptions, exclusive: boolean) {
     const chunks: Buffer[] = [];
     for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
     if (this.failNextPut) {
@@ -33,6 +42,7 @@ export class InMemoryMediaStorage extends MediaStorage {
       throw error;
     }
     const data = Buffer.concat(chunks);
+    if (exclusive && this.objects.has(key)) throw new ObjectExistsError(key);
     this.objects.set(key, { data, contentType: options.contentType });
     return { bytes: data.length };
   }

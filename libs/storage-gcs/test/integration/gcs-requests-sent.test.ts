@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isDomainError } from '@jan/domain';
+import { isDomainError, ObjectExistsError } from '@jan/domain';
 import { GcsMediaStorage, type GcsMediaStorageOptions } from '../../src';
 import { contractKey, readAll } from '../../../storage-local/test/contract/media-storage.contract';
 import { codesOfEveryOperation, describeStalledReads } from '../../../storage-local/test/contract/stalled-backend.contract';
@@ -120,6 +120,65 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const storage = new GcsMediaStorage({ ...base, apiEndpoint: 'http://127.0.0.1:9' });
     expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
+  });
+});
+
+describe('GcsMediaStorage.putNew: ifGenerationMatch=0 (the emulator ignores it: a second write replaces the first)', () => {
+  const uploadsOf = (requests: RecordedRequest[]) => requests.filter((r) => r.method === 'POST' && r.url.startsWith('/upload/storage/v1/'));
+  const queryOf = (request: RecordedRequest) => new URL(request.url, 'http://proxy').searchParams;
+
+  it('SENDS ifGenerationMatch=0 on the upload, single-request and resumable, and put never SENDS it', async () => {
+    for (const resumable of [false, true]) {
+      const { storage, sent } = storageThroughProxy({ resumable });
+      const k = contractKey();
+      await storage.putNew(k, Readable.from([randomBytes(1000)]), { contentType: 'image/png' });
+      const [upload] = uploadsOf(sent());
+      expect(queryOf(upload).get('uploadType')).toBe(resumable ? 'resumable' : 'multipart');
+      expect(queryOf(upload).get('ifGenerationMatch')).toBe('0');
+      await storage.delete(k);
+      const again = storageThroughProxy({ resumable });
+      await again.storage.put(k, Readable.from([randomBytes(1000)]), { contentType: 'image/png' });
+      expect(uploadsOf(again.sent()).map((r) => queryOf(r).has('ifGenerationMatch'))).toEqual([false]);
+      await again.storage.delete(k);
+    }
+  });
+
+  it("an object at the key: GCS's 412 is ObjectExistsError, and the first object stays", async () => {
+    // A proxy in front of the emulator refuses an upload with ifGenerationMatch=0 to an occupied
+    // key with the answer GCS gives (its JSON API error, conditionNotMet).
+    const plain = new GcsMediaStorage(base);
+    const refused: string[] = [];
+    const enforcing = await startRecordingProxy(base.apiEndpoint!, {
+      answer: async (request) => {
+        const query = queryOf(request);
+        if (query.get('ifGenerationMatch') !== '0' || !(await plain.head(query.get('name') ?? ''))) return undefined;
+        refused.push(query.get('uploadType') ?? '');
+        const message = 'At least one of the pre-conditions you specified did not hold.';
+        return {
+          status: 412,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ error: { code: 412, message, errors: [{ message, domain: 'global', reason: 'conditionNotMet', locationType: 'header', location: 'If-Match' }] } }),
+        };
+      },
+    });
+    try {
+      for (const resumable of [false, true]) {
+        const storage = new GcsMediaStorage({ ...base, apiEndpoint: enforcing.origin, resumable, maxRetries: 0 });
+        const k = contractKey();
+        const first = randomBytes(1000);
+        await storage.putNew(k, Readable.from([first]), { contentType: 'image/png' });
+        const error = await failure(storage.putNew(k, Readable.from([randomBytes(1000)]), { contentType: 'image/png' }));
+        expect(error).toBeInstanceOf(ObjectExistsError);
+        expect((error as ObjectExistsError).key).toBe(k);
+        expect(await readAll((await storage.get(k)).body)).toEqual(first);
+        // put sends no precondition, so the proxy lets it through: the 412 above was putNew's alone.
+        await storage.put(k, Readable.from([first]), { contentType: 'image/png' });
+        await storage.delete(k);
+      }
+      expect(refused).toEqual(['multipart', 'resumable']);
+    } finally {
+      await enforcing.close();
+    }
   });
 });
 

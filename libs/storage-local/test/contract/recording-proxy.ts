@@ -15,7 +15,11 @@ export interface RecordedRequest {
  */
 export async function startRecordingProxy(
   target: string,
-  options: { stallAfterBytes?: (request: RecordedRequest) => number | undefined } = {},
+  options: {
+    stallAfterBytes?: (request: RecordedRequest) => number | undefined;
+    /** Answers a request in place of the stand-in (what the stand-in does not implement); undefined forwards it. */
+    answer?: (request: RecordedRequest) => Promise<{ status: number; headers?: http.OutgoingHttpHeaders; body?: string } | undefined>;
+  } = {},
 ): Promise<{ origin: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
   const upstream = new URL(target);
   if (!/^(127\.|\[::1\]|localhost$)/.test(upstream.hostname)) throw new Error(`proxy target must be loopback, got ${upstream.hostname}`);
@@ -23,6 +27,22 @@ export async function startRecordingProxy(
   const server = http.createServer((req, res) => {
     const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } };
     requests.push(recorded);
+    if (options.answer) {
+      req.pause();
+      void options.answer(recorded).then(
+        (own) => {
+          if (!own) return forwardTo(req, res, recorded);
+          req.resume();
+          res.writeHead(own.status, own.headers);
+          res.end(own.body);
+        },
+        () => res.destroy(),
+      );
+      return;
+    }
+    forwardTo(req, res, recorded);
+  });
+  const forwardTo = (req: http.IncomingMessage, res: http.ServerResponse, recorded: RecordedRequest) => {
     const stallAt = options.stallAfterBytes?.(recorded);
     const forward = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
@@ -41,7 +61,7 @@ export async function startRecordingProxy(
     forward.on('error', () => res.destroy());
     req.on('error', () => forward.destroy());
     req.pipe(forward);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isDomainError } from '@jan/domain';
+import { isDomainError, ObjectExistsError } from '@jan/domain';
 import { S3MediaStorage, type S3ClientRole, type S3MediaStorageOptions } from '../../src';
 import { contractKey, readAll } from '../../../storage-local/test/contract/media-storage.contract';
 import { codesOfEveryOperation, describeStalledReads } from '../../../storage-local/test/contract/stalled-backend.contract';
@@ -185,6 +185,75 @@ describe('S3MediaStorage: what is SENT on writes (s3rver does not verify SSE-KMS
     await expect(storage.head(k)).resolves.toBeNull();
     storage.destroy();
   });
+});
+
+describe('S3MediaStorage.putNew: If-None-Match on the request that commits the object (s3rver ignores the header)', () => {
+  it('SENDS If-None-Match: * on PutObject and on CompleteMultipartUpload, on nothing else, and put never SENDS it', async () => {
+    const { storage, sent } = recordingStorage();
+    const small = contractKey();
+    const large = contractKey();
+    await storage.putNew(small, Readable.from([randomBytes(100)]), { contentType: 'image/png' });
+    await storage.putNew(large, Readable.from([randomBytes(6 * MIB)]), { contentType: 'image/png' });
+    const conditional = sent.filter((s) => header(s, 'if-none-match') !== undefined);
+    expect(conditional.map((s) => [s.command, header(s, 'if-none-match')])).toEqual([
+      ['PutObjectCommand', '*'],
+      ['CompleteMultipartUploadCommand', '*'],
+    ]);
+    expect(sent.map((s) => s.command)).toEqual(['PutObjectCommand', 'CreateMultipartUploadCommand', 'UploadPartCommand', 'UploadPartCommand', 'CompleteMultipartUploadCommand']);
+
+    sent.length = 0;
+    await storage.put(small, Readable.from([randomBytes(100)]), { contentType: 'image/png' });
+    await storage.put(large, Readable.from([randomBytes(6 * MIB)]), { contentType: 'image/png' });
+    expect(sent.filter((s) => header(s, 'if-none-match') !== undefined)).toEqual([]);
+    await storage.delete(small);
+    await storage.delete(large);
+    storage.destroy();
+  }, 30_000);
+
+  it("an object at the key: S3's 412 PreconditionFailed is ObjectExistsError, the first object stays, and a multipart write is aborted", async () => {
+    // s3rver overwrites regardless of If-None-Match: a proxy in front of it refuses a conditional
+    // write to an occupied key with the answer S3 gives.
+    const plain = new S3MediaStorage(base);
+    const refused: string[] = [];
+    const proxy = await startRecordingProxy(base.endpoint!, {
+      answer: async (request) => {
+        if (request.headers['if-none-match'] !== '*') return undefined;
+        const key = decodeURIComponent(new URL(request.url, 'http://proxy').pathname.split('/').slice(2).join('/'));
+        if (!(await plain.head(key))) return undefined;
+        refused.push(request.method);
+        return {
+          status: 412,
+          headers: { 'content-type': 'application/xml' },
+          body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>',
+        };
+      },
+    });
+    const { storage, sent } = recordingStorage({ endpoint: proxy.origin });
+    try {
+      for (const size of [100, 6 * MIB]) {
+        const k = contractKey();
+        const first = randomBytes(size);
+        expect(await storage.putNew(k, Readable.from([first]), { contentType: 'image/png' })).toEqual({ bytes: size });
+        sent.length = 0;
+        const error = await failure(storage.putNew(k, Readable.from([randomBytes(size)]), { contentType: 'image/png' }));
+        expect(error).toBeInstanceOf(ObjectExistsError);
+        expect((error as ObjectExistsError).key).toBe(k);
+        expect(sha256(await readAll((await storage.get(k)).body))).toEqual(sha256(first));
+        if (size > 100) {
+          const complete = sent.find((s) => s.command === 'CompleteMultipartUploadCommand');
+          const abort = sent.find((s) => s.command === 'AbortMultipartUploadCommand');
+          expect(abort?.query.uploadId).toBeTruthy();
+          expect(abort?.query.uploadId).toBe(complete?.query.uploadId);
+        }
+        await storage.delete(k);
+      }
+      expect(refused).toEqual(['PUT', 'POST']);
+    } finally {
+      storage.destroy();
+      plain.destroy();
+      await proxy.close();
+    }
+  }, 30_000);
 });
 
 describe('S3MediaStorage: no List* and least privilege, as SENT', () => {

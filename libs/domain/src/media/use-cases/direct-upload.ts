@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { newMediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
@@ -5,10 +6,10 @@ import { ImageInspector } from '../../ports/image-inspector';
 import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
-import { MediaStorage, type SignedUpload } from '../../ports/media-storage';
+import { MediaStorage, ObjectExistsError, type PutOptions, type SignedUpload } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
-import { DomainError, isDomainError, type ErrorCode } from '../errors';
+import { DomainError, isDomainError, mediaNotFound, type ErrorCode } from '../errors';
 import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
@@ -209,13 +210,32 @@ export class DirectUpload {
       await scanOrReject(this.scanner, stored, media.mimeType);
       // The object is written from the bytes checked here, never copied from the upload key,
       // which a second upload on the same URL could have replaced in the meantime.
-      await this.storage.put(media.storageKey, stored.open(), {
+      const options: PutOptions = {
         contentType: media.mimeType,
         contentLength: stored.bytes,
         sha256: stored.sha256,
         sourcePath: stored.path ?? undefined,
         sourceBuffer: stored.buffer ?? undefined,
-      });
+      };
+      // Whether the object at the key is one this complete wrote (then a failure below removes it).
+      let written = true;
+      if (sourceKey === media.storageKey) {
+        // A reservation from before upload keys: its upload sits at the object's key, and the
+        // checked bytes replace whatever is there.
+        await this.storage.put(media.storageKey, stored.open(), options);
+      } else {
+        // Only if absent: two overlapping completes may each have checked different bytes (the
+        // client uploaded again between them); the first object written stays, and no later
+        // complete replaces it with bytes that do not match the row the first one marks ready.
+        try {
+          await this.storage.putNew(media.storageKey, stored.open(), options);
+        } catch (error) {
+          if (!(error instanceof ObjectExistsError)) throw error;
+          const settled = await this.afterLostWrite(media, stored.sha256, stored.bytes);
+          if (settled) return settled;
+          written = false;
+        }
+      }
       let result: IngestResult | null = null;
       try {
         // A twin claimed for deletion before it could be kept alive has left the dedupe index:
@@ -239,7 +259,8 @@ export class DirectUpload {
         // No row became ready for the object written above (the id was deleted, or claimed for
         // deletion, meanwhile; the quota refused it; the database failed): it goes, or nothing
         // would ever remove it. A claimer may have removed the object before it was written.
-        await this.storage.delete(media.storageKey).catch(() => undefined);
+        // One written by another complete is that complete's to keep or remove.
+        if (written) await this.storage.delete(media.storageKey).catch(() => undefined);
         throw error;
       }
       if (result.deduped) await this.discard(media);
@@ -250,6 +271,47 @@ export class DirectUpload {
       if (stored && stored !== staged) await stored.dispose();
       await staged.dispose();
     }
+  }
+
+  /**
+   * `complete`'s write found an object at the key already: another complete of the same id
+   * wrote it first (or this one's earlier attempt did, and then failed to mark the row ready or
+   * to remove it). Answers what a complete that finds the row made ready by another one answers:
+   * that row. While the row is still pending, an object holding exactly the bytes checked here is
+   * taken as written (null: the caller marks the row ready with the same facts). Different
+   * bytes are the other complete's, which marks the row ready with their hash: until it has,
+   * `media_not_ready`, which keeps the reservation, and the client's retry gets the ready row.
+   */
+  private async afterLostWrite(media: MediaObject, sha256: string, bytes: number): Promise<IngestResult | null> {
+    const current = await this.currentRow(media);
+    if (current.status === 'ready') return { media: current, deduped: false };
+    if (await this.holds(media.storageKey, sha256, bytes)) return null;
+    const after = await this.currentRow(media);
+    if (after.status === 'ready') return { media: after, deduped: false };
+    throw new DomainError('media_not_ready', 'another complete of this upload is storing it; retry to get its answer');
+  }
+
+  /** The row as the primary has it; gone or claimed for deletion is `media_not_found`, as `markReady` answers. */
+  private async currentRow(media: MediaObject): Promise<MediaObject> {
+    const current = await this.repository.findById(media.id, { fresh: true });
+    if (!current || current.claimedAt) throw mediaNotFound([media.id]);
+    return current;
+  }
+
+  /** Whether the object at `key` holds exactly these bytes (false when it is gone meanwhile). */
+  private async holds(key: string, sha256: string, bytes: number): Promise<boolean> {
+    const object = await this.storage.get(key).catch((error: unknown) => {
+      if (isDomainError(error, 'media_not_found')) return null;
+      throw error;
+    });
+    if (!object) return false;
+    if (object.bytes !== bytes) {
+      object.body.destroy();
+      return false;
+    }
+    const hash = createHash('sha256');
+    for await (const chunk of object.body) hash.update(chunk as Uint8Array);
+    return hash.digest('hex') === sha256;
   }
 
   /**

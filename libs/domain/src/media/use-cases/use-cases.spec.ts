@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { newMediaId } from '@jan/mediaid';
 import type { Principal } from '../../access/principal';
@@ -449,8 +450,9 @@ describe('DirectUpload', () => {
       return deleteRow(rowId);
     };
     let deleting: Promise<unknown> | undefined;
-    const storagePut = t.storage.put.bind(t.storage);
-    t.storage.put = async (key, body, options) => {
+    // The object's write (`putNew`: only if absent).
+    const storagePut = t.storage.putNew.bind(t.storage);
+    t.storage.putNew = async (key, body, options) => {
       if (key === prepared.media.storageKey && !deleting) {
         deleting = t.manage.delete(alice, id);
         await rowDeleteReached;
@@ -478,8 +480,9 @@ describe('DirectUpload', () => {
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
     const id = prepared.media.id;
     await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('expired meanwhile'));
-    const storagePut = t.storage.put.bind(t.storage);
-    t.storage.put = async (key, body, options) => {
+    // The object's write (`putNew`: only if absent).
+    const storagePut = t.storage.putNew.bind(t.storage);
+    t.storage.putNew = async (key, body, options) => {
       if (key === prepared.media.storageKey) {
         // The deadline passes while the bytes are checked, and a sweep claims the reservation.
         t.clock.advance(t.policy.uploadTtlSeconds * 1000 + 1);
@@ -537,6 +540,75 @@ describe('DirectUpload', () => {
     expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('checksum_mismatch');
     // Closed, so no upload lands on it and the retention sweep removes it with its bytes.
     expect(await t.direct.keepsUpload(uploadKeyFor(prepared.media.storageKey))).toBe(false);
+  });
+
+  it('of two overlapping completes that checked different bytes, the first object written stays and the later one answers the row the first made ready', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const uploadKey = uploadKeyFor(prepared.media.storageKey);
+    const first = pngBytes('first upload');
+    const second = pngBytes('second upload, longer');
+    await put(t, uploadKey, second);
+    // The later complete has checked `second`; before it writes, the client uploads `first`
+    // again on the same URL and another complete checks, writes and marks ready those bytes.
+    const putNew = t.storage.putNew.bind(t.storage);
+    let other: Promise<unknown> | undefined;
+    t.storage.putNew = async (key, body, options) => {
+      if (!other) {
+        await put(t, uploadKey, first);
+        other = t.direct.complete(alice, prepared.media.id);
+        await other;
+      }
+      return putNew(key, body, options);
+    };
+    const later = await t.direct.complete(alice, prepared.media.id);
+    const winner = (await other) as Awaited<ReturnType<typeof t.direct.complete>>;
+    const sha = createHash('sha256').update(first).digest('hex');
+    expect(winner.media).toMatchObject({ status: 'ready', sha256: sha, bytes: first.length });
+    expect(later).toEqual({ media: winner.media, deduped: false });
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(first);
+    expect(t.repository.rows.get(prepared.media.id)?.sha256).toBe(sha);
+    expect(t.staging.live).toBe(0);
+  });
+
+  it('answers media_not_ready, keeping the reservation, while a complete that wrote other bytes first has not marked the row ready', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const uploadKey = uploadKeyFor(prepared.media.storageKey);
+    const first = pngBytes('written first');
+    await put(t, uploadKey, pngBytes('checked later'));
+    // The other complete's object is there; its row update has not happened yet.
+    await put(t, prepared.media.storageKey, first);
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('media_not_ready');
+    expect(t.repository.rows.get(prepared.media.id)?.status).toBe('pending');
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(first);
+    expect(t.storage.objects.has(uploadKey)).toBe(true);
+    expect(t.staging.live).toBe(0);
+  });
+
+  it('takes an object that already holds exactly the checked bytes (its own earlier attempt, whose cleanup failed) and marks the row ready', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    const uploadKey = uploadKeyFor(prepared.media.storageKey);
+    const bytes = pngBytes('retried');
+    await put(t, uploadKey, bytes);
+    const markReady = t.repository.markReady.bind(t.repository);
+    const remove = t.storage.delete.bind(t.storage);
+    t.repository.markReady = async () => {
+      throw new DomainError('database_unavailable', 'the database is not answering');
+    };
+    t.storage.delete = async () => {
+      throw new DomainError('storage_unavailable', 'storage is not answering');
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('database_unavailable');
+    t.repository.markReady = markReady;
+    t.storage.delete = remove;
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(bytes);
+
+    const done = await t.direct.complete(alice, prepared.media.id);
+    expect(done).toMatchObject({ deduped: false, media: { status: 'ready', sha256: createHash('sha256').update(bytes).digest('hex') } });
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(bytes);
+    expect(t.storage.objects.has(uploadKey)).toBe(false);
   });
 
   it('leaves a row that another complete made ready, with its object, when its own check fails', async () => {
