@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { keyId } from '../../src/auth/key-ring';
 import { freePort, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, pngImage } from '../support/images';
 
@@ -110,6 +111,8 @@ describe('embedded defaults (no environment)', () => {
       // The restored key is the one in use.
       expect(started.usageStatus).toBe(200);
       expect(started.stderr).not.toContain('chmod');
+      // The banner names the key by its id (never positional, never the key): what owns its uploads for nobody.
+      expect(started.stdout).toContain(`service key ids: ${keyId(key, 'service-key')}\n`);
     } finally {
       await rm(own, { recursive: true, force: true });
     }
@@ -123,14 +126,16 @@ describe('embedded defaults (no environment)', () => {
 async function runEmbedded(
   dataDir: string,
   key?: string,
-): Promise<{ exitCode: number | null; stderr: string; healthy: boolean; usageStatus?: number }> {
+): Promise<{ exitCode: number | null; stdout: string; stderr: string; healthy: boolean; usageStatus?: number }> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [join(__dirname, '../../dist/start.js')], {
     env: { PATH: process.env.PATH, MEDIA_DATA_DIR: dataDir, MEDIA_API_PORT: String(port), MEDIA_API_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
   let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let healthy = false;
@@ -148,5 +153,5 @@ async function runEmbedded(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   }
   const exitCode = await exited;
-  return { exitCode, stderr, healthy, usageStatus };
+  return { exitCode, stdout, stderr, healthy, usageStatus };
 }
