@@ -5,6 +5,7 @@ applyV8Flags();
 import { createApp } from './bootstrap';
 import { ConfigError } from './config/media-config';
 import { processEnv } from './config/env';
+import { PrincipalResolver } from './auth/principal-resolver';
 
 async function main(): Promise<void> {
   const running = await createApp(processEnv());
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
     `Jan Media API listening on http://${config.host}:${port} (public URL ${config.publicUrl})`,
     `  database: ${running.database.engine === 'embedded' ? `embedded (${config.dataDir}/pglite)` : 'PostgreSQL'}; storage: ${config.storageBackend}`,
     `  OpenAPI: ${config.publicUrl}/docs`,
+    `  service key ids: ${app.get(PrincipalResolver).serviceKeyIds.join(', ') || 'none'}`,
   ];
   if (running.generatedServiceKey) {
     lines.push(`  service key (generated, kept in ${config.dataDir}/secrets/service-key): ${running.generatedServiceKey}`);

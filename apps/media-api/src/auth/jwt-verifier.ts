@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { DomainError, isUserId, type Principal } from '@jan/domain';
+import { DomainError, isReservedOwner, isUserId, type Principal } from '@jan/domain';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 export interface JwtSettings {
@@ -67,6 +67,8 @@ export class JwtVerifier {
       throw this.rejection(error);
     }
     const subject = payload.sub;
+    // A subject such as `service:service-key-…` would be the owner of a service's own uploads.
+    if (typeof subject === 'string' && isReservedOwner(subject)) throw new DomainError('unauthorized', 'token subject uses a reserved prefix (service: or admin:)');
     if (typeof subject !== 'string' || !isUserId(subject)) throw new DomainError('unauthorized', 'token subject is missing or invalid');
     if (rolesOf(payload).includes(this.settings.adminRole)) return { kind: 'admin', adminId: subject, actingFor: null };
     return { kind: 'user', subject };

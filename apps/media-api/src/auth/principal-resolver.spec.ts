@@ -2,7 +2,10 @@ import { createHmac } from 'node:crypto';
 import { DomainError } from '@jan/domain';
 import { SignJWT, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { JwtVerifier, rolesOf, withFailureCooldown, type RemoteKeySet } from './jwt-verifier';
-import { KeyRing } from './key-ring';
+import { KeyRing, keyId } from './key-ring';
+
+/** The documented formula (docs/migration.md), computed with node:crypto by hand: ids must not drift between releases. */
+const KNOWN_FIRST_KEY_ID = 'service-key-0821a98830e9';
 import { PrincipalResolver, type Headers } from './principal-resolver';
 
 const ISSUER = 'https://id.example.test/realms/jan';
@@ -75,19 +78,34 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 describe('PrincipalResolver', () => {
   it('accepts every configured service key, acting for X-Jan-User-Id', async () => {
     const r = resolver();
-    expect(await r.resolve({ 'x-media-service-key': SERVICE_KEY })).toEqual({ kind: 'service', serviceId: 'service-key-1', actingFor: null });
+    expect(await r.resolve({ 'x-media-service-key': SERVICE_KEY })).toEqual({ kind: 'service', serviceId: keyId(SERVICE_KEY, 'service-key'), actingFor: null });
     expect(await r.resolve({ 'x-media-service-key': 'service-key-rotated-0123456789', 'x-jan-user-id': ' bob ' })).toEqual({
       kind: 'service',
-      serviceId: 'service-key-2',
+      serviceId: keyId('service-key-rotated-0123456789', 'service-key'),
       actingFor: 'bob',
     });
     expect((await failure(r.resolve({ 'x-media-service-key': 'nope' }))).code).toBe('unauthorized');
     expect((await failure(r.resolve({ 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': 'has space' }))).code).toBe('invalid_request');
   });
 
+  it('never lets a named user or a token subject be the owner of a service\'s or admin\'s own uploads', async () => {
+    const r = resolver();
+    const serviceOwner = `service:${keyId(SERVICE_KEY, 'service-key')}`;
+    for (const named of [serviceOwner, 'service:service-key-1', 'admin:admin-key-1', 'service:kong-llm-api']) {
+      const refused = await failure(r.resolve({ 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': named }));
+      expect(refused).toEqual({ code: 'invalid_request', message: expect.stringContaining('reserved') });
+      expect((await failure(r.resolve({ 'x-media-admin-key': ADMIN_KEY, 'x-jan-user-id': named }))).code).toBe('invalid_request');
+      expect(await failure(r.resolve(bearer(await token({}, { sub: named }))))).toEqual({ code: 'unauthorized', message: expect.stringContaining('reserved') });
+      expect((await failure(r.resolve(bearer(await token({ roles: ['media-admin'] }, { sub: named }))))).code).toBe('unauthorized');
+    }
+    // Only the exact prefixes are reserved.
+    expect(await r.resolve({ 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': 'servicex:1' })).toMatchObject({ actingFor: 'servicex:1' });
+    expect(await r.resolve(bearer(await token({}, { sub: 'user:service:1' })))).toEqual({ kind: 'user', subject: 'user:service:1' });
+  });
+
   it('makes admins of the admin key and of tokens with the admin role, in either claim', async () => {
     const r = resolver();
-    expect(await r.resolve({ 'x-media-admin-key': ADMIN_KEY, 'x-jan-user-id': 'carol' })).toEqual({ kind: 'admin', adminId: 'admin-key-1', actingFor: 'carol' });
+    expect(await r.resolve({ 'x-media-admin-key': ADMIN_KEY, 'x-jan-user-id': 'carol' })).toEqual({ kind: 'admin', adminId: keyId(ADMIN_KEY, 'admin-key'), actingFor: 'carol' });
     expect(await r.resolve(bearer(await token({ realm_access: { roles: ['offline_access', 'media-admin'] } }, { sub: 'op-1' })))).toEqual({
       kind: 'admin',
       adminId: 'op-1',
@@ -192,11 +210,30 @@ describe('PrincipalResolver', () => {
 
 describe('KeyRing and roles', () => {
   it('matches any of several keys, never a prefix or a longer key', () => {
-    const ring = KeyRing.numbered(['first-key-0123456789', 'second-key-0123456789'], 'k');
-    expect(ring.match('second-key-0123456789')).toBe('k-2');
+    const ring = KeyRing.fingerprinted(['first-key-0123456789', 'second-key-0123456789'], 'k');
+    expect(ring.match('second-key-0123456789')).toBe(keyId('second-key-0123456789', 'k'));
     expect(ring.match('second-key-012345678')).toBeNull();
     expect(ring.match('second-key-01234567890')).toBeNull();
     expect(ring.match('')).toBeNull();
+  });
+
+  it('names each key by the key alone: reordering or removing others never renames it, and the id shows nothing of the key', () => {
+    const [a, b, c] = ['first-key-0123456789', 'second-key-0123456789', 'third-key-0123456789'];
+    const before = KeyRing.fingerprinted([a, b, c], 'service-key');
+    const reordered = KeyRing.fingerprinted([c, a], 'service-key');
+    expect(reordered.match(a)).toBe(before.match(a));
+    expect(reordered.match(c)).toBe(before.match(c));
+    expect(reordered.match(b)).toBeNull();
+    expect(before.values).toEqual([a, b, c].map((key) => keyId(key, 'service-key')));
+    for (const id of before.values) {
+      expect(id).toMatch(/^service-key-[0-9a-f]{12}$/);
+      // Not positional, and no piece of any key.
+      expect(id).not.toMatch(/^service-key-\d{1,2}$/);
+      for (const key of [a, b, c]) for (let i = 0; i + 4 <= key.length; i++) expect(id.slice('service-key-'.length)).not.toContain(key.slice(i, i + 4));
+    }
+    expect(new Set(before.values).size).toBe(3);
+    // Fixed across releases: an owner `service:<id>` must survive an upgrade.
+    expect(keyId('first-key-0123456789', 'service-key')).toBe(KNOWN_FIRST_KEY_ID);
   });
 
   it('reads roles from realm_access and the top level, ignoring junk', () => {

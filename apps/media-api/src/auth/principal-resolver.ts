@@ -1,4 +1,4 @@
-import { DomainError, isUserId, type Principal } from '@jan/domain';
+import { DomainError, isUserId, USER_ID_RULE, type Principal } from '@jan/domain';
 import type { ApiKeyEntry } from '../config/media-config';
 import type { JwtVerifier } from './jwt-verifier';
 import { KeyRing } from './key-ring';
@@ -30,11 +30,16 @@ export class PrincipalResolver {
     jwt: JwtVerifier | null;
   }): PrincipalResolver {
     return new PrincipalResolver({
-      serviceKeys: KeyRing.numbered(config.serviceKeys, 'service-key'),
-      adminKeys: KeyRing.numbered(config.adminKeys, 'admin-key'),
+      serviceKeys: KeyRing.fingerprinted(config.serviceKeys, 'service-key'),
+      adminKeys: KeyRing.fingerprinted(config.adminKeys, 'admin-key'),
       apiKeys: new KeyRing(config.apiKeys.map(({ key, kind, name }) => ({ key, value: { kind, name } }))),
       jwt: config.jwt,
     });
+  }
+
+  /** The ids of the configured service keys, in order: `service:<id>` owns what a key uploads for nobody. */
+  get serviceKeyIds(): string[] {
+    return this.options.serviceKeys.values;
   }
 
   async resolve(headers: Headers): Promise<Principal> {
@@ -89,7 +94,7 @@ function actingFor(headers: Headers): string | null {
   const raw = single(headers['x-jan-user-id'])?.trim();
   if (raw === undefined) return null;
   // Sent but empty is a caller's bug, not "no user": taken as absent, the upload was the service's own.
-  if (!isUserId(raw)) throw new DomainError('invalid_request', 'X-Jan-User-Id must be 1-200 printable characters');
+  if (!isUserId(raw)) throw new DomainError('invalid_request', `X-Jan-User-Id must be ${USER_ID_RULE}`);
   return raw;
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureGeneratedSecrets } from './generated-secrets';
@@ -45,6 +45,40 @@ describe('ensureGeneratedSecrets', () => {
     await expect(attempt).rejects.toThrow(join(dataDir, 'secrets', file));
     // Left as it was, for the operator to restore or delete.
     expect(await readFile(join(dataDir, 'secrets', file), 'utf8')).toBe(contents);
+  });
+
+  it.each([
+    ['service-key', '0644'],
+    ['service-key', '0640'],
+    ['service-key', '0604'],
+    ['signing-key', '0660'],
+    ['signing-key', '0602'],
+  ])('refuses a %s file that group or others may access (mode %s), naming it and the chmod fix', async (file, octal) => {
+    const mode = parseInt(octal, 8);
+    await ensureGeneratedSecrets(config());
+    const path = join(dataDir, 'secrets', file);
+    const before = await readFile(path, 'utf8');
+    await chmod(path, mode);
+
+    const attempt = ensureGeneratedSecrets(config());
+    await expect(attempt).rejects.toBeInstanceOf(ConfigError);
+    await expect(attempt).rejects.toThrow(`chmod 600 ${path}`);
+    await expect(attempt).rejects.toThrow(`mode ${octal}`);
+    // Neither rewritten nor re-moded behind the operator's back.
+    expect(await readFile(path, 'utf8')).toBe(before);
+    expect((await stat(path)).mode & 0o777).toBe(mode);
+  });
+
+  it.each(['0600', '0400'])('uses a secret file of mode %s as it is', async (octal) => {
+    const mode = parseInt(octal, 8);
+    const first = config();
+    await ensureGeneratedSecrets(first);
+    for (const file of ['service-key', 'signing-key']) await chmod(join(dataDir, 'secrets', file), mode);
+
+    const second = config();
+    await ensureGeneratedSecrets(second);
+    expect(second.serviceKeys).toEqual(first.serviceKeys);
+    expect(second.signingKeys).toEqual(first.signingKeys);
   });
 
   it('refuses a secrets path that cannot be read as a file, naming it', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, type MediaConfig } from './media-config';
 
@@ -54,14 +54,31 @@ async function readOrCreate(path: string, minLength: number, make: () => string)
  * The secret in `path`, or undefined when there is no file. An empty or short one (a truncated
  * file, a bad restore) stops start-up: trusted as it was, an empty service key let every request
  * with an empty `X-Media-Service-Key` in, and an empty signing key made signed URLs forgeable.
+ * So does one that group or others may read or write (a restore with `cp`, a wide umask): as
+ * OpenSSH refuses an unprotected private key, the service refuses a secret that may already have
+ * leaked, or been replaced, rather than use it silently.
  */
 async function readSecret(path: string, minLength: number): Promise<string | undefined> {
   let text: string;
+  let mode: number;
   try {
-    text = await readFile(path, 'utf8');
+    // The mode of the file that is read (fstat on the open handle), not of whatever the path names next.
+    const handle = await open(path, 'r');
+    try {
+      mode = (await handle.stat()).mode;
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError([`${path}: cannot read the generated secret (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new ConfigError([
+      `${path}: the generated secret is accessible by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); ` +
+        `run \`chmod 600 ${path}\` (and replace the key if others may have read it)`,
+    ]);
   }
   const value = text.trim();
   if (!new RegExp(`^[\\x21-\\x7e]{${minLength},}$`).test(value)) {

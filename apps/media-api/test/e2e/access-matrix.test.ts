@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { keyId } from '../../src/auth/key-ring';
+import { SERVICE_KEY, SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
 import { auditRows } from '../support/audit-rows';
@@ -306,7 +307,7 @@ describe('admin endpoints × callers', () => {
       retention_until: null,
     });
     expect(body.events.map((e: { action: string }) => e.action)).toEqual(['media.pin', 'media.ingest']);
-    expect(body.events[0]).toMatchObject({ actor: `service:service-key-1`, outcome: 'success' });
+    expect(body.events[0]).toMatchObject({ actor: `service:${SERVICE_KEY_ID}`, outcome: 'success' });
   });
 
   it('lists with keyset pagination, purges (dry run first) and reissues fresh URLs', async () => {
@@ -357,9 +358,9 @@ describe('admin endpoints × callers', () => {
     const rows = await auditRows(app, 'media_id = ANY($1) AND action IN ($2, $3)', [ids, 'media.purge', 'media.reissue']);
     expect(rows.map((r) => [r.action, r.media_id, r.actor_kind, r.actor_id])).toEqual(
       expect.arrayContaining([
-        ['media.reissue', ids[0], 'admin', 'admin-key-1'],
-        ['media.purge', ids[0], 'admin', 'admin-key-1'],
-        ['media.purge', ids[1], 'admin', 'admin-key-1'],
+        ['media.reissue', ids[0], 'admin', keyId(ADMIN_KEY, 'admin-key')],
+        ['media.purge', ids[0], 'admin', keyId(ADMIN_KEY, 'admin-key')],
+        ['media.purge', ids[1], 'admin', keyId(ADMIN_KEY, 'admin-key')],
       ]),
     );
     expect(rows).toHaveLength(3);

@@ -1,6 +1,6 @@
 import { newMediaId } from '@jan/mediaid';
 import { RetentionSweeper } from '../../src/modules/media/retention-sweeper';
-import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { SERVICE_KEY, SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { auditRows } from '../support/audit-rows';
 import { uniquePng } from '../support/unique-image';
@@ -64,7 +64,7 @@ describe('audit trail', () => {
           outcome,
           reason_code: reason,
           actor_kind: 'service',
-          actor_id: 'service-key-1',
+          actor_id: SERVICE_KEY_ID,
           request_id: call.requestId,
           trace_id: TRACE,
           client_ip: '198.51.100.23',
@@ -92,7 +92,7 @@ describe('audit trail', () => {
     for (const attempt of attempts) {
       expect(attempt.res.status).toBe(404);
       const rows = await rowsFor(attempt.requestId);
-      expect(rows).toEqual([expect.objectContaining({ media_id: id, outcome: 'denied', actor_id: 'service-key-1', details: { acting_for: prober } })]);
+      expect(rows).toEqual([expect.objectContaining({ media_id: id, outcome: 'denied', actor_id: SERVICE_KEY_ID, details: { acting_for: prober } })]);
       expect(JSON.stringify(rows)).not.toContain(owner);
     }
 

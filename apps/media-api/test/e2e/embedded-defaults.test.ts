@@ -1,7 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestApp, type TestApp } from '../support/test-app';
+import { keyId } from '../../src/auth/key-ring';
+import { freePort, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, pngImage } from '../support/images';
 
 /**
@@ -86,4 +88,70 @@ describe('embedded defaults (no environment)', () => {
       await rm(own, { recursive: true, force: true });
     }
   });
+
+  it('the deployed entry point exits 78 on a secret file others may read, naming it and the chmod fix; at 0600 it starts', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-modes-'));
+    const serviceKeyFile = join(own, 'secrets', 'service-key');
+    const key = 'restored-service-key-0123456789abcdef';
+    try {
+      // A backup restored with a plain `cp` under umask 022: intact contents, mode 0644.
+      await mkdir(join(own, 'secrets'), { recursive: true, mode: 0o700 });
+      await writeFile(serviceKeyFile, key + '\n', { mode: 0o644 });
+      await chmod(serviceKeyFile, 0o644);
+
+      const refused = await runEmbedded(own);
+      expect(refused.exitCode).toBe(78);
+      expect(refused.stderr).toContain(serviceKeyFile);
+      expect(refused.stderr).toContain(`chmod 600 ${serviceKeyFile}`);
+      expect(refused.healthy).toBe(false);
+
+      await chmod(serviceKeyFile, 0o600);
+      const started = await runEmbedded(own, key);
+      expect(started.healthy).toBe(true);
+      // The restored key is the one in use.
+      expect(started.usageStatus).toBe(200);
+      expect(started.stderr).not.toContain('chmod');
+      // The banner names the key by its id (never positional, never the key): what owns its uploads for nobody.
+      expect(started.stdout).toContain(`service key ids: ${keyId(key, 'service-key')}\n`);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
+
+/**
+ * `node dist/start.js` with no environment but a data dir and a port, as the README's first command
+ * runs it: until it answers `/healthz` (then asked for `/v1/usage` with `key`, and stopped) or exits.
+ */
+async function runEmbedded(
+  dataDir: string,
+  key?: string,
+): Promise<{ exitCode: number | null; stdout: string; stderr: string; healthy: boolean; usageStatus?: number }> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [join(__dirname, '../../dist/start.js')], {
+    env: { PATH: process.env.PATH, MEDIA_DATA_DIR: dataDir, MEDIA_API_PORT: String(port), MEDIA_API_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let healthy = false;
+  let usageStatus: number | undefined;
+  try {
+    for (let i = 0; i < 300 && child.exitCode === null && child.signalCode === null; i++) {
+      healthy = await fetch(`${baseUrl}/healthz`).then((r) => r.ok, () => false);
+      if (healthy) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (healthy && key) {
+      usageStatus = (await fetch(`${baseUrl}/v1/usage`, { headers: { 'x-media-service-key': key, 'x-jan-user-id': 'u1' } })).status;
+    }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }
+  const exitCode = await exited;
+  return { exitCode, stdout, stderr, healthy, usageStatus };
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Client } from 'pg';
 import sharp from 'sharp';
-import { postgresDsn, startTestApp, type TestApp } from '../support/test-app';
+import { postgresDsn, SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { auditRows } from '../support/audit-rows';
 import { dataUrl, pngImage, uniqueUser, withTextChunk } from '../support/images';
 
@@ -201,7 +201,7 @@ describe('ingest against hostile input', () => {
     expect(await serviceRows()).toEqual([]);
     // The trail and the metrics show one refused ingest: no accepted upload, no deletion.
     expect(await auditRows(app, 'request_id = $1', [requestId])).toEqual([
-      expect.objectContaining({ action: 'media.ingest', outcome: 'failure', reason_code: 'invalid_request', media_id: null, details: { source: 'multipart', owner: 'service:service-key-1' } }),
+      expect.objectContaining({ action: 'media.ingest', outcome: 'failure', reason_code: 'invalid_request', media_id: null, details: { source: 'multipart', owner: `service:${SERVICE_KEY_ID}` } }),
     ]);
     const metricsAfter = await counters();
     expect(metricsAfter.media_ingest_total).toBe(metricsBefore.media_ingest_total);

@@ -1,4 +1,4 @@
-import { startTestApp, type TestApp } from '../support/test-app';
+import { SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { auditRows } from '../support/audit-rows';
 import { uniquePng } from '../support/unique-image';
@@ -38,7 +38,7 @@ describe('quotas', () => {
     const stored: Array<{ n: string }> = await objectsApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);
     expect(Number(stored[0].n)).toBe(5);
 
-    const rows = await auditRows(objectsApp, 'actor_id = $1 AND reason_code = $2', ['service-key-1', 'quota_exceeded']);
+    const rows = await auditRows(objectsApp, 'actor_id = $1 AND reason_code = $2', [SERVICE_KEY_ID, 'quota_exceeded']);
     expect(rows.length).toBeGreaterThanOrEqual(20);
     expect(rows[0]).toMatchObject({ action: 'media.ingest', outcome: 'denied' });
   });

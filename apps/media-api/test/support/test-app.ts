@@ -4,9 +4,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { keyId } from '../../src/auth/key-ring';
 import { createApp, type RunningApp } from '../../src/bootstrap';
 
 export const SERVICE_KEY = 'e2e-service-key-0123456789abcdef';
+/** The id SERVICE_KEY is known by: audit actor `service:<id>`, owner of what it uploads for nobody. */
+export const SERVICE_KEY_ID = keyId(SERVICE_KEY, 'service-key');
 export const SIGNING_KEYS = 'e2e1:e2e-signing-secret-0123456789abcdef0123456789';
 
 export interface TestApp {

@@ -13,11 +13,28 @@ export type Principal =
 
 /**
  * What a user id may be, wherever it comes from (a token's subject, `X-Jan-User-Id`, a body's
- * `user_id`): 1-200 printable ASCII characters. One rule, so any owner can be named in a header
- * to read its objects back, and no id can carry a byte the database refuses.
+ * `user_id`): 1-200 printable ASCII characters, not starting with a reserved owner prefix. One
+ * rule, so any owner can be named in a header to read its objects back, no id can carry a byte the
+ * database refuses, and no user id can be the owner of a service's or admin's own uploads.
  */
 export function isUserId(value: string): boolean {
-  return USER_ID.test(value);
+  return USER_ID.test(value) && !isReservedOwner(value);
+}
+
+/** The rule of {@link isUserId}, in words for error messages and as a pattern for the OpenAPI document. */
+export const USER_ID_RULE = '1-200 printable ASCII characters, not starting with "service:" or "admin:" (reserved)';
+export const USER_ID_PATTERN = '^(?!service:|admin:)[\\x21-\\x7e]{1,200}$';
+
+/**
+ * Uploads of a service or admin acting for nobody belong to `service:<id>` or `admin:<id>`
+ * ({@link resolveOwner}). A user id must never be such a name: a token whose `sub` is
+ * `service:service-key-…`, or a service naming it in `X-Jan-User-Id`, would otherwise act as that
+ * owner and read its objects.
+ */
+export const RESERVED_OWNER_PREFIXES = ['service:', 'admin:'] as const;
+
+export function isReservedOwner(value: string): boolean {
+  return RESERVED_OWNER_PREFIXES.some((prefix) => value.startsWith(prefix));
 }
 
 const USER_ID = /^[\x21-\x7e]{1,200}$/;

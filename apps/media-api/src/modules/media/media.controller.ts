@@ -32,6 +32,7 @@ import {
   RemoteFetcher,
   ResolveMedia,
   resolveOwner,
+  USER_ID_PATTERN,
   type ByteRange,
   type IngestResult,
   type IngestSource,
@@ -152,7 +153,7 @@ export class MediaController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a multipart upload (field `file`, optional `user_id`)' })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$', description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
+  @ApiBody({ schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' }, user_id: { type: 'string', pattern: USER_ID_PATTERN, description: 'Owner, as for POST /v1/media (send it before file)' } }, required: ['file'] } })
   @ApiOkResponse({ type: MediaResponseDto, description: 'The stored object, or the one these bytes already were (`deduped: true`)' })
   async upload(
     @CurrentPrincipal() principal: Principal,

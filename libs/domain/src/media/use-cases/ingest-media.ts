@@ -1,5 +1,5 @@
 import { newMediaId } from '@jan/mediaid';
-import { isUserId, ownerFor, type Principal } from '../../access/principal';
+import { isUserId, ownerFor, USER_ID_RULE, type Principal } from '../../access/principal';
 import { Clock } from '../../ports/clock';
 import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { ImageInspector } from '../../ports/image-inspector';
@@ -189,14 +189,14 @@ export function resolveOwner(principal: Principal, bodyUserId: string | undefine
   const userId = bodyUserId?.trim();
   if (principal.kind === 'user') return principal.subject;
   // Given but blank is a caller's bug, not "no user" (which would make the upload the service's own).
-  if (userId === '') throw new DomainError('invalid_request', 'user_id must be 1-200 printable ASCII characters');
+  if (userId === '') throw new DomainError('invalid_request', `user_id must be ${USER_ID_RULE}`);
   const named = ownerFor(principal);
   if (named && userId && named !== userId) {
     throw new DomainError('invalid_request', 'user_id in the body does not match X-Jan-User-Id');
   }
   const owner = named ?? userId;
   if (owner) {
-    if (!isUserId(owner)) throw new DomainError('invalid_request', 'user_id must be 1-200 printable ASCII characters');
+    if (!isUserId(owner)) throw new DomainError('invalid_request', `user_id must be ${USER_ID_RULE}`);
     return owner;
   }
   return principal.kind === 'service' ? `service:${principal.serviceId}` : `admin:${principal.adminId}`;

@@ -135,6 +135,19 @@ describe('resolveOwner', () => {
     expect(resolveOwner(llmApi, 'x'.repeat(200))).toBe('x'.repeat(200));
     expect(resolveOwner(llmApi, '  carol  ')).toBe('carol');
   });
+  it('never names the owner of a service\'s or admin\'s own uploads as a user', () => {
+    const llmApi = { kind: 'service', serviceId: 'llm-api', actingFor: null } as const;
+    const ops = { kind: 'admin', adminId: 'ops', actingFor: null } as const;
+    const serviceOwner = resolveOwner(llmApi, undefined);
+    const adminOwner = resolveOwner(ops, undefined);
+    for (const principal of [llmApi, ops]) {
+      for (const named of [serviceOwner, adminOwner, ' service:llm-api']) {
+        expect(() => resolveOwner(principal, named)).toThrow(expect.objectContaining({ code: 'invalid_request', message: expect.stringContaining('reserved') }));
+      }
+    }
+    // Named in the header instead (a principal the HTTP layer would refuse, checked here too).
+    expect(() => resolveOwner({ kind: 'service', serviceId: 'other', actingFor: serviceOwner }, undefined)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
+  });
 });
 
 describe('access', () => {

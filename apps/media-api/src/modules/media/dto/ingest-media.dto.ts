@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { DomainError } from '@jan/domain';
+import { DomainError, USER_ID_PATTERN, USER_ID_RULE } from '@jan/domain';
 import { IsDefined, IsObject, IsOptional, IsString, MaxLength, ValidateNested } from 'class-validator';
 
 export class MediaSourceDto {
@@ -34,7 +34,7 @@ export class IngestMediaDto {
   @MaxLength(1024)
   filename?: string;
 
-  @ApiPropertyOptional({ description: 'Owner, honoured only for service callers (must match X-Jan-User-Id when both are sent); 1-200 printable ASCII characters', pattern: '^[\\x21-\\x7e]{1,200}$' })
+  @ApiPropertyOptional({ description: 'Owner, honoured only for service callers (must match X-Jan-User-Id when both are sent); ' + USER_ID_RULE, pattern: USER_ID_PATTERN })
   @IsOptional()
   @IsString()
   @MaxLength(200)

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, type SchemaObject } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { USER_ID_PATTERN, USER_ID_RULE } from '@jan/domain';
 
 export class PrepareUploadDto {
   @ApiPropertyOptional({ example: 'image/png', description: 'Type of the image that will be uploaded' })
@@ -30,7 +31,7 @@ export class PrepareUploadDto {
   @IsIn(['PUT', 'POST'])
   method?: 'PUT' | 'POST';
 
-  @ApiPropertyOptional({ description: 'Owner, as for POST /v1/media: 1-200 printable ASCII characters', pattern: '^[\\x21-\\x7e]{1,200}$' })
+  @ApiPropertyOptional({ description: 'Owner, as for POST /v1/media: ' + USER_ID_RULE, pattern: USER_ID_PATTERN })
   @IsOptional()
   @IsString()
   @MaxLength(200)
