@@ -12,6 +12,9 @@ interface Mapped {
   details?: Record<string, unknown>;
 }
 
+/** 5xx answers about a remote URL the client named (502, 504): logged as warnings, not errors. */
+const CLIENTS_URL: ReadonlySet<string> = new Set(['remote_fetch_failed', 'remote_fetch_timeout']);
+
 /**
  * Turns every error into `{error, code, request_id}` with the status from the one table. Unknown
  * errors become a generic 500, logged with the request id; client mistakes never do.
@@ -43,7 +46,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
         allow = [];
       }
     }
-    if (mapped.status >= 500) {
+    if (mapped.status >= 500 && CLIENTS_URL.has(mapped.code)) {
+      // A URL the client gave that could not be fetched: its to fix, not ours, so no stack trace.
+      this.logger.warn({ request_id: request.id, code: mapped.code, reason: exception instanceof Error ? exception.message : String(exception) }, 'remote fetch failed');
+    } else if (mapped.status >= 500) {
       this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
     }
     // Which provider and operation failed is for operators: logged with the request id, not sent.
