@@ -19,7 +19,6 @@ import {
   type SchemaObject,
 } from '@nestjs/swagger';
 import {
-  Clock,
   DirectUpload,
   DomainError,
   attachment,
@@ -100,7 +99,6 @@ export class MediaController {
     private readonly manageMedia: ManageMedia,
     private readonly directUpload: DirectUpload,
     private readonly remoteFetcher: RemoteFetcher,
-    private readonly clock: Clock,
     private readonly config: MediaConfig,
     private readonly events: MediaEvents,
     private readonly rateLimits: RateLimits,
@@ -405,7 +403,7 @@ export class MediaController {
   @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A signed URL (cached and reused while more than half its lifetime remains)' })
   async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: unknown): Promise<SignedUrlResponseDto> {
     const { media, signed } = await this.presignMedia.presign(principal, id, { download: wantsDownload(download) });
-    return toSignedUrlResponse(media, signed, this.clock.now());
+    return toSignedUrlResponse(media, signed);
   }
 
   @Get(':id/metadata')
@@ -460,7 +458,7 @@ export class MediaController {
 
   private async respond(media: MediaObject, deduped: boolean): Promise<MediaResponseDto> {
     const signed = await this.presignMedia.sign(media);
-    return toMediaResponse(media, deduped, signed, this.clock.now());
+    return toMediaResponse(media, deduped, signed);
   }
 }
 
