@@ -1,6 +1,7 @@
 import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
+import { statedExpiry } from '../support/signed-url';
 
 /** Resolve as llm-api uses it: one database query per request, cached URLs, inline mode. */
 describe('resolve', () => {
@@ -59,12 +60,11 @@ describe('resolve', () => {
   it('reports expires_in as the TTL for a freshly signed URL, agreeing with expires_at and the URL; a cached one its time left', async () => {
     const TTL = 900; // MEDIA_PRESIGN_TTL's default
     const user = uniqueUser();
-    const urlExpiry = (url: string) => Number(new URL(url).searchParams.get('expires')) * 1000;
     const ingested = (await (await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(4711)) } }) })).json()) as any;
     const attachment = (await (await app.call(`/v1/media/${ingested.id}/presign?download=1`, { user })).json()) as any;
     for (const fresh of [ingested, attachment]) {
       expect(fresh.expires_in).toBe(TTL);
-      expect(Date.parse(fresh.expires_at)).toBe(urlExpiry(fresh.url));
+      expect(Date.parse(fresh.expires_at)).toBe(statedExpiry(fresh.url).getTime());
       expect(Date.parse(fresh.expires_at) - Date.now()).toBeLessThanOrEqual(TTL * 1000);
     }
     // The ingest's URL again, from the cache: whole seconds left, rounded up, never more than the TTL.

@@ -91,7 +91,7 @@ function failingStream(before: number): Readable {
  * The expiry a signed URL states: SigV4 (S3) and GCS v4 as their signing time (whole seconds)
  * plus a lifetime, the local backend as `expires` (epoch seconds).
  */
-export function statedExpiry(url: string): Date {
+function statedExpiry(url: string): Date {
   const query = new URL(url).searchParams;
   for (const vendor of ['Amz', 'Goog']) {
     const date = query.get(`X-${vendor}-Date`);
