@@ -94,7 +94,7 @@ export class AppModule {
         { provide: UploadStaging, useFactory: () => new TempFileUploadStaging(join(config.dataDir, 'tmp')) },
         {
           provide: ImageInspector,
-          useFactory: (staging: UploadStaging) => new SharpImageInspector({ maxPixels: config.maxPixels, reencode: config.reencode, staging }),
+          useFactory: (staging: UploadStaging) => new SharpImageInspector({ maxPixels: config.maxPixels, reencode: config.reencode, maxOutputBytes: config.maxBytes, staging }),
           inject: [UploadStaging],
         },
         {

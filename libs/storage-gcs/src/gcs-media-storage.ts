@@ -200,11 +200,15 @@ export class GcsMediaStorage extends MediaStorage {
 
   async signedReadUrl(key: string, options: SignedReadOptions): Promise<SignedUrl> {
     const seconds = signSeconds(options.expiresInSeconds);
-    const expiresAt = new Date(Date.now() + seconds * 1000);
+    // A v4 URL states its expiry as X-Goog-Date (whole seconds) plus X-Goog-Expires: signing at a
+    // whole second makes expiresAt exactly that, not up to a second after it.
+    const accessibleAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(accessibleAt.getTime() + seconds * 1000);
     try {
       const [url] = await this.file(this.readSigning, key).getSignedUrl({
         version: 'v4',
         action: 'read',
+        accessibleAt,
         expires: expiresAt,
         ...(options.contentType ? { responseType: options.contentType } : {}),
         ...(options.contentDisposition ? { responseDisposition: options.contentDisposition } : {}),

@@ -305,9 +305,12 @@ export class S3MediaStorage extends MediaStorage {
       ResponseContentType: options.contentType,
       ResponseContentDisposition: options.contentDisposition,
     });
-    const expiresAt = new Date(Date.now() + expiresIn * 1000);
+    // The URL states its expiry as X-Amz-Date (whole seconds) plus X-Amz-Expires: signing at a
+    // whole second makes expiresAt exactly that, not up to a second after it.
+    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(signingDate.getTime() + expiresIn * 1000);
     try {
-      return { url: await getSignedUrl(this.readSigner, command, { expiresIn }), expiresAt };
+      return { url: await getSignedUrl(this.readSigner, command, { expiresIn, signingDate }), expiresAt };
     } catch (error) {
       throw toDomainError(error, 'sign-read');
     }

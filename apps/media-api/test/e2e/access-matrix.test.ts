@@ -448,6 +448,30 @@ describe('serving safely', () => {
     expect((await fetch(signed.url)).headers.get('content-disposition')).toMatch(/^attachment/);
   });
 
+  it('refuses a repeated download flag with 400 invalid_request rather than serving inline, and a signed URL with a repeated parameter with 403', async () => {
+    const id = await aliceObject();
+    const token = bearer(await issuer.mint({ sub: alice }));
+    for (const query of ['download=1&download=1', 'download=1&download=0', 'download=0&download=true']) {
+      for (const path of [`/v1/media/${id}?${query}`, `/v1/media/${id}/presign?${query}`]) {
+        const res = await fetch(`${app.baseUrl}${path}`, { headers: token });
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({ code: 'invalid_request', details: { parameter: 'download' } });
+      }
+    }
+    // The signed file route takes no flag: the disposition is a signed parameter, and any signed
+    // parameter given twice no longer matches the signature.
+    const signed = await (await fetch(`${app.baseUrl}/v1/media/${id}/presign?download=1`, { headers: token })).json() as any;
+    const url = new URL(signed.url);
+    for (const name of ['cd', 'expires', 'sig']) {
+      const twice = new URL(url);
+      twice.searchParams.append(name, url.searchParams.get(name)!);
+      const res = await fetch(twice);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as any).code).toBe('invalid_signature');
+    }
+    expect((await fetch(url)).headers.get('content-disposition')).toMatch(/^attachment/);
+  });
+
   it('answers CORS only for the configured origins', async () => {
     const token = bearer(await issuer.mint({ sub: alice }));
     const allowed = await fetch(`${app.baseUrl}/v1/usage`, { headers: { ...token, origin: ORIGIN } });

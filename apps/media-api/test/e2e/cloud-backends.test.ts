@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
+import { statedExpiry } from '../support/signed-url';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -43,6 +44,9 @@ describe('cloud storage backends end to end', () => {
       const body = (await res.json()) as any;
       expect(body.url).toContain(required('TEST_S3_ENDPOINT'));
       expect(body.url).toContain('X-Amz-Signature=');
+      // Freshly signed: the TTL to the second, and the expiry the URL itself states.
+      expect(body.expires_in).toBe(900);
+      expect(Date.parse(body.expires_at)).toBe(statedExpiry(body.url).getTime());
       expect(Buffer.from(await (await fetch(body.url)).arrayBuffer())).toEqual(png);
       const proxied = await app.call(`/v1/media/${body.id}`, { user });
       expect(Buffer.from(await proxied.arrayBuffer())).toEqual(png);
@@ -179,6 +183,8 @@ describe('cloud storage backends end to end', () => {
         await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) })
       ).json()) as any;
       expect(body.url).toContain('X-Goog-Signature=');
+      expect(body.expires_in).toBe(900);
+      expect(Date.parse(body.expires_at)).toBe(statedExpiry(body.url).getTime());
       const proxied = await app.call(`/v1/media/${body.id}`, { user });
       expect(proxied.headers.get('content-type')).toBe('image/png');
       expect(Buffer.from(await proxied.arrayBuffer())).toEqual(png);

@@ -78,6 +78,25 @@ describe('ingest against hostile input', () => {
     expect(await rowsOf(user)).toEqual([]);
   });
 
+  it('removes ASCII whitespace from a data URL as WHATWG forgiving-base64 does (a form feed alone too), and refuses a vertical tab', async () => {
+    const user = uniqueUser();
+    const base64 = png.toString('base64');
+    const spaced = (ws: string) => `data:image/png;base64,${base64.slice(0, 40)}${ws}${base64.slice(40, 80)}${ws}${base64.slice(80)}${ws}`;
+    const sha256 = createHash('sha256').update(png).digest('hex');
+    for (const ws of ['\f', '\t', ' \r\n']) {
+      const res = await post(user, { source: { type: 'data_url', data_url: spaced(ws) } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ bytes: png.length, sha256 });
+    }
+    const other = uniqueUser();
+    for (const ws of ['\v', '\n\v', '\u00a0']) {
+      const res = await post(other, { source: { type: 'data_url', data_url: spaced(ws) } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as any).code).toBe('invalid_data_url');
+    }
+    expect(await rowsOf(other)).toEqual([]);
+  });
+
   it('sniffs the type: SVG and HTML are 415 whatever they claim, truncated images 422', async () => {
     const user = uniqueUser();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');

@@ -1,6 +1,7 @@
 import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
+import { statedExpiry } from '../support/signed-url';
 
 /** Resolve as llm-api uses it: one database query per request, cached URLs, inline mode. */
 describe('resolve', () => {
@@ -54,6 +55,28 @@ describe('resolve', () => {
     expect(statements).toHaveLength(1);
     // …and it is timed, by name, in the statement histogram.
     expect(countOf(await (await fetch(`${app.baseUrl}/metrics`)).text())).toBe(before + 1);
+  });
+
+  it('reports expires_in as the TTL for a freshly signed URL, agreeing with expires_at and the URL; a cached one its time left', async () => {
+    const TTL = 900; // MEDIA_PRESIGN_TTL's default
+    const user = uniqueUser();
+    const ingested = (await (await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(4711)) } }) })).json()) as any;
+    const attachment = (await (await app.call(`/v1/media/${ingested.id}/presign?download=1`, { user })).json()) as any;
+    for (const fresh of [ingested, attachment]) {
+      expect(fresh.expires_in).toBe(TTL);
+      expect(Date.parse(fresh.expires_at)).toBe(statedExpiry(fresh.url).getTime());
+      expect(Date.parse(fresh.expires_at) - Date.now()).toBeLessThanOrEqual(TTL * 1000);
+    }
+    // The ingest's URL again, from the cache: whole seconds left, rounded up, never more than the TTL.
+    const cached = (await (await app.call(`/v1/media/${ingested.id}/presign`, { user })).json()) as any;
+    const now = Date.now();
+    expect(cached.url).toBe(ingested.url);
+    expect(cached.expires_at).toBe(ingested.expires_at);
+    expect(cached.expires_in).toBeLessThanOrEqual(TTL);
+    expect(Date.parse(cached.expires_at) - now).toBeLessThanOrEqual(cached.expires_in * 1000);
+    expect(Date.parse(cached.expires_at) - now).toBeGreaterThan((cached.expires_in - 2) * 1000);
+    const resolved = (await (await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [ingested.id] }) })).json()) as any;
+    expect(resolved.media[0]).toMatchObject({ url: ingested.url, expires_at: ingested.expires_at });
   });
 
   it('hands out the same URL while the cached one is fresh (stable URLs for provider caches)', async () => {

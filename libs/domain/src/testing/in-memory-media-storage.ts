@@ -65,7 +65,8 @@ export class InMemoryMediaStorage extends MediaStorage {
 
   async signedReadUrl(key: string, options: SignedReadOptions): Promise<SignedUrl> {
     this.signCount++;
-    const expiresAt = new Date(this.now().getTime() + options.expiresInSeconds * 1000);
+    // As every adapter does: the signing second plus the TTL, the expiry the URL itself states.
+    const expiresAt = new Date(Math.floor(this.now().getTime() / 1000) * 1000 + options.expiresInSeconds * 1000);
     return { url: `memory://${key}?n=${this.signCount}&exp=${expiresAt.getTime()}`, expiresAt };
   }
 

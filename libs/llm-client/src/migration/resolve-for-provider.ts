@@ -138,8 +138,9 @@ function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): vo
  * the mode the provider needs. A body without placeholders is returned as is, without a network
  * call. Anthropic-style `{ type: 'image', source }` blocks come back in the shape their resolved
  * value needs (`url` source for a URL, `base64` source for inline bytes), whichever of
- * `source.data` or `source.url` held the placeholder. Errors are thrown (after the latency hook
- * has seen them): the caller decides whether to fall back to legacy URLs.
+ * `source.data` or `source.url` held the placeholder. Gemini-native parts (`inline_data`) are not
+ * rewritten: send Gemini an OpenAI-style body (docs/migration.md, "Gemini"). Errors are thrown
+ * (after the latency hook has seen them): the caller decides whether to fall back to legacy URLs.
  */
 export async function resolveForProvider<T>(
   client: MediaClient,

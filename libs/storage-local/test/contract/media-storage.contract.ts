@@ -87,6 +87,25 @@ function failingStream(before: number): Readable {
   return Readable.from(generate());
 }
 
+/**
+ * The expiry a signed URL states: SigV4 (S3) and GCS v4 as their signing time (whole seconds)
+ * plus a lifetime, the local backend as `expires` (epoch seconds).
+ */
+function statedExpiry(url: string): Date {
+  const query = new URL(url).searchParams;
+  for (const vendor of ['Amz', 'Goog']) {
+    const date = query.get(`X-${vendor}-Date`);
+    const expires = query.get(`X-${vendor}-Expires`);
+    if (date && expires) {
+      const [, y, mo, d, h, mi, se] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date)!;
+      return new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +se) + Number(expires) * 1000);
+    }
+  }
+  const expires = query.get('expires');
+  if (!expires) throw new Error(`no expiry in ${url}`);
+  return new Date(Number(expires) * 1000);
+}
+
 async function expectDomainError(promise: Promise<unknown>, code: string): Promise<void> {
   const error = await promise.then(
     () => undefined,
@@ -256,6 +275,20 @@ export function describeMediaStorageContract(
         expect(response.status).toBe(200);
         expect(response.headers.get('content-type')).toBe('image/png');
         expect(Buffer.from(await response.arrayBuffer())).toEqual(data);
+      });
+
+      it('reports as expiresAt exactly the expiry the URL states: the signing second plus the TTL', async () => {
+        const k = key();
+        await putBuffer(k, Buffer.from('expiry'));
+        for (const ttl of [900, 1]) {
+          const before = Date.now();
+          const signed = await storage.signedReadUrl(k, { expiresInSeconds: ttl });
+          const after = Date.now();
+          expect(signed.expiresAt.getTime()).toBe(statedExpiry(signed.url).getTime());
+          expect(signed.expiresAt.getTime() % 1000).toBe(0);
+          expect(signed.expiresAt.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + ttl * 1000);
+          expect(signed.expiresAt.getTime()).toBeLessThanOrEqual(Math.floor(after / 1000) * 1000 + ttl * 1000);
+        }
       });
 
       it(

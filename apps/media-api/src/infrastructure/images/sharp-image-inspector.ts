@@ -15,7 +15,10 @@ export interface SharpImageInspectorOptions {
   maxDimension?: number;
   maxFrames?: number;
   reencode?: ReencodeMode;
-  /** A re-encoded copy larger than this is refused as `image_too_large`. */
+  /**
+   * A re-encoded copy larger than this is refused as `image_too_large`. The app passes the upload
+   * limit (`MEDIA_MAX_BYTES`): a stored copy above it could not be uploaded again to dedupe.
+   */
   maxOutputBytes?: number;
   /** Inspections decoding at once; the rest wait, so peak memory stays bounded. */
   maxConcurrent?: number;
@@ -253,7 +256,12 @@ export class SharpImageInspector extends ImageInspector {
       stored = await this.staging.stage(pipeline, { maxBytes: this.maxOutputBytes });
     } catch (error) {
       pipeline.destroy();
-      if (isDomainError(error, 'payload_too_large')) throw tooLarge(`the re-encoded image exceeds ${this.maxOutputBytes} bytes`);
+      if (isDomainError(error, 'payload_too_large')) {
+        throw new DomainError('image_too_large', `the image is too large: its re-encoded copy exceeds ${this.maxOutputBytes} bytes`, {
+          reason: 'reencoded_size',
+          max_bytes: this.maxOutputBytes,
+        });
+      }
       throw error;
     }
     try {

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { Writes } from '../../http/in-flight-writes';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { AdminMedia, Clock, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
+import { AdminMedia, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
 import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
 import { SignedUrlResponseDto, toMetadata, toSignedUrlResponse } from '../media/dto/media-response.dto';
 import { usageBody } from '../usage/usage.controller';
@@ -31,7 +31,6 @@ import {
 export class AdminController {
   constructor(
     private readonly admin: AdminMedia,
-    private readonly clock: Clock,
   ) {}
 
   @Get('media')
@@ -76,7 +75,7 @@ export class AdminController {
   @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A fresh signature, never from the URL cache' })
   async reissue(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() dto: ReissueDto): Promise<SignedUrlResponseDto> {
     const { media, signed } = await this.admin.reissue(principal, id, dto?.ttl_seconds);
-    return toSignedUrlResponse(media, signed, this.clock.now());
+    return toSignedUrlResponse(media, signed);
   }
 
   @Get('usage')

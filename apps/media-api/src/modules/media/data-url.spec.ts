@@ -69,4 +69,73 @@ describe('parseDataUrl', () => {
     expect(await codeOf(`data:image/png;base64,${good.slice(0, 100_000)}=${good.slice(100_001)}`)).toBe('invalid_data_url');
     expect(await codeOf('data:image/png;base64,AA=A')).toBe('invalid_data_url');
   });
+
+  describe('whitespace, as WHATWG forgiving-base64 decodes it', () => {
+    const ASCII_WHITESPACE = ['\t', '\n', '\f', '\r', ' '];
+    /** `text` with `pieces` inserted at the given positions (each taken modulo its length + 1). */
+    const sprinkle = (text: string, pieces: [number, string][]) => {
+      let out = text;
+      for (const [at, piece] of pieces) {
+        const i = at % (out.length + 1);
+        out = out.slice(0, i) + piece + out.slice(i);
+      }
+      return out;
+    };
+
+    it('removes TAB, LF, FF, CR and SPACE anywhere in the payload, each alone too, small or streamed', async () => {
+      const small = Buffer.from([0, 1, 2, 3, 4, 5]);
+      for (const ws of ASCII_WHITESPACE) {
+        const parsed = parseDataUrl(`data:image/png;base64,AAEC${ws}AwQF`);
+        expect(parsed.bytes).toBe(6);
+        expect(await decode(parsed.body)).toEqual(small);
+        expect(await decode(parseDataUrl(`data:image/png;base64,${ws}AA${ws}EC${ws}AwQF${ws}`).body)).toEqual(small);
+      }
+      const large = Buffer.alloc(WHOLE_DECODE_MAX_BYTES + 10_000, 9);
+      const text = large.toString('base64');
+      for (const ws of ASCII_WHITESPACE) {
+        const parsed = parseDataUrl(`data:image/png;base64,${text.slice(0, 700_000)}${ws}${text.slice(700_000)}${ws}`);
+        expect(parsed.body).toBeInstanceOf(Readable);
+        expect(parsed.bytes).toBe(large.length);
+        // Buffer.equals: jest's toEqual walks a 1 MB buffer byte by byte for seconds.
+        expect((await decode(parsed.body)).equals(large)).toBe(true);
+      }
+    });
+
+    it('decodes the same bytes whatever ASCII whitespace is sprinkled through the payload', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ maxLength: 3000 }),
+          fc.array(fc.tuple(fc.nat(), fc.string({ unit: fc.constantFrom(...ASCII_WHITESPACE), minLength: 1, maxLength: 3 })), { maxLength: 20 }),
+          async (bytes, pieces) => {
+            const parsed = parseDataUrl(`data:image/png;base64,${sprinkle(Buffer.from(bytes).toString('base64'), pieces)}`);
+            expect(parsed.bytes).toBe(bytes.length);
+            expect(await decode(parsed.body)).toEqual(Buffer.from(bytes));
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
+    it('refuses any other whitespace (VT, NBSP, Unicode spaces), alone or next to ASCII whitespace, small or streamed', async () => {
+      const others = ['\v', '\u00a0', '\u2003', '\u3000', '\ufeff', '\u0085'];
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ minLength: 1, maxLength: 3000 }),
+          fc.nat(),
+          fc.constantFrom(...others),
+          fc.constantFrom('', ...ASCII_WHITESPACE),
+          async (bytes, at, other, alongside) => {
+            const text = sprinkle(Buffer.from(bytes).toString('base64'), [[at, other], [at + 3, alongside]]);
+            expect(await codeOf(`data:image/png;base64,${text}`)).toBe('invalid_data_url');
+          },
+        ),
+        { numRuns: 200 },
+      );
+      const streamed = Buffer.alloc(WHOLE_DECODE_MAX_BYTES + 10_000, 9).toString('base64');
+      for (const other of others) {
+        expect(await codeOf(`data:image/png;base64,${streamed.slice(0, 900_000)}${other}${streamed.slice(900_000)}`)).toBe('invalid_data_url');
+        expect(await codeOf(`data:image/png;base64,${streamed.slice(0, 900_000)}${other}\n${streamed.slice(900_000)}`)).toBe('invalid_data_url');
+      }
+    });
+  });
 });

@@ -19,7 +19,6 @@ import {
   type SchemaObject,
 } from '@nestjs/swagger';
 import {
-  Clock,
   DirectUpload,
   DomainError,
   attachment,
@@ -70,8 +69,17 @@ const DOWNLOAD_QUERY: ApiQueryOptions = {
   name: 'download',
   required: false,
   type: String,
-  description: '`1` or `true`: `Content-Disposition: attachment`; any other value, or none: inline',
+  description: '`1` or `true`: `Content-Disposition: attachment`; any other value, or none: inline. Given more than once: 400 `invalid_request`',
 };
+
+/**
+ * `?download=` as a flag. A repeated one (`?download=1&download=1`) arrives as an array, which no
+ * comparison with `'1'` matches: it would be served inline without a word, so it is refused.
+ */
+function wantsDownload(value: unknown): boolean {
+  if (Array.isArray(value)) throw new DomainError('invalid_request', 'download must be given at most once', { parameter: 'download' });
+  return value === '1' || value === 'true';
+}
 
 const SERVED_HEADERS: HeadersObject = {
   ETag: { description: 'Strong: the SHA-256 of the bytes, quoted', schema: { type: 'string' } },
@@ -95,7 +103,6 @@ export class MediaController {
     private readonly manageMedia: ManageMedia,
     private readonly directUpload: DirectUpload,
     private readonly remoteFetcher: RemoteFetcher,
-    private readonly clock: Clock,
     private readonly config: MediaConfig,
     private readonly events: MediaEvents,
     private readonly rateLimits: RateLimits,
@@ -357,14 +364,14 @@ export class MediaController {
   async download(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Query('download') download: string | undefined,
+    @Query('download') download: unknown,
     @Headers('range') rangeHeader: string | undefined,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Headers('if-range') ifRange: string | undefined,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
-    const wantsAttachment = download === '1' || download === 'true';
+    const wantsAttachment = wantsDownload(download);
     if (!this.config.proxyDownload) {
       const { signed } = await this.presignMedia.presign(principal, id, { download: wantsAttachment });
       return reply.send({ url: signed.url, expires_at: signed.expiresAt.toISOString() });
@@ -398,9 +405,9 @@ export class MediaController {
   @ApiOperation({ summary: 'A short-lived URL for one object' })
   @ApiQuery(DOWNLOAD_QUERY)
   @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A signed URL (cached and reused while more than half its lifetime remains)' })
-  async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: string): Promise<SignedUrlResponseDto> {
-    const { media, signed } = await this.presignMedia.presign(principal, id, { download: download === '1' || download === 'true' });
-    return toSignedUrlResponse(media, signed, this.clock.now());
+  async presign(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query('download') download?: unknown): Promise<SignedUrlResponseDto> {
+    const { media, signed } = await this.presignMedia.presign(principal, id, { download: wantsDownload(download) });
+    return toSignedUrlResponse(media, signed);
   }
 
   @Get(':id/metadata')
@@ -455,7 +462,7 @@ export class MediaController {
 
   private async respond(media: MediaObject, deduped: boolean): Promise<MediaResponseDto> {
     const signed = await this.presignMedia.sign(media);
-    return toMediaResponse(media, deduped, signed, this.clock.now());
+    return toMediaResponse(media, deduped, signed);
   }
 }
 

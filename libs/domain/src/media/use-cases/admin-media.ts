@@ -4,13 +4,12 @@ import { AuditTrail, type AuditEntry } from '../../ports/audit-trail';
 import { Clock } from '../../ports/clock';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository, type MediaListFilter } from '../../ports/media-repository';
-import type { SignedUrl } from '../../ports/media-storage';
 import { QuotaPolicy, type OwnerUsage, type QuotaLimits } from '../../ports/quota-policy';
 import { DomainError, mediaNotFound, type ErrorCode } from '../errors';
 import type { MediaObject } from '../media-object';
 import { ManageMedia } from './manage-media';
 import { MediaAccess } from './media-access';
-import { PresignMedia } from './presign-media';
+import { PresignMedia, type PresignedUrl } from './presign-media';
 
 export interface PurgeCommand {
   ids?: readonly string[];
@@ -137,7 +136,7 @@ export class AdminMedia {
   }
 
   /** A fresh URL, never taken from the cache (e.g. after a leaked one was reported). */
-  async reissue(principal: Principal, rawId: string, ttlSeconds?: number): Promise<{ media: MediaObject; signed: SignedUrl }> {
+  async reissue(principal: Principal, rawId: string, ttlSeconds?: number): Promise<{ media: MediaObject; signed: PresignedUrl }> {
     requireAdmin(principal);
     const ttl = ttlSeconds ?? this.policy.presignTtlSeconds;
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_REISSUE_TTL_SECONDS) {

@@ -13,6 +13,17 @@ export interface PresignOptions {
   ttlSeconds?: number;
 }
 
+/** A signed read URL and how long it lives, as the answers report it (`expires_in`). */
+export interface PresignedUrl extends SignedUrl {
+  /**
+   * A freshly signed URL: exactly the TTL it was signed for (the adapters put `expiresAt` on a
+   * whole second, the signing second plus the TTL, as the URL itself states it). A cached one: the
+   * whole seconds left until `expiresAt`, rounded up, so a cache hit within the signing second
+   * still reads the TTL and `expiresAt` always lies within `expiresInSeconds` from now.
+   */
+  expiresInSeconds: number;
+}
+
 /** Short-lived read URLs, cached while more than half of their life remains. */
 export class PresignMedia {
   constructor(
@@ -23,13 +34,13 @@ export class PresignMedia {
     private readonly policy: Pick<MediaPolicy, 'presignTtlSeconds'>,
   ) {}
 
-  async presign(principal: Principal, rawId: string, options: PresignOptions = {}): Promise<{ media: MediaObject; signed: SignedUrl }> {
+  async presign(principal: Principal, rawId: string, options: PresignOptions = {}): Promise<{ media: MediaObject; signed: PresignedUrl }> {
     const media = await this.access.readable(principal, rawId, 'presign');
     return { media, signed: await this.sign(media, options) };
   }
 
   /** Signs a URL for an object whose access was already checked. */
-  async sign(media: MediaObject, options: PresignOptions = {}): Promise<SignedUrl> {
+  async sign(media: MediaObject, options: PresignOptions = {}): Promise<PresignedUrl> {
     const disposition = options.download ? attachment(media) : 'inline';
     const ttl = options.ttlSeconds ?? this.policy.presignTtlSeconds;
     const cacheable = options.ttlSeconds === undefined;
@@ -37,7 +48,7 @@ export class PresignMedia {
     const now = this.clock.now();
     if (cacheable) {
       const hit = this.cache.get(key, now);
-      if (hit) return hit;
+      if (hit) return { ...hit, expiresInSeconds: Math.max(0, Math.ceil((hit.expiresAt.getTime() - now.getTime()) / 1000)) };
     }
     const signed = await this.storage.signedReadUrl(media.storageKey, {
       expiresInSeconds: ttl,
@@ -45,7 +56,7 @@ export class PresignMedia {
       contentDisposition: disposition,
     });
     if (cacheable) this.cache.set(key, signed, now);
-    return signed;
+    return { ...signed, expiresInSeconds: ttl };
   }
 }
 

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { MediaObject, SignedUrl } from '@jan/domain';
+import type { MediaObject, PresignedUrl } from '@jan/domain';
 
 const ID_EXAMPLE = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
 
@@ -11,7 +11,7 @@ export class MediaResponseDto {
   @ApiProperty({ description: 'True when these bytes were already stored for this owner; the existing id is returned' }) deduped!: boolean;
   @ApiProperty({ description: 'Short-lived URL of the bytes (read by llm-api)' }) url!: string;
   @ApiProperty({ description: 'Same as url (read by the web app)' }) presigned_url!: string;
-  @ApiProperty({ type: 'integer', description: 'Seconds until the URL expires' }) expires_in!: number;
+  @ApiProperty({ type: 'integer', description: 'Seconds until the URL expires: the TTL for a freshly signed URL, the whole seconds left (rounded up) for a cached one' }) expires_in!: number;
   @ApiProperty({ format: 'date-time' }) expires_at!: string;
   @ApiProperty({ description: 'Placeholder to put in chat payloads', example: `data:image/png;${ID_EXAMPLE}` }) placeholder!: string;
   @ApiProperty({ enum: ['ready'], description: 'Always `ready`: ingest and complete answer once the object can be served' }) status!: string;
@@ -39,7 +39,7 @@ export class MediaMetadataDto {
 export class SignedUrlResponseDto {
   @ApiProperty({ example: ID_EXAMPLE }) id!: string;
   @ApiProperty({ description: 'Short-lived URL of the bytes' }) url!: string;
-  @ApiProperty({ type: 'integer', description: 'Seconds until the URL expires' }) expires_in!: number;
+  @ApiProperty({ type: 'integer', description: 'Seconds until the URL expires: the TTL for a freshly signed URL, the whole seconds left (rounded up) for a cached one' }) expires_in!: number;
   @ApiProperty({ format: 'date-time' }) expires_at!: string;
 }
 
@@ -49,7 +49,7 @@ export class MediaUrlResponseDto {
   @ApiProperty({ format: 'date-time' }) expires_at!: string;
 }
 
-export function toMediaResponse(media: MediaObject, deduped: boolean, signed: SignedUrl, now: Date): MediaResponseDto {
+export function toMediaResponse(media: MediaObject, deduped: boolean, signed: PresignedUrl): MediaResponseDto {
   return {
     id: media.id,
     mime: media.mimeType,
@@ -58,7 +58,7 @@ export function toMediaResponse(media: MediaObject, deduped: boolean, signed: Si
     deduped,
     url: signed.url,
     presigned_url: signed.url,
-    expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
+    expires_in: signed.expiresInSeconds,
     expires_at: signed.expiresAt.toISOString(),
     placeholder: `data:${media.mimeType};${media.id}`,
     status: media.status,
@@ -79,11 +79,11 @@ export function toMetadata(media: MediaObject): MediaMetadataDto {
   };
 }
 
-export function toSignedUrlResponse(media: Pick<MediaObject, 'id'>, signed: SignedUrl, now: Date): SignedUrlResponseDto {
+export function toSignedUrlResponse(media: Pick<MediaObject, 'id'>, signed: PresignedUrl): SignedUrlResponseDto {
   return {
     id: media.id,
     url: signed.url,
-    expires_in: Math.max(0, Math.floor((signed.expiresAt.getTime() - now.getTime()) / 1000)),
+    expires_in: signed.expiresInSeconds,
     expires_at: signed.expiresAt.toISOString(),
   };
 }

@@ -1,0 +1,18 @@
+/**
+ * The expiry a signed read URL states: SigV4 (S3) and GCS v4 as their signing time (whole
+ * seconds) plus a lifetime, the local backend as `expires` (epoch seconds).
+ */
+export function statedExpiry(url: string): Date {
+  const query = new URL(url).searchParams;
+  for (const vendor of ['Amz', 'Goog']) {
+    const date = query.get(`X-${vendor}-Date`);
+    const expires = query.get(`X-${vendor}-Expires`);
+    if (date && expires) {
+      const [, y, mo, d, h, mi, se] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date)!;
+      return new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +se) + Number(expires) * 1000);
+    }
+  }
+  const expires = query.get('expires');
+  if (!expires) throw new Error(`no expiry in ${url}`);
+  return new Date(Number(expires) * 1000);
+}
