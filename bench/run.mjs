@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { APP_DIR, APP_MAIN, Child, REPO_ROOT, presignCounters, startApp, statementTotals } from './lib/app.mjs';
 import { formatProfileSummary, summarizeProfile } from './lib/cpu-profile.mjs';
-import { fileCreateCostUs, settleFileSystem } from './lib/filesystem.mjs';
+import { settleFileSystem } from './lib/filesystem.mjs';
 import { drive } from './lib/load.mjs';
 import { noisePng, solidPng, stampablePng } from './lib/png.mjs';
 import { findPostgres, redact, scratchDatabase } from './lib/postgres.mjs';
@@ -174,10 +174,9 @@ async function runTarget(target, fixtures, runDir) {
       };
     };
 
-    const measure = async (label, url, requests, pid, around, { probeCreatesIn } = {}) => {
+    const measure = async (label, url, requests, pid, around) => {
       // No window pays for writing back the files of the one before it.
       const syncMs = settleFileSystem();
-      const createUs = probeCreatesIn ? fileCreateCostUs(probeCreatesIn) : undefined;
       // Other work on the machine skews everything on 2 cores: keep the 1-minute load with each run.
       const loadBefore = loadavg()[0];
       // The service's statement counters, from the end of the warmup to the end of the window.
@@ -195,10 +194,9 @@ async function runTarget(target, fixtures, runDir) {
       const m = await drive({ url, requests, pid, around: timed, ...settings });
       m.loadavg1 = +Math.max(loadBefore, loadavg()[0]).toFixed(2);
       m.syncMs = Math.round(syncMs);
-      if (createUs !== undefined) m.fileCreateUs = Math.round(createUs);
       if (statementsBefore) m.statements = statementsPerRequest(statementsBefore, await statementTotals(app), m.requests);
       const cpu = `CPU/req ${m.cpuUs?.toFixed(0) ?? '?'} µs (event loop ${m.loopCpuUs?.toFixed(0) ?? '?'})${target.database ? ` + db ${m.dbCpuUs?.toFixed(0) ?? '?'} µs` : ''}`;
-      log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpu}, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}${createUs === undefined ? '' : `, file create ${m.fileCreateUs} µs`}`);
+      log(`${target.name} ${label}: ${m.rps.toFixed(0)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${cpu}, peak RSS ${m.peakRssMb.toFixed(0)} MB, non2xx ${m.non2xx}, errors ${m.errors}, load ${m.loadavg1}`);
       if (m.statements && Object.keys(m.statements).length) {
         const parts = Object.entries(m.statements).map(([name, s]) => `${name} ${s.perRequest.toFixed(2)}/req × ${s.meanMs.toFixed(2)} ms`);
         log(`${target.name} ${label}: database statements (mean wall time from the pool, waiting included): ${parts.join(', ')}`);
@@ -270,8 +268,8 @@ async function runTarget(target, fixtures, runDir) {
       const ingestRequests = (h) => [{ method: 'POST', path: '/v1/media', headers: h, setupRequest: (req) => ({ ...req, body: distinct() }) }];
       const first = await expectOk(app, 'POST', '/v1/media', distinct(), 'ingest');
       if (first.json.deduped !== false) throw new Error('ingest of new bytes came back deduped');
-      const service = await measure('ingest distinct', app.baseUrl, ingestRequests(headersFor(app)), app.pid, profiled('ingest-distinct'), { probeCreatesIn: dataDir });
-      const baseline = await withBaseline('ingest-baseline.mjs', [baselineDir], (b) => measure('ingest baseline', b.baseUrl, ingestRequests(headersFor(app)), b.pid, undefined, { probeCreatesIn: baselineDir }));
+      const service = await measure('ingest distinct', app.baseUrl, ingestRequests(headersFor(app)), app.pid, profiled('ingest-distinct'));
+      const baseline = await withBaseline('ingest-baseline.mjs', [baselineDir], (b) => measure('ingest baseline', b.baseUrl, ingestRequests(headersFor(app)), b.pid));
       scenario('ingest', '64 KiB PNG data URLs, distinct bytes per request (sniff + decode check on)', service, baseline, (s) => [ratioCheck('ingest', s, 0.4), rssCheck(s)]);
 
       const same = dataUrlBody(fixtures.stamp(1));
