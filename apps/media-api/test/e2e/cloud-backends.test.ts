@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
-import { statedExpiry } from '../support/signed-url';
+import { statedExpiry } from '@jan/domain/testing';
 
 function required(name: string): string {
   const value = process.env[name];

@@ -1,7 +1,7 @@
 import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, pngImage, uniqueUser } from '../support/images';
-import { statedExpiry } from '../support/signed-url';
+import { statedExpiry } from '@jan/domain/testing';
 
 /** Resolve as llm-api uses it: one database query per request, cached URLs, inline mode. */
 describe('resolve', () => {

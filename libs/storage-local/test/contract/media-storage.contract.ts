@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDomainError, type MediaStorage } from '@jan/domain';
+import { statedExpiry } from '@jan/domain/testing';
 
 /** A property the server behind a stand-in cannot show, and why; the test then asserts the gap. */
 export interface StandInGap {
@@ -85,25 +86,6 @@ function failingStream(before: number): Readable {
     throw new Error('client went away');
   }
   return Readable.from(generate());
-}
-
-/**
- * The expiry a signed URL states: SigV4 (S3) and GCS v4 as their signing time (whole seconds)
- * plus a lifetime, the local backend as `expires` (epoch seconds).
- */
-function statedExpiry(url: string): Date {
-  const query = new URL(url).searchParams;
-  for (const vendor of ['Amz', 'Goog']) {
-    const date = query.get(`X-${vendor}-Date`);
-    const expires = query.get(`X-${vendor}-Expires`);
-    if (date && expires) {
-      const [, y, mo, d, h, mi, se] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date)!;
-      return new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +se) + Number(expires) * 1000);
-    }
-  }
-  const expires = query.get('expires');
-  if (!expires) throw new Error(`no expiry in ${url}`);
-  return new Date(Number(expires) * 1000);
 }
 
 async function expectDomainError(promise: Promise<unknown>, code: string): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The expiry a signed read URL states: SigV4 (S3) and GCS v4 as their signing time (whole
+ * The expiry a signed read URL states (for tests of every backend and the API alike): SigV4 (S3) and GCS v4 as their signing time (whole
  * seconds) plus a lifetime, the local backend as `expires` (epoch seconds).
  */
 export function statedExpiry(url: string): Date {
