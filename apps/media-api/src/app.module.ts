@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD, Reflector } from '@nestjs/core';
+import { APP_GUARD, HttpAdapterHost, Reflector } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
   AdminMedia,
@@ -44,6 +44,7 @@ import { MeasuredContentScanner, contentScannerOf } from './infrastructure/scann
 import { SafeRemoteFetcher } from './infrastructure/remote-fetch/safe-remote-fetcher';
 import { RateLimitGuard, RateLimits } from './infrastructure/rate-limit/rate-limit.guard';
 import { InMemoryRateLimiter, RateLimiter, RedisRateLimiter } from './infrastructure/rate-limit/rate-limiter';
+import { StaleFileCleanup } from './infrastructure/staging/stale-file-cleanup';
 import { TempFileUploadStaging } from './infrastructure/staging/temp-file-upload-staging';
 import { createMediaStorage } from './infrastructure/storage/storage.factory';
 import { AdminController } from './modules/admin/admin.controller';
@@ -155,6 +156,11 @@ export class AppModule {
           useFactory: (a: MediaAccess, r: MediaRepository, s: MediaStorage, st: UploadStaging, i: ImageInspector, c: Clock, e: MediaEvents, scanner: ContentScanner) =>
             new DirectUpload(a, r, s, st, i, c, e, { ...policy, uploadTtlSeconds: config.uploadTtlSeconds }, quota, scanner),
           inject: [MediaAccess, MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents, ContentScanner],
+        },
+        {
+          provide: StaleFileCleanup,
+          useFactory: (s: MediaStorage, st: UploadStaging, c: Clock, host: HttpAdapterHost) => new StaleFileCleanup(s, st, c, host),
+          inject: [MediaStorage, UploadStaging, Clock, HttpAdapterHost],
         },
         {
           provide: RetentionSweeper,

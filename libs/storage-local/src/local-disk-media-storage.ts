@@ -19,6 +19,7 @@ import {
   type StorageProvider,
   type StoredObjectStream,
 } from '@jan/domain';
+import { removeStaleFiles } from './stale-files';
 import { UrlSigner, type SignatureCheck, type SigningKey } from './url-signer';
 
 export interface LocalDiskMediaStorageOptions {
@@ -57,6 +58,9 @@ const KEY_PATTERN = /^(images|uploads)\/jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|
 /** Where `ping` writes its probe files: outside `images/` and `uploads/`, so no key reaches it. */
 const PROBE_DIRECTORY = '.readiness';
 const PROBE_BYTES = Buffer.from('jan-media readiness probe\n');
+/** A write's temporary file (`<key>.<uuid>.partial`) in `images/` or `uploads/`. */
+const PARTIAL_NAME = /^jan_[0-9a-z]{26}\.(jpg|png|webp|gif|bmp|tiff)\.[0-9a-f-]{36}\.partial$/;
+const PROBE_NAME = /^[0-9a-f-]{36}\.probe$/;
 
 /** Routes of the media API that serve signed local URLs. */
 export const LOCAL_FILES_PATH = '/v1/files/';
@@ -261,6 +265,19 @@ export class LocalDiskMediaStorage extends MediaStorage {
       await handle.close().catch(() => undefined);
       await rm(path, { force: true });
     }
+  }
+
+  /**
+   * Removes what writes cut short by a crash left behind: temporary files of puts
+   * (`<key>.<uuid>.partial`) and readiness probes, last modified before `olderThan`. They never
+   * name an object (a put renames or links its file into place only once it is whole), so only
+   * disk space is at stake. Returns how many files went.
+   */
+  async removeStaleTemporaries(olderThan: Date): Promise<number> {
+    let removed = 0;
+    for (const directory of ['images', 'uploads']) removed += await removeStaleFiles(join(this.options.root, directory), PARTIAL_NAME, olderThan);
+    removed += await removeStaleFiles(join(this.options.root, PROBE_DIRECTORY), PROBE_NAME, olderThan);
+    return removed;
   }
 
   private async writeBuffer(path: string, bytes: Buffer): Promise<void> {

@@ -2,8 +2,8 @@ import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { IngestMedia, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
-import { RecordingMediaEvents } from '@jan/domain/testing';
+import { INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
+import { FixedClock, RecordingMediaEvents } from '@jan/domain/testing';
 import { openDatabase, TypeOrmMediaRepository, type Database } from '@jan/persistence';
 import { LocalDiskMediaStorage } from '@jan/storage-local';
 import { SharpImageInspector } from '../../src/infrastructure/images/sharp-image-inspector';
@@ -16,7 +16,8 @@ const signingKeys = [{ id: 'k1', secret: 'fault-injection-secret-0123456789abcde
 
 /**
  * Fault injection on the real adapters (PostgreSQL, local disk, temp-file staging, sharp): a
- * failed put leaves no row; a failed insert after the bytes were written leaves no object.
+ * failed put leaves no row; a failed insert writes no object; a database that fails after the
+ * bytes were written (making the pending row ready) leaves no object.
  */
 describe('ingest under faults (real adapters)', () => {
   let dir: string;
@@ -50,8 +51,8 @@ describe('ingest under faults (real adapters)', () => {
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it('removes the object it wrote when the database fails on insert', async () => {
-    const root = join(dir, 'storage');
+  it('writes no object when the database fails on the pending insert', async () => {
+    const root = join(dir, 'storage-insert');
     const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
     const doomed = await openDatabase({ writeDsn: postgresDsn(), dataDir: dir });
     let attempted: MediaObject | undefined;
@@ -71,9 +72,63 @@ describe('ingest under faults (real adapters)', () => {
     } finally {
       await doomed.close().catch(() => undefined);
     }
+    expect(attempted).toMatchObject({ status: 'pending' });
+    expect(await storage.head(attempted!.storageKey)).toBeNull();
+    expect(await new TypeOrmMediaRepository(db.writer).findById(attempted!.id)).toBeNull();
+  });
+
+  it('removes the object it wrote and its pending row when the database fails on markReady', async () => {
+    const root = join(dir, 'storage');
+    const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
+    const repository = new TypeOrmMediaRepository(db.writer);
+    let attempted: MediaObject | undefined;
+    class MarkReadyFails extends TypeOrmMediaRepository {
+      override async insert(media: MediaObject) {
+        attempted = media;
+        return super.insert(media);
+      }
+      override async markReady(): Promise<never> {
+        expect(await storage.head(attempted!.storageKey)).not.toBeNull();
+        throw new Error('connection reset');
+      }
+    }
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    await expect(
+      ingestWith(new MarkReadyFails(db.writer), storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(3)]) }),
+    ).rejects.toThrow('connection reset');
     expect(attempted).toBeDefined();
     expect(await storage.head(attempted!.storageKey)).toBeNull();
     expect(await readdir(join(root, 'images'))).toEqual([]);
-    expect(await new TypeOrmMediaRepository(db.writer).findById(attempted!.id)).toBeNull();
+    expect(await repository.findById(attempted!.id)).toBeNull();
+    expect(await repository.usage(owner)).toEqual(expect.objectContaining({ objects: 0, bytes: 0 }));
+  });
+
+  it('after a crash between the put and markReady, the sweep past the deadline removes the pending row and its object', async () => {
+    const root = join(dir, 'storage-crash');
+    const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
+    const repository = new TypeOrmMediaRepository(db.writer);
+    let attempted: MediaObject | undefined;
+    class DiesBeforeMarkReady extends TypeOrmMediaRepository {
+      override async insert(media: MediaObject) {
+        attempted = media;
+        return super.insert(media);
+      }
+      override markReady(): Promise<never> {
+        return new Promise(() => undefined);
+      }
+    }
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    void ingestWith(new DiesBeforeMarkReady(db.writer), storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(4)]) });
+    for (let i = 0; i < 100 && !(attempted && (await storage.head(attempted.storageKey))); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await repository.findById(attempted!.id, { fresh: true })).toMatchObject({ status: 'pending' });
+    expect(await storage.head(attempted!.storageKey)).not.toBeNull();
+
+    const later = new FixedClock(new Date(Date.now() + INGEST_DEADLINE_SECONDS * 1000 + 1000));
+    const manage = new ManageMedia(new MediaAccess(repository, new RecordingMediaEvents(), later), repository, storage, new PresignCache(10), later, new RecordingMediaEvents(), policy);
+    await manage.purgeExpired();
+    expect(await repository.findById(attempted!.id, { fresh: true })).toBeNull();
+    expect(await readdir(join(root, 'images'))).toEqual([]);
   });
 });

@@ -97,7 +97,7 @@ export async function startTestApp(
 }
 
 /** A database of its own on the test server; `drop()` removes it. */
-async function createScratchDatabase(): Promise<{ dsn: string; drop(): Promise<void> }> {
+export async function createScratchDatabase(): Promise<{ dsn: string; drop(): Promise<void> }> {
   const name = `jan_e2e_${randomBytes(6).toString('hex')}`;
   const run = async (sql: string) => {
     const client = new Client({ connectionString: postgresDsn() });

@@ -4,8 +4,11 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DomainError, UploadStaging, type StagedUpload, type UploadSource } from '@jan/domain';
+import { removeStaleFiles } from '@jan/storage-local';
 
 const HEAD_BYTES = 4096;
+/** A spool file (`upload-<uuid>`). */
+const SPOOL_NAME = /^upload-[0-9a-f-]{36}$/;
 
 /** Uploads up to this size stay in memory: no temp file, and decoders read the buffer. */
 export const DEFAULT_IN_MEMORY_MAX_BYTES = 1024 * 1024;
@@ -35,6 +38,14 @@ export class TempFileUploadStaging extends UploadStaging {
   ) {
     super();
     this.inMemoryMaxBytes = options.inMemoryMaxBytes ?? DEFAULT_IN_MEMORY_MAX_BYTES;
+  }
+
+  /**
+   * Removes spool files that a crash left behind (a process that died while an upload was staged
+   * never disposed of it), last modified before `olderThan`. Returns how many went.
+   */
+  removeStale(olderThan: Date): Promise<number> {
+    return removeStaleFiles(this.directory, SPOOL_NAME, olderThan);
   }
 
   async stage(source: UploadSource, options: { maxBytes: number }): Promise<StagedUpload> {

@@ -6,7 +6,7 @@ import { ImageInspector } from '../../ports/image-inspector';
 import { MediaEvents, type IngestSource } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
-import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded, type QuotaLimits } from '../../ports/quota-policy';
+import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload, type UploadSource } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { rejectionReason, scanOrReject } from '../content-scan';
@@ -31,8 +31,18 @@ export interface IngestCommand {
   deferAcceptance?: boolean;
 }
 
-/** Inserts tried when each conflicting twin turns out to be claimed for deletion. */
+/** `markReady` attempts when each ready twin it meets turns out to be claimed for deletion. */
 const TWIN_ATTEMPTS = 3;
+
+/**
+ * How long an ingest's pending row waits for its object before the retention sweep may take it
+ * as abandoned (a crash between writing the row and making it ready). Only the object's write and
+ * `markReady` run after the row is inserted, and a storage request gives up after 30 s (a few
+ * minutes with the SDKs' retries): an hour is far more than any ingest takes. It is also how long
+ * an ingest cut short by a crash keeps its bytes counted against the owner's quota (plus up to one
+ * sweep interval).
+ */
+export const INGEST_DEADLINE_SECONDS = 60 * 60;
 
 export interface IngestResult {
   media: MediaObject;
@@ -43,7 +53,9 @@ export interface IngestResult {
 
 /**
  * Stages the bytes (counted, hashed, size-limited), checks what they are, dedupes per owner and
- * stores them. Either a row and its object both exist afterwards, or neither does.
+ * stores them. Either a ready row and its object both exist afterwards, or neither does, or (after
+ * a crash, or a failure whose clean-up failed too) a pending row that the retention sweep removes,
+ * with any object at its key, once its deadline has passed: never an object that no row names.
  */
 export class IngestMedia {
   constructor(
@@ -104,7 +116,11 @@ export class IngestMedia {
 
       const now = this.clock.now();
       const id = newMediaId(now.getTime());
-      const media: MediaObject = {
+      // The intent is written before the bytes: a crash after this leaves a pending row whose
+      // deadline passes, and the retention sweep then removes it with whatever object was written
+      // for it. The row charges the quota (one object, the stored bytes) as the insert of a ready
+      // row did; it is served, resolved and deduped against by nothing until it is ready.
+      const pending: MediaObject = {
         id,
         ownerId,
         storageProvider: this.storage.provider,
@@ -113,23 +129,16 @@ export class IngestMedia {
         bytes: stored.bytes,
         sha256: stored.sha256,
         originalSha256: stored === staged ? null : staged.sha256,
-        status: 'ready',
+        status: 'pending',
         pinned: false,
         filename: sanitizeFilename(command.filename),
         createdAt: now,
         updatedAt: now,
-        retentionUntil: retentionFrom(now, this.policy),
-        uploadExpiresAt: null,
+        retentionUntil: null,
+        uploadExpiresAt: new Date(now.getTime() + INGEST_DEADLINE_SECONDS * 1000),
       };
-
-      await this.storage.put(media.storageKey, stored.open(), {
-        contentType: media.mimeType,
-        contentLength: media.bytes,
-        sha256: media.sha256 ?? undefined,
-        sourcePath: stored.path ?? undefined,
-        sourceBuffer: stored.buffer ?? undefined,
-      });
-      const result = await this.insertOrCompensate(media, limits);
+      await this.repository.insert(pending, limits);
+      const result = await this.storeOrAbandon(pending, stored);
       return this.accepted(command, result.media, result.deduped, staged.bytes);
     } finally {
       if (stored && stored !== staged) await stored.dispose();
@@ -144,26 +153,65 @@ export class IngestMedia {
   }
 
   /**
-   * The row decides; when it loses to a concurrent twin, the twin is kept alive and the object
-   * written for this upload goes. A twin claimed for deletion before it could be kept alive has
-   * left the dedupe index, so the insert is tried again. Any failure removes the object.
+   * Writes the object of a pending row, then makes the row ready. When a concurrent twin was made
+   * ready first, the twin is kept alive and this upload's object and row go. A twin claimed for
+   * deletion before it could be kept alive has left the dedupe index, so marking the row ready is
+   * tried again. Any failure removes the object and the row; what a failure (or a crash) leaves
+   * is the sweep's.
    */
-  private async insertOrCompensate(media: MediaObject, limits: QuotaLimits): Promise<{ media: MediaObject; deduped: boolean }> {
+  private async storeOrAbandon(pending: MediaObject, stored: StagedUpload): Promise<{ media: MediaObject; deduped: boolean }> {
+    let written = false;
     try {
+      await this.storage.put(pending.storageKey, stored.open(), {
+        contentType: pending.mimeType,
+        contentLength: pending.bytes,
+        sha256: pending.sha256 ?? undefined,
+        sourcePath: stored.path ?? undefined,
+        sourceBuffer: stored.buffer ?? undefined,
+      });
+      written = true;
       for (let attempt = 0; attempt < TWIN_ATTEMPTS; attempt++) {
-        const result = await this.repository.insert(media, limits);
-        if (result.inserted) return { media: result.media, deduped: false };
-        const twin = await keepTwinAlive(this.repository, result.existing, this.clock.now(), this.policy);
+        const now = this.clock.now();
+        // No limits: the pending row already counts these very bytes, so readiness adds nothing
+        // to check, and costs one statement.
+        const marked = await this.repository.markReady(
+          pending.id,
+          { bytes: pending.bytes, sha256: pending.sha256, mimeType: pending.mimeType, retentionUntil: retentionFrom(now, this.policy) },
+          now,
+        );
+        if (marked.inserted) return { media: marked.media, deduped: false };
+        const twin = await keepTwinAlive(this.repository, marked.existing, now, this.policy);
         if (twin) {
-          await this.storage.delete(media.storageKey);
+          // The upload is stored (as the twin) whether or not its own leftovers go now.
+          await this.abandon(pending, true).catch(() => undefined);
           return { media: twin, deduped: true };
         }
       }
-      throw new Error(`insert of ${media.id} kept meeting twins that were being deleted`);
+      throw new Error(`marking ${pending.id} ready kept meeting twins that were being deleted`);
     } catch (error) {
-      await this.storage.delete(media.storageKey).catch(() => undefined);
+      await this.abandon(pending, written).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Removes an upload's row and object: the row is claimed first, so that nothing can make it
+   * ready any more and, should removing the object fail, the sweep finishes the deletion. A row
+   * that cannot be claimed (the database failed) is left as it is: still pending, the sweep removes
+   * it and its object once its deadline has passed; made ready after all (its `markReady` committed
+   * but the answer was lost), it keeps its object. A row already gone (deleted by the sweep after
+   * its deadline) names nothing any more, so the object at its key is nobody's. After a failed put
+   * nothing is at the key (the port's promise): removing it anyway is a courtesy whose failure
+   * (the storage that refused the put is likely down) does not keep the row.
+   */
+  private async abandon(pending: MediaObject, written: boolean): Promise<void> {
+    const claimed = await this.repository.claimForDeletion(pending.id, this.clock.now());
+    try {
+      await this.storage.delete(pending.storageKey);
+    } catch (error) {
+      if (written) throw error;
+    }
+    if (claimed) await this.repository.delete(pending.id);
   }
 
   private accepted(command: IngestCommand, media: MediaObject, deduped: boolean, receivedBytes: number): IngestResult {

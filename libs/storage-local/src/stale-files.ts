@@ -1,0 +1,41 @@
+import { lstat, opendir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * How old (by last modification) a temporary file must be before start-up removes it as the
+ * leftover of a write that a crash cut short. Age is the only rule that is safe when several
+ * processes share the directory (PostgreSQL with local disk and more than one replica): a write in
+ * flight in another process looks exactly like a dead one, except that it is recent. Every write
+ * that makes such a file ends within minutes (a request body must arrive within Node's 5-minute
+ * `requestTimeout`; a staged file lives as long as its ingest), so an hour is far past any live one.
+ */
+export const STALE_TEMPORARY_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the regular files directly in `directory` whose names match `pattern` and that were last
+ * modified before `olderThan`. Streams the directory (no full listing in memory); a missing
+ * directory, or a file that vanished or cannot be removed, is skipped. Returns how many went.
+ */
+export async function removeStaleFiles(directory: string, pattern: RegExp, olderThan: Date): Promise<number> {
+  let dir;
+  try {
+    dir = await opendir(directory, { bufferSize: 256 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  let removed = 0;
+  for await (const entry of dir) {
+    if (!entry.isFile() || !pattern.test(entry.name)) continue;
+    const path = join(directory, entry.name);
+    try {
+      const info = await lstat(path);
+      if (!info.isFile() || info.mtimeMs >= olderThan.getTime()) continue;
+      await rm(path);
+      removed++;
+    } catch {
+      // Gone meanwhile (another replica's clean-up), or not ours to remove: leave it.
+    }
+  }
+  return removed;
+}
