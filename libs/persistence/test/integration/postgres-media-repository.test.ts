@@ -62,7 +62,39 @@ describe('PostgreSQL database', () => {
       'OwnerListingIndex1764000000003',
       'ShardedOwnerUsage1764000000004',
       'ClaimMarker1764000000005',
+      'UsageTriggerOnChange1764000000006',
     ]);
+  });
+
+  it("touches the owner's usage when a row becomes ready only if its bytes change", async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `usage-trigger-${randomBytes(6).toString('hex')}`;
+    // Every change of usage writes a slot row, so its xmin tells whether the trigger ran.
+    const slots = async () =>
+      (await db.writer.query(`SELECT slot, xmin::text AS xmin, objects::int AS objects, bytes::int AS bytes FROM media_api.owner_usage_slots WHERE owner_id = $1 ORDER BY slot`, [owner])) as Array<{
+        slot: number;
+        xmin: string;
+        objects: number;
+        bytes: number;
+      }>;
+    const total = async () => (await slots()).reduce((sum, s) => ({ objects: sum.objects + s.objects, bytes: sum.bytes + s.bytes }), { objects: 0, bytes: 0 });
+    const now = new Date();
+    const sha256 = () => randomBytes(32).toString('hex');
+
+    // An ingest: pending with the stored bytes, then ready with the same bytes.
+    const ingested = readyMedia(owner, { status: 'pending', bytes: 500, sha256: sha256(), retentionUntil: null, uploadExpiresAt: new Date(now.getTime() + 60_000) });
+    expect((await repo.insert(ingested)).inserted).toBe(true);
+    const before = await slots();
+    const ready = await repo.markReady(ingested.id, { bytes: 500, sha256: ingested.sha256, mimeType: 'image/png', retentionUntil: null }, now);
+    expect(ready).toMatchObject({ inserted: true, media: { status: 'ready', bytes: 500 } });
+    expect(await slots()).toEqual(before);
+
+    // A direct upload that declared 100 bytes and stored 300: usage follows the change.
+    const direct = readyMedia(owner, { status: 'pending', bytes: 100, sha256: null, retentionUntil: null, uploadExpiresAt: new Date(now.getTime() + 60_000) });
+    expect((await repo.insert(direct)).inserted).toBe(true);
+    expect(await total()).toEqual({ objects: 2, bytes: 600 });
+    await repo.markReady(direct.id, { bytes: 300, sha256: sha256(), mimeType: 'image/png', retentionUntil: null }, now);
+    expect(await total()).toEqual({ objects: 2, bytes: 800 });
   });
 
   it('refuses a status outside pending and ready', async () => {
@@ -667,9 +699,8 @@ describe('owner usage, in a database of its own', () => {
     // What the previous release reads: one row of totals, as from its table.
     expect(await rowsOf('owner_usage')).toEqual([expect.objectContaining({ owner_id: owner, objects: '3', bytes: '18' })]);
 
-    // Back to before 1764000000004: the claim marker (…005) goes first.
-    await db.writer.undoLastMigration({ transaction: 'each' });
-    await db.writer.undoLastMigration({ transaction: 'each' });
+    // Back to before 1764000000004: the later ones go first.
+    await undoThrough(db, 'ShardedOwnerUsage1764000000004');
     const folded = await rowsOf('owner_usage');
     expect(folded).toHaveLength(1);
     expect(folded[0]).toMatchObject({ objects: '3', bytes: '18' });
@@ -685,6 +716,41 @@ describe('owner usage, in a database of its own', () => {
       await Promise.all(c.map((client) => client.end()));
     }
     expect(await repo.usage(owner)).toEqual({ objects: 4, bytes: 27 });
+  });
+});
+
+/** Undoes the newest migrations, newest first, up to and including `name`. */
+async function undoThrough(db: Database, name: string): Promise<void> {
+  for (;;) {
+    const [last] = (await db.writer.query('SELECT name FROM media_api.migrations ORDER BY id DESC LIMIT 1')) as Array<{ name: string }>;
+    if (!last) throw new Error(`${name} is not applied`);
+    await db.writer.undoLastMigration({ transaction: 'each' });
+    if (last.name === name) return;
+  }
+}
+
+/** The usage triggers (migration 1764000000006), undone and done again on a database of its own. */
+describe('usage trigger on change, in a database of its own', () => {
+  const own = openOwnDatabase('jan_usage_trigger');
+  let db: Database;
+  beforeAll(() => {
+    db = own();
+  });
+  const triggers = async () =>
+    ((await db.writer.query(
+      `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'media_api.media_objects'::regclass AND NOT tgisinternal ORDER BY tgname`,
+    )) as Array<{ tgname: string; def: string }>).map((t) => `${t.tgname}: ${t.def.replace(/^.* (AFTER .*?) ON .*? FOR EACH ROW(.*?) EXECUTE .*$/, '$1$2')}`);
+
+  it('splits the trigger so that updates run it only when bytes or owner change; down restores the one trigger', async () => {
+    const split = [
+      'trg_media_objects_usage: AFTER INSERT OR DELETE',
+      'trg_media_objects_usage_update: AFTER UPDATE OF bytes, created_by WHEN (((old.bytes IS DISTINCT FROM new.bytes) OR ((old.created_by)::text IS DISTINCT FROM (new.created_by)::text)))',
+    ];
+    expect(await triggers()).toEqual(split);
+    await undoThrough(db, 'UsageTriggerOnChange1764000000006');
+    expect(await triggers()).toEqual(['trg_media_objects_usage: AFTER INSERT OR DELETE OR UPDATE OF bytes, created_by']);
+    await db.writer.runMigrations({ transaction: 'each' });
+    expect(await triggers()).toEqual(split);
   });
 });
 
@@ -717,7 +783,7 @@ describe('claim marker, in a database of its own', () => {
     const [marked] = await db.writer.query('SELECT claimed_at FROM media_api.media_objects WHERE id = $1', [row.id]);
     expect(marked.claimed_at).toEqual(claimedAt);
 
-    await db.writer.undoLastMigration({ transaction: 'each' });
+    await undoThrough(db, 'ClaimMarker1764000000005');
     expect(await columns()).toBe(0);
     expect(await index()).toBeUndefined();
     // What the previous release sees: a closed reservation, which its sweep deletes and its pin refuses.
