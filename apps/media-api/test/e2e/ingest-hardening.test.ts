@@ -97,6 +97,23 @@ describe('ingest against hostile input', () => {
     expect(await rowsOf(other)).toEqual([]);
   });
 
+  it('refuses a data URL whose trailing = makes up for a character outside the alphabet or a dangling one (400 invalid_data_url)', async () => {
+    // A PNG of a length divisible by 3 has no padding of its own: its base64 plus ".", or plus a
+    // dangling "A", and then "=", decoded to the PNG's exact length and were stored.
+    let image = png;
+    for (let seed = 78; image.length % 3 !== 0; seed++) image = await pngImage(seed, 24);
+    const base64 = image.toString('base64');
+    const user = uniqueUser();
+    for (const payload of [`${base64.slice(0, 50)}.${base64.slice(50)}=`, `${base64}A=`, `${base64.slice(0, 50)}.\n${base64.slice(50)}=`]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: `data:image/png;base64,${payload}` } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as any).code).toBe('invalid_data_url');
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    // The same bytes, properly encoded, are fine.
+    expect((await post(user, { source: { type: 'data_url', data_url: `data:image/png;base64,${base64}` } })).status).toBe(200);
+  });
+
   it('sniffs the type: SVG and HTML are 415 whatever they claim, truncated images 422', async () => {
     const user = uniqueUser();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');

@@ -70,6 +70,26 @@ describe('parseDataUrl', () => {
     expect(await codeOf('data:image/png;base64,AA=A')).toBe('invalid_data_url');
   });
 
+  it('refuses a character outside the alphabet or a dangling sixth bit that a trailing = would make up for, small or streamed', async () => {
+    // "Ds.YspFYq=": 9 characters and one "="; the "." is skipped by Node's decoder and the "=" made the
+    // expected length match. "wrv2b=": 5 characters (one too many for a quantum) and one "=".
+    for (const payload of ['Ds.YspFYq=', 'Ds.\tYspFYq=', '*=', ' =', '\n=', 'wrv2b=', 'UU0NE7DJY=', 'AAAA.AA=', 'AAAAAAA.A==', 'AAA==', 'A=']) {
+      expect(await codeOf(`data:image/png;base64,${payload}`)).toBe('invalid_data_url');
+    }
+    // Padding that completes the last quantum is fine, and so is a missing one (forgiving-base64), and "AA=" (documented).
+    for (const [payload, hex] of [['AAE=', '0001'], ['AA==', '00'], ['AAE', '0001'], ['AA', '00'], ['AA=', '00'], ['AA=\n', '00']]) {
+      const parsed = parseDataUrl(`data:image/png;base64,${payload}`);
+      expect(parsed.bytes).toBe(hex.length / 2);
+      expect((await decode(parsed.body)).toString('hex')).toBe(hex);
+    }
+    // The same in the last chunk of a streamed payload: 4k characters, an invalid one, and "=".
+    const streamed = Buffer.alloc(WHOLE_DECODE_MAX_BYTES + 2_999, 5).toString('base64');
+    expect(streamed.endsWith('=')).toBe(false);
+    expect(await codeOf(`data:image/png;base64,${streamed.slice(0, -10)}.${streamed.slice(-10)}=`)).toBe('invalid_data_url');
+    expect(await codeOf(`data:image/png;base64,${streamed}A=`)).toBe('invalid_data_url');
+    expect(await codeOf(`data:image/png;base64,${streamed.slice(0, -10)}.\n${streamed.slice(-10)}=`)).toBe('invalid_data_url');
+  });
+
   describe('whitespace, as WHATWG forgiving-base64 decodes it', () => {
     const ASCII_WHITESPACE = ['\t', '\n', '\f', '\r', ' '];
     /** `text` with `pieces` inserted at the given positions (each taken modulo its length + 1). */

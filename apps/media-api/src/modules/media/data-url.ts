@@ -46,13 +46,28 @@ export function parseDataUrl(input: string): ParsedDataUrl {
     if (!decoded) throw invalidBase64();
     return { declaredMimeType, bytes: decoded.length, body: decoded };
   }
-  if (data.length % 4 === 1) throw invalidBase64();
-  return { declaredMimeType, bytes: decodedSize(data), body: Readable.from(chunks(data, paddingOf(data))) };
+  const bytes = exactSize(data);
+  if (bytes === null) throw invalidBase64();
+  return { declaredMimeType, bytes, body: Readable.from(chunks(data, paddingOf(data))) };
 }
 
 /** What `data` decodes to if it is valid base64 without whitespace: known from its length alone. */
 function decodedSize(data: string): number {
   return Math.floor((data.length * 3) / 4) - paddingOf(data);
+}
+
+/**
+ * {@link decodedSize}, or null when the length and padding cannot be base64: a final quantum of a
+ * single character, or `=` that does not complete the last quantum (`AA=` is tolerated, see
+ * api.md). Without this check a trailing `=` made up for a character Node's decoder skipped
+ * (`Ds.YspFYq=`) or for a dangling one it dropped (`wrv2b=`), and the length check passed.
+ */
+function exactSize(data: string): number | null {
+  const padding = paddingOf(data);
+  const characters = data.length - padding;
+  if (characters % 4 === 1) return null;
+  if (padding > 0 && data.length % 4 !== 0 && !(padding === 1 && characters % 4 === 2)) return null;
+  return Math.floor((characters * 3) / 4);
 }
 
 function paddingOf(data: string): number {
@@ -61,9 +76,10 @@ function paddingOf(data: string): number {
 
 /** The bytes, or null when `data` is not strict base64 (Node's decoder skips what it cannot read). */
 function decodeWhole(data: string): Buffer | null {
-  if (data.length % 4 === 1) return null;
+  const size = exactSize(data);
+  if (size === null) return null;
   const decoded = Buffer.from(data, 'base64');
-  return decoded.length === decodedSize(data) ? decoded : null;
+  return decoded.length === size ? decoded : null;
 }
 
 // indexOf is a memchr: on a 27 MB payload the five take ~3 ms together, one regex test for the
