@@ -125,6 +125,27 @@ describe('reserved owner names', () => {
     expect((await app.call('/v1/usage', { user: lookalike })).status).toBe(200);
   });
 
+  it("lets an admin list, count and purge a service's or admin's own objects by ?owner= (reserved only as user ids)", async () => {
+    const id = await serviceObject(await uniquePng());
+    const asAdmin = (path: string, init: RequestInit = {}) =>
+      fetch(app.baseUrl + path, { ...init, headers: { 'x-media-admin-key': ADMIN_KEY, 'content-type': 'application/json' } });
+    const listed = await asAdmin(`/v1/admin/media?owner=${encodeURIComponent(SERVICE_OWNER)}&limit=200`);
+    expect(listed.status).toBe(200);
+    const items = ((await listed.json()) as any).items as Array<{ id: string; owner: string }>;
+    expect(items.map((item) => item.id)).toContain(id);
+    for (const item of items) expect(item.owner).toBe(SERVICE_OWNER);
+    const usage = await asAdmin(`/v1/admin/usage?owner=${encodeURIComponent(SERVICE_OWNER)}`);
+    expect(usage.status).toBe(200);
+    expect(await usage.json()).toMatchObject({ owner: SERVICE_OWNER, objects: items.length });
+    const dry = await asAdmin('/v1/admin/media/purge', { method: 'POST', body: JSON.stringify({ ids: [id], owner: SERVICE_OWNER, dry_run: true }) });
+    expect(dry.status).toBe(200);
+    expect(await dry.json()).toMatchObject({ purged: [id], dry_run: true });
+    const purged = await asAdmin('/v1/admin/media/purge', { method: 'POST', body: JSON.stringify({ ids: [id], owner: SERVICE_OWNER }) });
+    expect(purged.status).toBe(200);
+    expect(await purged.json()).toMatchObject({ purged: [id], dry_run: false });
+    expect((await app.call(`/v1/media/${id}`)).status).toBe(404);
+  });
+
   it('the service acting for nobody still reads its own objects', async () => {
     const png = await uniquePng();
     const id = await serviceObject(png);
