@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FixedQuotaPolicy, INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
 import { FixedClock, RecordingMediaEvents } from '@jan/domain/testing';
+import { newMediaId } from '@jan/mediaid';
 import { openDatabase, TypeOrmMediaRepository, type Database } from '@jan/persistence';
 import { LocalDiskMediaStorage } from '@jan/storage-local';
 import { SharpImageInspector } from '../../src/infrastructure/images/sharp-image-inspector';
@@ -174,5 +176,41 @@ describe('ingest under faults (real adapters)', () => {
     const stored = answers.find((answer) => !answer.deduped)!.media;
     expect(answers.map((answer) => answer.media.id)).toEqual([stored.id, stored.id]);
     expect(await repository.usage(owner)).toEqual({ objects: 1, bytes: stored.bytes });
+  });
+
+  it('a reservation that declared the same sha256 but not its size is no twin: the ingest stays refused at the limit', async () => {
+    const storage = new LocalDiskMediaStorage({ root: join(dir, 'storage-reservation-twin'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    const repository = new TypeOrmMediaRepository(db.writer);
+    const limits = { maxObjects: 1, maxBytes: 0 };
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    const png = await pngImage(6);
+    const now = new Date();
+    const id = newMediaId(now.getTime());
+    // What prepare writes for a client that declared the sha256 and no size: it charged no bytes.
+    await repository.insert(
+      {
+        id,
+        ownerId: owner,
+        storageProvider: storage.provider,
+        storageKey: `images/${id}.png`,
+        mimeType: 'image/png',
+        bytes: 0,
+        sha256: createHash('sha256').update(png).digest('hex'),
+        originalSha256: null,
+        status: 'pending',
+        pinned: false,
+        filename: null,
+        createdAt: now,
+        updatedAt: now,
+        retentionUntil: null,
+        uploadExpiresAt: new Date(now.getTime() + 3600_000),
+      },
+      limits,
+    );
+    await expect(
+      ingestWith(repository, storage, new FixedQuotaPolicy(limits)).execute({ principal, source: 'data_url', body: Readable.from([png]) }),
+    ).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect(await repository.usage(owner)).toEqual({ objects: 1, bytes: 0 });
   });
 });

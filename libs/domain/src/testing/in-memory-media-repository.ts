@@ -54,6 +54,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     if (media.status !== 'pending' || !media.sha256) return false;
     for (const row of this.rows.values()) {
       if (row.id === media.id || row.ownerId !== media.ownerId || row.sha256 !== media.sha256 || row.status !== 'pending') continue;
+      if (row.bytes !== media.bytes || row.originalSha256 !== media.originalSha256) continue;
       if (this.claimed.has(row.id) || (row.uploadExpiresAt && row.uploadExpiresAt <= media.createdAt)) continue;
       return true;
     }
