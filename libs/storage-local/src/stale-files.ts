@@ -5,9 +5,10 @@ import { join } from 'node:path';
  * How old (by last modification) a temporary file must be before start-up removes it as the
  * leftover of a write that a crash cut short. Age is the only rule that is safe when several
  * processes share the directory (PostgreSQL with local disk and more than one replica): a write in
- * flight in another process looks exactly like a dead one, except that it is recent. Every write
- * that makes such a file ends within minutes (a request body must arrive within Node's 5-minute
- * `requestTimeout`; a staged file lives as long as its ingest), so an hour is far past any live one.
+ * flight in another process looks exactly like a dead one, except that it is recent. A write's file
+ * is modified by every chunk of the body that arrives (a staged file lives as long as its ingest),
+ * so only a body stalled for an hour looks dead: the server sets no request timeout (Fastify turns
+ * Node's off), and such an upload fails when it resumes (docs/operations.md, "Crash consistency").
  */
 export const STALE_TEMPORARY_AGE_MS = 60 * 60 * 1000;
 

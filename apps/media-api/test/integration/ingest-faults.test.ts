@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
+import { FixedQuotaPolicy, INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
 import { FixedClock, RecordingMediaEvents } from '@jan/domain/testing';
+import { newMediaId } from '@jan/mediaid';
 import { openDatabase, TypeOrmMediaRepository, type Database } from '@jan/persistence';
 import { LocalDiskMediaStorage } from '@jan/storage-local';
 import { SharpImageInspector } from '../../src/infrastructure/images/sharp-image-inspector';
@@ -32,10 +34,10 @@ describe('ingest under faults (real adapters)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function ingestWith(repository: TypeOrmMediaRepository, storage: LocalDiskMediaStorage) {
+  function ingestWith(repository: TypeOrmMediaRepository, storage: LocalDiskMediaStorage, quota = new FixedQuotaPolicy()) {
     // Everything spooled to files, so the checks below also prove that temp files are cleaned up.
     const staging = new TempFileUploadStaging(join(dir, 'tmp'), { inMemoryMaxBytes: 0 });
-    return new IngestMedia(repository, storage, staging, new SharpImageInspector({ staging }), new SystemClock(), new RecordingMediaEvents(), policy);
+    return new IngestMedia(repository, storage, staging, new SharpImageInspector({ staging }), new SystemClock(), new RecordingMediaEvents(), policy, quota);
   }
 
   it('writes no row when storage fails', async () => {
@@ -130,5 +132,85 @@ describe('ingest under faults (real adapters)', () => {
     await manage.purgeExpired();
     expect(await repository.findById(attempted!.id, { fresh: true })).toBeNull();
     expect(await readdir(join(root, 'images'))).toEqual([]);
+  });
+
+  it('an upload of bytes the same owner is storing at this moment dedupes at the quota limit, as a sequential one does', async () => {
+    // The first upload's put waits until the second has written its own pending row.
+    let releaseFirst!: () => void;
+    const firstMayFinish = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let puts = 0;
+    class GatedStorage extends LocalDiskMediaStorage {
+      override async put(...args: Parameters<LocalDiskMediaStorage['put']>) {
+        if (++puts === 1) await firstMayFinish;
+        return super.put(...args);
+      }
+    }
+    const storage = new GatedStorage({ root: join(dir, 'storage-twins-at-limit'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    let inserts = 0;
+    class CountsInserts extends TypeOrmMediaRepository {
+      override async insert(...args: Parameters<TypeOrmMediaRepository['insert']>) {
+        try {
+          return await super.insert(...args);
+        } finally {
+          if (++inserts === 2) releaseFirst();
+        }
+      }
+    }
+    const repository = new CountsInserts(db.writer);
+    const ingest = ingestWith(repository, storage, new FixedQuotaPolicy({ maxObjects: 1, maxBytes: 0 }));
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    const png = await pngImage(5);
+    const first = ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+    // The second starts once the first has its pending row (and waits in its put).
+    for (let i = 0; i < 200 && inserts === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const second = ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+    // Refused before its insert, the second would otherwise keep the first waiting.
+    void second.catch(() => undefined).finally(releaseFirst);
+    const [a, b] = await Promise.allSettled([first, second]);
+    expect(a).toMatchObject({ status: 'fulfilled' });
+    expect(b).toMatchObject({ status: 'fulfilled' });
+    // Either may make its row ready first; the other answers it as a twin.
+    const answers = [a, b].map((settled) => (settled as PromiseFulfilledResult<{ media: MediaObject; deduped: boolean }>).value);
+    expect(answers.map((answer) => answer.deduped).sort()).toEqual([false, true]);
+    const stored = answers.find((answer) => !answer.deduped)!.media;
+    expect(answers.map((answer) => answer.media.id)).toEqual([stored.id, stored.id]);
+    expect(await repository.usage(owner)).toEqual({ objects: 1, bytes: stored.bytes });
+  });
+
+  it('a reservation that declared the same sha256 but not its size is no twin: the ingest stays refused at the limit', async () => {
+    const storage = new LocalDiskMediaStorage({ root: join(dir, 'storage-reservation-twin'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    const repository = new TypeOrmMediaRepository(db.writer);
+    const limits = { maxObjects: 1, maxBytes: 0 };
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    const png = await pngImage(6);
+    const now = new Date();
+    const id = newMediaId(now.getTime());
+    // What prepare writes for a client that declared the sha256 and no size: it charged no bytes.
+    await repository.insert(
+      {
+        id,
+        ownerId: owner,
+        storageProvider: storage.provider,
+        storageKey: `images/${id}.png`,
+        mimeType: 'image/png',
+        bytes: 0,
+        sha256: createHash('sha256').update(png).digest('hex'),
+        originalSha256: null,
+        status: 'pending',
+        pinned: false,
+        filename: null,
+        createdAt: now,
+        updatedAt: now,
+        retentionUntil: null,
+        uploadExpiresAt: new Date(now.getTime() + 3600_000),
+      },
+      limits,
+    );
+    await expect(
+      ingestWith(repository, storage, new FixedQuotaPolicy(limits)).execute({ principal, source: 'data_url', body: Readable.from([png]) }),
+    ).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect(await repository.usage(owner)).toEqual({ objects: 1, bytes: 0 });
   });
 });

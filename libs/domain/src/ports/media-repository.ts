@@ -34,6 +34,11 @@ export abstract class MediaRepository {
    * sha256 is not inserted; the existing row is returned instead (the unique index decides).
    * With `limits`, the owner's usage (one more object, `media.bytes` more bytes) is checked and
    * counted in the same transaction, so concurrent inserts cannot overshoot: `quota_exceeded`.
+   * A pending row whose sha256, bytes and originalSha256 the owner already has in another pending
+   * row (not claimed for deletion, before its deadline) is not refused: the unique index lets at
+   * most one of them become ready, so it adds nothing the owner keeps (an ingest retried while the
+   * first is in flight). Equal originalSha256 keeps a reservation (which has none, and whose
+   * complete may re-encode the bytes it declared) from being the twin of a re-encoded copy.
    */
   abstract insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult>;
 

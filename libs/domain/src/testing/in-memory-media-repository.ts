@@ -43,10 +43,22 @@ export class InMemoryMediaRepository extends MediaRepository {
     }
     if (limits) {
       const usage = this.usageOf(media.ownerId);
-      if (exceedsQuota(usage, { objects: 1, bytes: media.bytes }, limits)) throw quotaExceeded(limits, usage);
+      if (exceedsQuota(usage, { objects: 1, bytes: media.bytes }, limits) && !this.hasPendingTwin(media)) throw quotaExceeded(limits, usage);
     }
     this.rows.set(media.id, clone(media)!);
     return { inserted: true, media: clone(media)! };
+  }
+
+  /** Another open pending row of the owner with the same sha256 (see `MediaRepository.insert`). */
+  private hasPendingTwin(media: MediaObject): boolean {
+    if (media.status !== 'pending' || !media.sha256) return false;
+    for (const row of this.rows.values()) {
+      if (row.id === media.id || row.ownerId !== media.ownerId || row.sha256 !== media.sha256 || row.status !== 'pending') continue;
+      if (row.bytes !== media.bytes || row.originalSha256 !== media.originalSha256) continue;
+      if (this.claimed.has(row.id) || (row.uploadExpiresAt && row.uploadExpiresAt <= media.createdAt)) continue;
+      return true;
+    }
+    return false;
   }
 
   async markReady(

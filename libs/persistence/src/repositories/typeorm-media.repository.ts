@@ -30,6 +30,15 @@ const BY_ID = statement('media_by_id', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id
 const BY_IDS = statement('media_by_ids', `SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ANY($1::varchar[])`);
 // A view of the sums of the owner's slot rows (migration 1764000000004).
 const USAGE_OF = statement('media_owner_usage', `SELECT objects, bytes FROM ${USAGE} WHERE owner_id = $1`);
+// Another pending row of the owner with these bytes, open (unclaimed, before its deadline), that
+// charged as many bytes and was received as the same bytes (original_sha256: a reservation, which
+// has none, is only a twin of bytes stored as received, which its complete stores unchanged too):
+// the unique index lets at most one of them become ready, so a pending insert beside it adds
+// nothing the owner keeps and is not refused by the quota (MediaRepository.insert).
+const PENDING_TWIN = `SELECT 1 FROM ${TABLE}
+  WHERE created_by = $1 AND sha256 = $2::char(64) AND id <> $3 AND status = 'pending'
+    AND claimed_at IS NULL AND upload_expires_at > $4 AND bytes = $5
+    AND original_sha256 IS NOT DISTINCT FROM $6::char(64) LIMIT 1`;
 /**
  * Taken by an insert that is subject to a quota, before it inserts: such inserts of one owner run
  * one at a time, so each one's usage read includes every other. The two-key form (a constant and
@@ -186,6 +195,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
     const row = MediaObjectMapper.toPersistence(media);
     const ready = media.status === 'ready' && media.sha256 !== null;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      const pendingTwin = media.status === 'pending' && media.sha256 !== null ? [media.ownerId, media.sha256, media.id, media.createdAt, media.bytes, media.originalSha256] : undefined;
       const inserted = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, INSERT, [
         row.id,
         row.storageProvider,
@@ -203,7 +213,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
         row.filename,
         row.uploadExpiresAt,
         ready,
-      ]);
+      ], pendingTwin);
       if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
       if (!ready) throw new Error(`insert of ${media.id} returned no row`);
       const existing = await this.twin(this.writer, media.ownerId, media.sha256!);
@@ -403,6 +413,8 @@ export class TypeOrmMediaRepository extends MediaRepository {
     add: OwnerUsage,
     statement: Statement,
     parameters: unknown[],
+    /** `PENDING_TWIN`'s parameters: a row it finds lets the statement past the limits. */
+    pendingTwin?: unknown[],
   ): Promise<MediaObjectRow[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
     if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
@@ -416,7 +428,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
       const now = after ? { objects: Number(after.objects), bytes: Number(after.bytes) } : { objects: 0, bytes: 0 };
       const before = { objects: now.objects - add.objects, bytes: now.bytes - add.bytes };
       // Throwing rolls the statement (and the trigger's usage change) back.
-      if (exceedsQuota(before, add, limits!)) throw quotaExceeded(limits!, before);
+      if (exceedsQuota(before, add, limits!)) {
+        const shared = pendingTwin ? ((await manager.query(PENDING_TWIN, pendingTwin)) as unknown[]) : [];
+        if (shared.length === 0) throw quotaExceeded(limits!, before);
+      }
       return rows;
     });
     return answering(checked);

@@ -6,7 +6,7 @@ import { ImageInspector } from '../../ports/image-inspector';
 import { MediaEvents, type IngestSource } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage } from '../../ports/media-storage';
-import { FixedQuotaPolicy, QuotaPolicy, exceedsQuota, quotaExceeded } from '../../ports/quota-policy';
+import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload, type UploadSource } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { rejectionReason, scanOrReject } from '../content-scan';
@@ -106,13 +106,11 @@ export class IngestMedia {
 
       await scanOrReject(this.scanner, stored, sniffed);
 
-      // An early, cheap refusal so that bytes bound to be refused are never written to storage;
-      // the repository's insert is what enforces the quota against concurrent uploads.
+      // The pending row's insert enforces the quota, before any byte is written to storage. It
+      // charges nothing for bytes this owner is storing at this moment (a twin's pending row): at
+      // most one of them becomes ready, so a retry of an upload still in flight at the limit
+      // dedupes, as it did when rows were inserted ready (and as a sequential one does).
       const limits = this.quota.limitsFor(ownerId);
-      if (limits.maxBytes > 0 || limits.maxObjects > 0) {
-        const usage = await this.repository.usage(ownerId);
-        if (exceedsQuota(usage, { objects: 1, bytes: stored.bytes }, limits)) throw quotaExceeded(limits, usage);
-      }
 
       const now = this.clock.now();
       const id = newMediaId(now.getTime());
