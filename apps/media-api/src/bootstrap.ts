@@ -73,6 +73,13 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       // connection with its own bare 503 (no code, no request id). It is served as usual instead
       // (the database stays open until the server has closed), with `Connection: close`.
       return503OnClosing: false,
+      // Fastify's default is no limit, so a client could hold a connection (and an upload's temp
+      // file) open for ever by sending a byte now and then. Node answers 408 request_timeout
+      // (clientErrors) to a request not received whole in time, checking every few seconds. It
+      // must reach Node's server constructor (`http`): on Node 20 the property Fastify sets
+      // afterwards (`requestTimeout`) is never enforced (request-timeout.test.ts).
+      requestTimeout: config.requestTimeoutMs,
+      http: { requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: requestTimeoutCheckMs(config.requestTimeoutMs) },
     });
     const requestContext = new RequestContextStore();
     const root = {
@@ -234,4 +241,9 @@ function setupOpenApi(app: INestApplication): void {
       .build(),
   ));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
+}
+
+/** How often Node looks for requests past their timeout: often enough to hold a short one. */
+function requestTimeoutCheckMs(timeoutMs: number): number {
+  return timeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(timeoutMs / 4))) : 30_000;
 }

@@ -7,8 +7,8 @@ import { join } from 'node:path';
  * processes share the directory (PostgreSQL with local disk and more than one replica): a write in
  * flight in another process looks exactly like a dead one, except that it is recent. A write's file
  * is modified by every chunk of the body that arrives (a staged file lives as long as its ingest),
- * so only a body stalled for an hour looks dead: the server sets no request timeout (Fastify turns
- * Node's off), and such an upload fails when it resumes (docs/operations.md, "Crash consistency").
+ * so only a body stalled for an hour looks dead, and the app refuses a request not received whole
+ * within `MEDIA_REQUEST_TIMEOUT` (5 minutes by default; docs/operations.md, "Crash consistency").
  */
 export const STALE_TEMPORARY_AGE_MS = 60 * 60 * 1000;
 
