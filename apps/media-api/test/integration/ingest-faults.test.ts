@@ -16,6 +16,16 @@ import { postgresDsn } from '../support/test-app';
 const policy: MediaPolicy = { maxBytes: 1 << 20, retentionDays: 30, presignTtlSeconds: 600, inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } };
 const signingKeys = [{ id: 'k1', secret: 'fault-injection-secret-0123456789abcdef' }];
 
+/** The real repository, remembering the row an ingest asked it to insert. */
+class RecordsInsert extends TypeOrmMediaRepository {
+  attempted: MediaObject | undefined;
+
+  override async insert(...args: Parameters<TypeOrmMediaRepository['insert']>) {
+    this.attempted = args[0];
+    return super.insert(...args);
+  }
+}
+
 /**
  * Fault injection on the real adapters (PostgreSQL, local disk, temp-file staging, sharp): a
  * failed put leaves no row; a failed insert writes no object; a database that fails after the
@@ -57,52 +67,47 @@ describe('ingest under faults (real adapters)', () => {
     const root = join(dir, 'storage-insert');
     const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
     const doomed = await openDatabase({ writeDsn: postgresDsn(), dataDir: dir });
-    let attempted: MediaObject | undefined;
-    class DatabaseDiesOnInsert extends TypeOrmMediaRepository {
-      override async insert(media: MediaObject) {
-        attempted = media;
+    class DatabaseDiesOnInsert extends RecordsInsert {
+      override async insert(...args: Parameters<TypeOrmMediaRepository['insert']>) {
         await doomed.writer.destroy();
-        return super.insert(media);
+        return super.insert(...args);
       }
     }
+    const dying = new DatabaseDiesOnInsert(doomed.writer);
     const owner = uniqueUser('faults');
     const principal: Principal = { kind: 'user', subject: owner };
     try {
       await expect(
-        ingestWith(new DatabaseDiesOnInsert(doomed.writer), storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(2)]) }),
+        ingestWith(dying, storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(2)]) }),
       ).rejects.toThrow();
     } finally {
       await doomed.close().catch(() => undefined);
     }
-    expect(attempted).toMatchObject({ status: 'pending' });
-    expect(await storage.head(attempted!.storageKey)).toBeNull();
-    expect(await new TypeOrmMediaRepository(db.writer).findById(attempted!.id)).toBeNull();
+    expect(dying.attempted).toMatchObject({ status: 'pending' });
+    expect(await storage.head(dying.attempted!.storageKey)).toBeNull();
+    expect(await new TypeOrmMediaRepository(db.writer).findById(dying.attempted!.id)).toBeNull();
   });
 
   it('removes the object it wrote and its pending row when the database fails on markReady', async () => {
     const root = join(dir, 'storage');
     const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
     const repository = new TypeOrmMediaRepository(db.writer);
-    let attempted: MediaObject | undefined;
-    class MarkReadyFails extends TypeOrmMediaRepository {
-      override async insert(media: MediaObject) {
-        attempted = media;
-        return super.insert(media);
-      }
+    class MarkReadyFails extends RecordsInsert {
       override async markReady(): Promise<never> {
-        expect(await storage.head(attempted!.storageKey)).not.toBeNull();
+        expect(await storage.head(this.attempted!.storageKey)).not.toBeNull();
         throw new Error('connection reset');
       }
     }
+    const failing = new MarkReadyFails(db.writer);
     const owner = uniqueUser('faults');
     const principal: Principal = { kind: 'user', subject: owner };
     await expect(
-      ingestWith(new MarkReadyFails(db.writer), storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(3)]) }),
+      ingestWith(failing, storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(3)]) }),
     ).rejects.toThrow('connection reset');
-    expect(attempted).toBeDefined();
-    expect(await storage.head(attempted!.storageKey)).toBeNull();
+    expect(failing.attempted).toBeDefined();
+    expect(await storage.head(failing.attempted!.storageKey)).toBeNull();
     expect(await readdir(join(root, 'images'))).toEqual([]);
-    expect(await repository.findById(attempted!.id)).toBeNull();
+    expect(await repository.findById(failing.attempted!.id)).toBeNull();
     expect(await repository.usage(owner)).toEqual(expect.objectContaining({ objects: 0, bytes: 0 }));
   });
 
@@ -110,27 +115,23 @@ describe('ingest under faults (real adapters)', () => {
     const root = join(dir, 'storage-crash');
     const storage = new LocalDiskMediaStorage({ root, publicUrl: 'http://127.0.0.1:1', signingKeys });
     const repository = new TypeOrmMediaRepository(db.writer);
-    let attempted: MediaObject | undefined;
-    class DiesBeforeMarkReady extends TypeOrmMediaRepository {
-      override async insert(media: MediaObject) {
-        attempted = media;
-        return super.insert(media);
-      }
+    class DiesBeforeMarkReady extends RecordsInsert {
       override markReady(): Promise<never> {
         return new Promise(() => undefined);
       }
     }
+    const dying = new DiesBeforeMarkReady(db.writer);
     const owner = uniqueUser('faults');
     const principal: Principal = { kind: 'user', subject: owner };
-    void ingestWith(new DiesBeforeMarkReady(db.writer), storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(4)]) });
-    for (let i = 0; i < 100 && !(attempted && (await storage.head(attempted.storageKey))); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await repository.findById(attempted!.id, { fresh: true })).toMatchObject({ status: 'pending' });
-    expect(await storage.head(attempted!.storageKey)).not.toBeNull();
+    void ingestWith(dying, storage).execute({ principal, source: 'data_url', body: Readable.from([await pngImage(4)]) });
+    for (let i = 0; i < 100 && !(dying.attempted && (await storage.head(dying.attempted.storageKey))); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await repository.findById(dying.attempted!.id, { fresh: true })).toMatchObject({ status: 'pending' });
+    expect(await storage.head(dying.attempted!.storageKey)).not.toBeNull();
 
     const later = new FixedClock(new Date(Date.now() + INGEST_DEADLINE_SECONDS * 1000 + 1000));
     const manage = new ManageMedia(new MediaAccess(repository, new RecordingMediaEvents(), later), repository, storage, new PresignCache(10), later, new RecordingMediaEvents(), policy);
     await manage.purgeExpired();
-    expect(await repository.findById(attempted!.id, { fresh: true })).toBeNull();
+    expect(await repository.findById(dying.attempted!.id, { fresh: true })).toBeNull();
     expect(await readdir(join(root, 'images'))).toEqual([]);
   });
 
