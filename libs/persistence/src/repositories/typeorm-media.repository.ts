@@ -17,6 +17,7 @@ import { MediaObjectMapper, type MediaObjectRow } from '../mappers/media-object.
 import { answering } from '../database-unavailable';
 import { LookupBatcher } from './lookup-batcher';
 import { runStatement, statement, type Statement } from './statements';
+import { WriteBatcher } from './write-batcher';
 
 const TABLE = 'media_api.media_objects';
 const USAGE = 'media_api.owner_usage';
@@ -75,6 +76,40 @@ const MARK_READY = statement(
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
   RETURNING ${COLUMNS}`,
+);
+// `INSERT` for the inserts of several uploads at once (a `WriteBatcher`): one statement and one
+// commit, with the same conditions row by row.
+const INSERT_MANY = statement(
+  'media_insert_many',
+  `INSERT INTO ${TABLE}
+     (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+      created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+   SELECT v.id, v.storage_provider, v.storage_key, v.mime_type, v.bytes, v.sha256, v.created_by, v.retention_until,
+          v.created_at, v.updated_at, v.original_sha256, v.status, v.pinned, v.filename, v.upload_expires_at
+     FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bigint[], $6::char(64)[], $7::varchar[],
+                 $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::char(64)[], $12::varchar[], $13::boolean[],
+                 $14::varchar[], $15::timestamptz[], $16::boolean[])
+       AS v(id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+            created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at, ready)
+    WHERE NOT (v.ready AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = v.created_by AND t.status = 'ready' AND t.original_sha256 = v.sha256))
+   ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
+   RETURNING ${COLUMNS}`,
+);
+// `MARK_READY` for several rows at once, row by row under the same conditions.
+const MARK_READY_MANY = statement(
+  'media_mark_ready_many',
+  `UPDATE ${TABLE} m
+      SET bytes = v.bytes, sha256 = v.sha256, mime_type = v.mime_type, retention_until = v.retention_until,
+          status = 'ready', updated_at = v.updated_at, upload_expires_at = NULL
+     FROM unnest($1::varchar[], $2::bigint[], $3::char(64)[], $4::varchar[], $5::timestamptz[], $6::timestamptz[])
+       AS v(id, bytes, sha256, mime_type, retention_until, updated_at)
+    WHERE m.id = v.id AND m.status = 'pending' AND m.claimed_at IS NULL
+      AND NOT (v.sha256 IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = v.sha256))
+  RETURNING ${qualified('m', COLUMNS)}`,
 );
 const TWIN = statement(
   'media_twin',
@@ -152,6 +187,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
       }),
   );
 
+  // Inserts and markReady calls without a binding quota, shared between the uploads of one turn.
+  private readonly inserts = this.writeBatcher(INSERT, INSERT_MANY);
+  private readonly readyMarks = this.writeBatcher(MARK_READY, MARK_READY_MANY);
+
   constructor(
     private readonly writer: DataSource,
     private readonly reader: DataSource = writer,
@@ -213,7 +252,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
         row.filename,
         row.uploadExpiresAt,
         ready,
-      ], pendingTwin);
+      ], pendingTwin, this.inserts);
       if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
       if (!ready) throw new Error(`insert of ${media.id} returned no row`);
       const existing = await this.twin(this.writer, media.ownerId, media.sha256!);
@@ -246,7 +285,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
           facts.mimeType,
           facts.retentionUntil,
           now,
-        ]);
+        ], undefined, this.readyMarks);
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
         updated = [];
@@ -415,8 +454,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
     parameters: unknown[],
     /** `PENDING_TWIN`'s parameters: a row it finds lets the statement past the limits. */
     pendingTwin?: unknown[],
+    /** Runs `statement` with others of the same turn when no limit binds. */
+    batched?: WriteBatcher<unknown[], MediaObjectRow>,
   ): Promise<MediaObjectRow[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
+    if (!binds && batched) {
+      const row = await batched.write(parameters);
+      return row ? [row] : [];
+    }
     if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
     const checked = this.writer.transaction(async (manager: EntityManager) => {
       await manager.query(USAGE_LOCK, [ownerId]);
@@ -435,6 +480,23 @@ export class TypeOrmMediaRepository extends MediaRepository {
       return rows;
     });
     return answering(checked);
+  }
+
+  /**
+   * Runs `single` for one row, `many` (the same statement over `unnest`ed columns, one array per
+   * parameter) for several: the rows' parameters, each a row's `single` parameters, go column by
+   * column. Keyed by the row's id, the first parameter of both.
+   */
+  private writeBatcher(single: Statement, many: Statement): WriteBatcher<unknown[], MediaObjectRow> {
+    return new WriteBatcher<unknown[], MediaObjectRow>({
+      run: (rows) =>
+        rows.length === 1
+          ? runStatement<MediaObjectRow>(this.writer, single, rows[0])
+          : runStatement<MediaObjectRow>(this.writer, many, rows[0].map((_, column) => rows.map((row) => row[column]))),
+      keyOfInput: (row) => row[0] as string,
+      keyOfRow: (row) => row.id,
+      sharedFailure: isOutage,
+    });
   }
 
   /** Owner and currently counted bytes of a pending row, or null when it is not pending. */
@@ -473,6 +535,14 @@ function perSource<T>(make: (source: DataSource) => T): (source: DataSource) => 
     if (value === undefined) made.set(source, (value = make(source)));
     return value;
   };
+}
+
+/** `columns` (a comma-separated list) each prefixed with `alias.`. */
+function qualified(alias: string, columns: string): string {
+  return columns
+    .split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
 }
 
 /** Whether the database did not answer: a failure every caller of a shared lookup would get alone. */

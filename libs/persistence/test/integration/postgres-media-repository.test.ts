@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readyMedia } from '@jan/domain/testing';
+import { pendingMedia, readyMedia } from '@jan/domain/testing';
 import { newMediaId } from '@jan/mediaid';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -217,6 +217,72 @@ describe('PostgreSQL database', () => {
     expect(results[1].status).toBe('rejected');
     expect(results[2]).toEqual({ status: 'fulfilled', value: null });
     expect(sql).toHaveLength(4); // the shared statement, then each caller alone
+  });
+
+  it('writes the inserts, then the markReady calls, made in one turn with one statement each, storing every field as a statement of its own does', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const tag = randomBytes(6).toString('hex');
+    const hex = () => randomBytes(32).toString('hex');
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    // As concurrent uploads of two owners would: data URLs (the bytes known) and a reservation.
+    const rows = [
+      { ...pendingMedia(`write-alice-${tag}`, now), sha256: hex(), bytes: 9_007_199_254, filename: 'ünïcode – shot.png' },
+      { ...pendingMedia(`write-alice-${tag}`, now), sha256: hex(), originalSha256: hex(), mimeType: 'image/webp' as const },
+      pendingMedia(`write-bob-${tag}`, now, 5_000),
+    ];
+
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    let inserted: Awaited<ReturnType<typeof repo.insert>>[];
+    try {
+      inserted = await Promise.all(rows.map((row) => repo.insert(row)));
+    } finally {
+      stop();
+    }
+    expect(sql).toHaveLength(1);
+    expect(sql[0]).toMatch(/^INSERT INTO media_api\.media_objects[\s\S]+FROM unnest\(/);
+    expect(inserted).toEqual(rows.map((media) => ({ inserted: true, media })));
+    for (const row of rows) expect(await repo.findById(row.id)).toEqual(row);
+
+    const facts = rows.map((row, i) => ({ bytes: 1000 + i, sha256: hex(), mimeType: 'image/png' as const, retentionUntil: i === 0 ? null : new Date(now.getTime() + 86_400_000) }));
+    const later = new Date(now.getTime() + 1000);
+    const marks: string[] = [];
+    const stopMarks = db.onQuery((q) => marks.push(q));
+    let ready: Awaited<ReturnType<typeof repo.markReady>>[];
+    try {
+      ready = await Promise.all(rows.map((row, i) => repo.markReady(row.id, facts[i], later)));
+    } finally {
+      stopMarks();
+    }
+    expect(marks).toHaveLength(1);
+    expect(marks[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
+    const expected = rows.map((row, i) => ({ ...row, ...facts[i], status: 'ready' as const, updatedAt: later, uploadExpiresAt: null }));
+    expect(ready).toEqual(expected.map((media) => ({ inserted: true, media })));
+    for (const media of expected) expect(await repo.findById(media.id)).toEqual(media);
+    expect(await repo.usage(`write-alice-${tag}`)).toEqual({ objects: 2, bytes: 1000 + 1001 });
+  });
+
+  it('leaves a row claimed for deletion out of a shared markReady, and makes the others ready', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `write-claimed-${randomBytes(6).toString('hex')}`;
+    const now = new Date();
+    const [mine, claimed] = [pendingMedia(owner, now), pendingMedia(owner, now)];
+    for (const row of [mine, claimed]) expect((await repo.insert(row)).inserted).toBe(true);
+    expect(await repo.claimForDeletion(claimed.id, now)).not.toBeNull();
+
+    const sql: string[] = [];
+    const stop = db.onQuery((q) => sql.push(q));
+    let results: PromiseSettledResult<Awaited<ReturnType<typeof repo.markReady>>>[];
+    try {
+      const facts = () => ({ bytes: 10, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png' as const, retentionUntil: null });
+      results = await Promise.allSettled([repo.markReady(mine.id, facts(), now), repo.markReady(claimed.id, facts(), now)]);
+    } finally {
+      stop();
+    }
+    expect(sql[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
+    expect(results[0]).toMatchObject({ status: 'fulfilled', value: { inserted: true, media: { id: mine.id, status: 'ready' } } });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'media_not_found' } });
+    expect(await repo.findById(claimed.id)).toMatchObject({ status: 'pending', claimedAt: expect.any(Date) });
   });
 
   it('prepares the request-path statements once per connection, then only binds them', async () => {
