@@ -232,12 +232,15 @@ describe('PostgreSQL database', () => {
     ];
 
     const sql: string[] = [];
+    const timed: string[] = [];
     const stop = db.onQuery((q) => sql.push(q));
+    const stopTimed = db.onStatement((name) => timed.push(name));
     let inserted: Awaited<ReturnType<typeof repo.insert>>[];
     try {
       inserted = await Promise.all(rows.map((row) => repo.insert(row)));
     } finally {
       stop();
+      stopTimed();
     }
     expect(sql).toHaveLength(1);
     expect(sql[0]).toMatch(/^INSERT INTO media_api\.media_objects[\s\S]+FROM unnest\(/);
@@ -248,14 +251,18 @@ describe('PostgreSQL database', () => {
     const later = new Date(now.getTime() + 1000);
     const marks: string[] = [];
     const stopMarks = db.onQuery((q) => marks.push(q));
+    const stopTimedMarks = db.onStatement((name) => timed.push(name));
     let ready: Awaited<ReturnType<typeof repo.markReady>>[];
     try {
       ready = await Promise.all(rows.map((row, i) => repo.markReady(row.id, facts[i], later)));
     } finally {
       stopMarks();
+      stopTimedMarks();
     }
+    // Timed under one name each, whatever the number of rows (the metric's label values stay few).
+    expect(timed).toEqual(['media_insert_many', 'media_mark_ready_many']);
     expect(marks).toHaveLength(1);
-    expect(marks[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
+    expect(marks[0]).toMatch(/^WITH r0 AS \(UPDATE media_api\.media_objects m[\s\S]+r2 AS \(UPDATE[\s\S]+UNION ALL SELECT \* FROM r2$/);
     const expected = rows.map((row, i) => ({ ...row, ...facts[i], status: 'ready' as const, updatedAt: later, uploadExpiresAt: null }));
     expect(ready).toEqual(expected.map((media) => ({ inserted: true, media })));
     for (const media of expected) expect(await repo.findById(media.id)).toEqual(media);
@@ -279,7 +286,7 @@ describe('PostgreSQL database', () => {
     } finally {
       stop();
     }
-    expect(sql[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
+    expect(sql[0]).toMatch(/^WITH r0 AS \(UPDATE media_api\.media_objects m[\s\S]+r1 AS \(UPDATE/);
     expect(results[0]).toMatchObject({ status: 'fulfilled', value: { inserted: true, media: { id: mine.id, status: 'ready' } } });
     expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'media_not_found' } });
     expect(await repo.findById(claimed.id)).toMatchObject({ status: 'pending', claimedAt: expect.any(Date) });
@@ -431,6 +438,78 @@ describe('request-path statements, in a fresh database', () => {
         await runner.rollbackTransaction();
         await runner.release();
       }
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
+
+  it("writes the shared inserts and markReady updates with index lookups, however many objects the owner has and however stale the statistics", async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `many-w-${randomBytes(4).toString('hex')}`;
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
+       SELECT 'jan_many_' || i || '_' || $2, 'local', 'k' || i, 'image/png', 1, encode(sha256(($2 || i)::bytea), 'hex'), $1, 'ready'
+         FROM generate_series(1, 3000) AS i`,
+      [owner, owner],
+    );
+    // And as many open reservations, which the updates must not walk either.
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status, upload_expires_at)
+       SELECT 'jan_open_' || i || '_' || $2, 'local', 'o' || i, 'image/png', 0, NULL, $1, 'pending', now() + interval '1 hour'
+         FROM generate_series(1, 3000) AS i`,
+      [owner, owner],
+    );
+    /** Rows touched by `statement` run again with `parameters`, in a transaction rolled back after. */
+    const touched = async (statement: { text: string; parameters: readonly unknown[] | undefined }, change: (parameters: unknown[]) => void) => {
+      const runner = db.writer.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const parameters = [...(statement.parameters ?? [])];
+        change(parameters);
+        const [{ 'QUERY PLAN': plan }] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, parameters);
+
+        return rowsTouched(plan[0].Plan);
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
+    };
+    try {
+      const now = new Date();
+      const rows = [0, 1, 2].map(() => ({ ...pendingMedia(owner, now), sha256: randomBytes(32).toString('hex'), bytes: 1 }));
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      try {
+        await Promise.all(rows.map((row) => repo.insert(row)));
+      } finally {
+        stop();
+      }
+      expect(sql).toHaveLength(1);
+      expect(sql[0].text).toMatch(/FROM unnest\(/);
+      // The same rows under new ids: a handful of rows touched, not the owner's 3,000.
+      expect(await touched(sql[0], (parameters) => (parameters[0] = rows.map(() => newMediaId())))).toBeLessThan(20);
+
+      const marks: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stopMarks = db.onQuery((text, parameters) => marks.push({ text, parameters }));
+      try {
+        const results = await Promise.all(rows.map((row) => repo.markReady(row.id, { bytes: 2, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png', retentionUntil: null }, now)));
+        expect(results.every((result) => result.inserted)).toBe(true);
+      } finally {
+        stopMarks();
+      }
+      expect(marks).toHaveLength(1);
+      expect(marks[0].text).toMatch(/^WITH r0 AS \(UPDATE/);
+      // Again on pending rows (the ones just made ready are not): three new ones.
+      const again = rows.map(() => pendingMedia(owner, now));
+      for (const row of again) await repo.insert(row);
+      const touchedByMarks = await touched(marks[0], (parameters) => {
+        // Six parameters a row: its id first, its sha256 third.
+        again.forEach((row, i) => {
+          parameters[i * 6] = row.id;
+          parameters[i * 6 + 2] = randomBytes(32).toString('hex');
+        });
+      });
+      expect(touchedByMarks).toBeLessThan(20);
     } finally {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
     }
