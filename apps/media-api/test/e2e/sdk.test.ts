@@ -16,7 +16,7 @@ import {
   type ResolveLatencyMeta,
 } from '@jan/media-client';
 import sharp from 'sharp';
-import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
+import { dataUrl, jpegImage, noisyPng, pngImage, uniqueUser } from '../support/images';
 import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
 
 /**
@@ -462,6 +462,78 @@ describe('@jan/media-client against the running service', () => {
 
       const forBedrock = await migration.resolveForProvider(written.body, { userId: user, provider: 'bedrock' });
       expect(forBedrock.messages[1]!.content[1]).toEqual(legacy.messages[1]!.content[1]);
+    });
+
+    it('resolves a Gemini-native body to bare base64 of the exact uploaded bytes, in either mode', async () => {
+      const user = uniqueUser('llm');
+      const png = await pngImage(2020, 32);
+      const jpeg = await jpegImage(2021, 24);
+      const migration = createMediaMigration({ client, enabled: true, cutover: 'enforce' });
+      const uploaded = await client.media.upload(png, { filename: 'cat.png' }, { userId: user });
+      const other = await client.media.upload(jpeg, { filename: 'dog.jpg' }, { userId: user });
+      const body = {
+        contents: [
+          {
+            role: 'user',
+            parts: [
+              { text: 'compare these' },
+              // The placeholder claims JPEG; the answer carries the stored object's type.
+              { inline_data: { mime_type: 'image/jpeg', data: `data:image/jpeg;${uploaded.id}` } },
+              { inlineData: { mimeType: 'image/jpeg', data: `data:image/jpeg;base64,${other.id}` } },
+            ],
+          },
+        ],
+        generationConfig: { temperature: 0 },
+      };
+      const snapshot = structuredClone(body);
+      expect(migration.validateCutover(body)).toBe(body);
+
+      for (const options of [{ provider: 'gemini' }, { provider: 'openai' }, { provider: 'vertex', mode: 'url' as const }]) {
+        const out = await migration.resolveForProvider(body, { ...options, userId: user });
+        const [text, snake, camel] = out.contents[0]!.parts as [unknown, { inline_data: Record<string, string> }, { inlineData: Record<string, string> }];
+        expect(text).toEqual({ text: 'compare these' });
+        expect(Object.keys(snake.inline_data)).toEqual(['mime_type', 'data']);
+        expect(snake.inline_data.mime_type).toBe('image/png');
+        expect(snake.inline_data.data).not.toMatch(/^data:/);
+        expect(Buffer.from(snake.inline_data.data!, 'base64')).toEqual(png);
+        expect(Object.keys(camel.inlineData)).toEqual(['mimeType', 'data']);
+        expect(camel.inlineData.mimeType).toBe('image/jpeg');
+        expect(Buffer.from(camel.inlineData.data!, 'base64')).toEqual(jpeg);
+        expect(out.generationConfig).toEqual({ temperature: 0 });
+      }
+      expect(body).toEqual(snapshot);
+
+      // A legacy Gemini body with raw bytes: dual-write ingests the image part, cutover passes, and
+      // the resolved part is the legacy one again (a PDF part is not an image and stays as it was).
+      const pdf = { inline_data: { mime_type: 'application/pdf', data: Buffer.from('%PDF-1.4\n').toString('base64') } };
+      const legacy = { contents: [{ role: 'user', parts: [{ inline_data: { mime_type: 'image/png', data: png.toString('base64') } }, pdf] }] };
+      expect(migration.findCutoverViolations(legacy).map((v) => [v.path, v.kind])).toEqual([['contents[0].parts[0].inline_data.data', 'raw_base64']]);
+      const written = await migration.dualWriteBody(legacy, { userId: user });
+      expect(written.images).toEqual([
+        expect.objectContaining({ path: 'contents[0].parts[0].inline_data.data', id: uploaded.id, deduped: true, legacyUrl: png.toString('base64') }),
+      ]);
+      expect(migration.validateCutover(written.body)).toBe(written.body);
+      expect(await migration.resolveForProvider(written.body, { userId: user, provider: 'gemini' })).toEqual(legacy);
+    });
+
+    it('keeps the inline caps for Gemini parts in URL mode too: 413 inline_too_large, thrown', async () => {
+      const small = await startTestApp({ env: { MEDIA_RESOLVE_INLINE: 'true', MEDIA_RESOLVE_INLINE_MAX_IMAGE_BYTES: '2KiB' } });
+      try {
+        const tiny = new MediaClient({ baseURL: small.baseUrl, serviceKey: SERVICE_KEY, env: {} });
+        const user = uniqueUser('llm');
+        const big = await noisyPng(48);
+        expect(big.length).toBeGreaterThan(2048);
+        const { id } = await tiny.media.upload(big, { filename: 'big.png' }, { userId: user });
+        const migration = createMediaMigration({ client: tiny, enabled: true });
+        const body = { contents: [{ role: 'user', parts: [{ inline_data: { mime_type: 'image/png', data: `data:image/png;${id}` } }] }] };
+        for (const provider of ['gemini', 'openai']) {
+          const error = await migration.resolveForProvider(body, { provider, userId: user }).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(PayloadTooLargeError);
+          expect((error as PayloadTooLargeError).code).toBe('inline_too_large');
+        }
+      } finally {
+        await small.close();
+      }
     });
 
     it('reports dual-write failures without throwing, and surfaces resolve failures to the latency hook', async () => {

@@ -104,3 +104,31 @@ describe('validateCutover', () => {
     expect(violation.message).toContain('messages[2].content[2].image_url.url (non-jan image URL)');
   });
 });
+
+describe('findCutoverViolations on Gemini-native bodies', () => {
+  it('reports image inline_data (both spellings) holding bytes, not placeholders, PDFs or other parts', () => {
+    const gemini = {
+      systemInstruction: { parts: [{ text: 'be brief' }] },
+      contents: [
+        {
+          role: 'user',
+          parts: [
+            { text: 'compare' },
+            { inline_data: { mime_type: 'image/png', data: B64 } },
+            { inlineData: { mimeType: 'image/jpeg', data: B64 } },
+            { inline_data: { mime_type: 'image/png', data: `data:image/png;${ID}` } },
+            { inlineData: { mimeType: 'image/png', data: `data:image/png;base64,${ID}` } },
+            { inline_data: { mime_type: 'application/pdf', data: B64 } },
+            { inline_data: { mime_type: 'image/webp', data: 'https://example.com/x.webp' } },
+            { file_data: { mime_type: 'image/png', file_uri: 'gs://bucket/x.png' } },
+          ],
+        },
+      ],
+    };
+    expect(findCutoverViolations(gemini).map(({ path, kind, preview }) => [path, kind, preview])).toEqual([
+      ['contents[0].parts[1].inline_data.data', 'raw_base64', `base64 data (${B64.length} chars)`],
+      ['contents[0].parts[2].inlineData.data', 'raw_base64', `base64 data (${B64.length} chars)`],
+      ['contents[0].parts[6].inline_data.data', 'external_url', 'https://example.com/x.webp'],
+    ]);
+  });
+});

@@ -4,7 +4,8 @@ import { imageAt, RAW_BASE64_IMAGE, type ImageValue } from './image-references.t
 
 /**
  * Why a value breaks the cutover rule:
- * - `raw_base64`: image bytes inline (a `data:image/...;base64,` URL or a base64 `source.data`);
+ * - `raw_base64`: image bytes inline (a `data:image/...;base64,` URL, a base64 `source.data`, or the
+ *   `data` of a Gemini `inline_data` image part);
  * - `external_url`: an http(s) URL in an image position instead of a `jan_` reference;
  * - `unrecognised`: anything else in an image position that is not a `jan_` placeholder.
  */
@@ -87,7 +88,7 @@ function violationKind(image: ImageValue): CutoverViolationKind | null {
 }
 
 /**
- * Every place in an OpenAI-style body (or any JSON) that still carries an image other than a
+ * Every place in a chat body (OpenAI, Anthropic or Gemini-native shapes, or any JSON) that still carries an image other than a
  * `jan_` placeholder: image positions holding anything but a placeholder, and inline
  * `data:image/...;base64,` URLs anywhere else.
  */

@@ -215,6 +215,49 @@ describe('dualWriteBody over the image positions the cutover check knows', () =>
     expect(findCutoverViolations(result.body)).toEqual([]);
   });
 
+  it('ingests Gemini inline_data images (both spellings) as data URLs of their mime_type and keeps the part shape', async () => {
+    const pdf = { inline_data: { mime_type: 'application/pdf', data: 'JVBERi0xLjQK' } };
+    const body = {
+      contents: [
+        {
+          role: 'user',
+          parts: [
+            { text: 'what is this?' },
+            { inline_data: { mime_type: 'image/png', data: PNG_BASE64 } },
+            { inlineData: { mimeType: 'image/webp', data: PNG_BASE64 } },
+            pdf,
+            { inline_data: { mime_type: 'image/png', data: `data:image/png;${ID}` } },
+          ],
+        },
+      ],
+      generationConfig: { temperature: 0 },
+    };
+    const snapshot = structuredClone(body);
+    const { client, calls } = setup(ingestAnswer);
+    const result = await dualWriteBody(client, body, { userId: 'u1', concurrency: 1 });
+
+    expect(calls.map((c) => JSON.parse(c.bodyText).source)).toEqual([
+      { type: 'data_url', data_url: `data:image/png;base64,${PNG_BASE64}` },
+      { type: 'data_url', data_url: `data:image/webp;base64,${PNG_BASE64}` },
+    ]);
+    expect(result.images).toEqual([
+      { path: 'contents[0].parts[1].inline_data.data', ref: `data:image/png;${ID}`, id: ID, legacyUrl: PNG_BASE64, deduped: false },
+      { path: 'contents[0].parts[2].inlineData.data', ref: `data:image/webp;${ID}`, id: ID, legacyUrl: PNG_BASE64, deduped: false },
+    ]);
+    expect(result.body.contents[0]!.parts).toEqual([
+      { text: 'what is this?' },
+      { inline_data: { mime_type: 'image/png', data: `data:image/png;${ID}` } },
+      { inlineData: { mimeType: 'image/webp', data: `data:image/webp;${ID}` } },
+      pdf,
+      { inline_data: { mime_type: 'image/png', data: `data:image/png;${ID}` } },
+    ]);
+    expect(result.body.generationConfig).toEqual({ temperature: 0 });
+    expect(body).toEqual(snapshot);
+    // The same positions the cutover check reports; the rewritten body passes it.
+    expect(findCutoverViolations(body).map((v) => v.path)).toEqual(result.images.map((i) => i.path));
+    expect(findCutoverViolations(result.body)).toEqual([]);
+  });
+
   it('lists every image position the cutover check reports, in the OpenAI chat and Responses shapes too', async () => {
     const body = {
       messages: [

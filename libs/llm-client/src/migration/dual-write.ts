@@ -9,8 +9,8 @@ export interface DualWriteResult {
   id: string | null;
   /**
    * The input, untouched: what llm-api keeps sending (or replays) while the migration runs. In
-   * `dualWriteBody` it is the value found at `path` — for an Anthropic-style base64 `source.data`,
-   * the bare base64 (the ingest itself is sent as `data:<media_type>;base64,<data>`).
+   * `dualWriteBody` it is the value found at `path` — for an Anthropic-style base64 `source.data`
+   * or a Gemini `inline_data.data`, the bare base64 (the ingest itself is sent as `data:<media_type>;base64,<data>`).
    */
   legacyUrl: string;
   deduped?: boolean;
@@ -139,7 +139,8 @@ export interface DualWriteBodyResult<T> {
   /**
    * The body with every successfully ingested image replaced, at its path, by its
    * `data:<mime>;jan_<id>` reference (an Anthropic-style base64 block keeps its shape, with the
-   * reference in `source.data`: `resolveForProvider` turns it back into a valid block).
+   * reference in `source.data`, a Gemini `inline_data` part likewise in `data`: `resolveForProvider`
+   * turns them back into valid ones).
    */
   body: T;
   /** The body as received (same object), for replay or rollback. */
@@ -153,8 +154,9 @@ export interface DualWriteBodyResult<T> {
 }
 
 /**
- * {@link dualWriteIngest} over every image of a chat body — OpenAI chat and Responses shapes and
- * Anthropic-style `{ type: 'image', source }` blocks, base64 ones included (at most `concurrency`
+ * {@link dualWriteIngest} over every image of a chat body — OpenAI chat and Responses shapes,
+ * Anthropic-style `{ type: 'image', source }` blocks, base64 ones included, and Gemini `inline_data`
+ * image parts (at most `concurrency`
  * at a time), all within one `timeoutMs` budget. Never throws; images that failed keep their
  * original value in `body`.
  */
@@ -168,7 +170,7 @@ export async function dualWriteBody<T>(
     visitStrings(body, (text, path, parents) => {
       const image = imageAt(text, path, parents);
       if (!image || image.kind === 'placeholder') return;
-      // Bare base64 says nothing about its type: the block's media_type does (the service sniffs
+      // Bare base64 says nothing about its type: the block's media_type (the part's mime_type) does (the service sniffs
       // the bytes either way).
       const input = image.kind === 'base64' ? `data:${image.mediaType ?? ''};base64,${text.trim()}` : text;
       found.push({ path: [...path], value: text, input });

@@ -38,8 +38,9 @@ function typeOf(node: unknown): string | undefined {
 
 /**
  * Whether a string sits where chat APIs put an image: OpenAI chat `image_url` (string or
- * `{ url }`), Responses `input_image.image_url`, and Anthropic-style
- * `{ type: 'image', source: { url | data } }`.
+ * `{ url }`), Responses `input_image.image_url`, Anthropic-style
+ * `{ type: 'image', source: { url | data } }`, and Gemini-native image parts
+ * (`inline_data.data` / `inlineData.data`, see {@link isGeminiInlinePosition}).
  */
 export function isImagePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
   const key = path[path.length - 1];
@@ -50,6 +51,7 @@ export function isImagePosition(path: readonly PathSegment[], parents: readonly 
   if (key === 'url' && parentKey === 'image_url') return true;
   if (key === 'url' && IMAGE_TYPES.has(typeOf(parent) ?? '')) return true;
   if (isAnthropicSourcePosition(path, parents)) return true;
+  if (isGeminiInlinePosition(path, parents)) return true;
   return false;
 }
 
@@ -59,13 +61,41 @@ export function isAnthropicSourcePosition(path: readonly PathSegment[], parents:
   return (key === 'url' || key === 'data') && path[path.length - 2] === 'source' && typeOf(parents[parents.length - 2]) === 'image';
 }
 
+/** The part keys under which Gemini carries inline bytes: REST (`inline_data`) and the JS SDK (`inlineData`). */
+export const GEMINI_INLINE_KEYS: ReadonlySet<string> = new Set(['inline_data', 'inlineData']);
+
+/** The declared type of a Gemini `inline_data` object (`mime_type`, or `mimeType` as the JS SDK writes it). */
+function geminiMimeType(blob: unknown): string | undefined {
+  if (blob === null || typeof blob !== 'object' || Array.isArray(blob)) return undefined;
+  const fields = blob as Record<string, unknown>;
+  const mime = fields['mime_type'] ?? fields['mimeType'];
+  return typeof mime === 'string' ? mime.trim() : undefined;
+}
+
+/**
+ * `data` of a Gemini `inline_data` (or `inlineData`) object that carries an image: its
+ * `mime_type` is `image/*`, or `data` is a `jan_` placeholder (which always names an image).
+ * Gemini puts PDFs, audio and video in the same shape; those are not images and the Media API
+ * would refuse them, so neither dual-write nor the cutover check look at them.
+ */
+export function isGeminiInlinePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
+  const key = path[path.length - 1];
+  const parentKey = path[path.length - 2];
+  if (key !== 'data' || typeof parentKey !== 'string' || !GEMINI_INLINE_KEYS.has(parentKey)) return false;
+  const blob = parents[parents.length - 1];
+  if (/^image\//i.test(geminiMimeType(blob) ?? '')) return true;
+  const data = (blob as Record<string, unknown>)['data'];
+  return typeof data === 'string' && parsePlaceholder(data) !== null;
+}
+
 /**
  * What an image position holds — the one reading that the cutover check (what is a violation)
  * and dual-write (what to ingest) share:
  * - `placeholder`: a `jan_` reference already;
  * - `data_url`: a `data:<mime>;base64,…` URL;
  * - `base64`: the bare base64 of an Anthropic-style `source: { type: 'base64', media_type, data }`
- *   (`mediaType` is that `media_type`, when it names a type);
+ *   or of a Gemini `inline_data: { mime_type, data }` (`mediaType` is that `media_type` /
+ *   `mime_type`, when it names a type);
  * - `external_url`: an http(s) URL;
  * - `unrecognised`: anything else.
  */
@@ -87,12 +117,12 @@ export function imageAt(text: string, path: readonly PathSegment[], parents: rea
   if (/^data:[^,]*;base64,/i.test(trimmed)) return { kind: 'data_url' };
   if (/^https?:\/\//i.test(trimmed)) return { kind: 'external_url' };
   const parent = parents[parents.length - 1];
-  if (typeOf(parent) === 'base64') {
-    const mediaType = (parent as Record<string, unknown>)['media_type'];
-    return {
-      kind: 'base64',
-      mediaType: typeof mediaType === 'string' && MEDIA_TYPE.test(mediaType.trim()) ? mediaType.trim().toLowerCase() : undefined,
-    };
-  }
+  if (typeOf(parent) === 'base64') return { kind: 'base64', mediaType: mediaTypeOf((parent as Record<string, unknown>)['media_type']) };
+  // Gemini's inline_data.data is bare base64 by definition (it cannot hold a URL).
+  if (isGeminiInlinePosition(path, parents)) return { kind: 'base64', mediaType: mediaTypeOf(geminiMimeType(parent)) };
   return { kind: 'unrecognised' };
+}
+
+function mediaTypeOf(value: unknown): string | undefined {
+  return typeof value === 'string' && MEDIA_TYPE.test(value.trim()) ? value.trim().toLowerCase() : undefined;
 }

@@ -1,5 +1,5 @@
 import { MediaClient } from '../client';
-import { InternalServerError } from '../errors';
+import { InternalServerError, PayloadTooLargeError } from '../errors';
 import { BASE_URL, fakeFetch, json, type Handler } from '../testing/fake-fetch';
 import { chooseResolveMode, providerOf, resolveForProvider, type ResolveLatencyMeta } from './resolve-for-provider';
 
@@ -161,5 +161,111 @@ describe('resolveForProvider with Anthropic-style image blocks', () => {
     expect(out.messages[0]!.content[1]).toEqual(body.messages[0]!.content[1]);
     expect(out.messages[0]!.content[2]!.source).toEqual({ type: 'url', url: SIGNED.replace(ID, OTHER) });
     expect(out.messages[0]!.content[4]).toEqual(raw);
+  });
+});
+
+describe('resolveForProvider with Gemini-native parts', () => {
+  const OTHER = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n1';
+  const SIGNED = `http://127.0.0.1:8285/v1/media/${ID}?exp=1&sig=abc`;
+  const BYTES = 'iVBORw0KGgo=';
+  // The stored objects' real types: inline answers carry these, whatever the placeholder said.
+  const REAL: Record<string, string> = { [ID]: 'image/png', [OTHER]: 'image/webp' };
+
+  // What the service does: swap every placeholder found in a string, knowing nothing of shapes.
+  function service(unresolved: string[] = []): Handler {
+    return (request) => {
+      const { payload, mode } = JSON.parse(request.bodyText);
+      const text = JSON.stringify(payload).replace(/data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]{26})/g, (whole, _mime, id) =>
+        unresolved.includes(id) ? whole : mode === 'inline' ? `data:${REAL[id]};base64,${BYTES}` : SIGNED.replace(ID, id),
+      );
+      return json(200, { payload: JSON.parse(text) });
+    };
+  }
+
+  const body = {
+    systemInstruction: { parts: [{ text: 'be brief' }] },
+    contents: [
+      { role: 'user', parts: [{ text: 'earlier turn' }] },
+      {
+        role: 'user',
+        parts: [
+          { text: 'compare' },
+          // REST spelling, short placeholder form, a type that is not the stored one.
+          { inline_data: { mime_type: 'image/jpeg', data: `data:image/jpeg;${ID}` } },
+          // The JS SDK's spelling, base64 placeholder form.
+          { inlineData: { mimeType: 'image/webp', data: `data:image/webp;base64,${OTHER}` } },
+          { inline_data: { mime_type: 'application/pdf', data: 'JVBERi0xLjQK' } },
+        ],
+      },
+    ],
+    generationConfig: { temperature: 0, responseMimeType: 'text/plain' },
+  };
+  const expectedParts = [
+    { text: 'compare' },
+    { inline_data: { mime_type: 'image/png', data: BYTES } },
+    { inlineData: { mimeType: 'image/webp', data: BYTES } },
+    { inline_data: { mime_type: 'application/pdf', data: 'JVBERi0xLjQK' } },
+  ];
+
+  it('gives bare base64 and the stored type in inline mode, in one call, keys and the rest untouched', async () => {
+    const snapshot = structuredClone(body);
+    const { client, calls } = setup(service());
+    const out = await resolveForProvider(client, body, { provider: 'gemini' });
+    expect(calls).toHaveLength(1);
+    expect(JSON.parse(calls[0]!.bodyText)).toEqual({ payload: body, mode: 'inline' });
+    expect(out).toEqual({ ...body, contents: [body.contents[0], { role: 'user', parts: expectedParts }] });
+    expect(Object.keys(out.contents[1]!.parts[2]!)).toEqual(['inlineData']);
+    expect(Object.keys(out.contents[1]!.parts[2]!.inlineData!)).toEqual(['mimeType', 'data']);
+    expect(body).toEqual(snapshot);
+  });
+
+  it('resolves inline_data inline in URL mode too, in a call of its own; the rest of the body keeps URL mode', async () => {
+    const mixed = {
+      ...body,
+      contents: [...body.contents, { role: 'user', parts: [{ text: `see data:image/png;${OTHER}` }] }],
+    };
+    const snapshot = structuredClone(mixed);
+    const { client, calls } = setup(service());
+    const out = await resolveForProvider(client, mixed, { provider: 'openai', userId: 'u1' });
+    const sent = calls.map((c) => JSON.parse(c.bodyText));
+    expect(sent).toHaveLength(2);
+    const inlineCall = sent.find((c) => c.mode === 'inline');
+    const urlCall = sent.find((c) => c.mode === 'url');
+    // Only the inline_data placeholders count against the inline caps.
+    expect(inlineCall.payload).toEqual([`data:image/jpeg;${ID}`, `data:image/webp;base64,${OTHER}`]);
+    expect(urlCall.payload.contents[1].parts[1]).toEqual({ inline_data: { mime_type: 'image/jpeg', data: '' } });
+    expect(calls.every((c) => c.headers.get('x-jan-user-id') === 'u1')).toBe(true);
+    expect(out.contents[1]!.parts).toEqual(expectedParts);
+    expect(out.contents[2]!.parts[0]!.text).toBe(`see ${SIGNED.replace(ID, OTHER)}`);
+    expect(out.generationConfig).toEqual(body.generationConfig);
+    expect(mixed).toEqual(snapshot);
+  });
+
+  it('makes only the inline call in URL mode when inline_data holds every placeholder', async () => {
+    const { client, calls } = setup(service());
+    const out = await resolveForProvider(client, body, { mode: 'url' });
+    expect(calls.map((c) => JSON.parse(c.bodyText).mode)).toEqual(['inline']);
+    expect(out.contents[1]!.parts).toEqual(expectedParts);
+  });
+
+  it('leaves placeholders the service kept unresolved as they are, in both modes', async () => {
+    for (const provider of ['vertex', 'openai']) {
+      const { client } = setup(service([ID]));
+      const out = await resolveForProvider(client, body, { provider, keepUnresolved: true });
+      expect(out.contents[1]!.parts[1]).toEqual(body.contents[1]!.parts[1]);
+      expect(out.contents[1]!.parts[2]).toEqual(expectedParts[2]);
+    }
+  });
+
+  it('throws the inline caps error of the service after reporting it, in URL mode too', async () => {
+    const tooLarge = () => json(413, { error: 'images too large to inline; use url mode', code: 'inline_too_large' });
+    for (const provider of ['gemini', 'openai']) {
+      const { client } = setup(tooLarge);
+      const metas: ResolveLatencyMeta[] = [];
+      const error = await resolveForProvider(client, body, { provider, onLatency: (_, m) => metas.push(m) }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PayloadTooLargeError);
+      expect((error as PayloadTooLargeError).code).toBe('inline_too_large');
+      expect(metas).toEqual([expect.objectContaining({ called: true, ok: false, error })]);
+    }
   });
 });

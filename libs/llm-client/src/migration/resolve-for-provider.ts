@@ -1,7 +1,7 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
 import type { ResolveMode } from '../types.ts';
-import { containsPlaceholder, isAnthropicSourcePosition, parsePlaceholder } from './image-references.ts';
-import { visitStrings, type PathSegment } from './json-path.ts';
+import { containsPlaceholder, isAnthropicSourcePosition, isGeminiInlinePosition, parsePlaceholder } from './image-references.ts';
+import { replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
 
 /**
  * Providers that cannot fetch an image from a URL and need the bytes in the request:
@@ -98,6 +98,86 @@ function anthropicPlaceholderSlots(body: unknown): SourceSlot[] {
   return slots;
 }
 
+/** `data:<mime>;base64,<bytes>` split into its type and bare base64; `null` for anything else. */
+function splitDataUrl(value: string): { mime: string; base64: string } | null {
+  const trimmed = value.trim();
+  const comma = trimmed.indexOf(',');
+  const head = /^data:([^;,]+)(?:;[^;,]*)*;base64$/i.exec(comma > 0 ? trimmed.slice(0, comma) : '');
+  return head ? { mime: head[1]!.toLowerCase(), base64: trimmed.slice(comma + 1) } : null;
+}
+
+/** The value at `path`, or `undefined` when the path leads nowhere. */
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let node = root;
+  for (const segment of path) {
+    node = node !== null && typeof node === 'object' ? (node as Record<PathSegment, unknown>)[segment] : undefined;
+  }
+  return node;
+}
+
+/** A Gemini `inline_data` / `inlineData` object whose `data` is a placeholder: the path of that `data` and the placeholder. */
+interface GeminiSlot {
+  data: readonly PathSegment[];
+  text: string;
+}
+
+function geminiPlaceholderSlots(body: unknown): GeminiSlot[] {
+  const slots: GeminiSlot[] = [];
+  visitStrings(body, (text, path, parents) => {
+    if (isGeminiInlinePosition(path, parents) && parsePlaceholder(text)) slots.push({ data: [...path], text });
+  });
+  return slots;
+}
+
+/**
+ * Gemini's `inline_data` holds bare base64 next to its `mime_type`; the service answers with a whole
+ * `data:<mime>;base64,…` URL. Each slot becomes `data: '<bare base64>'` and the object's type is set
+ * to the stored object's real one, under the key(s) it already uses (`mime_type` or the JS SDK's
+ * `mimeType`; the container's own spelling when it had neither). Placeholders left unresolved
+ * (`keepUnresolved`) stay as they are.
+ */
+function toGeminiInlineData(resolved: unknown, slots: readonly GeminiSlot[]): void {
+  for (const slot of slots) {
+    const blob = valueAt(resolved, slot.data.slice(0, -1));
+    if (blob === null || typeof blob !== 'object' || Array.isArray(blob)) continue;
+    const fields = blob as Record<string, unknown>;
+    const value = fields['data'];
+    const inline = typeof value === 'string' ? splitDataUrl(value) : null;
+    if (!inline) continue;
+    const mimeKeys = ['mime_type', 'mimeType'].filter((key) => key in fields);
+    if (mimeKeys.length === 0) mimeKeys.push(slot.data[slot.data.length - 2] === 'inlineData' ? 'mimeType' : 'mime_type');
+    for (const key of mimeKeys) fields[key] = inline.mime;
+    fields['data'] = inline.base64;
+  }
+}
+
+/**
+ * `inline_data` cannot carry a URL, so its placeholders are resolved inline whatever the mode: in
+ * URL mode they go to the service in a call of their own (`mode: 'inline'`, so the inline caps
+ * apply to them alone) and the rest of the body in the caller's mode, the two calls in parallel.
+ */
+async function resolveSplit(
+  client: MediaClient,
+  body: unknown,
+  gemini: readonly GeminiSlot[],
+  options: ResolveForProviderOptions,
+  requestOptions: RequestOptions,
+): Promise<unknown> {
+  const keepUnresolved = options.keepUnresolved;
+  // A copy without the inline_data placeholders (replaceAtPaths clones): nothing of the caller's is touched.
+  const rest = replaceAtPaths(body, gemini.map((slot) => ({ path: slot.data, value: '' })));
+  const [inlined, resolved] = await Promise.all([
+    client.media.resolvePayload(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, requestOptions),
+    containsPlaceholder(rest) ? client.media.resolvePayload(rest, { mode: 'url', keepUnresolved }, requestOptions) : rest,
+  ]);
+  // Both answers are fresh (a parse of the service's JSON, or the copy above): filled in in place.
+  gemini.forEach((slot, i) => {
+    const blob = valueAt(resolved, slot.data.slice(0, -1));
+    if (blob !== null && typeof blob === 'object') (blob as Record<string, unknown>)['data'] = inlined[i];
+  });
+  return resolved;
+}
+
 /**
  * The service swaps placeholders inside strings and knows nothing of block shapes, so an
  * Anthropic-style source comes back as `{ type: 'base64', data: 'https://…' }` (URL mode) or
@@ -108,22 +188,18 @@ function anthropicPlaceholderSlots(body: unknown): SourceSlot[] {
  */
 function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): void {
   for (const slot of slots) {
-    let source: unknown = resolved;
-    for (const segment of slot.source) {
-      source = source !== null && typeof source === 'object' ? (source as Record<PathSegment, unknown>)[segment] : undefined;
-    }
+    const source = valueAt(resolved, slot.source);
     if (source === null || typeof source !== 'object' || Array.isArray(source)) continue;
     const fields = source as Record<string, unknown>;
     const value = fields[slot.key];
     if (typeof value !== 'string' || parsePlaceholder(value)) continue;
     const trimmed = value.trim();
-    const comma = trimmed.indexOf(',');
-    const head = /^data:([^;,]+)(?:;[^;,]*)*;base64$/i.exec(comma > 0 ? trimmed.slice(0, comma) : '');
-    if (head) {
+    const inline = splitDataUrl(trimmed);
+    if (inline) {
       delete fields['url'];
       fields['type'] = 'base64';
-      fields['media_type'] = head[1]!.toLowerCase();
-      fields['data'] = trimmed.slice(comma + 1);
+      fields['media_type'] = inline.mime;
+      fields['data'] = inline.base64;
     } else if (/^https?:\/\//i.test(trimmed)) {
       delete fields['data'];
       delete fields['media_type'];
@@ -138,9 +214,12 @@ function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): vo
  * the mode the provider needs. A body without placeholders is returned as is, without a network
  * call. Anthropic-style `{ type: 'image', source }` blocks come back in the shape their resolved
  * value needs (`url` source for a URL, `base64` source for inline bytes), whichever of
- * `source.data` or `source.url` held the placeholder. Gemini-native parts (`inline_data`) are not
- * rewritten: send Gemini an OpenAI-style body (docs/migration.md, "Gemini"). Errors are thrown
- * (after the latency hook has seen them): the caller decides whether to fall back to legacy URLs.
+ * `source.data` or `source.url` held the placeholder. Gemini-native parts
+ * (`{ inline_data: { mime_type, data } }` or the JS SDK's `{ inlineData: { mimeType, data } }`) come
+ * back with bare base64 in `data` and the stored object's type in `mime_type`; they are always
+ * resolved inline, also in URL mode (`inline_data` cannot carry a URL), so they need the service's
+ * `MEDIA_RESOLVE_INLINE=true` and its inline caps apply to them. Errors are thrown (after the
+ * latency hook has seen them): the caller decides whether to fall back to legacy URLs.
  */
 export async function resolveForProvider<T>(
   client: MediaClient,
@@ -156,10 +235,15 @@ export async function resolveForProvider<T>(
   }
   const requestOptions: RequestOptions = { userId: options.userId, signal: options.signal, timeoutMs: options.timeoutMs };
   try {
-    const slots = anthropicPlaceholderSlots(body);
-    const resolved = await client.media.resolvePayload(body, { mode, keepUnresolved: options.keepUnresolved }, requestOptions);
-    // The answer is a fresh parse of the service's JSON: rewriting it in place touches nothing of the caller's.
-    toAnthropicSources(resolved, slots);
+    const anthropic = anthropicPlaceholderSlots(body);
+    const gemini = geminiPlaceholderSlots(body);
+    const resolved =
+      mode === 'url' && gemini.length > 0
+        ? ((await resolveSplit(client, body, gemini, options, requestOptions)) as T)
+        : await client.media.resolvePayload(body, { mode, keepUnresolved: options.keepUnresolved }, requestOptions);
+    // The answer is a fresh parse of the service's JSON (or a copy): rewriting it in place touches nothing of the caller's.
+    toAnthropicSources(resolved, anthropic);
+    toGeminiInlineData(resolved, gemini);
     report(options.onLatency, performance.now() - started, { provider, mode, called: true, ok: true });
     return resolved;
   } catch (error) {
