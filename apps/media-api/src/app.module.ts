@@ -159,7 +159,8 @@ export class AppModule {
         },
         {
           provide: StaleFileCleanup,
-          useFactory: (s: MediaStorage, st: UploadStaging, c: Clock, host: HttpAdapterHost) => new StaleFileCleanup(s, st, c, host),
+          useFactory: (s: MediaStorage, st: UploadStaging, c: Clock, host: HttpAdapterHost) =>
+            new StaleFileCleanup(s, st, c, { intervalSeconds: config.retentionSweepIntervalSeconds, requestTimeoutMs: config.requestTimeoutMs }, host),
           inject: [MediaStorage, UploadStaging, Clock, HttpAdapterHost],
         },
         {

@@ -240,7 +240,11 @@ export class GcsMediaStorage extends MediaStorage {
     }
     const min = options.contentLength ?? 1;
     const max = options.contentLength ?? options.maxBytes;
-    const expiresAt = new Date(Date.now() + seconds * 1000);
+    // Signed at a whole second, as read URLs are: a PUT states X-Goog-Date plus X-Goog-Expires
+    // and a POST policy its expiration, both in whole seconds, so both end exactly at expiresAt;
+    // a URL lives up to 1 s less than the TTL, never longer than reported.
+    const accessibleAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(accessibleAt.getTime() + seconds * 1000);
     const file = this.file(this.uploadSigning, key);
     try {
       if (options.method === 'POST') {
@@ -265,6 +269,7 @@ export class GcsMediaStorage extends MediaStorage {
       const [url] = await file.getSignedUrl({
         version: 'v4',
         action: 'write',
+        accessibleAt,
         expires: expiresAt,
         contentType: options.contentType,
         extensionHeaders,

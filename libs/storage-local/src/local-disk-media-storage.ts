@@ -271,12 +271,13 @@ export class LocalDiskMediaStorage extends MediaStorage {
    * Removes what writes cut short by a crash left behind: temporary files of puts
    * (`<key>.<uuid>.partial`) and readiness probes, last modified before `olderThan`. They never
    * name an object (a put renames or links its file into place only once it is whole), so only
-   * disk space is at stake. Returns how many files went.
+   * disk space is at stake. Stops before the next file once `signal` is aborted. Returns how many
+   * files went.
    */
-  async removeStaleTemporaries(olderThan: Date): Promise<number> {
+  async removeStaleTemporaries(olderThan: Date, signal?: AbortSignal): Promise<number> {
     let removed = 0;
-    for (const directory of ['images', 'uploads']) removed += await removeStaleFiles(join(this.options.root, directory), PARTIAL_NAME, olderThan);
-    removed += await removeStaleFiles(join(this.options.root, PROBE_DIRECTORY), PROBE_NAME, olderThan);
+    for (const directory of ['images', 'uploads']) removed += await removeStaleFiles(join(this.options.root, directory), PARTIAL_NAME, olderThan, signal);
+    removed += await removeStaleFiles(join(this.options.root, PROBE_DIRECTORY), PROBE_NAME, olderThan, signal);
     return removed;
   }
 

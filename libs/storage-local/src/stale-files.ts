@@ -15,9 +15,10 @@ export const STALE_TEMPORARY_AGE_MS = 60 * 60 * 1000;
 /**
  * Removes the regular files directly in `directory` whose names match `pattern` and that were last
  * modified before `olderThan`. Streams the directory (no full listing in memory); a missing
- * directory, or a file that vanished or cannot be removed, is skipped. Returns how many went.
+ * directory, or a file that vanished or cannot be removed, is skipped. Stops before the next file
+ * once `signal` is aborted (shutting down). Returns how many went.
  */
-export async function removeStaleFiles(directory: string, pattern: RegExp, olderThan: Date): Promise<number> {
+export async function removeStaleFiles(directory: string, pattern: RegExp, olderThan: Date, signal?: AbortSignal): Promise<number> {
   let dir;
   try {
     dir = await opendir(directory, { bufferSize: 256 });
@@ -27,6 +28,8 @@ export async function removeStaleFiles(directory: string, pattern: RegExp, older
   }
   let removed = 0;
   for await (const entry of dir) {
+    // Leaving the loop closes the directory.
+    if (signal?.aborted) break;
     if (!entry.isFile() || !pattern.test(entry.name)) continue;
     const path = join(directory, entry.name);
     try {

@@ -330,11 +330,15 @@ export class S3MediaStorage extends MediaStorage {
         throw new DomainError('payload_too_large', 'declared size exceeds the upload limit', { max_bytes: maxBytes });
       }
     }
-    const expiresAt = new Date(Date.now() + expiresIn * 1000);
+    // Signed at a whole second, as read URLs are: a PUT states X-Amz-Date (whole seconds) plus
+    // X-Amz-Expires, a POST policy its own expiration (it takes no signing date). Both then end
+    // exactly at expiresAt; a URL lives up to 1 s less than the TTL, never longer than reported.
+    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const expiresAt = new Date(signingDate.getTime() + expiresIn * 1000);
     try {
       return options.method === 'POST'
-        ? await this.signedPost(key, options, maxBytes, expiresIn, expiresAt)
-        : await this.signedPut(key, options, expiresIn, expiresAt);
+        ? await this.signedPost(key, options, maxBytes, signingDate, expiresAt)
+        : await this.signedPut(key, options, expiresIn, signingDate, expiresAt);
     } catch (error) {
       throw toDomainError(error, 'sign-upload');
     }
@@ -345,7 +349,7 @@ export class S3MediaStorage extends MediaStorage {
    * differs. Encryption and checksum headers are kept as headers (not hoisted into the query):
    * S3 only honours them as headers, and signing them makes them mandatory.
    */
-  private async signedPut(key: string, options: SignedUploadOptions, expiresIn: number, expiresAt: Date): Promise<SignedUpload> {
+  private async signedPut(key: string, options: SignedUploadOptions, expiresIn: number, signingDate: Date, expiresAt: Date): Promise<SignedUpload> {
     const headers: Record<string, string> = { 'content-type': options.contentType };
     if (options.contentLength !== undefined) headers['content-length'] = String(options.contentLength);
     headers['x-amz-server-side-encryption'] = 'aws:kms';
@@ -361,6 +365,7 @@ export class S3MediaStorage extends MediaStorage {
     });
     const url = await getSignedUrl(this.uploadSigner, command, {
       expiresIn,
+      signingDate,
       signableHeaders: new Set(['content-type', 'content-length']),
       unhoistableHeaders: new Set(Object.keys(headers).filter((h) => h.startsWith('x-amz-'))),
     });
@@ -372,7 +377,7 @@ export class S3MediaStorage extends MediaStorage {
     key: string,
     options: SignedUploadOptions,
     maxBytes: number,
-    expiresIn: number,
+    signingDate: Date,
     expiresAt: Date,
   ): Promise<SignedUpload> {
     const credentials = await this.uploadSigner.config.credentials();
@@ -393,8 +398,8 @@ export class S3MediaStorage extends MediaStorage {
       key,
       region,
       credentials,
-      now: new Date(),
-      expiresAt: new Date(Date.now() + expiresIn * 1000),
+      now: signingDate,
+      expiresAt,
       fields,
       conditions: [['content-length-range', min, max]],
     });

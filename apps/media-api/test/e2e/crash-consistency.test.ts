@@ -138,4 +138,28 @@ describe('crash consistency of ingest (SIGKILL mid-upload)', () => {
     expect(usage.status).toBe(200);
     expect(await usage.json()).toMatchObject({ objects: after.length });
   });
+
+  it('removes, while it runs and without a restart, temporary files a write left behind once they are an hour old', async () => {
+    await service?.stop();
+    service = await start({ MEDIA_RETENTION_SWEEP_INTERVAL: '1s' });
+    // Left after start-up, as a disk error whose own clean-up failed leaves them: an hour old
+    // (the clock that counts is the file's), next to a write in flight.
+    await mkdir(objectsDir(), { recursive: true });
+    await mkdir(join(dataDir, 'tmp'), { recursive: true });
+    const old = new Date(Date.now() - HOUR_AND_A_BIT_MS);
+    const dead = [join(objectsDir(), `jan_01kb0000000000000000000002.png.${randomUUID()}.partial`), join(dataDir, 'tmp', `upload-${randomUUID()}`)];
+    for (const path of dead) {
+      await writeFile(path, 'cut short');
+      await utimes(path, old, old);
+    }
+    const live = join(objectsDir(), `jan_01kb0000000000000000000003.png.${randomUUID()}.partial`);
+    await writeFile(live, 'still being written');
+
+    for (let i = 0; i < 50 && dead.some((path) => existsSync(path)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(dead.filter((path) => existsSync(path))).toEqual([]);
+    expect(existsSync(live)).toBe(true);
+    await rm(live);
+    // Requests are answered meanwhile.
+    expect((await fetch(`${service.baseUrl}/readyz`)).status).toBe(200);
+  });
 });

@@ -203,6 +203,20 @@ describe('ingest against hostile input', () => {
     return { media_ingest_total: sum('media_ingest_total'), media_deleted_total: sum('media_deleted_total'), media_ingest_rejected_total: sum('media_ingest_rejected_total') };
   }
 
+  it('counts an upload with no scanner configured as a skipped scan on /metrics, never a clean one', async () => {
+    const scans = async () => {
+      const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+      const count = (outcome: string) =>
+        Number(new RegExp(`^media_scan_duration_seconds_count\\{scanner="none",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { skipped: count('skipped'), clean: count('clean') };
+    };
+    const before = await scans();
+    expect((await post(uniqueUser(), { source: { type: 'data_url', data_url: dataUrl(await pngImage(79)) } })).status).toBe(200);
+    const after = await scans();
+    expect(after.skipped).toBe(before.skipped + 1);
+    expect(after.clean).toBe(0);
+  });
+
   it('refuses malformed multipart bodies, and a user_id after the file, with 400 and stores nothing', async () => {
     const user = uniqueUser();
     const raw = (contentType: string, body: Buffer | string) =>

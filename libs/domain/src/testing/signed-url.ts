@@ -16,3 +16,14 @@ export function statedExpiry(url: string): Date {
   if (!expires) throw new Error(`no expiry in ${url}`);
   return new Date(Number(expires) * 1000);
 }
+
+/**
+ * The expiry a signed upload states: a form upload (POST) its policy's `expiration` (S3's
+ * `Policy`, GCS's `policy` field, base64 JSON), a PUT its URL as `statedExpiry` reads it.
+ */
+export function statedUploadExpiry(upload: { url: string; fields?: Record<string, string> }): Date {
+  const policy = upload.fields?.Policy ?? upload.fields?.policy;
+  if (!policy) return statedExpiry(upload.url);
+  const { expiration } = JSON.parse(Buffer.from(policy, 'base64').toString('utf8')) as { expiration: string };
+  return new Date(expiration);
+}

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDomainError, type MediaStorage } from '@jan/domain';
-import { statedExpiry } from '@jan/domain/testing';
+import { statedExpiry, statedUploadExpiry } from '@jan/domain/testing';
 
 /** A property the server behind a stand-in cannot show, and why; the test then asserts the gap. */
 export interface StandInGap {
@@ -378,6 +378,45 @@ export function describeMediaStorageContract(
         expect(response.status).toBeLessThan(300);
         expect(await readAll((await storage.get(k)).body)).toEqual(data);
       });
+
+      // Both methods, whether or not the server takes them: the expiry is signed either way.
+      it('reports as expiresAt never later than the expiry the URL or policy states (at most 1 s before the TTL is up)', async () => {
+        for (const method of ['PUT', 'POST'] as const) {
+          for (const ttl of [900, 1]) {
+            // Late in a second, where rounding to the signing second shows most.
+            while (Date.now() % 1000 < 700) await sleep(10);
+            const before = Date.now();
+            const upload = await storage.signedUploadUrl(key(), { method, contentType: 'image/png', maxBytes: 1 * MIB, expiresInSeconds: ttl });
+            const stated = statedUploadExpiry(upload).getTime();
+            expect(upload.expiresAt.getTime()).toBeLessThanOrEqual(stated);
+            expect(stated - upload.expiresAt.getTime()).toBeLessThan(1000);
+            expect(upload.expiresAt.getTime()).toBeGreaterThan(before + ttl * 1000 - 1000);
+          }
+        }
+      });
+
+      const usable = put === true ? 'PUT' : post === true ? 'POST' : null;
+      if (can.expiry === true && usable) {
+        it(`accepts a ${usable} upload until the expiresAt it reported (1 s TTL, signed late in a second)`, async () => {
+          while (Date.now() % 1000 < 700) await sleep(10);
+          const k = key();
+          const data = randomBytes(512);
+          const upload = await storage.signedUploadUrl(k, { method: usable, contentType: 'image/png', contentLength: usable === 'PUT' ? data.length : undefined, maxBytes: 1 * MIB, expiresInSeconds: 1 });
+          // Just before the reported expiry: the URL must still work.
+          await sleep(Math.max(0, upload.expiresAt.getTime() - Date.now() - 250));
+          let response: Response;
+          if (usable === 'PUT') {
+            response = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: data });
+          } else {
+            const form = new FormData();
+            for (const [name, value] of Object.entries(upload.fields ?? {})) form.append(name, value);
+            form.append('file', new Blob([data], { type: 'image/png' }));
+            response = await fetch(upload.url, { method: 'POST', body: form });
+          }
+          expect(response.status).toBeLessThan(300);
+          expect(await readAll((await storage.get(k)).body)).toEqual(data);
+        });
+      }
     });
   });
 }

@@ -43,7 +43,7 @@ export class MediaMetrics {
   });
   readonly scanDuration = new Histogram({
     name: 'media_scan_duration_seconds',
-    help: 'Calls to the malware/DLP scanner by scanner and outcome (clean, rejected, unavailable)',
+    help: 'Calls to the malware/DLP scanner by scanner and outcome (clean, rejected, unavailable; skipped: no scanner configured)',
     labelNames: ['scanner', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],

@@ -42,10 +42,11 @@ export class TempFileUploadStaging extends UploadStaging {
 
   /**
    * Removes spool files that a crash left behind (a process that died while an upload was staged
-   * never disposed of it), last modified before `olderThan`. Returns how many went.
+   * never disposed of it), last modified before `olderThan`; stops once `signal` is aborted.
+   * Returns how many went.
    */
-  removeStale(olderThan: Date): Promise<number> {
-    return removeStaleFiles(this.directory, SPOOL_NAME, olderThan);
+  removeStale(olderThan: Date, signal?: AbortSignal): Promise<number> {
+    return removeStaleFiles(this.directory, SPOOL_NAME, olderThan, signal);
   }
 
   async stage(source: UploadSource, options: { maxBytes: number }): Promise<StagedUpload> {

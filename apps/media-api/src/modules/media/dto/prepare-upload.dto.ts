@@ -56,6 +56,10 @@ export class PrepareUploadResponseDto {
   fields?: Record<string, string>;
   @ApiProperty({ example: 'image/png' }) mime_type!: string;
   @ApiProperty({ type: 'integer', description: 'Seconds until the upload URL (and the reservation) expire' }) expires_in!: number;
-  @ApiProperty({ format: 'date-time' }) expires_at!: string;
+  @ApiProperty({
+    format: 'date-time',
+    description: 'When the upload URL (or form policy) stops being accepted, on a whole second: never later than it really works, up to 1 s before now + expires_in',
+  })
+  expires_at!: string;
   @ApiProperty({ description: 'Absolute URL of `POST /v1/media/{id}/complete`' }) complete_url!: string;
 }
