@@ -390,13 +390,7 @@ describe('request-path statements, in a fresh database', () => {
   it('finds a twin and checks for one on insert with index lookups, however many objects the owner has and however stale the statistics', async () => {
     const repo = new TypeOrmMediaRepository(db.writer);
     const owner = `contract-many-${randomBytes(6).toString('hex')}`;
-    // Straight into the table, as a fast-growing owner's rows arrive between two ANALYZE runs.
-    await db.writer.query(
-      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
-       SELECT 'jan_many_' || i || '_' || $2, 'local', 'k' || i, 'image/png', 1, encode(sha256(($2 || i)::bytea), 'hex'), $1, 'ready'
-         FROM generate_series(1, 3000) AS i`,
-      [owner, owner],
-    );
+    await insertReadyRows(db, owner, 3000);
     try {
       const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
       const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
@@ -426,18 +420,11 @@ describe('request-path statements, in a fresh database', () => {
         stopInsert();
       }
       expect(sql).toHaveLength(1);
-      const runner = db.writer.createQueryRunner();
-      await runner.startTransaction();
-      try {
-        const parameters = [...(sql[0].parameters ?? [])];
+      const insertTouched = await rowsTouchedBy(db, sql[0], (parameters) => {
         parameters[0] = newMediaId();
         parameters[5] = randomBytes(32).toString('hex');
-        const [{ 'QUERY PLAN': insertPlan }] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql[0].text}`, parameters);
-        expect(rowsTouched(insertPlan[0].Plan)).toBeLessThan(10);
-      } finally {
-        await runner.rollbackTransaction();
-        await runner.release();
-      }
+      });
+      expect(insertTouched).toBeLessThan(10);
     } finally {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
     }
@@ -446,12 +433,7 @@ describe('request-path statements, in a fresh database', () => {
   it("writes the shared inserts and markReady updates with index lookups, however many objects the owner has and however stale the statistics", async () => {
     const repo = new TypeOrmMediaRepository(db.writer);
     const owner = `many-w-${randomBytes(4).toString('hex')}`;
-    await db.writer.query(
-      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
-       SELECT 'jan_many_' || i || '_' || $2, 'local', 'k' || i, 'image/png', 1, encode(sha256(($2 || i)::bytea), 'hex'), $1, 'ready'
-         FROM generate_series(1, 3000) AS i`,
-      [owner, owner],
-    );
+    await insertReadyRows(db, owner, 3000);
     // And as many open reservations, which the updates must not walk either.
     await db.writer.query(
       `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status, upload_expires_at)
@@ -459,21 +441,8 @@ describe('request-path statements, in a fresh database', () => {
          FROM generate_series(1, 3000) AS i`,
       [owner, owner],
     );
-    /** Rows touched by `statement` run again with `parameters`, in a transaction rolled back after. */
-    const touched = async (statement: { text: string; parameters: readonly unknown[] | undefined }, change: (parameters: unknown[]) => void) => {
-      const runner = db.writer.createQueryRunner();
-      await runner.startTransaction();
-      try {
-        const parameters = [...(statement.parameters ?? [])];
-        change(parameters);
-        const [{ 'QUERY PLAN': plan }] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, parameters);
-
-        return rowsTouched(plan[0].Plan);
-      } finally {
-        await runner.rollbackTransaction();
-        await runner.release();
-      }
-    };
+    const touched = (statement: { text: string; parameters: readonly unknown[] | undefined }, change: (parameters: unknown[]) => void) =>
+      rowsTouchedBy(db, statement, change);
     try {
       const now = new Date();
       const rows = [0, 1, 2].map(() => ({ ...pendingMedia(owner, now), sha256: randomBytes(32).toString('hex'), bytes: 1 }));
@@ -1150,6 +1119,35 @@ interface PlanNode {
 }
 
 /** Rows a plan node and its children produced or threw away, summed over loops. */
+/** `count` ready rows of `owner`, straight into the table, as a fast-growing owner's rows arrive between two ANALYZE runs. */
+async function insertReadyRows(db: Database, owner: string, count: number): Promise<void> {
+  await db.writer.query(
+    `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
+     SELECT 'jan_many_' || i || '_' || $2, 'local', 'k' || i, 'image/png', 1, encode(sha256(($2 || i)::bytea), 'hex'), $1, 'ready'
+       FROM generate_series(1, $3::int) AS i`,
+    [owner, owner, count],
+  );
+}
+
+/** Rows touched by `statement` run again with its parameters as `change` leaves them, in a transaction rolled back after. */
+async function rowsTouchedBy(
+  db: Database,
+  statement: { text: string; parameters: readonly unknown[] | undefined },
+  change: (parameters: unknown[]) => void,
+): Promise<number> {
+  const runner = db.writer.createQueryRunner();
+  await runner.startTransaction();
+  try {
+    const parameters = [...(statement.parameters ?? [])];
+    change(parameters);
+    const [{ 'QUERY PLAN': plan }] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, parameters);
+    return rowsTouched(plan[0].Plan);
+  } finally {
+    await runner.rollbackTransaction();
+    await runner.release();
+  }
+}
+
 function rowsTouched(node: PlanNode): number {
   const loops = node['Actual Loops'] ?? 1;
   const own = ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * loops;
