@@ -464,13 +464,19 @@ describe('@jan/media-client against the running service', () => {
       expect(forBedrock.messages[1]!.content[1]).toEqual(legacy.messages[1]!.content[1]);
     });
 
-    it('resolves a Gemini-native body to bare base64 of the exact uploaded bytes, in either mode', async () => {
+    /** A fresh user with a real PNG and a real JPEG uploaded, and a kit that enforces the cutover. */
+    async function geminiFixture(seed: number) {
       const user = uniqueUser('llm');
-      const png = await pngImage(2020, 32);
-      const jpeg = await jpegImage(2021, 24);
+      const png = await pngImage(seed, 32);
+      const jpeg = await jpegImage(seed + 1, 24);
       const migration = createMediaMigration({ client, enabled: true, cutover: 'enforce' });
       const uploaded = await client.media.upload(png, { filename: 'cat.png' }, { userId: user });
       const other = await client.media.upload(jpeg, { filename: 'dog.jpg' }, { userId: user });
+      return { user, png, jpeg, migration, uploaded, other };
+    }
+
+    it('resolves a Gemini-native body to bare base64 of the exact uploaded bytes, in either mode', async () => {
+      const { user, png, jpeg, migration, uploaded, other } = await geminiFixture(2020);
       const body = {
         contents: [
           {
@@ -514,6 +520,46 @@ describe('@jan/media-client against the running service', () => {
       ]);
       expect(migration.validateCutover(written.body)).toBe(written.body);
       expect(await migration.resolveForProvider(written.body, { userId: user, provider: 'gemini' })).toEqual(legacy);
+    });
+
+    it('turns a Gemini file_data part holding a placeholder into inline_data with the exact uploaded bytes, in either mode', async () => {
+      const { user, png, jpeg, migration, uploaded, other } = await geminiFixture(2022);
+      const geminiFile = { file_data: { mime_type: 'image/png', file_uri: 'https://generativelanguage.googleapis.com/v1beta/files/abc' } };
+      const body = {
+        contents: [
+          {
+            role: 'user',
+            parts: [
+              { text: 'what is in these?' },
+              // The placeholder claims JPEG; the answer carries the stored object's type.
+              { file_data: { mime_type: 'image/jpeg', file_uri: `data:image/jpeg;${uploaded.id}` } },
+              { fileData: { mimeType: 'image/png', fileUri: `data:image/png;base64,${other.id}` } },
+              geminiFile,
+            ],
+          },
+        ],
+        generationConfig: { temperature: 0 },
+      };
+      const snapshot = structuredClone(body);
+      expect(migration.validateCutover(body)).toBe(body);
+
+      for (const options of [{ provider: 'gemini' }, { provider: 'openai' }, { mode: 'url' as const }]) {
+        const out = await migration.resolveForProvider(body, { ...options, userId: user });
+        const [text, snake, camel, untouched] = out.contents[0]!.parts as unknown as [unknown, Record<string, Record<string, string>>, Record<string, Record<string, string>>, unknown];
+        expect(text).toEqual({ text: 'what is in these?' });
+        expect(Object.keys(snake)).toEqual(['inline_data']);
+        expect(Object.keys(snake['inline_data']!)).toEqual(['mime_type', 'data']);
+        expect(snake['inline_data']!['mime_type']).toBe('image/png');
+        expect(snake['inline_data']!['data']).not.toMatch(/^data:/);
+        expect(Buffer.from(snake['inline_data']!['data']!, 'base64')).toEqual(png);
+        expect(Object.keys(camel)).toEqual(['inlineData']);
+        expect(Object.keys(camel['inlineData']!)).toEqual(['mimeType', 'data']);
+        expect(camel['inlineData']!['mimeType']).toBe('image/jpeg');
+        expect(Buffer.from(camel['inlineData']!['data']!, 'base64')).toEqual(jpeg);
+        expect(untouched).toEqual(geminiFile);
+        expect(out.generationConfig).toEqual({ temperature: 0 });
+      }
+      expect(body).toEqual(snapshot);
     });
 
     it('keeps the inline caps for Gemini parts in URL mode too: 413 inline_too_large, thrown', async () => {

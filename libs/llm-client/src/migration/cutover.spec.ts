@@ -131,4 +131,22 @@ describe('findCutoverViolations on Gemini-native bodies', () => {
       ['contents[0].parts[6].inline_data.data', 'external_url', 'https://example.com/x.webp'],
     ]);
   });
+
+  it('passes file_data parts: a placeholder in file_uri, and the provider\'s own file URIs; a data: URL there is still raw bytes', () => {
+    const gemini = {
+      contents: [
+        {
+          role: 'user',
+          parts: [
+            { file_data: { mime_type: 'image/png', file_uri: `data:image/png;${ID}` } },
+            { fileData: { mimeType: 'image/png', fileUri: `data:image/png;base64,${ID}` } },
+            { file_data: { mime_type: 'image/png', file_uri: 'https://generativelanguage.googleapis.com/v1beta/files/abc' } },
+            { fileData: { mimeType: 'image/jpeg', fileUri: 'https://example.com/cat.jpg' } },
+            { file_data: { mime_type: 'image/png', file_uri: `data:image/png;base64,${B64}` } },
+          ],
+        },
+      ],
+    };
+    expect(findCutoverViolations(gemini).map(({ path, kind }) => [path, kind])).toEqual([['contents[0].parts[4].file_data.file_uri', 'raw_base64']]);
+  });
 });

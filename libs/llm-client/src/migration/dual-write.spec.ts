@@ -258,6 +258,27 @@ describe('dualWriteBody over the image positions the cutover check knows', () =>
     expect(findCutoverViolations(result.body)).toEqual([]);
   });
 
+  it('leaves Gemini file_data parts alone: placeholders are references already, provider file URIs are not for it to fetch', async () => {
+    const body = {
+      contents: [
+        {
+          role: 'user',
+          parts: [
+            { file_data: { mime_type: 'image/png', file_uri: `data:image/png;${ID}` } },
+            { fileData: { mimeType: 'image/png', fileUri: 'https://generativelanguage.googleapis.com/v1beta/files/abc' } },
+            { file_data: { mime_type: 'image/jpeg', file_uri: 'https://example.com/cat.jpg' } },
+          ],
+        },
+      ],
+    };
+    const { client, calls } = setup(ingestAnswer);
+    const result = await dualWriteBody(client, body, { userId: 'u1' });
+    expect(calls).toEqual([]);
+    expect(result.images).toEqual([]);
+    expect(result.body).toEqual(body);
+    expect(findCutoverViolations(body)).toEqual([]);
+  });
+
   it('lists every image position the cutover check reports, in the OpenAI chat and Responses shapes too', async () => {
     const body = {
       messages: [

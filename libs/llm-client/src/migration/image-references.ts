@@ -40,7 +40,8 @@ function typeOf(node: unknown): string | undefined {
  * Whether a string sits where chat APIs put an image: OpenAI chat `image_url` (string or
  * `{ url }`), Responses `input_image.image_url`, Anthropic-style
  * `{ type: 'image', source: { url | data } }`, and Gemini-native image parts
- * (`inline_data.data` / `inlineData.data`, see {@link isGeminiInlinePosition}).
+ * (`inline_data.data` / `inlineData.data`, see {@link isGeminiInlinePosition}, and a placeholder in
+ * `file_data.file_uri` / `fileData.fileUri`, see {@link isGeminiFilePosition}).
  */
 export function isImagePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
   const key = path[path.length - 1];
@@ -52,6 +53,7 @@ export function isImagePosition(path: readonly PathSegment[], parents: readonly 
   if (key === 'url' && IMAGE_TYPES.has(typeOf(parent) ?? '')) return true;
   if (isAnthropicSourcePosition(path, parents)) return true;
   if (isGeminiInlinePosition(path, parents)) return true;
+  if (isGeminiFilePosition(path, parents)) return true;
   return false;
 }
 
@@ -86,6 +88,23 @@ export function isGeminiInlinePosition(path: readonly PathSegment[], parents: re
   if (/^image\//i.test(geminiMimeType(blob) ?? '')) return true;
   const data = (blob as Record<string, unknown>)['data'];
   return typeof data === 'string' && parsePlaceholder(data) !== null;
+}
+
+/** The part keys under which Gemini points at a file by URI: REST (`file_data`) and the JS SDK (`fileData`). */
+export const GEMINI_FILE_KEYS: ReadonlySet<string> = new Set(['file_data', 'fileData']);
+
+/**
+ * `file_uri` (or `fileUri`) of a Gemini `file_data` (or `fileData`) object, when it holds a `jan_`
+ * placeholder — only then. Any other URI names a file in the provider's own reach (its Files API,
+ * `gs://`, a URL it fetches itself), which the Media API could not ingest (a Files API URI needs the
+ * caller's Gemini key), so dual-write and the cutover check leave those parts alone.
+ */
+export function isGeminiFilePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
+  const key = path[path.length - 1];
+  const parentKey = path[path.length - 2];
+  if ((key !== 'file_uri' && key !== 'fileUri') || typeof parentKey !== 'string' || !GEMINI_FILE_KEYS.has(parentKey)) return false;
+  const uri = (parents[parents.length - 1] as Record<string, unknown>)[key];
+  return typeof uri === 'string' && parsePlaceholder(uri) !== null;
 }
 
 /**

@@ -268,4 +268,87 @@ describe('resolveForProvider with Gemini-native parts', () => {
       expect(metas).toEqual([expect.objectContaining({ called: true, ok: false, error })]);
     }
   });
+
+  describe('file_data parts holding a placeholder', () => {
+    const fileBody = {
+      contents: [
+        {
+          role: 'user',
+          parts: [
+            { text: 'describe' },
+            // REST spelling; the part's other keys stay, the declared type is not the stored one.
+            { file_data: { mime_type: 'image/jpeg', file_uri: `data:image/jpeg;${ID}` }, video_metadata: { fps: 1 } },
+            // The JS SDK's spelling, base64 placeholder form, no declared type.
+            { fileData: { fileUri: `data:image/webp;base64,${OTHER}` } },
+            // Not a placeholder: the provider's own files stay as they are.
+            { file_data: { mime_type: 'image/png', file_uri: 'https://generativelanguage.googleapis.com/v1beta/files/abc' } },
+            { fileData: { mimeType: 'image/png', fileUri: 'gs://bucket/x.png' } },
+          ],
+        },
+      ],
+      generationConfig: { temperature: 0 },
+    };
+    const expectedFileParts = [
+      { text: 'describe' },
+      { inline_data: { mime_type: 'image/png', data: BYTES }, video_metadata: { fps: 1 } },
+      { inlineData: { mimeType: 'image/webp', data: BYTES } },
+      fileBody.contents[0]!.parts[3],
+      fileBody.contents[0]!.parts[4],
+    ];
+
+    it('become inline_data parts (same spelling family) with bare base64 and the stored type in inline mode', async () => {
+      const snapshot = structuredClone(fileBody);
+      const { client, calls } = setup(service());
+      const out = await resolveForProvider(client, fileBody, { provider: 'gemini' });
+      expect(calls.map((c) => JSON.parse(c.bodyText))).toEqual([{ payload: fileBody, mode: 'inline' }]);
+      expect(out.contents[0]!.parts).toEqual(expectedFileParts);
+      // The part keeps its key order, the new blob has Gemini's own field order.
+      expect(Object.keys(out.contents[0]!.parts[1]!)).toEqual(['inline_data', 'video_metadata']);
+      const parts = out.contents[0]!.parts as unknown as Array<Record<string, object>>;
+      expect(Object.keys(parts[1]!['inline_data']!)).toEqual(['mime_type', 'data']);
+      expect(Object.keys(parts[2]!['inlineData']!)).toEqual(['mimeType', 'data']);
+      expect(out.generationConfig).toEqual(fileBody.generationConfig);
+      expect(fileBody).toEqual(snapshot);
+    });
+
+    it('are resolved inline in URL mode too, beside inline_data parts, in the one inline call; the rest keeps URL mode', async () => {
+      const mixed = {
+        contents: [
+          ...fileBody.contents,
+          { role: 'user', parts: [body.contents[1]!.parts[1], { text: `see data:image/png;${ID}` }] },
+        ],
+      };
+      const snapshot = structuredClone(mixed);
+      const { client, calls } = setup(service());
+      const out = await resolveForProvider(client, mixed, { provider: 'openai' });
+      const sent = calls.map((c) => JSON.parse(c.bodyText));
+      expect(sent.map((c) => c.mode).sort()).toEqual(['inline', 'url']);
+      expect(sent.find((c) => c.mode === 'inline').payload).toEqual([`data:image/jpeg;${ID}`, `data:image/webp;base64,${OTHER}`, `data:image/jpeg;${ID}`]);
+      expect(sent.find((c) => c.mode === 'url').payload.contents[0].parts[1].file_data).toEqual({ mime_type: 'image/jpeg', file_uri: '' });
+      expect(out.contents[0]!.parts).toEqual(expectedFileParts);
+      expect(out.contents[1]!.parts).toEqual([expectedParts[1], { text: `see ${SIGNED}` }]);
+      expect(mixed).toEqual(snapshot);
+    });
+
+    it('stay file_data parts, untouched, when the service keeps the placeholder unresolved', async () => {
+      for (const mode of ['inline', 'url'] as const) {
+        const { client } = setup(service([ID]));
+        const out = await resolveForProvider(client, fileBody, { mode, keepUnresolved: true });
+        expect(out.contents[0]!.parts[1]).toEqual(fileBody.contents[0]!.parts[1]);
+        expect(out.contents[0]!.parts[2]).toEqual(expectedFileParts[2]);
+      }
+    });
+
+    it('throw the inline caps error of the service in URL mode too', async () => {
+      // The caps apply to inline calls only: a URL-mode resolve of the same placeholders would pass.
+      const capped: Handler = (request, index) =>
+        JSON.parse(request.bodyText).mode === 'inline'
+          ? json(413, { error: 'images too large to inline; use url mode', code: 'inline_too_large' })
+          : service()(request, index);
+      const { client } = setup(capped);
+      const error = await resolveForProvider(client, fileBody, { mode: 'url' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PayloadTooLargeError);
+      expect((error as PayloadTooLargeError).code).toBe('inline_too_large');
+    });
+  });
 });

@@ -1,6 +1,13 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
 import type { ResolveMode } from '../types.ts';
-import { containsPlaceholder, isAnthropicSourcePosition, isGeminiInlinePosition, parsePlaceholder } from './image-references.ts';
+import {
+  containsPlaceholder,
+  GEMINI_FILE_KEYS,
+  isAnthropicSourcePosition,
+  isGeminiFilePosition,
+  isGeminiInlinePosition,
+  parsePlaceholder,
+} from './image-references.ts';
 import { replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
 
 /**
@@ -115,44 +122,67 @@ function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   return node;
 }
 
-/** A Gemini `inline_data` / `inlineData` object whose `data` is a placeholder: the path of that `data` and the placeholder. */
+/**
+ * A Gemini part that holds a placeholder where it must end up as inline bytes: `inline_data.data` or
+ * `file_data.file_uri` (either spelling). The path of that string and the placeholder.
+ */
 interface GeminiSlot {
-  data: readonly PathSegment[];
+  path: readonly PathSegment[];
   text: string;
 }
 
 function geminiPlaceholderSlots(body: unknown): GeminiSlot[] {
   const slots: GeminiSlot[] = [];
   visitStrings(body, (text, path, parents) => {
-    if (isGeminiInlinePosition(path, parents) && parsePlaceholder(text)) slots.push({ data: [...path], text });
+    if ((isGeminiInlinePosition(path, parents) || isGeminiFilePosition(path, parents)) && parsePlaceholder(text)) {
+      slots.push({ path: [...path], text });
+    }
   });
   return slots;
+}
+
+/**
+ * Replaces a part's `file_data` (`fileData`) with an empty `inline_data` (`inlineData`, the same
+ * spelling family) at the same place among its keys, and returns the new key. The file object's own
+ * fields go with it: a URI and its metadata mean nothing next to inline bytes.
+ */
+function fileToInlinePart(part: Record<string, unknown>, fileKey: string): string {
+  const inlineKey = fileKey === 'fileData' ? 'inlineData' : 'inline_data';
+  for (const [key, value] of Object.entries(part)) {
+    delete part[key];
+    if (key === fileKey) part[inlineKey] = {};
+    else part[key] = value;
+  }
+  return inlineKey;
 }
 
 /**
  * Gemini's `inline_data` holds bare base64 next to its `mime_type`; the service answers with a whole
  * `data:<mime>;base64,…` URL. Each slot becomes `data: '<bare base64>'` and the object's type is set
  * to the stored object's real one, under the key(s) it already uses (`mime_type` or the JS SDK's
- * `mimeType`; the container's own spelling when it had neither). Placeholders left unresolved
- * (`keepUnresolved`) stay as they are.
+ * `mimeType`; the container's own spelling when it had neither). A `file_data` part becomes such an
+ * `inline_data` part first (Gemini refuses a `data:` URL in `file_uri`). Placeholders left
+ * unresolved (`keepUnresolved`) stay as they are, in the part they were in.
  */
 function toGeminiInlineData(resolved: unknown, slots: readonly GeminiSlot[]): void {
   for (const slot of slots) {
-    const blob = valueAt(resolved, slot.data.slice(0, -1));
-    if (blob === null || typeof blob !== 'object' || Array.isArray(blob)) continue;
-    const fields = blob as Record<string, unknown>;
-    const value = fields['data'];
+    const value = valueAt(resolved, slot.path);
     const inline = typeof value === 'string' ? splitDataUrl(value) : null;
-    if (!inline) continue;
+    const part = valueAt(resolved, slot.path.slice(0, -2));
+    if (!inline || part === null || typeof part !== 'object' || Array.isArray(part)) continue;
+    let blobKey = slot.path[slot.path.length - 2] as string;
+    if (GEMINI_FILE_KEYS.has(blobKey)) blobKey = fileToInlinePart(part as Record<string, unknown>, blobKey);
+    const fields = (part as Record<string, unknown>)[blobKey] as Record<string, unknown>;
     const mimeKeys = ['mime_type', 'mimeType'].filter((key) => key in fields);
-    if (mimeKeys.length === 0) mimeKeys.push(slot.data[slot.data.length - 2] === 'inlineData' ? 'mimeType' : 'mime_type');
+    if (mimeKeys.length === 0) mimeKeys.push(blobKey === 'inlineData' ? 'mimeType' : 'mime_type');
     for (const key of mimeKeys) fields[key] = inline.mime;
     fields['data'] = inline.base64;
   }
 }
 
 /**
- * `inline_data` cannot carry a URL, so its placeholders are resolved inline whatever the mode: in
+ * `inline_data` cannot carry a URL (and `file_data` parts become `inline_data`, see
+ * {@link toGeminiInlineData}), so their placeholders are resolved inline whatever the mode: in
  * URL mode they go to the service in a call of their own (`mode: 'inline'`, so the inline caps
  * apply to them alone) and the rest of the body in the caller's mode, the two calls in parallel.
  */
@@ -164,16 +194,16 @@ async function resolveSplit(
   requestOptions: RequestOptions,
 ): Promise<unknown> {
   const keepUnresolved = options.keepUnresolved;
-  // A copy without the inline_data placeholders (replaceAtPaths clones): nothing of the caller's is touched.
-  const rest = replaceAtPaths(body, gemini.map((slot) => ({ path: slot.data, value: '' })));
+  // A copy without the Gemini part placeholders (replaceAtPaths clones): nothing of the caller's is touched.
+  const rest = replaceAtPaths(body, gemini.map((slot) => ({ path: slot.path, value: '' })));
   const [inlined, resolved] = await Promise.all([
     client.media.resolvePayload(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, requestOptions),
     containsPlaceholder(rest) ? client.media.resolvePayload(rest, { mode: 'url', keepUnresolved }, requestOptions) : rest,
   ]);
   // Both answers are fresh (a parse of the service's JSON, or the copy above): filled in in place.
   gemini.forEach((slot, i) => {
-    const blob = valueAt(resolved, slot.data.slice(0, -1));
-    if (blob !== null && typeof blob === 'object') (blob as Record<string, unknown>)['data'] = inlined[i];
+    const holder = valueAt(resolved, slot.path.slice(0, -1));
+    if (holder !== null && typeof holder === 'object') (holder as Record<PathSegment, unknown>)[slot.path[slot.path.length - 1]!] = inlined[i];
   });
   return resolved;
 }
@@ -216,9 +246,12 @@ function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): vo
  * value needs (`url` source for a URL, `base64` source for inline bytes), whichever of
  * `source.data` or `source.url` held the placeholder. Gemini-native parts
  * (`{ inline_data: { mime_type, data } }` or the JS SDK's `{ inlineData: { mimeType, data } }`) come
- * back with bare base64 in `data` and the stored object's type in `mime_type`; they are always
- * resolved inline, also in URL mode (`inline_data` cannot carry a URL), so they need the service's
- * `MEDIA_RESOLVE_INLINE=true` and its inline caps apply to them. Errors are thrown (after the
+ * back with bare base64 in `data` and the stored object's type in `mime_type`; a `file_data` part
+ * (`{ file_data: { mime_type, file_uri } }` / `{ fileData: { mimeType, fileUri } }`) whose `file_uri`
+ * is a placeholder comes back as such an `inline_data` (`inlineData`) part. They are always
+ * resolved inline, also in URL mode (`inline_data` cannot carry a URL, and Google cannot fetch a
+ * Media API on a private network), so they need the service's `MEDIA_RESOLVE_INLINE=true` and its
+ * inline caps apply to them. Errors are thrown (after the
  * latency hook has seen them): the caller decides whether to fall back to legacy URLs.
  */
 export async function resolveForProvider<T>(
