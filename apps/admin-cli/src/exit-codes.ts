@@ -27,6 +27,11 @@ export const ExitCode = {
   Server: 5,
   /** The operator answered "no" at a confirmation prompt; nothing was changed. */
   Cancelled: 6,
+  /**
+   * Ctrl-C (SIGINT) during `purge --yes`: the batch in flight was finished, nothing after it was
+   * started; the report lists exactly what was deleted. 128 + SIGINT, as shells report it.
+   */
+  Interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

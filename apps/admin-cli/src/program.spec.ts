@@ -31,7 +31,7 @@ describe('jan (in-process, scripted service)', () => {
       const h = harness(() => json(500, {}));
       expect(await h.run('--help')).toBe(ExitCode.Ok);
       expect(h.stdout.text).toContain('Usage: jan');
-      expect(h.stdout.text).toContain('4  auth');
+      expect(h.stdout.text).toMatch(/^  4 +auth/m);
       expect(await h.run('media', 'describe', '--help')).toBe(ExitCode.Ok);
       expect(h.stdout.text).toContain('Usage: jan media describe [options] <id>');
       expect(h.stdout.text).toContain('--admin-key <key>');
@@ -330,6 +330,43 @@ describe('jan (in-process, scripted service)', () => {
       expect(await human.run('media', 'purge', '--expired', '--yes')).toBe(ExitCode.Server);
       expect(human.stdout.text).toBe('deleted 0 objects (more match: run it again once the storage deletes)\n');
       expect(human.stderr.text).toContain(`could not delete 2 objects now: ${ID} (storage_unavailable), ${ID2} (storage_unavailable)`);
+    });
+
+    it('on Ctrl-C finishes the batch in flight, starts no other, reports exactly what was deleted and exits 130', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      let h: ReturnType<typeof harness>;
+      let deleteCalls = 0;
+      h = harness(
+        async (request) => {
+          const answer = await service(request);
+          // Ctrl-C while the first delete batch is in flight.
+          if (request.json.dry_run === false && ++deleteCalls === 1) expect(h.interrupt()).toBe(true);
+          return answer;
+        },
+        { ttyStderr: true },
+      );
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.Interrupted);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('deleted 1 object, then stopped (interrupted)\n');
+      expect(h.stderr.text).toContain('interrupted: stopping after the batch in flight');
+      expect(h.stderr.text).toContain('error: interrupted: deleted 1 object; the rest were not deleted (run the same command again to continue)');
+      // The bar was stopped (cli-progress shows the cursor again) before anything else was written.
+      expect(h.stderr.text).toContain('\u001b[?25h');
+
+      const machine = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) machine.interrupt();
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Interrupted);
+      expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
+      expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Interrupted });
+    });
+
+    it('listens for Ctrl-C only while deleting', async () => {
+      const h = harness(purgeService([ID]));
+      expect(await h.run('media', 'purge', ID, '--yes')).toBe(ExitCode.Ok);
+      expect(h.interrupt()).toBe(false);
     });
 
     it('draws a progress bar on a terminal only, and reports progress when a batch fails', async () => {

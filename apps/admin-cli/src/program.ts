@@ -14,13 +14,14 @@ import { VERSION } from './version';
 
 export const EXIT_CODES_HELP = `
 Exit codes:
-  0  success
-  1  unexpected error
-  2  usage: bad arguments or configuration, or the service refused the request as invalid
-  3  not found: the object (or one of the named ids) does not exist
-  4  auth: missing, wrong or insufficient admin credentials
-  5  server: the service failed, rate-limited us, or could not be reached
-  6  cancelled at the confirmation prompt (nothing changed)
+  0    success
+  1    unexpected error
+  2    usage: bad arguments or configuration, or the service refused the request as invalid
+  3    not found: the object (or one of the named ids) does not exist
+  4    auth: missing, wrong or insufficient admin credentials
+  5    server: the service failed, rate-limited us, or could not be reached
+  6    cancelled at the confirmation prompt (nothing changed)
+  130  interrupted (Ctrl-C) during purge --yes: what was deleted is reported; the rest was not
 
 Environment:
   MEDIA_API_URL      service root, e.g. http://localhost:8285 (or --url)
