@@ -54,6 +54,17 @@ export class UsageError extends CliError {
   }
 }
 
+/**
+ * A 200 whose JSON is not what the admin endpoint answers (another service behind `--url`, say)
+ * is an answer the CLI does not understand: exit 1 with code `unexpected`, never a made-up result.
+ */
+export function understood<T>(answer: T, ok: (answer: T) => boolean, endpoint: string): T {
+  if (typeof answer !== 'object' || answer === null || !ok(answer)) {
+    throw new CliError(`unexpected answer from ${endpoint}: is --url (MEDIA_API_URL) this service's base URL?`, ExitCode.Unexpected, 'unexpected');
+  }
+  return answer;
+}
+
 /** Maps anything thrown by a command to the exit code that describes it. */
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;

@@ -87,6 +87,26 @@ describe('jan (in-process, scripted service)', () => {
     });
   });
 
+  describe('answers it does not understand', () => {
+    it.each([
+      ['describe', ['media', 'describe', ID]],
+      ['reissue', ['media', 'reissue', ID]],
+      ['usage', ['media', 'usage', '--owner', 'u1']],
+      ['purge', ['media', 'purge', ID]],
+      ['purge --yes', ['media', 'purge', ID, '--yes']],
+    ])('%s: a 200 of some other JSON exits 1 with code "unexpected", printing no result', async (_what, argv) => {
+      const h = harness(() => json(200, { status: 'ok' }));
+      expect(await h.run(...argv, '--json')).toBe(ExitCode.Unexpected);
+      expect(h.stdout.text).toBe('');
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'unexpected', exit_code: ExitCode.Unexpected, error: expect.stringContaining('--url') });
+
+      const human = harness(() => json(200, { status: 'ok' }));
+      expect(await human.run(...argv)).toBe(ExitCode.Unexpected);
+      expect(human.stdout.text).toBe('');
+      expect(human.stderr.text).toMatch(/^error: unexpected answer from the \w+ endpoint/);
+    });
+  });
+
   describe('credentials', () => {
     it('sends the admin key as X-Media-Admin-Key and never a service key from the environment', async () => {
       const h = harness(() => json(200, DESCRIPTION), { env: { MEDIA_API_KEY: 'svc' } });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import type { AdminPurgeResult, AdminResource } from '@jan/media-client';
-import { CliError, ExitCode, UsageError } from '../exit-codes';
+import { CliError, ExitCode, understood, UsageError } from '../exit-codes';
 import { createProgress, type Progress } from '../progress';
 import { positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
@@ -134,8 +134,12 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
 }
 
 /** The dry run lists what matches now; it is read-only, so it is safe to retry. */
-function dryRun(admin: AdminResource, filters: PurgeFilters): Promise<AdminPurgeResult> {
-  return admin.purge({ ...filters, dryRun: true }, { idempotencyKey: randomUUID() });
+async function dryRun(admin: AdminResource, filters: PurgeFilters): Promise<AdminPurgeResult> {
+  return purgeAnswer(await admin.purge({ ...filters, dryRun: true }, { idempotencyKey: randomUUID() }));
+}
+
+function purgeAnswer(result: AdminPurgeResult): AdminPurgeResult {
+  return understood(result, (r) => Array.isArray(r.purged), 'the purge endpoint');
 }
 
 /**
@@ -170,9 +174,8 @@ export async function executePurge(
         const batch = plan.purged.slice(i, i + batchSize);
         // Deleting named ids is idempotent (already-gone ids are skipped), so a key that lets the
         // SDK retry a lost answer is safe even if the service does not replay it.
-        const result = await admin.purge(
-          { ids: batch, expired: filters.expired, owner: filters.owner, dryRun: false },
-          { idempotencyKey: randomUUID() },
+        const result = purgeAnswer(
+          await admin.purge({ ids: batch, expired: filters.expired, owner: filters.owner, dryRun: false }, { idempotencyKey: randomUUID() }),
         );
         deleted.push(...result.purged);
         // A later round may delete what an earlier one could not: it is no failure then.
