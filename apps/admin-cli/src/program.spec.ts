@@ -125,6 +125,30 @@ describe('jan (in-process, scripted service)', () => {
     });
   });
 
+  describe('a token without the admin role', () => {
+    const routeNotFound = () => json(404, { error: 'route not found', code: 'route_not_found', request_id: 'r-404' });
+
+    it('exits 4 naming the missing role when the same token may read its own usage', async () => {
+      const h = harness((request) =>
+        request.url.pathname === '/v1/usage' ? json(200, { objects: 0, bytes: 0, quota_objects: null, quota_bytes: null }) : routeNotFound(),
+      );
+      expect(await h.run('media', 'describe', ID, '--token', 'user-jwt', '--json')).toBe(ExitCode.Auth);
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'not_admin', exit_code: ExitCode.Auth, error: expect.stringContaining('media-admin') });
+      expect(h.requests.map(route)).toEqual([`GET /v1/admin/media/${ID}`, 'GET /v1/usage']);
+      expect(h.requests[1]!.headers.get('authorization')).toBe('Bearer user-jwt');
+    });
+
+    it('still exits 2 with the --url hint when the URL is wrong, and never probes for an admin key', async () => {
+      const token = harness(routeNotFound);
+      expect(await token.run('media', 'describe', ID, '--token', 'jwt', '--retries', '0')).toBe(ExitCode.Usage);
+      expect(token.stderr.text).toContain('check --url');
+
+      const key = harness(routeNotFound);
+      expect(await key.run('media', 'describe', ID)).toBe(ExitCode.Usage);
+      expect(key.requests).toHaveLength(1);
+    });
+  });
+
   describe('describe', () => {
     it('prints every field and the audit events for humans', async () => {
       const h = harness(() => json(200, DESCRIPTION));

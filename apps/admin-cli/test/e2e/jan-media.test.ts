@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { CLI_MAIN, jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
 import { ADMIN_KEY, freePort, postgresDsn, SERVICE_KEY, startMediaService, type MediaService } from '../support/media-service';
+import { startJwtIssuer } from '../support/jwt-issuer';
 import { dataUrl, pngImage, uniqueOwner } from '../support/png';
 
 /**
@@ -100,6 +101,27 @@ describe('jan media (spawned CLI against the running service)', () => {
       // The service key is a valid credential, but not an admin one.
       const serviceKey = await jan(['media', 'usage', '--owner', 'x'], { ...env, MEDIA_ADMIN_KEY: SERVICE_KEY });
       expect(serviceKey.code).toBe(4);
+    });
+
+    it("exits 4 (not 2, \"check --url\") for a valid token without the admin role; an admin's token works", async () => {
+      const issuer = await startJwtIssuer();
+      const withAuth = await startMediaService({ AUTH_ENABLED: 'true', AUTH_ISSUER: issuer.issuer, AUTH_JWKS_URL: issuer.jwksUrl });
+      try {
+        const tokenEnv = { MEDIA_API_URL: withAuth.baseUrl };
+        const user = await jan(['media', 'usage', '--owner', 'x', '--token', issuer.token('alice'), '--json'], tokenEnv);
+        expect(user.code).toBe(4);
+        expect(JSON.parse(user.stderr)).toMatchObject({ code: 'not_admin', exit_code: 4, error: expect.stringContaining('media-admin') });
+
+        const admin = await jan(['media', 'usage', '--owner', 'x', '--json'], { ...tokenEnv, MEDIA_ADMIN_TOKEN: issuer.token('ops', ['media-admin']) });
+        expect(admin.code).toBe(0);
+
+        const wrongUrl = await jan(['media', 'usage', '--owner', 'x', '--token', issuer.token('alice')], { MEDIA_API_URL: `${withAuth.baseUrl}/media` });
+        expect(wrongUrl.code).toBe(2);
+        expect(wrongUrl.stderr).toContain('check --url');
+      } finally {
+        await withAuth.stop();
+        await issuer.stop();
+      }
     });
 
     it('exits 5 when the service cannot be reached', async () => {
