@@ -27,6 +27,11 @@ export const ExitCode = {
   Server: 5,
   /** The operator answered "no" at a confirmation prompt; nothing was changed. */
   Cancelled: 6,
+  /**
+   * Ctrl-C (SIGINT) during `purge --yes`: the batch in flight was finished, nothing after it was
+   * started; the report lists exactly what was deleted. 128 + SIGINT, as shells report it.
+   */
+  Interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -47,6 +52,17 @@ export class UsageError extends CliError {
   constructor(message: string) {
     super(message, ExitCode.Usage, 'usage');
   }
+}
+
+/**
+ * A 200 whose JSON is not what the admin endpoint answers (another service behind `--url`, say)
+ * is an answer the CLI does not understand: exit 1 with code `unexpected`, never a made-up result.
+ */
+export function understood<T>(answer: T, ok: (answer: T) => boolean, endpoint: string): T {
+  if (typeof answer !== 'object' || answer === null || !ok(answer)) {
+    throw new CliError(`unexpected answer from ${endpoint}: is --url (MEDIA_API_URL) this service's base URL?`, ExitCode.Unexpected, 'unexpected');
+  }
+  return answer;
 }
 
 /** Maps anything thrown by a command to the exit code that describes it. */

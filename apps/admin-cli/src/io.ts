@@ -21,6 +21,11 @@ export interface CliIO {
   confirm(question: string): Promise<boolean>;
   /** Transport for the SDK (tests inject one; default: global fetch). */
   fetch?: typeof fetch;
+  /**
+   * Calls `listener` on the next Ctrl-C (SIGINT) instead of ending the process.
+   * The returned function removes it again, after which Ctrl-C ends the process as usual.
+   */
+  onInterrupt(listener: () => void): () => void;
 }
 
 /** The real process. */
@@ -35,11 +40,30 @@ export function processIO(): CliIO {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
         return isYes(await rl.question(question));
+      } catch (error) {
+        // Ctrl-C (or Ctrl-D) at the prompt is a "no", not a failure: nothing has been changed yet.
+        if (isAbort(error)) {
+          process.stderr.write('\n');
+          return false;
+        }
+        throw error;
       } finally {
         rl.close();
       }
     },
+    onInterrupt(listener) {
+      const once = () => {
+        process.removeListener('SIGINT', once);
+        listener();
+      };
+      process.on('SIGINT', once);
+      return () => process.removeListener('SIGINT', once);
+    },
   };
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && ((error as NodeJS.ErrnoException).code === 'ABORT_ERR' || error.name === 'AbortError');
 }
 
 export function isYes(answer: string): boolean {

@@ -31,7 +31,7 @@ describe('jan (in-process, scripted service)', () => {
       const h = harness(() => json(500, {}));
       expect(await h.run('--help')).toBe(ExitCode.Ok);
       expect(h.stdout.text).toContain('Usage: jan');
-      expect(h.stdout.text).toContain('4  auth');
+      expect(h.stdout.text).toMatch(/^  4 +auth/m);
       expect(await h.run('media', 'describe', '--help')).toBe(ExitCode.Ok);
       expect(h.stdout.text).toContain('Usage: jan media describe [options] <id>');
       expect(h.stdout.text).toContain('--admin-key <key>');
@@ -87,6 +87,26 @@ describe('jan (in-process, scripted service)', () => {
     });
   });
 
+  describe('answers it does not understand', () => {
+    it.each([
+      ['describe', ['media', 'describe', ID]],
+      ['reissue', ['media', 'reissue', ID]],
+      ['usage', ['media', 'usage', '--owner', 'u1']],
+      ['purge', ['media', 'purge', ID]],
+      ['purge --yes', ['media', 'purge', ID, '--yes']],
+    ])('%s: a 200 of some other JSON exits 1 with code "unexpected", printing no result', async (_what, argv) => {
+      const h = harness(() => json(200, { status: 'ok' }));
+      expect(await h.run(...argv, '--json')).toBe(ExitCode.Unexpected);
+      expect(h.stdout.text).toBe('');
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'unexpected', exit_code: ExitCode.Unexpected, error: expect.stringContaining('--url') });
+
+      const human = harness(() => json(200, { status: 'ok' }));
+      expect(await human.run(...argv)).toBe(ExitCode.Unexpected);
+      expect(human.stdout.text).toBe('');
+      expect(human.stderr.text).toMatch(/^error: unexpected answer from the \w+ endpoint/);
+    });
+  });
+
   describe('credentials', () => {
     it('sends the admin key as X-Media-Admin-Key and never a service key from the environment', async () => {
       const h = harness(() => json(200, DESCRIPTION), { env: { MEDIA_API_KEY: 'svc' } });
@@ -102,6 +122,30 @@ describe('jan (in-process, scripted service)', () => {
       expect(h.requests[0]!.headers.get('authorization')).toBe('Bearer jwt-1');
       expect(h.requests[0]!.headers.get('x-media-admin-key')).toBeNull();
       expect(h.requests[0]!.url.href).toBe(`http://127.0.0.1:9999/media/v1/admin/media/${ID}`);
+    });
+  });
+
+  describe('a token without the admin role', () => {
+    const routeNotFound = () => json(404, { error: 'route not found', code: 'route_not_found', request_id: 'r-404' });
+
+    it('exits 4 naming the missing role when the same token may read its own usage', async () => {
+      const h = harness((request) =>
+        request.url.pathname === '/v1/usage' ? json(200, { objects: 0, bytes: 0, quota_objects: null, quota_bytes: null }) : routeNotFound(),
+      );
+      expect(await h.run('media', 'describe', ID, '--token', 'user-jwt', '--json')).toBe(ExitCode.Auth);
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'not_admin', exit_code: ExitCode.Auth, error: expect.stringContaining('media-admin') });
+      expect(h.requests.map(route)).toEqual([`GET /v1/admin/media/${ID}`, 'GET /v1/usage']);
+      expect(h.requests[1]!.headers.get('authorization')).toBe('Bearer user-jwt');
+    });
+
+    it('still exits 2 with the --url hint when the URL is wrong, and never probes for an admin key', async () => {
+      const token = harness(routeNotFound);
+      expect(await token.run('media', 'describe', ID, '--token', 'jwt', '--retries', '0')).toBe(ExitCode.Usage);
+      expect(token.stderr.text).toContain('check --url');
+
+      const key = harness(routeNotFound);
+      expect(await key.run('media', 'describe', ID)).toBe(ExitCode.Usage);
+      expect(key.requests).toHaveLength(1);
     });
   });
 
@@ -330,6 +374,43 @@ describe('jan (in-process, scripted service)', () => {
       expect(await human.run('media', 'purge', '--expired', '--yes')).toBe(ExitCode.Server);
       expect(human.stdout.text).toBe('deleted 0 objects (more match: run it again once the storage deletes)\n');
       expect(human.stderr.text).toContain(`could not delete 2 objects now: ${ID} (storage_unavailable), ${ID2} (storage_unavailable)`);
+    });
+
+    it('on Ctrl-C finishes the batch in flight, starts no other, reports exactly what was deleted and exits 130', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      let h: ReturnType<typeof harness>;
+      let deleteCalls = 0;
+      h = harness(
+        async (request) => {
+          const answer = await service(request);
+          // Ctrl-C while the first delete batch is in flight.
+          if (request.json.dry_run === false && ++deleteCalls === 1) expect(h.interrupt()).toBe(true);
+          return answer;
+        },
+        { ttyStderr: true },
+      );
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.Interrupted);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('deleted 1 object, then stopped (interrupted)\n');
+      expect(h.stderr.text).toContain('interrupted: stopping after the batch in flight');
+      expect(h.stderr.text).toContain('error: interrupted: deleted 1 object; the rest were not deleted (run the same command again to continue)');
+      // The bar was stopped (cli-progress shows the cursor again) before anything else was written.
+      expect(h.stderr.text).toContain('\u001b[?25h');
+
+      const machine = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) machine.interrupt();
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Interrupted);
+      expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
+      expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Interrupted });
+    });
+
+    it('listens for Ctrl-C only while deleting', async () => {
+      const h = harness(purgeService([ID]));
+      expect(await h.run('media', 'purge', ID, '--yes')).toBe(ExitCode.Ok);
+      expect(h.interrupt()).toBe(false);
     });
 
     it('draws a progress bar on a terminal only, and reports progress when a batch fails', async () => {

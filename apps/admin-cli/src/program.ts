@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { MediaClient } from '@jan/media-client';
+import { MediaClient, NotFoundError } from '@jan/media-client';
 import { nonNegativeInt, positiveInt } from './arguments';
 import type { CommandContext } from './command-context';
 import { registerDescribeCommand } from './commands/describe.command';
@@ -7,20 +7,21 @@ import { registerLsCommand } from './commands/ls.command';
 import { registerPurgeCommand } from './commands/purge.command';
 import { registerReissueCommand } from './commands/reissue.command';
 import { registerUsageCommand } from './commands/usage.command';
-import { resolveConnection, type GlobalOptions } from './config';
-import { errorReport, ExitCode, exitCodeFor, messageOf, UsageError } from './exit-codes';
+import { resolveConnection, type ConnectionConfig, type GlobalOptions } from './config';
+import { CliError, errorReport, ExitCode, exitCodeFor, messageOf, UsageError } from './exit-codes';
 import type { CliIO } from './io';
 import { VERSION } from './version';
 
 export const EXIT_CODES_HELP = `
 Exit codes:
-  0  success
-  1  unexpected error
-  2  usage: bad arguments or configuration, or the service refused the request as invalid
-  3  not found: the object (or one of the named ids) does not exist
-  4  auth: missing, wrong or insufficient admin credentials
-  5  server: the service failed, rate-limited us, or could not be reached
-  6  cancelled at the confirmation prompt (nothing changed)
+  0    success
+  1    unexpected error
+  2    usage: bad arguments or configuration, or the service refused the request as invalid
+  3    not found: the object (or one of the named ids) does not exist
+  4    auth: missing, wrong or insufficient admin credentials (a token without the admin role)
+  5    server: the service failed, rate-limited us, or could not be reached
+  6    cancelled at the confirmation prompt (nothing changed)
+  130  interrupted (Ctrl-C) during purge --yes: what was deleted is reported; the rest was not
 
 Environment:
   MEDIA_API_URL      service root, e.g. http://localhost:8285 (or --url)
@@ -59,18 +60,7 @@ export function createProgram(io: CliIO, { json = false }: { json?: boolean } = 
     io,
     globals: (command) => command.optsWithGlobals<GlobalOptions>(),
     client(command) {
-      const connection = resolveConnection(command.optsWithGlobals<GlobalOptions>(), io.env);
-      return new MediaClient({
-        baseURL: connection.baseURL,
-        adminKey: connection.adminKey,
-        bearerToken: connection.bearerToken,
-        timeoutMs: connection.timeoutMs,
-        maxRetries: connection.maxRetries,
-        fetch: io.fetch,
-        // Only admin credentials: a service key lying around in MEDIA_API_KEY must not be sent.
-        env: {},
-        propagator: false,
-      });
+      return clientFor(resolveConnection(command.optsWithGlobals<GlobalOptions>(), io.env), io);
     },
     output(command, json, human) {
       if (command.optsWithGlobals<GlobalOptions>().json) io.stdout.write(JSON.stringify(json, null, 2) + '\n');
@@ -93,6 +83,47 @@ export function createProgram(io: CliIO, { json = false }: { json?: boolean } = 
   return program;
 }
 
+function clientFor(connection: ConnectionConfig, io: CliIO): MediaClient {
+  return new MediaClient({
+    baseURL: connection.baseURL,
+    adminKey: connection.adminKey,
+    bearerToken: connection.bearerToken,
+    timeoutMs: connection.timeoutMs,
+    maxRetries: connection.maxRetries,
+    fetch: io.fetch,
+    // Only admin credentials: a service key lying around in MEDIA_API_KEY must not be sent.
+    env: {},
+    propagator: false,
+  });
+}
+
+/**
+ * The service answers an authenticated non-admin on an admin endpoint with the 404 of an unknown
+ * route, so a wrong `--url` and a token without the admin role look alike. One more request tells
+ * them apart: `GET /v1/usage` with the same token answers any authenticated caller, and 404s only
+ * where the URL is wrong. (An admin key that is not one is refused with 401 and never gets here.)
+ */
+async function notAnAdmin(error: unknown, program: Command, io: CliIO): Promise<CliError | undefined> {
+  if (!(error instanceof NotFoundError) || error.code !== 'route_not_found') return undefined;
+  let connection: ConnectionConfig;
+  try {
+    connection = resolveConnection(program.opts<GlobalOptions>(), io.env);
+  } catch {
+    return undefined;
+  }
+  if (!connection.bearerToken) return undefined;
+  try {
+    await clientFor(connection, io).usage.retrieve();
+  } catch {
+    return undefined;
+  }
+  return new CliError(
+    "the token is valid but not an admin's: it needs the service's admin role (AUTH_ADMIN_ROLE, default media-admin)",
+    ExitCode.Auth,
+    'not_admin',
+  );
+}
+
 /** Runs `jan` with `argv` (without node and script) and resolves the exit code. */
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   // Known before parsing: an argument error stops Commander before it has read the option.
@@ -101,7 +132,8 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.Ok;
-  } catch (error) {
+  } catch (thrown) {
+    const error = (await notAnAdmin(thrown, program, io)) ?? thrown;
     if (error instanceof CommanderError) {
       // Commander has already printed help or the version; or, without --json, its own error message.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.Ok;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { AdminMediaDescription, AuditEvent } from '@jan/media-client';
 import { formatBool, formatBytes, formatDate, formatValue, renderFields, renderTable } from '../format';
 import type { CommandContext } from '../command-context';
+import { understood } from '../exit-codes';
 
 /** Fields printed in this order; anything else the service adds is listed after them. */
 const KNOWN = new Set([
@@ -15,7 +16,7 @@ export function registerDescribeCommand(media: Command, context: CommandContext)
     .description('Everything about one object: owner, size, type, hashes, storage provider and key, status, retention, pin, recent audit events.')
     .argument('<id>', 'media id (jan_…)')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const description = await context.client(command).admin.describe(id.trim());
+      const description = understood(await context.client(command).admin.describe(id.trim()), (d) => typeof d.id === 'string', 'the describe endpoint');
       context.output(command, description, () => renderDescription(description));
     });
 }

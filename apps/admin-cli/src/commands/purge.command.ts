@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import type { AdminPurgeResult, AdminResource } from '@jan/media-client';
-import { CliError, ExitCode, UsageError } from '../exit-codes';
+import { CliError, ExitCode, understood, UsageError } from '../exit-codes';
 import { createProgress, type Progress } from '../progress';
 import { positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
@@ -84,10 +84,43 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
           label: 'purging',
         });
-        const { deleted, failed, more } = await executePurge(admin, filters, plan, progress, options.batchSize ?? DEFAULT_BATCH, (done) => {
-          if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
+        // Ctrl-C finishes the batch in flight (the service completes it anyway) and starts no
+        // other, so the report lists exactly what was deleted; a second Ctrl-C ends the process.
+        let stopRequested = false;
+        const stopWatching = context.io.onInterrupt(() => {
+          stopRequested = true;
+          progress.stop();
+          if (!json) context.io.stderr.write('interrupted: stopping after the batch in flight (Ctrl-C again to quit at once)\n');
         });
-        context.output(command, purgeReport(deleted, false, notFound, more, failed), () => `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`);
+        let outcome: PurgeOutcome;
+        try {
+          outcome = await executePurge(
+            admin,
+            filters,
+            plan,
+            progress,
+            options.batchSize ?? DEFAULT_BATCH,
+            (done) => {
+              if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
+            },
+            () => stopRequested,
+          );
+        } finally {
+          stopWatching();
+        }
+        const { deleted, failed, more, interrupted } = outcome;
+        context.output(command, purgeReport(deleted, false, notFound, more, failed, interrupted), () =>
+          interrupted
+            ? `deleted ${plural(deleted.length, 'object')}, then stopped (interrupted)\n`
+            : `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`,
+        );
+        if (interrupted) {
+          throw new CliError(
+            `interrupted: deleted ${plural(deleted.length, 'object')}; the rest were not deleted (run the same command again to continue)`,
+            ExitCode.Interrupted,
+            'interrupted',
+          );
+        }
         if (failed.length) {
           // The service deleted the others and kept these (the retention sweep retries expired ones).
           const listed = failed.map((f) => `${f.id} (${f.code})`).join(', ');
@@ -101,8 +134,12 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
 }
 
 /** The dry run lists what matches now; it is read-only, so it is safe to retry. */
-function dryRun(admin: AdminResource, filters: PurgeFilters): Promise<AdminPurgeResult> {
-  return admin.purge({ ...filters, dryRun: true }, { idempotencyKey: randomUUID() });
+async function dryRun(admin: AdminResource, filters: PurgeFilters): Promise<AdminPurgeResult> {
+  return purgeAnswer(await admin.purge({ ...filters, dryRun: true }, { idempotencyKey: randomUUID() }));
+}
+
+function purgeAnswer(result: AdminPurgeResult): AdminPurgeResult {
+  return understood(result, (r) => Array.isArray(r.purged), 'the purge endpoint');
 }
 
 /**
@@ -118,7 +155,8 @@ export async function executePurge(
   progress: Progress,
   batchSize: number,
   onFailure: (deletedSoFar: number) => void = () => {},
-): Promise<{ deleted: string[]; failed: PurgeFailure[]; more: boolean }> {
+  stopRequested: () => boolean = () => false,
+): Promise<PurgeOutcome> {
   const deleted: string[] = [];
   // By id: a capped plan lists an object the storage refused again in the next round.
   const failed = new Map<string, PurgeFailure>();
@@ -129,12 +167,15 @@ export async function executePurge(
     for (;;) {
       const before = deleted.length;
       for (let i = 0; i < plan.purged.length; i += batchSize) {
+        if (stopRequested()) {
+          progress.stop();
+          return { deleted, failed: [...failed.values()], more: false, interrupted: true };
+        }
         const batch = plan.purged.slice(i, i + batchSize);
         // Deleting named ids is idempotent (already-gone ids are skipped), so a key that lets the
         // SDK retry a lost answer is safe even if the service does not replay it.
-        const result = await admin.purge(
-          { ids: batch, expired: filters.expired, owner: filters.owner, dryRun: false },
-          { idempotencyKey: randomUUID() },
+        const result = purgeAnswer(
+          await admin.purge({ ids: batch, expired: filters.expired, owner: filters.owner, dryRun: false }, { idempotencyKey: randomUUID() }),
         );
         deleted.push(...result.purged);
         // A later round may delete what an earlier one could not: it is no failure then.
@@ -146,7 +187,11 @@ export async function executePurge(
       // Nothing deleted in a round (every object in it refused): stop, and say that more match.
       if (deleted.length === before) {
         progress.stop();
-        return { deleted, failed: [...failed.values()], more: true };
+        return { deleted, failed: [...failed.values()], more: true, interrupted: false };
+      }
+      if (stopRequested()) {
+        progress.stop();
+        return { deleted, failed: [...failed.values()], more: false, interrupted: true };
       }
       plan = await dryRun(admin, filters);
       if (plan.purged.length === 0) break;
@@ -159,10 +204,25 @@ export async function executePurge(
     throw error;
   }
   progress.stop();
-  return { deleted, failed: [...failed.values()], more: false };
+  return { deleted, failed: [...failed.values()], more: false, interrupted: false };
 }
 
-export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notFound: readonly string[], more: boolean, failed: readonly PurgeFailure[] = []) {
+/** What a purge did: `interrupted` when Ctrl-C stopped it before everything matching was deleted. */
+export interface PurgeOutcome {
+  deleted: string[];
+  failed: PurgeFailure[];
+  more: boolean;
+  interrupted: boolean;
+}
+
+export function purgeReport(
+  purged: readonly string[],
+  dryRunOnly: boolean,
+  notFound: readonly string[],
+  more: boolean,
+  failed: readonly PurgeFailure[] = [],
+  interrupted = false,
+) {
   return {
     dry_run: dryRunOnly,
     count: purged.length,
@@ -170,6 +230,7 @@ export function purgeReport(purged: readonly string[], dryRunOnly: boolean, notF
     not_found: notFound,
     ...(more ? { truncated: true } : {}),
     ...(failed.length ? { failed } : {}),
+    ...(interrupted ? { interrupted: true } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import type { AdminReissueResult } from '@jan/media-client';
 import { formatDate, renderFields } from '../format';
 import { positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
+import { understood } from '../exit-codes';
 
 /** The service's own cap (S3 and GCS V4 signatures live at most 7 days). */
 export const MAX_TTL_SECONDS = 7 * 86_400;
@@ -14,7 +15,11 @@ export function registerReissueCommand(media: Command, context: CommandContext):
     .argument('<id>', 'media id (jan_…)')
     .option('--ttl <seconds>', `lifetime of the URL in seconds (1..${MAX_TTL_SECONDS}; default: the service's presign TTL)`, positiveInt('--ttl', MAX_TTL_SECONDS))
     .action(async (id: string, options: { ttl?: number }, command: Command) => {
-      const result = await context.client(command).admin.reissue(id.trim(), { ttlSeconds: options.ttl });
+      const result = understood(
+        await context.client(command).admin.reissue(id.trim(), { ttlSeconds: options.ttl }),
+        (r) => typeof r.url === 'string',
+        'the reissue endpoint',
+      );
       context.output(command, result, () => renderReissue(result));
     });
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Usage } from '@jan/media-client';
 import { formatBytes, renderFields } from '../format';
 import type { CommandContext } from '../command-context';
+import { understood } from '../exit-codes';
 
 export function registerUsageCommand(media: Command, context: CommandContext): void {
   media
@@ -9,7 +10,11 @@ export function registerUsageCommand(media: Command, context: CommandContext): v
     .description("One owner's stored objects and bytes against their quota.")
     .requiredOption('--owner <user>', 'owner (user id) to report on')
     .action(async (options: { owner: string }, command: Command) => {
-      const usage = await context.client(command).admin.usage({ owner: options.owner });
+      const usage = understood(
+        await context.client(command).admin.usage({ owner: options.owner }),
+        (u) => typeof u.objects === 'number' && typeof u.bytes === 'number',
+        'the usage endpoint',
+      );
       context.output(command, usage, () => renderUsage(options.owner, usage));
     });
 }

@@ -50,6 +50,8 @@ export interface Harness {
   stdout: MemoryStream;
   stderr: MemoryStream;
   questions: string[];
+  /** Ctrl-C: calls what the CLI registered with `onInterrupt`; false when nothing listened. */
+  interrupt(): boolean;
   run(...argv: string[]): Promise<number>;
 }
 
@@ -62,6 +64,7 @@ export function harness(
   const stdout = new MemoryStream();
   const stderr = new MemoryStream(options.ttyStderr ?? false);
   const questions: string[] = [];
+  const interruptListeners = new Set<() => void>();
   const fetchImpl = (async (input: string | URL | Request, init: RequestInit = {}) => {
     const body = typeof init.body === 'string' ? init.body : init.body ? await new Response(init.body).text() : '';
     const request: RecordedRequest = {
@@ -83,6 +86,16 @@ export function harness(
       return /^y/i.test(options.answer ?? '');
     },
     fetch: fetchImpl,
+    onInterrupt(listener) {
+      interruptListeners.add(listener);
+      return () => interruptListeners.delete(listener);
+    },
   };
-  return { requests, stdout, stderr, questions, run: (...argv) => run(argv, io) };
+  const interrupt = () => {
+    const listeners = [...interruptListeners];
+    interruptListeners.clear();
+    for (const listener of listeners) listener();
+    return listeners.length > 0;
+  };
+  return { requests, stdout, stderr, questions, interrupt, run: (...argv) => run(argv, io) };
 }

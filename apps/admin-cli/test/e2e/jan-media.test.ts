@@ -1,9 +1,11 @@
 import { MediaClient, type MediaObject } from '@jan/media-client';
+import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
+import { CLI_MAIN, jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
 import { ADMIN_KEY, freePort, postgresDsn, SERVICE_KEY, startMediaService, type MediaService } from '../support/media-service';
+import { startJwtIssuer } from '../support/jwt-issuer';
 import { dataUrl, pngImage, uniqueOwner } from '../support/png';
 
 /**
@@ -99,6 +101,27 @@ describe('jan media (spawned CLI against the running service)', () => {
       // The service key is a valid credential, but not an admin one.
       const serviceKey = await jan(['media', 'usage', '--owner', 'x'], { ...env, MEDIA_ADMIN_KEY: SERVICE_KEY });
       expect(serviceKey.code).toBe(4);
+    });
+
+    it("exits 4 (not 2, \"check --url\") for a valid token without the admin role; an admin's token works", async () => {
+      const issuer = await startJwtIssuer();
+      const withAuth = await startMediaService({ AUTH_ENABLED: 'true', AUTH_ISSUER: issuer.issuer, AUTH_JWKS_URL: issuer.jwksUrl });
+      try {
+        const tokenEnv = { MEDIA_API_URL: withAuth.baseUrl };
+        const user = await jan(['media', 'usage', '--owner', 'x', '--token', issuer.token('alice'), '--json'], tokenEnv);
+        expect(user.code).toBe(4);
+        expect(JSON.parse(user.stderr)).toMatchObject({ code: 'not_admin', exit_code: 4, error: expect.stringContaining('media-admin') });
+
+        const admin = await jan(['media', 'usage', '--owner', 'x', '--json'], { ...tokenEnv, MEDIA_ADMIN_TOKEN: issuer.token('ops', ['media-admin']) });
+        expect(admin.code).toBe(0);
+
+        const wrongUrl = await jan(['media', 'usage', '--owner', 'x', '--token', issuer.token('alice')], { MEDIA_API_URL: `${withAuth.baseUrl}/media` });
+        expect(wrongUrl.code).toBe(2);
+        expect(wrongUrl.stderr).toContain('check --url');
+      } finally {
+        await withAuth.stop();
+        await issuer.stop();
+      }
     });
 
     it('exits 5 when the service cannot be reached', async () => {
@@ -331,6 +354,42 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect((await jan(['media', 'describe', kept.id], env)).code).toBe(0);
     });
 
+    it('on SIGINT reports exactly the objects it deleted, as JSON, and exits 130', async () => {
+      const owner = uniqueOwner();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push((await ingest(owner)).id);
+      const db = new Client({ connectionString: postgresDsn() });
+      await db.connect();
+      try {
+        const left = async () =>
+          Number((await db.query(`SELECT count(*) FROM media_api.media_objects WHERE created_by = $1`, [owner])).rows[0].count);
+        const child = spawn(process.execPath, [CLI_MAIN, 'media', 'purge', '--owner', owner, '--yes', '--batch-size', '1', '--json'], {
+          env: { PATH: process.env.PATH ?? '', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+        while ((await left()) === ids.length) await new Promise((r) => setTimeout(r, 20));
+        child.kill('SIGINT');
+        expect(await exited).toBe(130);
+
+        const report = json({ code: 130, stdout, stderr });
+        expect(report).toMatchObject({ dry_run: false, interrupted: true, not_found: [] });
+        expect(report.count).toBe(report.purged.length);
+        expect(report.count).toBeLessThan(ids.length);
+        expect(JSON.parse(stderr)).toMatchObject({ code: 'interrupted', exit_code: 130 });
+        // What it says it deleted is gone, and everything else is still there.
+        const remaining = json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items.map((i: { id: string }) => i.id);
+        expect([...remaining, ...report.purged].sort()).toEqual([...ids].sort());
+        expect(await left()).toBe(remaining.length);
+      } finally {
+        await db.end();
+      }
+    });
+
     it('purges only expired, unpinned objects with --expired', async () => {
       const owner = uniqueOwner();
       const fresh = await ingest(owner);
@@ -373,6 +432,36 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect(accepted.stdout).toMatch(/purging \[[^\]]*\] 3\/3/);
       expect(accepted.stdout).toContain('deleted 3 objects');
       expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toEqual([]);
+    });
+
+    it('takes Ctrl-C or Ctrl-D at the prompt for "no": nothing deleted, exit 6', async () => {
+      const owner = uniqueOwner();
+      const object = await ingest(owner);
+      for (const key of ['\x03', '\x04']) {
+        const result = await janOnTerminal(['media', 'purge', object.id], env, key);
+        expect(result.prompted).toBe(true);
+        expect(result.code).toBe(6);
+        expect(result.stdout).toContain('error: cancelled: nothing was deleted');
+        expect((await jan(['media', 'describe', object.id], env)).code).toBe(0);
+      }
+    });
+
+    it('on Ctrl-C during the deletion stops after the batch in flight, gives the cursor back and says what was deleted', async () => {
+      const owner = uniqueOwner();
+      for (let i = 0; i < 40; i++) await ingest(owner);
+
+      const result = await janOnTerminal(['media', 'purge', '--owner', owner, '--yes', '--batch-size', '1'], env, 'n', {
+        after: 'purging [',
+        type: '\x03',
+      });
+      expect(result.code).toBe(130);
+      const reported = Number(/deleted (\d+) objects?, then stopped \(interrupted\)/.exec(result.stdout)?.[1]);
+      expect(reported).toBeGreaterThan(0);
+      expect(reported).toBeLessThan(40);
+      expect(result.stdout).toContain(`error: interrupted: deleted ${reported} object`);
+      // cli-progress hid the cursor when it started; it is shown again.
+      expect(result.stdout.lastIndexOf('\u001b[?25h')).toBeGreaterThan(result.stdout.lastIndexOf('\u001b[?25l'));
+      expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toHaveLength(40 - reported);
     });
 
     it('does not ask with --yes, and never draws a bar or asks with --json', async () => {

@@ -39,9 +39,15 @@ export function jan(args: readonly string[], env: Record<string, string> = {}): 
 
 /**
  * Runs `jan` on a real pseudo-terminal through script(1) (util-linux), answering the first
- * `[y/N]` prompt with `answer`: the interactive path an operator sees.
+ * `[y/N]` prompt with `answer`: the interactive path an operator sees. With `keys`, those are
+ * typed as they are (e.g. `\x03`, Ctrl-C) once the output shows `keys.after` instead.
  */
-export function janOnTerminal(args: readonly string[], env: Record<string, string>, answer: string): Promise<CliResult & { prompted: boolean }> {
+export function janOnTerminal(
+  args: readonly string[],
+  env: Record<string, string>,
+  answer: string,
+  keys?: { after: string; type: string },
+): Promise<CliResult & { prompted: boolean }> {
   if (!existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} is missing: build first (pnpm turbo run build --filter=@jan/admin-cli...)`);
   const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, CLI_MAIN, ...args].map(quote).join(' ');
@@ -54,11 +60,16 @@ export function janOnTerminal(args: readonly string[], env: Record<string, strin
     let stdout = '';
     let stderr = '';
     let prompted = false;
+    let typed = false;
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       if (!prompted && stdout.includes('[y/N]')) {
         prompted = true;
         child.stdin.write(`${answer}\n`);
+      }
+      if (keys && !typed && stdout.includes(keys.after)) {
+        typed = true;
+        child.stdin.write(keys.type);
       }
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
