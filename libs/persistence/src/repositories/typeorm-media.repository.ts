@@ -191,7 +191,10 @@ export class TypeOrmMediaRepository extends MediaRepository {
   );
 
   // Inserts and markReady calls without a binding quota, shared between the uploads of one turn.
-  private readonly inserts = this.writeBatcher(INSERT, (rows) => [INSERT_MANY, rows[0].map((_, column) => rows.map((row) => row[column]))]);
+  private readonly inserts = this.writeBatcher(INSERT, (rows) => {
+    const ordered = inLockOrder(rows);
+    return [INSERT_MANY, ordered[0].map((_, column) => ordered.map((row) => row[column]))];
+  });
   private readonly readyMarks = this.writeBatcher(MARK_READY, (rows) => [markReadyMany(rows.length), rows.flat()]);
 
   constructor(
@@ -534,6 +537,18 @@ function memoize<Key, T>(make: (key: Key) => T): (key: Key) => T {
     if (value === undefined) made.set(key, (value = make(key)));
     return value;
   };
+}
+
+/**
+ * The rows of a shared insert (`INSERT`'s parameters) by owner, then sha256: the order of the locks
+ * each row's insert takes, on its owner's usage slot (the trigger's, one row per owner and
+ * `pg_backend_pid() % 16`, which two connections may share) and on its (owner, sha256) entry of
+ * the unique index. Two statements that took them in different orders could each wait for the
+ * other until PostgreSQL broke the deadlock (after `deadlock_timeout`, a second by default).
+ */
+function inLockOrder(rows: unknown[][]): unknown[][] {
+  const key = (row: unknown[]) => `${row[6] as string}\n${(row[5] as string | null) ?? ''}`;
+  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 /** Whether the database did not answer: a failure every caller of a shared lookup would get alone. */

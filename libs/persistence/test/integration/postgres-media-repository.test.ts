@@ -292,6 +292,41 @@ describe('PostgreSQL database', () => {
     expect(await repo.findById(claimed.id)).toMatchObject({ status: 'pending', claimedAt: expect.any(Date) });
   });
 
+  it('does not deadlock two shared inserts of the same owners made in different orders', async () => {
+    // Each inserted row adds to its owner's usage slot of the connection (pg_backend_pid() % 16),
+    // locked until the commit: 32 connections put two on some slot, and a statement writing
+    // owner a then b beside one writing b then a on the other would wait for each other.
+    const logs: string[] = [];
+    const many = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 32, logger: (m) => logs.push(m) });
+    const blocker = new Client({ connectionString: DSN });
+    await blocker.connect();
+    try {
+      const repo = new TypeOrmMediaRepository(many.writer);
+      const [a, z, b] = ['a', 'z', 'b'].map((name) => `deadlock-${randomBytes(4).toString('hex')}-${name}`);
+      // The blocker holds every usage slot of z, which each statement writes between a and b, so
+      // that all 32 statements are under way, each holding its first owner's slot, when it lets go.
+      await blocker.query(`INSERT INTO media_api.owner_usage_slots (owner_id, slot, objects, bytes) SELECT $1, s, 0, 0 FROM generate_series(0, 15) AS s`, [z]);
+      await blocker.query('BEGIN');
+      await blocker.query('UPDATE media_api.owner_usage_slots SET objects = objects WHERE owner_id = $1', [z]);
+      const inserts: Array<Promise<unknown>> = [];
+      // Each turn's statement writes a, then b, or the other way round, at random: some two on
+      // one slot write them in opposite orders (one pair in two does; 32 connections make 16 pairs).
+      for (let turn = 0; turn < 32; turn++) {
+        for (const owner of Math.random() < 0.5 ? [b, z, a] : [a, z, b]) inserts.push(repo.insert(pendingMedia(owner, new Date())));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      const results = await Promise.allSettled(inserts);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
+      expect(await repo.usage(a)).toEqual({ objects: 32, bytes: 0 });
+    } finally {
+      await blocker.end();
+      await many.close();
+    }
+  });
+
   it('prepares the request-path statements once per connection, then only binds them', async () => {
     // One connection, so the session asked below is the one the repository used.
     const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });
