@@ -300,9 +300,9 @@ describe('PostgreSQL database', () => {
     const many = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 32, logger: (m) => logs.push(m) });
     const blocker = new Client({ connectionString: DSN });
     await blocker.connect();
+    const [a, z, b] = ['a', 'z', 'b'].map((name) => `deadlock-${randomBytes(4).toString('hex')}-${name}`);
     try {
       const repo = new TypeOrmMediaRepository(many.writer);
-      const [a, z, b] = ['a', 'z', 'b'].map((name) => `deadlock-${randomBytes(4).toString('hex')}-${name}`);
       // The blocker holds every usage slot of z, which each statement writes between a and b, so
       // that all 32 statements are under way, each holding its first owner's slot, when it lets go.
       await blocker.query(`INSERT INTO media_api.owner_usage_slots (owner_id, slot, objects, bytes) SELECT $1, s, 0, 0 FROM generate_series(0, 15) AS s`, [z]);
@@ -322,6 +322,8 @@ describe('PostgreSQL database', () => {
       expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
       expect(await repo.usage(a)).toEqual({ objects: 32, bytes: 0 });
     } finally {
+      await blocker.query('DELETE FROM media_api.media_objects WHERE created_by = ANY($1)', [[a, z, b]]);
+      await blocker.query('DELETE FROM media_api.owner_usage_slots WHERE owner_id = ANY($1)', [[a, z, b]]);
       await blocker.end();
       await many.close();
     }
