@@ -12,12 +12,10 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 export interface Statement {
   readonly name: string;
   readonly text: string;
-  /** The name it is timed under (`media_db_statement_duration_seconds`), when not `name`: the variants of one statement share it. */
-  readonly timedAs?: string;
 }
 
-export function statement(name: string, text: string, timedAs?: string): Statement {
-  return timedAs === undefined ? { name, text } : { name, text, timedAs };
+export function statement(name: string, text: string): Statement {
+  return { name, text };
 }
 
 /**
@@ -48,12 +46,12 @@ export async function runStatement<Row extends QueryResultRow>(source: DataSourc
     const config = unnamed.has(source) ? { text: statement.text, values } : { name: statement.name, text: statement.text, values };
     const result = await pool.query<Row>(config);
     const elapsed = performance.now() - started;
-    timings?.statementDone(statement.timedAs ?? statement.name, elapsed / 1000, true);
+    timings?.statementDone(statement.name, elapsed / 1000, true);
     const slowMs = source.options.maxQueryExecutionTime;
     if (slowMs && elapsed > slowMs) logger.logQuerySlow(Math.round(elapsed), statement.text, values);
     return result.rows;
   } catch (error) {
-    timings?.statementDone(statement.timedAs ?? statement.name, (performance.now() - started) / 1000, false);
+    timings?.statementDone(statement.name, (performance.now() - started) / 1000, false);
     logger.logQueryError(error as Error, statement.text, values);
     throw translateDatabaseError(new QueryFailedError(statement.text, values, error as Error));
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readyMedia } from '@jan/domain/testing';
+import { pendingMedia, readyMedia } from '@jan/domain/testing';
 import { newMediaId, type MediaId } from '@jan/mediaid';
 import { Client } from 'pg';
 import { MIGRATIONS, openDatabase, startEmbeddedServer, TypeOrmAuditLog, TypeOrmMediaRepository, type Database } from '../../src';
@@ -121,6 +121,32 @@ describe('embedded database', () => {
       expect(inserts.filter((r) => r === 'quota_exceeded')).toHaveLength(5);
       expect(await repo.usage(owner)).toEqual({ objects: 3, bytes: 30 });
     }
+  });
+
+  it('writes 101 inserts, then 101 markReady calls, of one turn in two statements each, beside transactions on other connections', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `contract-${newMediaId()}`;
+    const now = new Date();
+    const rows = Array.from({ length: 101 }, () => pendingMedia(owner, now));
+    const statements: string[] = [];
+    const stop = db.onStatement((name) => statements.push(name));
+    try {
+      const limits = { maxObjects: 1000, maxBytes: 0 };
+      const limited = Array.from({ length: 4 }, (_, i) => repo.insert(readyMedia(`${owner}-q`, { sha256: sha256Of(`limited-${i}`) }), limits));
+      const inserted = await within(20_000, Promise.all([...rows.map((row) => repo.insert(row)), ...limited]));
+      expect(inserted.every((result) => result.inserted)).toBe(true);
+      // Rows 0 and 1 are twins: one becomes ready, the other is told of it.
+      const facts = (i: number) => ({ bytes: 5, sha256: sha256Of(`ready-${i === 1 ? 0 : i}`), mimeType: 'image/png' as const, retentionUntil: null });
+      const marked = await within(20_000, Promise.all(rows.map((row, i) => repo.markReady(row.id, facts(i), now))));
+      expect(marked.filter((result) => result.inserted)).toHaveLength(100);
+      expect(marked[1]).toMatchObject({ inserted: false, existing: { id: rows[0].id } });
+    } finally {
+      stop();
+    }
+    expect(statements.filter((name) => name === 'media_insert_many')).toHaveLength(1);
+    expect(statements.filter((name) => name === 'media_insert')).toHaveLength(1);
+    // 100 ready rows of 5 bytes, and the twin's row still pending.
+    expect(await repo.usage(owner)).toEqual({ objects: 101, bytes: 500 });
   });
 
   it('keeps an audit trail that refuses updates and prunes by age', async () => {

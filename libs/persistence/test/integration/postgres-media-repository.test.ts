@@ -262,7 +262,7 @@ describe('PostgreSQL database', () => {
     // Timed under one name each, whatever the number of rows (the metric's label values stay few).
     expect(timed).toEqual(['media_insert_many', 'media_mark_ready_many']);
     expect(marks).toHaveLength(1);
-    expect(marks[0]).toMatch(/^WITH r0 AS \(UPDATE media_api\.media_objects m[\s\S]+r2 AS \(UPDATE[\s\S]+UNION ALL SELECT \* FROM r2$/);
+    expect(marks[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
     const expected = rows.map((row, i) => ({ ...row, ...facts[i], status: 'ready' as const, updatedAt: later, uploadExpiresAt: null }));
     expect(ready).toEqual(expected.map((media) => ({ inserted: true, media })));
     for (const media of expected) expect(await repo.findById(media.id)).toEqual(media);
@@ -286,10 +286,47 @@ describe('PostgreSQL database', () => {
     } finally {
       stop();
     }
-    expect(sql[0]).toMatch(/^WITH r0 AS \(UPDATE media_api\.media_objects m[\s\S]+r1 AS \(UPDATE/);
+    expect(sql[0]).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
     expect(results[0]).toMatchObject({ status: 'fulfilled', value: { inserted: true, media: { id: mine.id, status: 'ready' } } });
     expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'media_not_found' } });
     expect(await repo.findById(claimed.id)).toMatchObject({ status: 'pending', claimedAt: expect.any(Date) });
+  });
+
+  it('does not deadlock two shared inserts of the same owners made in different orders', async () => {
+    // Each inserted row adds to its owner's usage slot of the connection (pg_backend_pid() % 16),
+    // locked until the commit: 32 connections put two on some slot, and a statement writing
+    // owner a then b beside one writing b then a on the other would wait for each other.
+    const logs: string[] = [];
+    const many = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 32, logger: (m) => logs.push(m) });
+    const blocker = new Client({ connectionString: DSN });
+    await blocker.connect();
+    const [a, z, b] = ['a', 'z', 'b'].map((name) => `deadlock-${randomBytes(4).toString('hex')}-${name}`);
+    try {
+      const repo = new TypeOrmMediaRepository(many.writer);
+      // The blocker holds every usage slot of z, which each statement writes between a and b, so
+      // that all 32 statements are under way, each holding its first owner's slot, when it lets go.
+      await blocker.query(`INSERT INTO media_api.owner_usage_slots (owner_id, slot, objects, bytes) SELECT $1, s, 0, 0 FROM generate_series(0, 15) AS s`, [z]);
+      await blocker.query('BEGIN');
+      await blocker.query('UPDATE media_api.owner_usage_slots SET objects = objects WHERE owner_id = $1', [z]);
+      const inserts: Array<Promise<unknown>> = [];
+      // Each turn's statement writes a, then b, or the other way round, at random: some two on
+      // one slot write them in opposite orders (one pair in two does; 32 connections make 16 pairs).
+      for (let turn = 0; turn < 32; turn++) {
+        for (const owner of Math.random() < 0.5 ? [b, z, a] : [a, z, b]) inserts.push(repo.insert(pendingMedia(owner, new Date())));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      const results = await Promise.allSettled(inserts);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
+      expect(await repo.usage(a)).toEqual({ objects: 32, bytes: 0 });
+    } finally {
+      await blocker.query('DELETE FROM media_api.media_objects WHERE created_by = ANY($1)', [[a, z, b]]);
+      await blocker.query('DELETE FROM media_api.owner_usage_slots WHERE owner_id = ANY($1)', [[a, z, b]]);
+      await blocker.end();
+      await many.close();
+    }
   });
 
   it('prepares the request-path statements once per connection, then only binds them', async () => {
@@ -307,6 +344,39 @@ describe('PostgreSQL database', () => {
       const prepared: Array<{ name: string }> = await source.query('SELECT name FROM pg_prepared_statements ORDER BY name');
       expect(prepared.map((p) => p.name)).toEqual(['media_by_id', 'media_by_ids', 'media_twin']);
     } finally {
+      await source.destroy();
+    }
+  });
+
+  it('prepares one shared insert and one shared markReady per connection, whatever the sizes of the batches', async () => {
+    // A statement text per batch size was a prepared statement per size on every connection,
+    // each holding its plans for the connection's life: about 100 kB per row of the batch, so
+    // half a gigabyte per connection once it had met every size up to 100.
+    const source = new DataSource({ type: 'postgres', url: DSN, poolSize: 1 });
+    await source.initialize();
+    const owner = `contract-prepared-${randomBytes(6).toString('hex')}`;
+    try {
+      const repo = new TypeOrmMediaRepository(source);
+      const planBytes = async () => {
+        const [{ bytes }]: Array<{ bytes: string | null }> = await source.query(
+          `SELECT sum(total_bytes) AS bytes FROM pg_backend_memory_contexts WHERE name IN ('CachedPlanSource', 'CachedPlan', 'CachedPlanQuery')`,
+        );
+        return Number(bytes ?? 0);
+      };
+      const before = await planBytes();
+      for (const size of [2, 3, 5, 8, 13, 21, 34]) {
+        const now = new Date();
+        const rows = Array.from({ length: size }, () => pendingMedia(owner, now));
+        await Promise.all(rows.map((row) => repo.insert(row)));
+        const facts = () => ({ bytes: 0, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png' as const, retentionUntil: null });
+        const marked = await Promise.all(rows.map((row) => repo.markReady(row.id, facts(), now)));
+        expect(marked.every((result) => result.inserted)).toBe(true);
+      }
+      const prepared: Array<{ name: string }> = await source.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'media\\_%' ORDER BY name`);
+      expect(prepared.map((p) => p.name)).toEqual(['media_insert_many', 'media_mark_ready_many']);
+      expect(await planBytes()).toBeLessThan(before + 2_000_000);
+    } finally {
+      await source.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
       await source.destroy();
     }
   });
@@ -467,16 +537,14 @@ describe('request-path statements, in a fresh database', () => {
         stopMarks();
       }
       expect(marks).toHaveLength(1);
-      expect(marks[0].text).toMatch(/^WITH r0 AS \(UPDATE/);
+      expect(marks[0].text).toMatch(/^UPDATE media_api\.media_objects m[\s\S]+FROM unnest\(/);
       // Again on pending rows (the ones just made ready are not): three new ones.
       const again = rows.map(() => pendingMedia(owner, now));
       for (const row of again) await repo.insert(row);
       const touchedByMarks = await touched(marks[0], (parameters) => {
-        // Six parameters a row: its id first, its sha256 third.
-        again.forEach((row, i) => {
-          parameters[i * 6] = row.id;
-          parameters[i * 6 + 2] = randomBytes(32).toString('hex');
-        });
+        // An array per parameter: the ids first, the sha256s third.
+        parameters[0] = again.map((row) => row.id);
+        parameters[2] = again.map(() => randomBytes(32).toString('hex'));
       });
       expect(touchedByMarks).toBeLessThan(20);
     } finally {
