@@ -101,10 +101,10 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
             plan,
             progress,
             options.batchSize ?? DEFAULT_BATCH,
-            (sofar) => {
-              // What a failure leaves behind is reported like an interruption: exactly what was deleted.
-              if (json) context.io.stdout.write(JSON.stringify(purgeReport(sofar.deleted, false, notFound, false, sofar.failed, false, true), null, 2) + '\n');
-              else context.io.stderr.write(`deleted ${plural(sofar.deleted.length, 'object')} before the failure\n`);
+            (soFar) => {
+              // Reported like an interruption: what the service confirmed deleted before the failing request.
+              if (json) context.io.stdout.write(JSON.stringify(purgeReport(soFar.deleted, false, notFound, false, soFar.failed, false, true), null, 2) + '\n');
+              else context.io.stderr.write(`deleted ${plural(soFar.deleted.length, 'object')} before the failure\n`);
             },
             () => stoppedBy !== undefined,
           );
