@@ -32,6 +32,13 @@ export const ExitCode = {
    * started; the report lists exactly what was deleted. 128 + SIGINT, as shells report it.
    */
   Interrupted: 130,
+  /**
+   * Whoever read stdout (or stderr) went away (`jan media ls | head`): the CLI ends quietly, as a
+   * process killed by SIGPIPE does; 128 + SIGPIPE, as shells report it (`set -o pipefail` sees it).
+   */
+  BrokenPipe: 141,
+  /** SIGTERM (`timeout`, a CI runner, Kubernetes) during `purge --yes`: as {@link Interrupted}. 128 + SIGTERM. */
+  Terminated: 143,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -59,10 +66,12 @@ export class UsageError extends CliError {
  * is an answer the CLI does not understand: exit 1 with code `unexpected`, never a made-up result.
  */
 export function understood<T>(answer: T, ok: (answer: T) => boolean, endpoint: string): T {
-  if (typeof answer !== 'object' || answer === null || !ok(answer)) {
-    throw new CliError(`unexpected answer from ${endpoint}: is --url (MEDIA_API_URL) this service's base URL?`, ExitCode.Unexpected, 'unexpected');
-  }
+  if (typeof answer !== 'object' || answer === null || !ok(answer)) throw unexpectedAnswer(endpoint);
   return answer;
+}
+
+export function unexpectedAnswer(endpoint: string): CliError {
+  return new CliError(`unexpected answer from ${endpoint}: is --url (MEDIA_API_URL) this service's base URL?`, ExitCode.Unexpected, 'unexpected');
 }
 
 /** Maps anything thrown by a command to the exit code that describes it. */

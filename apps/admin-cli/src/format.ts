@@ -68,3 +68,30 @@ export function renderFields(fields: ReadonlyArray<readonly [string, string]>): 
   const width = Math.max(0, ...fields.map(([label]) => label.length));
   return fields.map(([label, value]) => `${label.padEnd(width)}  ${sanitize(value)}`.trimEnd()).join('\n') + '\n';
 }
+
+/** Characters no shell treats specially, anywhere in a word (not `=`: zsh expands a leading one). */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+:,./-]+$/;
+
+/**
+ * `value` as one shell word that gives back exactly `value` when pasted into a shell: bare when
+ * nothing in it is special, else in single quotes. Control characters (from the service, or typed)
+ * are written as `$'\xHH'` (bash, zsh, ksh, POSIX.1-2024 sh) so they never reach the terminal.
+ */
+export function shellQuote(value: string): string {
+  if (SHELL_SAFE.test(value)) return value;
+  if (value === '') return "''";
+  return value
+    .split(/([\u0000-\u001f\u007f-\u009f]+)/)
+    .filter((part) => part !== '')
+    .map((part) =>
+      /^[\u0000-\u001f\u007f-\u009f]/.test(part)
+        ? `$'${[...Buffer.from(part, 'utf8')].map((byte) => `\\x${byte.toString(16).padStart(2, '0')}`).join('')}'`
+        : `'${part.replace(/'/g, `'\\''`)}'`,
+    )
+    .join('');
+}
+
+/** A command line that a shell runs with exactly these arguments. */
+export function shellCommand(args: readonly string[]): string {
+  return args.map(shellQuote).join(' ');
+}

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { ExitCode } from './exit-codes';
 
 /** A stream the CLI writes to; `isTTY` decides whether prompts and progress bars appear. */
 export interface OutputStream {
@@ -22,11 +23,16 @@ export interface CliIO {
   /** Transport for the SDK (tests inject one; default: global fetch). */
   fetch?: typeof fetch;
   /**
-   * Calls `listener` on the next Ctrl-C (SIGINT) instead of ending the process.
-   * The returned function removes it again, after which Ctrl-C ends the process as usual.
+   * Calls `listener` on the next Ctrl-C (SIGINT) or SIGTERM instead of ending the process. The
+   * returned function removes it again; so does the first signal, after which a second one ends the
+   * process as usual.
    */
-  onInterrupt(listener: () => void): () => void;
+  onInterrupt(listener: (signal: StopSignal) => void): () => void;
 }
+
+/** The signals that ask `purge --yes` to stop after the batch in flight. */
+export type StopSignal = 'SIGINT' | 'SIGTERM';
+const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM'];
 
 /** The real process. */
 export function processIO(): CliIO {
@@ -52,14 +58,31 @@ export function processIO(): CliIO {
       }
     },
     onInterrupt(listener) {
-      const once = () => {
-        process.removeListener('SIGINT', once);
-        listener();
+      const stopListening = () => {
+        for (const signal of STOP_SIGNALS) process.removeListener(signal, once);
       };
-      process.on('SIGINT', once);
-      return () => process.removeListener('SIGINT', once);
+      const once = (signal: StopSignal) => {
+        stopListening();
+        listener(signal);
+      };
+      for (const signal of STOP_SIGNALS) process.on(signal, once);
+      return stopListening;
     },
   };
+}
+
+/**
+ * `jan media ls | head`: once the reader has gone, a write fails with EPIPE. Node ignores SIGPIPE
+ * and would print the error's stack; the CLI ends at once and silently instead, with the status of
+ * a process killed by SIGPIPE (141), as `cat`, `grep` or `seq` do. Nothing could be shown anyway.
+ */
+export function endQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(ExitCode.BrokenPipe);
+      throw error;
+    });
+  }
 }
 
 function isAbort(error: unknown): boolean {

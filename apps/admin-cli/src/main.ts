@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { processIO } from './io';
+import { endQuietlyOnBrokenPipe, processIO } from './io';
 import { run } from './program';
+
+endQuietlyOnBrokenPipe();
 
 run(process.argv.slice(2), processIO()).then(
   (code) => {

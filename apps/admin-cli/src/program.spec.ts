@@ -94,6 +94,8 @@ describe('jan (in-process, scripted service)', () => {
       ['usage', ['media', 'usage', '--owner', 'u1']],
       ['purge', ['media', 'purge', ID]],
       ['purge --yes', ['media', 'purge', ID, '--yes']],
+      ['ls', ['media', 'ls']],
+      ['ls --all', ['media', 'ls', '--all']],
     ])('%s: a 200 of some other JSON exits 1 with code "unexpected", printing no result', async (_what, argv) => {
       const h = harness(() => json(200, { status: 'ok' }));
       expect(await h.run(...argv, '--json')).toBe(ExitCode.Unexpected);
@@ -227,7 +229,24 @@ describe('jan (in-process, scripted service)', () => {
       expect(h.stdout.text.split('\n')[0]).toMatch(/^ID\s+OWNER\s+TYPE\s+SIZE\s+STATUS\s+PINNED\s+CREATED\s+RETENTION$/);
       expect(h.stdout.text).toContain(ID);
       expect(h.stdout.text).not.toContain(ID2);
-      expect(h.stderr.text).toContain(`jan media ls --owner u1 --cursor ${ID}`);
+      expect(h.stderr.text).toContain(`more objects: jan media ls --owner u1 --limit 1 --cursor ${ID}  (or --all)`);
+    });
+
+    it('prints a next-page command that keeps --url, --owner and --limit, quoted for a shell', async () => {
+      const h = harness(() => json(200, { ...(pages[''] as object), next_cursor: "c'1 $x" }));
+      const owner = `o'brien;rm -rf "$HOME" & \`id\``;
+      expect(await h.run('media', 'ls', '--url', `${BASE_URL}/media api`, '--owner', owner, '--limit', '7', '--admin-key', 'secret-admin-key')).toBe(ExitCode.Ok);
+      expect(h.stderr.text).toBe(
+        `more objects: jan media ls --url '${BASE_URL}/media api' --owner 'o'\\''brien;rm -rf "$HOME" & \`id\`' --limit 7 --cursor 'c'\\''1 $x'  (or --all)\n`,
+      );
+      expect(h.stderr.text).not.toContain('secret-admin-key');
+    });
+
+    it('an answer without items is not an empty page, on any page of --all', async () => {
+      const h = harness((request) => (request.url.searchParams.get('cursor') ? json(200, { status: 'ok' }) : json(200, pages[''])));
+      expect(await h.run('media', 'ls', '--all', '--json')).toBe(ExitCode.Unexpected);
+      expect(h.stdout.text).toBe('');
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'unexpected', exit_code: ExitCode.Unexpected });
     });
 
     it('follows cursors with --all and prints one JSON document', async () => {
@@ -405,6 +424,52 @@ describe('jan (in-process, scripted service)', () => {
       expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Interrupted);
       expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Interrupted });
+    });
+
+    it('on SIGTERM stops like on Ctrl-C, reports exactly what was deleted and exits 143', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) h.interrupt('SIGTERM');
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.Terminated);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('deleted 1 object, then stopped (terminated (SIGTERM))\n');
+      expect(h.stderr.text).toContain('terminated (SIGTERM): stopping after the batch in flight (SIGTERM again to quit at once)');
+      expect(h.stderr.text).toContain('error: terminated (SIGTERM): deleted 1 object; the rest were not deleted');
+
+      const machine = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) machine.interrupt('SIGTERM');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Terminated);
+      expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
+      expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Terminated });
+    });
+
+    it('with --json, a failing batch still reports exactly what was deleted before it', async () => {
+      const service = purgeService([ID, ID2, ID3], { refused: [ID] });
+      let calls = 0;
+      const h = harness((request) => (++calls === 4 ? json(503, { error: 'storage down', code: 'storage_unavailable' }) : service(request)));
+      expect(await h.run('media', 'purge', ID, ID2, ID3, 'jan_01hqr8v9k2x3f4g5h6j7k8m9zz', '--yes', '--batch-size', '1', '--retries', '0', '--json')).toBe(
+        ExitCode.Server,
+      );
+      expect(JSON.parse(h.stdout.text)).toEqual({
+        dry_run: false,
+        count: 1,
+        purged: [ID2],
+        not_found: ['jan_01hqr8v9k2x3f4g5h6j7k8m9zz'],
+        failed: [{ id: ID, code: 'storage_unavailable' }],
+        aborted: true,
+      });
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'storage_unavailable', status: 503, exit_code: ExitCode.Server });
+
+      // A failure before the first delete: nothing was deleted, and the report says so.
+      const first = harness((request) => (request.json.dry_run ? purgeService([ID])(request) : json(500, { error: 'boom', code: 'internal' })));
+      expect(await first.run('media', 'purge', ID, '--yes', '--retries', '0', '--json')).toBe(ExitCode.Server);
+      expect(JSON.parse(first.stdout.text)).toEqual({ dry_run: false, count: 0, purged: [], not_found: [], aborted: true });
     });
 
     it('listens for Ctrl-C only while deleting', async () => {

@@ -22,6 +22,8 @@ Exit codes:
   5    server: the service failed, rate-limited us, or could not be reached
   6    cancelled at the confirmation prompt (nothing changed)
   130  interrupted (Ctrl-C) during purge --yes: what was deleted is reported; the rest was not
+  141  the reader of the output went away (jan media ls | head): ended quietly, as on SIGPIPE
+  143  terminated (SIGTERM) during purge --yes: as 130
 
 Environment:
   MEDIA_API_URL      service root, e.g. http://localhost:8285 (or --url)

@@ -13,11 +13,14 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  // Ids, never the keys: each is the audit actor of what its key does (docs/operations.md).
+  const principals = app.get(PrincipalResolver);
   const lines = [
     `Jan Media API listening on http://${config.host}:${port} (public URL ${config.publicUrl})`,
     `  database: ${running.database.engine === 'embedded' ? `embedded (${config.dataDir}/pglite)` : 'PostgreSQL'}; storage: ${config.storageBackend}`,
     `  OpenAPI: ${config.publicUrl}/docs`,
-    `  service key ids: ${app.get(PrincipalResolver).serviceKeyIds.join(', ') || 'none'}`,
+    `  service key ids: ${principals.serviceKeyIds.join(', ') || 'none'}`,
+    `  admin key ids: ${principals.adminKeyIds.join(', ') || 'none'}`,
   ];
   if (running.generatedServiceKey) {
     lines.push(`  service key (generated, kept in ${config.dataDir}/secrets/service-key): ${running.generatedServiceKey}`);

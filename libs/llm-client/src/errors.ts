@@ -10,6 +10,7 @@
  * ├── APIConnectionError (no HTTP answer at all)
  * │   └── APIConnectionTimeoutError
  * ├── APIUserAbortError (the caller's AbortSignal fired)
+ * ├── UnexpectedResponseError (a 2xx whose JSON is not the endpoint's answer)
  * └── StorageUploadError (uploadDirect: the signed-URL upload to storage failed)
  */
 export class MediaClientError extends Error {
@@ -112,6 +113,22 @@ export class APIConnectionTimeoutError extends APIConnectionError {
 export class APIUserAbortError extends MediaClientError {
   constructor(message = 'Request was aborted.', options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/**
+ * The service answered 2xx with JSON that is not what the endpoint answers: most often another
+ * JSON service behind `baseURL` (a gateway's status page, say). Thrown instead of making up a
+ * result, such as an empty listing, from an answer the SDK does not understand.
+ */
+export class UnexpectedResponseError extends MediaClientError {
+  readonly code = 'unexpected_response';
+  /** `METHOD /path` of the endpoint that answered. */
+  readonly endpoint: string;
+
+  constructor(endpoint: string, expected: string) {
+    super(`${endpoint} answered JSON without ${expected}: is baseURL the Jan Media API's root?`);
+    this.endpoint = endpoint;
   }
 }
 

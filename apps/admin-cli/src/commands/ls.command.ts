@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import type { AdminMediaListItem } from '@jan/media-client';
-import { formatBool, formatBytes, formatDate, formatValue, renderTable } from '../format';
+import { UnexpectedResponseError, type AdminMediaListItem } from '@jan/media-client';
+import { unexpectedAnswer } from '../exit-codes';
+import { formatBool, formatBytes, formatDate, formatValue, renderTable, shellCommand } from '../format';
 import { positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
 
@@ -27,21 +28,40 @@ export function registerLsCommand(media: Command, context: CommandContext): void
       const params = { owner: options.owner, limit: options.limit, cursor: options.cursor };
       let items: AdminMediaListItem[];
       let nextCursor: string | null;
-      if (options.all) {
-        items = [];
-        for await (const page of admin.pages(params)) items.push(...page.items);
-        nextCursor = null;
-      } else {
-        const page = await admin.list(params);
-        items = page.items;
-        nextCursor = page.nextCursor;
+      try {
+        if (options.all) {
+          items = [];
+          for await (const page of admin.pages(params)) items.push(...page.items);
+          nextCursor = null;
+        } else {
+          const page = await admin.list(params);
+          items = page.items;
+          nextCursor = page.nextCursor;
+        }
+      } catch (error) {
+        // Another JSON service behind --url: never "(no objects)" made up from its answer.
+        if (error instanceof UnexpectedResponseError) throw unexpectedAnswer('the list endpoint');
+        throw error;
       }
       context.output(command, { items, next_cursor: nextCursor }, () => renderList(items));
       if (nextCursor) {
-        const owner = options.owner ? ` --owner ${options.owner}` : '';
-        context.note(command, `more objects: jan media ls${owner} --cursor ${nextCursor}  (or --all)`);
+        const next = nextPageCommand({ url: context.globals(command).url, owner: options.owner, limit: options.limit, cursor: nextCursor });
+        context.note(command, `more objects: ${next}  (or --all)`);
       }
     });
+}
+
+/**
+ * The command that prints the next page, ready to paste into a shell: the same URL flag, owner and
+ * page size, quoted where a shell would change them. Credentials are never repeated.
+ */
+export function nextPageCommand(page: { url?: string; owner?: string; limit?: number; cursor: string }): string {
+  const args = ['jan', 'media', 'ls'];
+  if (page.url !== undefined) args.push('--url', page.url);
+  if (page.owner !== undefined) args.push('--owner', page.owner);
+  if (page.limit !== undefined) args.push('--limit', String(page.limit));
+  args.push('--cursor', page.cursor);
+  return shellCommand(args);
 }
 
 export function renderList(items: readonly AdminMediaListItem[]): string {

@@ -5,6 +5,7 @@ import { CliError, ExitCode, understood, UsageError } from '../exit-codes';
 import { createProgress, type Progress } from '../progress';
 import { positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
+import type { StopSignal } from '../io';
 
 interface PurgeOptions {
   expired?: boolean;
@@ -84,13 +85,13 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
           label: 'purging',
         });
-        // Ctrl-C finishes the batch in flight (the service completes it anyway) and starts no
-        // other, so the report lists exactly what was deleted; a second Ctrl-C ends the process.
-        let stopRequested = false;
-        const stopWatching = context.io.onInterrupt(() => {
-          stopRequested = true;
+        // Ctrl-C or SIGTERM finishes the batch in flight (the service completes it anyway) and
+        // starts no other, so the report lists exactly what was deleted; a second signal ends the process.
+        let stoppedBy: StopSignal | undefined;
+        const stopWatching = context.io.onInterrupt((signal) => {
+          stoppedBy = signal;
           progress.stop();
-          if (!json) context.io.stderr.write('interrupted: stopping after the batch in flight (Ctrl-C again to quit at once)\n');
+          if (!json) context.io.stderr.write(`${stopNote(signal)}: stopping after the batch in flight (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`);
         });
         let outcome: PurgeOutcome;
         try {
@@ -100,10 +101,12 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
             plan,
             progress,
             options.batchSize ?? DEFAULT_BATCH,
-            (done) => {
-              if (!json) context.io.stderr.write(`deleted ${plural(done, 'object')} before the failure\n`);
+            (soFar) => {
+              // Reported like an interruption: what the service confirmed deleted before the failing request.
+              if (json) context.io.stdout.write(JSON.stringify(purgeReport(soFar.deleted, false, notFound, false, soFar.failed, false, true), null, 2) + '\n');
+              else context.io.stderr.write(`deleted ${plural(soFar.deleted.length, 'object')} before the failure\n`);
             },
-            () => stopRequested,
+            () => stoppedBy !== undefined,
           );
         } finally {
           stopWatching();
@@ -111,13 +114,13 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
         const { deleted, failed, more, interrupted } = outcome;
         context.output(command, purgeReport(deleted, false, notFound, more, failed, interrupted), () =>
           interrupted
-            ? `deleted ${plural(deleted.length, 'object')}, then stopped (interrupted)\n`
+            ? `deleted ${plural(deleted.length, 'object')}, then stopped (${stopNote(stoppedBy)})\n`
             : `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`,
         );
         if (interrupted) {
           throw new CliError(
-            `interrupted: deleted ${plural(deleted.length, 'object')}; the rest were not deleted (run the same command again to continue)`,
-            ExitCode.Interrupted,
+            `${stopNote(stoppedBy)}: deleted ${plural(deleted.length, 'object')}; the rest were not deleted (run the same command again to continue)`,
+            stoppedBy === 'SIGTERM' ? ExitCode.Terminated : ExitCode.Interrupted,
             'interrupted',
           );
         }
@@ -154,7 +157,7 @@ export async function executePurge(
   firstPlan: AdminPurgeResult,
   progress: Progress,
   batchSize: number,
-  onFailure: (deletedSoFar: number) => void = () => {},
+  onFailure: (soFar: Omit<PurgeOutcome, 'more' | 'interrupted'>) => void = () => {},
   stopRequested: () => boolean = () => false,
 ): Promise<PurgeOutcome> {
   const deleted: string[] = [];
@@ -200,14 +203,14 @@ export async function executePurge(
     }
   } catch (error) {
     progress.stop();
-    onFailure(deleted.length);
+    onFailure({ deleted, failed: [...failed.values()] });
     throw error;
   }
   progress.stop();
   return { deleted, failed: [...failed.values()], more: false, interrupted: false };
 }
 
-/** What a purge did: `interrupted` when Ctrl-C stopped it before everything matching was deleted. */
+/** What a purge did: `interrupted` when Ctrl-C or SIGTERM stopped it before everything matching was deleted. */
 export interface PurgeOutcome {
   deleted: string[];
   failed: PurgeFailure[];
@@ -222,6 +225,7 @@ export function purgeReport(
   more: boolean,
   failed: readonly PurgeFailure[] = [],
   interrupted = false,
+  aborted = false,
 ) {
   return {
     dry_run: dryRunOnly,
@@ -231,7 +235,13 @@ export function purgeReport(
     ...(more ? { truncated: true } : {}),
     ...(failed.length ? { failed } : {}),
     ...(interrupted ? { interrupted: true } : {}),
+    ...(aborted ? { aborted: true } : {}),
   };
+}
+
+/** How the stop is named to humans: Ctrl-C is an interruption, SIGTERM a termination. */
+function stopNote(signal: StopSignal | undefined): string {
+  return signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted';
 }
 
 /** An object the service could not delete this time, with the stable code of why. */

@@ -1,4 +1,4 @@
-import type { CliIO, OutputStream } from '../io';
+import type { CliIO, OutputStream, StopSignal } from '../io';
 import { run } from '../program';
 
 export const BASE_URL = 'http://127.0.0.1:8285';
@@ -50,8 +50,8 @@ export interface Harness {
   stdout: MemoryStream;
   stderr: MemoryStream;
   questions: string[];
-  /** Ctrl-C: calls what the CLI registered with `onInterrupt`; false when nothing listened. */
-  interrupt(): boolean;
+  /** Ctrl-C (or `signal`): calls what the CLI registered with `onInterrupt`; false when nothing listened. */
+  interrupt(signal?: StopSignal): boolean;
   run(...argv: string[]): Promise<number>;
 }
 
@@ -64,7 +64,7 @@ export function harness(
   const stdout = new MemoryStream();
   const stderr = new MemoryStream(options.ttyStderr ?? false);
   const questions: string[] = [];
-  const interruptListeners = new Set<() => void>();
+  const interruptListeners = new Set<(signal: StopSignal) => void>();
   const fetchImpl = (async (input: string | URL | Request, init: RequestInit = {}) => {
     const body = typeof init.body === 'string' ? init.body : init.body ? await new Response(init.body).text() : '';
     const request: RecordedRequest = {
@@ -91,10 +91,10 @@ export function harness(
       return () => interruptListeners.delete(listener);
     },
   };
-  const interrupt = () => {
+  const interrupt = (signal: StopSignal = 'SIGINT') => {
     const listeners = [...interruptListeners];
     interruptListeners.clear();
-    for (const listener of listeners) listener();
+    for (const listener of listeners) listener(signal);
     return listeners.length > 0;
   };
   return { requests, stdout, stderr, questions, interrupt, run: (...argv) => run(argv, io) };

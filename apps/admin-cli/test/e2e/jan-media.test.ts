@@ -220,9 +220,37 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect(everything.items.map((i: { id: string }) => i.id)).toEqual(seeded);
       expect(everything.items.every((i: { owner: string; status: string }) => i.owner === owner && i.status === 'ready')).toBe(true);
 
+      // The hint is a command line: run as printed (with `jan` the built binary), it prints the next page.
+      const shellOwner = `${uniqueOwner()};o'k$(x)&"y"`;
+      const shellSeeded = [await ingest(shellOwner), await ingest(shellOwner), await ingest(shellOwner)].map((o) => o.id).sort();
+      const page1 = await jan(['media', 'ls', '--owner', shellOwner, '--limit', '2'], env);
+      const next = /^more objects: (.*)  \(or --all\)$/m.exec(page1.stderr)?.[1];
+      expect(next).toMatch(/^jan media ls --owner '.*' --limit 2 --cursor \S+$/);
+      const page2 = await runProcess('bash', ['-c', `node="$0"; cli="$1"; jan() { "$node" "$cli" "$@"; }; ${next!} --json`, process.execPath, CLI_MAIN], env);
+      expect(page2.code).toBe(0);
+      expect(json(page2).items.map((i: { id: string }) => i.id)).toEqual(shellSeeded.slice(2));
+
       const nobody = await jan(['media', 'ls', '--owner', uniqueOwner('nobody')], env);
       expect(nobody.code).toBe(0);
       expect(nobody.stdout).toBe('(no objects)\n');
+    });
+
+    it('ends quietly with 141 (as on SIGPIPE) when the reader of its output goes away, as with `| head`', async () => {
+      const owner = uniqueOwner();
+      await ingest(owner);
+      for (const args of [['media', 'ls', '--owner', owner], ['media', 'ls', '--owner', owner, '--all', '--json']]) {
+        const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        // The reader quits before the listing arrives: the CLI's write finds the pipe closed (EPIPE).
+        child.stdout.destroy();
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect(stderr).toBe('');
+        expect(code).toBe(141);
+      }
+      // Through a real shell pipeline: head reads the first line and quits; no stack trace reaches the terminal.
+      const piped = await runProcess('bash', ['-c', `set -o pipefail; "$0" "$1" media ls --owner "$2" --limit 1 --all | head -c 0; echo "status $?" >&2`, process.execPath, CLI_MAIN, owner], env);
+      expect(piped.stderr).toMatch(/^status (0|141)\n$/);
     });
 
     it("reports an owner's usage as a table or JSON", async () => {
@@ -354,17 +382,20 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect((await jan(['media', 'describe', kept.id], env)).code).toBe(0);
     });
 
-    it('on SIGINT reports exactly the objects it deleted, as JSON, and exits 130', async () => {
-      const owner = uniqueOwner();
-      const ids: string[] = [];
-      for (let i = 0; i < 40; i++) ids.push((await ingest(owner)).id);
+    /** `purge --owner … --yes --batch-size 1 --json`, spawned; `act` runs once the first objects are gone. */
+    const purgeUntil = async (
+      owner: string,
+      seeded: number,
+      act: (child: ReturnType<typeof spawn>) => Promise<void> | void,
+      purgeEnv: Record<string, string> = env,
+    ) => {
       const db = new Client({ connectionString: postgresDsn() });
       await db.connect();
       try {
         const left = async () =>
           Number((await db.query(`SELECT count(*) FROM media_api.media_objects WHERE created_by = $1`, [owner])).rows[0].count);
-        const child = spawn(process.execPath, [CLI_MAIN, 'media', 'purge', '--owner', owner, '--yes', '--batch-size', '1', '--json'], {
-          env: { PATH: process.env.PATH ?? '', ...env },
+        const child = spawn(process.execPath, [CLI_MAIN, 'media', 'purge', '--owner', owner, '--yes', '--batch-size', '1', '--retries', '0', '--json'], {
+          env: { PATH: process.env.PATH ?? '', ...purgeEnv },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let stdout = '';
@@ -372,21 +403,60 @@ describe('jan media (spawned CLI against the running service)', () => {
         child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
         const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-        while ((await left()) === ids.length) await new Promise((r) => setTimeout(r, 20));
-        child.kill('SIGINT');
-        expect(await exited).toBe(130);
-
-        const report = json({ code: 130, stdout, stderr });
-        expect(report).toMatchObject({ dry_run: false, interrupted: true, not_found: [] });
-        expect(report.count).toBe(report.purged.length);
-        expect(report.count).toBeLessThan(ids.length);
-        expect(JSON.parse(stderr)).toMatchObject({ code: 'interrupted', exit_code: 130 });
-        // What it says it deleted is gone, and everything else is still there.
-        const remaining = json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items.map((i: { id: string }) => i.id);
-        expect([...remaining, ...report.purged].sort()).toEqual([...ids].sort());
-        expect(await left()).toBe(remaining.length);
+        while ((await left()) === seeded) await new Promise((r) => setTimeout(r, 20));
+        await act(child);
+        const code = await exited;
+        const remaining: string[] = (await db.query(`SELECT id FROM media_api.media_objects WHERE created_by = $1`, [owner])).rows.map((r) => r.id);
+        return { code, stdout, stderr, remaining };
       } finally {
         await db.end();
+      }
+    };
+
+    it.each([
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const)('on %s reports exactly the objects it deleted, as JSON, and exits %d', async (signal, exitCode) => {
+      const owner = uniqueOwner();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push((await ingest(owner)).id);
+      const result = await purgeUntil(owner, ids.length, (child) => {
+        child.kill(signal);
+      });
+      expect(result.code).toBe(exitCode);
+
+      const report = json(result);
+      expect(report).toMatchObject({ dry_run: false, interrupted: true, not_found: [] });
+      expect(report.count).toBe(report.purged.length);
+      expect(report.count).toBeLessThan(ids.length);
+      expect(JSON.parse(result.stderr)).toMatchObject({ code: 'interrupted', exit_code: exitCode });
+      // What it says it deleted is gone, and everything else is still there.
+      expect([...result.remaining, ...report.purged].sort()).toEqual([...ids].sort());
+      const listed = json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items.map((i: { id: string }) => i.id);
+      expect(listed.sort()).toEqual([...result.remaining].sort());
+    });
+
+    it('when the service goes away mid-purge, --json still reports what was deleted before the failure (exit 5)', async () => {
+      const own = await startMediaService();
+      try {
+        const owner = uniqueOwner();
+        const seeder = new MediaClient({ baseURL: own.baseUrl, serviceKey: SERVICE_KEY, env: {} });
+        const ids: string[] = [];
+        for (let i = 0; i < 40; i++) ids.push((await seeder.media.ingestDataUrl(dataUrl(pngImage(Date.now() % 100_000 + ++counter * 101)), {}, { userId: owner })).id);
+        const result = await purgeUntil(owner, ids.length, () => own.stop(), { ...env, MEDIA_API_URL: own.baseUrl });
+        expect(result.code).toBe(5);
+
+        const report = json(result);
+        expect(report).toMatchObject({ dry_run: false, aborted: true, not_found: [] });
+        expect(report.count).toBe(report.purged.length);
+        expect(report.count).toBeGreaterThan(0);
+        expect(JSON.parse(result.stderr)).toMatchObject({ code: 'connection_error', exit_code: 5 });
+        // Everything reported is gone; of the rest, only the batch whose answer was lost may be.
+        expect(result.remaining.filter((id) => report.purged.includes(id))).toEqual([]);
+        const unreported = ids.filter((id) => !report.purged.includes(id) && !result.remaining.includes(id));
+        expect(unreported.length).toBeLessThanOrEqual(1);
+      } finally {
+        await own.stop();
       }
     });
 

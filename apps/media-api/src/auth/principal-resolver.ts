@@ -42,6 +42,11 @@ export class PrincipalResolver {
     return this.options.serviceKeys.values;
   }
 
+  /** The ids of the configured admin keys, in order: the audit actor of what each key does. */
+  get adminKeyIds(): string[] {
+    return this.options.adminKeys.values;
+  }
+
   async resolve(headers: Headers): Promise<Principal> {
     const adminKey = single(headers['x-media-admin-key']);
     if (adminKey !== undefined) {

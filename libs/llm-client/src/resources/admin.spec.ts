@@ -1,4 +1,5 @@
 import { MediaClient } from '../client';
+import { MediaClientError, UnexpectedResponseError } from '../errors';
 import { BASE_URL, fakeFetch, json, MEDIA_OBJECT, type Handler } from '../testing/fake-fetch';
 
 const ID = MEDIA_OBJECT.id;
@@ -83,6 +84,38 @@ describe('admin resource', () => {
       break;
     }
     expect(calls.length).toBe(before + 1);
+  });
+
+  it.each([
+    ['another JSON service', { status: 'ok' }],
+    ['items that is not an array', { items: { id: ID }, next_cursor: null }],
+    ['a next_cursor that is not a string', { items: [], next_cursor: 42 }],
+    ['a JSON array', [{ id: ID }]],
+    ['JSON null', null],
+  ])('rejects a 200 holding %s instead of making up an empty page', async (_what, body) => {
+    const { client } = setup(() => json(200, body));
+    const listed = client.admin.list({ owner: 'u1' });
+    await expect(listed).rejects.toBeInstanceOf(UnexpectedResponseError);
+    await expect(client.admin.list()).rejects.toMatchObject({ code: 'unexpected_response', endpoint: 'GET /v1/admin/media' });
+    await expect(client.admin.list()).rejects.toBeInstanceOf(MediaClientError);
+  });
+
+  it('rejects a later page of the wrong shape while walking, and still takes a page without next_cursor for the last', async () => {
+    const { client } = setup((request) =>
+      request.url.searchParams.get('cursor') ? json(200, { status: 'ok' }) : json(200, { items: [{ id: 'a' }], next_cursor: 'p2' }),
+    );
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const item of await client.admin.list()) seen.push(item.id);
+      })(),
+    ).rejects.toBeInstanceOf(UnexpectedResponseError);
+    expect(seen).toEqual(['a']);
+
+    const last = setup(() => json(200, { items: [{ id: 'z' }] }));
+    const page = await last.client.admin.list();
+    expect(page.items).toEqual([{ id: 'z' }]);
+    expect(page.hasNextPage()).toBe(false);
   });
 
   it('reads usage for an owner', async () => {

@@ -1,4 +1,5 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
+import { UnexpectedResponseError } from '../errors.ts';
 import type {
   AdminListParams,
   AdminMediaDescription,
@@ -12,7 +13,9 @@ import type {
 
 /**
  * One page of `GET /v1/admin/media`. Iterate it with `for await` to walk every item from here
- * to the last page, or use `iterPages()` for whole pages.
+ * to the last page, or use `iterPages()` for whole pages. An answer without an `items` array (or
+ * with a `next_cursor` that is not a string) throws {@link UnexpectedResponseError}: an empty
+ * page made up from it would read as "no objects".
  */
 export class AdminMediaPage implements AsyncIterable<AdminMediaListItem> {
   readonly items: AdminMediaListItem[];
@@ -24,8 +27,14 @@ export class AdminMediaPage implements AsyncIterable<AdminMediaListItem> {
     private readonly options: RequestOptions,
     response: AdminMediaListResponse,
   ) {
-    this.items = response.items ?? [];
-    this.nextCursor = response.next_cursor ?? null;
+    const body: unknown = response;
+    const answer = typeof body === 'object' && body !== null ? (body as Partial<AdminMediaListResponse>) : {};
+    if (!Array.isArray(answer.items)) throw new UnexpectedResponseError('GET /v1/admin/media', 'an items array');
+    if (answer.next_cursor !== undefined && answer.next_cursor !== null && typeof answer.next_cursor !== 'string') {
+      throw new UnexpectedResponseError('GET /v1/admin/media', 'a string or null next_cursor');
+    }
+    this.items = answer.items;
+    this.nextCursor = answer.next_cursor ?? null;
   }
 
   hasNextPage(): boolean {
