@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { MediaClient, NotFoundError } from '@jan/media-client';
+import { MediaClient, NotFoundError, type Usage } from '@jan/media-client';
 import { nonNegativeInt, positiveInt } from './arguments';
 import type { CommandContext } from './command-context';
 import { registerDescribeCommand } from './commands/describe.command';
@@ -102,8 +102,10 @@ function clientFor(connection: ConnectionConfig, io: CliIO): MediaClient {
 /**
  * The service answers an authenticated non-admin on an admin endpoint with the 404 of an unknown
  * route, so a wrong `--url` and a token without the admin role look alike. One more request tells
- * them apart: `GET /v1/usage` with the same token answers any authenticated caller, and 404s only
- * where the URL is wrong. (An admin key that is not one is refused with 401 and never gets here.)
+ * them apart: `GET /v1/usage` with the same token answers any authenticated caller with its usage
+ * (`objects`, `bytes`), and 404s, or answers something else, where the URL is wrong (another
+ * service may have a /v1/usage of its own). (An admin key that is not one is refused with 401 and
+ * never gets here.)
  */
 async function notAnAdmin(error: unknown, program: Command, io: CliIO): Promise<CliError | undefined> {
   if (!(error instanceof NotFoundError) || error.code !== 'route_not_found') return undefined;
@@ -115,7 +117,8 @@ async function notAnAdmin(error: unknown, program: Command, io: CliIO): Promise<
   }
   if (!connection.bearerToken) return undefined;
   try {
-    await clientFor(connection, io).usage.retrieve();
+    const usage = (await clientFor(connection, io).usage.retrieve()) as Partial<Usage> | null;
+    if (typeof usage?.objects !== 'number' || typeof usage.bytes !== 'number') return undefined;
   } catch {
     return undefined;
   }

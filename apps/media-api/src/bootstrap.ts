@@ -18,6 +18,7 @@ import { DomainExceptionFilter } from './http/domain-exception.filter';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { InFlightWrites } from './http/in-flight-writes';
 import { withErrorResponses } from './http/openapi-errors';
+import { requestTimeoutCheckMs } from './http/request-timeout';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
 import { RequestContextStore, traceIdOf } from './infrastructure/audit/request-context';
@@ -241,9 +242,4 @@ function setupOpenApi(app: INestApplication): void {
       .build(),
   ));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
-}
-
-/** How often Node looks for requests past their timeout: often enough to hold a short one. */
-function requestTimeoutCheckMs(timeoutMs: number): number {
-  return timeoutMs > 0 ? Math.min(30_000, Math.max(250, Math.floor(timeoutMs / 4))) : 30_000;
 }

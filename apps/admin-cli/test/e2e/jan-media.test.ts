@@ -1,5 +1,7 @@
 import { MediaClient, type MediaObject } from '@jan/media-client';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -121,6 +123,32 @@ describe('jan media (spawned CLI against the running service)', () => {
       } finally {
         await withAuth.stop();
         await issuer.stop();
+      }
+    });
+
+    it('exits 2 ("check --url"), not 4, when --url names another service that also has a GET /v1/usage', async () => {
+      // A sibling service (an LLM gateway, say) with the same error shape and its own usage route:
+      // the admin route is unknown there, and /v1/usage answers the token with something else.
+      const seen: string[] = [];
+      const foreign = createServer((request, response) => {
+        seen.push(`${request.method} ${request.url}`);
+        response.setHeader('content-type', 'application/json');
+        if (request.method === 'GET' && request.url === '/v1/usage') {
+          response.end(JSON.stringify({ input_tokens: 1200, output_tokens: 300 }));
+        } else {
+          response.statusCode = 404;
+          response.end(JSON.stringify({ error: 'route not found', code: 'route_not_found' }));
+        }
+      });
+      await new Promise<void>((listening) => foreign.listen(0, '127.0.0.1', listening));
+      try {
+        const url = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}`;
+        const result = await jan(['media', 'usage', '--owner', 'x', '--token', 'user-jwt', '--retries', '0', '--url', url], {});
+        expect(seen).toEqual(['GET /v1/admin/usage?owner=x', 'GET /v1/usage']);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain('check --url');
+      } finally {
+        await new Promise((closed) => foreign.close(closed));
       }
     });
 

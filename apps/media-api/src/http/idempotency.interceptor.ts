@@ -8,11 +8,16 @@ import { from, lastValueFrom, type Observable } from 'rxjs';
 
 const IDEMPOTENT = 'jan:idempotent';
 
+export interface IdempotentOptions {
+  /** Requests (by their parsed body) that run again on a repeated key instead of being kept and replayed. */
+  unless?: (body: unknown) => boolean;
+}
+
 /**
  * POST routes whose successful answer is replayed for a repeated `Idempotency-Key`. Bound per
  * route rather than globally: a global interceptor would put every request through rxjs.
  */
-export const Idempotent = () => applyDecorators(SetMetadata(IDEMPOTENT, true), UseInterceptors(IdempotencyInterceptor));
+export const Idempotent = (options: IdempotentOptions = {}) => applyDecorators(SetMetadata(IDEMPOTENT, options), UseInterceptors(IdempotencyInterceptor));
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -42,13 +47,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
   constructor(private readonly reflector: Reflector) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (!this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
+    const options = this.reflector.get<IdempotentOptions | undefined>(IDEMPOTENT, context.getHandler());
+    if (!options) return next.handle();
     const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
     const header = request.headers['idempotency-key'];
     if (header === undefined) return next.handle();
     if (typeof header !== 'string' || !KEY.test(header)) {
       throw new DomainError('invalid_request', 'Idempotency-Key must be 1-255 printable characters');
     }
+    if (options.unless?.(request.body)) return next.handle();
     const principal = request.principal;
     // A multipart upload from a service or admin naming no user in its headers may name one in the
     // form, which is read only later: the key cannot tell two users' uploads apart (their bodies are

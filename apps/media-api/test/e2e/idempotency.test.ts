@@ -3,10 +3,12 @@ import sharp from 'sharp';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, pngImage, uniqueUser } from '../support/images';
 
+const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
+
 describe('Idempotency-Key', () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp();
+    app = await startTestApp({ env: { MEDIA_ADMIN_KEY: ADMIN_KEY } });
   });
   afterAll(async () => {
     await app?.close();
@@ -94,6 +96,28 @@ describe('Idempotency-Key', () => {
     expect(answer.sha256).toBe(createHash('sha256').update(blue).digest('hex'));
     const bobs = (await (await app.call(`/v1/media/${answer.id}/metadata`, { user: bobby })).json()) as any;
     expect(bobs.id).toBe(answer.id);
+  });
+
+  it('replays an admin purge that deletes, so a retry after a lost answer still lists every object the first one deleted; a dry run runs again', async () => {
+    const user = uniqueUser();
+    const ids: string[] = [];
+    for (const seed of [920, 921, 922]) ids.push(((await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(await pngImage(seed)) } })).json()) as any).id);
+    const purge = (dryRun: boolean, key: string) =>
+      app.call('/v1/admin/media/purge', {
+        method: 'POST',
+        key: null,
+        headers: { 'x-media-admin-key': ADMIN_KEY, 'idempotency-key': key },
+        body: JSON.stringify({ ids, dry_run: dryRun }),
+      });
+    expect(((await (await purge(true, 'purge-dry')).json()) as any).count).toBe(3);
+    const first = (await (await purge(false, 'purge-batch-1')).json()) as any;
+    expect(first).toMatchObject({ count: 3, dry_run: false });
+    expect([...first.purged].sort()).toEqual([...ids].sort());
+    // What the SDK's retry of the same batch gets (jan media purge reports from it).
+    expect(await (await purge(false, 'purge-batch-1')).json()).toEqual(first);
+    for (const id of ids) expect((await app.call(`/v1/media/${id}`, { user })).status).toBe(404);
+    // A dry run is read-only and not kept: a repeat answers what matches now.
+    expect(((await (await purge(true, 'purge-dry')).json()) as any).count).toBe(0);
   });
 
   it('refuses a malformed key', async () => {

@@ -269,6 +269,23 @@ describe('resolveForProvider with Gemini-native parts', () => {
     }
   });
 
+  it('cancels the other call in URL mode once one fails: its answer could no longer be used', async () => {
+    const mixed = { ...body, contents: [...body.contents, { role: 'user', parts: [{ text: `see data:image/png;${OTHER}` }] }] };
+    const inlineSignals: AbortSignal[] = [];
+    const { client, calls } = setup(async (request, index) => {
+      if (JSON.parse(request.bodyText).mode === 'url') return json(404, { error: 'not found', code: 'media_not_found' });
+      inlineSignals.push(request.init.signal!);
+      // The inline answer (every image's bytes) is slow to come; it is never read.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return service()(request, index);
+    });
+    const error = await resolveForProvider(client, mixed, { mode: 'url' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 404, code: 'media_not_found' });
+    expect(calls).toHaveLength(2);
+    expect(inlineSignals).toHaveLength(1);
+    expect(inlineSignals[0]!.aborted).toBe(true);
+  });
+
   describe('file_data parts holding a placeholder', () => {
     const fileBody = {
       contents: [

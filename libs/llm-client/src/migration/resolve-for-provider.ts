@@ -196,10 +196,27 @@ async function resolveSplit(
   const keepUnresolved = options.keepUnresolved;
   // A copy without the Gemini part placeholders (replaceAtPaths clones): nothing of the caller's is touched.
   const rest = replaceAtPaths(body, gemini.map((slot) => ({ path: slot.path, value: '' })));
-  const [inlined, resolved] = await Promise.all([
-    client.media.resolvePayload(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, requestOptions),
-    containsPlaceholder(rest) ? client.media.resolvePayload(rest, { mode: 'url', keepUnresolved }, requestOptions) : rest,
-  ]);
+  // Once one call fails the other's answer can no longer be used: it is cancelled rather than
+  // left downloading (the inline one carries every image's bytes). The caller's signal ends both.
+  const both = new AbortController();
+  const onCallerAbort = () => both.abort(requestOptions.signal?.reason);
+  if (requestOptions.signal?.aborted) onCallerAbort();
+  requestOptions.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  const shared: RequestOptions = { ...requestOptions, signal: both.signal };
+  const cancelOther = (error: unknown): never => {
+    both.abort(error);
+    throw error;
+  };
+  let inlined: unknown[];
+  let resolved: unknown;
+  try {
+    [inlined, resolved] = await Promise.all([
+      client.media.resolvePayload(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, shared).catch(cancelOther),
+      containsPlaceholder(rest) ? client.media.resolvePayload(rest, { mode: 'url', keepUnresolved }, shared).catch(cancelOther) : rest,
+    ]);
+  } finally {
+    requestOptions.signal?.removeEventListener('abort', onCallerAbort);
+  }
   // Both answers are fresh (a parse of the service's JSON, or the copy above): filled in in place.
   gemini.forEach((slot, i) => {
     const holder = valueAt(resolved, slot.path.slice(0, -1));

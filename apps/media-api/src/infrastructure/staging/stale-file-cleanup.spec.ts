@@ -76,6 +76,18 @@ describe('StaleFileCleanup', () => {
     expect(dead).toHaveLength(2);
   });
 
+  it('keeps a file stalled just past the request timeout: Node ends such a request only at its next check', async () => {
+    // With a 2-hour timeout Node looks for expired requests every 30 s, so a body paused for the
+    // timeout and 20 s may still arrive whole; its spool file is live.
+    const timeoutMs = 2 * STALE_TEMPORARY_AGE_MS;
+    cleanup = cleanupOf({ intervalSeconds: 0, requestTimeoutMs: timeoutMs });
+    const live = await leftovers(new Date(clock.now().getTime() - timeoutMs - 20_000));
+    const dead = await leftovers(new Date(clock.now().getTime() - timeoutMs - MINUTE));
+    await cleanup.run();
+    expect(await names()).toEqual(live.map(nameOf).sort());
+    expect(dead).toHaveLength(2);
+  });
+
   it('never runs twice at once: a call during a run shares it', async () => {
     cleanup = cleanupOf({ intervalSeconds: 0, requestTimeoutMs: 0 });
     await leftovers(new Date(clock.now().getTime() - 2 * STALE_TEMPORARY_AGE_MS));

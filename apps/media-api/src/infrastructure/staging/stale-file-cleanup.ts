@@ -2,14 +2,16 @@ import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nest
 import type { HttpAdapterHost } from '@nestjs/core';
 import type { Clock, MediaStorage, UploadStaging } from '@jan/domain';
 import { LocalDiskMediaStorage, STALE_TEMPORARY_AGE_MS } from '@jan/storage-local';
+import { requestTimeoutCheckMs } from '../../http/request-timeout';
 import { TempFileUploadStaging } from './temp-file-upload-staging';
 
 export interface StaleFileCleanupOptions {
   /** How often to run again after start-up (the retention sweep's interval); 0 runs at start-up only. */
   intervalSeconds: number;
   /**
-   * `MEDIA_REQUEST_TIMEOUT` (0 = no limit): a request's body may pause for up to that long, so a
-   * timeout longer than `STALE_TEMPORARY_AGE_MS` raises the age a file must reach to it.
+   * `MEDIA_REQUEST_TIMEOUT` (0 = no limit): a request's body may pause for up to that long, and
+   * for up to one of Node's checks for expired requests past it, so a timeout near or above
+   * `STALE_TEMPORARY_AGE_MS` raises the age a file must reach to the timeout plus that check.
    */
   requestTimeoutMs: number;
 }
@@ -42,7 +44,8 @@ export class StaleFileCleanup implements OnApplicationBootstrap, OnModuleDestroy
     private readonly options: StaleFileCleanupOptions,
     private readonly adapterHost?: HttpAdapterHost,
   ) {
-    this.maxAgeMs = Math.max(STALE_TEMPORARY_AGE_MS, options.requestTimeoutMs);
+    const longestRequestMs = options.requestTimeoutMs > 0 ? options.requestTimeoutMs + requestTimeoutCheckMs(options.requestTimeoutMs) : 0;
+    this.maxAgeMs = Math.max(STALE_TEMPORARY_AGE_MS, longestRequestMs);
   }
 
   onApplicationBootstrap(): void {

@@ -1,4 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Idempotent } from '../../http/idempotency.interceptor';
 import { Writes } from '../../http/in-flight-writes';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AdminMedia, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
@@ -60,6 +61,10 @@ export class AdminController {
 
   @Post('media/purge')
   @Writes()
+  // A retried batch after a lost answer gets the first answer back: re-running it would find the
+  // objects gone and list none of them, and a caller's report would miss what was deleted. A dry
+  // run changes nothing and may list 10,000 ids: it runs again rather than being kept.
+  @Idempotent({ unless: (body) => (body as { dry_run?: unknown } | null)?.dry_run === true })
   @HttpCode(200)
   @ApiOperation({ summary: 'Delete objects matching every given filter (ids, owner, expired); dry_run reports only' })
   @ApiOkResponse({ type: PurgeResultDto, description: 'What was purged (with dry_run: what would be)' })
