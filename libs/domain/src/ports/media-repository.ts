@@ -49,9 +49,12 @@ export abstract class MediaRepository {
    * A row claimed for deletion (`claimForDeletion`, or `closeUpload`) is refused with
    * `media_not_found`, as a deleted one is, whatever `now` says: one conditional statement, so a
    * complete and a claim of the same row serialize, and exactly one of them wins.
+   * `pending` is the row as it was inserted: its owner orders the locks that concurrent
+   * completes take (as concurrent inserts take them, by owner, then sha256), which the row's id
+   * alone could not.
    */
   abstract markReady(
-    id: MediaId,
+    pending: Pick<MediaObject, 'id' | 'ownerId'>,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
     limits?: QuotaLimits,

@@ -62,7 +62,7 @@ export class InMemoryMediaRepository extends MediaRepository {
   }
 
   async markReady(
-    id: MediaId,
+    { id }: Pick<MediaObject, 'id' | 'ownerId'>,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
     limits?: QuotaLimits,

@@ -107,6 +107,8 @@ const INSERT_MANY = statement(
  * PostgreSQL cannot answer it from a partial index of open reservations instead: with stale
  * statistics it read every open reservation that way (3 rows against 3,000 in tests). `OFFSET 0`
  * keeps each row's check for a re-encoded twin an index lookup of its own, as in `INSERT_MANY`.
+ * The rows are updated in the order of the arrays (lock order, `inLockOrder`): the plan probes a
+ * hash of the rows found by id with the arrays' rows, one by one (a test checks the plan).
  * One text for any number of rows: a text per number (a CTE per row, tried first) was a prepared
  * statement per number on every connection, each holding its plans, about 100 kB a row, for the
  * connection's life.
@@ -203,8 +205,9 @@ export class TypeOrmMediaRepository extends MediaRepository {
   );
 
   // Inserts and markReady calls without a binding quota, shared between the uploads of one turn.
-  private readonly inserts = this.writeBatcher(INSERT, (rows) => [INSERT_MANY, columnsOf(inLockOrder(rows))]);
-  private readonly readyMarks = this.writeBatcher(MARK_READY, (rows) => [MARK_READY_MANY, columnsOf(rows)]);
+  // Each names where its parameters hold the row's sha256, the second key of the lock order.
+  private readonly inserts = this.writeBatcher(INSERT, INSERT_MANY, 5);
+  private readonly readyMarks = this.writeBatcher(MARK_READY, MARK_READY_MANY, 2);
 
   constructor(
     private readonly writer: DataSource,
@@ -283,17 +286,18 @@ export class TypeOrmMediaRepository extends MediaRepository {
    * delete the object it points at.
    */
   async markReady(
-    id: MediaId,
+    pending: Pick<MediaObject, 'id' | 'ownerId'>,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
     limits?: QuotaLimits,
   ): Promise<InsertResult> {
+    const { id } = pending;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
       let updated: MediaObjectRow[];
       try {
         const declared = limits ? await this.declaredBytes(id) : null;
         const growth = declared === null ? 0 : facts.bytes - declared.bytes;
-        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? '', { objects: 0, bytes: growth }, MARK_READY, [
+        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? pending.ownerId, { objects: 0, bytes: growth }, MARK_READY, [
           id,
           facts.bytes,
           facts.sha256,
@@ -470,11 +474,11 @@ export class TypeOrmMediaRepository extends MediaRepository {
     /** `PENDING_TWIN`'s parameters: a row it finds lets the statement past the limits. */
     pendingTwin?: unknown[],
     /** Runs `statement` with others of the same turn when no limit binds. */
-    batched?: WriteBatcher<unknown[], MediaObjectRow>,
+    batched?: WriteBatcher<OwnedWrite, MediaObjectRow>,
   ): Promise<MediaObjectRow[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
     if (!binds && batched) {
-      const row = await batched.write(parameters);
+      const row = await batched.write({ ownerId, parameters });
       return row ? [row] : [];
     }
     if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
@@ -498,13 +502,17 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   /**
-   * Runs `single` with a row's parameters when it is alone, and the statement and parameters that
-   * `many` makes of several rows' parameters otherwise. Keyed by the row's id, the first of them.
+   * Runs `single` with a row's parameters when it is alone, and `many`, over `unnest` of the
+   * rows' parameters in lock order (`inLockOrder`), otherwise. Keyed by the row's id, the first
+   * parameter; `sha256At` is where the parameters hold the sha256 the row will have.
    */
-  private writeBatcher(single: Statement, many: (rows: unknown[][]) => [Statement, unknown[]]): WriteBatcher<unknown[], MediaObjectRow> {
-    return new WriteBatcher<unknown[], MediaObjectRow>({
-      run: (rows) => (rows.length === 1 ? runStatement<MediaObjectRow>(this.writer, single, rows[0]) : runStatement<MediaObjectRow>(this.writer, ...many(rows))),
-      keyOfInput: (row) => row[0] as string,
+  private writeBatcher(single: Statement, many: Statement, sha256At: number): WriteBatcher<OwnedWrite, MediaObjectRow> {
+    return new WriteBatcher<OwnedWrite, MediaObjectRow>({
+      run: (writes) =>
+        writes.length === 1
+          ? runStatement<MediaObjectRow>(this.writer, single, writes[0].parameters)
+          : runStatement<MediaObjectRow>(this.writer, many, columnsOf(inLockOrder(writes, sha256At))),
+      keyOfInput: (write) => write.parameters[0] as string,
       keyOfRow: (row) => row.id,
       sharedFailure: isOutage,
     });
@@ -553,16 +561,25 @@ function columnsOf(rows: unknown[][]): unknown[][] {
   return rows[0].map((_, column) => rows.map((row) => row[column]));
 }
 
+/** A shared write's parameters, and the owner of its row: the first key of the lock order. */
+interface OwnedWrite {
+  readonly ownerId: string;
+  readonly parameters: unknown[];
+}
+
 /**
- * The rows of a shared insert (`INSERT`'s parameters) by owner, then sha256: the order of the locks
- * each row's insert takes, on its owner's usage slot (the trigger's, one row per owner and
- * `pg_backend_pid() % 16`, which two connections may share) and on its (owner, sha256) entry of
- * the unique index. Two statements that took them in different orders could each wait for the
- * other until PostgreSQL broke the deadlock (after `deadlock_timeout`, a second by default).
+ * The parameters of a shared write's rows by owner, then the sha256 each row will have: the order
+ * of the locks each row's insert or update takes, on its (owner, sha256) entry of the unique index
+ * (a ready row's) and on its owner's usage slot (the trigger's, one row per owner and
+ * `pg_backend_pid() % 16`, which two connections may share; an update takes it only when the
+ * bytes change). Two statements that took them in different orders could each wait for the other
+ * until PostgreSQL broke the deadlock (after `deadlock_timeout`, a second by default). Inserts and
+ * updates share the order, so neither deadlocks with the other either. The statements write the
+ * rows in the order of their arrays (`MARK_READY_MANY`).
  */
-function inLockOrder(rows: unknown[][]): unknown[][] {
-  const key = (row: unknown[]) => `${row[6] as string}\n${(row[5] as string | null) ?? ''}`;
-  return [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+function inLockOrder(writes: OwnedWrite[], sha256At: number): unknown[][] {
+  const key = (write: OwnedWrite) => `${write.ownerId}\n${(write.parameters[sha256At] as string | null) ?? ''}`;
+  return [...writes].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)).map((write) => write.parameters);
 }
 
 /** Whether the database did not answer: a failure every caller of a shared lookup would get alone. */

@@ -137,7 +137,7 @@ describe('embedded database', () => {
       expect(inserted.every((result) => result.inserted)).toBe(true);
       // Rows 0 and 1 are twins: one becomes ready, the other is told of it.
       const facts = (i: number) => ({ bytes: 5, sha256: sha256Of(`ready-${i === 1 ? 0 : i}`), mimeType: 'image/png' as const, retentionUntil: null });
-      const marked = await within(20_000, Promise.all(rows.map((row, i) => repo.markReady(row.id, facts(i), now))));
+      const marked = await within(20_000, Promise.all(rows.map((row, i) => repo.markReady(row, facts(i), now))));
       expect(marked.filter((result) => result.inserted)).toHaveLength(100);
       expect(marked[1]).toMatchObject({ inserted: false, existing: { id: rows[0].id } });
     } finally {

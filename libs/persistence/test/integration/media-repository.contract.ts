@@ -262,7 +262,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const p = pending(me, { filename: 'upload.jpg' });
         await insertNew(p);
         const f = facts(sha());
-        const result = await repo.markReady(p.id, f, at(2));
+        const result = await repo.markReady(p, f, at(2));
         const expected: MediaObject = { ...p, ...f, status: 'ready', updatedAt: at(2), uploadExpiresAt: null };
         expect(result).toEqual({ inserted: true, media: expected });
         expect(await repo.findById(p.id)).toEqual(expected);
@@ -275,7 +275,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         await insertNew(twin);
         const p = pending(me);
         await insertNew(p);
-        expect(await repo.markReady(p.id, facts(twin.sha256!), at(2))).toEqual({ inserted: false, existing: twin });
+        expect(await repo.markReady(p, facts(twin.sha256!), at(2))).toEqual({ inserted: false, existing: twin });
         expect(await repo.findById(p.id)).toEqual(p);
       });
 
@@ -285,7 +285,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         await insertNew(twin);
         const p = pending(me);
         await insertNew(p);
-        expect(await repo.markReady(p.id, facts(twin.originalSha256!), at(2))).toEqual({ inserted: false, existing: twin });
+        expect(await repo.markReady(p, facts(twin.originalSha256!), at(2))).toEqual({ inserted: false, existing: twin });
         expect(await repo.findById(p.id)).toEqual(p);
       });
 
@@ -294,7 +294,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         await insertNew(media(owner(), { sha256: bytes }));
         const p = pending(owner());
         await insertNew(p);
-        const result = await repo.markReady(p.id, facts(bytes), at(2));
+        const result = await repo.markReady(p, facts(bytes), at(2));
         expect(result.inserted).toBe(true);
       });
 
@@ -305,7 +305,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         await insertNew(a);
         await insertNew(b);
         const f = facts(sha());
-        const results = await Promise.all([repo.markReady(a.id, f, at(2)), repo.markReady(b.id, f, at(2))]);
+        const results = await Promise.all([repo.markReady(a, f, at(2)), repo.markReady(b, f, at(2))]);
         const winners = results.filter((r) => r.inserted);
         expect(winners).toHaveLength(1);
         const winner = insertedMedia(winners[0]);
@@ -316,7 +316,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       });
 
       it('rejects an unknown id with media_not_found', async () => {
-        await expect(repo.markReady(newMediaId(), facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady({ id: newMediaId(), ownerId: 'nobody' }, facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
       });
 
       it('refuses a reservation claimed for deletion with media_not_found, whatever the clocks say, even with a ready twin', async () => {
@@ -324,14 +324,14 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         // The sweep claimed it once its deadline had passed, while a complete was still verifying.
         const swept = await insertNew(pending(me, { uploadExpiresAt: at(1) }));
         expect(await repo.claimForDeletion(swept.id, at(60), { onlyIfExpired: true })).not.toBeNull();
-        await expect(repo.markReady(swept.id, facts(sha()), at(61))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady(swept, facts(sha()), at(61))).rejects.toMatchObject({ code: 'media_not_found' });
         // The owner's DELETE claimed an open one; this complete read its clock earlier.
         const deleted = await insertNew(pending(me, { uploadExpiresAt: at(50) }));
         expect(await repo.claimForDeletion(deleted.id, at(3))).not.toBeNull();
-        await expect(repo.markReady(deleted.id, facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady(deleted, facts(sha()), at(2))).rejects.toMatchObject({ code: 'media_not_found' });
         // Not answered with a twin either: the reservation is gone for its client.
         const twin = await insertNew(media(me));
-        await expect(repo.markReady(deleted.id, facts(twin.sha256!), at(4))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady(deleted, facts(twin.sha256!), at(4))).rejects.toMatchObject({ code: 'media_not_found' });
         for (const row of [swept, deleted]) expect(await repo.findById(row.id)).toMatchObject({ status: 'pending' });
         expect(await repo.findReadyByOwnerAndSha256(me, twin.sha256!)).toEqual(twin);
       });
@@ -339,7 +339,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       it('refuses a reservation whose upload was closed (discarded), so the discard deletes what it closed', async () => {
         const p = await insertNew(pending(owner(), { uploadExpiresAt: at(50) }));
         expect(await repo.closeUpload(p.id, at(2))).toBe(true);
-        await expect(repo.markReady(p.id, facts(sha()), at(1))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady(p, facts(sha()), at(1))).rejects.toMatchObject({ code: 'media_not_found' });
         expect(await repo.findById(p.id)).toMatchObject({ status: 'pending', uploadExpiresAt: at(2) });
       });
 
@@ -350,7 +350,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const outcomes = await Promise.all(
           rows.map(async (row, i) => {
             // The complete read its clock before the deadline passed; the sweep after it.
-            const ready = () => repo.markReady(row.id, facts(sha()), at(0.5)).then(() => true, () => false);
+            const ready = () => repo.markReady(row, facts(sha()), at(0.5)).then(() => true, () => false);
             const claim = () => repo.claimForDeletion(row.id, at(2), { onlyIfExpired: true }).then((claimed) => claimed !== null);
             const [marked, claimed] = i % 2 ? await Promise.all([ready(), claim()]) : (await Promise.all([claim(), ready()])).reverse();
             return { marked, claimed, row: await repo.findById(row.id) };
@@ -489,7 +489,7 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         expect(again).toMatchObject({ status: 'pending', uploadExpiresAt: at(32) });
         expect(await repo.claimForDeletion(row.id, at(33))).toMatchObject({ uploadExpiresAt: at(33) });
         expect(await repo.setPinned(row.id, true, null, at(1))).toBeNull();
-        await expect(repo.markReady(row.id, { bytes: 1, sha256: sha(), mimeType: 'image/png', retentionUntil: at(90) }, at(1))).rejects.toMatchObject({ code: 'media_not_found' });
+        await expect(repo.markReady(row, { bytes: 1, sha256: sha(), mimeType: 'image/png', retentionUntil: at(90) }, at(1))).rejects.toMatchObject({ code: 'media_not_found' });
         expect(await repo.keepAlive(row.id, at(90), at(1))).toBeNull();
       });
     });
@@ -680,12 +680,12 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
         const me = owner();
         const limits = { maxObjects: 0, maxBytes: 1000 };
         const reserved = await insertNew(pending(me, { bytes: 0 }));
-        expect(await quotaCode(repo.markReady(reserved.id, { bytes: 1001, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits))).toBe(
+        expect(await quotaCode(repo.markReady(reserved, { bytes: 1001, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits))).toBe(
           'quota_exceeded',
         );
         expect((await repo.findById(reserved.id))!.status).toBe('pending');
         expect(await repo.usage(me)).toEqual({ objects: 1, bytes: 0 });
-        await repo.markReady(reserved.id, { bytes: 1000, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits);
+        await repo.markReady(reserved, { bytes: 1000, sha256: sha(), mimeType: 'image/png', retentionUntil: at(30) }, at(1), limits);
         expect(await repo.usage(me)).toEqual({ objects: 1, bytes: 1000 });
       });
 

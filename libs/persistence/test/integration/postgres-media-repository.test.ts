@@ -85,7 +85,7 @@ describe('PostgreSQL database', () => {
     const ingested = readyMedia(owner, { status: 'pending', bytes: 500, sha256: sha256(), retentionUntil: null, uploadExpiresAt: new Date(now.getTime() + 60_000) });
     expect((await repo.insert(ingested)).inserted).toBe(true);
     const before = await slots();
-    const ready = await repo.markReady(ingested.id, { bytes: 500, sha256: ingested.sha256, mimeType: 'image/png', retentionUntil: null }, now);
+    const ready = await repo.markReady(ingested, { bytes: 500, sha256: ingested.sha256, mimeType: 'image/png', retentionUntil: null }, now);
     expect(ready).toMatchObject({ inserted: true, media: { status: 'ready', bytes: 500 } });
     expect(await slots()).toEqual(before);
 
@@ -93,7 +93,7 @@ describe('PostgreSQL database', () => {
     const direct = readyMedia(owner, { status: 'pending', bytes: 100, sha256: null, retentionUntil: null, uploadExpiresAt: new Date(now.getTime() + 60_000) });
     expect((await repo.insert(direct)).inserted).toBe(true);
     expect(await total()).toEqual({ objects: 2, bytes: 600 });
-    await repo.markReady(direct.id, { bytes: 300, sha256: sha256(), mimeType: 'image/png', retentionUntil: null }, now);
+    await repo.markReady(direct, { bytes: 300, sha256: sha256(), mimeType: 'image/png', retentionUntil: null }, now);
     expect(await total()).toEqual({ objects: 2, bytes: 800 });
   });
 
@@ -254,7 +254,7 @@ describe('PostgreSQL database', () => {
     const stopTimedMarks = db.onStatement((name) => timed.push(name));
     let ready: Awaited<ReturnType<typeof repo.markReady>>[];
     try {
-      ready = await Promise.all(rows.map((row, i) => repo.markReady(row.id, facts[i], later)));
+      ready = await Promise.all(rows.map((row, i) => repo.markReady(row, facts[i], later)));
     } finally {
       stopMarks();
       stopTimedMarks();
@@ -282,7 +282,7 @@ describe('PostgreSQL database', () => {
     let results: PromiseSettledResult<Awaited<ReturnType<typeof repo.markReady>>>[];
     try {
       const facts = () => ({ bytes: 10, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png' as const, retentionUntil: null });
-      results = await Promise.allSettled([repo.markReady(mine.id, facts(), now), repo.markReady(claimed.id, facts(), now)]);
+      results = await Promise.allSettled([repo.markReady(mine, facts(), now), repo.markReady(claimed, facts(), now)]);
     } finally {
       stop();
     }
@@ -321,6 +321,88 @@ describe('PostgreSQL database', () => {
       expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
       expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
       expect(await repo.usage(a)).toEqual({ objects: 32, bytes: 0 });
+    } finally {
+      await blocker.query('DELETE FROM media_api.media_objects WHERE created_by = ANY($1)', [[a, z, b]]);
+      await blocker.query('DELETE FROM media_api.owner_usage_slots WHERE owner_id = ANY($1)', [[a, z, b]]);
+      await blocker.end();
+      await many.close();
+    }
+  });
+
+  it('does not deadlock two shared markReady updates making twins of one owner ready in different orders', async () => {
+    // Each row made ready takes its (owner, sha256) entry of the unique index, until the commit:
+    // a statement marking x then y ready beside one marking twins of them y then x would each
+    // hold one entry and wait for the other's.
+    const logs: string[] = [];
+    const many = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 32, logger: (m) => logs.push(m) });
+    const blocker = new Client({ connectionString: DSN });
+    await blocker.connect();
+    const owner = `deadlock-twins-${randomBytes(4).toString('hex')}`;
+    const [x, middle, y] = [0, 1, 2].map(() => randomBytes(32).toString('hex'));
+    try {
+      const repo = new TypeOrmMediaRepository(many.writer);
+      const now = new Date();
+      const turns = Array.from({ length: 32 }, () => [x, middle, y].map(() => pendingMedia(owner, now)));
+      for (const rows of turns) await Promise.all(rows.map((row) => repo.insert(row)));
+      // The blocker's uncommitted ready row holds the middle entry, which each statement takes
+      // between x and y: all 32 are under way, each holding its first entry, when it rolls back.
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status)
+         VALUES ($1, 'local', $1, 'image/png', 0, $2, $3, 'ready')`,
+        [newMediaId(), middle, owner],
+      );
+      const marks: Array<Promise<Awaited<ReturnType<typeof repo.markReady>>>> = [];
+      for (const rows of turns) {
+        // x, then y, or the other way round, at random: one statement in two crosses another.
+        const hashes = Math.random() < 0.5 ? [y, middle, x] : [x, middle, y];
+        rows.forEach((row, i) => marks.push(repo.markReady(row, { bytes: 0, sha256: hashes[i], mimeType: 'image/png', retentionUntil: null }, now)));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('ROLLBACK');
+      const results = await Promise.all(marks);
+      expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
+      // One row per hash became ready; every other one is its twin.
+      expect(results.filter((result) => result.inserted)).toHaveLength(3);
+      expect(new Set(results.map((result) => (result.inserted ? result.media.id : result.existing.id))).size).toBe(3);
+    } finally {
+      await blocker.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+      await blocker.query('DELETE FROM media_api.owner_usage_slots WHERE owner_id = $1', [owner]);
+      await blocker.end();
+      await many.close();
+    }
+  });
+
+  it("does not deadlock two shared markReady updates changing the bytes of the same owners' rows in different orders", async () => {
+    // A direct upload may store other bytes than it declared: its markReady then changes its
+    // owner's usage slot of the connection (pg_backend_pid() % 16), locked until the commit, as
+    // an insert does (the insert's deadlock test above).
+    const logs: string[] = [];
+    const many = await openDatabase({ writeDsn: DSN, dataDir: '/nonexistent-not-used', poolSize: 32, logger: (m) => logs.push(m) });
+    const blocker = new Client({ connectionString: DSN });
+    await blocker.connect();
+    const [a, z, b] = ['a', 'z', 'b'].map((name) => `deadlock-bytes-${randomBytes(4).toString('hex')}-${name}`);
+    try {
+      const repo = new TypeOrmMediaRepository(many.writer);
+      const now = new Date();
+      const turns = Array.from({ length: 32 }, () => (Math.random() < 0.5 ? [b, z, a] : [a, z, b]).map((owner) => pendingMedia(owner, now)));
+      for (const rows of turns) await Promise.all(rows.map((row) => repo.insert(row)));
+      // The blocker holds every usage slot of z, which each statement writes between a and b.
+      await blocker.query(`INSERT INTO media_api.owner_usage_slots (owner_id, slot, objects, bytes) SELECT $1, s, 0, 0 FROM generate_series(0, 15) AS s ON CONFLICT DO NOTHING`, [z]);
+      await blocker.query('BEGIN');
+      await blocker.query('UPDATE media_api.owner_usage_slots SET objects = objects WHERE owner_id = $1', [z]);
+      const marks: Array<Promise<Awaited<ReturnType<typeof repo.markReady>>>> = [];
+      for (const rows of turns) {
+        for (const row of rows) marks.push(repo.markReady(row, { bytes: 7, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png', retentionUntil: null }, now));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      const results = await Promise.all(marks);
+      expect(logs.filter((line) => /deadlock/.test(line))).toEqual([]);
+      expect(results.every((result) => result.inserted)).toBe(true);
+      expect(await repo.usage(a)).toEqual({ objects: 32, bytes: 32 * 7 });
     } finally {
       await blocker.query('DELETE FROM media_api.media_objects WHERE created_by = ANY($1)', [[a, z, b]]);
       await blocker.query('DELETE FROM media_api.owner_usage_slots WHERE owner_id = ANY($1)', [[a, z, b]]);
@@ -369,7 +451,7 @@ describe('PostgreSQL database', () => {
         const rows = Array.from({ length: size }, () => pendingMedia(owner, now));
         await Promise.all(rows.map((row) => repo.insert(row)));
         const facts = () => ({ bytes: 0, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png' as const, retentionUntil: null });
-        const marked = await Promise.all(rows.map((row) => repo.markReady(row.id, facts(), now)));
+        const marked = await Promise.all(rows.map((row) => repo.markReady(row, facts(), now)));
         expect(marked.every((result) => result.inserted)).toBe(true);
       }
       const prepared: Array<{ name: string }> = await source.query(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'media\\_%' ORDER BY name`);
@@ -425,7 +507,7 @@ describe('PostgreSQL database', () => {
       });
       let result;
       try {
-        result = await repo.markReady(pendingId, { bytes: 1, sha256: sha, mimeType: 'image/png', retentionUntil: now }, now);
+        result = await repo.markReady({ id: pendingId, ownerId: base.ownerId }, { bytes: 1, sha256: sha, mimeType: 'image/png', retentionUntil: now }, now);
       } finally {
         stop();
       }
@@ -531,7 +613,7 @@ describe('request-path statements, in a fresh database', () => {
       const marks: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
       const stopMarks = db.onQuery((text, parameters) => marks.push({ text, parameters }));
       try {
-        const results = await Promise.all(rows.map((row) => repo.markReady(row.id, { bytes: 2, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png', retentionUntil: null }, now)));
+        const results = await Promise.all(rows.map((row) => repo.markReady(row, { bytes: 2, sha256: randomBytes(32).toString('hex'), mimeType: 'image/png', retentionUntil: null }, now)));
         expect(results.every((result) => result.inserted)).toBe(true);
       } finally {
         stopMarks();
@@ -547,6 +629,23 @@ describe('request-path statements, in a fresh database', () => {
         parameters[2] = again.map(() => randomBytes(32).toString('hex'));
       });
       expect(touchedByMarks).toBeLessThan(20);
+      // The rows go in lock order (their sha256s, the owner being one), and PostgreSQL updates
+      // them in that order, not in the order it finds them by id: RETURNING answers in it.
+      const sent = marks[0].parameters as unknown[][];
+      expect(sent[2]).toEqual([...sent[2]].sort());
+      const backwards = [...again].sort((x, y) => (x.id < y.id ? 1 : -1));
+      const runner = db.writer.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const parameters = [...sent];
+        parameters[0] = backwards.map((row) => row.id);
+        parameters[2] = backwards.map(() => randomBytes(32).toString('hex'));
+        const [updated]: [Array<{ id: string }>, number] = await runner.query(marks[0].text, parameters);
+        expect(updated.map((row) => row.id)).toEqual(backwards.map((row) => row.id));
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
     } finally {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
     }

@@ -243,7 +243,7 @@ export class DirectUpload {
         for (let attempt = 0; attempt < TWIN_ATTEMPTS && !result; attempt++) {
           const now = this.clock.now();
           const marked = await this.repository.markReady(
-            media.id,
+            media,
             { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
             now,
             this.quota.limitsFor(media.ownerId),

@@ -173,7 +173,7 @@ export class IngestMedia {
         // No limits: the pending row already counts these very bytes, so readiness adds nothing
         // to check, and costs one statement.
         const marked = await this.repository.markReady(
-          pending.id,
+          pending,
           { bytes: pending.bytes, sha256: pending.sha256, mimeType: pending.mimeType, retentionUntil: retentionFrom(now, this.policy) },
           now,
         );

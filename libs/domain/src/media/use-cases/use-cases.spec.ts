@@ -436,9 +436,9 @@ describe('DirectUpload', () => {
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
     await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('raced'));
     const markReady = t.repository.markReady.bind(t.repository);
-    t.repository.markReady = async (id, facts, now, limits) => {
-      await t.manage.delete(alice, id);
-      return markReady(id, facts, now, limits);
+    t.repository.markReady = async (pending, facts, now, limits) => {
+      await t.manage.delete(alice, pending.id);
+      return markReady(pending, facts, now, limits);
     };
     expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('media_not_found');
     expect([...t.storage.objects.keys()].filter((key) => key.includes(prepared.media.id))).toEqual([]);
@@ -632,7 +632,7 @@ describe('DirectUpload', () => {
     // The other complete wins just before this one discards (checksum_mismatch here).
     const closeUpload = t.repository.closeUpload.bind(t.repository);
     t.repository.closeUpload = async (id, now) => {
-      await t.repository.markReady(id, { bytes: 11, sha256: 'e'.repeat(64), mimeType: 'image/png', retentionUntil: null }, now);
+      await t.repository.markReady(prepared.media, { bytes: 11, sha256: 'e'.repeat(64), mimeType: 'image/png', retentionUntil: null }, now);
       return closeUpload(id, now);
     };
     expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('checksum_mismatch');
