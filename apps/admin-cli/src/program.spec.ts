@@ -107,6 +107,21 @@ describe('jan (in-process, scripted service)', () => {
       expect(human.stdout.text).toBe('');
       expect(human.stderr.text).toMatch(/^error: unexpected answer from the \w+ endpoint/);
     });
+
+    it.each([
+      ['describe', ['media', 'describe', ID]],
+      ['reissue', ['media', 'reissue', ID]],
+      ['usage', ['media', 'usage', '--owner', 'u1']],
+      ['purge', ['media', 'purge', ID]],
+      ['ls', ['media', 'ls']],
+    ])('%s: a 200 that is not JSON (a web page behind --url) exits 1 with code "unexpected", printing no result', async (_what, argv) => {
+      const page = () => new Response('<html><body>Welcome</body></html>', { status: 200, headers: { 'content-type': 'text/html' } });
+      const h = harness(page);
+      expect(await h.run(...argv, '--json')).toBe(ExitCode.Unexpected);
+      expect(h.stdout.text).toBe('');
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'unexpected', exit_code: ExitCode.Unexpected });
+      expect(h.requests).toHaveLength(1);
+    });
   });
 
   describe('credentials', () => {
