@@ -441,6 +441,37 @@ describe('jan (in-process, scripted service)', () => {
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Interrupted });
     });
 
+    it('on Ctrl-C during the last batch reports the purge as completed, not interrupted, and exits 0', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      let deleteCalls = 0;
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        // Ctrl-C while the last delete batch is in flight: nothing is left for it to stop.
+        if (request.json.dry_run === false && ++deleteCalls === 3) expect(h.interrupt()).toBe(true);
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.Ok);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false, false, false]);
+      expect(h.stdout.text).toBe('deleted 3 objects\n');
+      expect(h.stderr.text).toBe(
+        'interrupted: stopping after the batch in flight (Ctrl-C again to quit at once)\n' +
+          'interrupted too late to stop anything: the purge had completed\n',
+      );
+
+      let machineDeletes = 0;
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false && ++machineDeletes === 3) machine.interrupt('SIGTERM');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Ok);
+      const report = JSON.parse(machine.stdout.text);
+      expect(report).toEqual({ dry_run: false, count: 3, purged: expect.any(Array), not_found: [] });
+      expect([...report.purged].sort()).toEqual([ID, ID2, ID3].sort());
+      expect(machine.stderr.text).toBe('');
+    });
+
     it('on SIGTERM stops like on Ctrl-C, reports exactly what was deleted and exits 143', async () => {
       const service = purgeService([ID, ID2, ID3]);
       const h = harness(async (request) => {

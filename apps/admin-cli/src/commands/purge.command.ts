@@ -112,6 +112,10 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           stopWatching();
         }
         const { deleted, failed, more, interrupted } = outcome;
+        // A signal during the last batch (or the final dry run that finds nothing left) stopped
+        // nothing: the purge completed, and is reported and exits as completed. Say so after the
+        // "stopping after the batch in flight" note, so the two do not disagree.
+        if (stoppedBy && !interrupted && !json) context.io.stderr.write(`${stopNote(stoppedBy)} too late to stop anything: the purge had completed\n`);
         context.output(command, purgeReport(deleted, false, notFound, more, failed, interrupted), () =>
           interrupted
             ? `deleted ${plural(deleted.length, 'object')}, then stopped (${stopNote(stoppedBy)})\n`
