@@ -495,6 +495,30 @@ describe('jan (in-process, scripted service)', () => {
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Terminated });
     });
 
+    it('on SIGHUP (the terminal closed) stops like on Ctrl-C, reports exactly what was deleted where the output goes, and exits 129', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) h.interrupt('SIGHUP');
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.HangUp);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('deleted 1 object, then stopped (hung up (SIGHUP))\n');
+      expect(h.stderr.text).toContain('hung up (SIGHUP): stopping after the batch in flight (SIGHUP again to quit at once)');
+      expect(h.stderr.text).toContain('error: hung up (SIGHUP): deleted 1 object; the rest were not deleted');
+
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false) machine.interrupt('SIGHUP');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.HangUp);
+      expect(JSON.parse(machine.stdout.text)).toMatchObject({ dry_run: false, count: 1, not_found: [], interrupted: true });
+      expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.HangUp });
+    });
+
     it('with --json, a failing batch still reports exactly what was deleted before it', async () => {
       const service = purgeService([ID, ID2, ID3], { refused: [ID] });
       let calls = 0;
