@@ -28,6 +28,11 @@ export const ExitCode = {
   /** The operator answered "no" at a confirmation prompt; nothing was changed. */
   Cancelled: 6,
   /**
+   * SIGHUP (the terminal was closed) during `purge --yes`: as {@link Interrupted}; the report goes to
+   * stdout/stderr only where they were redirected (the terminal is gone). 128 + SIGHUP.
+   */
+  HangUp: 129,
+  /**
    * Ctrl-C (SIGINT) during `purge --yes`: the batch in flight was finished, nothing after it was
    * started; the report lists exactly what was deleted. 128 + SIGINT, as shells report it.
    */

@@ -23,16 +23,20 @@ export interface CliIO {
   /** Transport for the SDK (tests inject one; default: global fetch). */
   fetch?: typeof fetch;
   /**
-   * Calls `listener` on the next Ctrl-C (SIGINT) or SIGTERM instead of ending the process. The
+   * Calls `listener` on the next Ctrl-C (SIGINT), SIGTERM or SIGHUP instead of ending the process. The
    * returned function removes it again; so does the first signal, after which a second one ends the
    * process as usual.
    */
   onInterrupt(listener: (signal: StopSignal) => void): () => void;
 }
 
-/** The signals that ask `purge --yes` to stop after the batch in flight. */
-export type StopSignal = 'SIGINT' | 'SIGTERM';
-const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM'];
+/**
+ * The signals that ask `purge --yes` to stop after the batch in flight. SIGHUP (the terminal was
+ * closed) is one of them: Node does not keep the SIGHUP that `nohup` ignores (it resets signals at
+ * start-up), so without a listener a hang-up would kill a purge mid-way, even under `nohup`.
+ */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** The real process. */
 export function processIO(): CliIO {
@@ -80,6 +84,10 @@ export function endQuietlyOnBrokenPipe(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EPIPE') process.exit(ExitCode.BrokenPipe);
+      // The terminal was closed (SIGHUP follows): writes to it fail with EIO. Nothing can be shown
+      // there any more, so that output is dropped rather than crashing the CLI, and a purge still
+      // stops after the batch in flight; a redirected stream still gets its output.
+      if (error.code === 'EIO') return;
       throw error;
     });
   }

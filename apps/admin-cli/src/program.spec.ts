@@ -107,6 +107,21 @@ describe('jan (in-process, scripted service)', () => {
       expect(human.stdout.text).toBe('');
       expect(human.stderr.text).toMatch(/^error: unexpected answer from the \w+ endpoint/);
     });
+
+    it.each([
+      ['describe', ['media', 'describe', ID]],
+      ['reissue', ['media', 'reissue', ID]],
+      ['usage', ['media', 'usage', '--owner', 'u1']],
+      ['purge', ['media', 'purge', ID]],
+      ['ls', ['media', 'ls']],
+    ])('%s: a 200 that is not JSON (a web page behind --url) exits 1 with code "unexpected", printing no result', async (_what, argv) => {
+      const page = () => new Response('<html><body>Welcome</body></html>', { status: 200, headers: { 'content-type': 'text/html' } });
+      const h = harness(page);
+      expect(await h.run(...argv, '--json')).toBe(ExitCode.Unexpected);
+      expect(h.stdout.text).toBe('');
+      expect(JSON.parse(h.stderr.text)).toMatchObject({ code: 'unexpected', exit_code: ExitCode.Unexpected });
+      expect(h.requests).toHaveLength(1);
+    });
   });
 
   describe('credentials', () => {
@@ -426,6 +441,37 @@ describe('jan (in-process, scripted service)', () => {
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Interrupted });
     });
 
+    it('on Ctrl-C during the last batch reports the purge as completed, not interrupted, and exits 0', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      let deleteCalls = 0;
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        // Ctrl-C while the last delete batch is in flight: nothing is left for it to stop.
+        if (request.json.dry_run === false && ++deleteCalls === 3) expect(h.interrupt()).toBe(true);
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.Ok);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false, false, false]);
+      expect(h.stdout.text).toBe('deleted 3 objects\n');
+      expect(h.stderr.text).toBe(
+        'interrupted: stopping after the batch in flight (Ctrl-C again to quit at once)\n' +
+          'interrupted too late to stop anything: the purge had completed\n',
+      );
+
+      let machineDeletes = 0;
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false && ++machineDeletes === 3) machine.interrupt('SIGTERM');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Ok);
+      const report = JSON.parse(machine.stdout.text);
+      expect(report).toEqual({ dry_run: false, count: 3, purged: expect.any(Array), not_found: [] });
+      expect([...report.purged].sort()).toEqual([ID, ID2, ID3].sort());
+      expect(machine.stderr.text).toBe('');
+    });
+
     it('on SIGTERM stops like on Ctrl-C, reports exactly what was deleted and exits 143', async () => {
       const service = purgeService([ID, ID2, ID3]);
       const h = harness(async (request) => {
@@ -447,6 +493,30 @@ describe('jan (in-process, scripted service)', () => {
       expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Terminated);
       expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Terminated });
+    });
+
+    it('on SIGHUP (the terminal closed) stops like on Ctrl-C, reports exactly what was deleted where the output goes, and exits 129', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) h.interrupt('SIGHUP');
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.HangUp);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('deleted 1 object, then stopped (hung up (SIGHUP))\n');
+      expect(h.stderr.text).toContain('hung up (SIGHUP): stopping after the batch in flight (SIGHUP again to quit at once)');
+      expect(h.stderr.text).toContain('error: hung up (SIGHUP): deleted 1 object; the rest were not deleted');
+
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false) machine.interrupt('SIGHUP');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.HangUp);
+      expect(JSON.parse(machine.stdout.text)).toMatchObject({ dry_run: false, count: 1, not_found: [], interrupted: true });
+      expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.HangUp });
     });
 
     it('with --json, a failing batch still reports exactly what was deleted before it', async () => {

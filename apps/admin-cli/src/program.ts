@@ -21,6 +21,7 @@ Exit codes:
   4    auth: missing, wrong or insufficient admin credentials (a token without the admin role)
   5    server: the service failed, rate-limited us, or could not be reached
   6    cancelled at the confirmation prompt (nothing changed)
+  129  hung up (SIGHUP: the terminal was closed) during purge --yes: as 130
   130  interrupted (Ctrl-C) during purge --yes: what was deleted is reported; the rest was not
   141  the reader of the output went away (jan media ls | head): ended quietly, as on SIGPIPE
   143  terminated (SIGTERM) during purge --yes: as 130

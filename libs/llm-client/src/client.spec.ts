@@ -1,5 +1,5 @@
 import { MediaClient } from './client';
-import { MediaClientError } from './errors';
+import { MediaClientError, UnexpectedResponseError } from './errors';
 import { BASE_URL, fakeFetch, json, MEDIA_OBJECT, noContent, type RecordedRequest } from './testing/fake-fetch';
 
 const ID = MEDIA_OBJECT.id;
@@ -209,8 +209,16 @@ describe('MediaClient request building', () => {
     expect(only(calls).url.pathname).toBe('/healthz');
   });
 
-  it('wraps a non-JSON success body in a MediaClientError', async () => {
-    const { client } = clientWith(() => new Response('<html>', { status: 200 }));
-    await expect(client.media.metadata(ID)).rejects.toThrow(/Expected JSON/);
+  it('rejects a non-JSON success body with UnexpectedResponseError, still a MediaClientError', async () => {
+    const { client, calls } = clientWith(() => new Response('<html><body>Welcome to nginx!</body></html>', { status: 200 }));
+    const read = client.media.metadata(ID);
+    await expect(read).rejects.toBeInstanceOf(UnexpectedResponseError);
+    await expect(read).rejects.toBeInstanceOf(MediaClientError);
+    await expect(read).rejects.toMatchObject({
+      code: 'unexpected_response',
+      endpoint: `GET /v1/media/${ID}/metadata`,
+      message: `GET /v1/media/${ID}/metadata answered a body that is not JSON ("<html><body>Welcome to nginx!</body></html>"): is baseURL the Jan Media API's root?`,
+    });
+    expect(calls).toHaveLength(1);
   });
 });

@@ -15,6 +15,7 @@ import {
   APIError,
   APIUserAbortError,
   MediaClientError,
+  UnexpectedResponseError,
   type ErrorBody,
 } from './errors.ts';
 import { AdminResource } from './resources/admin.ts';
@@ -199,9 +200,7 @@ export class MediaClient {
       try {
         return JSON.parse(text) as T;
       } catch (cause) {
-        throw new MediaClientError(`Expected JSON from ${spec.method} ${spec.path}, got: ${text.slice(0, 120)}`, {
-          cause,
-        });
+        throw UnexpectedResponseError.notJSON(`${spec.method} ${spec.path}`, text, cause);
       }
     });
   }

@@ -10,7 +10,7 @@
  * ├── APIConnectionError (no HTTP answer at all)
  * │   └── APIConnectionTimeoutError
  * ├── APIUserAbortError (the caller's AbortSignal fired)
- * ├── UnexpectedResponseError (a 2xx whose JSON is not the endpoint's answer)
+ * ├── UnexpectedResponseError (a 2xx that is not the endpoint's answer: not JSON, or JSON without its fields)
  * └── StorageUploadError (uploadDirect: the signed-URL upload to storage failed)
  */
 export class MediaClientError extends Error {
@@ -117,8 +117,9 @@ export class APIUserAbortError extends MediaClientError {
 }
 
 /**
- * The service answered 2xx with JSON that is not what the endpoint answers: most often another
- * JSON service behind `baseURL` (a gateway's status page, say). Thrown instead of making up a
+ * The service answered 2xx with something that is not what the endpoint answers: a body that is
+ * not JSON (an HTML page), or JSON without the fields the endpoint always sends. Most often
+ * another service behind `baseURL` (a gateway's status page, say). Thrown instead of making up a
  * result, such as an empty listing, from an answer the SDK does not understand.
  */
 export class UnexpectedResponseError extends MediaClientError {
@@ -126,9 +127,19 @@ export class UnexpectedResponseError extends MediaClientError {
   /** `METHOD /path` of the endpoint that answered. */
   readonly endpoint: string;
 
-  constructor(endpoint: string, expected: string) {
-    super(`${endpoint} answered JSON without ${expected}: is baseURL the Jan Media API's root?`);
+  /**
+   * @param answered what came back, completing "`endpoint` answered …": `'JSON without an items
+   *   array'`, or {@link UnexpectedResponseError.notJSON}'s description of a body that is not JSON.
+   */
+  constructor(endpoint: string, answered: string, options?: { cause?: unknown }) {
+    super(`${endpoint} answered ${answered}: is baseURL the Jan Media API's root?`, options);
     this.endpoint = endpoint;
+  }
+
+  /** A 2xx body that does not parse as JSON; the start of it is quoted in the message. */
+  static notJSON(endpoint: string, body: string, cause?: unknown): UnexpectedResponseError {
+    const start = body.trim().slice(0, 120);
+    return new UnexpectedResponseError(endpoint, `a body that is not JSON (${JSON.stringify(start)}${body.trim().length > 120 ? '…' : ''})`, { cause });
   }
 }
 

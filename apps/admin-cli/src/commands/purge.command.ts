@@ -85,8 +85,8 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           enabled: !json && (filters.ids === undefined || plan.purged.length > 1),
           label: 'purging',
         });
-        // Ctrl-C or SIGTERM finishes the batch in flight (the service completes it anyway) and
-        // starts no other, so the report lists exactly what was deleted; a second signal ends the process.
+        // Ctrl-C, SIGTERM or SIGHUP finishes the batch in flight (the service completes it anyway)
+        // and starts no other, so the report lists exactly what was deleted; a second signal ends the process.
         let stoppedBy: StopSignal | undefined;
         const stopWatching = context.io.onInterrupt((signal) => {
           stoppedBy = signal;
@@ -112,6 +112,10 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           stopWatching();
         }
         const { deleted, failed, more, interrupted } = outcome;
+        // A signal during the last batch (or the final dry run that finds nothing left) stopped
+        // nothing: the purge completed, and is reported and exits as completed. Say so after the
+        // "stopping after the batch in flight" note, so the two do not disagree.
+        if (stoppedBy && !interrupted && !json) context.io.stderr.write(`${stopNote(stoppedBy)} too late to stop anything: the purge had completed\n`);
         context.output(command, purgeReport(deleted, false, notFound, more, failed, interrupted), () =>
           interrupted
             ? `deleted ${plural(deleted.length, 'object')}, then stopped (${stopNote(stoppedBy)})\n`
@@ -120,7 +124,7 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
         if (interrupted) {
           throw new CliError(
             `${stopNote(stoppedBy)}: deleted ${plural(deleted.length, 'object')}; the rest were not deleted (run the same command again to continue)`,
-            stoppedBy === 'SIGTERM' ? ExitCode.Terminated : ExitCode.Interrupted,
+            STOP_EXIT_CODES[stoppedBy ?? 'SIGINT'],
             'interrupted',
           );
         }
@@ -210,7 +214,7 @@ export async function executePurge(
   return { deleted, failed: [...failed.values()], more: false, interrupted: false };
 }
 
-/** What a purge did: `interrupted` when Ctrl-C or SIGTERM stopped it before everything matching was deleted. */
+/** What a purge did: `interrupted` when Ctrl-C, SIGTERM or SIGHUP stopped it before everything matching was deleted. */
 export interface PurgeOutcome {
   deleted: string[];
   failed: PurgeFailure[];
@@ -239,10 +243,19 @@ export function purgeReport(
   };
 }
 
-/** How the stop is named to humans: Ctrl-C is an interruption, SIGTERM a termination. */
+/** How the stop is named to humans: Ctrl-C is an interruption, SIGTERM a termination, SIGHUP a hang-up. */
 function stopNote(signal: StopSignal | undefined): string {
-  return signal === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted';
+  if (signal === 'SIGTERM') return 'terminated (SIGTERM)';
+  if (signal === 'SIGHUP') return 'hung up (SIGHUP)';
+  return 'interrupted';
 }
+
+/** 128 + the signal's number, as shells report a process the signal ended. */
+const STOP_EXIT_CODES: Record<StopSignal, ExitCode> = {
+  SIGINT: ExitCode.Interrupted,
+  SIGTERM: ExitCode.Terminated,
+  SIGHUP: ExitCode.HangUp,
+};
 
 /** An object the service could not delete this time, with the stable code of why. */
 type PurgeFailure = NonNullable<AdminPurgeResult['failed']>[number];

@@ -2,7 +2,8 @@ import { MediaClient, type MediaObject } from '@jan/media-client';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { CLI_MAIN, jan, janOnTerminal, runProcess, type CliResult } from '../support/cli';
@@ -444,6 +445,8 @@ describe('jan media (spawned CLI against the running service)', () => {
     it.each([
       ['SIGINT', 130],
       ['SIGTERM', 143],
+      // The terminal of `jan … > log 2>&1 &` was closed: the shell hangs up its jobs.
+      ['SIGHUP', 129],
     ] as const)('on %s reports exactly the objects it deleted, as JSON, and exits %d', async (signal, exitCode) => {
       const owner = uniqueOwner();
       const ids: string[] = [];
@@ -462,6 +465,50 @@ describe('jan media (spawned CLI against the running service)', () => {
       expect([...result.remaining, ...report.purged].sort()).toEqual([...ids].sort());
       const listed = json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items.map((i: { id: string }) => i.id);
       expect(listed.sort()).toEqual([...result.remaining].sort());
+    });
+
+    it('when its terminal is closed, stops after the batch in flight and leaves the report in the redirected stdout', async () => {
+      const owner = uniqueOwner();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push((await ingest(owner)).id);
+      const dir = await mkdtemp(join(tmpdir(), 'jan-hangup-'));
+      const log = join(dir, 'purge.log');
+      const db = new Client({ connectionString: postgresDsn() });
+      await db.connect();
+      try {
+        const left = async (): Promise<string[]> =>
+          (await db.query(`SELECT id FROM media_api.media_objects WHERE created_by = $1`, [owner])).rows.map((r) => r.id);
+        // script(1) gives the CLI a real terminal (stderr, with its progress bar, stays on it;
+        // stdout goes to a file, as with `> log`). Killing script closes the terminal: the kernel
+        // hangs it up, the CLI gets SIGHUP, and its writes to the terminal fail with EIO from then on.
+        const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+        const command = [process.execPath, CLI_MAIN, 'media', 'purge', '--owner', owner, '--yes', '--batch-size', '1', '--retries', '0'].map(quote).join(' ');
+        const terminal = spawn('script', ['-qfc', `exec ${command} > ${quote(log)}`, '/dev/null'], {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...env },
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
+        const closed = new Promise((resolve) => terminal.on('close', resolve));
+        while ((await left()).length === ids.length) await new Promise((r) => setTimeout(r, 20));
+        terminal.kill('SIGKILL');
+        await closed;
+        let report = '';
+        for (let waited = 0; waited < 15_000 && !report.endsWith('\n'); waited += 50) {
+          await new Promise((r) => setTimeout(r, 50));
+          report = await readFile(log, 'utf8');
+        }
+        const stopped = /^deleted (\d+) objects?, then stopped \(hung up \(SIGHUP\)\)\n$/.exec(report);
+        expect(stopped).not.toBeNull();
+        const remaining = await left();
+        // It stopped (objects are left) and reported exactly how many it deleted.
+        expect(remaining.length).toBeGreaterThan(0);
+        expect(Number(stopped![1])).toBe(ids.length - remaining.length);
+        // Nothing deletes anything after the report.
+        await new Promise((r) => setTimeout(r, 300));
+        expect((await left()).length).toBe(remaining.length);
+      } finally {
+        await db.end();
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('when the service goes away mid-purge, --json still reports what was deleted before the failure (exit 5)', async () => {

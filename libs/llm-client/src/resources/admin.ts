@@ -29,9 +29,9 @@ export class AdminMediaPage implements AsyncIterable<AdminMediaListItem> {
   ) {
     const body: unknown = response;
     const answer = typeof body === 'object' && body !== null ? (body as Partial<AdminMediaListResponse>) : {};
-    if (!Array.isArray(answer.items)) throw new UnexpectedResponseError('GET /v1/admin/media', 'an items array');
+    if (!Array.isArray(answer.items)) throw new UnexpectedResponseError('GET /v1/admin/media', 'JSON without an items array');
     if (answer.next_cursor !== undefined && answer.next_cursor !== null && typeof answer.next_cursor !== 'string') {
-      throw new UnexpectedResponseError('GET /v1/admin/media', 'a string or null next_cursor');
+      throw new UnexpectedResponseError('GET /v1/admin/media', 'JSON without a string or null next_cursor');
     }
     this.items = answer.items;
     this.nextCursor = answer.next_cursor ?? null;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MediaClient } from '../client';
-import { APIConnectionError, APIError, APIUserAbortError, InternalServerError, StorageUploadError } from '../errors';
+import { APIConnectionError, APIError, APIUserAbortError, InternalServerError, MediaClientError, StorageUploadError, UnexpectedResponseError } from '../errors';
 import { BASE_URL, fakeFetch, fakeSleep, json, MEDIA_OBJECT, noContent, type Handler } from '../testing/fake-fetch';
 
 const ID = MEDIA_OBJECT.id;
@@ -339,6 +339,23 @@ describe('media.download', () => {
         }
       })(),
     ).rejects.toThrow('user stop');
+  });
+
+  it.each([
+    ['JSON without a url', () => json(200, { status: 'ok' }), /^GET \/v1\/media\/\{id\} answered JSON without a url: is baseURL/],
+    ['JSON null', () => json(200, null), /answered JSON without a url/],
+    [
+      'a JSON content type over a body that is not JSON',
+      () => new Response('<html>gateway</html>', { status: 200, headers: { 'content-type': 'application/json' } }),
+      /^GET \/v1\/media\/\{id\} answered a body that is not JSON \("<html>gateway<\/html>"\): is baseURL/,
+    ],
+  ])('rejects a 200 holding %s with UnexpectedResponseError, without retrying', async (_what, answer, message) => {
+    const { client, calls } = clientWith(answer);
+    const downloaded = client.media.download(ID);
+    await expect(downloaded).rejects.toBeInstanceOf(UnexpectedResponseError);
+    await expect(downloaded).rejects.toBeInstanceOf(MediaClientError);
+    await expect(downloaded).rejects.toMatchObject({ code: 'unexpected_response', endpoint: 'GET /v1/media/{id}', message: expect.stringMatching(message) });
+    expect(calls).toHaveLength(1);
   });
 
   it('maps an abort before the answer to APIUserAbortError', async () => {

@@ -9,7 +9,7 @@ import {
   type SizedUploadable,
   type Uploadable,
 } from '../core/body.ts';
-import { APIError, APIUserAbortError, MediaClientError, NotFoundError, StorageUploadError } from '../errors.ts';
+import { APIError, APIUserAbortError, MediaClientError, NotFoundError, StorageUploadError, UnexpectedResponseError } from '../errors.ts';
 import type {
   IngestParams,
   MediaMetadata,
@@ -291,11 +291,17 @@ export class MediaResource {
       options,
       async (response, control) => {
         if (isJSON(response)) {
-          const answer = (await response.json()) as { url?: unknown };
-          if (typeof answer.url !== 'string') {
-            throw new MediaClientError('GET /v1/media/{id} answered JSON without a url.');
+          const endpoint = 'GET /v1/media/{id}';
+          const text = await response.text();
+          let answer: unknown;
+          try {
+            answer = JSON.parse(text);
+          } catch (cause) {
+            throw UnexpectedResponseError.notJSON(endpoint, text, cause);
           }
-          return { redirect: answer.url };
+          const url = answer !== null && typeof answer === 'object' ? (answer as { url?: unknown }).url : undefined;
+          if (typeof url !== 'string') throw new UnexpectedResponseError(endpoint, 'JSON without a url');
+          return { redirect: url };
         }
         control.detachForStream();
         return { response };
