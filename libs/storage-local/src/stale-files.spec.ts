@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { constants, Dirent } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalDiskMediaStorage } from './local-disk-media-storage';
-import { STALE_TEMPORARY_AGE_MS } from './stale-files';
+import { mayBeRegularFile, STALE_TEMPORARY_AGE_MS } from './stale-files';
 
 describe('LocalDiskMediaStorage.removeStaleTemporaries', () => {
   let root: string;
@@ -44,5 +45,23 @@ describe('LocalDiskMediaStorage.removeStaleTemporaries', () => {
   it('is a no-op on a fresh data directory', async () => {
     const storage = new LocalDiskMediaStorage({ root: join(root, 'absent'), publicUrl: 'http://127.0.0.1:1', signingKeys: [{ id: 'k', secret: 's'.repeat(32) }] });
     expect(await storage.removeStaleTemporaries(new Date())).toBe(0);
+  });
+});
+
+describe('mayBeRegularFile', () => {
+  // Dirent's constructor takes libuv's entry type (fs.constants.UV_DIRENT_*, missing from
+  // @types/node), as `opendir` fills it in from d_type.
+  const types = constants as unknown as Record<string, number>;
+  const entry = (name: string) => new (Dirent as unknown as new (name: string, type: number, path: string) => Dirent)('x.partial', types[`UV_DIRENT_${name}`]!, '/tmp');
+
+  it('lets a file, and an entry whose type the file system did not report, on to lstat', () => {
+    expect(mayBeRegularFile(entry('FILE'))).toBe(true);
+    expect(mayBeRegularFile(entry('UNKNOWN'))).toBe(true);
+  });
+
+  it('skips entries known to be something else', () => {
+    for (const type of ['DIR', 'LINK', 'FIFO', 'SOCKET', 'CHAR', 'BLOCK']) {
+      expect(mayBeRegularFile(entry(type))).toBe(false);
+    }
   });
 });

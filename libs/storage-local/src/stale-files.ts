@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { lstat, opendir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -30,7 +31,7 @@ export async function removeStaleFiles(directory: string, pattern: RegExp, older
   for await (const entry of dir) {
     // Leaving the loop closes the directory.
     if (signal?.aborted) break;
-    if (!entry.isFile() || !pattern.test(entry.name)) continue;
+    if (!mayBeRegularFile(entry) || !pattern.test(entry.name)) continue;
     const path = join(directory, entry.name);
     try {
       const info = await lstat(path);
@@ -42,4 +43,15 @@ export async function removeStaleFiles(directory: string, pattern: RegExp, older
     }
   }
   return removed;
+}
+
+/**
+ * False only when the directory entry says it is something other than a regular file. Some file
+ * systems (XFS without ftype, some network and FUSE file systems) report no type at all; such an
+ * entry goes on to the `lstat` that decides.
+ */
+export function mayBeRegularFile(entry: Dirent): boolean {
+  if (entry.isFile()) return true;
+  const known = entry.isDirectory() || entry.isSymbolicLink() || entry.isFIFO() || entry.isSocket() || entry.isBlockDevice() || entry.isCharacterDevice();
+  return !known;
 }
