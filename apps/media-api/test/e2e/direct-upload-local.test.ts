@@ -128,6 +128,27 @@ describe('direct uploads on the local backend', () => {
     expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(first));
   });
 
+  it('checks a Content-MD5 the client sends, as S3 and GCS do: a mismatch stores nothing and the URL still takes the right bytes', async () => {
+    const user = uniqueUser();
+    const bytes = await pngImage(110);
+    const { id, upload_url } = await prepare(user);
+    const md5 = (body: Buffer) => createHash('md5').update(body).digest('base64');
+    const putWithMd5 = (contentMd5: string) => fetch(upload_url, { method: 'PUT', headers: { 'content-type': 'image/png', 'content-md5': contentMd5 }, body: bytes });
+
+    const wrong = await putWithMd5(md5(Buffer.from('other bytes')));
+    expect(wrong.status).toBe(422);
+    expect(await wrong.json()).toMatchObject({ code: 'checksum_mismatch', error: 'body does not match its Content-MD5' });
+    const malformed = await putWithMd5('not-a-digest');
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ code: 'invalid_request' });
+    expect(await filesOf(id)).toEqual([]);
+
+    expect((await putWithMd5(md5(bytes))).status).toBe(200);
+    expect((await app.call(`/v1/media/${id}/complete`, { method: 'POST', user })).status).toBe(200);
+    const served = await app.call(`/v1/media/${id}`, { user });
+    expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(bytes));
+  });
+
   it('removes the partial file of a client that goes away mid-upload, and the URL still takes a whole upload', async () => {
     const user = uniqueUser();
     const bytes = await noisyPng(200);

@@ -1,6 +1,7 @@
 import { Controller, HttpCode, Param, Put, Query, Req } from '@nestjs/common';
 import { Writes } from '../../http/in-flight-writes';
 import { ApiExcludeController } from '@nestjs/swagger';
+import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, ObjectExistsError, type SignedQuery } from '@jan/storage-local';
@@ -49,6 +50,7 @@ export class UploadsController {
     const declared = Number(request.headers['content-length']);
     if (query.len && declared !== Number(query.len)) throw new DomainError('invalid_signature', `Content-Length must be ${query.len}, as signed`);
     if (declared > this.config.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
+    const contentMd5 = declaredMd5(request.headers['content-md5']);
 
     const reservation = await this.directUpload.reservationFor(key);
     if (!reservation) throw noReservation();
@@ -56,7 +58,9 @@ export class UploadsController {
 
     // pipeline, not pipe: a client that goes away mid-upload fails the write, which removes its
     // partial file and closes it, instead of leaving both open for good.
-    const body = pipeline(request.body as Readable, limit(this.config.maxBytes), () => undefined);
+    const body = contentMd5
+      ? pipeline(request.body as Readable, limit(this.config.maxBytes), matchMd5(contentMd5), () => undefined)
+      : pipeline(request.body as Readable, limit(this.config.maxBytes), () => undefined);
     let bytes: number;
     try {
       ({ bytes } = await this.storage.putNew(key, body, { contentType: reservation.mimeType }));
@@ -82,6 +86,33 @@ export class UploadsController {
 const ABORTED = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'ECONNABORTED']);
 const noReservation = () => new DomainError('media_not_found', 'no open upload reservation for this URL');
 const alreadyUsed = () => new DomainError('invalid_signature', 'upload URL was already used');
+
+/**
+ * The `Content-MD5` a client sent (RFC 1864: base64 of the body's MD5), checked as S3 and GCS check
+ * it on their PUTs, so one client works against every backend. None sent: nothing to check.
+ */
+function declaredMd5(header: string | string[] | undefined): Buffer | null {
+  if (header === undefined) return null;
+  const value = Array.isArray(header) ? header.join(',') : header.trim();
+  const digest = /^[A-Za-z0-9+/]{22}==$/.test(value) ? Buffer.from(value, 'base64') : null;
+  if (digest?.length !== 16) throw new DomainError('invalid_request', 'Content-MD5 must be the base64 of a 16-byte MD5 digest');
+  return digest;
+}
+
+/** Passes the body through and fails it at its end when its MD5 is not `expected`. */
+function matchMd5(expected: Buffer): Transform {
+  const hash = createHash('md5');
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      if (hash.digest().equals(expected)) callback();
+      else callback(new DomainError('checksum_mismatch', 'body does not match its Content-MD5'));
+    },
+  });
+}
 
 function limit(maxBytes: number): Transform {
   let seen = 0;
