@@ -40,6 +40,8 @@ interface Call {
   /** Index of the line where the call entered the kernel, and where it returned. */
   entered: number;
   returned: number;
+  /** An `openat` with O_DSYNC: every write through that descriptor returns once on the disk. */
+  dsync: boolean;
 }
 
 /** Parses `strace -f -y` output, pairing `<unfinished ...>` lines with their `<... resumed>`. */
@@ -53,9 +55,9 @@ function parseTrace(text: string): Call[] {
       if (call) call.returned = index;
       return;
     }
-    const entry = /^(\d+)\s+(\w+)\((?:\d+<([^>]*)>|"([^"]*)")/.exec(line);
+    const entry = /^(\d+)\s+(\w+)\((?:\d+<([^>]*)>|(?:AT_FDCWD<[^>]*>, )?"([^"]*)")/.exec(line);
     if (!entry) return;
-    const call: Call = { name: entry[2]!, target: entry[3] ?? entry[4]!, entered: index, returned: index };
+    const call: Call = { name: entry[2]!, target: entry[3] ?? entry[4]!, entered: index, returned: index, dsync: entry[2] === 'openat' && line.includes('O_DSYNC') };
     calls.push(call);
     if (line.includes('<unfinished ...>')) open.set(`${entry[1]}:${entry[2]}`, call);
   });
@@ -69,7 +71,7 @@ async function traceDriver(durable: boolean, concurrent: number): Promise<{ call
   const trace = join(work, 'trace.txt');
   await writeFile(driver, DRIVER);
   try {
-    await run('strace', ['-f', '-y', '-e', 'trace=fdatasync,fsync,rename,renameat,renameat2,unlink,unlinkat', '-o', trace, process.execPath, driver, DIST, root, String(durable), String(concurrent)]);
+    await run('strace', ['-f', '-y', '-e', 'trace=fdatasync,fsync,rename,renameat,renameat2,unlink,unlinkat,openat,write,pwrite64', '-o', trace, process.execPath, driver, DIST, root, String(durable), String(concurrent)]);
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new Error('strace is not installed: `pnpm test` installs it as root on Debian (scripts/test-services/strace.mjs); otherwise install it');
@@ -80,6 +82,17 @@ async function traceDriver(durable: boolean, concurrent: number): Promise<{ call
 }
 
 const syncs = (calls: Call[]) => calls.filter((c) => c.name === 'fsync' || c.name === 'fdatasync');
+
+/**
+ * Whether `path`'s bytes were on the disk before line `before`: an fsync or fdatasync of it had
+ * returned, or it was opened with O_DSYNC and its writes (at least one) had all returned.
+ */
+function flushedBefore(calls: Call[], path: string, before: number): boolean {
+  if (syncs(calls).some((c) => c.target === path && c.returned < before)) return true;
+  const opened = calls.find((c) => c.name === 'openat' && c.target === path);
+  const writes = calls.filter((c) => (c.name === 'write' || c.name === 'pwrite64') && c.target === path);
+  return Boolean(opened?.dsync) && writes.length > 0 && writes.every((c) => c.returned < before);
+}
 
 describe('LocalDiskMediaStorage durable writes (strace on the built adapter)', () => {
   const roots: string[] = [];
@@ -96,8 +109,8 @@ describe('LocalDiskMediaStorage durable writes (strace on the built adapter)', (
     const directorySyncs = syncs(calls).filter((c) => c.target === images);
     for (const rename of renames) {
       // The temporary file's bytes reached the disk before the rename began...
-      const flushed = syncs(calls).find((c) => c.target === rename.target && c.returned < rename.entered);
-      expect({ rename: rename.target, flushed: Boolean(flushed) }).toEqual({ rename: rename.target, flushed: true });
+      const flushed = flushedBefore(calls, rename.target, rename.entered);
+      expect({ rename: rename.target, flushed }).toEqual({ rename: rename.target, flushed: true });
       // ...and a directory sync entered the kernel only after the rename returned.
       const named = directorySyncs.find((c) => c.entered > rename.returned);
       expect({ rename: rename.target, named: Boolean(named) }).toEqual({ rename: rename.target, named: true });
@@ -120,5 +133,6 @@ describe('LocalDiskMediaStorage durable writes (strace on the built adapter)', (
     roots.push(root);
     expect(calls.filter((c) => c.name.startsWith('rename')).length).toBe(3 + 4);
     expect(syncs(calls).filter((c) => c.target.startsWith(root))).toEqual([]);
+    expect(calls.filter((c) => c.dsync && c.target.startsWith(root))).toEqual([]);
   });
 });
