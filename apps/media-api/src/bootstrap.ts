@@ -109,9 +109,9 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     // Direct uploads to the local backend stream raw image bodies; nothing else accepts them. Any
     // other route refuses one as a type it does not read (415): handed on, the stream reached the
     // validation pipe of a DTO route, which walked into the socket's native handle and aborted the
-    // process.
+    // process. No route at all (404, 405) is left to say so, reading nothing.
     fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (request, payload, done) =>
-      request.routeOptions.url?.startsWith(RAW_BODY_ROUTES)
+      request.routeOptions.url === undefined || request.routeOptions.url.startsWith(RAW_BODY_ROUTES)
         ? done(null, payload)
         : done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type']), undefined),
     );

@@ -486,6 +486,10 @@ describe('the OpenAPI document against real answers', () => {
         expect({ type, route: path, code: await documentedError(method, path, res, 415) }).toEqual({ type, route: path, code: 'unsupported_media_type' });
       }
     }
+    // No route, or not this method: the same 404 and 405 as any other body gets.
+    const elsewhere = async (url: string) => (await app.call(url, { method: 'POST', user, headers: { 'content-type': 'image/png' }, body: png })).json();
+    expect(await elsewhere('/v1/nothing')).toMatchObject({ code: 'route_not_found' });
+    expect(await elsewhere(`/v1/media/${id}`)).toMatchObject({ code: 'method_not_allowed' });
     expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
   });
 
