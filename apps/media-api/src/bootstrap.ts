@@ -7,7 +7,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { DomainError, MediaEvents } from '@jan/domain';
 import { openDatabase, type Database } from '@jan/persistence';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errorCodes, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { registerCors } from './auth/cors-policy';
@@ -35,6 +35,8 @@ export interface RunningApp {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+/** The local backend's upload URLs (UploadsController): the only routes that read a raw body. */
+const RAW_BODY_ROUTES = '/v1/uploads/';
 
 /**
  * A base64 data URL is 4/3 of the image. Its text may also be wrapped in lines (a CRLF every 64
@@ -104,8 +106,15 @@ export async function createApp(env: Record<string, string | undefined>): Promis
     app.useBodyParser('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, jsonBodyParser);
     registerCors(fastify, config.corsOrigins);
     await fastify.register(multipart, { limits: { fileSize: config.maxBytes + 1, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
-    // Direct uploads to the local backend stream raw image bodies; nothing else accepts them.
-    fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (_request, payload, done) => done(null, payload));
+    // Direct uploads to the local backend stream raw image bodies; nothing else accepts them. Any
+    // other route refuses one as a type it does not read (415): handed on, the stream reached the
+    // validation pipe of a DTO route, which walked into the socket's native handle and aborted the
+    // process. No route at all (404, 405) is left to say so, reading nothing.
+    fastify.addContentTypeParser(/^(image\/|application\/octet-stream)/, (request, payload, done) =>
+      request.routeOptions.url === undefined || request.routeOptions.url.startsWith(RAW_BODY_ROUTES)
+        ? done(null, payload)
+        : done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type']), undefined),
+    );
     // JSON bodies are buffered whole and parsed; the parsed data URL lives until the handler is
     // done. Bound how many large ones are in memory from before reading until the response.
     const budget = new BodyMemoryBudget(config.bodyMemoryBudget);

@@ -32,6 +32,8 @@ const BY_ROUTE: Record<string, number[]> = {
   'GET /v1/media/{id}': [404, 416],
   'PUT /v1/media/{id}/pin': [404, 409],
   'DELETE /v1/media/{id}/pin': [404, 409],
+  'POST /v1/admin/media/purge': [415],
+  'POST /v1/admin/media/{id}/reissue': [404, 415],
 };
 
 /** Headers some error responses carry. */

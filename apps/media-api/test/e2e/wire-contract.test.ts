@@ -465,6 +465,34 @@ describe('the OpenAPI document against real answers', () => {
     expect(await documentedError('post', '/v1/media', timedOut, 504)).toBe('remote_fetch_timeout');
   });
 
+  it('refuses an image or octet-stream body on a JSON route with the documented 415 and stays up', async () => {
+    // Only the local backend's upload URLs read raw bodies; a JSON route handed one crashed the process.
+    const user = uniqueUser('openapi-raw-body');
+    const png = await pngImage(921);
+    const { id } = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+    const routes = [
+      ['post', '/v1/media', '/v1/media'],
+      ['post', '/v1/media/prepare-upload', '/v1/media/prepare-upload'],
+      ['post', '/v1/media/resolve', '/v1/media/resolve'],
+      ['post', '/v1/media/{id}/complete', `/v1/media/${id}/complete`],
+      ['post', '/v1/admin/media/purge', '/v1/admin/media/purge'],
+      ['post', '/v1/admin/media/{id}/reissue', `/v1/admin/media/${id}/reissue`],
+    ] as const;
+    for (const type of ['image/png', 'application/octet-stream']) {
+      for (const [method, path, url] of routes) {
+        const admin = path.startsWith('/v1/admin');
+        const headers = { 'content-type': type, ...(admin ? { 'x-media-admin-key': ADMIN_KEY } : {}) };
+        const res = await app.call(url, { method: 'POST', ...(admin ? { key: null } : { user }), headers, body: png });
+        expect({ type, route: path, code: await documentedError(method, path, res, 415) }).toEqual({ type, route: path, code: 'unsupported_media_type' });
+      }
+    }
+    // No route, or not this method: the same 404 and 405 as any other body gets.
+    const elsewhere = async (url: string) => (await app.call(url, { method: 'POST', user, headers: { 'content-type': 'image/png' }, body: png })).json();
+    expect(await elsewhere('/v1/nothing')).toMatchObject({ code: 'route_not_found' });
+    expect(await elsewhere(`/v1/media/${id}`)).toMatchObject({ code: 'method_not_allowed' });
+    expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
+  });
+
   it('names every credential a route accepts, and each one works there', async () => {
     const schemes = (path: string, method: string) => ((doc.paths[path] as any)[method].security as Record<string, string[]>[]).map((s) => Object.keys(s).join('+')).sort();
     for (const [path, method] of [['/v1/media', 'post'], ['/v1/media/{id}', 'get'], ['/v1/media/resolve', 'post'], ['/v1/usage', 'get']] as const) {
