@@ -14,6 +14,11 @@ export class RawJsonBody {
 
 export interface RawJsonRouteConfig {
   rawJson?: boolean;
+  /**
+   * The route reads no body (complete, pin, delete): an empty body sent as `application/json`, as
+   * many HTTP clients send with every POST, is read as none instead of answering 400.
+   */
+  takesNoBody?: boolean;
 }
 
 /**
@@ -31,10 +36,11 @@ export function bodyDigestOf(request: object): string | undefined {
 export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) => {
   const charset = foreignCharset(request.headers['content-type']);
   if (charset) return done(new DomainError('unsupported_media_type', 'JSON bodies must be UTF-8', { charset }), undefined);
-  // An empty body gets the default parser's own error on every route.
-  if (body.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+  const route = request.routeOptions.config as RawJsonRouteConfig | undefined;
+  // An empty body gets the default parser's own error on every route that reads one.
+  if (body.length === 0) return route?.takesNoBody ? done(null, undefined) : done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
   if (request.headers['idempotency-key'] !== undefined) bodyDigests.set(request, createHash('sha256').update(body).digest('base64'));
-  if ((request.routeOptions.config as RawJsonRouteConfig | undefined)?.rawJson) return done(null, new RawJsonBody(body));
+  if (route?.rawJson) return done(null, new RawJsonBody(body));
   let value: unknown;
   try {
     value = parseJson(body);

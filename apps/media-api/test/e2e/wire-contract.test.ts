@@ -493,6 +493,27 @@ describe('the OpenAPI document against real answers', () => {
     expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
   });
 
+  it('reads an empty application/json body as none on the routes that take no body, and refuses it where a body is needed', async () => {
+    // Many HTTP clients (Go's, llm-api's) send Content-Type: application/json with every POST.
+    const user = uniqueUser('empty-json');
+    const json = { 'content-type': 'application/json' };
+    const prepared = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+    expect((await fetch(prepared.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: await pngImage(922) })).status).toBe(200);
+    const completed = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user, headers: json, body: '' });
+    expect({ status: completed.status, body: await completed.json() }).toMatchObject({ status: 200, body: { id: prepared.id, status: 'ready' } });
+    const pinned = await app.call(`/v1/media/${prepared.id}/pin`, { method: 'PUT', user, headers: json, body: '' });
+    expect({ status: pinned.status, body: await pinned.json() }).toMatchObject({ status: 200, body: { pinned: true } });
+    const unpinned = await app.call(`/v1/media/${prepared.id}/pin`, { method: 'DELETE', user, headers: json, body: '' });
+    expect({ status: unpinned.status, body: await unpinned.json() }).toMatchObject({ status: 200, body: { pinned: false } });
+    expect((await app.call(`/v1/media/${prepared.id}`, { method: 'DELETE', user, headers: json, body: '' })).status).toBe(204);
+    expect((await app.call(`/v1/media/${prepared.id}`, { user })).status).toBe(404);
+
+    for (const url of ['/v1/media', '/v1/media/prepare-upload', '/v1/media/resolve']) {
+      const refused = await app.call(url, { method: 'POST', user, headers: json, body: '' });
+      expect({ url, status: refused.status, code: ((await refused.json()) as any).code }).toEqual({ url, status: 400, code: 'invalid_request' });
+    }
+  });
+
   it('names every credential a route accepts, and each one works there', async () => {
     const schemes = (path: string, method: string) => ((doc.paths[path] as any)[method].security as Record<string, string[]>[]).map((s) => Object.keys(s).join('+')).sort();
     for (const [path, method] of [['/v1/media', 'post'], ['/v1/media/{id}', 'get'], ['/v1/media/resolve', 'post'], ['/v1/usage', 'get']] as const) {

@@ -45,6 +45,7 @@ import type { Multipart } from '@fastify/multipart';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
+
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto, parseIngestBody } from './dto/ingest-media.dto';
@@ -62,6 +63,9 @@ import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, read
 import { parseSourceType } from './source-type';
 import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
 import type { ErrorBody } from '../../http/error-body';
+
+/** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.takesNoBody`). */
+const NO_BODY = { takesNoBody: true } satisfies RawJsonRouteConfig;
 
 const BINARY: SchemaObject = { type: 'string', format: 'binary' };
 
@@ -299,6 +303,7 @@ export class MediaController {
 
   @Post(':id/complete')
   @Writes()
+  @RouteConfig(NO_BODY)
   @Idempotent()
   @HttpCode(200)
   @ApiOperation({ summary: 'Verify a direct upload (size, checksum, type, decode) and make it ready' })
@@ -419,6 +424,7 @@ export class MediaController {
 
   @Put(':id/pin')
   @Writes()
+  @RouteConfig(NO_BODY)
   @ApiOperation({ summary: 'Keep the object past retention' })
   @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, pinned' })
   async pin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
@@ -427,6 +433,7 @@ export class MediaController {
 
   @Delete(':id/pin')
   @Writes()
+  @RouteConfig(NO_BODY)
   @ApiOperation({ summary: 'Let retention apply again (the clock restarts now)' })
   @ApiOkResponse({ type: MediaMetadataDto, description: 'The metadata, unpinned, with the new retention_until' })
   async unpin(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<MediaMetadataDto> {
@@ -435,6 +442,7 @@ export class MediaController {
 
   @Delete(':id')
   @Writes()
+  @RouteConfig(NO_BODY)
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete the object and its bytes' })
   @ApiNoContentResponse({ description: 'Deleted (no body)' })
