@@ -205,6 +205,27 @@ describe('graceful shutdown', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('with MEDIA_SHUTDOWN_DELAY, fails /readyz at once and serves new connections until the delay ends, then stops accepting', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s', MEDIA_SHUTDOWN_DELAY: '1s' } });
+    const user = uniqueUser('shutdown-delay');
+    const started = Date.now();
+    const closed = shutDown();
+    await new Promise((r) => setTimeout(r, 100));
+
+    // The load balancer takes a moment to stop sending traffic: readiness fails first, while
+    // new connections are still accepted and served (each answer closing its connection).
+    const ready = await freshRequest(app.baseUrl, 'GET', '/readyz');
+    expect(ready).toMatchObject({ status: 503, json: { status: 'shutting_down' }, headers: { connection: 'close' } });
+    expect(await freshRequest(app.baseUrl, 'GET', '/healthz')).toMatchObject({ status: 200 });
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } });
+    const upload = await freshRequest(app.baseUrl, 'POST', '/v1/media', { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user }, body);
+    expect(upload).toMatchObject({ status: 200, json: { status: 'ready' }, headers: { connection: 'close' } });
+
+    await closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(await freshRequest(app.baseUrl, 'GET', '/healthz')).toBe('ECONNREFUSED');
+  });
+
   it('answers a readiness probe that is running when the shut-down begins 503 shutting_down, not 500', async () => {
     app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s' } });
     // A slow storage round trip: the probe is still checking when the shut-down begins.
