@@ -33,6 +33,7 @@ import type { Redis } from 'ioredis';
 import { AdminGuard, AuthGuard } from './auth/auth.guard';
 import { PrincipalResolver } from './auth/principal-resolver';
 import { MediaConfig } from './config/media-config';
+import { Draining } from './http/draining';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { InFlightWrites, InFlightWritesInterceptor } from './http/in-flight-writes';
 import { AuditedMediaEvents } from './infrastructure/audit/audited-media-events';
@@ -198,6 +199,7 @@ export class AppModule {
         IdempotencyInterceptor,
         InFlightWrites,
         InFlightWritesInterceptor,
+        Draining,
       ],
     };
   }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -15,6 +16,7 @@ import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget, meterUnknownLength } from './http/body-memory-budget';
 import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { Draining } from './http/draining';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { InFlightWrites } from './http/in-flight-writes';
 import { withErrorResponses } from './http/openapi-errors';
@@ -145,8 +147,12 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       done();
     });
     // Set on arrival rather than in onSend: with no onSend hook at all, Fastify skips that stage.
+    // From the start of a shutdown each answer closes its connection, so keep-alive clients
+    // reconnect (through a load balancer that has taken the pod out of rotation by then).
+    const draining = app.get(Draining);
     fastify.addHook('onRequest', (request, reply, done) => {
       void reply.header('x-request-id', request.id);
+      if (draining.active) void reply.header('connection', 'close');
       done();
     });
     const metrics = app.get(MediaMetrics);
@@ -170,6 +176,10 @@ export async function createApp(env: Record<string, string | undefined>): Promis
       database,
       generatedServiceKey: serviceKey,
       async close() {
+        // /readyz fails at once, while connections are still accepted and served for the delay:
+        // the load balancer stops routing to the pod before the port closes.
+        draining.active = true;
+        if (config.shutdownDelayMs > 0) await delay(config.shutdownDelayMs);
         await closeGracefully(app, config.shutdownGraceMs);
         // Handlers whose connections the grace period cut are still storing, inserting or
         // cleaning up: they finish (for at most another grace period) before the audit entries

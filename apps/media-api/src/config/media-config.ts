@@ -51,6 +51,8 @@ export class MediaConfig {
   @IsInt() @Min(60) uploadTtlSeconds!: number;
   @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
   @IsInt() @Min(0) shutdownGraceMs!: number;
+  /** On SIGTERM, how long /readyz fails while connections are still accepted, before the drain. */
+  @IsInt() @Min(0) @Max(300_000) shutdownDelayMs!: number;
   /** Longest a request may take to arrive, headers and body; 0 = no limit. */
   @IsInt() @Min(0) @Max(86_400_000) requestTimeoutMs!: number;
   @IsInt() @Min(0) bodyMemoryBudget!: number;
@@ -141,6 +143,7 @@ export const VARIABLES: Record<string, string> = {
   uploadTtlSeconds: 'MEDIA_UPLOAD_TTL',
   retentionSweepIntervalSeconds: 'MEDIA_RETENTION_SWEEP_INTERVAL',
   shutdownGraceMs: 'MEDIA_SHUTDOWN_GRACE',
+  shutdownDelayMs: 'MEDIA_SHUTDOWN_DELAY',
   requestTimeoutMs: 'MEDIA_REQUEST_TIMEOUT',
   bodyMemoryBudget: 'MEDIA_BODY_MEMORY_BUDGET',
   trustProxy: 'MEDIA_TRUST_PROXY',
@@ -329,6 +332,7 @@ export function loadConfig(env: Env): MediaConfig {
   c.uploadTtlSeconds = Math.round(seconds('MEDIA_UPLOAD_TTL', 15 * 60));
   c.retentionSweepIntervalSeconds = Math.round(seconds('MEDIA_RETENTION_SWEEP_INTERVAL', 3600));
   c.shutdownGraceMs = Math.round(seconds('MEDIA_SHUTDOWN_GRACE', 10) * 1000);
+  c.shutdownDelayMs = Math.round(seconds('MEDIA_SHUTDOWN_DELAY', 0) * 1000);
   c.requestTimeoutMs = Math.round(seconds('MEDIA_REQUEST_TIMEOUT', 300) * 1000);
   c.bodyMemoryBudget = bytes('MEDIA_BODY_MEMORY_BUDGET', 64 * 1024 * 1024);
   c.trustProxy = trustProxyFrom(get('MEDIA_TRUST_PROXY'), problems);

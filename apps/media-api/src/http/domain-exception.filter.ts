@@ -121,9 +121,10 @@ export function sendsDetails(mapped: Pick<Mapped, 'code' | 'details'>): boolean 
   return !(mapped.details && 'provider' in mapped.details);
 }
 
-/** The body of @nestjs/terminus's 503 (`{status: 'error', info, error, details}`), if that is what failed. */
+/** The body of @nestjs/terminus's 503 (`{status: 'error' | 'shutting_down', info, error, details}`), if that is what failed. */
 function healthReport(exception: unknown): object | null {
   if (!(exception instanceof HttpException) || exception.getStatus() !== 503) return null;
   const response = exception.getResponse();
-  return typeof response === 'object' && response !== null && (response as { status?: unknown }).status === 'error' && 'details' in response ? response : null;
+  const status = typeof response === 'object' && response !== null ? (response as { status?: unknown }).status : undefined;
+  return (status === 'error' || status === 'shutting_down') && 'details' in (response as object) ? (response as object) : null;
 }

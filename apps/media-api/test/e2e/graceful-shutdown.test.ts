@@ -39,6 +39,19 @@ function slowPost(baseUrl: string, path: string, user: string, body: string, rel
   return { sentFirstPart, answer };
 }
 
+/** One request on a connection of its own (no agent): status, headers and JSON body, or the connection error's code. */
+function freshRequest(baseUrl: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, unknown>; json: any } | string> {
+  return new Promise((resolve) => {
+    const req = request(`${baseUrl}${path}`, { method, agent: false, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end(body);
+  });
+}
+
 /** docs/operations.md: SIGTERM stops accepting connections and finishes in-flight requests. */
 describe('graceful shutdown', () => {
   let app: TestApp | undefined;
@@ -190,5 +203,46 @@ describe('graceful shutdown', () => {
     await closed;
     await sweeping;
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('with MEDIA_SHUTDOWN_DELAY, fails /readyz at once and serves new connections until the delay ends, then stops accepting', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s', MEDIA_SHUTDOWN_DELAY: '1s' } });
+    const user = uniqueUser('shutdown-delay');
+    const started = Date.now();
+    const closed = shutDown();
+    await new Promise((r) => setTimeout(r, 100));
+
+    // The load balancer takes a moment to stop sending traffic: readiness fails first, while
+    // new connections are still accepted and served (each answer closing its connection).
+    const ready = await freshRequest(app.baseUrl, 'GET', '/readyz');
+    expect(ready).toMatchObject({ status: 503, json: { status: 'shutting_down' }, headers: { connection: 'close' } });
+    expect(await freshRequest(app.baseUrl, 'GET', '/healthz')).toMatchObject({ status: 200 });
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } });
+    const upload = await freshRequest(app.baseUrl, 'POST', '/v1/media', { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user }, body);
+    expect(upload).toMatchObject({ status: 200, json: { status: 'ready' }, headers: { connection: 'close' } });
+
+    await closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(await freshRequest(app.baseUrl, 'GET', '/healthz')).toBe('ECONNREFUSED');
+  });
+
+  it('answers a readiness probe that is running when the shut-down begins 503 shutting_down, not 500', async () => {
+    app = await startTestApp({ env: { MEDIA_SHUTDOWN_GRACE: '10s' } });
+    // A slow storage round trip: the probe is still checking when the shut-down begins.
+    const storage = app.running.app.get(MediaStorage);
+    const ping = storage.ping.bind(storage);
+    let pinging!: () => void;
+    const checking = new Promise<void>((resolve) => (pinging = resolve));
+    storage.ping = async () => {
+      pinging();
+      await new Promise((r) => setTimeout(r, 500));
+      return ping();
+    };
+    const probe = freshRequest(app.baseUrl, 'GET', '/readyz');
+    await checking;
+
+    await shutDown();
+
+    expect(await probe).toMatchObject({ status: 503, json: { status: 'shutting_down' } });
   });
 });

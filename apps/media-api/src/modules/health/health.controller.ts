@@ -1,9 +1,10 @@
-import { Controller, Get, Logger } from '@nestjs/common';
+import { Controller, Get, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { ContentScanner, MediaRepository, MediaStorage } from '@jan/domain';
 import { Public } from '../../auth/auth.guard';
+import { Draining } from '../../http/draining';
 
 @ApiTags('health')
 @Public()
@@ -17,6 +18,7 @@ export class HealthController {
     private readonly repository: MediaRepository,
     private readonly storage: MediaStorage,
     private readonly scanner: ContentScanner,
+    private readonly draining: Draining,
   ) {}
 
   /** Liveness: the process answers. Never touches dependencies, so a slow database does not restart pods. */
@@ -26,7 +28,11 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the database, the storage backend and (when one is configured) the scanner answer. */
+  /**
+   * Readiness: the database, the storage backend and (when one is configured) the scanner answer.
+   * From the start of a shutdown, 503 `shutting_down` without checking anything, so the pod leaves
+   * the rotation while it still accepts connections (`MEDIA_SHUTDOWN_DELAY`).
+   */
   @Get('readyz')
   // Terminus would document the route itself by loading @nestjs/swagger with its own require: in the
   // bundle that is a second copy of swagger and Nest, ~0.5 s of every start (docs/performance.md).
@@ -34,6 +40,7 @@ export class HealthController {
   @ApiOkResponse({ description: 'Every check answered', schema: readinessSchema(['ok']) })
   @ApiServiceUnavailableResponse({ description: 'A check failed, or the process is shutting down', schema: readinessSchema(['error', 'shutting_down']) })
   readyz() {
+    if (this.draining.active) throw new ServiceUnavailableException({ status: 'shutting_down', info: {}, error: {}, details: {} });
     const checks = [() => this.probe('database', () => this.repository.ping()), () => this.probe('storage', () => this.storage.ping())];
     if (this.scanner.name !== 'none') checks.push(() => this.probe('scanner', () => this.pingScanner()));
     return this.health.check(checks);
