@@ -192,6 +192,50 @@ describe('ingest against hostile input', () => {
     expect((await app.call('/v1/media/upload', { method: 'POST', user, body: '{}' })).status).toBe(400);
   });
 
+  it('refuses a multipart body past MEDIA_MAX_BYTES however little of it is the file: 413 while it streams, nothing stored', async () => {
+    // busboy cuts a text field at 4 KiB but reads (and drops) the rest of it, so fields before the
+    // file, or the part headers, could make a body of any size out of a small image.
+    const user = uniqueUser();
+    const image = await pngImage(7_101, 24);
+    const boundary = 'over-the-limit';
+    const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const filePart = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\nContent-Type: image/png\r\n\r\n`),
+      image,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const padding = Array.from({ length: 9 }, (_, i) => field(`note${i}`, 'x'.repeat(100 * 1024))).join('');
+    const body = Buffer.concat([Buffer.from(padding), filePart]);
+    const send = (payload: Buffer | ReadableStream<Uint8Array>) =>
+      app.call('/v1/media/upload', { method: 'POST', user, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: payload, duplex: 'half' } as RequestInit);
+    const imagesBefore = await filesOnDisk();
+    // Declared up front, and sent chunked without a length: the limit holds either way.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < body.length; at += 64 * 1024) controller.enqueue(body.subarray(at, at + 64 * 1024));
+        controller.close();
+      },
+    });
+    for (const res of [await send(body), await send(chunked)]) {
+      expect(res.status).toBe(413);
+      // The rest of the body is not read: the connection goes, rather than wait for it.
+      expect(res.headers.get('connection')).toBe('close');
+      expect(await res.json()).toMatchObject({ code: 'payload_too_large', details: { max_bytes: 256 * 1024 } });
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    expect(await filesOnDisk()).toEqual(imagesBefore);
+
+    // A file of exactly MEDIA_MAX_BYTES with its user_id and the form around it still fits.
+    const full = withTextChunk(image, 'x'.repeat(256 * 1024 - image.length - 12 - 'Comment'.length - 1));
+    expect(full.length).toBe(256 * 1024);
+    const form = new FormData();
+    form.append('user_id', user);
+    form.append('file', new Blob([full], { type: 'image/png' }), `${'n'.repeat(255)}.png`);
+    const ok = await app.call('/v1/media/upload', { method: 'POST', body: form });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ bytes: full.length });
+  });
+
   /** Totals of the ingest and deletion counters on /metrics, summed over their labels. */
   async function counters(): Promise<Record<'media_ingest_total' | 'media_deleted_total' | 'media_ingest_rejected_total', number>> {
     const text = await (await fetch(`${app.baseUrl}/metrics`)).text();

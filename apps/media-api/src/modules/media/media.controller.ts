@@ -42,6 +42,7 @@ import {
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
+import type { IncomingMessage } from 'node:http';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
@@ -139,9 +140,7 @@ export class MediaController {
     // stayed reachable from the request until the response survived young-generation GCs and
     // was promoted, which grew the old generation by tens of MB under concurrent uploads.
     forgetDataUrl(dto, rawBody);
-    if (parsed.bytes > this.config.maxBytes) {
-      throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
-    }
+    if (parsed.bytes > this.config.maxBytes) throw this.tooLarge();
     return { body: parsed.body, declaredMimeType: parsed.declaredMimeType };
   }
 
@@ -177,10 +176,23 @@ export class MediaController {
       if (countLate) await charge();
       throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     }
+    // Refused with the rest of the body unread: the connection is closed after the answer, or the
+    // client would be left sending what nobody reads.
+    const bodyLimit = multipartBodyLimit(this.config.maxBytes);
+    const tooLargeBody = () => {
+      void reply.header('connection', 'close');
+      return this.tooLarge();
+    };
+    if (Number(request.headers['content-length']) > bodyLimit) {
+      if (countLate) await charge();
+      throw tooLargeBody();
+    }
     let result: MediaResponseDto | undefined;
     let ingested: IngestResult | undefined;
     let refused = false;
     let owner = '';
+    // Attached before the parser starts reading (in this same tick), so it counts every byte.
+    meterBody(request.raw, bodyLimit, tooLargeBody);
     const parts = request.parts()[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -233,7 +245,7 @@ export class MediaController {
         }
         owner = resolveOwner(principal, userId);
         result = await this.respond(ingested.media, ingested.deduped);
-        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+        if (part.file.truncated) throw this.tooLarge();
       }
     } finally {
       if (!refused) ingested?.accept?.();
@@ -243,6 +255,10 @@ export class MediaController {
       throw new DomainError('invalid_request', 'multipart body has no `file` field');
     }
     return result;
+  }
+
+  private tooLarge(): DomainError {
+    return new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
   }
 
   /**
@@ -481,6 +497,32 @@ function ownerOrNothing(principal: Principal, userId: string | undefined): strin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The most a multipart body may hold: a file of MEDIA_MAX_BYTES, plus 64 KiB for the form around
+ * it (part headers, boundaries, `user_id` and the few other fields busboy is allowed, 4 KiB each).
+ */
+export function multipartBodyLimit(maxBytes: number): number {
+  return maxBytes + 64 * 1024;
+}
+
+/**
+ * Fails the multipart parser with `tooLarge()` once `raw` has delivered more than `limit` bytes.
+ * busboy cuts a text field at its size limit but reads and drops the rest, and skips parts it does
+ * not keep, so without this a small file could come with a body of any size. The error reaches the
+ * parts iterator and the file being staged (its spool file is removed), and stops the reading.
+ */
+function meterBody(raw: IncomingMessage, limit: number, tooLarge: () => DomainError): void {
+  let seen = 0;
+  const count = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen <= limit) return;
+    raw.off('data', count);
+    raw.emit('error', tooLarge());
+  };
+  raw.on('data', count);
+  raw.once('end', () => raw.off('data', count));
 }
 
 function malformedMultipart(error: unknown): DomainError {
