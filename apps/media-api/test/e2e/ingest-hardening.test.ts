@@ -97,6 +97,29 @@ describe('ingest against hostile input', () => {
     expect(await rowsOf(other)).toEqual([]);
   });
 
+  it('percent-decodes a data URL before its base64, as WHATWG\'s data: URL processor does (%2B, %2F, %3D), and refuses what it decodes to outside the alphabet', async () => {
+    // A data URL that went through a URL encoder: browsers load it as the same image.
+    let image = png;
+    for (let seed = 81; !/[+/]/.test(image.toString('base64')) || image.length % 3 === 0; seed++) image = await pngImage(seed, 24);
+    const base64 = image.toString('base64');
+    const sha256 = createHash('sha256').update(image).digest('hex');
+    const user = uniqueUser();
+    const encoded = base64.replaceAll('+', '%2B').replaceAll('/', '%2f').replaceAll('=', '%3D');
+    for (const dataUrl of [`data:image/png;base64,${encoded}`, `data:image/png; base64,${base64.slice(0, 30)}%0A${base64.slice(30)}`]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ bytes: image.length, sha256 });
+    }
+    const other = uniqueUser();
+    // %2E is ".", %C2%A0 an NBSP, %0B a vertical tab; a lone % or %zz stays as it is: all refused.
+    for (const payload of [`${base64.slice(0, 40)}%2E${base64.slice(40)}`, `${base64.slice(0, 40)}%C2%A0${base64.slice(40)}`, `%0B${base64}`, `%${base64}`, `${base64}%zz`]) {
+      const res = await post(other, { source: { type: 'data_url', data_url: `data:image/png;base64,${payload}` } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as any).code).toBe('invalid_data_url');
+    }
+    expect(await rowsOf(other)).toEqual([]);
+  });
+
   it('refuses a data URL whose trailing = makes up for a character outside the alphabet or a dangling one (400 invalid_data_url)', async () => {
     // A PNG of a length divisible by 3 has no padding of its own: its base64 plus ".", or plus a
     // dangling "A", and then "=", decoded to the PNG's exact length and were stored.
