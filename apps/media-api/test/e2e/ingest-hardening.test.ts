@@ -222,24 +222,28 @@ describe('ingest against hostile input', () => {
     const image = await pngImage(7_101, 24);
     const boundary = 'over-the-limit';
     const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
-    const filePart = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\nContent-Type: image/png\r\n\r\n`),
-      image,
-      Buffer.from(`\r\n--${boundary}--\r\n`),
-    ]);
+    const filePart = (bytes: Buffer) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\nContent-Type: image/png\r\n\r\n`),
+        bytes,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
     const padding = Array.from({ length: 9 }, (_, i) => field(`note${i}`, 'x'.repeat(100 * 1024))).join('');
-    const body = Buffer.concat([Buffer.from(padding), filePart]);
+    const body = Buffer.concat([Buffer.from(padding), filePart(image)]);
+    // A file over the limit itself, too: it is not read to its end either.
+    const bigFile = filePart(withTextChunk(image, 'x'.repeat(1024 * 1024)));
     const send = (payload: Buffer | ReadableStream<Uint8Array>) =>
       app.call('/v1/media/upload', { method: 'POST', user, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: payload, duplex: 'half' } as RequestInit);
     const imagesBefore = await filesOnDisk();
     // Declared up front, and sent chunked without a length: the limit holds either way.
-    const chunked = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let at = 0; at < body.length; at += 64 * 1024) controller.enqueue(body.subarray(at, at + 64 * 1024));
-        controller.close();
-      },
-    });
-    for (const res of [await send(body), await send(chunked)]) {
+    const chunked = (bytes: Buffer) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.subarray(at, at + 64 * 1024));
+          controller.close();
+        },
+      });
+    for (const res of [await send(body), await send(chunked(body)), await send(chunked(bigFile))]) {
       expect(res.status).toBe(413);
       // The rest of the body is not read: the connection goes, rather than wait for it.
       expect(res.headers.get('connection')).toBe('close');

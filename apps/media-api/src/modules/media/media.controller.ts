@@ -176,23 +176,17 @@ export class MediaController {
       if (countLate) await charge();
       throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     }
-    // Refused with the rest of the body unread: the connection is closed after the answer, or the
-    // client would be left sending what nobody reads.
     const bodyLimit = multipartBodyLimit(this.config.maxBytes);
-    const tooLargeBody = () => {
-      void reply.header('connection', 'close');
-      return this.tooLarge();
-    };
     if (Number(request.headers['content-length']) > bodyLimit) {
       if (countLate) await charge();
-      throw tooLargeBody();
+      throw closeIfTooLarge(reply, this.tooLarge());
     }
     let result: MediaResponseDto | undefined;
     let ingested: IngestResult | undefined;
     let refused = false;
     let owner = '';
     // Attached before the parser starts reading (in this same tick), so it counts every byte.
-    meterBody(request.raw, bodyLimit, tooLargeBody);
+    const stopMetering = meterBody(request.raw, bodyLimit, () => this.tooLarge());
     const parts = request.parts()[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -201,7 +195,10 @@ export class MediaController {
           next = await parts.next();
         } catch (error) {
           // What follows a stored file (a second file, a body cut off after it) changes nothing.
-          if (result) return result;
+          if (result) {
+            closeIfTooLarge(reply, error);
+            return result;
+          }
           throw isDomainError(error) ? error : malformedMultipart(error);
         }
         if (next.done) break;
@@ -247,7 +244,10 @@ export class MediaController {
         result = await this.respond(ingested.media, ingested.deduped);
         if (part.file.truncated) throw this.tooLarge();
       }
+    } catch (error) {
+      throw closeIfTooLarge(reply, error);
     } finally {
+      stopMetering();
       if (!refused) ingested?.accept?.();
     }
     if (!result) {
@@ -512,17 +512,29 @@ export function multipartBodyLimit(maxBytes: number): number {
  * busboy cuts a text field at its size limit but reads and drops the rest, and skips parts it does
  * not keep, so without this a small file could come with a body of any size. The error reaches the
  * parts iterator and the file being staged (its spool file is removed), and stops the reading.
+ * Returns the function that stops counting, for when the handler is done.
  */
-function meterBody(raw: IncomingMessage, limit: number, tooLarge: () => DomainError): void {
+function meterBody(raw: IncomingMessage, limit: number, tooLarge: () => DomainError): () => void {
   let seen = 0;
-  const count = (chunk: Buffer) => {
+  const stop = () => raw.off('data', count);
+  function count(chunk: Buffer) {
     seen += chunk.length;
     if (seen <= limit) return;
-    raw.off('data', count);
-    raw.emit('error', tooLarge());
-  };
+    stop();
+    // The parser's listener, which hands the error on; never an 'error' nobody listens for.
+    if (raw.listenerCount('error') > 0) raw.emit('error', tooLarge());
+  }
   raw.on('data', count);
-  raw.once('end', () => raw.off('data', count));
+  return stop;
+}
+
+/**
+ * A body over the limit is answered with the rest of it unread: the connection is closed after the
+ * answer, rather than left to a client still sending what nobody reads. Returns `error`.
+ */
+function closeIfTooLarge(reply: FastifyReply, error: unknown): unknown {
+  if (isDomainError(error) && error.code === 'payload_too_large') void reply.header('connection', 'close');
+  return error;
 }
 
 function malformedMultipart(error: unknown): DomainError {
