@@ -97,6 +97,29 @@ describe('ingest against hostile input', () => {
     expect(await rowsOf(other)).toEqual([]);
   });
 
+  it('percent-decodes a data URL before its base64, as WHATWG\'s data: URL processor does (%2B, %2F, %3D), and refuses what it decodes to outside the alphabet', async () => {
+    // A data URL that went through a URL encoder: browsers load it as the same image.
+    let image = png;
+    for (let seed = 81; !/[+/]/.test(image.toString('base64')) || image.length % 3 === 0; seed++) image = await pngImage(seed, 24);
+    const base64 = image.toString('base64');
+    const sha256 = createHash('sha256').update(image).digest('hex');
+    const user = uniqueUser();
+    const encoded = base64.replaceAll('+', '%2B').replaceAll('/', '%2f').replaceAll('=', '%3D');
+    for (const dataUrl of [`data:image/png;base64,${encoded}`, `data:image/png; base64,${base64.slice(0, 30)}%0A${base64.slice(30)}`]) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ bytes: image.length, sha256 });
+    }
+    const other = uniqueUser();
+    // %2E is ".", %C2%A0 an NBSP, %0B a vertical tab; a lone % or %zz stays as it is: all refused.
+    for (const payload of [`${base64.slice(0, 40)}%2E${base64.slice(40)}`, `${base64.slice(0, 40)}%C2%A0${base64.slice(40)}`, `%0B${base64}`, `%${base64}`, `${base64}%zz`]) {
+      const res = await post(other, { source: { type: 'data_url', data_url: `data:image/png;base64,${payload}` } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as any).code).toBe('invalid_data_url');
+    }
+    expect(await rowsOf(other)).toEqual([]);
+  });
+
   it('refuses a data URL whose trailing = makes up for a character outside the alphabet or a dangling one (400 invalid_data_url)', async () => {
     // A PNG of a length divisible by 3 has no padding of its own: its base64 plus ".", or plus a
     // dangling "A", and then "=", decoded to the PNG's exact length and were stored.
@@ -190,6 +213,54 @@ describe('ingest against hostile input', () => {
     noFile.append('user_id', user);
     expect((await app.call('/v1/media/upload', { method: 'POST', body: noFile })).status).toBe(400);
     expect((await app.call('/v1/media/upload', { method: 'POST', user, body: '{}' })).status).toBe(400);
+  });
+
+  it('refuses a multipart body past MEDIA_MAX_BYTES however little of it is the file: 413 while it streams, nothing stored', async () => {
+    // busboy cuts a text field at 4 KiB but reads (and drops) the rest of it, so fields before the
+    // file, or the part headers, could make a body of any size out of a small image.
+    const user = uniqueUser();
+    const image = await pngImage(7_101, 24);
+    const boundary = 'over-the-limit';
+    const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const filePart = (bytes: Buffer) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\nContent-Type: image/png\r\n\r\n`),
+        bytes,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+    const padding = Array.from({ length: 9 }, (_, i) => field(`note${i}`, 'x'.repeat(100 * 1024))).join('');
+    const body = Buffer.concat([Buffer.from(padding), filePart(image)]);
+    // A file over the limit itself, too: it is not read to its end either.
+    const bigFile = filePart(withTextChunk(image, 'x'.repeat(1024 * 1024)));
+    const send = (payload: Buffer | ReadableStream<Uint8Array>) =>
+      app.call('/v1/media/upload', { method: 'POST', user, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: payload, duplex: 'half' } as RequestInit);
+    const imagesBefore = await filesOnDisk();
+    // Declared up front, and sent chunked without a length: the limit holds either way.
+    const chunked = (bytes: Buffer) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < bytes.length; at += 64 * 1024) controller.enqueue(bytes.subarray(at, at + 64 * 1024));
+          controller.close();
+        },
+      });
+    for (const res of [await send(body), await send(chunked(body)), await send(chunked(bigFile))]) {
+      expect(res.status).toBe(413);
+      // The rest of the body is not read: the connection goes, rather than wait for it.
+      expect(res.headers.get('connection')).toBe('close');
+      expect(await res.json()).toMatchObject({ code: 'payload_too_large', details: { max_bytes: 256 * 1024 } });
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    expect(await filesOnDisk()).toEqual(imagesBefore);
+
+    // A file of exactly MEDIA_MAX_BYTES with its user_id and the form around it still fits.
+    const full = withTextChunk(image, 'x'.repeat(256 * 1024 - image.length - 12 - 'Comment'.length - 1));
+    expect(full.length).toBe(256 * 1024);
+    const form = new FormData();
+    form.append('user_id', user);
+    form.append('file', new Blob([full], { type: 'image/png' }), `${'n'.repeat(255)}.png`);
+    const ok = await app.call('/v1/media/upload', { method: 'POST', body: form });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ bytes: full.length });
   });
 
   /** Totals of the ingest and deletion counters on /metrics, summed over their labels. */

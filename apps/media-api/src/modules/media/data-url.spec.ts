@@ -70,6 +70,17 @@ describe('parseDataUrl', () => {
     expect(await codeOf('data:image/png;base64,AA=A')).toBe('invalid_data_url');
   });
 
+  it('percent-decodes the payload before its base64, small or streamed, and knows the decoded size up front', async () => {
+    const bytes = Buffer.from(Array.from({ length: WHOLE_DECODE_MAX_BYTES + 5_000 }, (_, i) => (i * 131) % 256));
+    for (const image of [bytes.subarray(0, 3_001), bytes]) {
+      const encoded = image.toString('base64').replaceAll('+', '%2b').replaceAll('/', '%2F').replaceAll('=', '%3D');
+      const parsed = parseDataUrl(`data:image/png;base64,${encoded}`);
+      expect(parsed.bytes).toBe(image.length);
+      expect((await decode(parsed.body)).equals(image)).toBe(true);
+      expect(await codeOf(`data:image/png;base64,${encoded.slice(0, 2_000)}%2E${encoded.slice(2_000)}`)).toBe('invalid_data_url');
+    }
+  });
+
   it('refuses a character outside the alphabet or a dangling sixth bit that a trailing = would make up for, small or streamed', async () => {
     // "Ds.YspFYq=": 9 characters and one "="; the "." is skipped by Node's decoder and the "=" made the
     // expected length match. "wrv2b=": 5 characters (one too many for a quantum) and one "=".

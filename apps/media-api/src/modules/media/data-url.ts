@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { DomainError } from '@jan/domain';
 
-const PREFIX = /^\s*data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(;base64)?,/i;
+/** WHATWG allows spaces between `;` and `base64` (and before the comma). */
+const PREFIX = /^\s*data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(; *base64)? *,/i;
 /** Characters per decoded chunk; a multiple of 4 so every chunk decodes on its own. */
 const CHUNK_CHARS = 64 * 1024;
 /** Up to this many decoded bytes, a data URL is decoded at once and handed over as one Buffer. */
@@ -20,9 +21,10 @@ export interface ParsedDataUrl {
 
 /**
  * Parses `data:<mime>;base64,<data>`. Only base64 data URLs are accepted (the contract); the
- * payload is decoded as WHATWG's forgiving-base64 does: ASCII whitespace (TAB, LF, FF, CR, SPACE)
- * is removed, any other character outside the alphabet (vertical tab, NBSP…) is refused, all
- * checked before anything is staged.
+ * payload is read as WHATWG's data: URL processor does: percent-decoded (`%2B` is `+`), then
+ * decoded as forgiving-base64: ASCII whitespace (TAB, LF, FF, CR, SPACE) is removed, any other
+ * character outside the alphabet (vertical tab, NBSP…) is refused, all checked before anything
+ * is staged.
  *
  * Most payloads carry no whitespace, and none is searched for in a small one: the decoder skips
  * whitespace, so a decoded length short of what the text's length promises is the sign, and only
@@ -34,7 +36,7 @@ export function parseDataUrl(input: string): ParsedDataUrl {
   if (!match) throw new DomainError('invalid_data_url', 'data_url must look like data:<mime>;base64,<data>');
   if (!match[3]) throw new DomainError('invalid_data_url', 'data_url must be base64-encoded (data:<mime>;base64,<data>)');
   const declaredMimeType = match[1]?.toLowerCase();
-  const raw = input.slice(match[0].length);
+  const raw = percentDecoded(input.slice(match[0].length));
   let data = raw;
   if (decodedSize(raw) > WHOLE_DECODE_MAX_BYTES && hasAsciiWhitespace(raw)) data = withoutAsciiWhitespace(raw);
   if (decodedSize(data) <= WHOLE_DECODE_MAX_BYTES) {
@@ -86,6 +88,15 @@ function decodeWhole(data: string): Buffer | null {
 // class ~10 ms (a regex replace over such a string was 8-20% of ingest CPU).
 function hasAsciiWhitespace(data: string): boolean {
   return data.indexOf('\n') >= 0 || data.indexOf('\r') >= 0 || data.indexOf(' ') >= 0 || data.indexOf('\t') >= 0 || data.indexOf('\f') >= 0;
+}
+
+/**
+ * WHATWG's percent-decode: each `%` and two hex digits is that byte, any other `%` stays. A byte
+ * outside the base64 alphabet (`%2E`, `%C2%A0`) is then refused like the character itself.
+ */
+function percentDecoded(data: string): string {
+  if (data.indexOf('%') < 0) return data;
+  return data.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** WHATWG's ASCII whitespace only: `\s` would also drop VT, NBSP and other Unicode spaces. */

@@ -42,6 +42,7 @@ import {
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
+import type { IncomingMessage } from 'node:http';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
@@ -143,9 +144,7 @@ export class MediaController {
     // stayed reachable from the request until the response survived young-generation GCs and
     // was promoted, which grew the old generation by tens of MB under concurrent uploads.
     forgetDataUrl(dto, rawBody);
-    if (parsed.bytes > this.config.maxBytes) {
-      throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
-    }
+    if (parsed.bytes > this.config.maxBytes) throw this.tooLarge();
     return { body: parsed.body, declaredMimeType: parsed.declaredMimeType };
   }
 
@@ -181,10 +180,17 @@ export class MediaController {
       if (countLate) await charge();
       throw new DomainError('invalid_request', 'expected multipart/form-data with a `file` field');
     }
+    const bodyLimit = multipartBodyLimit(this.config.maxBytes);
+    if (Number(request.headers['content-length']) > bodyLimit) {
+      if (countLate) await charge();
+      throw closeIfTooLarge(reply, this.tooLarge());
+    }
     let result: MediaResponseDto | undefined;
     let ingested: IngestResult | undefined;
     let refused = false;
     let owner = '';
+    // Attached before the parser starts reading (in this same tick), so it counts every byte.
+    const stopMetering = meterBody(request.raw, bodyLimit, () => this.tooLarge());
     const parts = request.parts()[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -193,7 +199,10 @@ export class MediaController {
           next = await parts.next();
         } catch (error) {
           // What follows a stored file (a second file, a body cut off after it) changes nothing.
-          if (result) return result;
+          if (result) {
+            closeIfTooLarge(reply, error);
+            return result;
+          }
           throw isDomainError(error) ? error : malformedMultipart(error);
         }
         if (next.done) break;
@@ -237,9 +246,12 @@ export class MediaController {
         }
         owner = resolveOwner(principal, userId);
         result = await this.respond(ingested.media, ingested.deduped);
-        if (part.file.truncated) throw new DomainError('payload_too_large', 'file exceeds the size limit', { max_bytes: this.config.maxBytes });
+        if (part.file.truncated) throw this.tooLarge();
       }
+    } catch (error) {
+      throw closeIfTooLarge(reply, error);
     } finally {
+      stopMetering();
       if (!refused) ingested?.accept?.();
     }
     if (!result) {
@@ -247,6 +259,10 @@ export class MediaController {
       throw new DomainError('invalid_request', 'multipart body has no `file` field');
     }
     return result;
+  }
+
+  private tooLarge(): DomainError {
+    return new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
   }
 
   /**
@@ -489,6 +505,44 @@ function ownerOrNothing(principal: Principal, userId: string | undefined): strin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The most a multipart body may hold: a file of MEDIA_MAX_BYTES, plus 64 KiB for the form around
+ * it (part headers, boundaries, `user_id` and the few other fields busboy is allowed, 4 KiB each).
+ */
+export function multipartBodyLimit(maxBytes: number): number {
+  return maxBytes + 64 * 1024;
+}
+
+/**
+ * Fails the multipart parser with `tooLarge()` once `raw` has delivered more than `limit` bytes.
+ * busboy cuts a text field at its size limit but reads and drops the rest, and skips parts it does
+ * not keep, so without this a small file could come with a body of any size. The error reaches the
+ * parts iterator and the file being staged (its spool file is removed), and stops the reading.
+ * Returns the function that stops counting, for when the handler is done.
+ */
+function meterBody(raw: IncomingMessage, limit: number, tooLarge: () => DomainError): () => void {
+  let seen = 0;
+  const stop = () => raw.off('data', count);
+  function count(chunk: Buffer) {
+    seen += chunk.length;
+    if (seen <= limit) return;
+    stop();
+    // The parser's listener, which hands the error on; never an 'error' nobody listens for.
+    if (raw.listenerCount('error') > 0) raw.emit('error', tooLarge());
+  }
+  raw.on('data', count);
+  return stop;
+}
+
+/**
+ * A body over the limit is answered with the rest of it unread: the connection is closed after the
+ * answer, rather than left to a client still sending what nobody reads. Returns `error`.
+ */
+function closeIfTooLarge(reply: FastifyReply, error: unknown): unknown {
+  if (isDomainError(error) && error.code === 'payload_too_large') void reply.header('connection', 'close');
+  return error;
 }
 
 function malformedMultipart(error: unknown): DomainError {
