@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Storage, type StorageOptions, type File } from '@google-cloud/storage';
 import {
@@ -123,13 +123,17 @@ export class GcsMediaStorage extends MediaStorage {
 
   private async write(key: string, body: Readable, options: PutOptions, onlyIfAbsent: boolean): Promise<{ bytes: number }> {
     const guard = new VerifyingTransform(options);
+    const resumable = this.options.resumable ?? true;
     const writer = this.file(this.data, key).createWriteStream({
-      resumable: this.options.resumable ?? true,
+      resumable,
       contentType: options.contentType,
       metadata: { contentType: options.contentType },
       validation: 'crc32c',
       ...(onlyIfAbsent ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
     });
+    // The library bounds a single-request upload by its `timeout`, but sets none on a resumable
+    // upload's requests: those the adapter watches itself.
+    const unwatch = resumable ? watchForStall(guard, writer, this.options.requestTimeoutMs ?? 30_000) : () => undefined;
     try {
       await pipeline(body, guard, writer);
       return { bytes: guard.bytes };
@@ -139,6 +143,8 @@ export class GcsMediaStorage extends MediaStorage {
       if (body.errored && error === body.errored) throw error;
       if (onlyIfAbsent && isGcsPreconditionFailed(error)) throw new ObjectExistsError(key);
       throw toDomainError(error, 'put');
+    } finally {
+      unwatch();
     }
   }
 
@@ -294,9 +300,39 @@ export class GcsMediaStorage extends MediaStorage {
   }
 }
 
+/**
+ * Fails a resumable upload's `writer` with storage_unavailable when GCS goes silent for `ms`
+ * while the upload owes it an answer: bytes handed over and not taken, or the whole body sent
+ * and no response. Without it a bucket that takes the session (or data) request and never
+ * answers holds the write for as long as the connection stays open. Progress is a chunk taken
+ * from the body or a `uri`/`progress` event of the upload; time spent waiting for the caller's
+ * body does not count. Returns the function that stops watching.
+ */
+function watchForStall(guard: VerifyingTransform, writer: Writable, ms: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const waitingForBody = () => !guard.writableEnded && guard.writableLength === 0 && guard.readableLength === 0;
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (waitingForBody()) return arm();
+      writer.destroy(new DomainError('storage_unavailable', 'object storage stopped answering', { provider: 'gcs', operation: 'put' }));
+    }, ms);
+  };
+  guard.onProgress = arm;
+  writer.on('uri', arm).on('progress', arm);
+  arm();
+  return () => {
+    if (timer) clearTimeout(timer);
+    guard.onProgress = undefined;
+    writer.off('uri', arm).off('progress', arm);
+  };
+}
+
 /** Counts and hashes the body; fails before the end-of-stream when it breaks the declaration. */
 class VerifyingTransform extends Transform {
   bytes = 0;
+  /** Called for each chunk taken from the body (the upload is taking bytes). */
+  onProgress: (() => void) | undefined;
   private readonly hash = createHash('sha256');
 
   constructor(private readonly declared: PutOptions) {
@@ -304,6 +340,7 @@ class VerifyingTransform extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.onProgress?.();
     this.bytes += chunk.length;
     if (this.declared.contentLength !== undefined && this.bytes > this.declared.contentLength) {
       callback(sizeMismatch(this.declared.contentLength, this.bytes));
@@ -314,6 +351,7 @@ class VerifyingTransform extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    this.onProgress?.();
     if (this.declared.contentLength !== undefined && this.bytes !== this.declared.contentLength) {
       callback(sizeMismatch(this.declared.contentLength, this.bytes));
       return;

@@ -62,6 +62,12 @@ export function toDomainError(error: unknown, operation: string, accessDeniedIsN
   if (name === 'ConditionalRequestConflict') {
     return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
   }
+  // SSE-KMS cannot use the configured key (disabled, deleted or pending deletion, not found):
+  // S3 answers 400 KMS.*. The bucket's configuration, not the client's request, and it works
+  // again once the key is usable.
+  if (name?.startsWith('KMS.')) {
+    return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
+  }
   if (name === 'EntityTooLarge') {
     return new DomainError('payload_too_large', 'object is larger than the storage accepts', details, { cause: error });
   }

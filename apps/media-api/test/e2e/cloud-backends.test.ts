@@ -191,5 +191,58 @@ describe('cloud storage backends end to end', () => {
       expect((await app.call(`/v1/media/${body.id}`, { method: 'DELETE', user })).status).toBe(204);
       expect((await app.call(`/v1/media/${body.id}`, { user })).status).toBe(404);
     });
+
+    // The emulator answers the XML API's signed PUT with 501, so direct uploads are checked
+    // through the POST policy (browser form), which it takes (without checking the policy).
+    async function postUpload(declare: Record<string, unknown>, bytes: Buffer, user: string): Promise<any> {
+      const prepared = (await (
+        await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ ...declare, method: 'POST' }) })
+      ).json()) as any;
+      expect(prepared.method).toBe('POST');
+      const form = new FormData();
+      for (const [name, value] of Object.entries(prepared.fields as Record<string, string>)) form.append(name, value);
+      form.append('file', new Blob([bytes], { type: String(declare.mime_type) }), 'x');
+      expect((await fetch(prepared.upload_url, { method: 'POST', body: form })).status).toBeLessThan(300);
+      return prepared;
+    }
+    const gcsObject = (key: string) =>
+      fetch(`${required('TEST_GCS_ENDPOINT')}/storage/v1/b/${required('TEST_GCS_BUCKET')}/o/${encodeURIComponent(key)}`);
+
+    it('runs a verified direct upload through a POST policy: prepare → form POST → complete → GET, and removes the upload', async () => {
+      const user = uniqueUser();
+      const png = await pngImage(410);
+      const sha256 = createHash('sha256').update(png).digest('hex');
+      const prepared = await postUpload({ mime_type: 'image/png', bytes: png.length, sha256 }, png, user);
+      expect(prepared.fields).toMatchObject({ key: `uploads/${prepared.id}.png` });
+      expect((await gcsObject(`uploads/${prepared.id}.png`)).status).toBe(200);
+      const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+      expect(done.status).toBe(200);
+      expect((await done.json()) as any).toMatchObject({ id: prepared.id, bytes: png.length, sha256, deduped: false });
+      const got = await app.call(`/v1/media/${prepared.id}`, { user });
+      expect(got.headers.get('content-type')).toBe('image/png');
+      expect(Buffer.from(await got.arrayBuffer())).toEqual(png);
+      expect((await gcsObject(`uploads/${prepared.id}.png`)).status).toBe(404);
+      // A second complete answers the object the first made ready, and writes nothing.
+      const again = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+      expect(again.status).toBe(200);
+      expect((await again.json()) as any).toMatchObject({ id: prepared.id, sha256 });
+    });
+
+    it('refuses wrong-type, wrong-checksum and wrong-size direct uploads and leaves nothing behind', async () => {
+      const user = uniqueUser();
+      const sized = await pngImage(404);
+      const cases: { declare: Record<string, unknown>; send: Buffer; code: string }[] = [
+        { declare: { mime_type: 'image/png' }, send: await jpegImage(6), code: 'type_mismatch' },
+        { declare: { mime_type: 'image/png', bytes: sized.length - 1 }, send: sized, code: 'size_mismatch' },
+        { declare: { mime_type: 'image/png', sha256: 'a'.repeat(64) }, send: await pngImage(402), code: 'checksum_mismatch' },
+      ];
+      for (const c of cases) {
+        const prepared = await postUpload(c.declare, c.send, user);
+        const done = await app.call(`/v1/media/${prepared.id}/complete`, { method: 'POST', user });
+        expect(((await done.json()) as any).code).toBe(c.code);
+        expect((await app.call(`/v1/media/${prepared.id}/metadata`, { user })).status).toBe(404);
+        for (const key of [`images/${prepared.id}.png`, `uploads/${prepared.id}.png`]) expect((await gcsObject(key)).status).toBe(404);
+      }
+    });
   });
 });

@@ -1,4 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isDomainError, ObjectExistsError } from '@jan/domain';
@@ -121,6 +124,25 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
     const storage = new GcsMediaStorage({ ...base, apiEndpoint: 'http://127.0.0.1:9' });
     expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
   });
+
+  // The library sets no timeout on a resumable upload's requests (its `timeout` option is "not
+  // available for resumable uploads"): without the adapter's own watch, a bucket that takes the
+  // session request and never answers held put until the connection died.
+  it.each([false, true])('an endpoint that takes the request and never answers is storage_unavailable after requestTimeoutMs, for every operation (resumable: %s)', async (resumable) => {
+    const server = createServer((request) => request.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const storage = new GcsMediaStorage({ ...base, apiEndpoint: `http://127.0.0.1:${port}`, maxRetries: 0, requestTimeoutMs: 300, resumable });
+    try {
+      const started = Date.now();
+      expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
+      expect(Date.now() - started).toBeLessThan(5 * 2_000);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 15_000);
 });
 
 describe('GcsMediaStorage.putNew: ifGenerationMatch=0 (the emulator ignores it: a second write replaces the first)', () => {

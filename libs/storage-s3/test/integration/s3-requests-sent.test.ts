@@ -56,10 +56,10 @@ const header = (entry: Sent | undefined, name: string) => {
 };
 const hasAclHeader = (entry: Sent) => Object.keys(entry.headers).some((h) => /^x-amz-(acl|grant-)/i.test(h));
 /** A loopback server that refuses every request with a 403 carrying S3's error `code`. */
-async function startForbiddingServer(code: string): Promise<{ url: string; close: () => Promise<void> }> {
+async function startForbiddingServer(code: string, status = 403): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer((request, response) => {
     request.resume();
-    response.writeHead(403, { 'content-type': 'application/xml' });
+    response.writeHead(status, { 'content-type': 'application/xml' });
     response.end(request.method === 'HEAD' ? undefined : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>denied</Message></Error>`);
   });
   server.listen(0, '127.0.0.1');
@@ -354,6 +354,25 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     expect(isDomainError(await failure(badKey.storage.ping()), 'storage_unavailable')).toBe(true);
     badKey.storage.destroy();
   });
+
+  it.each(['KMS.DisabledException', 'KMS.NotFoundException', 'KMS.KMSInvalidStateException'])(
+    'S3 refusing the KMS key (400 %s: disabled, deleted, pending deletion) is storage_unavailable for writes and reads, never internal_error',
+    async (code) => {
+      // s3rver ignores KMS headers: a loopback server answers as S3 does when SSE-KMS cannot use the key.
+      const s3 = await startForbiddingServer(code, 400);
+      const { storage } = recordingStorage({ endpoint: s3.url, maxAttempts: 1 });
+      try {
+        const put = await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' }));
+        expect(isDomainError(put, 'storage_unavailable') && put.details).toMatchObject({ s3_error: code, status: 400 });
+        const multipart = await failure(storage.put(contractKey(), Readable.from([randomBytes(6 * 1024 * 1024)]), { contentType: 'image/png' }));
+        expect(isDomainError(multipart, 'storage_unavailable')).toBe(true);
+        expect(isDomainError(await failure(storage.get(contractKey())), 'storage_unavailable')).toBe(true);
+      } finally {
+        storage.destroy();
+        await s3.close();
+      }
+    },
+  );
 
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const { storage } = recordingStorage({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1, requestTimeoutMs: 2_000 });
