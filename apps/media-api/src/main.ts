@@ -3,6 +3,7 @@ import { applyV8Flags } from './v8-flags';
 applyV8Flags();
 
 import { createApp } from './bootstrap';
+import { DirectoryInUseError } from '@jan/persistence';
 import { ConfigError } from './config/media-config';
 import { processEnv } from './config/env';
 import { PrincipalResolver } from './auth/principal-resolver';
@@ -10,7 +11,13 @@ import { PrincipalResolver } from './auth/principal-resolver';
 async function main(): Promise<void> {
   const running = await createApp(processEnv());
   const { app, config } = running;
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // The port is taken: release the database (and the data directory's lock) before exiting.
+    await running.close().catch(() => undefined);
+    throw error;
+  }
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // Ids, never the keys: each is the audit actor of what its key does (docs/operations.md).
@@ -47,10 +54,29 @@ async function main(): Promise<void> {
 // The build primes V8's code cache for the bundle by loading every module without starting
 // (src/start.ts, JAN_MEDIA_CODE_CACHE_PRIME).
 if (processEnv().JAN_MEDIA_CODE_CACHE_PRIME !== '1') main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exit(78);
+  const known = startupConflict(error);
+  if (error instanceof ConfigError || known) {
+    process.stderr.write(`${known ?? (error as Error).message}\n`);
+    process.exit(known ? EXIT_IN_USE : 78);
   }
   process.stderr.write(`failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
+
+/** sysexits' EX_TEMPFAIL: another process holds what this one needs; start again once it is gone. */
+const EXIT_IN_USE = 75;
+
+/**
+ * The two ways a second copy of the service on one machine fails to start, said in one line with
+ * the fix (a stack trace tells a new user nothing more); `undefined` for anything else.
+ */
+function startupConflict(error: unknown): string | undefined {
+  if (error instanceof DirectoryInUseError) {
+    return `${error.message}: another Jan Media API is running on this data directory; stop it, or start this one with another MEDIA_DATA_DIR`;
+  }
+  const listen = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (listen?.code === 'EADDRINUSE') {
+    return `port ${listen.port ?? ''} on ${listen.address ?? 'this host'} is already in use; stop what listens there, or set MEDIA_API_PORT`;
+  }
+  return undefined;
+}

@@ -3,6 +3,17 @@ import { link, readFile, rm, writeFile } from 'node:fs/promises';
 
 const heldInThisProcess = new Set<string>();
 
+/** The directory's lock is held by another live process (`pid`): a second service on one data dir. */
+export class DirectoryInUseError extends Error {
+  constructor(
+    readonly file: string,
+    readonly pid: number,
+  ) {
+    super(`embedded database is in use by process ${pid} (lock file ${file})`);
+    this.name = 'DirectoryInUseError';
+  }
+}
+
 /**
  * An exclusive lock file holding this process's pid. A file left by a process that is gone is
  * taken over (a crash must not block the next start); one held by a live process is an error.
@@ -23,7 +34,7 @@ export async function acquireDirectoryLock(file: string, log?: (message: string)
     const leftover = await contentOf(file);
     if (leftover === undefined) continue;
     const owner = ownerIn(leftover);
-    if (owner !== null) throw new Error(`embedded database is in use by process ${owner} (lock file ${file})`);
+    if (owner !== null) throw new DirectoryInUseError(file, owner);
 
     if (!(await createWithPid(takeover))) {
       // Another process is taking it over (or died doing so: then its marker goes too).

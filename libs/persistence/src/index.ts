@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 
 export { openDatabase, MIGRATION_LOCK_KEY, type Database, type OpenDatabaseOptions } from './database';
+export { DirectoryInUseError } from './directory-lock';
 export { startEmbeddedServer, type EmbeddedServer } from './embedded/embedded-server';
 export { DatabaseLogger, type QueryListener, type StatementListener } from './database-logger';
 export { MediaObjectOrmEntity } from './entities/media-object.orm-entity';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keyId } from '../../src/auth/key-ring';
@@ -89,6 +89,33 @@ describe('embedded defaults (no environment)', () => {
     }
   });
 
+  it('a second copy on the same data directory, or on a taken port, exits 75 with one line naming the fix', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-twice-'));
+    const other = await mkdtemp(join(tmpdir(), 'jan-media-embedded-port-'));
+    const running = await startTestApp({ engine: 'embedded', dataDir: own });
+    try {
+      const sameDir = await runEmbedded(own);
+      expect({ exitCode: sameDir.exitCode, healthy: sameDir.healthy }).toEqual({ exitCode: 75, healthy: false });
+      expect(sameDir.stderr).toContain(`embedded database is in use by process ${process.pid}`);
+      expect(sameDir.stderr).toContain('another MEDIA_DATA_DIR');
+      expect(sameDir.stderr).not.toMatch(/\n\s+at /);
+
+      // Its /healthz would be the first one's: wait for the exit instead.
+      const samePort = await runUntilExit(other, Number(new URL(running.baseUrl).port));
+      expect(samePort.exitCode).toBe(75);
+      expect(samePort.stderr).toContain(`port ${new URL(running.baseUrl).port} on 127.0.0.1 is already in use; stop what listens there, or set MEDIA_API_PORT`);
+      expect(samePort.stderr).not.toMatch(/\n\s+at /);
+      // It let go of its own data directory on the way out (closed, not merely exited).
+      await expect(access(join(other, 'pglite.lock'))).rejects.toMatchObject({ code: 'ENOENT' });
+      // The first one never noticed.
+      expect((await fetch(`${running.baseUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await running.close();
+      await rm(own, { recursive: true, force: true });
+      await rm(other, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('the deployed entry point exits 78 on a secret file others may read, naming it and the chmod fix; at 0600 it starts', async () => {
     const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-modes-'));
     const serviceKeyFile = join(own, 'secrets', 'service-key');
@@ -154,4 +181,18 @@ async function runEmbedded(
   }
   const exitCode = await exited;
   return { exitCode, stdout, stderr, healthy, usageStatus };
+}
+
+/** `node dist/start.js` on `dataDir` and `port`, left to exit on its own (stopped after 60 s). */
+async function runUntilExit(dataDir: string, port: number): Promise<{ exitCode: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '../../dist/start.js')], {
+    env: { PATH: process.env.PATH, MEDIA_DATA_DIR: dataDir, MEDIA_API_PORT: String(port), MEDIA_API_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const stop = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exitCode = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  clearTimeout(stop);
+  return { exitCode, stderr };
 }
