@@ -304,6 +304,14 @@ describe('ingest against hostile input', () => {
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ code: 'invalid_request', request_id: expect.any(String) });
     }
+    // A `file` part without a filename is a text field to busboy: the answer says so, not "no file".
+    const noFilename = await raw(
+      'multipart/form-data; boundary=XX',
+      Buffer.concat([Buffer.from('--XX\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: image/png\r\n\r\n'), png.subarray(0, 2000), Buffer.from('\r\n--XX--\r\n')]),
+    );
+    expect(noFilename.status).toBe(400);
+    expect(await noFilename.json()).toMatchObject({ code: 'invalid_request', error: expect.stringContaining('has no filename') });
+    expect(await rowsOf(user)).toEqual([]);
 
     // A user_id after the file would name an owner the upload was not stored for: refused, and
     // what was stored for the service on the way is removed again.

@@ -188,6 +188,8 @@ export class MediaController {
     let result: MediaResponseDto | undefined;
     let ingested: IngestResult | undefined;
     let refused = false;
+    /** A `file` part sent without a filename, which busboy reads as a text field. */
+    let fileAsText = false;
     let owner = '';
     // Attached before the parser starts reading (in this same tick), so it counts every byte.
     const stopMetering = meterBody(request.raw, bodyLimit, () => this.tooLarge());
@@ -208,6 +210,7 @@ export class MediaController {
         if (next.done) break;
         const part = next.value;
         if (part.type === 'field') {
+          if (part.fieldname === 'file') fileAsText = true;
           if (part.fieldname !== 'user_id' || typeof part.value !== 'string') continue;
           if (!ingested) userId = part.value;
           else if (namesAnotherOwner(principal, part.value, owner)) {
@@ -256,6 +259,7 @@ export class MediaController {
     }
     if (!result) {
       if (countLate) await charge();
+      if (fileAsText) throw new DomainError('invalid_request', 'the `file` part has no filename, so it was read as a text field: send it as a file (Content-Disposition: form-data; name="file"; filename="…")');
       throw new DomainError('invalid_request', 'multipart body has no `file` field');
     }
     return result;
