@@ -29,7 +29,9 @@ function contender(file: string, startAt: number): { outcome: Promise<'got' | 'r
       if (out === 'got' || out === 'refused') resolve(out);
       else reject(new Error(`contender printed ${JSON.stringify(out)}`));
     });
-    child.once('exit', () => reject(new Error('contender exited without an outcome')));
+    // 'close', not 'exit': a refused contender prints and exits at once, and its 'exit' can come
+    // before its output has been read (seen once under load in the full suite).
+    child.once('close', () => reject(new Error('contender exited without an outcome')));
   });
   const release = async () => {
     child.stdin.end();
