@@ -474,7 +474,12 @@ describe('the OpenAPI document against real answers', () => {
       ['post', '/v1/media', '/v1/media'],
       ['post', '/v1/media/prepare-upload', '/v1/media/prepare-upload'],
       ['post', '/v1/media/resolve', '/v1/media/resolve'],
+      ['post', '/v1/media/upload', '/v1/media/upload'],
       ['post', '/v1/media/{id}/complete', `/v1/media/${id}/complete`],
+      // Routes that read no body refuse one of a type they do not read as well.
+      ['put', '/v1/media/{id}/pin', `/v1/media/${id}/pin`],
+      ['delete', '/v1/media/{id}/pin', `/v1/media/${id}/pin`],
+      ['delete', '/v1/media/{id}', `/v1/media/${id}`],
       ['post', '/v1/admin/media/purge', '/v1/admin/media/purge'],
       ['post', '/v1/admin/media/{id}/reissue', `/v1/admin/media/${id}/reissue`],
     ] as const;
@@ -482,7 +487,7 @@ describe('the OpenAPI document against real answers', () => {
       for (const [method, path, url] of routes) {
         const admin = path.startsWith('/v1/admin');
         const headers = { 'content-type': type, ...(admin ? { 'x-media-admin-key': ADMIN_KEY } : {}) };
-        const res = await app.call(url, { method: 'POST', ...(admin ? { key: null } : { user }), headers, body: png });
+        const res = await app.call(url, { method: method.toUpperCase(), ...(admin ? { key: null } : { user }), headers, body: png });
         expect({ type, route: path, code: await documentedError(method, path, res, 415) }).toEqual({ type, route: path, code: 'unsupported_media_type' });
       }
     }
