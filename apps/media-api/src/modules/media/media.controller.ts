@@ -198,10 +198,11 @@ export class MediaController {
           next = await parts.next();
         } catch (error) {
           // What follows a stored file (a second file, a body cut off after it) changes nothing.
-          if (result) {
-            closeIfTooLarge(reply, error);
-            return result;
-          }
+          closeIfTooLarge(reply, error);
+          if (result) return result;
+          // Refused before the file part (too large, malformed): counted all the same, as a
+          // body with no file part is.
+          if (countLate) await charge();
           throw isDomainError(error) ? error : malformedMultipart(error);
         }
         if (next.done) break;
