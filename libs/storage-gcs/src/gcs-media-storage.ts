@@ -124,7 +124,13 @@ export class GcsMediaStorage extends MediaStorage {
   private async write(key: string, body: Readable, options: PutOptions, onlyIfAbsent: boolean): Promise<{ bytes: number }> {
     const guard = new VerifyingTransform(options);
     const resumable = this.options.resumable ?? true;
-    const writer = this.file(this.data, key).createWriteStream({
+    const file = this.file(this.data, key);
+    // A resumable upload given up on must stop: the library would otherwise go on waiting for its
+    // session and then send the body, storing an object after put has answered storage_unavailable.
+    // Its session and status requests take this signal (its data request aborts on its own error).
+    const abandon = new AbortController();
+    if (resumable) file.interceptors.push(withSignal(abandon.signal));
+    const writer = file.createWriteStream({
       resumable,
       contentType: options.contentType,
       metadata: { contentType: options.contentType },
@@ -133,7 +139,7 @@ export class GcsMediaStorage extends MediaStorage {
     });
     // The library bounds a single-request upload by its `timeout`, but sets none on a resumable
     // upload's requests: those the adapter watches itself.
-    const unwatch = resumable ? watchForStall(guard, writer, this.options.requestTimeoutMs ?? 30_000) : () => undefined;
+    const unwatch = resumable ? watchForStall(guard, writer, abandon, this.options.requestTimeoutMs ?? 30_000) : () => undefined;
     try {
       await pipeline(body, guard, writer);
       return { bytes: guard.bytes };
@@ -306,15 +312,17 @@ export class GcsMediaStorage extends MediaStorage {
  * and no response. Without it a bucket that takes the session (or data) request and never
  * answers holds the write for as long as the connection stays open. Progress is a chunk taken
  * from the body or a `uri`/`progress` event of the upload; time spent waiting for the caller's
- * body does not count. Returns the function that stops watching.
+ * body does not count. Aborts `abandon` first, so the library does not carry on with the upload.
+ * Returns the function that stops watching.
  */
-function watchForStall(guard: VerifyingTransform, writer: Writable, ms: number): () => void {
+function watchForStall(guard: VerifyingTransform, writer: Writable, abandon: AbortController, ms: number): () => void {
   let timer: NodeJS.Timeout | undefined;
   const waitingForBody = () => !guard.writableEnded && guard.writableLength === 0 && guard.readableLength === 0;
   const arm = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       if (waitingForBody()) return arm();
+      abandon.abort();
       writer.destroy(new DomainError('storage_unavailable', 'object storage stopped answering', { provider: 'gcs', operation: 'put' }));
     }, ms);
   };
@@ -326,6 +334,15 @@ function watchForStall(guard: VerifyingTransform, writer: Writable, ms: number):
     guard.onProgress = undefined;
     writer.off('uri', arm).off('progress', arm);
   };
+}
+
+type RequestInterceptor = File['interceptors'][number];
+
+/** An interceptor that adds `signal` to the requests the library makes for one file. */
+function withSignal(signal: AbortSignal): RequestInterceptor {
+  // Typed as taking request options and giving back decorated ones; the resumable upload spreads
+  // what comes back into each request it makes, and gaxios honours `signal`.
+  return { request: (request) => ({ ...request, signal }) as unknown as ReturnType<RequestInterceptor['request']> };
 }
 
 /** Counts and hashes the body; fails before the end-of-stream when it breaks the declaration. */

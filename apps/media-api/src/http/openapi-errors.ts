@@ -30,8 +30,10 @@ const BY_ROUTE: Record<string, number[]> = {
   'POST /v1/media/{id}/complete': [404, 409, 410, 413, 415, 422],
   'POST /v1/media/resolve': [404, 413, 415],
   'GET /v1/media/{id}': [404, 416],
-  'PUT /v1/media/{id}/pin': [404, 409],
-  'DELETE /v1/media/{id}/pin': [404, 409],
+  // Routes that read no body still refuse one of a type no parser reads (an image, XML…).
+  'PUT /v1/media/{id}/pin': [404, 409, 415],
+  'DELETE /v1/media/{id}/pin': [404, 409, 415],
+  'DELETE /v1/media/{id}': [404, 415],
   'POST /v1/admin/media/purge': [415],
   'POST /v1/admin/media/{id}/reissue': [404, 415],
 };

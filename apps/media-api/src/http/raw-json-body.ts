@@ -15,10 +15,11 @@ export class RawJsonBody {
 export interface RawJsonRouteConfig {
   rawJson?: boolean;
   /**
-   * The route reads no body (complete, pin, delete): an empty body sent as `application/json`, as
-   * many HTTP clients send with every POST, is read as none instead of answering 400.
+   * The route reads no body (complete, pin, delete) or one whose fields are all optional (admin
+   * reissue): an empty body sent as `application/json`, as many HTTP clients send with every POST,
+   * is read as none, as no body is, instead of answering 400.
    */
-  takesNoBody?: boolean;
+  emptyBodyIsNone?: boolean;
 }
 
 /**
@@ -38,7 +39,7 @@ export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) =
   if (charset) return done(new DomainError('unsupported_media_type', 'JSON bodies must be UTF-8', { charset }), undefined);
   const route = request.routeOptions.config as RawJsonRouteConfig | undefined;
   // An empty body gets the default parser's own error on every route that reads one.
-  if (body.length === 0) return route?.takesNoBody ? done(null, undefined) : done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+  if (body.length === 0) return route?.emptyBodyIsNone ? done(null, undefined) : done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
   if (request.headers['idempotency-key'] !== undefined) bodyDigests.set(request, createHash('sha256').update(body).digest('base64'));
   if (route?.rawJson) return done(null, new RawJsonBody(body));
   let value: unknown;

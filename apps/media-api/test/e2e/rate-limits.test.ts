@@ -121,6 +121,25 @@ describe('rate limits (in memory)', () => {
     expect(own.status).toBe(429);
     expect(own.headers.get('ratelimit-limit')).toBe('8');
   });
+
+  it('counts a multipart body refused as too large before its file part, for the user it names', async () => {
+    const user = uniqueUser('form-too-large');
+    const boundary = 'too-large';
+    const head = (name: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`;
+    const mib = Buffer.alloc(1024 * 1024, 'x');
+    // Sent without a length, so the limit (MEDIA_MAX_BYTES + 64 KiB) is met while it streams, in a
+    // text field busboy cuts at 4 KiB but reads to its end.
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(Buffer.from(`${head('user_id')}${user}\r\n${head('note')}`));
+        for (let i = 0; i < 21; i++) controller.enqueue(mib);
+        controller.close();
+      },
+    });
+    const res = await app.call('/v1/media/upload', { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await app.call('/v1/usage', { user })).headers.get('ratelimit-remaining')).toBe('3');
+  });
 });
 
 describe('rate limits shared through Redis', () => {

@@ -474,7 +474,12 @@ describe('the OpenAPI document against real answers', () => {
       ['post', '/v1/media', '/v1/media'],
       ['post', '/v1/media/prepare-upload', '/v1/media/prepare-upload'],
       ['post', '/v1/media/resolve', '/v1/media/resolve'],
+      ['post', '/v1/media/upload', '/v1/media/upload'],
       ['post', '/v1/media/{id}/complete', `/v1/media/${id}/complete`],
+      // Routes that read no body refuse one of a type they do not read as well.
+      ['put', '/v1/media/{id}/pin', `/v1/media/${id}/pin`],
+      ['delete', '/v1/media/{id}/pin', `/v1/media/${id}/pin`],
+      ['delete', '/v1/media/{id}', `/v1/media/${id}`],
       ['post', '/v1/admin/media/purge', '/v1/admin/media/purge'],
       ['post', '/v1/admin/media/{id}/reissue', `/v1/admin/media/${id}/reissue`],
     ] as const;
@@ -482,7 +487,7 @@ describe('the OpenAPI document against real answers', () => {
       for (const [method, path, url] of routes) {
         const admin = path.startsWith('/v1/admin');
         const headers = { 'content-type': type, ...(admin ? { 'x-media-admin-key': ADMIN_KEY } : {}) };
-        const res = await app.call(url, { method: 'POST', ...(admin ? { key: null } : { user }), headers, body: png });
+        const res = await app.call(url, { method: method.toUpperCase(), ...(admin ? { key: null } : { user }), headers, body: png });
         expect({ type, route: path, code: await documentedError(method, path, res, 415) }).toEqual({ type, route: path, code: 'unsupported_media_type' });
       }
     }
@@ -493,7 +498,7 @@ describe('the OpenAPI document against real answers', () => {
     expect((await fetch(`${app.baseUrl}/healthz`)).status).toBe(200);
   });
 
-  it('reads an empty application/json body as none on the routes that take no body, and refuses it where a body is needed', async () => {
+  it('reads an empty application/json body as none on the routes that take no body or an optional one, and refuses it where a body is needed', async () => {
     // Many HTTP clients (Go's, llm-api's) send Content-Type: application/json with every POST.
     const user = uniqueUser('empty-json');
     const json = { 'content-type': 'application/json' };
@@ -508,8 +513,18 @@ describe('the OpenAPI document against real answers', () => {
     expect((await app.call(`/v1/media/${prepared.id}`, { method: 'DELETE', user, headers: json, body: '' })).status).toBe(204);
     expect((await app.call(`/v1/media/${prepared.id}`, { user })).status).toBe(404);
 
-    for (const url of ['/v1/media', '/v1/media/prepare-upload', '/v1/media/resolve']) {
-      const refused = await app.call(url, { method: 'POST', user, headers: json, body: '' });
+    // An admin reissue's body is optional as a whole: an empty one is none too, as no body is.
+    const live = (await (await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) })).json()) as any;
+    expect((await fetch(live.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: await pngImage(923) })).status).toBe(200);
+    expect((await app.call(`/v1/media/${live.id}/complete`, { method: 'POST', user })).status).toBe(200);
+    for (const sent of [{}, { headers: json, body: '' }]) {
+      const reissued = await app.call(`/v1/admin/media/${live.id}/reissue`, { method: 'POST', key: null, headers: { 'x-media-admin-key': ADMIN_KEY, ...sent.headers }, body: sent.body });
+      expect({ sent, status: reissued.status, body: await reissued.json() }).toMatchObject({ sent, status: 200, body: { id: live.id, expires_in: 900 } });
+    }
+
+    for (const url of ['/v1/media', '/v1/media/prepare-upload', '/v1/media/resolve', '/v1/admin/media/purge']) {
+      const admin = url.startsWith('/v1/admin') ? { key: null, headers: { ...json, 'x-media-admin-key': ADMIN_KEY } } : { user, headers: json };
+      const refused = await app.call(url, { method: 'POST', ...admin, body: '' });
       expect({ url, status: refused.status, code: ((await refused.json()) as any).code }).toEqual({ url, status: 400, code: 'invalid_request' });
     }
   });

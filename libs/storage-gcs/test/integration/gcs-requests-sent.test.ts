@@ -125,6 +125,38 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
     expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
   });
 
+  // The write answered storage_unavailable, so the upload must not go on behind the caller's back:
+  // the library kept waiting for the session, then sent the whole body to it, and GCS stored an
+  // object no row will ever point at.
+  it('a resumable upload given up for a silent session request sends nothing once the session answers late', async () => {
+    const received: string[] = [];
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        received.push(`${request.method} ${new URL(request.url ?? '/', 'http://x').pathname}`);
+        if (request.method === 'POST') setTimeout(() => response.writeHead(200, { location: `http://127.0.0.1:${port}/session` }).end(), 600);
+        else response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const storage = new GcsMediaStorage({ ...base, apiEndpoint: `http://127.0.0.1:${port}`, maxRetries: 0, requestTimeoutMs: 300, resumable: true });
+    try {
+      const key = contractKey('png');
+      const outcome = await storage.put(key, Readable.from([randomBytes(10)]), { contentType: 'image/png' }).then(
+        () => 'stored',
+        (error: unknown) => (isDomainError(error) ? error.code : String(error)),
+      );
+      expect(outcome).toBe('storage_unavailable');
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect(received).toEqual([`POST /upload/storage/v1/b/${base.bucket}/o`]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 10_000);
+
   // The library sets no timeout on a resumable upload's requests (its `timeout` option is "not
   // available for resumable uploads"): without the adapter's own watch, a bucket that takes the
   // session request and never answers held put until the connection died.

@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import { Writes } from '../../http/in-flight-writes';
+import type { RawJsonRouteConfig } from '../../http/raw-json-body';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AdminMedia, DomainError, type AuditEntry, type MediaObject, type Principal } from '@jan/domain';
 import { AdminGuard, CurrentPrincipal } from '../../auth/auth.guard';
@@ -75,6 +77,8 @@ export class AdminController {
 
   @Post('media/:id/reissue')
   @Writes()
+  // Every field is optional: an empty JSON body is none, as no body is.
+  @RouteConfig({ emptyBodyIsNone: true } satisfies RawJsonRouteConfig)
   @HttpCode(200)
   @ApiOperation({ summary: 'A fresh signed URL that bypasses the cache' })
   @ApiOkResponse({ type: SignedUrlResponseDto, description: 'A fresh signature, never from the URL cache' })

@@ -46,7 +46,6 @@ import type { IncomingMessage } from 'node:http';
 import { CurrentPrincipal } from '../../auth/auth.guard';
 import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
-
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
 import { IngestMediaDto, parseIngestBody } from './dto/ingest-media.dto';
@@ -65,8 +64,8 @@ import { parseSourceType } from './source-type';
 import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
 import type { ErrorBody } from '../../http/error-body';
 
-/** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.takesNoBody`). */
-const NO_BODY = { takesNoBody: true } satisfies RawJsonRouteConfig;
+/** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.emptyBodyIsNone`). */
+const NO_BODY = { emptyBodyIsNone: true } satisfies RawJsonRouteConfig;
 
 const BINARY: SchemaObject = { type: 'string', format: 'binary' };
 
@@ -201,10 +200,11 @@ export class MediaController {
           next = await parts.next();
         } catch (error) {
           // What follows a stored file (a second file, a body cut off after it) changes nothing.
-          if (result) {
-            closeIfTooLarge(reply, error);
-            return result;
-          }
+          closeIfTooLarge(reply, error);
+          if (result) return result;
+          // Refused before the file part (too large, malformed): counted all the same, as a
+          // body with no file part is.
+          if (countLate) await charge();
           throw isDomainError(error) ? error : malformedMultipart(error);
         }
         if (next.done) break;
