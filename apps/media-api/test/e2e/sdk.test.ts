@@ -427,6 +427,20 @@ describe('@jan/media-client against the running service', () => {
       expect(again.images.map((i) => [i.id, i.deduped])).toEqual(written.images.map((i) => [i.id, true]));
     });
 
+    it('resolves a placeholder written in upper case, as the service does, instead of passing it to the provider', async () => {
+      const user = uniqueUser('llm');
+      const png = await pngImage(2031);
+      const migration = createMediaMigration({ client, enabled: true });
+      const { id } = await client.media.ingestDataUrl(dataUrl(png), {}, { userId: user });
+      const body = chatBody([`DATA:IMAGE/PNG;${id.toUpperCase()}`, `data:image/png;base64,JAN_${id.slice(4)}`]);
+      const resolved = await migration.resolveForProvider(body, { userId: user });
+      const [, first, second] = resolved.messages[1]!.content as Array<{ image_url: { url: string } }>;
+      for (const image of [first!, second!]) {
+        expect(image.image_url.url).toMatch(/^http:\/\//);
+        expect(Buffer.from(await (await fetch(image.image_url.url)).arrayBuffer())).toEqual(png);
+      }
+    });
+
     it('dual-writes an Anthropic-style base64 block and resolves it back to a valid block in both modes', async () => {
       const user = uniqueUser('llm');
       const jpeg = await jpegImage(2019, 24);

@@ -6,12 +6,15 @@ const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a
 /** An inline base64 image that is not a placeholder. */
 export const RAW_BASE64_IMAGE = /data:image\/[a-z0-9.+-]+;base64,(?!jan_[0-9a-z]{26}(?![0-9a-z]))/i;
 
+/** Cheap pre-check; case-insensitive like the pattern (and the service): `JAN_…` is a placeholder too. */
+const JAN_PREFIX = /jan_/i;
+
 export function containsPlaceholder(value: unknown): boolean {
   let found = false;
   const walk = (node: unknown): void => {
     if (found) return;
     if (typeof node === 'string') {
-      if (node.includes('jan_') && PLACEHOLDER_PATTERN.test(node)) found = true;
+      if (JAN_PREFIX.test(node) && PLACEHOLDER_PATTERN.test(node)) found = true;
     } else if (Array.isArray(node)) {
       for (const item of node) walk(item);
     } else if (node !== null && typeof node === 'object') {

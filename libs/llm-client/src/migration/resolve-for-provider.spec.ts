@@ -76,6 +76,15 @@ describe('resolveForProvider', () => {
     expect(metas).toEqual([{ provider: undefined, mode: 'url', called: false, ok: true }]);
   });
 
+  it('calls the service for a placeholder written in upper case, as the service resolves it', async () => {
+    const { client, calls } = setup();
+    for (const url of [`data:image/png;${ID.toUpperCase()}`, `DATA:IMAGE/PNG;BASE64,JAN_${ID.slice(4)}`, `data:image/png;Jan_${ID.slice(4)}`]) {
+      const body = { model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }] };
+      expect(await resolveForProvider(client, body)).toEqual(resolvedBody);
+    }
+    expect(calls).toHaveLength(3);
+  });
+
   it('throws the service error after reporting it to the hook', async () => {
     const { client } = setup(() => json(500, { error: 'db down', code: 'database_unavailable' }));
     const metas: ResolveLatencyMeta[] = [];
