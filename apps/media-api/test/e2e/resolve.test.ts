@@ -238,7 +238,11 @@ describe('inline resolve under its per-request cap', () => {
     // One image, named once more than fits: refused, though its bytes alone are under the cap.
     const over = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(fits + 1) });
     expect(over.status).toBe(413);
-    expect(await over.json()).toMatchObject({ code: 'inline_too_large', details: { max_request_bytes: 128 * 1024 } });
+    // Which cap was hit is in the answer: no image is over its own cap, the request is over by this much.
+    expect(await over.json()).toMatchObject({
+      code: 'inline_too_large',
+      details: { ids: [], max_request_bytes: 128 * 1024, request_bytes: (fits + 1) * inlined.length },
+    });
     const many = await app.call('/v1/media/resolve', { method: 'POST', user, body: payload(60) });
     expect(many.status).toBe(413);
   });

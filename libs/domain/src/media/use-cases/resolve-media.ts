@@ -159,6 +159,8 @@ export class ResolveMedia {
         ids: tooBig,
         max_image_bytes: maxImageBytes,
         max_request_bytes: maxRequestBytes,
+        // What the answer would have carried: says, next to `ids`, whether the request cap was hit.
+        request_bytes: total,
       });
     }
     const out: ResolvedMedia[] = [];

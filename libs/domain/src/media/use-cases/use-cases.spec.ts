@@ -266,7 +266,7 @@ describe('ResolveMedia', () => {
     expect(JSON.stringify(two.payload).length).toBeGreaterThan(2 * inlined);
     await expect(t.resolve.resolvePayload(alice, [placeholder, placeholder, `text ${placeholder} text`], { mode: 'inline' })).rejects.toMatchObject({
       code: 'inline_too_large',
-      details: { max_request_bytes: 2 * inlined + 1 },
+      details: { ids: [], max_request_bytes: 2 * inlined + 1, request_bytes: 3 * inlined },
     });
   });
 
