@@ -38,6 +38,13 @@ describe('jan (in-process, scripted service)', () => {
       expect(h.requests).toHaveLength(0);
     });
 
+    it("shows usage's --owner as required, as the README's synopsis does", async () => {
+      const h = harness(() => json(500, {}));
+      expect(await h.run('media', 'usage', '--help')).toBe(ExitCode.Ok);
+      expect(h.stdout.text).toContain('Usage: jan media usage --owner <user> [options]');
+      expect(h.stdout.text).toMatch(/--owner <user> +owner \(user id\) to report on \(required\)/);
+    });
+
     it('exits 2 on unknown commands, missing arguments and bad numbers, without calling the service', async () => {
       const h = harness(() => json(200, {}));
       expect(await h.run('media', 'explode')).toBe(ExitCode.Usage);

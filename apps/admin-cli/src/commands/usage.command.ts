@@ -8,7 +8,8 @@ export function registerUsageCommand(media: Command, context: CommandContext): v
   media
     .command('usage')
     .description("One owner's stored objects and bytes against their quota.")
-    .requiredOption('--owner <user>', 'owner (user id) to report on')
+    .usage('--owner <user> [options]')
+    .requiredOption('--owner <user>', 'owner (user id) to report on (required)')
     .action(async (options: { owner: string }, command: Command) => {
       const usage = understood(
         await context.client(command).admin.usage({ owner: options.owner }),

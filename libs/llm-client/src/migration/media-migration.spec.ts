@@ -1,7 +1,7 @@
 import { MediaClient } from '../client';
 import { BASE_URL, fakeFetch, json, MEDIA_OBJECT } from '../testing/fake-fetch';
 import { CutoverViolationError } from './cutover';
-import { createMediaMigration, type CutoverMode } from './media-migration';
+import { createMediaMigration } from './media-migration';
 
 const ID = MEDIA_OBJECT.id;
 const DATA_URL = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
@@ -105,13 +105,13 @@ describe('createMediaMigration', () => {
   it('reads a cutover mode passed as an option as it reads MEDIA_CLIENT_CUTOVER, and refuses one it does not know', () => {
     const client = new MediaClient({ baseURL: BASE_URL, fetch: fake().fetch, env: {}, propagator: false });
     // llm-api passes its own config's string through (docs/migration.md, step 4).
-    const enforce = createMediaMigration({ enabled: true, client, cutover: ' Enforce ' as CutoverMode });
+    const enforce = createMediaMigration({ enabled: true, client, cutover: ' Enforce ' });
     expect(enforce.cutover).toBe('enforce');
     expect(() => enforce.validateCutover(rawBody)).toThrow(CutoverViolationError);
     expect(createMediaMigration({ enabled: true, client, env: { MEDIA_CLIENT_CUTOVER: 'REPORT' } }).cutover).toBe('report');
     expect(createMediaMigration({ enabled: true, client, env: { MEDIA_CLIENT_CUTOVER: '' } }).cutover).toBe('off');
     // A typo must fail the deploy, not leave raw images accepted.
-    expect(() => createMediaMigration({ enabled: true, client, cutover: 'enforced' as CutoverMode })).toThrow(/cutover.*enforced/);
+    expect(() => createMediaMigration({ enabled: true, client, cutover: 'enforced' })).toThrow(/cutover.*enforced/);
     expect(() => createMediaMigration({ enabled: true, client, env: { MEDIA_CLIENT_CUTOVER: 'enfroce' } })).toThrow(/MEDIA_CLIENT_CUTOVER.*enfroce/);
   });
 

@@ -14,9 +14,11 @@ export interface MediaMigrationOptions {
   clientOptions?: MediaClientOptions;
   /**
    * Step 4. Fallback: `MEDIA_CLIENT_CUTOVER`. Default `off`. Read like the variable (case and
-   * surrounding spaces ignored); another value throws. Ignored while `enabled` is false.
+   * surrounding spaces ignored); another value throws. Ignored while `enabled` is false. Typed as
+   * any string so that a configuration value passes as it is (`string & {}` keeps the modes'
+   * completion); the check is at boot, here.
    */
-  cutover?: CutoverMode;
+  cutover?: CutoverMode | (string & {});
   /** Providers resolved with `mode: 'inline'` (see DEFAULT_INLINE_PROVIDERS). */
   inlineProviders?: readonly string[];
   /** Dual-write failures (never thrown). */
