@@ -235,6 +235,21 @@ describe('no storage detail in non-admin answers', () => {
   });
 });
 
+describe('remote_url to this machine, however it is spelled', () => {
+  it.each(['http://2130706433/x.png', 'http://0x7f.1/x.png', 'http://0177.0.0.1/x.png', 'http://127.1/x.png', 'http://[::ffff:7f00:1]/x.png', 'http://localhost./x.png', 'http://api.localhost/x.png', 'http://[::]/x.png', 'http://0/x.png'])(
+    '%s is remote_fetch_blocked',
+    async (url) => {
+      const res = await fetch(`${app.baseUrl}/v1/media`, {
+        method: 'POST',
+        headers: { ...bearer(await issuer.mint({ sub: alice })), 'content-type': 'application/json' },
+        body: JSON.stringify({ source: { type: 'remote_url', url } }),
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'remote_fetch_blocked' });
+    },
+  );
+});
+
 describe('download names', () => {
   it("a download is named with the served type's extension, whatever the uploader called it", async () => {
     const upload = async (filename: string, bytes: Buffer, mime: string) => {
