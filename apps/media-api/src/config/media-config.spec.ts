@@ -65,6 +65,23 @@ describe('loadConfig', () => {
     expect(text).not.toContain('short');
   });
 
+  it.each([
+    [{ MEDIA_SCANNER: 'webhook', MEDIA_SCANNER_WEBHOOK_URL: 'http://dlp_scanner:8080/scan?token=hunter2-token' }, 'MEDIA_SCANNER_WEBHOOK_URL', '"http://dlp_scanner:8080/scan?(hidden)"'],
+    [{ MEDIA_SCANNER: 'webhook', MEDIA_SCANNER_WEBHOOK_URL: 'ftp://scan:hunter2-token@dlp/scan' }, 'MEDIA_SCANNER_WEBHOOK_URL', '"ftp://(hidden)@dlp/scan"'],
+    [{ AUTH_ENABLED: 'true', AUTH_ISSUER: 'x', AUTH_JWKS_URL: 'http://kc_1/certs#hunter2-token' }, 'AUTH_JWKS_URL', '"http://kc_1/certs?(hidden)"'],
+    [{ MEDIA_PUBLIC_URL: 'http://media:hunter2-token@media_api' }, 'MEDIA_PUBLIC_URL', '"http://(hidden)@media_api"'],
+  ])('names a bad URL without the credentials it may carry (user info, query): %j', (env, variable, shown) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toContain(`${variable}: must be a URL address (got ${shown})`);
+    expect(text).not.toContain('hunter2');
+  });
+
   it('requires bucket names for cloud backends', () => {
     expect(() => loadConfig({ MEDIA_STORAGE_BACKEND: 's3' })).toThrow(/MEDIA_S3_BUCKET/);
     expect(() => loadConfig({ MEDIA_STORAGE_BACKEND: 'gcs' })).toThrow(/MEDIA_GCS_BUCKET/);

@@ -233,6 +233,16 @@ function trustProxyFrom(raw: string | undefined, problems: string[]): boolean | 
   return false;
 }
 
+/**
+ * A refused value as a config error shows it: a URL keeps its scheme, host and path, and loses
+ * its user info and query (or fragment), where a webhook's or issuer's credentials ride, so the
+ * start-up error in the logs does not carry them.
+ */
+function withoutUrlCredentials(value: unknown): unknown {
+  if (typeof value !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^?#]*@/i, '$1(hidden)@').replace(/[?#][\s\S]*$/, '?(hidden)');
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -381,7 +391,7 @@ export function loadConfig(env: Env): MediaConfig {
   for (const error of validateSync(c)) {
     const name = VARIABLES[error.property] ?? error.property;
     const unit = unitOf(error.property);
-    const shown = /KEY|SECRET|DSN/.test(name) ? '(hidden)' : `${JSON.stringify((c as unknown as Record<string, unknown>)[error.property])}${unit}`;
+    const shown = /KEY|SECRET|DSN/.test(name) ? '(hidden)' : `${JSON.stringify(withoutUrlCredentials((c as unknown as Record<string, unknown>)[error.property]))}${unit}`;
     // class-validator names the field ("presignTtlSeconds must not be …"): the variable is named
     // already, and a duration or size is stated in the unit it was converted to.
     const rules = Object.values(error.constraints ?? {}).map((rule) => rule.replace(new RegExp(`^${error.property} `), '').replace(/(\d+)$/, `$1${unit}`));

@@ -87,7 +87,7 @@ function wantsDownload(value: unknown): boolean {
 
 const SERVED_HEADERS: HeadersObject = {
   ETag: { description: 'Strong: the SHA-256 of the bytes, quoted', schema: { type: 'string' } },
-  'Content-Disposition': { description: '`inline`, or `attachment` with `?download=1`', schema: { type: 'string' } },
+  'Content-Disposition': { description: '`inline`, or `attachment` with `?download=1` (named after the uploaded filename, ending in the served type\'s extension)', schema: { type: 'string' } },
   'Accept-Ranges': { schema: { type: 'string', enum: ['bytes'] } },
 };
 

@@ -53,6 +53,20 @@ describe('attachment', () => {
     expect(decodeURIComponent(extended.slice("UTF-8''".length))).toBe(filename);
   });
 
+  it.each([
+    ['invoice.html', 'invoice.html.png'],
+    ['noext', 'noext.png'],
+    ['Cat.PNG', 'Cat.PNG'],
+  ])('ends the name %j with the served extension: %j', (filename, named) => {
+    expect(attachment({ id, storageKey, filename })).toBe(`attachment; filename="${named}"; filename*=UTF-8''${named}`);
+  });
+
+  it('takes .jpeg for .jpg and .tif for .tiff', () => {
+    expect(attachment({ id, storageKey: `images/${id}.jpg`, filename: 'a.JPEG' })).toMatch(/^attachment; filename="a\.JPEG";/);
+    expect(attachment({ id, storageKey: `images/${id}.tiff`, filename: 'scan.tif' })).toMatch(/^attachment; filename="scan\.tif";/);
+    expect(attachment({ id, storageKey: `images/${id}.jpg`, filename: 'a.png' })).toMatch(/^attachment; filename="a\.png\.jpg";/);
+  });
+
   it('names an object without a filename by its id', () => {
     expect(attachment({ id, storageKey, filename: null })).toBe(`attachment; filename="${id}.png"; filename*=UTF-8''${id}.png`);
   });

@@ -60,11 +60,25 @@ export class PresignMedia {
   }
 }
 
+/** Other spellings of a stored extension that name the same type. */
+const SAME_TYPE: Record<string, string[]> = { '.jpg': ['.jpeg'], '.tiff': ['.tif'] };
+
+/**
+ * `Content-Disposition: attachment` named after the client's filename, with the extension of the
+ * type actually served appended when the name ends otherwise: a PNG uploaded as `invoice.html`
+ * (or `setup.exe`) downloads as `invoice.html.png`, so a link to this host never saves a file the
+ * victim's system would open as something other than an image.
+ */
 export function attachment(media: Pick<MediaObject, 'id' | 'storageKey' | 'filename'>): string {
   const ext = media.storageKey.slice(media.storageKey.lastIndexOf('.'));
-  const name = media.filename ?? `${media.id}${ext}`;
+  const name = media.filename ? withExtension(media.filename, ext) : `${media.id}${ext}`;
   const ascii = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeExtValue(name)}`;
+}
+
+function withExtension(filename: string, ext: string): string {
+  const lower = filename.toLowerCase();
+  return [ext, ...(SAME_TYPE[ext] ?? [])].some((spelling) => lower.endsWith(spelling)) ? filename : `${filename}${ext}`;
 }
 
 /**
