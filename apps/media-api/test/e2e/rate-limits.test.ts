@@ -1,4 +1,8 @@
-import { SERVICE_KEY, startTestApp, type TestApp } from '../support/test-app';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, postgresDsn, SERVICE_KEY, SIGNING_KEYS, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
 
@@ -168,6 +172,49 @@ describe('rate limits shared through Redis', () => {
     expect((await first.call('/v1/usage', { user: uniqueUser('other') })).status).toBe(200);
     // A service key for the user is the same user.
     expect((await fetch(`${first.baseUrl}/v1/usage`, { headers: { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user } })).status).toBe(429);
+  });
+});
+
+describe('rate limits with Redis away', () => {
+  it('lets requests through and reports the outage in its own log lines, not as ioredis "Unhandled error event" prints', async () => {
+    // The deployed entry point, so everything the process prints is seen.
+    const port = await freePort();
+    const dataDir = await mkdtemp(join(tmpdir(), 'jan-media-redis-away-'));
+    const child = spawn(process.execPath, [join(__dirname, '../../dist/start.js')], {
+      env: {
+        PATH: process.env.PATH,
+        MEDIA_DATA_DIR: dataDir,
+        MEDIA_API_PORT: String(port),
+        MEDIA_API_HOST: '127.0.0.1',
+        DB_POSTGRESQL_WRITE_DSN: postgresDsn(),
+        MEDIA_SERVICE_KEY: SERVICE_KEY,
+        MEDIA_SIGNING_KEYS: SIGNING_KEYS,
+        MEDIA_RATE_LIMIT: '2',
+        // Nothing listens on this loopback port: every connect and reconnect fails.
+        MEDIA_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let printed = '';
+    child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 300 && child.exitCode === null && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect({ exitCode: child.exitCode, printed: child.exitCode === null ? '' : printed }).toEqual({ exitCode: null, printed: '' });
+      const headers = { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': uniqueUser('redis-away') };
+      for (let i = 0; i < 4; i++) expect((await fetch(`${base}/v1/usage`, { headers })).status).toBe(200);
+      // Long enough for several reconnect attempts (ioredis backs off 50 ms, 100 ms, …).
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    expect(printed).not.toContain('Unhandled error event');
+    expect(printed).toContain('rate_limit.redis_unavailable');
   });
 });
 

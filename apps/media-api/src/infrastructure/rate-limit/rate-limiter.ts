@@ -77,6 +77,9 @@ export class RedisRateLimiter extends RateLimiter {
     private readonly prefix = 'jan-media:rl:',
   ) {
     super();
+    // The client's own connection errors (each reconnect while Redis is away): without a listener
+    // ioredis prints every one as an unstructured "Unhandled error event" line.
+    redis.on('error', (error: Error) => this.warnUnavailable(error));
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateDecision> {
@@ -84,12 +87,16 @@ export class RedisRateLimiter extends RateLimiter {
       const [count, ttl] = (await this.redis.eval(HIT, 1, this.prefix + key, String(windowMs))) as [number, number];
       return decision(Number(count), limit, Number(ttl));
     } catch (error) {
-      if (Date.now() - this.lastWarning > 10_000) {
-        this.lastWarning = Date.now();
-        this.logger.warn({ event: 'rate_limit.redis_unavailable', err: (error as Error).message }, 'Redis unavailable: not rate limiting');
-      }
+      this.warnUnavailable(error as Error);
       return { allowed: true, limit, remaining: limit, resetMs: windowMs };
     }
+  }
+
+  /** One structured warning per 10 s of outage, however many commands and reconnects fail. */
+  private warnUnavailable(error: Error): void {
+    if (Date.now() - this.lastWarning <= 10_000) return;
+    this.lastWarning = Date.now();
+    this.logger.warn({ event: 'rate_limit.redis_unavailable', err: error.message }, 'Redis unavailable: not rate limiting');
   }
 
   async close(): Promise<void> {
