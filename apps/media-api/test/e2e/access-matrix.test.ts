@@ -5,7 +5,7 @@ import { SERVICE_KEY, SERVICE_KEY_ID, startTestApp, type TestApp } from '../supp
 import { dataUrl, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
 import { auditRows } from '../support/audit-rows';
-import { ADMIN_ROLE, AUDIENCE, ISSUER, JwtIssuer } from '../support/jwt-issuer';
+import { ADMIN_ROLE, JwtIssuer, jwtAuthEnv } from '../support/jwt-issuer';
 
 jest.setTimeout(120_000);
 
@@ -108,11 +108,7 @@ beforeAll(async () => {
   issuer = await JwtIssuer.start();
   app = await startTestApp({
     env: {
-      AUTH_ENABLED: 'true',
-      AUTH_ISSUER: ISSUER,
-      AUTH_JWKS_URL: issuer.jwksUrl,
-      ACCOUNT: AUDIENCE,
-      AUTH_JWKS_COOLDOWN: '0',
+      ...jwtAuthEnv(issuer.jwksUrl),
       MEDIA_ADMIN_KEY: ADMIN_KEY,
       MEDIA_API_KEYS: `${GATEWAY_USER_KEY}:user:${alice},${GATEWAY_ADMIN_KEY}:admin:gateway-ops`,
       MEDIA_RATE_LIMIT: '0',

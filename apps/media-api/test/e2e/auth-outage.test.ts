@@ -1,4 +1,4 @@
-import { AUDIENCE, ISSUER, JwtIssuer } from '../support/jwt-issuer';
+import { JwtIssuer, jwtAuthEnv } from '../support/jwt-issuer';
 import { freePort, startTestApp, type TestApp } from '../support/test-app';
 
 /** When the issuer's key set cannot be fetched, a token is not judged: 503, not 401. */
@@ -10,13 +10,7 @@ describe('JWKS outage', () => {
     issuer = await JwtIssuer.start();
     const closedPort = await freePort();
     app = await startTestApp({
-      env: {
-        AUTH_ENABLED: 'true',
-        AUTH_ISSUER: ISSUER,
-        AUTH_JWKS_URL: `http://127.0.0.1:${closedPort}/certs`,
-        ACCOUNT: AUDIENCE,
-        AUTH_JWKS_COOLDOWN: '0',
-      },
+      env: jwtAuthEnv(`http://127.0.0.1:${closedPort}/certs`),
     });
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
-import { AUDIENCE, ISSUER, JwtIssuer } from '../support/jwt-issuer';
+import { AUDIENCE, ISSUER, JwtIssuer, jwtAuthEnv } from '../support/jwt-issuer';
 
 jest.setTimeout(120_000);
 
@@ -18,11 +18,7 @@ beforeAll(async () => {
   issuer = await JwtIssuer.start();
   app = await startTestApp({
     env: {
-      AUTH_ENABLED: 'true',
-      AUTH_ISSUER: ISSUER,
-      AUTH_JWKS_URL: issuer.jwksUrl,
-      ACCOUNT: AUDIENCE,
-      AUTH_JWKS_COOLDOWN: '0',
+      ...jwtAuthEnv(issuer.jwksUrl),
       MEDIA_ADMIN_KEY: ADMIN_KEY,
       MEDIA_RATE_LIMIT: '0',
     },

@@ -6,6 +6,11 @@ export const ISSUER = 'http://127.0.0.1/realms/jan';
 export const AUDIENCE = 'account';
 export const ADMIN_ROLE = 'media-admin';
 
+/** The environment of an app that verifies this issuer's tokens, its key set fetched from `jwksUrl`. */
+export function jwtAuthEnv(jwksUrl: string): Record<string, string> {
+  return { AUTH_ENABLED: 'true', AUTH_ISSUER: ISSUER, AUTH_JWKS_URL: jwksUrl, ACCOUNT: AUDIENCE, AUTH_JWKS_COOLDOWN: '0' };
+}
+
 interface SigningKey {
   kid: string;
   alg: 'RS256' | 'ES256';
