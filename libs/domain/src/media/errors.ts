@@ -61,3 +61,8 @@ export function isDomainError(error: unknown, code?: ErrorCode): error is Domain
 export function mediaNotFound(ids?: readonly string[]): DomainError {
   return new DomainError('media_not_found', 'media not found', ids && ids.length ? { ids: [...ids] } : undefined);
 }
+
+/** An upload's bytes over the size limit (`MEDIA_MAX_BYTES`), whichever path they came by. */
+export function uploadTooLarge(maxBytes: number): DomainError {
+  return new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: maxBytes });
+}

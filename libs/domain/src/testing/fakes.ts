@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DomainError } from '../media/errors';
+import { DomainError, uploadTooLarge } from '../media/errors';
 import type { AllowedMimeType } from '../media/media-types';
 import { AuditTrail, type AuditEntry, type AuditEntryInput } from '../ports/audit-trail';
 import { Clock } from '../ports/clock';
@@ -44,7 +44,7 @@ export class InMemoryUploadStaging extends UploadStaging {
     let total = 0;
     for await (const chunk of Buffer.isBuffer(source) ? [source] : source) {
       total += chunk.length;
-      if (total > options.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: options.maxBytes });
+      if (total > options.maxBytes) throw uploadTooLarge(options.maxBytes);
       chunks.push(Buffer.from(chunk));
     }
     if (total === 0) throw new DomainError('empty_file', 'upload is empty');

@@ -3,7 +3,7 @@ import { Writes } from '../../http/in-flight-writes';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { DirectUpload, DomainError, MediaStorage } from '@jan/domain';
+import { DirectUpload, DomainError, MediaStorage, uploadTooLarge } from '@jan/domain';
 import { LocalDiskMediaStorage, ObjectExistsError, type SignedQuery } from '@jan/storage-local';
 import type { FastifyRequest } from 'fastify';
 import { Public } from '../../auth/auth.guard';
@@ -49,7 +49,7 @@ export class UploadsController {
     if (query.ct && contentType !== query.ct) throw new DomainError('invalid_signature', `Content-Type must be ${query.ct}, as signed`);
     const declared = Number(request.headers['content-length']);
     if (query.len && declared !== Number(query.len)) throw new DomainError('invalid_signature', `Content-Length must be ${query.len}, as signed`);
-    if (declared > this.config.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
+    if (declared > this.config.maxBytes) throw uploadTooLarge(this.config.maxBytes);
     const contentMd5 = declaredMd5(request.headers['content-md5']);
 
     const reservation = await this.directUpload.reservationFor(key);
@@ -119,7 +119,7 @@ function limit(maxBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
-      if (seen > maxBytes) callback(new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: maxBytes }));
+      if (seen > maxBytes) callback(uploadTooLarge(maxBytes));
       else callback(null, chunk);
     },
   });

@@ -38,6 +38,7 @@ import {
   type MediaObject,
   type Principal,
   type UploadSource,
+  uploadTooLarge,
 } from '@jan/domain';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -143,7 +144,7 @@ export class MediaController {
     // stayed reachable from the request until the response survived young-generation GCs and
     // was promoted, which grew the old generation by tens of MB under concurrent uploads.
     forgetDataUrl(dto, rawBody);
-    if (parsed.bytes > this.config.maxBytes) throw this.tooLarge();
+    if (parsed.bytes > this.config.maxBytes) throw uploadTooLarge(this.config.maxBytes);
     return { body: parsed.body, declaredMimeType: parsed.declaredMimeType };
   }
 
@@ -182,7 +183,7 @@ export class MediaController {
     const bodyLimit = multipartBodyLimit(this.config.maxBytes);
     if (Number(request.headers['content-length']) > bodyLimit) {
       if (countLate) await charge();
-      throw closeIfTooLarge(reply, this.tooLarge());
+      throw closeIfTooLarge(reply, uploadTooLarge(this.config.maxBytes));
     }
     let result: MediaResponseDto | undefined;
     let ingested: IngestResult | undefined;
@@ -191,7 +192,7 @@ export class MediaController {
     let fileAsText = false;
     let owner = '';
     // Attached before the parser starts reading (in this same tick), so it counts every byte.
-    const stopMetering = meterBody(request.raw, bodyLimit, () => this.tooLarge());
+    const stopMetering = meterBody(request.raw, bodyLimit, () => uploadTooLarge(this.config.maxBytes));
     const parts = request.parts()[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -249,7 +250,7 @@ export class MediaController {
         }
         owner = resolveOwner(principal, userId);
         result = await this.respond(ingested.media, ingested.deduped);
-        if (part.file.truncated) throw this.tooLarge();
+        if (part.file.truncated) throw uploadTooLarge(this.config.maxBytes);
       }
     } catch (error) {
       throw closeIfTooLarge(reply, error);
@@ -263,10 +264,6 @@ export class MediaController {
       throw new DomainError('invalid_request', 'multipart body has no `file` field');
     }
     return result;
-  }
-
-  private tooLarge(): DomainError {
-    return new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.config.maxBytes });
   }
 
   /**

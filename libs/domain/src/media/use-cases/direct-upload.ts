@@ -9,7 +9,7 @@ import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage, ObjectExistsError, type PutOptions, type SignedUpload } from '../../ports/media-storage';
 import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
-import { DomainError, isDomainError, mediaNotFound, type ErrorCode } from '../errors';
+import { DomainError, isDomainError, mediaNotFound, uploadTooLarge, type ErrorCode } from '../errors';
 import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
@@ -191,7 +191,7 @@ export class DirectUpload {
       head = await this.storage.head(media.storageKey);
     }
     if (!head) throw new DomainError('media_not_ready', 'nothing has been uploaded for this id yet');
-    if (head.bytes > this.policy.maxBytes) throw new DomainError('payload_too_large', 'upload exceeds the size limit', { max_bytes: this.policy.maxBytes });
+    if (head.bytes > this.policy.maxBytes) throw uploadTooLarge(this.policy.maxBytes);
     if (head.bytes === 0) throw new DomainError('empty_file', 'upload is empty');
     if (media.bytes > 0 && head.bytes !== media.bytes) {
       throw new DomainError('size_mismatch', 'uploaded size differs from the declared size', { declared_bytes: media.bytes, received_bytes: head.bytes });
