@@ -39,6 +39,19 @@ export interface MediaClientOptions {
   timeoutMs?: number;
   /** Retries after the first attempt, for requests that are safe to repeat. Default 2. */
   maxRetries?: number;
+  /**
+   * Overall deadline of each call in milliseconds: every attempt, and the waits between them, must
+   * fit in it (an attempt's timeout is cut to what is left; no retry starts that could not finish
+   * its backoff in time). Default none: `timeoutMs` × attempts plus backoff. Resolve calls use
+   * `resolveDeadlineMs` instead.
+   */
+  deadlineMs?: number;
+  /**
+   * The overall deadline of resolve calls (`media.resolve`, `resolvePayload`, `resolvePayloadResult`,
+   * `resolveIds`, and so `resolveForProvider`), which sit on the chat hot path. Default 10 000:
+   * without it, 30 s per attempt and two retries could hold a chat request for over 90 s.
+   */
+  resolveDeadlineMs?: number;
   /** Extra headers on every request to the service (never on requests to storage URLs). */
   defaultHeaders?: Record<string, string>;
   /**
@@ -64,6 +77,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Overrides the client's retry count. */
   maxRetries?: number;
+  /** Overrides the client's overall deadline for this call (`deadlineMs`, or `resolveDeadlineMs` for resolve). */
+  deadlineMs?: number;
   /**
    * `Idempotency-Key` for POSTs. Ingest, upload and complete get one generated automatically;
    * passing one on another POST makes it retryable.
@@ -103,6 +118,8 @@ export interface RequestSpec {
   notFoundOnRetryIsSuccess?: boolean;
   /** Follow redirects (downloads); credentials are dropped when the target is another origin. */
   followRedirects?: boolean;
+  /** On the chat hot path (resolve): held to `resolveDeadlineMs` rather than `deadlineMs`. */
+  hotPath?: boolean;
 }
 
 /** @internal A response handler run inside the attempt, so its reading is covered by the timeout. */
@@ -119,6 +136,7 @@ export interface AttemptControl {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RETRIES = 2;
+const DEFAULT_RESOLVE_DEADLINE_MS = 10_000;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
@@ -135,6 +153,10 @@ export class MediaClient {
   readonly baseURL: string;
   readonly timeoutMs: number;
   readonly maxRetries: number;
+  /** Overall deadline of each call (none by default); see {@link MediaClientOptions.deadlineMs}. */
+  readonly deadlineMs: number | undefined;
+  /** Overall deadline of resolve calls; see {@link MediaClientOptions.resolveDeadlineMs}. */
+  readonly resolveDeadlineMs: number;
 
   /** Ingest, direct uploads, resolve, presign, metadata, download, pin and delete. */
   readonly media: MediaResource;
@@ -173,6 +195,8 @@ export class MediaClient {
     this.fetchImpl = fetchImpl;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    this.deadlineMs = options.deadlineMs;
+    this.resolveDeadlineMs = options.resolveDeadlineMs ?? DEFAULT_RESOLVE_DEADLINE_MS;
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.sleep = options.sleep ?? abortableSleep;
     this.propagator = options.propagator === false ? undefined : (options.propagator ?? openTelemetryPropagator);
@@ -219,7 +243,8 @@ export class MediaClient {
 
   /**
    * @internal The transport: builds headers once (so retries reuse the same idempotency key),
-   * then runs attempts with per-attempt timeouts and jittered backoff between them.
+   * then runs attempts with per-attempt timeouts and jittered backoff between them, all within the
+   * call's overall deadline when it has one.
    */
   async request<T>(spec: RequestSpec, options: RequestOptions, consume: Consume<T>): Promise<T> {
     const url = this.buildURL(spec);
@@ -229,12 +254,15 @@ export class MediaClient {
     const replayable = spec.body?.replayable ?? true;
     const maxRetries = mayRetry && replayable ? Math.max(0, options.maxRetries ?? this.maxRetries) : 0;
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const deadline = new CallDeadline(options.deadlineMs ?? (spec.hotPath ? this.resolveDeadlineMs : this.deadlineMs));
     const userSignal = options.signal;
+    let lastFailure: MediaClientError | undefined;
 
     for (let attempt = 0; ; attempt++) {
       if (userSignal?.aborted) throw new APIUserAbortError(undefined, { cause: userSignal.reason });
       const retriesLeft = maxRetries - attempt;
-      const control = new AttemptSignal(timeoutMs, userSignal);
+      const limit = deadline.attemptLimit(timeoutMs);
+      const control = new AttemptSignal(limit.ms, userSignal, limit.message);
       let retryAfterMs: number | undefined;
       try {
         let response = await this.send(url, spec, headers, control.signal);
@@ -251,6 +279,7 @@ export class MediaClient {
         if (!isRetryableStatus(error.status) || error.code === 'quota_exceeded' || retriesLeft <= 0) throw error;
         retryAfterMs = parseRetryAfter(error.headers);
         if (retryAfterMs !== undefined && retryAfterMs > this.retryPolicy.maxRetryAfterMs) throw error;
+        lastFailure = error;
       } catch (error) {
         control.done();
         if (error instanceof MediaClientError && !(error instanceof APIConnectionError)) throw error;
@@ -259,11 +288,14 @@ export class MediaClient {
           error instanceof APIConnectionError
             ? error
             : control.timedOut
-              ? new APIConnectionTimeoutError(`Request timed out after ${timeoutMs} ms.`, { cause: error })
+              ? new APIConnectionTimeoutError(limit.message, { cause: error })
               : new APIConnectionError(`Connection error: ${describeCause(error)}`, { cause: error });
         if (retriesLeft <= 0) throw failure;
+        lastFailure = failure;
       }
       const delay = retryAfterMs ?? backoffDelay(attempt, this.retryPolicy);
+      // A retry that could not even start before the deadline would only hold the caller longer.
+      if (lastFailure && !deadline.allows(delay)) throw lastFailure;
       try {
         await this.sleep(delay, userSignal);
       } catch (cause) {
@@ -357,6 +389,28 @@ export class MediaClient {
   }
 }
 
+/** The overall deadline of one call, when it has one: it caps each attempt's timeout and the waits between them. */
+class CallDeadline {
+  private readonly endsAt: number | undefined;
+
+  constructor(private readonly ms: number | undefined) {
+    this.endsAt = ms !== undefined && ms > 0 && Number.isFinite(ms) ? performance.now() + ms : undefined;
+  }
+
+  /** The next attempt's timeout (the per-attempt one, or what is left of the deadline if less) and what to say when it fires. */
+  attemptLimit(timeoutMs: number): { ms: number; message: string } {
+    const perAttempt = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : Infinity;
+    const left = this.endsAt === undefined ? Infinity : Math.max(1, this.endsAt - performance.now());
+    if (left < perAttempt) return { ms: left, message: `Request exceeded its deadline of ${this.ms} ms.` };
+    return { ms: perAttempt, message: `Request timed out after ${timeoutMs} ms.` };
+  }
+
+  /** Whether waiting `delayMs` still leaves time for another attempt. */
+  allows(delayMs: number): boolean {
+    return this.endsAt === undefined || performance.now() + delayMs < this.endsAt;
+  }
+}
+
 /** Per-attempt abort wiring: a timeout plus the caller's signal, on one controller. */
 class AttemptSignal implements AttemptControl {
   readonly signal: AbortSignal;
@@ -369,6 +423,7 @@ class AttemptSignal implements AttemptControl {
   constructor(
     timeoutMs: number,
     private readonly userSignal: AbortSignal | undefined,
+    timeoutMessage = `Request timed out after ${timeoutMs} ms.`,
   ) {
     this.signal = this.controller.signal;
     this.onUserAbort = () => this.controller.abort(userSignal?.reason);
@@ -376,7 +431,7 @@ class AttemptSignal implements AttemptControl {
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(() => {
         this.timedOut = true;
-        this.controller.abort(new APIConnectionTimeoutError(`Request timed out after ${timeoutMs} ms.`));
+        this.controller.abort(new APIConnectionTimeoutError(timeoutMessage));
       }, timeoutMs);
     }
   }

@@ -11,7 +11,9 @@
  * │   └── APIConnectionTimeoutError
  * ├── APIUserAbortError (the caller's AbortSignal fired)
  * ├── UnexpectedResponseError (a 2xx that is not the endpoint's answer: not JSON, or JSON without its fields)
- * └── StorageUploadError (uploadDirect: the signed-URL upload to storage failed)
+ * ├── StorageUploadError (uploadDirect: the signed-URL upload to storage failed)
+ * ├── MediaClientConfigError (an option or environment variable the SDK cannot read)
+ * └── UnresolvablePlaceholderError (resolveForProvider: a placeholder inside a field that must be a bare URL)
  */
 export class MediaClientError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -184,5 +186,46 @@ export class StorageUploadError extends MediaClientError {
     this.mediaId = params.mediaId;
     this.reservationDiscarded = params.reservationDiscarded;
     this.uploadUrl = params.uploadUrl;
+  }
+}
+
+/**
+ * A setting the SDK reads (an option, or its environment fallback such as `MEDIA_CLIENT_ENABLED`)
+ * holds a value it does not understand. Thrown at construction, so a typo fails the deploy instead
+ * of silently meaning something else.
+ */
+export class MediaClientConfigError extends MediaClientError {
+  readonly code = 'invalid_configuration';
+  /** The option or environment variable at fault. */
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(message);
+    this.variable = variable;
+  }
+}
+
+/**
+ * `resolveForProvider` found placeholders inside a longer string in a field that must hold a bare
+ * URL or data URL (an image URL, an Anthropic source, Gemini's `inline_data.data` or
+ * `file_data.file_uri`). The service would swap the placeholder in place and leave an invalid value
+ * (`gs://bucket/data:image/png;base64,…`), so the SDK does not send them to be resolved: with
+ * `keepUnresolved` they stay as they are and are reported through `onUnresolved`; without it this is
+ * thrown before any call.
+ */
+export class UnresolvablePlaceholderError extends MediaClientError {
+  readonly code = 'placeholder_not_bare';
+  /** The ids of the placeholders concerned, in document order. */
+  readonly ids: string[];
+  /** Where they sit, as `contents[0].parts[1].file_data.file_uri`. */
+  readonly paths: string[];
+
+  constructor(ids: string[], paths: string[]) {
+    super(
+      `placeholder inside a longer string where a bare URL is required (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''}): ` +
+        'it would resolve to an invalid value; pass keepUnresolved to leave it as it is',
+    );
+    this.ids = ids;
+    this.paths = paths;
   }
 }

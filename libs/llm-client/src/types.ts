@@ -54,8 +54,22 @@ export type ResolveMode = 'url' | 'inline';
 export interface ResolvePayloadOptions {
   /** `url` (default): short-lived URLs; `inline`: `data:<mime>;base64,...` for providers that cannot fetch. */
   mode?: ResolveMode;
-  /** Leave placeholders the service cannot resolve in place instead of failing the call. */
+  /**
+   * Leave placeholders the service cannot resolve in place instead of failing the call; their ids
+   * come back in `unresolved` ({@link MediaResource.resolvePayloadResult}).
+   */
   keepUnresolved?: boolean;
+}
+
+/** {@link MediaResource.resolvePayloadResult}'s answer. */
+export interface ResolvePayloadResult<T> {
+  /** A copy of the payload with its placeholders replaced. */
+  payload: T;
+  /**
+   * Ids whose placeholders were left as they were (missing, pending, someone else's, malformed).
+   * Only ever non-empty with `keepUnresolved: true`; otherwise such ids fail the call.
+   */
+  unresolved: string[];
 }
 
 export interface ResolvedMedia {

@@ -11,6 +11,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   StorageUploadError,
+  UnresolvablePlaceholderError,
   UnsupportedMediaTypeError,
   validateCutover,
   type ResolveLatencyMeta,
@@ -649,6 +650,90 @@ describe('@jan/media-client against the running service', () => {
         ['messages[1].content[0].image_url.url', 'external_url'],
       ]);
       expect(error.message).not.toContain('secret');
+    });
+  });
+
+  describe('known defects of the SDK (unresolved list, deep payloads, embedded placeholders)', () => {
+    const missing = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
+
+    /** `levels` nested `{ a: [ … ] }` around `leaf`, built and read without recursion. */
+    function nest(leaf: unknown, levels: number): unknown {
+      let node = leaf;
+      for (let i = 0; i < levels; i++) node = { a: [node] };
+      return node;
+    }
+    function bottom(node: unknown, levels: number): unknown {
+      let current = node;
+      for (let i = 0; i < levels; i++) current = (current as { a: unknown[] }).a[0];
+      return current;
+    }
+
+    it('hands the caller the ids the service left unresolved', async () => {
+      const user = uniqueUser('sdk');
+      const { id } = await client.media.ingestDataUrl(dataUrl(await pngImage(2101)), {}, { userId: user });
+      const payload = { images: [`data:image/png;${id}`, `data:image/png;${missing}`] };
+
+      const result = await client.media.resolvePayloadResult(payload, { keepUnresolved: true }, { userId: user });
+      expect(result.payload.images[0]).toMatch(/^http:\/\//);
+      expect(result.payload.images[1]).toBe(`data:image/png;${missing}`);
+      expect(result.unresolved).toEqual([missing]);
+      const wire = await client.media.resolve({ payload, keep_unresolved: true }, { userId: user });
+      expect(wire.unresolved).toEqual([missing]);
+      const clean = await client.media.resolvePayloadResult({ image: `data:image/png;${id}` }, {}, { userId: user });
+      expect(clean.unresolved).toEqual([]);
+
+      const migration = createMediaMigration({ client, enabled: true });
+      const reported: string[][] = [];
+      const body = { model: 'openai/gpt-4o', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: payload.images[1] } }] }] };
+      const out = await migration.resolveForProvider(body, { userId: user, keepUnresolved: true, onUnresolved: (ids) => reported.push(ids) });
+      expect(out).toEqual(body);
+      expect(reported).toEqual([[missing]]);
+    });
+
+    it('resolves a payload nested 20 000 levels deep, as the service does, and checks it without a stack overflow', async () => {
+      const user = uniqueUser('sdk');
+      const { id } = await client.media.ingestDataUrl(dataUrl(await pngImage(2102)), {}, { userId: user });
+      const levels = 20_000;
+      const payload = nest({ type: 'image_url', image_url: { url: `data:image/png;${id}` } }, levels);
+
+      const resolved = await client.media.resolvePayload(payload, {}, { userId: user });
+      expect((bottom(resolved, levels) as { image_url: { url: string } }).image_url.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+
+      const migration = createMediaMigration({ client, enabled: true, cutover: 'enforce' });
+      const body = { model: 'openai/gpt-4o', messages: [{ role: 'user', content: payload }] };
+      expect(migration.findCutoverViolations(body)).toEqual([]);
+      const forProvider = await migration.resolveForProvider(body, { userId: user });
+      const leaf = bottom(forProvider.messages[0]!.content, levels) as { image_url: { url: string } };
+      expect(leaf.image_url.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+
+      const raw = { model: 'openai/gpt-4o', messages: [{ role: 'user', content: nest({ type: 'image_url', image_url: { url: dataUrl(await pngImage(2103)) } }, levels) }] };
+      const written = await migration.dualWriteBody(raw, { userId: user });
+      expect(written.images).toHaveLength(1);
+      expect(written.images[0]!.id).toMatch(/^jan_/);
+    });
+
+    it('leaves a placeholder inside a longer Gemini file_uri alone and reports it, instead of writing a data URL into the URI', async () => {
+      const user = uniqueUser('sdk');
+      const { id } = await client.media.ingestDataUrl(dataUrl(await pngImage(2104)), {}, { userId: user });
+      const uri = `gs://bucket/uploads/data:image/png;${id}`;
+      const body = {
+        contents: [{ role: 'user', parts: [{ text: `see data:image/png;${id}` }, { file_data: { mime_type: 'image/png', file_uri: uri } }] }],
+      };
+      const migration = createMediaMigration({ client, enabled: true });
+
+      for (const provider of ['gemini', 'openai']) {
+        const error = await migration.resolveForProvider(body, { userId: user, provider }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UnresolvablePlaceholderError);
+        expect(error).toMatchObject({ code: 'placeholder_not_bare', ids: [id], paths: ['contents[0].parts[1].file_data.file_uri'] });
+
+        const reported: string[][] = [];
+        const out = await migration.resolveForProvider(body, { userId: user, provider, keepUnresolved: true, onUnresolved: (ids) => reported.push(ids) });
+        const [text, file] = out.contents[0]!.parts as [{ text: string }, { file_data: { file_uri: string } }];
+        // Any other string is resolved in place, as the service resolves it.
+        expect(text.text).toMatch(provider === 'gemini' ? /^see data:image\/png;base64,/ : /^see http:\/\/127\.0\.0\.1:/);
+        expect(file.file_data.file_uri).toBe(uri);
+        expect(reported).toEqual([[id]]);
+      }
     });
   });
 });

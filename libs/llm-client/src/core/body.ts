@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { stringifyJSON } from './json.ts';
 
 /** Anything the SDK accepts as file content. */
 export type Uploadable =
@@ -27,8 +28,9 @@ export interface BodySource {
 
 const encoder = new TextEncoder();
 
+/** A JSON request body; written without recursion, so a payload of any depth can be sent (see core/json.ts). */
 export function jsonBody(value: unknown): BodySource {
-  const text = JSON.stringify(value);
+  const text = stringifyJSON(value) ?? 'null';
   return { create: () => text, replayable: true, contentType: 'application/json', streaming: false };
 }
 

@@ -1,7 +1,8 @@
 import type { PathSegment } from './json-path.ts';
 
 /** A Media API placeholder: `data:image/<subtype>;jan_<id>` or `data:image/<subtype>;base64,jan_<id>`. */
-export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?jan_[0-9a-z]{26}(?![0-9a-z])/i;
+export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?(jan_[0-9a-z]{26})(?![0-9a-z])/i;
+const EVERY_PLACEHOLDER = new RegExp(PLACEHOLDER_PATTERN.source, 'gi');
 const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]{26})\s*$/i;
 /** An inline base64 image that is not a placeholder. */
 export const RAW_BASE64_IMAGE = /data:image\/[a-z0-9.+-]+;base64,(?!jan_[0-9a-z]{26}(?![0-9a-z]))/i;
@@ -9,26 +10,32 @@ export const RAW_BASE64_IMAGE = /data:image\/[a-z0-9.+-]+;base64,(?!jan_[0-9a-z]
 /** Cheap pre-check; case-insensitive like the pattern (and the service): `JAN_…` is a placeholder too. */
 const JAN_PREFIX = /jan_/i;
 
+/** Whether any string in `value` holds a placeholder. Iterative: any depth, as the service reads it. */
 export function containsPlaceholder(value: unknown): boolean {
-  let found = false;
-  const walk = (node: unknown): void => {
-    if (found) return;
+  const pending: unknown[] = [value];
+  const seen = new Set<object>();
+  while (pending.length > 0) {
+    const node = pending.pop();
     if (typeof node === 'string') {
-      if (JAN_PREFIX.test(node) && PLACEHOLDER_PATTERN.test(node)) found = true;
-    } else if (Array.isArray(node)) {
-      for (const item of node) walk(item);
-    } else if (node !== null && typeof node === 'object') {
-      for (const key of Object.keys(node)) walk((node as Record<string, unknown>)[key]);
+      if (JAN_PREFIX.test(node) && PLACEHOLDER_PATTERN.test(node)) return true;
+    } else if (node !== null && typeof node === 'object' && !seen.has(node)) {
+      seen.add(node);
+      for (const child of Array.isArray(node) ? node : Object.values(node)) pending.push(child);
     }
-  };
-  walk(value);
-  return found;
+  }
+  return false;
 }
 
 /** `{ mime, id }` when the whole string is one placeholder. */
 export function parsePlaceholder(text: string): { mime: string; id: string } | null {
   const match = WHOLE_PLACEHOLDER.exec(text);
   return match ? { mime: match[1]!.toLowerCase(), id: match[2]!.toLowerCase() } : null;
+}
+
+/** The ids of every placeholder in `text`, wherever they sit in it, lowercased, in order. */
+export function placeholderIdsIn(text: string): string[] {
+  if (!JAN_PREFIX.test(text)) return [];
+  return [...text.matchAll(EVERY_PLACEHOLDER)].map((match) => match[1]!.toLowerCase());
 }
 
 const IMAGE_TYPES = new Set(['image', 'image_url', 'input_image']);
@@ -147,4 +154,19 @@ export function imageAt(text: string, path: readonly PathSegment[], parents: rea
 
 function mediaTypeOf(value: unknown): string | undefined {
   return typeof value === 'string' && MEDIA_TYPE.test(value.trim()) ? value.trim().toLowerCase() : undefined;
+}
+
+/**
+ * Whether a string sits in a field that must hold one bare URL, data URL or base64 and nothing
+ * around it: every image position ({@link isImagePosition}), and Gemini's `inline_data.data` and
+ * `file_data.file_uri` whatever they carry. A placeholder inside a longer string there cannot be
+ * resolved into a valid value.
+ */
+export function isBareReferencePosition(path: readonly PathSegment[], parents: readonly unknown[]): boolean {
+  if (isImagePosition(path, parents)) return true;
+  const key = path[path.length - 1];
+  const parentKey = path[path.length - 2];
+  if (typeof parentKey !== 'string') return false;
+  if (key === 'data' && GEMINI_INLINE_KEYS.has(parentKey)) return true;
+  return (key === 'file_uri' || key === 'fileUri') && GEMINI_FILE_KEYS.has(parentKey);
 }

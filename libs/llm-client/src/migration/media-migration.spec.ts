@@ -1,5 +1,6 @@
 import { MediaClient } from '../client';
 import { BASE_URL, fakeFetch, json, MEDIA_OBJECT } from '../testing/fake-fetch';
+import { MediaClientConfigError } from '../errors';
 import { CutoverViolationError } from './cutover';
 import { createMediaMigration } from './media-migration';
 
@@ -117,5 +118,34 @@ describe('createMediaMigration', () => {
 
   it('fails fast when enabled without a service URL', () => {
     expect(() => createMediaMigration({ enabled: true, env: {} })).toThrow(/MEDIA_API_URL/);
+  });
+
+  it('reads MEDIA_CLIENT_ENABLED like a boolean and refuses a typo instead of reading it as off', () => {
+    const { fetch } = fake();
+    const clientOptions = { baseURL: BASE_URL, fetch, propagator: false as const };
+    for (const on of ['true', 'TRUE', ' True ', '1', 'yes', 'YES', 'on', 'On']) {
+      expect(createMediaMigration({ clientOptions, env: { MEDIA_CLIENT_ENABLED: on } }).enabled).toBe(true);
+    }
+    for (const off of ['false', 'FALSE', ' false\n', '0', 'no', 'No', 'off', 'OFF', '', '  ']) {
+      expect(createMediaMigration({ clientOptions, env: { MEDIA_CLIENT_ENABLED: off } }).enabled).toBe(false);
+    }
+    expect(createMediaMigration({ clientOptions, env: {} }).enabled).toBe(false);
+    for (const typo of ['ture', 'yes please', 'enabled', '2', 'y', 'flase']) {
+      const error = (() => {
+        try {
+          createMediaMigration({ clientOptions, env: { MEDIA_CLIENT_ENABLED: typo } });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(error).toBeInstanceOf(MediaClientConfigError);
+      expect((error as MediaClientConfigError).variable).toBe('MEDIA_CLIENT_ENABLED');
+      expect((error as Error).message).toBe(
+        `MEDIA_CLIENT_ENABLED must be true/false, 1/0, yes/no or on/off, not ${JSON.stringify(typo)}`,
+      );
+    }
+    // An explicit option wins and the variable is not read at all.
+    expect(createMediaMigration({ clientOptions, enabled: false, env: { MEDIA_CLIENT_ENABLED: 'ture' } }).enabled).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { MediaClient, type MediaClientOptions } from '../client.ts';
+import { MediaClientConfigError } from '../errors.ts';
 import { findCutoverViolations, validateCutover, type CutoverViolation } from './cutover.ts';
 import { dualWriteBody, dualWriteIngest, type DualWriteBodyResult, type DualWriteOptions, type DualWriteResult } from './dual-write.ts';
 import { resolveForProvider, type LatencyHook, type ResolveForProviderOptions } from './resolve-for-provider.ts';
@@ -7,7 +8,11 @@ import { resolveForProvider, type LatencyHook, type ResolveForProviderOptions } 
 export type CutoverMode = 'off' | 'report' | 'enforce';
 
 export interface MediaMigrationOptions {
-  /** Master switch. Fallback: `MEDIA_CLIENT_ENABLED` (`true`/`1`/`yes`/`on`). Default off. */
+  /**
+   * Master switch. Fallback: `MEDIA_CLIENT_ENABLED`, read case-insensitively with surrounding spaces
+   * ignored: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off` (unset or empty: off). Anything else
+   * throws a {@link MediaClientConfigError}. Default off.
+   */
   enabled?: boolean;
   /** The client to use; built from `clientOptions` (and the environment) when omitted. */
   client?: MediaClient;
@@ -54,8 +59,18 @@ export interface MediaMigration {
   findCutoverViolations(body: unknown): CutoverViolation[];
 }
 
-function flag(value: string | undefined): boolean {
-  return /^(1|true|yes|on)$/i.test((value ?? '').trim());
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off', '']);
+
+/**
+ * A boolean environment variable; unset or empty is off. Anything but the usual spellings throws:
+ * `ture` must fail the deploy, not quietly switch the migration off.
+ */
+function flag(value: string | undefined, variable: string): boolean {
+  const word = (value ?? '').trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new MediaClientConfigError(variable, `${variable} must be true/false, 1/0, yes/no or on/off, not ${JSON.stringify(value)}`);
 }
 
 /**
@@ -66,7 +81,7 @@ function cutoverMode(value: string | undefined, source: string): CutoverMode {
   const mode = (value ?? '').trim().toLowerCase();
   if (mode === '') return 'off';
   if (mode === 'off' || mode === 'report' || mode === 'enforce') return mode;
-  throw new Error(`${source} must be off, report or enforce, not ${JSON.stringify(value)}`);
+  throw new MediaClientConfigError(source, `${source} must be off, report or enforce, not ${JSON.stringify(value)}`);
 }
 
 /**
@@ -75,7 +90,7 @@ function cutoverMode(value: string | undefined, source: string): CutoverMode {
  */
 export function createMediaMigration(options: MediaMigrationOptions = {}): MediaMigration {
   const env = options.env ?? process.env;
-  const enabled = options.enabled ?? flag(env['MEDIA_CLIENT_ENABLED']);
+  const enabled = options.enabled ?? flag(env['MEDIA_CLIENT_ENABLED'], 'MEDIA_CLIENT_ENABLED');
   if (!enabled) return disabledMigration;
 
   const client = options.client ?? new MediaClient({ env, ...options.clientOptions });

@@ -1,14 +1,17 @@
 import type { MediaClient, RequestOptions } from '../client.ts';
-import type { ResolveMode } from '../types.ts';
+import { UnresolvablePlaceholderError } from '../errors.ts';
+import type { ResolveMode, ResolvePayloadResult } from '../types.ts';
 import {
   containsPlaceholder,
   GEMINI_FILE_KEYS,
   isAnthropicSourcePosition,
+  isBareReferencePosition,
   isGeminiFilePosition,
   isGeminiInlinePosition,
   parsePlaceholder,
+  placeholderIdsIn,
 } from './image-references.ts';
-import { replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
+import { formatPath, replaceAtPaths, visitStrings, type PathSegment } from './json-path.ts';
 
 /**
  * Providers that cannot fetch an image from a URL and need the bytes in the request:
@@ -49,11 +52,23 @@ export interface ResolveForProviderOptions {
   inlineProviders?: readonly string[];
   /** Force a mode instead of choosing by provider. */
   mode?: ResolveMode;
-  /** Leave placeholders the service cannot resolve in place instead of failing. */
+  /**
+   * Leave placeholders that cannot be resolved in place instead of failing: those the service does
+   * not know (missing, pending, someone else's) and those inside a longer string where a bare URL
+   * is required (see {@link UnresolvablePlaceholderError}). Their ids go to `onUnresolved`.
+   */
   keepUnresolved?: boolean;
+  /**
+   * Told the ids of the placeholders left as they were (only with `keepUnresolved`, and only when
+   * there are some), once per call, before it returns. A hook that throws is ignored.
+   */
+  onUnresolved?: (ids: string[]) => void;
   userId?: string;
   signal?: AbortSignal;
+  /** Per-attempt timeout (the client's `timeoutMs` by default). */
   timeoutMs?: number;
+  /** Overall deadline of each resolve call, retries included (the client's `resolveDeadlineMs`, 10 s, by default). */
+  deadlineMs?: number;
   /** Told how long resolution took (also when it failed or was skipped). */
   onLatency?: LatencyHook;
 }
@@ -78,6 +93,31 @@ export function chooseResolveMode(
   if (!provider) return 'url';
   const name = normalise(provider);
   return inlineProviders.some((p) => normalise(p) === name) ? 'inline' : 'url';
+}
+
+/** A placeholder inside a longer string in a field that must be a bare URL: left out of the resolve call. */
+interface EmbeddedSlot {
+  path: readonly PathSegment[];
+  text: string;
+  ids: string[];
+}
+
+function embeddedPlaceholderSlots(body: unknown): EmbeddedSlot[] {
+  const slots: EmbeddedSlot[] = [];
+  visitStrings(body, (text, path, parents) => {
+    if (parsePlaceholder(text) || !isBareReferencePosition(path, parents)) return;
+    const ids = placeholderIdsIn(text);
+    if (ids.length > 0) slots.push({ path: [...path], text, ids });
+  });
+  return slots;
+}
+
+/** Puts each slot's original string back at its path in `resolved` (a fresh copy). */
+function restore(resolved: unknown, slots: readonly EmbeddedSlot[]): void {
+  for (const slot of slots) {
+    const holder = valueAt(resolved, slot.path.slice(0, -1));
+    if (holder !== null && typeof holder === 'object') (holder as Record<PathSegment, unknown>)[slot.path[slot.path.length - 1]!] = slot.text;
+  }
 }
 
 function report(hook: LatencyHook | undefined, ms: number, meta: ResolveLatencyMeta): void {
@@ -192,7 +232,7 @@ async function resolveSplit(
   gemini: readonly GeminiSlot[],
   options: ResolveForProviderOptions,
   requestOptions: RequestOptions,
-): Promise<unknown> {
+): Promise<ResolvePayloadResult<unknown>> {
   const keepUnresolved = options.keepUnresolved;
   // A copy without the Gemini part placeholders (replaceAtPaths clones): nothing of the caller's is touched.
   const rest = replaceAtPaths(body, gemini.map((slot) => ({ path: slot.path, value: '' })));
@@ -207,22 +247,24 @@ async function resolveSplit(
     both.abort(error);
     throw error;
   };
-  let inlined: unknown[];
-  let resolved: unknown;
+  let inlined: ResolvePayloadResult<unknown[]>;
+  let resolved: ResolvePayloadResult<unknown>;
   try {
     [inlined, resolved] = await Promise.all([
-      client.media.resolvePayload(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, shared).catch(cancelOther),
-      containsPlaceholder(rest) ? client.media.resolvePayload(rest, { mode: 'url', keepUnresolved }, shared).catch(cancelOther) : rest,
+      client.media.resolvePayloadResult(gemini.map((slot) => slot.text), { mode: 'inline', keepUnresolved }, shared).catch(cancelOther),
+      containsPlaceholder(rest)
+        ? client.media.resolvePayloadResult(rest, { mode: 'url', keepUnresolved }, shared).catch(cancelOther)
+        : { payload: rest, unresolved: [] },
     ]);
   } finally {
     requestOptions.signal?.removeEventListener('abort', onCallerAbort);
   }
   // Both answers are fresh (a parse of the service's JSON, or the copy above): filled in in place.
   gemini.forEach((slot, i) => {
-    const holder = valueAt(resolved, slot.path.slice(0, -1));
-    if (holder !== null && typeof holder === 'object') (holder as Record<PathSegment, unknown>)[slot.path[slot.path.length - 1]!] = inlined[i];
+    const holder = valueAt(resolved.payload, slot.path.slice(0, -1));
+    if (holder !== null && typeof holder === 'object') (holder as Record<PathSegment, unknown>)[slot.path[slot.path.length - 1]!] = inlined.payload[i];
   });
-  return resolved;
+  return { payload: resolved.payload, unresolved: [...inlined.unresolved, ...resolved.unresolved] };
 }
 
 /**
@@ -268,36 +310,84 @@ function toAnthropicSources(resolved: unknown, slots: readonly SourceSlot[]): vo
  * is a placeholder comes back as such an `inline_data` (`inlineData`) part. They are always
  * resolved inline, also in URL mode (`inline_data` cannot carry a URL, and Google cannot fetch a
  * Media API on a private network), so they need the service's `MEDIA_RESOLVE_INLINE=true` and its
- * inline caps apply to them. Errors are thrown (after the
- * latency hook has seen them): the caller decides whether to fall back to legacy URLs.
+ * inline caps apply to them. Placeholders inside any other string are resolved in place, as the
+ * service does — except in a field that must hold a bare URL (an image URL, a source, Gemini's
+ * `data` or `file_uri`): there a placeholder inside a longer string would become an invalid value,
+ * so it throws {@link UnresolvablePlaceholderError} before any call, or with `keepUnresolved` is
+ * left as it is and reported. Errors are thrown (after the latency hook has seen them): the caller
+ * decides whether to fall back to legacy URLs.
  */
 export async function resolveForProvider<T>(
   client: MediaClient,
   body: T,
   options: ResolveForProviderOptions = {},
 ): Promise<T> {
+  return (await resolveForProviderResult(client, body, options)).payload;
+}
+
+/**
+ * {@link resolveForProvider}, also returning the ids of the placeholders left as they were (with
+ * `keepUnresolved`): those the service could not resolve and those inside a longer string where a
+ * bare URL is required. The same ids go to `onUnresolved` when it is given.
+ */
+export async function resolveForProviderResult<T>(
+  client: MediaClient,
+  body: T,
+  options: ResolveForProviderOptions = {},
+): Promise<ResolvePayloadResult<T>> {
   const provider = providerOf(body, options.provider);
   const mode = options.mode ?? chooseResolveMode(provider, options.inlineProviders);
   const started = performance.now();
   if (!containsPlaceholder(body)) {
     report(options.onLatency, performance.now() - started, { provider, mode, called: false, ok: true });
-    return body;
+    return { payload: body, unresolved: [] };
   }
-  const requestOptions: RequestOptions = { userId: options.userId, signal: options.signal, timeoutMs: options.timeoutMs };
+  const embedded = embeddedPlaceholderSlots(body);
+  const kept = [...new Set(embedded.flatMap((slot) => slot.ids))];
+  if (embedded.length > 0 && !options.keepUnresolved) {
+    const error = new UnresolvablePlaceholderError(kept, embedded.map((slot) => formatPath(slot.path)));
+    report(options.onLatency, performance.now() - started, { provider, mode, called: false, ok: false, error });
+    throw error;
+  }
+  // The call sees a copy without them; they are put back, unchanged, in the answer.
+  const sendable = replaceAtPaths(body, embedded.map((slot) => ({ path: slot.path, value: '' }))) as T;
+  if (!containsPlaceholder(sendable)) {
+    report(options.onLatency, performance.now() - started, { provider, mode, called: false, ok: true });
+    return finish({ payload: body, unresolved: kept }, options);
+  }
+  const requestOptions: RequestOptions = {
+    userId: options.userId,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    deadlineMs: options.deadlineMs,
+  };
   try {
-    const anthropic = anthropicPlaceholderSlots(body);
-    const gemini = geminiPlaceholderSlots(body);
-    const resolved =
+    const anthropic = anthropicPlaceholderSlots(sendable);
+    const gemini = geminiPlaceholderSlots(sendable);
+    const result =
       mode === 'url' && gemini.length > 0
-        ? ((await resolveSplit(client, body, gemini, options, requestOptions)) as T)
-        : await client.media.resolvePayload(body, { mode, keepUnresolved: options.keepUnresolved }, requestOptions);
+        ? ((await resolveSplit(client, sendable, gemini, options, requestOptions)) as ResolvePayloadResult<T>)
+        : await client.media.resolvePayloadResult(sendable, { mode, keepUnresolved: options.keepUnresolved }, requestOptions);
     // The answer is a fresh parse of the service's JSON (or a copy): rewriting it in place touches nothing of the caller's.
+    const resolved = result.payload;
     toAnthropicSources(resolved, anthropic);
     toGeminiInlineData(resolved, gemini);
+    restore(resolved, embedded);
     report(options.onLatency, performance.now() - started, { provider, mode, called: true, ok: true });
-    return resolved;
+    return finish({ payload: resolved, unresolved: [...new Set([...result.unresolved, ...kept])] }, options);
   } catch (error) {
     report(options.onLatency, performance.now() - started, { provider, mode, called: true, ok: false, error });
     throw error;
   }
+}
+
+function finish<T>(result: ResolvePayloadResult<T>, options: ResolveForProviderOptions): ResolvePayloadResult<T> {
+  if (result.unresolved.length > 0 && options.onUnresolved) {
+    try {
+      options.onUnresolved([...result.unresolved]);
+    } catch {
+      // Reporting must never fail the chat request.
+    }
+  }
+  return result;
 }

@@ -21,6 +21,7 @@ import type {
   ResolvedMedia,
   ResolveMode,
   ResolvePayloadOptions,
+  ResolvePayloadResult,
   UploadMethod,
 } from '../types.ts';
 
@@ -221,17 +222,22 @@ export class MediaResource {
 
   /**
    * `POST /v1/media/resolve` with the wire body as is, returning the wire answer:
-   * `{ payload, mode?, keep_unresolved? }` → `{ payload }`, `{ ids }` → `{ media }`. Safe to retry.
-   * {@link resolvePayload} and {@link resolveIds} are the unwrapped forms.
+   * `{ payload, mode?, keep_unresolved? }` → `{ payload, unresolved? }`, `{ ids }` → `{ media, unresolved? }`
+   * (`unresolved` only under `keep_unresolved`, when some ids did not resolve). Safe to retry; held
+   * to the client's `resolveDeadlineMs` (see {@link resolvePayload}).
+   * {@link resolvePayloadResult}, {@link resolvePayload} and {@link resolveIds} are the unwrapped forms.
    */
   resolve<T>(
     params: { payload: T; mode?: ResolveMode; keep_unresolved?: boolean },
     options?: RequestOptions,
-  ): Promise<{ payload: T }>;
-  resolve(params: { ids: readonly string[] }, options?: RequestOptions): Promise<{ media: ResolvedMedia[] }>;
+  ): Promise<{ payload: T; unresolved?: string[] }>;
+  resolve(
+    params: { ids: readonly string[]; keep_unresolved?: boolean },
+    options?: RequestOptions,
+  ): Promise<{ media: ResolvedMedia[]; unresolved?: string[] }>;
   resolve(params: object, options: RequestOptions = {}): Promise<unknown> {
     return this.client.requestJSON(
-      { method: 'POST', path: '/v1/media/resolve', body: this.client.json(params), retry: 'safe' },
+      { method: 'POST', path: '/v1/media/resolve', body: this.client.json(params), retry: 'safe', hotPath: true },
       options,
     );
   }
@@ -239,25 +245,31 @@ export class MediaResource {
   /**
    * `POST /v1/media/resolve` with a payload: returns a copy in which every
    * `data:<mime>;jan_<id>` placeholder is replaced by a short-lived URL (`mode: 'url'`) or the
-   * bytes inline (`mode: 'inline'`). Safe to retry.
+   * bytes inline (`mode: 'inline'`). Safe to retry. It sits on the chat hot path, so the whole call
+   * (attempts and backoff) is held to the client's `resolveDeadlineMs` (10 s by default) unless
+   * `options.deadlineMs` says otherwise. With `keepUnresolved`, use {@link resolvePayloadResult} to
+   * learn which placeholders were left.
    */
   async resolvePayload<T>(payload: T, params: ResolvePayloadOptions = {}, options: RequestOptions = {}): Promise<T> {
-    const body: Record<string, unknown> = { payload };
-    if (params.mode) body['mode'] = params.mode;
-    if (params.keepUnresolved !== undefined) body['keep_unresolved'] = params.keepUnresolved;
-    const answer = await this.client.requestJSON<{ payload: T }>(
-      { method: 'POST', path: '/v1/media/resolve', body: this.client.json(body), retry: 'safe' },
-      options,
-    );
-    return answer.payload;
+    return (await this.resolvePayloadResult(payload, params, options)).payload;
+  }
+
+  /** {@link resolvePayload}, also returning the ids the service left `unresolved` (always an array). */
+  async resolvePayloadResult<T>(
+    payload: T,
+    params: ResolvePayloadOptions = {},
+    options: RequestOptions = {},
+  ): Promise<ResolvePayloadResult<T>> {
+    const body: { payload: T; mode?: ResolveMode; keep_unresolved?: boolean } = { payload };
+    if (params.mode) body.mode = params.mode;
+    if (params.keepUnresolved !== undefined) body.keep_unresolved = params.keepUnresolved;
+    const answer = await this.resolve(body, options);
+    return { payload: answer.payload, unresolved: answer.unresolved ?? [] };
   }
 
   /** `POST /v1/media/resolve` with ids: a short-lived URL for each. */
   async resolveIds(ids: readonly string[], options: RequestOptions = {}): Promise<ResolvedMedia[]> {
-    const answer = await this.client.requestJSON<{ media: ResolvedMedia[] }>(
-      { method: 'POST', path: '/v1/media/resolve', body: this.client.json({ ids }), retry: 'safe' },
-      options,
-    );
+    const answer = await this.resolve({ ids }, options);
     return answer.media;
   }
 

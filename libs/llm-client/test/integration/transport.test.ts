@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { APIConnectionError, APIConnectionTimeoutError, MediaClient, NotFoundError } from '../../src/index';
+import { APIConnectionError, APIConnectionTimeoutError, APIError, MediaClient, NotFoundError } from '../../src/index';
 
 // The SDK over real sockets and Node's own fetch (undici), against loopback HTTP servers that
 // speak the service's wire format: streaming request bodies, redirects, timeouts and refused
@@ -150,5 +150,37 @@ describe('MediaClient over real HTTP (loopback)', () => {
     const error = await client.media.resolveIds([ID]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(APIConnectionError);
     expect((error as Error).message).toMatch(/ECONNREFUSED|fetch failed/);
+  });
+
+  it('holds a resolve no longer than its overall deadline, across attempts and backoff', async () => {
+    const seen: Seen[] = [];
+    const { server, url } = await listen(() => undefined, seen);
+    servers.push(server);
+    // Default per-attempt timeout (30 s) and retries (2): only the deadline can end this early.
+    const client = new MediaClient({ baseURL: url, env: {}, propagator: false, resolveDeadlineMs: 600 });
+    expect(client.timeoutMs).toBe(30_000);
+    let started = Date.now();
+    const error = await client.media.resolvePayload({ image: `data:image/png;${ID}` }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(APIConnectionTimeoutError);
+    expect((error as Error).message).toMatch(/deadline of 600 ms/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(seen).toHaveLength(1);
+
+    // A per-call deadline wins, for any call; attempts and backoff all fit inside it.
+    const flaky = await listen((_req, res) => sendJSON(res, 503, { error: 'busy' }), []);
+    servers.push(flaky.server);
+    const retrying = new MediaClient({ baseURL: flaky.url, env: {}, propagator: false, maxRetries: 50, retry: { initialDelayMs: 100, maxDelayMs: 100 } });
+    started = Date.now();
+    const busy = await retrying.media.metadata(ID, { deadlineMs: 700 }).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(APIError);
+    expect((busy as APIError).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('defaults resolve to a deadline well under the per-attempt sum', () => {
+    const client = new MediaClient({ baseURL: 'http://127.0.0.1:9', env: {}, propagator: false });
+    expect(client.resolveDeadlineMs).toBe(10_000);
+    expect(client.resolveDeadlineMs).toBeLessThan(client.timeoutMs * (client.maxRetries + 1));
+    expect(client.deadlineMs).toBeUndefined();
   });
 });

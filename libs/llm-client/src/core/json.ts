@@ -1,0 +1,112 @@
+/**
+ * JSON helpers that work at any depth. Chat payloads are the caller's JSON and the service's
+ * resolve reads them at any depth, but `JSON.stringify` and `structuredClone` recurse natively and
+ * throw `RangeError: Maximum call stack size exceeded` a few thousand levels down. These keep an
+ * explicit stack instead. (`JSON.parse` is iterative in V8 and needs no replacement.)
+ */
+
+type Container = Record<string, unknown> | unknown[];
+
+interface WriteFrame {
+  node: Container;
+  keys: string[] | null;
+  index: number;
+  written: number;
+}
+
+/** What `JSON.stringify` serialises in place of `value`: `toJSON()`'s answer, boxed primitives unboxed. */
+function toSerialisable(value: unknown, key: string): unknown {
+  let next = value;
+  if (next !== null && typeof next === 'object' && typeof (next as { toJSON?: unknown }).toJSON === 'function') {
+    next = (next as { toJSON(key: string): unknown }).toJSON(key);
+  }
+  if (next instanceof Number || next instanceof String || next instanceof Boolean) next = next.valueOf();
+  return next;
+}
+
+function isContainer(value: unknown): value is Container {
+  return value !== null && typeof value === 'object';
+}
+
+/** A primitive's JSON text, or `undefined` for what JSON leaves out (`undefined`, functions, symbols). BigInt throws, as in `JSON.stringify`. */
+function primitiveText(value: unknown): string | undefined {
+  return JSON.stringify(value);
+}
+
+/**
+ * `JSON.stringify(value)` (no replacer, no indentation) without recursion: the same text, the same
+ * `TypeError` for a cycle or a BigInt.
+ */
+export function stringifyJSON(value: unknown): string | undefined {
+  const root = toSerialisable(value, '');
+  if (!isContainer(root)) return primitiveText(root);
+  const parts: string[] = [];
+  const stack: WriteFrame[] = [];
+  const open = new Set<object>();
+  const enter = (node: Container): void => {
+    if (open.has(node)) throw new TypeError('Converting circular structure to JSON');
+    open.add(node);
+    const keys = Array.isArray(node) ? null : Object.keys(node);
+    parts.push(keys ? '{' : '[');
+    stack.push({ node, keys, index: 0, written: 0 });
+  };
+  enter(root);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const { node, keys } = frame;
+    const length = keys ? keys.length : (node as unknown[]).length;
+    if (frame.index >= length) {
+      parts.push(keys ? '}' : ']');
+      open.delete(node);
+      stack.pop();
+      continue;
+    }
+    const i = frame.index++;
+    const key = keys ? keys[i]! : String(i);
+    const child = toSerialisable((node as Record<string, unknown>)[key], key);
+    const text = isContainer(child) ? null : primitiveText(child);
+    // An object member JSON cannot hold is left out; an array keeps its place as `null`.
+    if (keys && text === undefined) continue;
+    if (frame.written++ > 0) parts.push(',');
+    if (keys) parts.push(JSON.stringify(key), ':');
+    if (text === null) enter(child as Container);
+    else parts.push(text ?? 'null');
+  }
+  return parts.join('');
+}
+
+/**
+ * A deep copy of the arrays and plain objects in `value`, without recursion; any other value
+ * (string, number, a `Date`…) is shared, not copied. A cycle is kept as a cycle.
+ */
+export function cloneJSON<T>(value: T): T {
+  if (!isContainer(value)) return value;
+  const copies = new Map<object, Container>();
+  const copyOf = (node: Container): Container => {
+    let copy = copies.get(node);
+    if (!copy) {
+      copy = Array.isArray(node) ? new Array<unknown>(node.length) : {};
+      copies.set(node, copy);
+      pending.push(node);
+    }
+    return copy;
+  };
+  const pending: Container[] = [];
+  const root = copyOf(value as Container);
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    const copy = copies.get(node)! as Record<string, unknown>;
+    for (const key of Object.keys(node)) {
+      const child = (node as Record<string, unknown>)[key];
+      copy[key] = isPlainContainer(child) ? copyOf(child) : child;
+    }
+  }
+  return root as T;
+}
+
+function isPlainContainer(value: unknown): value is Container {
+  if (!isContainer(value)) return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
