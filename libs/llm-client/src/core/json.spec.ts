@@ -1,4 +1,4 @@
-import { cloneJSON, stringifyJSON } from './json';
+import { cloneJSON, stringifyJSON, stringifyWithoutRecursion } from './json';
 import { containsPlaceholder } from '../migration/image-references';
 import { visitStrings } from '../migration/json-path';
 
@@ -11,7 +11,7 @@ function nest(leaf: unknown, levels: number): unknown {
   return node;
 }
 
-describe('stringifyJSON', () => {
+describe('stringifyWithoutRecursion', () => {
   it('writes what JSON.stringify writes', () => {
     const when = new Date('2026-01-02T03:04:05.000Z');
     const samples: unknown[] = [
@@ -30,17 +30,27 @@ describe('stringifyJSON', () => {
       [new String('boxed'), new Number(3), new Boolean(false)],
       new Map([[1, 2]]),
     ];
-    for (const sample of samples) expect(stringifyJSON(sample)).toBe(JSON.stringify(sample));
-    expect(stringifyJSON(undefined)).toBeUndefined();
+    for (const sample of samples) expect(stringifyWithoutRecursion(sample)).toBe(JSON.stringify(sample));
+    expect(stringifyWithoutRecursion(undefined)).toBeUndefined();
   });
 
   it('refuses what JSON.stringify refuses: cycles and BigInt', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic['self'] = { back: cyclic };
+    expect(() => stringifyWithoutRecursion(cyclic)).toThrow(TypeError);
+    expect(() => stringifyWithoutRecursion({ n: 1n })).toThrow(TypeError);
+    const shared = { x: 1 };
+    expect(stringifyWithoutRecursion([shared, shared])).toBe('[{"x":1},{"x":1}]');
+  });
+});
+
+describe('stringifyJSON', () => {
+  it('refuses cycles and BigInt as JSON.stringify does', () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
     expect(() => stringifyJSON(cyclic)).toThrow(TypeError);
     expect(() => stringifyJSON({ n: 1n })).toThrow(TypeError);
-    const shared = { x: 1 };
-    expect(stringifyJSON([shared, shared])).toBe('[{"x":1},{"x":1}]');
+    expect(stringifyJSON({ a: [1, 'b'] })).toBe('{"a":[1,"b"]}');
   });
 
   it('writes a body nested 100 000 levels deep, where JSON.stringify overflows the stack', () => {
