@@ -86,6 +86,23 @@ describe('jan (in-process, scripted service)', () => {
       }
     });
 
+    it.each([
+      ['an empty id to describe', ['media', 'describe', ''], 'a media id is required'],
+      ['a blank id to describe', ['media', 'describe', ' \t '], 'a media id is required'],
+      ['a blank id to reissue', ['media', 'reissue', '  '], 'a media id is required'],
+      // `jan media ls --owner "$OWNER"` with OWNER unset must not list every owner's objects.
+      ['an empty --owner to ls', ['media', 'ls', '--owner', ''], '--owner needs a user id'],
+      ['a blank --owner to usage', ['media', 'usage', '--owner', '  '], '--owner needs a user id'],
+    ])('reports %s as a usage error (exit 2) before any request, not as a wrong --url', async (_what, argv, message) => {
+      const h = harness(() => json(404, { error: 'route not found', code: 'route_not_found' }));
+      expect(await h.run(...argv)).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toBe(`error: ${message}\n`);
+      const machine = harness(() => json(404, { error: 'route not found', code: 'route_not_found' }));
+      expect(await machine.run(...argv, '--json')).toBe(ExitCode.Usage);
+      expect(JSON.parse(machine.stderr.text)).toEqual({ error: message, code: 'usage', exit_code: ExitCode.Usage });
+      expect([...h.requests, ...machine.requests]).toHaveLength(0);
+    });
+
     it('exits 2 without a URL and 4 without a credential', async () => {
       expect(await harness(() => json(200, {}), { env: { MEDIA_API_URL: '' } }).run('media', 'describe', ID)).toBe(ExitCode.Usage);
       const h = harness(() => json(200, {}), { env: { MEDIA_ADMIN_KEY: '' } });

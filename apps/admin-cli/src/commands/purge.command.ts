@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import type { AdminPurgeResult, AdminResource } from '@jan/media-client';
 import { CliError, ExitCode, understood, UsageError } from '../exit-codes';
 import { createProgress, type Progress } from '../progress';
-import { positiveInt } from '../arguments';
+import { ownerOption, positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
 import type { StopSignal } from '../io';
 
@@ -56,11 +56,11 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
       if (ids.length === 0 && !options.expired && options.owner === undefined) {
         throw new UsageError('name the ids to purge, or select objects with --expired and/or --owner <user>');
       }
-      if (options.owner !== undefined && !options.owner.trim()) throw new UsageError('--owner needs a user id');
+      const owner = ownerOption(options.owner);
       const filters: PurgeFilters = {
         ids: ids.length ? ids : undefined,
         expired: options.expired ? true : undefined,
-        owner: options.owner?.trim(),
+        owner,
       };
       const json = !!context.globals(command).json;
       const admin = context.client(command).admin;
