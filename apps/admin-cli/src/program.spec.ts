@@ -519,6 +519,39 @@ describe('jan (in-process, scripted service)', () => {
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Terminated });
     });
 
+    it('when the reader of stdout goes away mid-purge, stops after the batch in flight, reports on stderr and exits 141', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) expect(h.closePipe('stdout')).toBe(true);
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.BrokenPipe);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('');
+      expect(h.stderr.text).toBe(
+        'deleted 1 object, then stopped (the reader of stdout went away)\n' +
+          'error: the reader of stdout went away: the report above is on stderr instead\n',
+      );
+
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false) machine.closePipe('stdout');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.BrokenPipe);
+      expect(machine.stdout.text).toBe('');
+      const lines = machine.stderr.text.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toEqual({
+        error: expect.stringContaining('the reader of stdout went away'),
+        code: 'broken_pipe',
+        exit_code: ExitCode.BrokenPipe,
+        report: { dry_run: false, count: 1, purged: [ID], not_found: [], interrupted: true },
+      });
+    });
+
     it('on SIGHUP (the terminal closed) stops like on Ctrl-C, reports exactly what was deleted where the output goes, and exits 129', async () => {
       const service = purgeService([ID, ID2, ID3]);
       const h = harness(async (request) => {
