@@ -103,6 +103,13 @@ describe('jan (in-process, scripted service)', () => {
       expect([...h.requests, ...machine.requests]).toHaveLength(0);
     });
 
+    it('takes a --json after `--` for an argument, not for JSON output', async () => {
+      const h = harness(() => json(200, {}));
+      expect(await h.run('media', 'describe', ID, '--', '--json')).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toMatch(/^error: too many arguments for 'describe'/);
+      expect(h.requests).toHaveLength(0);
+    });
+
     it('exits 2 without a URL and 4 without a credential', async () => {
       expect(await harness(() => json(200, {}), { env: { MEDIA_API_URL: '' } }).run('media', 'describe', ID)).toBe(ExitCode.Usage);
       const h = harness(() => json(200, {}), { env: { MEDIA_ADMIN_KEY: '' } });

@@ -134,8 +134,10 @@ async function notAnAdmin(error: unknown, program: Command, io: CliIO): Promise<
 
 /** Runs `jan` with `argv` (without node and script) and resolves the exit code. */
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
-  // Known before parsing: an argument error stops Commander before it has read the option.
-  const wantsJson = argv.includes('--json');
+  // Known before parsing: an argument error stops Commander before it has read the option. After
+  // `--`, a `--json` is an argument, not the option.
+  const end = argv.indexOf('--');
+  const wantsJson = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   const program = createProgram(io, { json: wantsJson });
   try {
     await program.parseAsync([...argv], { from: 'user' });
