@@ -40,6 +40,8 @@ export const ExitCode = {
   /**
    * Whoever read stdout (or stderr) went away (`jan media ls | head`): the CLI ends quietly, as a
    * process killed by SIGPIPE does; 128 + SIGPIPE, as shells report it (`set -o pipefail` sees it).
+   * During `purge --yes` it stops after the batch in flight and reports what it deleted on the
+   * stream that is still open (stderr when stdout closed).
    */
   BrokenPipe: 141,
   /** SIGTERM (`timeout`, a CI runner, Kubernetes) during `purge --yes`: as {@link Interrupted}. 128 + SIGTERM. */
@@ -57,6 +59,24 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/**
+ * `purge --yes` lost the reader of its output: the report (`report`) of what it deleted goes to
+ * stderr (with `--json`, inside the error's JSON) when stdout is the stream that closed.
+ */
+export class BrokenPipeError extends CliError {
+  constructor(
+    readonly stream: 'stdout' | 'stderr',
+    readonly report: object,
+  ) {
+    super(
+      stream === 'stdout' ? 'the reader of stdout went away: the report above is on stderr instead' : 'the reader of stderr went away',
+      ExitCode.BrokenPipe,
+      'broken_pipe',
+    );
+    this.name = 'BrokenPipeError';
   }
 }
 
@@ -95,7 +115,14 @@ export function exitCodeFor(error: unknown): ExitCode {
 }
 
 /** What `--json` prints on stderr for a failure: stable fields a script can read. */
-export function errorReport(error: unknown): { error: string; code: string; status?: number; request_id?: string; exit_code: ExitCode } {
+export function errorReport(error: unknown): {
+  error: string;
+  code: string;
+  status?: number;
+  request_id?: string;
+  exit_code: ExitCode;
+  report?: object;
+} {
   const exit_code = exitCodeFor(error);
   if (error instanceof APIError) {
     return {
@@ -105,6 +132,9 @@ export function errorReport(error: unknown): { error: string; code: string; stat
       ...(error.requestId ? { request_id: error.requestId } : {}),
       exit_code,
     };
+  }
+  if (error instanceof BrokenPipeError) {
+    return { error: 'the reader of stdout went away: the purge report is in "report"', code: error.code, exit_code, report: error.report };
   }
   if (error instanceof CliError) return { error: error.message, code: error.code, exit_code };
   if (error instanceof APIConnectionError) return { error: messageOf(error), code: 'connection_error', exit_code };

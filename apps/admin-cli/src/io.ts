@@ -28,7 +28,15 @@ export interface CliIO {
    * process as usual.
    */
   onInterrupt(listener: (signal: StopSignal) => void): () => void;
+  /**
+   * Calls `listener` when the reader of stdout or stderr has gone away (a write failed with EPIPE)
+   * instead of ending the process at once with 141, until the returned function is called. `purge
+   * --yes` uses it so that a closed pipe stops it cleanly and its report is not lost.
+   */
+  onBrokenPipe(listener: (stream: OutputName) => void): () => void;
 }
+
+export type OutputName = 'stdout' | 'stderr';
 
 /**
  * The signals that ask `purge --yes` to stop after the batch in flight. SIGHUP (the terminal was
@@ -37,6 +45,9 @@ export interface CliIO {
  */
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Who handles a closed pipe instead of {@link endQuietlyOnBrokenPipe}'s exit (see `onBrokenPipe`). */
+let brokenPipeListener: ((stream: OutputName) => void) | undefined;
 
 /** The real process. */
 export function processIO(): CliIO {
@@ -72,6 +83,12 @@ export function processIO(): CliIO {
       for (const signal of STOP_SIGNALS) process.on(signal, once);
       return stopListening;
     },
+    onBrokenPipe(listener) {
+      brokenPipeListener = listener;
+      return () => {
+        if (brokenPipeListener === listener) brokenPipeListener = undefined;
+      };
+    },
   };
 }
 
@@ -79,11 +96,17 @@ export function processIO(): CliIO {
  * `jan media ls | head`: once the reader has gone, a write fails with EPIPE. Node ignores SIGPIPE
  * and would print the error's stack; the CLI ends at once and silently instead, with the status of
  * a process killed by SIGPIPE (141), as `cat`, `grep` or `seq` do. Nothing could be shown anyway.
+ * While `purge --yes` deletes, it is told instead (`onBrokenPipe`): ending mid-purge would lose
+ * the report of what was deleted. The stream that failed drops whatever is written to it later.
  */
 export function endQuietlyOnBrokenPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
+  for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(ExitCode.BrokenPipe);
+      if (error.code === 'EPIPE') {
+        if (brokenPipeListener) brokenPipeListener(name);
+        else process.exit(ExitCode.BrokenPipe);
+        return;
+      }
       // The terminal was closed (SIGHUP follows): writes to it fail with EIO. Nothing can be shown
       // there any more, so that output is dropped rather than crashing the CLI, and a purge still
       // stops after the batch in flight; a redirected stream still gets its output.

@@ -86,6 +86,30 @@ describe('jan (in-process, scripted service)', () => {
       }
     });
 
+    it.each([
+      ['an empty id to describe', ['media', 'describe', ''], 'a media id is required'],
+      ['a blank id to describe', ['media', 'describe', ' \t '], 'a media id is required'],
+      ['a blank id to reissue', ['media', 'reissue', '  '], 'a media id is required'],
+      // `jan media ls --owner "$OWNER"` with OWNER unset must not list every owner's objects.
+      ['an empty --owner to ls', ['media', 'ls', '--owner', ''], '--owner needs a user id'],
+      ['a blank --owner to usage', ['media', 'usage', '--owner', '  '], '--owner needs a user id'],
+    ])('reports %s as a usage error (exit 2) before any request, not as a wrong --url', async (_what, argv, message) => {
+      const h = harness(() => json(404, { error: 'route not found', code: 'route_not_found' }));
+      expect(await h.run(...argv)).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toBe(`error: ${message}\n`);
+      const machine = harness(() => json(404, { error: 'route not found', code: 'route_not_found' }));
+      expect(await machine.run(...argv, '--json')).toBe(ExitCode.Usage);
+      expect(JSON.parse(machine.stderr.text)).toEqual({ error: message, code: 'usage', exit_code: ExitCode.Usage });
+      expect([...h.requests, ...machine.requests]).toHaveLength(0);
+    });
+
+    it('takes a --json after `--` for an argument, not for JSON output', async () => {
+      const h = harness(() => json(200, {}));
+      expect(await h.run('media', 'describe', ID, '--', '--json')).toBe(ExitCode.Usage);
+      expect(h.stderr.text).toMatch(/^error: too many arguments for 'describe'/);
+      expect(h.requests).toHaveLength(0);
+    });
+
     it('exits 2 without a URL and 4 without a credential', async () => {
       expect(await harness(() => json(200, {}), { env: { MEDIA_API_URL: '' } }).run('media', 'describe', ID)).toBe(ExitCode.Usage);
       const h = harness(() => json(200, {}), { env: { MEDIA_ADMIN_KEY: '' } });
@@ -500,6 +524,39 @@ describe('jan (in-process, scripted service)', () => {
       expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.Terminated);
       expect(JSON.parse(machine.stdout.text)).toEqual({ dry_run: false, count: 1, purged: [ID2], not_found: [], interrupted: true });
       expect(JSON.parse(machine.stderr.text)).toMatchObject({ code: 'interrupted', exit_code: ExitCode.Terminated });
+    });
+
+    it('when the reader of stdout goes away mid-purge, stops after the batch in flight, reports on stderr and exits 141', async () => {
+      const service = purgeService([ID, ID2, ID3]);
+      const h = harness(async (request) => {
+        const answer = await service(request);
+        if (request.json.dry_run === false) expect(h.closePipe('stdout')).toBe(true);
+        return answer;
+      });
+      expect(await h.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1')).toBe(ExitCode.BrokenPipe);
+      expect(h.requests.map((r) => r.json.dry_run)).toEqual([true, false]);
+      expect(h.stdout.text).toBe('');
+      expect(h.stderr.text).toBe(
+        'deleted 1 object, then stopped (the reader of stdout went away)\n' +
+          'error: the reader of stdout went away: the report above is on stderr instead\n',
+      );
+
+      const machineService = purgeService([ID, ID2, ID3]);
+      const machine = harness(async (request) => {
+        const answer = await machineService(request);
+        if (request.json.dry_run === false) machine.closePipe('stdout');
+        return answer;
+      });
+      expect(await machine.run('media', 'purge', '--owner', 'u1', '--yes', '--batch-size', '1', '--json')).toBe(ExitCode.BrokenPipe);
+      expect(machine.stdout.text).toBe('');
+      const lines = machine.stderr.text.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toEqual({
+        error: expect.stringContaining('the reader of stdout went away'),
+        code: 'broken_pipe',
+        exit_code: ExitCode.BrokenPipe,
+        report: { dry_run: false, count: 1, purged: [ID], not_found: [], interrupted: true },
+      });
     });
 
     it('on SIGHUP (the terminal closed) stops like on Ctrl-C, reports exactly what was deleted where the output goes, and exits 129', async () => {

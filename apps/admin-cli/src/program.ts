@@ -23,7 +23,9 @@ Exit codes:
   6    cancelled at the confirmation prompt (nothing changed)
   129  hung up (SIGHUP: the terminal was closed) during purge --yes: as 130
   130  interrupted (Ctrl-C) during purge --yes: what was deleted is reported; the rest was not
-  141  the reader of the output went away (jan media ls | head): ended quietly, as on SIGPIPE
+       (before deleting starts, SIGHUP, SIGINT and SIGTERM end it at once: nothing deleted)
+  141  the reader of the output went away (jan media ls | head): ended quietly, as on SIGPIPE;
+       purge --yes stops after the batch in flight and reports what it deleted on stderr
   143  terminated (SIGTERM) during purge --yes: as 130
 
 Environment:
@@ -132,8 +134,10 @@ async function notAnAdmin(error: unknown, program: Command, io: CliIO): Promise<
 
 /** Runs `jan` with `argv` (without node and script) and resolves the exit code. */
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
-  // Known before parsing: an argument error stops Commander before it has read the option.
-  const wantsJson = argv.includes('--json');
+  // Known before parsing: an argument error stops Commander before it has read the option. After
+  // `--`, a `--json` is an argument, not the option.
+  const end = argv.indexOf('--');
+  const wantsJson = (end === -1 ? argv : argv.slice(0, end)).includes('--json');
   const program = createProgram(io, { json: wantsJson });
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -3,6 +3,7 @@ import type { AdminMediaDescription, AuditEvent } from '@jan/media-client';
 import { formatBool, formatBytes, formatDate, formatValue, renderFields, renderTable } from '../format';
 import type { CommandContext } from '../command-context';
 import { understood } from '../exit-codes';
+import { mediaIdArgument } from '../arguments';
 
 /** Fields printed in this order; anything else the service adds is listed after them. */
 const KNOWN = new Set([
@@ -16,7 +17,8 @@ export function registerDescribeCommand(media: Command, context: CommandContext)
     .description('Everything about one object: owner, size, type, hashes, storage provider and key, status, retention, pin, recent audit events.')
     .argument('<id>', 'media id (jan_…)')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const description = understood(await context.client(command).admin.describe(id.trim()), (d) => typeof d.id === 'string', 'the describe endpoint');
+      const mediaId = mediaIdArgument(id);
+      const description = understood(await context.client(command).admin.describe(mediaId), (d) => typeof d.id === 'string', 'the describe endpoint');
       context.output(command, description, () => renderDescription(description));
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UnexpectedResponseError, type AdminMediaListItem } from '@jan/media-client';
 import { unexpectedAnswer } from '../exit-codes';
 import { formatBool, formatBytes, formatDate, formatValue, renderTable, shellCommand } from '../format';
-import { positiveInt } from '../arguments';
+import { ownerOption, positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
 
 /** The service's largest page. */
@@ -24,8 +24,9 @@ export function registerLsCommand(media: Command, context: CommandContext): void
     .option('--cursor <cursor>', 'start after this cursor (the next_cursor of the previous page)')
     .option('--all', 'follow next_cursor through every page')
     .action(async (options: LsOptions, command: Command) => {
+      const owner = ownerOption(options.owner);
       const admin = context.client(command).admin;
-      const params = { owner: options.owner, limit: options.limit, cursor: options.cursor };
+      const params = { owner, limit: options.limit, cursor: options.cursor };
       let items: AdminMediaListItem[];
       let nextCursor: string | null;
       try {
@@ -45,7 +46,7 @@ export function registerLsCommand(media: Command, context: CommandContext): void
       }
       context.output(command, { items, next_cursor: nextCursor }, () => renderList(items));
       if (nextCursor) {
-        const next = nextPageCommand({ url: context.globals(command).url, owner: options.owner, limit: options.limit, cursor: nextCursor });
+        const next = nextPageCommand({ url: context.globals(command).url, owner, limit: options.limit, cursor: nextCursor });
         context.note(command, `more objects: ${next}  (or --all)`);
       }
     });

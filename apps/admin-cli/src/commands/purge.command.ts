@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import type { AdminPurgeResult, AdminResource } from '@jan/media-client';
-import { CliError, ExitCode, understood, UsageError } from '../exit-codes';
+import { BrokenPipeError, CliError, ExitCode, understood, UsageError } from '../exit-codes';
 import { createProgress, type Progress } from '../progress';
-import { positiveInt } from '../arguments';
+import { ownerOption, positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
-import type { StopSignal } from '../io';
+import type { OutputName, StopSignal } from '../io';
 
 interface PurgeOptions {
   expired?: boolean;
@@ -56,11 +56,11 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
       if (ids.length === 0 && !options.expired && options.owner === undefined) {
         throw new UsageError('name the ids to purge, or select objects with --expired and/or --owner <user>');
       }
-      if (options.owner !== undefined && !options.owner.trim()) throw new UsageError('--owner needs a user id');
+      const owner = ownerOption(options.owner);
       const filters: PurgeFilters = {
         ids: ids.length ? ids : undefined,
         expired: options.expired ? true : undefined,
-        owner: options.owner?.trim(),
+        owner,
       };
       const json = !!context.globals(command).json;
       const admin = context.client(command).admin;
@@ -93,6 +93,13 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
           progress.stop();
           if (!json) context.io.stderr.write(`${stopNote(signal)}: stopping after the batch in flight (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`);
         });
+        // The reader of the output went away (`| head`, a closed log pipe): likewise stop after the
+        // batch in flight rather than die mid-purge, and keep the report (see below).
+        let closed: OutputName | undefined;
+        const stopWatchingPipe = context.io.onBrokenPipe((stream) => {
+          closed ??= stream;
+          progress.stop();
+        });
         let outcome: PurgeOutcome;
         try {
           outcome = await executePurge(
@@ -106,7 +113,7 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
               if (json) context.io.stdout.write(JSON.stringify(purgeReport(soFar.deleted, false, notFound, false, soFar.failed, false, true), null, 2) + '\n');
               else context.io.stderr.write(`deleted ${plural(soFar.deleted.length, 'object')} before the failure\n`);
             },
-            () => stoppedBy !== undefined,
+            () => stoppedBy !== undefined || closed !== undefined,
           );
         } finally {
           stopWatching();
@@ -116,11 +123,26 @@ refused to delete some objects (listed in \`failed\`; the others are still purge
         // nothing: the purge completed, and is reported and exits as completed. Say so after the
         // "stopping after the batch in flight" note, so the two do not disagree.
         if (stoppedBy && !interrupted && !json) context.io.stderr.write(`${stopNote(stoppedBy)} too late to stop anything: the purge had completed\n`);
-        context.output(command, purgeReport(deleted, false, notFound, more, failed, interrupted), () =>
+        const report = purgeReport(deleted, false, notFound, more, failed, interrupted);
+        const human = () =>
           interrupted
-            ? `deleted ${plural(deleted.length, 'object')}, then stopped (${stopNote(stoppedBy)})\n`
-            : `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`,
-        );
+            ? `deleted ${plural(deleted.length, 'object')}, then stopped (${stoppedBy ? stopNote(stoppedBy) : `the reader of ${closed} went away`})\n`
+            : `deleted ${plural(deleted.length, 'object')}${more ? ' (more match: run it again once the storage deletes)' : ''}\n`;
+        try {
+          if (closed !== 'stdout') {
+            context.output(command, report, human);
+            // A write to a closed pipe fails asynchronously: let its EPIPE arrive before deciding.
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        } finally {
+          stopWatchingPipe();
+        }
+        // Nobody reads stdout any more (usually found out only now, by writing the report there):
+        // the report goes to stderr, so what was deleted is never lost; exit 141 as for any cut-short output.
+        if (closed) {
+          if (closed === 'stdout' && !json) context.io.stderr.write(human());
+          throw new BrokenPipeError(closed, report);
+        }
         if (interrupted) {
           throw new CliError(
             `${stopNote(stoppedBy)}: deleted ${plural(deleted.length, 'object')}; the rest were not deleted (run the same command again to continue)`,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AdminReissueResult } from '@jan/media-client';
 import { formatDate, renderFields } from '../format';
-import { positiveInt } from '../arguments';
+import { mediaIdArgument, positiveInt } from '../arguments';
 import type { CommandContext } from '../command-context';
 import { understood } from '../exit-codes';
 
@@ -15,8 +15,9 @@ export function registerReissueCommand(media: Command, context: CommandContext):
     .argument('<id>', 'media id (jan_…)')
     .option('--ttl <seconds>', `lifetime of the URL in seconds (1..${MAX_TTL_SECONDS}; default: the service's presign TTL)`, positiveInt('--ttl', MAX_TTL_SECONDS))
     .action(async (id: string, options: { ttl?: number }, command: Command) => {
+      const mediaId = mediaIdArgument(id);
       const result = understood(
-        await context.client(command).admin.reissue(id.trim(), { ttlSeconds: options.ttl }),
+        await context.client(command).admin.reissue(mediaId, { ttlSeconds: options.ttl }),
         (r) => typeof r.url === 'string',
         'the reissue endpoint',
       );

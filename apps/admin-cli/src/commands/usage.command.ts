@@ -3,6 +3,7 @@ import type { Usage } from '@jan/media-client';
 import { formatBytes, renderFields } from '../format';
 import type { CommandContext } from '../command-context';
 import { understood } from '../exit-codes';
+import { ownerOption } from '../arguments';
 
 export function registerUsageCommand(media: Command, context: CommandContext): void {
   media
@@ -11,12 +12,13 @@ export function registerUsageCommand(media: Command, context: CommandContext): v
     .usage('--owner <user> [options]')
     .requiredOption('--owner <user>', 'owner (user id) to report on (required)')
     .action(async (options: { owner: string }, command: Command) => {
+      const owner = ownerOption(options.owner)!;
       const usage = understood(
-        await context.client(command).admin.usage({ owner: options.owner }),
+        await context.client(command).admin.usage({ owner }),
         (u) => typeof u.objects === 'number' && typeof u.bytes === 'number',
         'the usage endpoint',
       );
-      context.output(command, usage, () => renderUsage(options.owner, usage));
+      context.output(command, usage, () => renderUsage(owner, usage));
     });
 }
 

@@ -1,4 +1,4 @@
-import type { CliIO, OutputStream, StopSignal } from '../io';
+import type { CliIO, OutputName, OutputStream, StopSignal } from '../io';
 import { run } from '../program';
 
 export const BASE_URL = 'http://127.0.0.1:8285';
@@ -19,11 +19,14 @@ export function json(status: number, body: unknown, headers: Record<string, stri
 
 export class MemoryStream implements OutputStream {
   text = '';
+  /** Its reader went away: later writes are lost, as on a closed pipe. */
+  closed = false;
   constructor(
     public isTTY = false,
     public columns = 100,
   ) {}
   write(chunk: string): boolean {
+    if (this.closed) return false;
     this.text += chunk;
     return true;
   }
@@ -52,6 +55,8 @@ export interface Harness {
   questions: string[];
   /** Ctrl-C (or `signal`): calls what the CLI registered with `onInterrupt`; false when nothing listened. */
   interrupt(signal?: StopSignal): boolean;
+  /** The reader of `stream` goes away: it takes no more output, and what listens with `onBrokenPipe` is told; false when nothing listened. */
+  closePipe(stream: OutputName): boolean;
   run(...argv: string[]): Promise<number>;
 }
 
@@ -65,6 +70,7 @@ export function harness(
   const stderr = new MemoryStream(options.ttyStderr ?? false);
   const questions: string[] = [];
   const interruptListeners = new Set<(signal: StopSignal) => void>();
+  const pipeListeners = new Set<(stream: OutputName) => void>();
   const fetchImpl = (async (input: string | URL | Request, init: RequestInit = {}) => {
     const body = typeof init.body === 'string' ? init.body : init.body ? await new Response(init.body).text() : '';
     const request: RecordedRequest = {
@@ -90,6 +96,10 @@ export function harness(
       interruptListeners.add(listener);
       return () => interruptListeners.delete(listener);
     },
+    onBrokenPipe(listener) {
+      pipeListeners.add(listener);
+      return () => pipeListeners.delete(listener);
+    },
   };
   const interrupt = (signal: StopSignal = 'SIGINT') => {
     const listeners = [...interruptListeners];
@@ -97,5 +107,10 @@ export function harness(
     for (const listener of listeners) listener(signal);
     return listeners.length > 0;
   };
-  return { requests, stdout, stderr, questions, interrupt, run: (...argv) => run(argv, io) };
+  const closePipe = (stream: OutputName) => {
+    (stream === 'stdout' ? stdout : stderr).closed = true;
+    for (const listener of [...pipeListeners]) listener(stream);
+    return pipeListeners.size > 0;
+  };
+  return { requests, stdout, stderr, questions, interrupt, closePipe, run: (...argv) => run(argv, io) };
 }

@@ -535,6 +535,60 @@ describe('jan media (spawned CLI against the running service)', () => {
       }
     });
 
+    it('when the reader of stdout has gone (`| head -c 0`), still reports on stderr what it deleted, and exits 141', async () => {
+      for (const format of [[], ['--json']]) {
+        const owner = uniqueOwner();
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) ids.push((await ingest(owner)).id);
+        // A real shell pipeline: the reader quits at once, so the report written to stdout meets a closed pipe (EPIPE).
+        const piped = await runProcess(
+          'bash',
+          ['-c', `set -o pipefail; "$0" "$1" media purge --owner "$2" --yes --batch-size 1 ${format.join(' ')} | head -c 0; echo "status $?" >&2`, process.execPath, CLI_MAIN, owner],
+          env,
+        );
+        const lines = piped.stderr.trimEnd().split('\n');
+        expect(lines.pop()).toBe('status 141');
+        if (format.length) {
+          expect(lines).toHaveLength(1);
+          expect(JSON.parse(lines[0]!)).toMatchObject({
+            code: 'broken_pipe',
+            exit_code: 141,
+            report: { dry_run: false, count: 3, purged: [...ids].sort(), not_found: [] },
+          });
+        } else {
+          expect(lines).toEqual(['deleted 3 objects', 'error: the reader of stdout went away: the report above is on stderr instead']);
+        }
+        expect(json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items).toEqual([]);
+      }
+    });
+
+    it.each(['SIGHUP', 'SIGINT', 'SIGTERM'] as const)('%s during the dry run ends the CLI at once, before any deletion', async (signal) => {
+      // A service that takes the dry run and never answers it.
+      const requests: string[] = [];
+      const server = createServer((request) => requests.push(`${request.method} ${request.url}`));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const child = spawn(process.execPath, [CLI_MAIN, 'media', 'purge', '--owner', 'someone', '--yes', '--url', url], {
+          env: { PATH: process.env.PATH ?? '', MEDIA_ADMIN_KEY: ADMIN_KEY },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
+        while (requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+        child.kill(signal);
+        // Ended by the signal itself: the shell reports 128 + its number (129, 130, 143).
+        expect(await ended).toEqual([null, signal]);
+        expect(output).toBe('');
+        expect(requests).toEqual(['POST /v1/admin/media/purge']);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
     it('purges only expired, unpinned objects with --expired', async () => {
       const owner = uniqueOwner();
       const fresh = await ingest(owner);
@@ -589,6 +643,33 @@ describe('jan media (spawned CLI against the running service)', () => {
         expect(result.stdout).toContain('error: cancelled: nothing was deleted');
         expect((await jan(['media', 'describe', object.id], env)).code).toBe(0);
       }
+    });
+
+    it.each([
+      ['SIGHUP', 129],
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const)('on %s at the confirmation prompt ends at once (status %d) and deletes nothing', async (signal, status) => {
+      const owner = uniqueOwner();
+      const ids = [(await ingest(owner)).id, (await ingest(owner)).id];
+      // The shell on the terminal prints its pid and the CLI's status; the CLI is its only child.
+      const command = `echo "shell $$"; '${process.execPath}' '${CLI_MAIN}' media purge --owner '${owner}'; echo "status $?"`;
+      const terminal = spawn('script', ['-qec', command, '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', SHELL: '/bin/sh', ...env },
+        stdio: ['pipe', 'pipe', 'ignore'],
+      });
+      let output = '';
+      terminal.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const closed = new Promise((resolve) => terminal.on('close', resolve));
+      while (!output.includes('[y/N]')) await new Promise((r) => setTimeout(r, 20));
+      const shell = /shell (\d+)/.exec(output)![1]!;
+      const cli = Number((await runProcess('pgrep', ['-P', shell], {})).stdout.trim());
+      process.kill(cli, signal);
+      await closed;
+      expect(output).toContain(`status ${status}`);
+      expect(output).not.toContain('deleted');
+      const left = json(await jan(['media', 'ls', '--owner', owner, '--json'], env)).items.map((i: { id: string }) => i.id);
+      expect(left.sort()).toEqual(ids.sort());
     });
 
     it('on Ctrl-C during the deletion stops after the batch in flight, gives the cursor back and says what was deleted', async () => {
