@@ -133,6 +133,50 @@ describe('resolve', () => {
     expect(body.payload.c).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/files/images/${id}\\.png\\?`));
   });
 
+  it('takes base64 padding after the id as part of the placeholder: the value becomes exactly the URL', async () => {
+    const user = uniqueUser();
+    const { id } = await upload(user, 61);
+    const payload = { plain: `data:image/png;${id}`, one: `data:image/png;base64,${id}=`, two: `data:image/png;base64,${id}==`, short: `data:image/png;${id}=` };
+    const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload }) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.payload.plain).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/v1/files/images/${id}\\.png\\?`));
+    expect(body.payload).toEqual({ plain: body.payload.plain, one: body.payload.plain, two: body.payload.plain, short: body.payload.plain });
+    // The signed URL answers with the image, not a signature error from a trailing `=`.
+    expect((await fetch(body.payload.two)).status).toBe(200);
+  });
+
+  it('refuses a placeholder whose id has the wrong length or characters, keeps it under keep_unresolved, and leaves mere data:image/ text alone', async () => {
+    const user = uniqueUser();
+    const { id } = await upload(user, 62);
+    const payload = {
+      short: 'data:image/png;jan_abc',
+      padded: 'DATA:IMAGE/WEBP;BASE64,JAN_ABC==',
+      long: `see data:image/png;${id}0!`,
+      mine: `data:image/png;${id}`,
+      text: 'a data:image/png;base64,iVBORw0KGgo= URL; data:image/svg+xml;charset=utf-8,jan_x; data:text/plain;jan_abc',
+    };
+    const refused = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload }) });
+    expect(refused.status).toBe(404);
+    expect(await refused.json()).toMatchObject({ code: 'media_not_found', details: { ids: ['jan_abc', 'JAN_ABC', `${id}0`] } });
+
+    const kept = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload, keep_unresolved: true }) });
+    expect(kept.status).toBe(200);
+    const body = (await kept.json()) as any;
+    expect(body.unresolved).toEqual(['jan_abc', 'JAN_ABC', `${id}0`]);
+    expect(body.payload).toMatchObject({ short: payload.short, padded: payload.padded, long: payload.long, text: payload.text });
+    expect(body.payload.mine).toMatch(/^http:/);
+
+    const plain = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { text: payload.text } }) });
+    expect(plain.status).toBe(200);
+    expect(await plain.json()).toEqual({ payload: { text: payload.text } });
+
+    // The ids form answers malformed ids the same way, each listed once.
+    const ids = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: ['jan_abc', id, 'jan_abc', `${id}==`] }) });
+    expect(ids.status).toBe(404);
+    expect(await ids.json()).toMatchObject({ code: 'media_not_found', details: { ids: ['jan_abc', `${id}==`] } });
+  });
+
   it('keeps owners apart when their concurrent resolves share a lookup', async () => {
     // Lookups made in the same turn share one statement; access is still decided per request.
     const alice = uniqueUser();

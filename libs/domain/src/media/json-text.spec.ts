@@ -19,9 +19,9 @@ function rejection(bytes: Uint8Array): DomainError | undefined {
 }
 
 /** The reference the reader is checked against: a plain walk of the parsed value, strings only. */
-function referenceIds(value: unknown, into = new Set<string>()): Set<string> {
-  if (typeof value === 'string') for (const o of findPlaceholders(value)) into.add(o.id);
-  else if (value !== null && typeof value === 'object') for (const child of Object.values(value)) referenceIds(child, into);
+function referenceIds(value: unknown, into = new Set<string>(), malformed: string[] = []): Set<string> {
+  if (typeof value === 'string') for (const o of findPlaceholders(value, malformed)) into.add(o.id);
+  else if (value !== null && typeof value === 'object') for (const child of Object.values(value)) referenceIds(child, into, malformed);
   return into;
 }
 function referenceReplace(value: unknown, replacement: (id: string) => string | undefined): unknown {
@@ -205,7 +205,11 @@ describe('JSON text placeholders', () => {
 
   it('agrees with a walk of the parsed value on ids and output, for arbitrary JSON with planted placeholders (property)', () => {
     const ids = [nextId(), nextId()];
-    const placeholder = fc.constantFrom(...ids.flatMap((id) => [`data:image/png;${id}`, `data:image/jpeg;base64,${id.toUpperCase()}`]));
+    const placeholder = fc.constantFrom(
+      ...ids.flatMap((id) => [`data:image/png;${id}`, `data:image/jpeg;base64,${id.toUpperCase()}`, `data:image/webp;base64,${id}==`]),
+      'data:image/png;jan_abc',
+      'data:image/gif;base64,JAN_XYZ=',
+    );
     const planted = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
@@ -220,7 +224,9 @@ describe('JSON text placeholders', () => {
         let json = formatted(value, indent);
         if (escapeSlashes) json = json.replace(/\//g, '\\/');
         const scan = readJsonText(utf8(json)).placeholders();
-        expect([...scan.ids].sort()).toEqual([...referenceIds(value)].sort());
+        const malformed: string[] = [];
+        expect([...scan.ids].sort()).toEqual([...referenceIds(value, new Set(), malformed)].sort());
+        expect([...scan.malformed].sort()).toEqual([...new Set(malformed)].sort());
         const replacement = (id: string) => (id === ids[0] ? `https://x/${id}` : undefined);
         expect(JSON.parse(joined(scan.replace(replacement)))).toEqual(JSON.parse(JSON.stringify(referenceReplace(value, replacement))));
       }),

@@ -22,9 +22,52 @@ describe('placeholders in a string', () => {
     const text = `data:image/png;jan_8zzzzzzzzzzzzzzzzzzzzzzzzz, data:image/png;${a}, data:image/gif;base64,JAN_01M8G7APBPX4CHG24V4EQKVILO`;
     expect(findPlaceholders(text, malformed).map((o) => o.id)).toEqual([a]);
     expect(malformed).toEqual(['jan_8zzzzzzzzzzzzzzzzzzzzzzzzz', 'JAN_01M8G7APBPX4CHG24V4EQKVILO']);
-    // Look-alikes are still not placeholders at all.
-    findPlaceholders(`data:image/png;jan_${'0'.repeat(25)} data:text/plain;jan_${'z'.repeat(26)} data:image/png;jan_${'z'.repeat(27)}`, malformed);
-    expect(malformed).toHaveLength(2);
+  });
+
+  it('reports an id of the wrong length or with other characters as malformed: the grammar, not the id, makes a placeholder', () => {
+    const a = nextId();
+    const malformed: string[] = [];
+    const text = [
+      'data:image/png;jan_abc',
+      'DATA:IMAGE/WEBP;BASE64,JAN_ABC==',
+      `data:image/png;jan_${'0'.repeat(25)}.`,
+      `data:image/png;${a}x`,
+      'data:image/svg+xml;base64,jan_-01hqr8v9k2',
+      `data:image/x-icon;jan_`,
+    ].join(' ');
+    expect(findPlaceholders(text, malformed)).toEqual([]);
+    expect(malformed).toEqual(['jan_abc', 'JAN_ABC', `jan_${'0'.repeat(25)}`, `${a}x`, 'jan_', 'jan_']);
+    // Short strings are looked at too: the shortest placeholder-shaped text has 17 characters.
+    expect(findPlaceholders('data:image/a;jan_', (malformed.length = 0, malformed))).toEqual([]);
+    expect(malformed).toEqual(['jan_']);
+  });
+
+  it('leaves ordinary text that merely mentions data:image/ alone', () => {
+    const malformed: string[] = [];
+    const text = [
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+      'data:image/svg+xml;charset=utf-8,%3Csvg%3E jan_01hqr8v9k2x3f4g5h6j7k8m9n0',
+      'data:image/png;name=jan_photo.png',
+      'data:image/;jan_abc data:text/plain;jan_abc data:image/png jan_abc',
+      'a data:image/ URL, see jan_ ids',
+    ].join('\n');
+    expect(findPlaceholders(text, malformed)).toEqual([]);
+    expect(malformed).toEqual([]);
+  });
+
+  it('takes base64 padding written after the id as part of the placeholder, in both forms', () => {
+    const a = nextId();
+    const malformed: string[] = [];
+    const forms = [`data:image/png;base64,${a}=`, `data:image/png;base64,${a}==`, `data:image/png;${a}=`, `DATA:IMAGE/PNG;BASE64,${a.toUpperCase()}==`];
+    for (const form of forms) {
+      const text = `[${form}]`;
+      const found = findPlaceholders(text, malformed);
+      expect(found).toEqual([{ start: 1, end: 1 + form.length, id: a }]);
+      expect(substitutePlaceholders(text, found, () => 'https://u/x')).toBe('[https://u/x]');
+    }
+    // More than two `=` is no base64 padding: the placeholder is malformed, listed with them.
+    expect(findPlaceholders(`data:image/png;base64,${a}===`, malformed)).toEqual([]);
+    expect(malformed).toEqual([`${a}===`]);
   });
 
   it('reports where each one sits, in order', () => {

@@ -77,17 +77,18 @@ export class ResolveMedia {
     return { payload: scan.replace((id) => urls.get(id)), resolved, unresolved: [...scan.malformed, ...unresolved], timings };
   }
 
-  /** The `{"ids": [...]}` form. Malformed ids count as not found. */
+  /** The `{"ids": [...]}` form. Malformed ids count as not found; each id is listed once, as in a payload. */
   async resolveIds(principal: Principal, rawIds: readonly unknown[], options: ResolveOptions = {}) {
     this.checkMode(options);
-    const ids: MediaId[] = [];
-    const malformed: string[] = [];
+    const distinct = new Set<MediaId>();
+    const bad = new Set<string>();
     for (const raw of rawIds) {
       const id = parseMediaId(raw);
-      if (id) {
-        if (!ids.includes(id)) ids.push(id);
-      } else malformed.push(String(raw));
+      if (id) distinct.add(id);
+      else bad.add(String(raw));
     }
+    const ids = [...distinct];
+    const malformed = [...bad];
     if (malformed.length && !options.keepUnresolved) {
       // The 404 lists every id that would not resolve, not only the malformed ones.
       const { unresolved } = await this.lookup(principal, ids);

@@ -293,6 +293,10 @@ describe('ResolveMedia', () => {
   it('counts malformed ids in the ids form as not found', async () => {
     const t = setup();
     await expect(t.resolve.resolveIds(alice, ['jan_nope', 42])).rejects.toMatchObject({ code: 'media_not_found', details: { ids: ['jan_nope', '42'] } });
+    // Each once, as a payload lists them: not once per time it was sent.
+    await expect(t.resolve.resolveIds(alice, ['jan_nope', 'jan_abc', 'jan_nope'])).rejects.toMatchObject({ details: { ids: ['jan_nope', 'jan_abc'] } });
+    const kept = await t.resolve.resolveIds(alice, ['jan_abc', 'jan_abc'], { keepUnresolved: true });
+    expect(kept.unresolved).toEqual(['jan_abc']);
   });
 
   it('lists well-formed missing ids too when a malformed one is among them, and only those', async () => {

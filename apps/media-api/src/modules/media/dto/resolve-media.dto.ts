@@ -10,7 +10,7 @@ const ANY_JSON: Pick<SchemaObject, 'oneOf' | 'nullable'> = {
 };
 
 export class ResolveMediaDto {
-  @ApiPropertyOptional({ ...ANY_JSON, description: 'Any JSON; every `data:<mime>;jan_<id>` or `data:<mime>;base64,jan_<id>` inside a string is replaced' })
+  @ApiPropertyOptional({ ...ANY_JSON, description: 'Any JSON; every `data:<mime>;jan_<id>` or `data:<mime>;base64,jan_<id>` inside a string is replaced (with any `=`/`==` padding after the id); one whose id is malformed counts as not found' })
   @IsOptional()
   payload?: unknown;
 
