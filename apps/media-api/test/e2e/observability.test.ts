@@ -58,7 +58,7 @@ describe('observability of the built service', () => {
   });
 
   it('keeps the declared type of a mismatched upload out of the metric labels unless it is a known image type', async () => {
-    const before = (await metrics()).match(/^media_ingest_mime_mismatch_total\{.*$/gm) ?? [];
+    const before: string[] = (await metrics()).match(/^media_ingest_mime_mismatch_total\{.*$/gm) ?? [];
     for (let i = 0; i < 3; i++) {
       const res = await ingest({ type: 'data_url', data_url: dataUrl(await pngImage(9100 + i), `image/x-made-up-${i}-${Date.now()}`) });
       expect(res.status).toBe(200);
@@ -84,6 +84,19 @@ describe('observability of the built service', () => {
     }
     expect([...(await routes())].sort()).toEqual([...known].sort());
     expect([...known].join()).not.toMatch(/jan_|random-/);
+  });
+
+  it('echoes a sane X-Request-Id and replaces a hostile one, in the answer and the log alike', async () => {
+    const usage = (id: string) => fetch(`${service.baseUrl}/v1/usage`, { headers: { 'x-media-service-key': SERVICE_KEY, 'x-request-id': id } });
+    const sane = await usage('llm-api.req_42:7');
+    expect(sane.headers.get('x-request-id')).toBe('llm-api.req_42:7');
+    for (const hostile of ['a'.repeat(10_240), 'abc {"level":60}', 'a, b']) {
+      const res = await usage(hostile);
+      const given = res.headers.get('x-request-id')!;
+      expect(given).toMatch(/^[0-9a-f-]{36}$/);
+      expect((await logged(given)).some((entry) => entry.msg === 'request completed')).toBe(true);
+    }
+    expect(lines.join('\n')).not.toMatch(/a{200}|"level":60/);
   });
 
   it('puts the trace id on the error lines of a storage failure, and no secret on any line', async () => {
