@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,6 +73,14 @@ describe('observability of the built service', () => {
     expect(series.some((line) => line.startsWith('media_ingest_mime_mismatch_total{declared="image/jpeg",sniffed="image/png"}'))).toBe(true);
   });
 
+  it('exposes exactly the media metrics docs/operations.md lists', async () => {
+    const docs = await readFile(join(__dirname, '../../../../docs/operations.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## Metrics'), docs.indexOf('## Logs'));
+    const documented = new Set(section.split('\n').filter((line) => line.startsWith('| `media_')).flatMap((line) => line.split('|')[1]!.match(/media_[a-z_]+/g) ?? []));
+    const exposed = new Set([...(await metrics()).matchAll(/^# TYPE (media_[a-z_]+) /gm)].map((match) => match[1]!));
+    expect([...exposed].sort()).toEqual([...documented].sort());
+  });
+
   it('does not add a label value for an unknown id or a random unknown path', async () => {
     const routes = () => metrics().then((text) => new Set(text.match(/route="[^"]*"/g)));
     await fetch(`${service.baseUrl}/v1/media/jan_01m8h6v2c0ddpbtxdvh9tpzzzz`, { headers: { 'x-media-service-key': SERVICE_KEY } });
@@ -117,6 +125,24 @@ describe('observability of the built service', () => {
     const all = lines.join('\n');
     expect(all).not.toContain(SERVICE_KEY);
     expect(all).not.toContain('eyJhbGciOiJIUzI1NiJ9');
+  });
+
+  it('counts a deletion the storage refused, by reason and code', async () => {
+    const owner = uniqueUser('obs-del');
+    const res = await ingest({ type: 'data_url', data_url: dataUrl(await pngImage(9400)) }, { 'x-jan-user-id': owner });
+    const { id } = (await res.json()) as { id: string };
+    // A directory in the object's place: the local backend cannot remove it (docs/operations.md, "Retention").
+    const object = join(storage, 'images', `${id}.png`);
+    await rm(object);
+    await mkdir(object);
+    await writeFile(join(object, 'held'), 'x');
+    try {
+      const del = await fetch(`${service.baseUrl}/v1/media/${id}`, { method: 'DELETE', headers: { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': owner } });
+      expect(del.status).toBe(503);
+      expect(await metrics()).toMatch(/^media_delete_failed_total\{reason="request",code="storage_unavailable"\} 1$/m);
+    } finally {
+      await rm(object, { recursive: true, force: true });
+    }
   });
 
   it('logs a remote URL that could not be fetched at warn, with the trace id, and never its query string', async () => {

@@ -51,6 +51,9 @@ export class ObservedMediaEvents extends MediaEvents {
       case 'media.deleted':
         this.metrics.deleted.inc({ reason: event.reason });
         break;
+      case 'media.delete_failed':
+        this.metrics.deleteFailed.inc({ reason: event.reason, code: event.code });
+        break;
       case 'access.denied':
         this.metrics.denied.inc({ action: event.action });
         break;
