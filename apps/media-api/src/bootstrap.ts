@@ -15,7 +15,7 @@ import { registerCors } from './auth/cors-policy';
 import { ensureGeneratedSecrets } from './config/generated-secrets';
 import { loadConfig, type MediaConfig } from './config/media-config';
 import { BodyMemoryBudget, meterUnknownLength } from './http/body-memory-budget';
-import { DomainExceptionFilter } from './http/domain-exception.filter';
+import { CLIENTS_URL_STATUSES, DomainExceptionFilter } from './http/domain-exception.filter';
 import { Draining } from './http/draining';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { InFlightWrites } from './http/in-flight-writes';
@@ -199,16 +199,17 @@ export async function createApp(env: Record<string, string | undefined>): Promis
 
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
-type RequestLog = Pick<PinoLogger['logger'], 'isLevelEnabled' | 'info' | 'error'>;
+type RequestLog = Pick<PinoLogger['logger'], 'isLevelEnabled' | 'info' | 'warn' | 'error'>;
 
 /**
  * One line per request: id (the caller's X-Request-Id or a generated one), method, path — never
  * the query string, which for signed URLs is a credential — status, duration and the caller's W3C
- * trace id. Headers are not logged, so no key or token can leak.
+ * trace id; at error for a 5xx, at warn for a remote URL the client named that could not be fetched.
+ * Headers are not logged, so no key or token can leak.
  */
 function logRequest(log: RequestLog, request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
-  const level = status >= 500 ? 'error' : 'info';
+  const level = status < 500 ? 'info' : CLIENTS_URL_STATUSES.has(status) ? 'warn' : 'error';
   const path = request.url.split('?')[0];
   if (QUIET_PATHS.has(path) || !log.isLevelEnabled(level)) return;
   const traceId = traceIdOf(request.headers.traceparent);

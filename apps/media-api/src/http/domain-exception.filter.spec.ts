@@ -3,7 +3,7 @@ import { DomainError } from '@jan/domain';
 import { DomainExceptionFilter } from './domain-exception.filter';
 
 /** A reply that records what the filter sends, and the host Nest would hand the filter. */
-function hostFor() {
+function hostFor(headers: Record<string, string> = {}) {
   const sent: { status?: number; body?: unknown } = {};
   const reply = {
     sent: false,
@@ -19,7 +19,7 @@ function hostFor() {
       return reply;
     },
   };
-  const request = { id: 'req-1', url: '/v1/media', method: 'POST' };
+  const request = { id: 'req-1', url: '/v1/media', method: 'POST', headers };
   const host = { switchToHttp: () => ({ getRequest: () => request, getResponse: () => reply }) } as unknown as ArgumentsHost;
   return { host, sent };
 }
@@ -47,5 +47,15 @@ describe('DomainExceptionFilter logging', () => {
     new DomainExceptionFilter().catch(failure, host);
     expect(sent.status).toBe(500);
     expect(error).toHaveBeenCalledWith({ err: failure, request_id: 'req-1', code: 'internal_error' }, 'request failed');
+  });
+
+  it('puts the caller\'s W3C trace id on its error lines', () => {
+    const { host } = hostFor({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+    const failure = new Error('boom');
+    new DomainExceptionFilter().catch(failure, host);
+    expect(error).toHaveBeenCalledWith(
+      { err: failure, request_id: 'req-1', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', code: 'internal_error' },
+      'request failed',
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { DomainError, type ErrorCode } from '@jan/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { traceIdOf } from '../infrastructure/audit/request-context';
 import type { ErrorBody } from './error-body';
 import type { RouteMethods } from './route-methods';
 import { HttpError, statusOf, type HttpErrorCode } from './status-table';
@@ -13,7 +14,10 @@ interface Mapped {
 }
 
 /** 5xx answers about a remote URL the client named (502, 504): logged as warnings, not errors. */
-const CLIENTS_URL: ReadonlySet<string> = new Set(['remote_fetch_failed', 'remote_fetch_timeout']);
+const CLIENTS_URL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['remote_fetch_failed', 'remote_fetch_timeout']);
+
+/** The statuses of those answers, which no other code has: the request line logs them at warn too. */
+export const CLIENTS_URL_STATUSES: ReadonlySet<number> = new Set([...CLIENTS_URL].map(statusOf));
 
 /**
  * Turns every error into `{error, code, request_id}` with the status from the one table. Unknown
@@ -46,15 +50,18 @@ export class DomainExceptionFilter implements ExceptionFilter {
         allow = [];
       }
     }
-    if (mapped.status >= 500 && CLIENTS_URL.has(mapped.code)) {
+    // Like every other line of the request: its id and the caller's W3C trace id (llm-api's trace).
+    const traceId = mapped.status >= 500 || mapped.details ? traceIdOf(request.headers.traceparent) : null;
+    const ids = { request_id: request.id, ...(traceId ? { trace_id: traceId } : {}) };
+    if (mapped.status >= 500 && CLIENTS_URL.has(mapped.code as ErrorCode)) {
       // A URL the client gave that could not be fetched: its to fix, not ours, so no stack trace.
-      this.logger.warn({ request_id: request.id, code: mapped.code, reason: exception instanceof Error ? exception.message : String(exception) }, 'remote fetch failed');
+      this.logger.warn({ ...ids, code: mapped.code, reason: exception instanceof Error ? exception.message : String(exception) }, 'remote fetch failed');
     } else if (mapped.status >= 500) {
-      this.logger.error({ err: exception, request_id: request.id, code: mapped.code }, 'request failed');
+      this.logger.error({ err: exception, ...ids, code: mapped.code }, 'request failed');
     }
     // Which provider and operation failed is for operators: logged with the request id, not sent.
     if (mapped.details && !sendsDetails(mapped)) {
-      this.logger.warn({ request_id: request.id, code: mapped.code, details: mapped.details }, 'error details withheld from the client');
+      this.logger.warn({ ...ids, code: mapped.code, details: mapped.details }, 'error details withheld from the client');
       mapped = { ...mapped, details: undefined };
     }
     const body: ErrorBody = { error: mapped.message, code: mapped.code, request_id: String(request.id) };

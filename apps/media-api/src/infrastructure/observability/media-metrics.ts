@@ -35,6 +35,12 @@ export class MediaMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly deleteFailed = new Counter({
+    name: 'media_delete_failed_total',
+    help: 'Deletions whose bytes the storage refused to remove (the row stays claimed and is retried), by reason and code',
+    labelNames: ['reason', 'code'] as const,
+    registers: [this.registry],
+  });
   readonly denied = new Counter({
     name: 'media_access_denied_total',
     help: 'Refused access to objects of another owner, by action',

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { MediaEvents, actorOf, type MediaEvent, type Principal } from '@jan/domain';
+import { MediaEvents, actorOf, isAllowedMimeType, type MediaEvent, type Principal } from '@jan/domain';
 import type { MediaMetrics } from './media-metrics';
 
 /** pino's level numbers. */
@@ -44,10 +44,15 @@ export class ObservedMediaEvents extends MediaEvents {
         this.metrics.rejected.inc({ source: event.source, code: event.code });
         break;
       case 'ingest.mime_mismatch':
-        this.metrics.mimeMismatch.inc({ declared: event.declared.slice(0, 40), sniffed: event.sniffed });
+        // The declared type is whatever the client wrote: only the image types stored are label
+        // values, so made-up types cannot grow the series without bound (the log line keeps it).
+        this.metrics.mimeMismatch.inc({ declared: isAllowedMimeType(event.declared) ? event.declared : 'other', sniffed: event.sniffed });
         break;
       case 'media.deleted':
         this.metrics.deleted.inc({ reason: event.reason });
+        break;
+      case 'media.delete_failed':
+        this.metrics.deleteFailed.inc({ reason: event.reason, code: event.code });
         break;
       case 'access.denied':
         this.metrics.denied.inc({ action: event.action });
