@@ -65,6 +65,23 @@ describe('loadConfig', () => {
     expect(text).not.toContain('short');
   });
 
+  it('refuses a database DSN node-postgres would take for a host name, without echoing it', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DB_POSTGRESQL_WRITE_DSN: 'host=db user=jan password=hunter2', DB_POSTGRESQL_READ1_DSN: 'db.internal:5432/jan', MEDIA_SERVICE_KEY: 'k'.repeat(32), MEDIA_SIGNING_KEYS: `k1:${'s'.repeat(32)}` });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = (error as ConfigError).problems.join('\n');
+    expect(text).toContain('DB_POSTGRESQL_WRITE_DSN: must be a postgres:// (or postgresql://) URL, or a Unix socket path (got (hidden))');
+    expect(text).toContain('DB_POSTGRESQL_READ1_DSN: must be a postgres://');
+    expect(text).not.toContain('hunter2');
+    for (const dsn of ['postgres://jan@db/jan', 'postgresql://db:5432/jan?sslmode=require', 'socket:/var/run/postgresql?db=jan', '/var/run/postgresql jan']) {
+      expect(loadConfig({ DB_POSTGRESQL_WRITE_DSN: dsn, MEDIA_SERVICE_KEY: 'k'.repeat(32), MEDIA_SIGNING_KEYS: `k1:${'s'.repeat(32)}` }).writeDsn).toBe(dsn);
+    }
+  });
+
   it.each([
     [{ MEDIA_SCANNER: 'webhook', MEDIA_SCANNER_WEBHOOK_URL: 'http://dlp_scanner:8080/scan?token=hunter2-token' }, 'MEDIA_SCANNER_WEBHOOK_URL', '"http://dlp_scanner:8080/scan?(hidden)"'],
     [{ MEDIA_SCANNER: 'webhook', MEDIA_SCANNER_WEBHOOK_URL: 'ftp://scan:hunter2-token@dlp/scan' }, 'MEDIA_SCANNER_WEBHOOK_URL', '"ftp://(hidden)@dlp/scan"'],

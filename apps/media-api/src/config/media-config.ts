@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
 import { parseBytes, parseDurationSeconds } from './durations';
 
 export type StorageBackend = 'local' | 's3' | 'gcs';
@@ -18,6 +18,14 @@ export type ScannerKind = 'none' | 'clamd' | 'webhook';
  * Every setting of the media API, validated at boot. Property → variable names are in
  * `VARIABLES`; docs/configuration.md lists them with their defaults.
  */
+/**
+ * A connection string node-postgres reads as one: a `postgres://` or `postgresql://` URL, or a
+ * `socket:` URL / absolute path of a Unix socket directory. Anything else would be taken for a host
+ * name and fail only at the first connection, as `ENOTFOUND`.
+ */
+const POSTGRES_DSN = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/;
+const POSTGRES_DSN_RULE = 'must be a postgres:// (or postgresql://) URL, or a Unix socket path';
+
 export class MediaConfig {
   @IsInt() @Min(0) @Max(65535) port!: number;
   @IsString() host!: string;
@@ -77,8 +85,8 @@ export class MediaConfig {
   @IsOptional() @IsString() redisUrl?: string;
   @IsString({ each: true }) corsOrigins!: string[];
 
-  @IsOptional() @IsString() writeDsn?: string;
-  @IsOptional() @IsString() readDsn?: string;
+  @IsOptional() @IsString() @Matches(POSTGRES_DSN, { message: POSTGRES_DSN_RULE }) writeDsn?: string;
+  @IsOptional() @IsString() @Matches(POSTGRES_DSN, { message: POSTGRES_DSN_RULE }) readDsn?: string;
   @IsInt() @Min(1) @Max(200) dbPoolSize!: number;
   @IsBoolean() dbPreparedStatements!: boolean;
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) logLevel!: string;
