@@ -206,6 +206,21 @@ describe('MEDIA_TRUST_PROXY', () => {
     expect(() => loadConfig({ MEDIA_TRUST_PROXY: 'the ingress' })).toThrow(/MEDIA_TRUST_PROXY/);
   });
 
+  // 99999999 days puts every new object's retention_until past the last date JavaScript can hold:
+  // the service started, then answered every upload 500. MEDIA_AUDIT_RETENTION_DAYS likewise broke
+  // every prune.
+  it.each(['MEDIA_RETENTION_DAYS', 'MEDIA_AUDIT_RETENTION_DAYS'])('refuses %s past 1,000,000 days at start-up', (name) => {
+    expect(() => loadConfig({ [name]: '99999999' })).toThrow(`${name}: must not be greater than 1000000 (got 99999999)`);
+    expect(() => loadConfig({ [name]: '1000000' })).not.toThrow();
+  });
+
+  // A timer over 2^31-1 ms fires after 1 ms instead: "30d" swept (and listed the storage for stale
+  // files) hundreds of times a second.
+  it('refuses a MEDIA_RETENTION_SWEEP_INTERVAL longer than a timer can wait (24 days)', () => {
+    expect(() => loadConfig({ MEDIA_RETENTION_SWEEP_INTERVAL: '30d' })).toThrow('MEDIA_RETENTION_SWEEP_INTERVAL: must not be greater than 2073600 seconds (got 2592000 seconds)');
+    expect(loadConfig({ MEDIA_RETENTION_SWEEP_INTERVAL: '24d' }).retentionSweepIntervalSeconds).toBe(2_073_600);
+  });
+
   it("states a refused duration in the variable's terms, not the field it is parsed into", () => {
     expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).toThrow('MEDIA_PRESIGN_TTL: must not be greater than 604800 seconds (got 2592000 seconds)');
     expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).not.toThrow(/presignTtlSeconds/);

@@ -14,6 +14,8 @@ export interface ApiKeyEntry {
 export type ReencodeMode = 'off' | 'strip' | 'normalize';
 export type ScannerKind = 'none' | 'clamd' | 'webhook';
 
+const MAX_RETENTION_DAYS = 1_000_000;
+
 /**
  * Every setting of the media API, validated at boot. Property → variable names are in
  * `VARIABLES`; docs/configuration.md lists them with their defaults.
@@ -40,8 +42,9 @@ export class MediaConfig {
   @IsInt() @Min(1) maxBytes!: number;
   @IsInt() @Min(1) maxPixels!: number;
   @IsIn(['off', 'strip', 'normalize']) reencode!: ReencodeMode;
-  @IsInt() @Min(0) retentionDays!: number;
-  @IsInt() @Min(0) auditRetentionDays!: number;
+  /** Past about 2,700 years a retention date no longer fits in a JavaScript Date; 0 is "forever". */
+  @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) retentionDays!: number;
+  @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) auditRetentionDays!: number;
   @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;
   @IsInt() @Min(0) presignCacheSize!: number;
   @IsBoolean() proxyDownload!: boolean;
@@ -57,7 +60,8 @@ export class MediaConfig {
   @IsInt() @Min(1) inlineMaxImageBytes!: number;
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
   @IsInt() @Min(60) uploadTtlSeconds!: number;
-  @IsInt() @Min(0) retentionSweepIntervalSeconds!: number;
+  /** A timer of more than 2^31-1 ms fires after 1 ms: 24 days is the longest whole-day interval. */
+  @IsInt() @Min(0) @Max(24 * 86_400) retentionSweepIntervalSeconds!: number;
   @IsInt() @Min(0) shutdownGraceMs!: number;
   /** On SIGTERM, how long /readyz fails while connections are still accepted, before the drain. */
   @IsInt() @Min(0) @Max(300_000) shutdownDelayMs!: number;

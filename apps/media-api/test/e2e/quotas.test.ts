@@ -1,5 +1,6 @@
+import { createServer, type Server } from 'node:http';
 import { SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
-import { dataUrl, uniqueUser } from '../support/images';
+import { dataUrl, noisyPng, uniqueUser } from '../support/images';
 import { auditRows } from '../support/audit-rows';
 import { uniquePng } from '../support/unique-image';
 
@@ -86,5 +87,63 @@ describe('quotas', () => {
     // The refused ones left nothing behind, in the table or in storage.
     const rows: Array<{ n: string }> = await bytesApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);
     expect(Number(rows[0].n)).toBe(accepted.length);
+  });
+
+  describe('on every ingest path', () => {
+    let origin: Server;
+    let originUrl = '';
+    const served = new Map<string, Buffer>();
+    beforeAll(async () => {
+      origin = createServer((req, res) => {
+        const body = served.get(req.url ?? '');
+        if (body) res.writeHead(200, { 'content-type': 'image/png' }).end(body);
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+      originUrl = `http://127.0.0.1:${(origin.address() as { port: number }).port}`;
+    });
+    afterAll(() => new Promise<void>((resolve) => origin.close(() => resolve())));
+
+    const ingestPaths: Record<string, (app: TestApp, user: string, png: Buffer) => Promise<Response>> = {
+      data_url: upload,
+      remote_url: (app, user, png) => {
+        const path = `/${served.size}.png`;
+        served.set(path, png);
+        return app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'remote_url', url: originUrl + path } }) });
+      },
+      multipart: (app, user, png) => {
+        const form = new FormData();
+        form.append('file', new Blob([png], { type: 'image/png' }), 'image.png');
+        return app.call('/v1/media/upload', { method: 'POST', user, body: form });
+      },
+      direct_upload: async (app, user, png) => {
+        const prepared = await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) });
+        if (prepared.status !== 200) return prepared;
+        const { id, upload_url } = (await prepared.json()) as { id: string; upload_url: string };
+        expect((await fetch(upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(200);
+        return app.call(`/v1/media/${id}/complete`, { method: 'POST', user });
+      },
+    };
+
+    // 12 uploads of about 4.9 KB at once against a 20,000-byte quota: exactly as many as fit.
+    it.each(Object.keys(ingestPaths))('%s: concurrent uploads never store more than the byte quota', async (path) => {
+      const quotaApp = await startTestApp({ env: { MEDIA_QUOTA_BYTES: '20000', MEDIA_RATE_LIMIT: '0', MEDIA_REMOTE_FETCH_ALLOW_CIDRS: '127.0.0.1/32' } });
+      try {
+        const owner = uniqueUser(`bytes-${path}`);
+        const images = await Promise.all(Array.from({ length: 12 }, () => noisyPng(40)));
+        const responses = await Promise.all(images.map((png) => ingestPaths[path](quotaApp, owner, png)));
+        const answers = await Promise.all(responses.map(async (r) => ({ status: r.status, body: (await r.json()) as any })));
+        expect(answers.every((a) => a.status === 200 || (a.status === 429 && a.body.code === 'quota_exceeded'))).toBe(true);
+        const accepted = answers.filter((a) => a.status === 200);
+        const total = accepted.reduce((sum, a) => sum + (a.body.bytes as number), 0);
+        expect(accepted.length).toBe(Math.floor(20000 / images[0].length));
+        expect(total).toBeLessThanOrEqual(20000);
+        expect(await (await quotaApp.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: accepted.length, bytes: total });
+        const rows: Array<{ n: string }> = await quotaApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);
+        expect(Number(rows[0].n)).toBe(accepted.length);
+      } finally {
+        await quotaApp.close();
+      }
+    });
   });
 });

@@ -97,7 +97,7 @@ export class ManageMedia {
       for (const media of fresh) {
         if (options.signal?.aborted) return sweep;
         tried.add(media.id);
-        const reason = media.status === 'pending' ? 'upload_expired' : 'retention';
+        const reason = sweepReason(media);
         const outcome = await this.removeOrReport(media, null, reason, { onlyIfExpired: true, now });
         if (outcome === 'removed') sweep.removed++;
         else if (outcome !== 'skipped') sweep.failed.push(outcome);
@@ -184,4 +184,14 @@ export class ManageMedia {
     this.cache.invalidate(claimed.storageKey);
     return this.repository.delete(claimed.id);
   }
+}
+
+/**
+ * What the sweep deletes `media` as. A row claimed before (a deletion the storage refused, or one
+ * another replica is finishing) reads as a closed reservation whatever it was; only a ready object
+ * has a retention date or a pin (a reservation and an ingest's pending row have neither), so the
+ * retried deletion of an expired object is still counted as retention, not as an abandoned upload.
+ */
+function sweepReason(media: MediaObject): DeleteReason {
+  return media.status === 'pending' && media.retentionUntil === null && !media.pinned ? 'upload_expired' : 'retention';
 }

@@ -80,6 +80,27 @@ describe('retention against a concurrent pin', () => {
     await t.manage.purgeExpired();
     expect(t.repository.rows.has(media.id)).toBe(false);
     expect(t.storage.objects.has(media.storageKey)).toBe(false);
+    // The claim left a closed reservation; the deletion is still an expiry, not an abandoned upload.
+    expect(t.events.ofType('media.deleted').map((e) => e.reason)).toEqual(['retention']);
+  });
+
+  it('counts an abandoned upload whose deletion was retried as upload_expired', async () => {
+    const t = createUseCaseTestbed();
+    const { id } = (await t.direct.prepare({ principal: alice, mimeType: 'image/png' })).media;
+    t.clock.advance(DAY);
+    const storageDelete = t.storage.delete.bind(t.storage);
+    let failing = true;
+    t.storage.delete = async (key) => {
+      if (failing) throw new Error('disk on fire');
+      return storageDelete(key);
+    };
+    await t.manage.purgeExpired();
+    expect(t.repository.rows.get(id)?.claimedAt).toBeTruthy();
+
+    failing = false;
+    await t.manage.purgeExpired();
+    expect(t.repository.rows.has(id)).toBe(false);
+    expect(t.events.ofType('media.deleted').map((e) => e.reason)).toEqual(['upload_expired']);
   });
 
   it('keeps an object the owner pinned after the admin expiry purge listed it', async () => {
