@@ -221,6 +221,16 @@ describe('MEDIA_TRUST_PROXY', () => {
     expect(loadConfig({ MEDIA_RETENTION_SWEEP_INTERVAL: '24d' }).retentionSweepIntervalSeconds).toBe(2_073_600);
   });
 
+  // The same limit for every duration that ends up in a timer or a signature's lifetime.
+  it.each([
+    ['MEDIA_REMOTE_FETCH_TIMEOUT', '11m', '600000 ms'],
+    ['MEDIA_SCANNER_TIMEOUT', '11m', '600000 ms'],
+    ['MEDIA_SHUTDOWN_GRACE', '2h', '3600000 ms'],
+    ['MEDIA_UPLOAD_TTL', '8d', '604800 seconds'],
+  ])('refuses %s = %s, longer than it can mean', (name, value, limit) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(`${name}: must not be greater than ${limit}`);
+  });
+
   it("states a refused duration in the variable's terms, not the field it is parsed into", () => {
     expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).toThrow('MEDIA_PRESIGN_TTL: must not be greater than 604800 seconds (got 2592000 seconds)');
     expect(() => loadConfig({ MEDIA_PRESIGN_TTL: '30d' })).not.toThrow(/presignTtlSeconds/);

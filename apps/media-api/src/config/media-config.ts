@@ -48,21 +48,21 @@ export class MediaConfig {
   @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;
   @IsInt() @Min(0) presignCacheSize!: number;
   @IsBoolean() proxyDownload!: boolean;
-  @IsInt() @Min(1) remoteFetchTimeoutMs!: number;
+  @IsInt() @Min(1) @Max(600_000) remoteFetchTimeoutMs!: number;
   @IsString({ each: true }) remoteFetchAllowCidrs!: string[];
   @IsOptional() @IsString() remoteFetchCaFile?: string;
   @IsIn(['none', 'clamd', 'webhook']) scanner!: ScannerKind;
   @IsString() @MinLength(1) scannerClamdAddress!: string;
   @IsInt() @Min(1) scannerClamdMaxBytes!: number;
   @ValidateIf((c: MediaConfig) => c.scanner === 'webhook') @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }) scannerWebhookUrl?: string;
-  @IsInt() @Min(1) scannerTimeoutMs!: number;
+  @IsInt() @Min(1) @Max(600_000) scannerTimeoutMs!: number;
   @IsBoolean() resolveInline!: boolean;
   @IsInt() @Min(1) inlineMaxImageBytes!: number;
   @IsInt() @Min(1) inlineMaxRequestBytes!: number;
-  @IsInt() @Min(60) uploadTtlSeconds!: number;
+  @IsInt() @Min(60) @Max(7 * 86_400) uploadTtlSeconds!: number;
   /** A timer of more than 2^31-1 ms fires after 1 ms: 24 days is the longest whole-day interval. */
   @IsInt() @Min(0) @Max(24 * 86_400) retentionSweepIntervalSeconds!: number;
-  @IsInt() @Min(0) shutdownGraceMs!: number;
+  @IsInt() @Min(0) @Max(3_600_000) shutdownGraceMs!: number;
   /** On SIGTERM, how long /readyz fails while connections are still accepted, before the drain. */
   @IsInt() @Min(0) @Max(300_000) shutdownDelayMs!: number;
   /** Longest a request may take to arrive, headers and body; 0 = no limit. */
@@ -77,7 +77,7 @@ export class MediaConfig {
   @IsString() @MinLength(1) authAudience!: string;
   @IsString() @MinLength(1) authAdminRole!: string;
   @IsInt() @Min(0) @Max(300) authClockSkewSeconds!: number;
-  @IsInt() @Min(0) authJwksCooldownMs!: number;
+  @IsInt() @Min(0) @Max(86_400_000) authJwksCooldownMs!: number;
   @IsString({ each: true }) @MinLength(16, { each: true }) adminKeys!: string[];
   apiKeys!: ApiKeyEntry[];
   @IsInt() @Min(0) quotaBytes!: number;
