@@ -45,8 +45,9 @@ export function toDomainError(error: unknown, operation: string): DomainError {
     return new DomainError('checksum_mismatch', 'stored bytes do not match their checksum', details, { cause: error });
   }
   // No status: refused, reset, DNS, timeout. 5xx, throttling and credential or permission
-  // problems are the service's side, not the client's.
-  if (status === undefined || status >= 500 || status === 429 || status === 401 || status === 403) {
+  // problems are the service's side, not the client's; so is a 400 (the request is ours: a
+  // bucket's retention or encryption settings, a bad option), which the log details.
+  if (status === undefined || status >= 500 || status === 429 || status === 400 || status === 401 || status === 403) {
     return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
   }
   return new DomainError('internal_error', 'unexpected object storage error', details, { cause: error });

@@ -73,8 +73,10 @@ export function toDomainError(error: unknown, operation: string, accessDeniedIsN
   }
   // No status means the request never got an answer (refused, reset, timed out): the backend
   // is unavailable. 5xx, throttling and credential/permission problems are the service's
-  // fault, not the client's, and are worth retrying later.
-  if (status === undefined || status >= 500 || status === 429 || status === 401 || status === 403 || name === 'NoSuchBucket') {
+  // fault, not the client's, and are worth retrying later. So is any other 400: the request is
+  // ours, not the client's (a bucket's policy or encryption settings, an idle socket S3 gave up
+  // on as RequestTimeout), and operators find the S3 error in the log.
+  if (status === undefined || status >= 500 || status === 429 || status === 400 || status === 401 || status === 403 || name === 'NoSuchBucket') {
     return new DomainError('storage_unavailable', 'object storage is unavailable', details, { cause: error });
   }
   return new DomainError('internal_error', 'unexpected object storage error', details, { cause: error });

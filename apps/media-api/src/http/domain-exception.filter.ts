@@ -13,6 +13,12 @@ interface Mapped {
   details?: Record<string, unknown>;
 }
 
+/**
+ * `Retry-After` on every 503 (a dependency down, `/readyz` failing or shutting down). The SDK waits
+ * exactly this long instead of its backoff, so it stays short: two retries cost ~4 s, not more.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
 /** 5xx answers about a remote URL the client named (502, 504): logged as warnings, not errors. */
 const CLIENTS_URL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['remote_fetch_failed', 'remote_fetch_timeout']);
 
@@ -37,7 +43,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const health = healthReport(exception);
     if (health) {
       // /readyz with a dependency down: terminus's own report, as Kubernetes and operators expect it.
-      if (!reply.sent) void reply.status(503).header('content-type', 'application/json; charset=utf-8').send(health);
+      if (!reply.sent) void reply.status(503).header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS)).header('content-type', 'application/json; charset=utf-8').send(health);
       return;
     }
     let mapped = mapError(exception);
@@ -72,6 +78,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
       const retry = mapped.details?.retry_after_seconds;
       if (typeof retry === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retry))));
     }
+    if (mapped.status === 503) void reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     void reply.status(mapped.status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }

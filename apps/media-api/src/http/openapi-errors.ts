@@ -4,7 +4,7 @@ import { STATUS_BY_CODE } from './status-table';
 type Operation = { responses?: Record<string, unknown> };
 
 const DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (`invalid_request`, `invalid_data_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
+  400: 'Malformed request (`invalid_request`, `invalid_data_url`, `invalid_remote_url`, `unknown_source_type`, `empty_file`, `remote_fetch_blocked`)',
   401: 'Missing or bad credentials (`unauthorized`)',
   404: 'Unknown, malformed, pending or someone else\'s id (`media_not_found`)',
   409: 'Not ready yet (`media_not_ready`): nothing uploaded, an overlapping complete of the same id still storing its bytes, or a pin or unpin before `complete`; retry',
@@ -47,6 +47,7 @@ const HEADERS: Record<number, Record<string, { description: string; schema: { ty
     'RateLimit-Remaining': { description: 'Requests left in this window', schema: { type: 'integer' } },
     'RateLimit-Reset': { description: 'Seconds until the window resets', schema: { type: 'integer' } },
   },
+  503: { 'Retry-After': { description: 'Seconds to wait before retrying (always 2)', schema: { type: 'integer' } } },
 };
 
 /**

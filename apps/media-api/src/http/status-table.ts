@@ -28,6 +28,7 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   invalid_request: 400,
   unknown_source_type: 400,
   invalid_data_url: 400,
+  invalid_remote_url: 400,
   empty_file: 400,
   remote_fetch_blocked: 400,
   unauthorized: 401,

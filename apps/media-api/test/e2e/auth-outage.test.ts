@@ -22,6 +22,7 @@ describe('JWKS outage', () => {
     const token = await issuer.mint({ sub: 'alice' });
     const res = await app.call('/v1/usage', { key: null, headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('2');
     expect(((await res.json()) as any).code).toBe('auth_unavailable');
 
     const garbage = await app.call('/v1/usage', { key: null, headers: { authorization: 'Bearer not.a.jwt' } });

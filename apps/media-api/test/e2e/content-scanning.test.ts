@@ -68,10 +68,12 @@ describe('content scanning with clamd down', () => {
       const user = uniqueUser();
       const res = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(104)) } }) });
       expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('2');
       expect(((await res.json()) as any).code).toBe('scanner_unavailable');
       expect(await app.running.database.writer.query('SELECT id FROM media_api.media_objects WHERE created_by = $1', [user])).toEqual([]);
       const ready = await fetch(`${app.baseUrl}/readyz`);
       expect(ready.status).toBe(503);
+      expect(ready.headers.get('retry-after')).toBe('2');
       expect(((await ready.json()) as any).error.scanner.status).toBe('down');
     } finally {
       await app.close();

@@ -75,9 +75,12 @@ describe('database outage', () => {
         await app.call(`/v1/media/${id}`, { user }),
       ]) {
         expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('2');
         expect(await res.json()).toMatchObject({ code: 'database_unavailable' });
       }
-      expect((await app.call('/readyz')).status).toBe(503);
+      const ready = await app.call('/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get('retry-after')).toBe('2');
     } finally {
       await link.up();
     }

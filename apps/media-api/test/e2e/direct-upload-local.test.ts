@@ -188,14 +188,17 @@ describe('direct uploads on the local backend', () => {
     try {
       const refused = await ingest(107);
       expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('2');
       expect(await refused.json()).toMatchObject({ code: 'storage_unavailable' });
       const read = await app.call(`/v1/media/${stored.id}`, { user });
       expect(read.status).toBe(503);
+      expect(read.headers.get('retry-after')).toBe('2');
       const usage = (await (await app.call('/v1/usage', { user })).json()) as { objects: number };
       expect(usage.objects).toBe(2);
       // Readiness goes down too, saying what failed but not where on the disk.
       const ready = await fetch(`${app.baseUrl}/readyz`);
       expect(ready.status).toBe(503);
+      expect(ready.headers.get('retry-after')).toBe('2');
       const report = await ready.text();
       expect(JSON.parse(report)).toMatchObject({ status: 'error', error: { storage: { status: 'down', message: 'EEXIST' } } });
       expect(report).not.toContain(app.dataDir);
@@ -218,6 +221,7 @@ describe('direct uploads on the local backend', () => {
     try {
       const ready = await fetch(`${app.baseUrl}/readyz`);
       expect(ready.status).toBe(503);
+      expect(ready.headers.get('retry-after')).toBe('2');
       const report = await ready.text();
       expect(JSON.parse(report)).toMatchObject({ status: 'error', error: { storage: { status: 'down' } }, info: { database: { status: 'up' } } });
       expect(report).not.toContain(app.dataDir);

@@ -215,7 +215,7 @@ describe('graceful shutdown', () => {
     // The load balancer takes a moment to stop sending traffic: readiness fails first, while
     // new connections are still accepted and served (each answer closing its connection).
     const ready = await freshRequest(app.baseUrl, 'GET', '/readyz');
-    expect(ready).toMatchObject({ status: 503, json: { status: 'shutting_down' }, headers: { connection: 'close' } });
+    expect(ready).toMatchObject({ status: 503, json: { status: 'shutting_down' }, headers: { connection: 'close', 'retry-after': '2' } });
     expect(await freshRequest(app.baseUrl, 'GET', '/healthz')).toMatchObject({ status: 200 });
     const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await uniquePng()) } });
     const upload = await freshRequest(app.baseUrl, 'POST', '/v1/media', { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user }, body);
@@ -243,6 +243,6 @@ describe('graceful shutdown', () => {
 
     await shutDown();
 
-    expect(await probe).toMatchObject({ status: 503, json: { status: 'shutting_down' } });
+    expect(await probe).toMatchObject({ status: 503, json: { status: 'shutting_down' }, headers: { 'retry-after': '2' } });
   });
 });

@@ -319,11 +319,11 @@ describe('SafeRemoteFetcher against real loopback servers', () => {
     await expect(codeOf(fetcher({ allowCidrs: ['127.0.0.2/32'] }).fetch(`http://127.0.0.2:${port}/`, { maxBytes: 1000 }))).resolves.toBe('remote_fetch_failed');
   });
 
-  it('maps a name that does not resolve to remote_fetch_failed', async () => {
+  it('refuses a name that does not resolve as remote_fetch_blocked, as it refuses one resolving to an internal range', async () => {
     const resolver: Resolver = async (host) => {
       throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
     };
-    await expect(codeOf(fetcher({ resolver, connector: neverConnect }).fetch('http://nxdomain.test/', { maxBytes: 1000 }))).resolves.toBe('remote_fetch_failed');
+    await expect(codeOf(fetcher({ resolver, connector: neverConnect }).fetch('http://nxdomain.test/', { maxBytes: 1000 }))).resolves.toBe('remote_fetch_blocked');
   });
 });
 

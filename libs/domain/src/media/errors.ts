@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'invalid_request',
   'unknown_source_type',
   'invalid_data_url',
+  'invalid_remote_url',
   'empty_file',
   'payload_too_large',
   'unsupported_media_type',

@@ -120,6 +120,23 @@ describe('GcsMediaStorage: what is SENT (the emulator does not verify CMEK, ACLs
     await storage.delete(k);
   });
 
+  it('a 400 from GCS (our request, not the client\'s) is storage_unavailable for every operation, never internal_error', async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 400, message: 'Bad Request', errors: [{ reason: 'invalid', message: 'Bad Request' }] } })));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const storage = new GcsMediaStorage({ ...base, apiEndpoint: `http://127.0.0.1:${port}`, maxRetries: 0 });
+    try {
+      expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const storage = new GcsMediaStorage({ ...base, apiEndpoint: 'http://127.0.0.1:9' });
     expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));

@@ -374,6 +374,22 @@ describe('S3MediaStorage: no List* and least privilege, as SENT', () => {
     },
   );
 
+  it.each(['InvalidArgument', 'InvalidRequest', 'RequestTimeout'])(
+    'any other 400 from S3 (%s: our request, not the client\'s) is storage_unavailable for every operation, never internal_error',
+    async (code) => {
+      const s3 = await startForbiddingServer(code, 400);
+      const { storage } = recordingStorage({ endpoint: s3.url, maxAttempts: 1 });
+      try {
+        expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));
+        const put = await failure(storage.put(contractKey(), Readable.from([randomBytes(10)]), { contentType: 'image/png' }));
+        expect(isDomainError(put, 'storage_unavailable') && put.details).toMatchObject({ s3_error: code, status: 400 });
+      } finally {
+        storage.destroy();
+        await s3.close();
+      }
+    },
+  );
+
   it('an unreachable endpoint is storage_unavailable for every operation', async () => {
     const { storage } = recordingStorage({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1, requestTimeoutMs: 2_000 });
     expect(await codesOfEveryOperation(storage)).toEqual(Array(5).fill('storage_unavailable'));

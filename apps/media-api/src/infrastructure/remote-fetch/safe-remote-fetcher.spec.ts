@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { IncomingHttpHeaders } from 'node:http';
 import { DomainError } from '@jan/domain';
+import { Logger } from '@nestjs/common';
 import { SafeRemoteFetcher, type ConnectRequest, type Connector, type ResolvedAddress } from './safe-remote-fetcher';
 
 /** Answers from a table keyed by URL; never opens a socket. */
@@ -87,6 +88,45 @@ describe('SafeRemoteFetcher (injected resolver and connector)', () => {
     ['http://ula.test/', 'uniqueLocal'],
     ['http://mapped.test/', 'ipv4Mapped:linkLocal'],
     ['http://mixed.test/', 'loopback'],
+  ])('blocks the name %s without connecting or naming its range (%s), as if it did not resolve', async (url, range) => {
+    const connector: Connector = () => {
+      throw new Error('connector must not be called for a blocked address');
+    };
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const fetcher = new SafeRemoteFetcher({ timeoutMs: 2000, resolver, connector });
+      const error = await failureOf(fetcher.fetch(url, { maxBytes: 10 }));
+      const host = new URL(url).hostname;
+      expect(error).toMatchObject({ code: 'remote_fetch_blocked', message: `${host} does not resolve to a public address` });
+      expect(error.details).toEqual({ reason: 'no_public_address' });
+      // The operator still learns which range it was.
+      expect(warn).toHaveBeenCalledWith(expect.objectContaining({ host, reason: 'address', range }), expect.any(String));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('answers a name that does not resolve, one with no answers and one in a blocked range alike', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const connector: Connector = () => Promise.reject(new Error('connector must not be called'));
+      const answerWith = async (lookup: (host: string) => Promise<ResolvedAddress[]>) => {
+        const error = await failureOf(new SafeRemoteFetcher({ timeoutMs: 2000, resolver: lookup, connector }).fetch('http://db.corp.test/x.png', { maxBytes: 10 }));
+        return { code: error.code, message: error.message, details: error.details };
+      };
+      const internal = await answerWith(async () => [{ address: '10.1.2.3', family: 4 }]);
+      const missing = await answerWith(async (host) => Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' })));
+      const empty = await answerWith(async () => []);
+      expect(missing).toEqual(internal);
+      expect(empty).toEqual(internal);
+      expect(internal).toEqual({ code: 'remote_fetch_blocked', message: 'db.corp.test does not resolve to a public address', details: { reason: 'no_public_address' } });
+      expect(warn.mock.calls.map(([fields]) => (fields as { reason: string }).reason)).toEqual(['address', 'dns', 'dns']);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it.each([
     ['http://169.254.169.254/latest/meta-data/', 'linkLocal'],
     ['http://0251.0376.0251.0376/', 'linkLocal'],
     ['http://2852039166/', 'linkLocal'],
@@ -124,16 +164,16 @@ describe('SafeRemoteFetcher (injected resolver and connector)', () => {
     expect(connector.calls).toHaveLength(0);
   });
 
-  it('refuses a string that is not a URL as invalid_request', async () => {
+  it('refuses a string that is not a URL as invalid_remote_url', async () => {
     const { fetcher } = setup();
-    expect((await failureOf(fetcher.fetch('not a url', { maxBytes: 10 }))).code).toBe('invalid_request');
+    expect((await failureOf(fetcher.fetch('not a url', { maxBytes: 10 }))).code).toBe('invalid_remote_url');
   });
 
   it('re-checks every redirect hop and blocks one to the metadata service', async () => {
     const { connector, fetcher } = setup();
     connector.routes.set('http://images.example/a', () => ({ status: 302, headers: { location: 'http://metadata.test/latest/' } }));
     const error = await failureOf(fetcher.fetch('http://images.example/a', { maxBytes: 10 }));
-    expect(error).toMatchObject({ code: 'remote_fetch_blocked', details: { range: 'linkLocal' } });
+    expect(error).toMatchObject({ code: 'remote_fetch_blocked', details: { reason: 'no_public_address' } });
     expect(connector.calls.map((c) => c.address)).toEqual([PUBLIC]);
   });
 
@@ -179,15 +219,15 @@ describe('SafeRemoteFetcher (injected resolver and connector)', () => {
     expect(await failureOf(fetcher.fetch('http://images.example/x', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_failed', details: { status: 302 } });
   });
 
-  it('maps DNS failure and refused connections to remote_fetch_failed', async () => {
+  it('maps DNS failure to the blocked answer and refused connections to remote_fetch_failed', async () => {
     const { fetcher } = setup();
-    expect(await failureOf(fetcher.fetch('http://nowhere.example/', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_failed', details: { reason: 'dns' } });
+    expect(await failureOf(fetcher.fetch('http://nowhere.example/', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_blocked', details: { reason: 'no_public_address' } });
     expect(await failureOf(fetcher.fetch('http://images.example/unrouted', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_failed', details: { reason: 'connect' } });
   });
 
   it('treats an empty DNS answer as a resolution failure', async () => {
     const fetcher = new SafeRemoteFetcher({ timeoutMs: 1000, resolver: async () => [], connector: () => Promise.reject(new Error('unreachable')) });
-    expect(await failureOf(fetcher.fetch('http://empty.example/', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_failed', details: { reason: 'dns' } });
+    expect(await failureOf(fetcher.fetch('http://empty.example/', { maxBytes: 10 }))).toMatchObject({ code: 'remote_fetch_blocked', details: { reason: 'no_public_address' } });
   });
 
   it('tries the next approved address when one refuses', async () => {

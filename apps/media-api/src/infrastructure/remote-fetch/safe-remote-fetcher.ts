@@ -3,6 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { Logger } from '@nestjs/common';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { DomainError, isDomainError, RemoteFetcher, type RemoteResource } from '@jan/domain';
@@ -64,6 +65,7 @@ export class SafeRemoteFetcher extends RemoteFetcher {
   private readonly userAgent: string;
   private readonly resolver: Resolver;
   private readonly connector: Connector;
+  private readonly logger = new Logger('remote-fetch');
 
   constructor(private readonly options: SafeRemoteFetcherOptions) {
     super();
@@ -144,15 +146,25 @@ export class SafeRemoteFetcher extends RemoteFetcher {
     throw new DomainError('remote_fetch_failed', `could not connect to ${url.host}`, { reason: 'connect' }, { cause: lastError });
   }
 
-  /** Every address the host stands for must pass; one internal answer blocks the whole name. */
+  /**
+   * Every address the host stands for must pass; one internal answer blocks the whole name. A
+   * literal address is refused naming its range (the caller wrote it). A host name that does not
+   * resolve and one that resolves to a blocked range get the very same answer, or the refusals
+   * would map which internal names exist; the log keeps which it was.
+   */
   private async approvedAddresses(url: URL, signal: AbortSignal): Promise<{ address: string; family: 4 | 6 }[]> {
     const literal = ipLiteralOf(url.hostname);
     if (!literal && isLocalhostName(url.hostname)) throw blocked('host names this machine', { reason: 'address', range: 'loopback' });
-    const answers = literal ? [{ address: literal, family: isIP(literal) }] : await this.resolve(url.hostname, signal);
-    if (answers.length === 0) throw new DomainError('remote_fetch_failed', `could not resolve ${url.hostname}`, { reason: 'dns' });
+    if (literal) {
+      const verdict = this.policy.check(literal);
+      if (!verdict.allowed) throw blocked('address is not public', { reason: 'address', range: verdict.range });
+      return [{ address: verdict.address, family: verdict.family }];
+    }
+    const answers = await this.resolve(url.hostname, signal);
+    if (answers.length === 0) throw this.noPublicAddress(url.hostname, { reason: 'dns', answers: 0 });
     return answers.map(({ address }) => {
       const verdict = this.policy.check(address);
-      if (!verdict.allowed) throw blocked('address is not public', { reason: 'address', range: verdict.range });
+      if (!verdict.allowed) throw this.noPublicAddress(url.hostname, { reason: 'address', range: verdict.range });
       return { address: verdict.address, family: verdict.family };
     });
   }
@@ -165,8 +177,14 @@ export class SafeRemoteFetcher extends RemoteFetcher {
       return await Promise.race([this.resolver(hostname), aborted]);
     } catch (error) {
       if (signal.aborted) throw error;
-      throw new DomainError('remote_fetch_failed', `could not resolve ${hostname}`, { reason: 'dns' }, { cause: error });
+      throw this.noPublicAddress(hostname, { reason: 'dns', err: error });
     }
+  }
+
+  /** The one refusal for a name without a public address; the real reason goes to the log only. */
+  private noPublicAddress(hostname: string, why: Record<string, unknown>): DomainError {
+    this.logger.warn({ host: hostname, ...why }, 'remote fetch refused: the host has no public address');
+    return blocked(`${hostname} does not resolve to a public address`, { reason: 'no_public_address' });
   }
 }
 
@@ -267,7 +285,7 @@ function parseUrl(input: string, base?: URL): URL {
   } catch {
     throw base
       ? new DomainError('remote_fetch_failed', 'upstream redirected to an invalid URL', { reason: 'bad_redirect' })
-      : new DomainError('invalid_request', 'url is not a valid URL');
+      : new DomainError('invalid_remote_url', 'url is not a valid URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw blocked('only http and https URLs can be fetched', { reason: 'scheme' });
   if (url.username || url.password) throw blocked('URLs with credentials are not fetched', { reason: 'credentials' });

@@ -38,7 +38,11 @@ export class HealthController {
   // bundle that is a second copy of swagger and Nest, ~0.5 s of every start (docs/performance.md).
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOkResponse({ description: 'Every check answered', schema: readinessSchema(['ok']) })
-  @ApiServiceUnavailableResponse({ description: 'A check failed, or the process is shutting down', schema: readinessSchema(['error', 'shutting_down']) })
+  @ApiServiceUnavailableResponse({
+    description: 'A check failed, or the process is shutting down',
+    schema: readinessSchema(['error', 'shutting_down']),
+    headers: { 'Retry-After': { description: 'Seconds to wait before asking again (always 2; Kubernetes ignores it, other clients may not)', schema: { type: 'integer' } } },
+  })
   readyz() {
     if (this.draining.active) throw new ServiceUnavailableException({ status: 'shutting_down', info: {}, error: {}, details: {} });
     const checks = [() => this.probe('database', () => this.repository.ping()), () => this.probe('storage', () => this.storage.ping())];

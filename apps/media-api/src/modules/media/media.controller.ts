@@ -150,7 +150,7 @@ export class MediaController {
 
   private async remoteSource(dto: IngestMediaDto) {
     if (typeof dto.source.url !== 'string' || !dto.source.url) {
-      throw new DomainError('invalid_request', 'source.url is required for a remote_url source');
+      throw new DomainError('invalid_remote_url', 'source.url is required for a remote_url source');
     }
     const remote = await this.remoteFetcher.fetch(dto.source.url, { maxBytes: this.config.maxBytes });
     return { body: remote.body, declaredMimeType: remote.contentType ?? undefined };
