@@ -11,7 +11,7 @@ import { LocalDiskMediaStorage } from '@jan/storage-local';
 import { SharpImageInspector } from '../../src/infrastructure/images/sharp-image-inspector';
 import { TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
 import { pngImage, uniqueUser } from '../support/images';
-import { postgresDsn } from '../support/test-app';
+import { createScratchDatabase, postgresDsn } from '../support/test-app';
 
 const policy: MediaPolicy = { maxBytes: 1 << 20, retentionDays: 30, presignTtlSeconds: 600, inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } };
 const signingKeys = [{ id: 'k1', secret: 'fault-injection-secret-0123456789abcdef' }];
@@ -264,6 +264,35 @@ describe('ingest under faults (real adapters)', () => {
     } finally {
       releaseMarkReady();
       await doomed.close().catch(() => undefined);
+    }
+  });
+  it('an upload whose twin a lagging read replica still shows, but the owner deleted on the primary, is stored anew', async () => {
+    const storage = new LocalDiskMediaStorage({ root: join(dir, 'storage-replica-lag'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    // A database of its own plays a replica that has not yet seen the deletion.
+    const stale = await createScratchDatabase();
+    await (await openDatabase({ writeDsn: stale.dsn, dataDir: dir })).close();
+    const replicated = await openDatabase({ writeDsn: postgresDsn(), readDsn: stale.dsn, dataDir: dir });
+    try {
+      const repository = new TypeOrmMediaRepository(replicated.writer, replicated.reader);
+      const ingest = ingestWith(repository, storage);
+      const principal: Principal = { kind: 'user', subject: uniqueUser('faults') };
+      const png = await pngImage(8);
+      const first = await ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+      expect(first.deduped).toBe(false);
+      await new TypeOrmMediaRepository(replicated.reader).insert(first.media);
+      // The owner's DELETE, on the primary: claim, object, row.
+      expect(await repository.claimForDeletion(first.media.id, new Date())).not.toBeNull();
+      await storage.delete(first.media.storageKey);
+      expect(await repository.delete(first.media.id)).toBe(true);
+
+      const again = await ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+      expect(again.deduped).toBe(false);
+      expect(again.media.id).not.toBe(first.media.id);
+      expect(await repository.findById(again.media.id, { fresh: true })).toMatchObject({ status: 'ready' });
+      expect(await storage.head(again.media.storageKey)).not.toBeNull();
+    } finally {
+      await replicated.close();
+      await stale.drop();
     }
   });
 });
