@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FixedQuotaPolicy, INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
+import { DirectUpload, FixedQuotaPolicy, INGEST_DEADLINE_SECONDS, IngestMedia, ManageMedia, MediaAccess, PresignCache, SystemClock, uploadKeyFor, type MediaObject, type MediaPolicy, type Principal } from '@jan/domain';
 import { FixedClock, RecordingMediaEvents } from '@jan/domain/testing';
 import { newMediaId } from '@jan/mediaid';
 import { openDatabase, TypeOrmMediaRepository, type Database } from '@jan/persistence';
@@ -11,7 +11,7 @@ import { LocalDiskMediaStorage } from '@jan/storage-local';
 import { SharpImageInspector } from '../../src/infrastructure/images/sharp-image-inspector';
 import { TempFileUploadStaging } from '../../src/infrastructure/staging/temp-file-upload-staging';
 import { pngImage, uniqueUser } from '../support/images';
-import { postgresDsn } from '../support/test-app';
+import { createScratchDatabase, postgresDsn } from '../support/test-app';
 
 const policy: MediaPolicy = { maxBytes: 1 << 20, retentionDays: 30, presignTtlSeconds: 600, inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } };
 const signingKeys = [{ id: 'k1', secret: 'fault-injection-secret-0123456789abcdef' }];
@@ -213,5 +213,86 @@ describe('ingest under faults (real adapters)', () => {
       ingestWith(repository, storage, new FixedQuotaPolicy(limits)).execute({ principal, source: 'data_url', body: Readable.from([png]) }),
     ).rejects.toMatchObject({ code: 'quota_exceeded' });
     expect(await repository.usage(owner)).toEqual({ objects: 1, bytes: 0 });
+  });
+  it('a complete whose markReady fails after a concurrent complete of the same id adopted its object leaves that object to the ready row', async () => {
+    const storage = new LocalDiskMediaStorage({ root: join(dir, 'storage-complete-race'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    const repository = new TypeOrmMediaRepository(db.writer);
+    // Complete A runs on a database connection that dies (a real outage, as far as A can tell)
+    // when its markReady is sent, which waits until complete B has finished.
+    const doomed = await openDatabase({ writeDsn: postgresDsn(), dataDir: dir });
+    let reachedMarkReady!: () => void;
+    const inMarkReady = new Promise<void>((resolve) => (reachedMarkReady = resolve));
+    let releaseMarkReady!: () => void;
+    const markReadyMayFail = new Promise<void>((resolve) => (releaseMarkReady = resolve));
+    class DiesOnMarkReady extends TypeOrmMediaRepository {
+      override async markReady(...args: Parameters<TypeOrmMediaRepository['markReady']>) {
+        reachedMarkReady();
+        await markReadyMayFail;
+        await doomed.writer.destroy();
+        return super.markReady(...args);
+      }
+    }
+    const completeWith = (repo: TypeOrmMediaRepository) => {
+      const staging = new TempFileUploadStaging(join(dir, 'tmp'), { inMemoryMaxBytes: 0 });
+      const clock = new SystemClock();
+      const events = new RecordingMediaEvents();
+      return new DirectUpload(new MediaAccess(repo, events, clock), repo, storage, staging, new SharpImageInspector({ staging }), clock, events, { ...policy, uploadTtlSeconds: 600 });
+    };
+    const owner = uniqueUser('faults');
+    const principal: Principal = { kind: 'user', subject: owner };
+    const png = await pngImage(7);
+    try {
+      const { media } = await completeWith(repository).prepare({ principal, mimeType: 'image/png', bytes: png.length });
+      await storage.put(uploadKeyFor(media.storageKey), Readable.from([png]), { contentType: 'image/png', contentLength: png.length });
+
+      const a = completeWith(new DiesOnMarkReady(doomed.writer)).complete(principal, media.id);
+      void a.catch(() => undefined);
+      await inMarkReady;
+      // A wrote the object; B finds it at the key, holding the bytes B checked, and makes the row ready.
+      expect(await storage.head(media.storageKey)).not.toBeNull();
+      const b = await completeWith(repository).complete(principal, media.id);
+      expect(b).toMatchObject({ deduped: false, media: { id: media.id, status: 'ready' } });
+      releaseMarkReady();
+      await expect(a).rejects.toThrow('Driver not Connected');
+
+      // The ready row still has its object, with the bytes it was made ready with.
+      expect(await repository.findById(media.id, { fresh: true })).toMatchObject({ status: 'ready', sha256: createHash('sha256').update(png).digest('hex') });
+      const object = await storage.get(media.storageKey);
+      const chunks: Buffer[] = [];
+      for await (const chunk of object.body) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(png)).toBe(true);
+    } finally {
+      releaseMarkReady();
+      await doomed.close().catch(() => undefined);
+    }
+  });
+  it('an upload whose twin a lagging read replica still shows, but the owner deleted on the primary, is stored anew', async () => {
+    const storage = new LocalDiskMediaStorage({ root: join(dir, 'storage-replica-lag'), publicUrl: 'http://127.0.0.1:1', signingKeys });
+    // A database of its own plays a replica that has not yet seen the deletion.
+    const stale = await createScratchDatabase();
+    await (await openDatabase({ writeDsn: stale.dsn, dataDir: dir })).close();
+    const replicated = await openDatabase({ writeDsn: postgresDsn(), readDsn: stale.dsn, dataDir: dir });
+    try {
+      const repository = new TypeOrmMediaRepository(replicated.writer, replicated.reader);
+      const ingest = ingestWith(repository, storage);
+      const principal: Principal = { kind: 'user', subject: uniqueUser('faults') };
+      const png = await pngImage(8);
+      const first = await ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+      expect(first.deduped).toBe(false);
+      await new TypeOrmMediaRepository(replicated.reader).insert(first.media);
+      // The owner's DELETE, on the primary: claim, object, row.
+      expect(await repository.claimForDeletion(first.media.id, new Date())).not.toBeNull();
+      await storage.delete(first.media.storageKey);
+      expect(await repository.delete(first.media.id)).toBe(true);
+
+      const again = await ingest.execute({ principal, source: 'data_url', body: Readable.from([png]) });
+      expect(again.deduped).toBe(false);
+      expect(again.media.id).not.toBe(first.media.id);
+      expect(await repository.findById(again.media.id, { fresh: true })).toMatchObject({ status: 'ready' });
+      expect(await storage.head(again.media.storageKey)).not.toBeNull();
+    } finally {
+      await replicated.close();
+      await stale.drop();
+    }
   });
 });

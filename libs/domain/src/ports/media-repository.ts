@@ -26,7 +26,13 @@ export abstract class MediaRepository {
   /** All rows for these ids in a single query (resolve relies on this). */
   abstract findByIds(ids: readonly MediaId[]): Promise<MediaObject[]>;
 
-  /** The ready object of `ownerId` whose stored or original bytes hash to `sha256`. */
+  /**
+   * The ready object of `ownerId` whose stored or original bytes hash to `sha256`, as the primary
+   * has it at some instant during the call: a row found on a read replica is confirmed on the
+   * primary (still ready, not claimed for deletion), since the replica may not have seen its
+   * deletion yet. A dedupe answered with it therefore names an object that was live after the
+   * upload arrived.
+   */
   abstract findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null>;
 
   /**

@@ -244,8 +244,21 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return rows.map((row) => MediaObjectMapper.rowToDomain(row));
   }
 
-  findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null> {
-    return this.twin(this.reader, ownerId, sha256);
+  /**
+   * Asked of the replica, when there is one, since most uploads are new bytes and find nothing.
+   * A twin found there is confirmed on the primary before it is returned: the replica may lag
+   * behind a deletion (or a claim for one) that the primary has already committed, and a dedupe
+   * answered from it would name an id that no longer exists. The confirmation is the primary's
+   * row by id (shared with the other lookups by id of the same turn), taken only while it is still
+   * ready, unclaimed and the same owner's; otherwise the primary is asked for the twin (there may
+   * be another), and null means the bytes are stored anew.
+   */
+  async findReadyByOwnerAndSha256(ownerId: string, sha256: string): Promise<MediaObject | null> {
+    const found = await this.twin(this.reader, ownerId, sha256);
+    if (!found || !this.hasReplica) return found;
+    const [row] = await this.lookupsOn(this.writer).load([found.id]);
+    if (row && row.status === 'ready' && !row.claimed_at && row.created_by === ownerId) return MediaObjectMapper.rowToDomain(row);
+    return this.twin(this.writer, ownerId, sha256);
   }
 
   async insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { MediaObject } from '@jan/domain';
 import { pendingMedia, readyMedia } from '@jan/domain/testing';
 import { newMediaId } from '@jan/mediaid';
 import { Client } from 'pg';
@@ -1217,6 +1218,51 @@ describe('in a throwaway database', () => {
       expect(await repo.findReadyByOwnerAndSha256(owner, m.sha256)).toBeNull();
     } finally {
       await replicated.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+      await replicated.close();
+    }
+  });
+
+  it('confirms a twin found on a replica on the writer: one the writer deleted, or claimed for deletion, is no twin', async () => {
+    // The scratch database plays a replica that has not yet seen what the writer committed.
+    await (await openDatabase({ writeDsn: scratchDsn, dataDir: '/nonexistent-not-used', poolSize: 2 })).close();
+    const replicated = await openDatabase({ writeDsn: DSN, readDsn: scratchDsn, dataDir: '/nonexistent-not-used', poolSize: 2 });
+    const owner = `contract-${randomBytes(6).toString('hex')}`;
+    const replica = new TypeOrmMediaRepository(replicated.reader);
+    try {
+      const repo = new TypeOrmMediaRepository(replicated.writer, replicated.reader);
+      const now = new Date();
+      const ready = () => readyMedia(owner, { sha256: randomBytes(32).toString('hex'), createdAt: now, updatedAt: now, retentionUntil: new Date(now.getTime() + 86_400_000) });
+      // Rows both databases have (replicated), then changed on the writer only (lag).
+      const both = async (m: MediaObject) => {
+        expect((await repo.insert(m)).inserted).toBe(true);
+        expect((await replica.insert(m)).inserted).toBe(true);
+        return m;
+      };
+      const deleted = await both(ready());
+      const claimed = await both(ready());
+      const live = await both(ready());
+      expect(await repo.claimForDeletion(deleted.id, now)).not.toBeNull();
+      expect(await repo.delete(deleted.id)).toBe(true);
+      expect(await repo.claimForDeletion(claimed.id, now)).not.toBeNull();
+      // The writer moved the live row's retention on (a keep-alive the replica has not seen).
+      const keptAlive = await repo.keepAlive(live.id, new Date(now.getTime() + 2 * 86_400_000), now);
+
+      // The replica still answers the stale rows...
+      expect(await replica.findReadyByOwnerAndSha256(owner, deleted.sha256!)).toEqual(deleted);
+      expect(await replica.findReadyByOwnerAndSha256(owner, claimed.sha256!)).toEqual(claimed);
+      // ...the repository does not: a dedupe must never answer with an id that is gone or going.
+      expect(await repo.findReadyByOwnerAndSha256(owner, deleted.sha256!)).toBeNull();
+      expect(await repo.findReadyByOwnerAndSha256(owner, claimed.sha256!)).toBeNull();
+      // A live twin is answered as the writer has it.
+      expect(await repo.findReadyByOwnerAndSha256(owner, live.sha256!)).toEqual(keptAlive);
+
+      // The owner deleted the twin and uploaded the same bytes again: the writer's new row is the twin.
+      const again = { ...ready(), sha256: deleted.sha256 };
+      expect((await repo.insert(again)).inserted).toBe(true);
+      expect(await repo.findReadyByOwnerAndSha256(owner, deleted.sha256!)).toEqual(again);
+    } finally {
+      await replicated.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+      await replicated.reader.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
       await replicated.close();
     }
   });

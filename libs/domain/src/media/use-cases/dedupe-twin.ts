@@ -16,11 +16,10 @@ const KEEP_ALIVE_SLACK_MS = 3_600_000;
  * stores the bytes as a new object.
  *
  * A twin whose retention is already within the slack of a full period is returned as read,
- * without asking the writer: the sweep cannot take it for retention before then. Nothing else is
- * checked: `twin` may come from a replica that lags, and an owner's or operator's deletion may
- * have claimed or removed it on the primary, before or just after this returns; the upload is
- * then answered `deduped: true` with an id that is being (or was) deleted. Only an explicit
- * deletion racing an upload of the same bytes can do that, never retention.
+ * without writing: the sweep cannot take it for retention before then, and `twin` was live on
+ * the primary when it was read (`findReadyByOwnerAndSha256` confirms a replica's answer there;
+ * `markReady`'s twin is the primary's). An owner's or operator's deletion that claims it after
+ * that read deletes it as it would an object uploaded just before the deletion.
  */
 export async function keepTwinAlive(
   repository: MediaRepository,

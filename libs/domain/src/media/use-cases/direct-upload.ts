@@ -217,8 +217,6 @@ export class DirectUpload {
         sourcePath: stored.path ?? undefined,
         sourceBuffer: stored.buffer ?? undefined,
       };
-      // Whether the object at the key is one this complete wrote (then a failure below removes it).
-      let written = true;
       if (sourceKey === media.storageKey) {
         // A reservation from before upload keys: its upload sits at the object's key, and the
         // checked bytes replace whatever is there.
@@ -233,7 +231,6 @@ export class DirectUpload {
           if (!(error instanceof ObjectExistsError)) throw error;
           const settled = await this.afterLostWrite(media, stored.sha256, stored.bytes);
           if (settled) return settled;
-          written = false;
         }
       }
       let result: IngestResult | null = null;
@@ -256,11 +253,17 @@ export class DirectUpload {
         }
         if (!result) throw new Error(`marking ${media.id} ready kept meeting twins that were being deleted`);
       } catch (error) {
-        // No row became ready for the object written above (the id was deleted, or claimed for
-        // deletion, meanwhile; the quota refused it; the database failed): it goes, or nothing
-        // would ever remove it. A claimer may have removed the object before it was written.
-        // One written by another complete is that complete's to keep or remove.
-        if (written) await this.storage.delete(media.storageKey).catch(() => undefined);
+        // The object at the key goes only once the row can never become ready with it: the id
+        // was deleted, or claimed for deletion (whose deleter may have removed the object before
+        // this complete wrote it), meanwhile. Otherwise the row is still pending, or ready after
+        // all, and removing the object could take it from a ready row: another complete of the
+        // same id may have found it at the key and made the row ready with it, or this
+        // `markReady` may have committed with its answer lost. While the row names the object,
+        // something else settles it: `complete` discards the reservation (and the object, only
+        // while still pending) when the failure is the upload's fault (the quota refused it), and
+        // a retry after a failure of the database adopts the object it finds (`afterLostWrite`);
+        // the retention sweep removes both at the upload's deadline if nothing does.
+        if (isDomainError(error, 'media_not_found')) await this.storage.delete(media.storageKey).catch(() => undefined);
         throw error;
       }
       if (result.deduped) await this.discard(media);

@@ -538,13 +538,44 @@ describe('DirectUpload', () => {
     };
     expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('database_unavailable');
     t.repository.markReady = markReady;
-    // The object written before the failed update is removed; the upload stays for the retry.
-    expect(t.storage.objects.has(prepared.media.storageKey)).toBe(false);
+    // The object written before the failed update stays (the pending row names it, and another
+    // complete may have made the row ready with it meanwhile); so does the upload. The retry
+    // finds the object holding the bytes it checked and makes the row ready with it.
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('kept'));
     expect(t.storage.objects.has(uploadKey)).toBe(true);
 
     const done = await t.direct.complete(alice, prepared.media.id);
     expect(done.media.status).toBe('ready');
     expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('kept'));
+  });
+
+  it('keeps the object when markReady committed but its answer was lost, and the retry answers the ready row', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('answer lost'));
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async (...args) => {
+      await markReady(...args);
+      throw new DomainError('database_unavailable', 'the connection closed before the answer');
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('database_unavailable');
+    t.repository.markReady = markReady;
+    expect(t.repository.rows.get(prepared.media.id)?.status).toBe('ready');
+    expect(t.storage.objects.get(prepared.media.storageKey)?.data).toEqual(pngBytes('answer lost'));
+    expect((await t.direct.complete(alice, prepared.media.id)).media).toMatchObject({ id: prepared.media.id, status: 'ready' });
+  });
+
+  it('removes the object it wrote when the row was claimed for deletion before markReady', async () => {
+    const t = setup();
+    const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+    await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('claimed meanwhile'));
+    const markReady = t.repository.markReady.bind(t.repository);
+    t.repository.markReady = async (...args) => {
+      await t.repository.claimForDeletion(prepared.media.id, new Date());
+      return markReady(...args);
+    };
+    expect(await codeOf(t.direct.complete(alice, prepared.media.id))).toBe('media_not_found');
+    expect(t.storage.objects.has(prepared.media.storageKey)).toBe(false);
   });
 
   it('answers the rejection, not the failure of its cleanup, and leaves the closed row to the sweep', async () => {
