@@ -78,5 +78,3 @@ export function canRead(principal: Principal, media: Pick<MediaObject, 'ownerId'
   }
 }
 
-/** Changing an object (pin, delete, complete) follows the same rule as reading it. */
-export const canModify = canRead;
