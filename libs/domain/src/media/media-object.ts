@@ -66,6 +66,6 @@ export function isServable(media: MediaObject, now: Date): boolean {
 }
 
 /** Ready, unpinned and past `retentionUntil`: what the retention sweep deletes. */
-export function isPastRetention(media: MediaObject, now: Date): boolean {
+function isPastRetention(media: MediaObject, now: Date): boolean {
   return media.status === 'ready' && !media.pinned && media.retentionUntil !== null && media.retentionUntil <= now;
 }
