@@ -64,7 +64,7 @@ export interface AppDependencies {
   requestContext: RequestContextStore;
 }
 
-export const USER_AGENT = 'JanMediaAPI/0.1 (+https://jan.ai; image ingestion)';
+const USER_AGENT = 'JanMediaAPI/0.1 (+https://jan.ai; image ingestion)';
 
 function policyOf(config: MediaConfig): MediaPolicy {
   return {

@@ -45,7 +45,7 @@ const RAW_BODY_ROUTES = '/v1/uploads/';
  * characters, PEM's width, is 4 bytes as JSON escapes: 1/16 more; MIME's 76 is less) or have its
  * slashes escaped (`\/`, 1/64 more), which are still that image: allowed, plus the JSON around it.
  */
-export function jsonBodyLimit(maxBytes: number): number {
+function jsonBodyLimit(maxBytes: number): number {
   const base64 = Math.ceil(maxBytes / 3) * 4;
   return base64 + Math.ceil(base64 / 16) + 64 * 1024;
 }

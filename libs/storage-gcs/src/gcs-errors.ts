@@ -1,7 +1,7 @@
 import { DomainError, mediaNotFound } from '@jan/domain';
 
 /** GCS ApiError carries the HTTP status in `code`; transport errors carry a string code. */
-export function gcsStatus(error: unknown): number | undefined {
+function gcsStatus(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
@@ -11,7 +11,7 @@ export function gcsStatus(error: unknown): number | undefined {
  * ("The specified bucket does not exist."). A missing bucket is a misconfiguration, not a missing
  * object: readiness must fail and reads must not answer `media_not_found` for every id.
  */
-export function isGcsMissingBucket(error: unknown): boolean {
+function isGcsMissingBucket(error: unknown): boolean {
   const message = (error as { message?: unknown } | null)?.message;
   return gcsStatus(error) === 404 && typeof message === 'string' && /bucket does not exist/i.test(message);
 }

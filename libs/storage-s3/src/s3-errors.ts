@@ -9,7 +9,7 @@ interface AwsLikeError {
   $metadata?: { httpStatusCode?: number };
 }
 
-export function s3Status(error: unknown): number | undefined {
+function s3Status(error: unknown): number | undefined {
   return (error as AwsLikeError | null)?.$metadata?.httpStatusCode;
 }
 

@@ -15,7 +15,7 @@ export interface JwtSettings {
 }
 
 /** Asymmetric only: `none` and HMAC (which a public key could be abused to forge) never pass. */
-export const ALLOWED_ALGORITHMS = ['RS256', 'ES256'];
+const ALLOWED_ALGORITHMS = ['RS256', 'ES256'];
 
 /** Safe, stable reasons per jose error code; the client learns why, never key material. */
 const REASONS: Record<string, string> = {

@@ -45,7 +45,7 @@ function digest(value: string): Buffer {
 }
 
 /** The salt of {@link keyId}: fixed, so an id is the same on every replica and release. */
-export const KEY_ID_SALT = 'jan-media key id v1';
+const KEY_ID_SALT = 'jan-media key id v1';
 
 /**
  * The stable, public id of a shared key: `<prefix>-` and 12 hex characters (48 bits) of

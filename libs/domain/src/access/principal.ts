@@ -31,7 +31,7 @@ export const USER_ID_PATTERN = '^(?!service:|admin:)[\\x21-\\x7e]{1,200}$';
  * `service:service-key-…`, or a service naming it in `X-Jan-User-Id`, would otherwise act as that
  * owner and read its objects.
  */
-export const RESERVED_OWNER_PREFIXES = ['service:', 'admin:'] as const;
+const RESERVED_OWNER_PREFIXES = ['service:', 'admin:'] as const;
 
 export function isReservedOwner(value: string): boolean {
   return RESERVED_OWNER_PREFIXES.some((prefix) => value.startsWith(prefix));
@@ -78,5 +78,3 @@ export function canRead(principal: Principal, media: Pick<MediaObject, 'ownerId'
   }
 }
 
-/** Changing an object (pin, delete, complete) follows the same rule as reading it. */
-export const canModify = canRead;

@@ -3,7 +3,7 @@ import type { StagedUpload } from '../ports/upload-staging';
 import { DomainError } from './errors';
 
 /** A scanner's refusal. `reason` (a signature or rule name) is for the event log and audit trail only. */
-export class ContentRejectedError extends DomainError {
+class ContentRejectedError extends DomainError {
   constructor(readonly reason: string) {
     super('content_rejected', 'the upload was rejected by the content scanner');
   }

@@ -4,7 +4,8 @@ import { AllowedMimeType, extensionFor } from './media-types';
 export type StorageProvider = 'local' | 's3' | 'gcs';
 
 /**
- * `pending`: reserved for a direct upload, bytes not verified. `ready`: servable. A pending row
+ * `pending`: bytes not stored and verified yet (a direct upload's reservation, or an ingest's row,
+ * written before its bytes). `ready`: servable. A pending row
  * whose upload deadline has passed is closed: nothing can start completing it any more, and the
  * retention sweep deletes it with its bytes. Deletions claim a row by closing it first and
  * marking it claimed in the repository (see `MediaRepository.claimForDeletion`); a complete
@@ -22,7 +23,7 @@ export interface MediaObject {
   mimeType: AllowedMimeType;
   /** Size of the stored bytes (0 while pending and undeclared). */
   bytes: number;
-  /** SHA-256 (hex) of the stored bytes; null while pending. */
+  /** SHA-256 (hex) of the stored bytes; on a direct upload's reservation, the declared one or null. */
   sha256: string | null;
   /** SHA-256 of the bytes as received, when re-encoding changed them. */
   originalSha256: string | null;
@@ -31,9 +32,9 @@ export interface MediaObject {
   filename: string | null;
   createdAt: Date;
   updatedAt: Date;
-  /** When retention deletes the object; null while pinned. */
+  /** When retention deletes the object; null while pinned, with retention off, or until first made ready. */
   retentionUntil: Date | null;
-  /** Deadline of a pending direct upload. */
+  /** Deadline of a pending row (a direct upload's, or an ingest's); null once ready. */
   uploadExpiresAt: Date | null;
   /**
    * When the row was claimed for deletion (or its direct upload discarded): it is on its way out,
@@ -65,6 +66,6 @@ export function isServable(media: MediaObject, now: Date): boolean {
 }
 
 /** Ready, unpinned and past `retentionUntil`: what the retention sweep deletes. */
-export function isPastRetention(media: MediaObject, now: Date): boolean {
+function isPastRetention(media: MediaObject, now: Date): boolean {
   return media.status === 'ready' && !media.pinned && media.retentionUntil !== null && media.retentionUntil <= now;
 }

@@ -1,5 +1,5 @@
 /** The image types this service stores, with the extension used in storage keys. */
-export const ALLOWED_IMAGE_TYPES = {
+const ALLOWED_IMAGE_TYPES = {
   'image/jpeg': 'jpg',
   'image/png': 'png',
   'image/webp': 'webp',

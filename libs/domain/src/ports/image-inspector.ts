@@ -21,7 +21,9 @@ export interface InspectedImage {
 /**
  * Decides what an upload really is. Throws `unsupported_media_type` for anything outside the
  * allow-list, `corrupt_image` when it does not decode and `image_too_large` for decompression bombs.
+ * Only the bytes decide: it is never told the type the client declared (the use cases compare
+ * that with the sniffed type themselves).
  */
 export abstract class ImageInspector {
-  abstract inspect(upload: StagedUpload, declaredMimeType?: string): Promise<InspectedImage>;
+  abstract inspect(upload: StagedUpload): Promise<InspectedImage>;
 }

@@ -11,7 +11,7 @@ export interface OwnerUsage {
   bytes: number;
 }
 
-export const UNLIMITED: QuotaLimits = Object.freeze({ maxBytes: 0, maxObjects: 0 });
+const UNLIMITED: QuotaLimits = Object.freeze({ maxBytes: 0, maxObjects: 0 });
 
 /**
  * How much one owner may keep. The repository enforces the limits atomically when a row is

@@ -12,7 +12,8 @@ import { ManageMedia } from '../media/use-cases/manage-media';
 import { MediaAccess } from '../media/use-cases/media-access';
 import { OpenMedia } from '../media/use-cases/open-media';
 import { PresignMedia } from '../media/use-cases/presign-media';
-import { ResolveMedia } from '../media/use-cases/resolve-media';
+import { ResolveMedia, type ResolveOptions } from '../media/use-cases/resolve-media';
+import { readJsonText } from '../media/json-text';
 import { ContentScanner, NoContentScanner } from '../ports/content-scanner';
 import { FixedQuotaPolicy, type QuotaPolicy } from '../ports/quota-policy';
 import { FixedClock, InMemoryAuditTrail, InMemoryUploadStaging, MagicNumberImageInspector, RecordingMediaEvents } from './fakes';
@@ -51,7 +52,18 @@ export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; qu
   const admin = new AdminMedia(access, repository, manage, presign, audit, quota, clock, events, policy);
   const upload = (principal: Principal, data: Buffer, userId?: string) =>
     ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });
-  return { policy, quota, clock, repository, storage, staging, inspector, events, cache, audit, ingest, presign, resolve, open, manage, direct, admin, upload };
+  /** What `GET /v1/media/{id}` does: the access check, then the bytes. */
+  const read = async (principal: Principal, rawId: string) => {
+    const media = await open.readable(principal, rawId);
+    return { media, object: await open.stream(media) };
+  };
+  /** Resolves a parsed JSON value as the route resolves the request's bytes, and parses the answer back. */
+  const resolvePayload = async (principal: Principal, payload: unknown, resolveOptions: ResolveOptions = {}) => {
+    const text = readJsonText(new TextEncoder().encode(JSON.stringify(payload ?? null)));
+    const result = await resolve.resolveScan(principal, text.placeholders(), resolveOptions);
+    return { ...result, payload: JSON.parse(Buffer.concat(result.payload).toString('utf8')) as unknown };
+  };
+  return { policy, quota, clock, repository, storage, staging, inspector, events, cache, audit, ingest, presign, resolve, open, manage, direct, admin, upload, read, resolvePayload };
 }
 
 /** The stable code a promise rejects with; fails the test if it resolves or throws something else. */

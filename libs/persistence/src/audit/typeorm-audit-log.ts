@@ -21,8 +21,9 @@ export interface AuditRow {
 }
 
 /**
- * Appends to and reads `media_api.media_audit_events`. There is deliberately no update or
- * delete here; the table refuses updates too. Several fields come from the client (request id,
+ * Appends to and reads `media_api.media_audit_events`. There is deliberately no update (the table
+ * refuses updates too); the only delete is `prune`, of entries past the audit retention
+ * (`MEDIA_AUDIT_RETENTION_DAYS`, `AuditRetention`). Several fields come from the client (request id,
  * address), so values are cut to their column's width rather than failing the request they record.
  */
 export class TypeOrmAuditLog extends AuditTrail {

@@ -111,8 +111,7 @@ export class SharpImageInspector extends ImageInspector {
     this.slots = new Semaphore(options.maxConcurrent ?? 4);
   }
 
-  /** The declared type is deliberately unused: only the bytes decide (the use case logs mismatches). */
-  async inspect(upload: StagedUpload, _declaredMimeType?: string): Promise<InspectedImage> {
+  async inspect(upload: StagedUpload): Promise<InspectedImage> {
     return this.slots.run(() => this.inspectNow(upload));
   }
 

@@ -55,7 +55,7 @@ export class AddressPolicy {
 }
 
 /** The special-purpose range an address falls in, or null when it is public unicast. */
-export function blockedRange(address: Address): string | null {
+function blockedRange(address: Address): string | null {
   if (address.kind() === 'ipv4') {
     const range = (address as ipaddr.IPv4).range();
     return range === 'unicast' ? null : range;
@@ -73,7 +73,7 @@ export function blockedRange(address: Address): string | null {
 }
 
 /** The IPv4 address an IPv6 address delivers to, for the forms that translate rather than tunnel. */
-export function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | null {
+function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | null {
   const range = address.range();
   const parts = address.parts;
   if (range === 'ipv4Mapped' || range === 'rfc6145') return lastFour(parts);

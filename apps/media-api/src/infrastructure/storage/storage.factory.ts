@@ -8,7 +8,7 @@ import type { MediaConfig } from '../../config/media-config';
  * A key that never exists, probed by readiness: the serve role has no list permission (so no
  * bucket-level probe), and a missing key answering 403/404 proves the bucket is reachable.
  */
-const S3_PING_KEY = 'images/.readyz-probe';
+const PING_KEY = 'images/.readyz-probe';
 
 /**
  * The one place that picks the storage adapter, from validated configuration. Cloud SDKs are
@@ -40,7 +40,7 @@ export async function createMediaStorage(config: MediaConfig): Promise<MediaStor
         publicEndpoint: config.s3PublicEndpoint,
         maxUploadBytes: config.maxBytes,
         accessDeniedIsNotFound: true,
-        pingKey: S3_PING_KEY,
+        pingKey: PING_KEY,
       });
     }
     case 'gcs': {
@@ -53,7 +53,7 @@ export async function createMediaStorage(config: MediaConfig): Promise<MediaStor
         uploadSigner: keyFile(config.gcsUploadKeyFile),
         serveSigner: keyFile(config.gcsServeKeyFile),
         resumable: config.gcsResumable,
-        pingKey: S3_PING_KEY,
+        pingKey: PING_KEY,
       });
     }
   }

@@ -512,7 +512,7 @@ function ownerOrNothing(principal: Principal, userId: string | undefined): strin
  * The most a multipart body may hold: a file of MEDIA_MAX_BYTES, plus 64 KiB for the form around
  * it (part headers, boundaries, `user_id` and the few other fields busboy is allowed, 4 KiB each).
  */
-export function multipartBodyLimit(maxBytes: number): number {
+function multipartBodyLimit(maxBytes: number): number {
   return maxBytes + 64 * 1024;
 }
 

@@ -5,7 +5,8 @@ import type { AuditRetention, ManageMedia } from '@jan/domain';
 const MAX_FAILURES_LOGGED = 20;
 
 /**
- * Deletes expired objects (retention and abandoned direct uploads) on an interval, then audit
+ * Deletes expired objects (past retention, or pending past their deadline: abandoned direct
+ * uploads and ingests a crash cut short) on an interval, then audit
  * entries past their own retention. Every replica may run it: each row is claimed in the database
  * before its object goes (`ManageMedia.purgeExpired`), and a lost race only finds nothing to claim.
  */

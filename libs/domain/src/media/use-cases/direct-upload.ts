@@ -202,7 +202,7 @@ export class DirectUpload {
     let stored: StagedUpload | undefined;
     try {
       if (media.sha256 && staged.sha256 !== media.sha256) throw new DomainError('checksum_mismatch', 'uploaded bytes do not match the declared sha256');
-      const inspected = await this.inspector.inspect(staged, media.mimeType);
+      const inspected = await this.inspector.inspect(staged);
       stored = inspected.stored;
       if (inspected.facts.mimeType !== media.mimeType) {
         throw new DomainError('type_mismatch', `uploaded bytes are ${inspected.facts.mimeType}, reserved as ${media.mimeType}`);

@@ -93,7 +93,7 @@ export class IngestMedia {
       const known = await this.liveTwin(ownerId, staged.sha256);
       if (known) return this.accepted(command, known, true, staged.bytes);
 
-      const inspected = await this.inspector.inspect(staged, command.declaredMimeType);
+      const inspected = await this.inspector.inspect(staged);
       stored = inspected.stored;
       const sniffed = inspected.facts.mimeType;
       const declared = normalizeMimeType(command.declaredMimeType);

@@ -10,11 +10,6 @@ export class OpenMedia {
     private readonly storage: MediaStorage,
   ) {}
 
-  async open(principal: Principal, rawId: string, range?: ByteRange): Promise<{ media: MediaObject; object: StoredObjectStream }> {
-    const media = await this.access.readable(principal, rawId, 'read');
-    return { media, object: await this.storage.get(media.storageKey, range) };
-  }
-
   /** The object, when the principal may read it and it is ready. */
   async readable(principal: Principal, rawId: string): Promise<MediaObject> {
     return this.access.readable(principal, rawId, 'read');

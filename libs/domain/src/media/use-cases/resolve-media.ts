@@ -8,7 +8,6 @@ import { MediaStorage } from '../../ports/media-storage';
 import { DomainError, mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
-import { readJsonText } from '../json-text';
 import type { PlaceholderScan } from '../placeholders';
 import { PresignMedia } from './presign-media';
 
@@ -44,18 +43,6 @@ export class ResolveMedia {
     private readonly policy: Pick<MediaPolicy, 'inline'>,
     private readonly clock: Clock,
   ) {}
-
-  /**
-   * A parsed JSON value, for callers that hold one: serialized, resolved as JSON text, parsed back
-   * (the HTTP route never parses the payload; it calls `resolveScan` on the request's bytes).
-   */
-  async resolvePayload(principal: Principal, payload: unknown, options: ResolveOptions = {}) {
-    const text = readJsonText(new TextEncoder().encode(JSON.stringify(payload ?? null)));
-    const result = await this.resolveScan(principal, text.placeholders(), options);
-    const bytes = new Uint8Array(result.payload.reduce((n, part) => n + part.length, 0));
-    result.payload.reduce((at, part) => (bytes.set(part, at), at + part.length), 0);
-    return { ...result, payload: JSON.parse(new TextDecoder().decode(bytes)) as unknown };
-  }
 
   /**
    * The placeholders of a JSON text (`readJsonText(bytes).placeholders(span)`): one query for

@@ -65,7 +65,7 @@ describe('retention against a concurrent pin', () => {
     // complete); an admin still sees it lingering. The owner's DELETE tries the removal again
     // rather than answering 404, which a client retrying a failed DELETE would take for success.
     expect(await codeOf(t.manage.setPinned(alice, media.id, true))).toBe('media_not_found');
-    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.read(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.open.describe(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.direct.complete(alice, media.id))).toBe('media_not_found');
     await expect(t.manage.delete(alice, media.id)).rejects.toThrow('disk on fire');
@@ -135,7 +135,7 @@ describe('dedupe and retention', () => {
     t.clock.advance(2 * DAY);
     await t.manage.purgeExpired();
     expect(t.repository.rows.get(first.id)?.retentionUntil).toEqual(again.media.retentionUntil);
-    expect((await t.open.open(alice, first.id)).media.id).toBe(first.id);
+    expect((await t.read(alice, first.id)).media.id).toBe(first.id);
   });
 
   it('revives an object past retention that the sweep has not reached yet', async () => {
@@ -209,7 +209,7 @@ describe('dedupe and retention', () => {
     const t = createUseCaseTestbed();
     const { media } = await t.upload(alice, pngBytes('expired'));
     t.clock.advance(30 * DAY);
-    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.read(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.presign.presign(alice, media.id))).toBe('media_not_found');
     expect(await codeOf(t.resolve.resolveIds(alice, [media.id]))).toBe('media_not_found');
     expect((await t.resolve.resolveIds(alice, [media.id], { keepUnresolved: true })).unresolved).toEqual([media.id]);

@@ -160,7 +160,7 @@ describe('access', () => {
       [alice, newMediaId()],
       [alice, 'jan_nonexistent123'],
     ] as const) {
-      expect(await codeOf(t.open.open(principal, id))).toBe('media_not_found');
+      expect(await codeOf(t.read(principal, id))).toBe('media_not_found');
       expect(await codeOf(t.presign.presign(principal, id))).toBe('media_not_found');
     }
     expect(t.events.ofType('access.denied')).toHaveLength(4);
@@ -170,7 +170,7 @@ describe('access', () => {
     const t = setup();
     const { media } = await t.upload(alice, pngBytes('mine'));
     for (const principal of [alice, llmApiForAlice, admin]) {
-      const { object } = await t.open.open(principal, media.id.toUpperCase());
+      const { object } = await t.read(principal, media.id.toUpperCase());
       expect(object.bytes).toBe(media.bytes);
     }
   });
@@ -179,7 +179,7 @@ describe('access', () => {
     const t = setup();
     const { id } = pendingMedia('alice', t.clock.now());
     await t.repository.insert(pendingMedia('alice', t.clock.now(), 60_000, id));
-    expect(await codeOf(t.open.open(alice, id))).toBe('media_not_found');
+    expect(await codeOf(t.read(alice, id))).toBe('media_not_found');
     expect(await codeOf(t.resolve.resolveIds(alice, [id]))).toBe('media_not_found');
   });
 });
@@ -199,7 +199,7 @@ describe('ResolveMedia', () => {
       n: 1.5e300,
     };
     t.repository.queries = 0;
-    const { payload: out } = await t.resolve.resolvePayload(llmApiForAlice, payload);
+    const { payload: out } = await t.resolvePayload(llmApiForAlice, payload);
     expect(t.repository.queries).toBe(1);
     const resolved = out as typeof payload;
     const urlA = (resolved.messages[0].content as { image_url: { url: string } }[])[0].image_url.url;
@@ -214,7 +214,7 @@ describe('ResolveMedia', () => {
     const t = setup();
     const payload = { messages: [{ role: 'user', content: 'data:image/png;base64,iVBORw0KGgo=' }], list: [1, null, true, 'x'] };
     t.repository.queries = 0;
-    const { payload: out } = await t.resolve.resolvePayload(alice, payload);
+    const { payload: out } = await t.resolvePayload(alice, payload);
     expect(out).toEqual(payload);
     expect(t.repository.queries).toBe(0);
   });
@@ -224,8 +224,8 @@ describe('ResolveMedia', () => {
     const mine = (await t.upload(alice, pngBytes('mine'))).media;
     const theirs = (await t.upload(bob, pngBytes('theirs'))).media;
     const payload = { a: `data:image/png;${mine.id}`, b: `data:image/png;${theirs.id}` };
-    await expect(t.resolve.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [theirs.id] } });
-    const kept = await t.resolve.resolvePayload(alice, payload, { keepUnresolved: true });
+    await expect(t.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [theirs.id] } });
+    const kept = await t.resolvePayload(alice, payload, { keepUnresolved: true });
     expect(kept.payload).toMatchObject({ b: `data:image/png;${theirs.id}` });
     expect((kept.payload as { a: string }).a).toMatch(/^memory:/);
     expect(kept.unresolved).toEqual([theirs.id]);
@@ -247,7 +247,7 @@ describe('ResolveMedia', () => {
   it('inlines images as data URLs within the caps, and refuses beyond them', async () => {
     const t = setup();
     const { media } = await t.upload(alice, pngBytes('inline'));
-    const { payload } = await t.resolve.resolvePayload(alice, { url: `data:image/png;${media.id}` }, { mode: 'inline' });
+    const { payload } = await t.resolvePayload(alice, { url: `data:image/png;${media.id}` }, { mode: 'inline' });
     expect(payload).toEqual({ url: `data:image/png;base64,${pngBytes('inline').toString('base64')}` });
     const big = (await t.upload(alice, Buffer.concat([pngBytes('big'), Buffer.alloc(600)]))).media;
     expect(await codeOf(t.resolve.resolveIds(alice, [big.id], { mode: 'inline' }))).toBe('inline_too_large');
@@ -262,9 +262,9 @@ describe('ResolveMedia', () => {
     const t = setup({ inline: { enabled: true, maxImageBytes: 1 << 20, maxRequestBytes: 2 * inlined + 1 } });
     const { media } = await t.upload(alice, png);
     const placeholder = `data:image/png;${media.id}`;
-    const two = await t.resolve.resolvePayload(alice, [placeholder, { x: placeholder }], { mode: 'inline' });
+    const two = await t.resolvePayload(alice, [placeholder, { x: placeholder }], { mode: 'inline' });
     expect(JSON.stringify(two.payload).length).toBeGreaterThan(2 * inlined);
-    await expect(t.resolve.resolvePayload(alice, [placeholder, placeholder, `text ${placeholder} text`], { mode: 'inline' })).rejects.toMatchObject({
+    await expect(t.resolvePayload(alice, [placeholder, placeholder, `text ${placeholder} text`], { mode: 'inline' })).rejects.toMatchObject({
       code: 'inline_too_large',
       details: { ids: [], max_request_bytes: 2 * inlined + 1, request_bytes: 3 * inlined },
     });
@@ -272,9 +272,9 @@ describe('ResolveMedia', () => {
 
   it('refuses inline mode on a server without it, whether or not the payload holds a placeholder', async () => {
     const off = setup({ inline: { enabled: false, maxImageBytes: 1, maxRequestBytes: 1 } });
-    expect(await codeOf(off.resolve.resolvePayload(alice, { text: 'no image here' }, { mode: 'inline' }))).toBe('invalid_request');
+    expect(await codeOf(off.resolvePayload(alice, { text: 'no image here' }, { mode: 'inline' }))).toBe('invalid_request');
     expect(await codeOf(off.resolve.resolveIds(alice, ['garbage'], { mode: 'inline' }))).toBe('invalid_request');
-    expect((await off.resolve.resolvePayload(alice, { text: 'no image here' }, { mode: 'url' })).payload).toEqual({ text: 'no image here' });
+    expect((await off.resolvePayload(alice, { text: 'no image here' }, { mode: 'url' })).payload).toEqual({ text: 'no image here' });
   });
 
   it('counts a placeholder whose id is no media id as not found, or lists it under keepUnresolved', async () => {
@@ -283,8 +283,8 @@ describe('ResolveMedia', () => {
     const missing = 'jan_01m8frrvpctvjf8ncfkdc87000';
     const bad = 'jan_8zzzzzzzzzzzzzzzzzzzzzzzzz';
     const payload = { a: `data:image/png;${bad}`, b: `data:image/png;${missing}`, c: `data:image/png;${mine.id}`, d: `data:image/png;${bad}` };
-    await expect(t.resolve.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [bad, missing] } });
-    const kept = await t.resolve.resolvePayload(alice, payload, { keepUnresolved: true });
+    await expect(t.resolvePayload(alice, payload)).rejects.toMatchObject({ code: 'media_not_found', details: { ids: [bad, missing] } });
+    const kept = await t.resolvePayload(alice, payload, { keepUnresolved: true });
     expect(kept.unresolved).toEqual([bad, missing]);
     expect(kept.payload).toMatchObject({ a: payload.a, b: payload.b, d: payload.d });
     expect((kept.payload as { c: string }).c).not.toContain('data:');
@@ -352,7 +352,7 @@ describe('ManageMedia', () => {
     await t.manage.delete(alice, media.id);
     expect(t.cache.size).toBe(0);
     expect(t.storage.objects.size).toBe(0);
-    expect(await codeOf(t.open.open(alice, media.id))).toBe('media_not_found');
+    expect(await codeOf(t.read(alice, media.id))).toBe('media_not_found');
   });
 });
 

@@ -1,19 +1,15 @@
 import { RawJsonBody } from '../../../http/raw-json-body';
-import { parseResolveBody, readResolveBody } from './resolve-media.dto';
+import { parseResolveFields, readResolveBody } from './resolve-media.dto';
 
-describe('parseResolveBody', () => {
-  it('passes the payload through untouched (same reference, no copy)', () => {
-    const payload = { messages: [{ content: 'x' }] };
-    expect(parseResolveBody({ payload, mode: 'url' }).payload).toBe(payload);
+describe('parseResolveFields', () => {
+  it('reads the ids form and the options', () => {
+    expect(parseResolveFields({ ids: ['jan_x'], keep_unresolved: true })).toEqual({ ids: ['jan_x'], mode: undefined, keep_unresolved: true });
+    expect(parseResolveFields({ mode: 'inline' })).toEqual({ ids: undefined, mode: 'inline', keep_unresolved: undefined });
   });
-  it('keeps an explicit null payload and the ids form', () => {
-    expect(parseResolveBody({ payload: null })).toHaveProperty('payload', null);
-    expect(parseResolveBody({ ids: ['jan_x'], keep_unresolved: true })).toMatchObject({ ids: ['jan_x'], keep_unresolved: true });
-  });
-  it.each([[null], [[1]], ['x'], [{ ids: 'jan_x' }], [{ mode: 'data' }], [{ keep_unresolved: 'yes' }], [{ ids: Array(1001).fill('a') }], [{ ids: [], payload: {} }], [{ ids: ['jan_x'], payload: null }]])(
+  it.each([[{ ids: 'jan_x' }], [{ ids: [1] }], [{ mode: 'data' }], [{ keep_unresolved: 'yes' }], [{ ids: Array(1001).fill('a') }]])(
     'refuses %j with invalid_request',
-    (body) => {
-      expect(() => parseResolveBody(body)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
+    (fields) => {
+      expect(() => parseResolveFields(fields)).toThrow(expect.objectContaining({ code: 'invalid_request' }));
     },
   );
 });
@@ -38,6 +34,10 @@ describe('readResolveBody', () => {
   it('tells the ids form and a missing payload apart', () => {
     expect(readResolveBody(raw('{"ids":["jan_x"]}'))).toMatchObject({ dto: { ids: ['jan_x'] }, payload: null });
     expect(readResolveBody(raw('{"payload":null}')).payload?.ids).toEqual([]);
+  });
+
+  it('refuses both forms at once, whatever the payload', () => {
+    expect(() => readResolveBody(raw('{"ids":["jan_x"],"payload":null}'))).toThrow(expect.objectContaining({ code: 'invalid_request' }));
   });
 
   it.each([['not raw', { payload: {} }], ['array', raw('[]')], ['both ids and payload', raw('{"ids":[],"payload":{}}')], ['bad mode', raw('{"mode":"x","payload":1}')], ['bad JSON', raw('{"payload":}')]])(

@@ -59,19 +59,14 @@ export class ResolveIdsResponseDto {
 
 const BOTH_FORMS = 'send either `payload` or `ids`, not both';
 
-/** The same rules as the decorators above, without copying `payload`. */
-export function parseResolveBody(body: unknown): ResolveMediaDto {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new DomainError('invalid_request', 'body must be a JSON object');
-  const { payload, ids, mode, keep_unresolved } = body as Record<string, unknown>;
+/** The small fields (`ids`, `mode`, `keep_unresolved`) by the same rules as the decorators above. */
+export function parseResolveFields(fields: Record<string, unknown>): ResolveMediaDto {
+  const { ids, mode, keep_unresolved } = fields;
   if (ids !== undefined && (!Array.isArray(ids) || ids.length > 1000)) throw new DomainError('invalid_request', 'ids must be an array of at most 1000 ids');
   if (ids?.some((id) => typeof id !== 'string')) throw new DomainError('invalid_request', 'ids must be strings');
-  // One form or the other: answering the ids and dropping the payload would lose it silently.
-  if (ids !== undefined && 'payload' in body) throw new DomainError('invalid_request', BOTH_FORMS);
   if (mode !== undefined && mode !== 'url' && mode !== 'inline') throw new DomainError('invalid_request', 'mode must be url or inline');
   if (keep_unresolved !== undefined && typeof keep_unresolved !== 'boolean') throw new DomainError('invalid_request', 'keep_unresolved must be a boolean');
-  const dto: ResolveMediaDto = { ids: ids as unknown[] | undefined, mode, keep_unresolved };
-  if ('payload' in (body as object)) dto.payload = payload;
-  return dto;
+  return { ids: ids as unknown[] | undefined, mode, keep_unresolved };
 }
 
 /** A resolve request read from its JSON text: the small fields parsed, the payload only scanned. */
@@ -96,8 +91,9 @@ export function readResolveBody(body: unknown): ResolveRequest {
     const span = text.members.get(key);
     if (span) fields[key] = text.valueAt(span);
   }
-  const dto = parseResolveBody(fields);
+  const dto = parseResolveFields(fields);
   const payload = text.members.get('payload');
+  // One form or the other: answering the ids and dropping the payload would lose it silently.
   if (payload && text.members.has('ids')) throw new DomainError('invalid_request', BOTH_FORMS);
   return { dto, payload: payload ? text.placeholders(payload) : null };
 }
