@@ -235,13 +235,13 @@ export class LocalDiskMediaStorage extends MediaStorage {
 
   /** Checks a signed read URL's query for `key`. */
   verifyRead(key: string, query: SignedQuery): SignatureCheck {
-    if (!KEY_PATTERN.test(key)) return { ok: false, reason: 'invalid_signature' };
+    if (!KEY_PATTERN.test(key) || !singleValued(query)) return { ok: false, reason: 'invalid_signature' };
     return this.signer.verify(readFacts(key, query), query.kid, query.sig, Number(query.expires), this.now().getTime());
   }
 
   /** Checks a signed upload URL's query for `key`. */
   verifyUpload(key: string, query: SignedQuery): SignatureCheck {
-    if (!KEY_PATTERN.test(key)) return { ok: false, reason: 'invalid_signature' };
+    if (!KEY_PATTERN.test(key) || !singleValued(query)) return { ok: false, reason: 'invalid_signature' };
     return this.signer.verify(uploadFacts(key, query), query.kid, query.sig, Number(query.expires), this.now().getTime());
   }
 
@@ -321,6 +321,15 @@ export class LocalDiskMediaStorage extends MediaStorage {
     for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, value);
     return `${this.publicUrl}${path}${key}?${params.toString()}`;
   }
+}
+
+/**
+ * Every parameter given at most once. A repeated one arrives as an array, whose facts join back
+ * into the signed text when a signed value held a comma (a filename in `cd`), so the signature
+ * would pass while the reply carried each piece as its own header.
+ */
+function singleValued(query: SignedQuery): boolean {
+  return Object.values(query).every((value: unknown) => value === undefined || typeof value === 'string');
 }
 
 function readFacts(key: string, q: SignedQuery): string[] {

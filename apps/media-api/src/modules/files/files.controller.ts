@@ -1,9 +1,10 @@
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { Clock, DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/auth.guard';
+import { requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
 import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
 
 const MAX_CACHE_SECONDS = 300;
@@ -23,15 +24,23 @@ export class FilesController {
   ) {}
 
   @Get('images/:name')
-  async read(@Param('name') name: string, @Query() query: SignedQuery, @Res() reply: FastifyReply) {
+  async read(@Param('name') name: string, @Query() query: SignedQuery, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const storage = this.localStorage();
     const key = `images/${name}`;
     const check = storage.verifyRead(key, query);
     if (!check.ok) throw new DomainError(check.reason, check.reason === 'url_expired' ? 'signed URL has expired' : 'signed URL is invalid');
-    const object = await storage.get(key);
+    // Ranges as on S3's and GCS's signed URLs, so a client behaves the same on every backend.
+    const stored = await storage.head(key);
+    if (!stored) throw new DomainError('media_not_found', 'media not found');
+    const size = stored.bytes;
+    const range = requestedRange(request, size);
+    if (range === 'unsatisfiable') return sendRangeNotSatisfiable(request, reply, size);
+    const object = await storage.get(key, range ?? undefined);
+    if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
     return reply
       .header('content-type', query.ct ?? 'application/octet-stream')
       .header('content-length', String(object.bytes))
+      .header('accept-ranges', 'bytes')
       .header('content-disposition', query.cd ?? 'inline')
       .header('cache-control', `private, max-age=${this.cacheSeconds(query)}`)
       .header('x-content-type-options', 'nosniff')
