@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { close, constants as fsConstants, createReadStream, createWriteStream, fstat, fsync, open as openCallback, write } from 'node:fs';
+import { close, constants as fsConstants, type Stats, createReadStream, createWriteStream, fstat, fsync, open as openCallback, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -199,6 +199,16 @@ export class LocalDiskMediaStorage extends MediaStorage {
   async head(key: string) {
     const size = await sizeOf(this.pathOf(key));
     return size === null ? null : { bytes: size, contentType: null };
+  }
+
+  /**
+   * The size of a stored object and a strong ETag for it, or null when there is none. A key is
+   * written once (a new id for new bytes), so its size and modification time name its bytes, as
+   * nginx's ETags do.
+   */
+  async validator(key: string): Promise<{ bytes: number; etag: string } | null> {
+    const info = await statOf(this.pathOf(key));
+    return info && { bytes: info.size, etag: `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"` };
   }
 
   async delete(key: string): Promise<void> {
@@ -403,9 +413,14 @@ class DirectorySync {
 }
 
 async function sizeOf(path: string): Promise<number | null> {
+  return (await statOf(path))?.size ?? null;
+}
+
+/** The file's stat, or null when no file is there. */
+async function statOf(path: string): Promise<Stats | null> {
   try {
     const info = await stat(path);
-    return info.isFile() ? info.size : null;
+    return info.isFile() ? info : null;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw asStorageError(error);

@@ -42,14 +42,25 @@ export function parseRange(header: string | undefined, size: number): Required<B
 }
 
 /**
- * The range a request asks for, as `parseRange` reads it; null (the whole object) for any method
- * but GET: RFC 9110 §14.2 defines Range for GET only, so a HEAD answers with the headers of the
- * whole object, as a GET without Range would.
+ * The range a request asks for, as `parseRange` reads it, or null for the whole object: on any
+ * method but GET (RFC 9110 §14.2 defines Range for GET only, so a HEAD answers with the headers of
+ * the whole object), and when an If-Range does not name `etag` exactly (§13.1.5: a strong
+ * comparison, so a weak tag never matches, nor does a date: no Last-Modified is sent).
  */
-export function requestedRange(request: FastifyRequest, size: number): Required<ByteRange> | null | 'unsatisfiable' {
+export function requestedRange(request: FastifyRequest, size: number, etag: string): Required<ByteRange> | null | 'unsatisfiable' {
   if (request.method !== 'GET') return null;
-  const header = request.headers.range;
-  return parseRange(Array.isArray(header) ? undefined : header, size);
+  const ifRange = single(request.headers['if-range']);
+  if (ifRange !== undefined && ifRange.trim() !== etag) return null;
+  return parseRange(single(request.headers.range), size);
+}
+
+/** Whether the request's If-None-Match matches `etag` (see `noneMatch`). */
+export function notModified(request: FastifyRequest, etag: string): boolean {
+  return noneMatch(single(request.headers['if-none-match']), etag);
+}
+
+function single(header: string | string[] | undefined): string | undefined {
+  return Array.isArray(header) ? undefined : header;
 }
 
 /** 416, naming the object's size in Content-Range (RFC 9110 §15.5.17), with the usual error body. */

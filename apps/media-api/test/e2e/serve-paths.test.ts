@@ -98,4 +98,47 @@ describe('serve paths: proxy and signed local URLs', () => {
     expect(split.status).toBe(403);
     expect(JSON.parse(split.body.toString())).toMatchObject({ code: 'invalid_signature' });
   });
+
+  it('gives a signed local URL a strong ETag and answers If-None-Match with 304 (headers, no body)', async () => {
+    const whole = await raw(signedUrl, 'GET');
+    const etag = whole.headers['etag'] as string;
+    expect(etag).toMatch(/^"[^"]+"$/);
+    const again = await raw(signedUrl, 'GET');
+    expect(again.headers['etag']).toBe(etag);
+    for (const tag of [etag, `W/${etag}`, '*', `"other", ${etag}`]) {
+      const notModified = await raw(signedUrl, 'GET', { 'if-none-match': tag });
+      expect(notModified.status).toBe(304);
+      expect(notModified.headers['etag']).toBe(etag);
+      expect(notModified.headers['cache-control']).toMatch(/^private, max-age=\d+$/);
+      expect(notModified.body.length).toBe(0);
+    }
+    expect((await raw(signedUrl, 'GET', { 'if-none-match': '"other"' })).status).toBe(200);
+    const head = await raw(signedUrl, 'HEAD', { 'if-none-match': etag });
+    expect(head.status).toBe(304);
+  });
+
+  it('applies Range on a signed local URL only when If-Range names its current ETag, strongly', async () => {
+    const etag = (await raw(signedUrl, 'GET')).headers['etag'] as string;
+    expect((await raw(signedUrl, 'GET', { range: 'bytes=0-9', 'if-range': etag })).status).toBe(206);
+    for (const ifRange of [`W/${etag}`, '"other"', 'Sat, 28 Nov 2026 14:00:00 GMT']) {
+      const res = await raw(signedUrl, 'GET', { range: 'bytes=0-9', 'if-range': ifRange });
+      expect(res.status).toBe(200);
+      expect(res.body.equals(png)).toBe(true);
+    }
+  });
+
+  it('checks the signature before answering 304: a tampered URL gets 403 even with a matching If-None-Match', async () => {
+    const tampered = new URL(signedUrl);
+    tampered.searchParams.set('ct', 'text/html');
+    const res = await raw(tampered.toString(), 'GET', { 'if-none-match': '*' });
+    expect(res.status).toBe(403);
+  });
+
+  it('answers 404, never 304, to a user without access who sends If-None-Match on the proxy', async () => {
+    const etag = (await app.call(`/v1/media/${id}`, { user: owner })).headers.get('etag')!;
+    for (const tag of [etag, '*']) {
+      const res = await raw(`${app.baseUrl}/v1/media/${id}`, 'GET', { ...proxyHeaders(), 'x-jan-user-id': uniqueUser('stranger'), 'if-none-match': tag });
+      expect(res.status).toBe(404);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { Clock, DomainError, MediaStorage } from '@jan/domain';
 import { LocalDiskMediaStorage, type SignedQuery } from '@jan/storage-local';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/auth.guard';
-import { requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
+import { notModified, requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
 import { RateLimitByAddress } from '../../infrastructure/rate-limit/rate-limit.guard';
 
 const MAX_CACHE_SECONDS = 300;
@@ -29,20 +29,24 @@ export class FilesController {
     const key = `images/${name}`;
     const check = storage.verifyRead(key, query);
     if (!check.ok) throw new DomainError(check.reason, check.reason === 'url_expired' ? 'signed URL has expired' : 'signed URL is invalid');
-    // Ranges as on S3's and GCS's signed URLs, so a client behaves the same on every backend.
-    const stored = await storage.head(key);
+    // ETags, conditional requests and ranges as on S3's and GCS's signed URLs, so a client
+    // behaves the same on every backend. Only after the signature check: a 304 tells that the bytes exist.
+    const stored = await storage.validator(key);
     if (!stored) throw new DomainError('media_not_found', 'media not found');
-    const size = stored.bytes;
-    const range = requestedRange(request, size);
+    const { bytes: size, etag } = stored;
+    const cacheControl = `private, max-age=${this.cacheSeconds(query)}`;
+    if (notModified(request, etag)) return reply.status(304).header('etag', etag).header('cache-control', cacheControl).send();
+    const range = requestedRange(request, size, etag);
     if (range === 'unsatisfiable') return sendRangeNotSatisfiable(request, reply, size);
     const object = await storage.get(key, range ?? undefined);
     if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
     return reply
       .header('content-type', query.ct ?? 'application/octet-stream')
       .header('content-length', String(object.bytes))
+      .header('etag', etag)
       .header('accept-ranges', 'bytes')
       .header('content-disposition', query.cd ?? 'inline')
-      .header('cache-control', `private, max-age=${this.cacheSeconds(query)}`)
+      .header('cache-control', cacheControl)
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'")
       .send(object.body);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { Writes } from '../../http/in-flight-writes';
 import {
   ApiBody,
@@ -62,7 +62,7 @@ import { PrepareUploadDto, PrepareUploadResponseDto } from './dto/prepare-upload
 import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
-import { noneMatch, requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
+import { notModified, requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
 
 /** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.emptyBodyIsNone`). */
 const NO_BODY = { emptyBodyIsNone: true } satisfies RawJsonRouteConfig;
@@ -386,8 +386,6 @@ export class MediaController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Query('download') download: unknown,
-    @Headers('if-none-match') ifNoneMatch: string | undefined,
-    @Headers('if-range') ifRange: string | undefined,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
@@ -398,11 +396,10 @@ export class MediaController {
     }
     const media = await this.openMedia.readable(principal, id);
     const etag = `"${media.sha256}"`;
-    if (noneMatch(ifNoneMatch, etag)) {
+    if (notModified(request, etag)) {
       return reply.status(304).header('etag', etag).header('cache-control', 'private, max-age=3600').send();
     }
-    // A Range with an If-Range naming another version is ignored: the whole object is sent.
-    const range = ifRange === undefined || ifRange.trim() === etag ? requestedRange(request, media.bytes) : null;
+    const range = requestedRange(request, media.bytes, etag);
     if (range === 'unsatisfiable') return sendRangeNotSatisfiable(request, reply, media.bytes);
     const object = await this.openMedia.stream(media, range ?? undefined);
     reply
