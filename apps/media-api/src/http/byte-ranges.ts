@@ -54,6 +54,11 @@ export function requestedRange(request: FastifyRequest, size: number, etag: stri
   return parseRange(single(request.headers.range), size);
 }
 
+/** The bytes a response carries: the range's, or the whole object's. */
+export function servedLength(range: Required<ByteRange> | null, size: number): number {
+  return range ? range.end - range.start + 1 : size;
+}
+
 /** Whether the request's If-None-Match matches `etag` (see `noneMatch`). */
 export function notModified(request: FastifyRequest, etag: string): boolean {
   return noneMatch(single(request.headers['if-none-match']), etag);

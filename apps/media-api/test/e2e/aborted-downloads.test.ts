@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { startBuiltService, type BuiltService } from '../support/built-service';
 import { SERVICE_KEY } from '../support/test-app';
@@ -22,8 +22,13 @@ async function openDescriptors(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
 }
 
+/** Bytes the process has read through read(2) and friends so far (`rchar` of /proc/<pid>/io). */
+async function bytesRead(pid: number): Promise<number> {
+  return Number(/^rchar: (\d+)$/m.exec(await readFile(`/proc/${pid}/io`, 'utf8'))![1]);
+}
+
 /** Clients that hang up midway (a closed tab, a provider's fetcher timing out) on the built service. */
-describe('downloads cut short by the client', () => {
+describe('downloads cut short by the client, and HEAD', () => {
   let service: BuiltService;
   const logLines: string[] = [];
 
@@ -76,5 +81,27 @@ describe('downloads cut short by the client', () => {
     expect(logLines.filter((line) => /"level":(50|60)/.test(line)).slice(errorsBefore)).toEqual([]);
     // Still serving.
     expect((await fetch(url)).status).toBe(200);
+  });
+
+  it('answers HEAD on the proxy and on signed URLs without reading the object', async () => {
+    const user = uniqueUser('heads');
+    const auth = { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user };
+    const png = await noisyPng(1024);
+    const res = await fetch(`${service.baseUrl}/v1/media`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }),
+    });
+    const { id, url } = (await res.json()) as { id: string; url: string };
+    const pid = service.child.pid!;
+    const before = await bytesRead(pid);
+    for (let i = 0; i < 5; i++) {
+      for (const head of [await fetch(`${service.baseUrl}/v1/media/${id}`, { method: 'HEAD', headers: auth }), await fetch(url, { method: 'HEAD' })]) {
+        expect(head.status).toBe(200);
+        expect(head.headers.get('content-length')).toBe(String(png.length));
+      }
+    }
+    // Ten HEADs that streamed the object into the void would have read ten times its size.
+    expect((await bytesRead(pid)) - before).toBeLessThan(png.length);
   });
 });

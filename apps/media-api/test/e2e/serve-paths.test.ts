@@ -141,4 +141,14 @@ describe('serve paths: proxy and signed local URLs', () => {
       expect(res.status).toBe(404);
     }
   });
+
+  it('answers a conditional HEAD with 304 and no Content-Length: 0 (a cache would take it for the object\'s)', async () => {
+    const etag = (await raw(signedUrl, 'GET')).headers['etag'] as string;
+    const files = await raw(signedUrl, 'HEAD', { 'if-none-match': etag });
+    expect(files.status).toBe(304);
+    expect([undefined, String(png.length)]).toContain(files.headers['content-length']);
+    const proxy = await raw(`${app.baseUrl}/v1/media/${id}`, 'HEAD', { ...proxyHeaders(), 'if-none-match': '*' });
+    expect(proxy.status).toBe(304);
+    expect([undefined, String(png.length)]).toContain(proxy.headers['content-length']);
+  });
 });

@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { Writes } from '../../http/in-flight-writes';
 import {
   ApiBody,
   ApiConsumes,
+  ApiExcludeEndpoint,
   ApiExtraModels,
   ApiHeader,
   ApiNoContentResponse,
@@ -62,7 +63,7 @@ import { PrepareUploadDto, PrepareUploadResponseDto } from './dto/prepare-upload
 import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
-import { notModified, requestedRange, sendRangeNotSatisfiable } from '../../http/byte-ranges';
+import { notModified, requestedRange, sendRangeNotSatisfiable, servedLength } from '../../http/byte-ranges';
 
 /** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.emptyBodyIsNone`). */
 const NO_BODY = { emptyBodyIsNone: true } satisfies RawJsonRouteConfig;
@@ -361,6 +362,23 @@ export class MediaController {
     return Buffer.concat([PAYLOAD_OPEN, ...result.payload, Buffer.from(tail)]);
   }
 
+  /**
+   * HEAD answers as GET does, without opening the object. Declared before GET, so that Fastify
+   * does not add its own HEAD route, which streams the whole object (from the bucket too) only to
+   * throw it away, and sends `Content-Length: 0` with a 304.
+   */
+  @Head(':id')
+  @ApiExcludeEndpoint()
+  head(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query('download') download: unknown,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
+    return this.download(principal, id, download, request, reply);
+  }
+
   @Get(':id')
   @ApiOperation({ summary: 'Stream the bytes (proxy mode) or return {url, expires_at} when MEDIA_PROXY_DOWNLOAD=false' })
   @ApiQuery(DOWNLOAD_QUERY)
@@ -401,10 +419,10 @@ export class MediaController {
     }
     const range = requestedRange(request, media.bytes, etag);
     if (range === 'unsatisfiable') return sendRangeNotSatisfiable(request, reply, media.bytes);
-    const object = await this.openMedia.stream(media, range ?? undefined);
+    const object = request.method === 'HEAD' ? null : await this.openMedia.stream(media, range ?? undefined);
     reply
       .header('content-type', media.mimeType)
-      .header('content-length', String(object.bytes))
+      .header('content-length', String(object?.bytes ?? servedLength(range, media.bytes)))
       .header('etag', etag)
       .header('accept-ranges', 'bytes')
       .header('cache-control', 'private, max-age=3600')
@@ -412,7 +430,7 @@ export class MediaController {
       .header('content-security-policy', "default-src 'none'")
       .header('content-disposition', wantsAttachment ? attachment(media) : 'inline');
     if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${media.bytes}`);
-    return reply.send(object.body);
+    return object ? reply.send(object.body) : reply.send();
   }
 
   @Get(':id/presign')
