@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
 import { Writes } from '../../http/in-flight-writes';
 import {
   ApiBody,
   ApiConsumes,
+  ApiExcludeEndpoint,
   ApiExtraModels,
   ApiHeader,
   ApiNoContentResponse,
@@ -32,7 +33,6 @@ import {
   ResolveMedia,
   resolveOwner,
   USER_ID_PATTERN,
-  type ByteRange,
   type IngestResult,
   type IngestSource,
   type MediaObject,
@@ -63,7 +63,7 @@ import { PrepareUploadDto, PrepareUploadResponseDto } from './dto/prepare-upload
 import { ResolveIdsResponseDto, ResolveMediaDto, ResolvePayloadResponseDto, readResolveBody } from './dto/resolve-media.dto';
 import { parseSourceType } from './source-type';
 import { RateLimitOwnerInStream, RateLimits, bucketOf } from '../../infrastructure/rate-limit/rate-limit.guard';
-import type { ErrorBody } from '../../http/error-body';
+import { notModified, requestedRange, sendRangeNotSatisfiable, servedLength } from '../../http/byte-ranges';
 
 /** Routes that read no body: an empty JSON body is none (see `RawJsonRouteConfig.emptyBodyIsNone`). */
 const NO_BODY = { emptyBodyIsNone: true } satisfies RawJsonRouteConfig;
@@ -362,10 +362,27 @@ export class MediaController {
     return Buffer.concat([PAYLOAD_OPEN, ...result.payload, Buffer.from(tail)]);
   }
 
+  /**
+   * HEAD answers as GET does, without opening the object. Declared before GET, so that Fastify
+   * does not add its own HEAD route, which streams the whole object (from the bucket too) only to
+   * throw it away, and sends `Content-Length: 0` with a 304.
+   */
+  @Head(':id')
+  @ApiExcludeEndpoint()
+  head(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query('download') download: unknown,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
+    return this.download(principal, id, download, request, reply);
+  }
+
   @Get(':id')
   @ApiOperation({ summary: 'Stream the bytes (proxy mode) or return {url, expires_at} when MEDIA_PROXY_DOWNLOAD=false' })
   @ApiQuery(DOWNLOAD_QUERY)
-  @ApiHeader({ name: 'Range', required: false, description: 'One `bytes=` range (proxy mode); anything else, a reversed range included, is ignored and the whole object sent' })
+  @ApiHeader({ name: 'Range', required: false, description: 'One `bytes=` range (proxy mode); anything else, a reversed range included, is ignored and the whole object sent, as it is on HEAD (ranges are for GET)' })
   @ApiHeader({ name: 'If-None-Match', required: false, description: 'ETags; a match (weak tags and `*` too) answers 304' })
   @ApiHeader({ name: 'If-Range', required: false, description: 'The ETag: Range applies only when it matches, else the whole object is sent' })
   @ApiOkResponse({
@@ -387,9 +404,6 @@ export class MediaController {
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Query('download') download: unknown,
-    @Headers('range') rangeHeader: string | undefined,
-    @Headers('if-none-match') ifNoneMatch: string | undefined,
-    @Headers('if-range') ifRange: string | undefined,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
@@ -400,19 +414,15 @@ export class MediaController {
     }
     const media = await this.openMedia.readable(principal, id);
     const etag = `"${media.sha256}"`;
-    if (noneMatch(ifNoneMatch, etag)) {
+    if (notModified(request, etag)) {
       return reply.status(304).header('etag', etag).header('cache-control', 'private, max-age=3600').send();
     }
-    // A Range with an If-Range naming another version is ignored: the whole object is sent.
-    const range = ifRange === undefined || ifRange.trim() === etag ? parseRange(rangeHeader, media.bytes) : null;
-    if (range === 'unsatisfiable') {
-      const body: ErrorBody = { error: 'range not satisfiable', code: 'range_not_satisfiable', request_id: String(request.id) };
-      return reply.status(416).header('content-range', `bytes */${media.bytes}`).send(body);
-    }
-    const object = await this.openMedia.stream(media, range ?? undefined);
+    const range = requestedRange(request, media.bytes, etag);
+    if (range === 'unsatisfiable') return sendRangeNotSatisfiable(request, reply, media.bytes);
+    const object = request.method === 'HEAD' ? null : await this.openMedia.stream(media, range ?? undefined);
     reply
       .header('content-type', media.mimeType)
-      .header('content-length', String(object.bytes))
+      .header('content-length', String(object?.bytes ?? servedLength(range, media.bytes)))
       .header('etag', etag)
       .header('accept-ranges', 'bytes')
       .header('cache-control', 'private, max-age=3600')
@@ -420,7 +430,7 @@ export class MediaController {
       .header('content-security-policy', "default-src 'none'")
       .header('content-disposition', wantsAttachment ? attachment(media) : 'inline');
     if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${media.bytes}`);
-    return reply.send(object.body);
+    return object ? reply.send(object.body) : reply.send();
   }
 
   @Get(':id/presign')
@@ -561,43 +571,4 @@ const PAYLOAD_OPEN = Buffer.from('{"payload":');
 
 function setServerTiming(reply: FastifyReply, timings: { lookupMs: number; signMs: number }): void {
   void reply.header('server-timing', `lookup;dur=${timings.lookupMs.toFixed(2)}, sign;dur=${timings.signMs.toFixed(2)}`);
-}
-
-/**
- * `If-None-Match` against the object's strong ETag, compared weakly as RFC 9110 asks: `W/"x"`
- * matches `"x"`, and `*` matches any object that exists.
- */
-export function noneMatch(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((tag) => {
-    const trimmed = tag.trim();
-    return trimmed === '*' || trimmed.replace(/^W\//, '') === etag;
-  });
-}
-
-/**
- * One `bytes=a-b` range. Anything else serves the whole object: another unit, several ranges,
- * and an int-range RFC 9110 §14.1.1 calls invalid (last-pos below first-pos, `bytes=9-3`): only
- * a valid range gets a 206 (§14.2), and 416 is for valid ones the object cannot satisfy
- * (first-pos at or past its end, a zero suffix), which are 'unsatisfiable'.
- */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
-  if (!header) return null;
-  // Range units compare case-insensitively (RFC 9110 §14.1).
-  const match = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return null;
-  let start: number;
-  let end: number;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(match[1]);
-    if (match[2] !== '' && Number(match[2]) < start) return null;
-    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  }
-  if (start >= size) return 'unsatisfiable';
-  return { start, end } satisfies ByteRange;
 }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { noneMatch, parseRange } from './media.controller';
+import { noneMatch, parseRange } from './byte-ranges';
 
 describe('parseRange', () => {
   it.each([
