@@ -45,9 +45,9 @@ describe('downloads cut short by the client, and HEAD', () => {
     await service?.stop();
   });
 
-  it('leaves no file descriptor open and logs no error after 50 aborted downloads on the proxy and signed URLs', async () => {
-    const user = uniqueUser('aborts');
-    const auth = { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user };
+  /** A fresh user's image on the built service: its bytes, id, signed URL and the headers to act as that user. */
+  async function upload(name: string) {
+    const auth = { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': uniqueUser(name) };
     const png = await noisyPng(1024);
     const res = await fetch(`${service.baseUrl}/v1/media`, {
       method: 'POST',
@@ -56,6 +56,11 @@ describe('downloads cut short by the client, and HEAD', () => {
     });
     expect(res.status).toBe(200);
     const { id, url } = (await res.json()) as { id: string; url: string };
+    return { auth, png, id, url };
+  }
+
+  it('leaves no file descriptor open and logs no error after 50 aborted downloads on the proxy and signed URLs', async () => {
+    const { auth, id, url } = await upload('aborts');
     const pid = service.child.pid!;
     // One finished download of each kind first, so what the first requests set up once is counted in the baseline.
     await fetch(`${service.baseUrl}/v1/media/${id}`, { headers: auth }).then((r) => r.arrayBuffer());
@@ -84,15 +89,7 @@ describe('downloads cut short by the client, and HEAD', () => {
   });
 
   it('answers HEAD on the proxy and on signed URLs without reading the object', async () => {
-    const user = uniqueUser('heads');
-    const auth = { 'x-media-service-key': SERVICE_KEY, 'x-jan-user-id': user };
-    const png = await noisyPng(1024);
-    const res = await fetch(`${service.baseUrl}/v1/media`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }),
-    });
-    const { id, url } = (await res.json()) as { id: string; url: string };
+    const { auth, png, id, url } = await upload('heads');
     const pid = service.child.pid!;
     const before = await bytesRead(pid);
     for (let i = 0; i < 5; i++) {
