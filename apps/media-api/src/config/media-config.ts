@@ -42,7 +42,7 @@ export class MediaConfig {
   @IsInt() @Min(1) maxBytes!: number;
   @IsInt() @Min(1) maxPixels!: number;
   @IsIn(['off', 'strip', 'normalize']) reencode!: ReencodeMode;
-  /** Past about 2,700 years a retention date no longer fits in a JavaScript Date; 0 is "forever". */
+  /** At most 1,000,000 days (about 2,700 years, far inside the ~100,000,000 days a JavaScript Date holds), so a retention or audit cut-off date is always valid; 0 is "forever". */
   @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) retentionDays!: number;
   @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) auditRetentionDays!: number;
   @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;
