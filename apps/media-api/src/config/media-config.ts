@@ -17,17 +17,17 @@ export type ScannerKind = 'none' | 'clamd' | 'webhook';
 const MAX_RETENTION_DAYS = 1_000_000;
 
 /**
- * Every setting of the media API, validated at boot. Property → variable names are in
- * `VARIABLES`; docs/configuration.md lists them with their defaults.
- */
-/**
- * A connection string node-postgres reads as one: a `postgres://` or `postgresql://` URL, or a
+ * A connection string node-postgres reads as one: a `postgres://` or `postgresql://` URL (any case), or a
  * `socket:` URL / absolute path of a Unix socket directory. Anything else would be taken for a host
  * name and fail only at the first connection, as `ENOTFOUND`.
  */
-const POSTGRES_DSN = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/;
+const POSTGRES_DSN = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/i;
 const POSTGRES_DSN_RULE = 'must be a postgres:// (or postgresql://) URL, or a Unix socket path';
 
+/**
+ * Every setting of the media API, validated at boot. Property → variable names are in
+ * `VARIABLES`; docs/configuration.md lists them with their defaults.
+ */
 export class MediaConfig {
   @IsInt() @Min(0) @Max(65535) port!: number;
   @IsString() host!: string;
