@@ -77,7 +77,8 @@ describe('loadConfig', () => {
     expect(text).toContain('DB_POSTGRESQL_WRITE_DSN: must be a postgres:// (or postgresql://) URL, or a Unix socket path (got (hidden))');
     expect(text).toContain('DB_POSTGRESQL_READ1_DSN: must be a postgres://');
     expect(text).not.toContain('hunter2');
-    for (const dsn of ['postgres://jan@db/jan', 'postgresql://db:5432/jan?sslmode=require', 'socket:/var/run/postgresql?db=jan', '/var/run/postgresql jan']) {
+    for (const dsn of ['postgres://jan@db/jan', 'postgresql://db:5432/jan?sslmode=require', 'socket:/var/run/postgresql?db=jan', '/var/run/postgresql jan', 'POSTGRES://jan@db/jan', 'PostgreSQL://db/jan']) {
+      // A URL scheme is case-insensitive (RFC 3986 §3.1), and node-postgres reads these as URLs.
       expect(loadConfig({ DB_POSTGRESQL_WRITE_DSN: dsn, MEDIA_SERVICE_KEY: 'k'.repeat(32), MEDIA_SIGNING_KEYS: `k1:${'s'.repeat(32)}` }).writeDsn).toBe(dsn);
     }
   });

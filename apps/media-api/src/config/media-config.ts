@@ -17,17 +17,17 @@ export type ScannerKind = 'none' | 'clamd' | 'webhook';
 const MAX_RETENTION_DAYS = 1_000_000;
 
 /**
- * Every setting of the media API, validated at boot. Property → variable names are in
- * `VARIABLES`; docs/configuration.md lists them with their defaults.
- */
-/**
- * A connection string node-postgres reads as one: a `postgres://` or `postgresql://` URL, or a
+ * A connection string node-postgres reads as one: a `postgres://` or `postgresql://` URL (any case), or a
  * `socket:` URL / absolute path of a Unix socket directory. Anything else would be taken for a host
  * name and fail only at the first connection, as `ENOTFOUND`.
  */
-const POSTGRES_DSN = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/;
+const POSTGRES_DSN = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/i;
 const POSTGRES_DSN_RULE = 'must be a postgres:// (or postgresql://) URL, or a Unix socket path';
 
+/**
+ * Every setting of the media API, validated at boot. Property → variable names are in
+ * `VARIABLES`; docs/configuration.md lists them with their defaults.
+ */
 export class MediaConfig {
   @IsInt() @Min(0) @Max(65535) port!: number;
   @IsString() host!: string;
@@ -42,7 +42,7 @@ export class MediaConfig {
   @IsInt() @Min(1) maxBytes!: number;
   @IsInt() @Min(1) maxPixels!: number;
   @IsIn(['off', 'strip', 'normalize']) reencode!: ReencodeMode;
-  /** Past about 2,700 years a retention date no longer fits in a JavaScript Date; 0 is "forever". */
+  /** At most 1,000,000 days (about 2,700 years, far inside the ~100,000,000 days a JavaScript Date holds), so a retention or audit cut-off date is always valid; 0 is "forever". */
   @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) retentionDays!: number;
   @IsInt() @Min(0) @Max(MAX_RETENTION_DAYS) auditRetentionDays!: number;
   @IsInt() @Min(1) @Max(7 * 86_400) presignTtlSeconds!: number;

@@ -79,6 +79,21 @@ describe('cloneJSON', () => {
     expect(b).toEqual({ leaf: [PLACEHOLDER] });
     expect(b).not.toBe(a);
   });
+
+  it('copies class instances as plain objects, and shares what JSON writes through toJSON', () => {
+    class Part {
+      constructor(readonly url: string) {}
+    }
+    const when = new Date(0);
+    const value = { part: new Part(PLACEHOLDER), when, boxed: new String('x') };
+    const copy = cloneJSON(value);
+    expect(copy.part).not.toBe(value.part);
+    expect(Object.getPrototypeOf(copy.part)).toBe(Object.prototype);
+    expect(copy.part).toEqual({ url: PLACEHOLDER });
+    expect(copy.when).toBe(when);
+    expect(copy.boxed).toBe(value.boxed);
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(value));
+  });
 });
 
 describe('the payload walks at depth', () => {

@@ -87,11 +87,14 @@ export function stringifyWithoutRecursion(value: unknown): string | undefined {
 }
 
 /**
- * A deep copy of the arrays and plain objects in `value`, without recursion; any other value
- * (string, number, a `Date`…) is shared, not copied. A cycle is kept as a cycle.
+ * A deep copy of the arrays and objects in `value`, without recursion, each object copied as a
+ * plain one with its own enumerable fields (what JSON sends, and what `structuredClone` kept of a
+ * class instance): a path walked by `visitStrings` leads through copies only, so writing there
+ * never touches the caller's value. Primitives, and objects JSON writes as something else (a
+ * `toJSON` such as a `Date`'s, a boxed primitive), are shared. A cycle is kept as a cycle.
  */
 export function cloneJSON<T>(value: T): T {
-  if (!isContainer(value)) return value;
+  if (!isCopied(value)) return value;
   const copies = new Map<object, Container>();
   const copyOf = (node: Container): Container => {
     let copy = copies.get(node);
@@ -109,15 +112,15 @@ export function cloneJSON<T>(value: T): T {
     const copy = copies.get(node)! as Record<string, unknown>;
     for (const key of Object.keys(node)) {
       const child = (node as Record<string, unknown>)[key];
-      copy[key] = isPlainContainer(child) ? copyOf(child) : child;
+      copy[key] = isCopied(child) ? copyOf(child) : child;
     }
   }
   return root as T;
 }
 
-function isPlainContainer(value: unknown): value is Container {
+function isCopied(value: unknown): value is Container {
   if (!isContainer(value)) return false;
   if (Array.isArray(value)) return true;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  return !(value instanceof Number || value instanceof String || value instanceof Boolean);
 }

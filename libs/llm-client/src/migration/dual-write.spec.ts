@@ -103,6 +103,27 @@ describe('dualWriteIngest time budget', () => {
 });
 
 describe('dualWriteBody', () => {
+  it('leaves the original untouched when its parts are class instances, not plain objects', async () => {
+    // Built by a typed message builder: JSON sends their own fields, as it does a plain object's.
+    class ImageUrl {
+      constructor(readonly url: string) {}
+    }
+    class ImagePart {
+      readonly type = 'image_url';
+      constructor(readonly image_url: ImageUrl) {}
+    }
+    const part = new ImagePart(new ImageUrl(DATA_URL));
+    const body = { messages: [{ role: 'user', content: [part] }] };
+    const { client } = setup(() => json(200, MEDIA_OBJECT));
+    const result = await dualWriteBody(client, body);
+    expect(result.legacyBody).toBe(body);
+    // The legacy body is the fallback: it must still carry the image, not the placeholder.
+    expect(part.image_url.url).toBe(DATA_URL);
+    expect(JSON.parse(JSON.stringify(result.body))).toEqual({
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;${ID}` } }] }],
+    });
+  });
+
   it('replaces every ingested image, keeps failed ones, and leaves the original untouched', async () => {
     const body = {
       messages: [

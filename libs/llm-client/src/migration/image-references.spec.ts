@@ -18,6 +18,15 @@ describe('placeholders as the service reads them', () => {
     expect(placeholderIdsIn(`see data:image/png;jan_short and data:image/gif;base64,${ID}= here`)).toEqual(['jan_short', ID]);
   });
 
+  it('finds a placeholder with nothing after jan_, which the service reports as malformed (its placeholders spec)', () => {
+    // The service's grammar is `jan_[0-9a-z]*`: `data:image/x-icon;jan_` is a placeholder whose id `jan_`
+    // is malformed (404, or listed under keep_unresolved). The SDK must not send it on to a provider.
+    expect(containsPlaceholder({ url: 'data:image/x-icon;jan_' })).toBe(true);
+    expect(containsPlaceholder(['data:image/png;base64,JAN_=='])).toBe(true);
+    expect(parsePlaceholder('data:image/png;base64,jan_=')).toEqual({ mime: 'image/png', id: 'jan_' });
+    expect(placeholderIdsIn('a data:image/a;jan_ b')).toEqual(['jan_']);
+  });
+
   it('leaves ordinary text and real data URLs alone', () => {
     expect(containsPlaceholder({ text: 'data:image/png is a format; jan_ is a prefix', svg: 'data:image/svg+xml;charset=utf-8,<svg/>' })).toBe(false);
     expect(containsPlaceholder({ note: 'data:text/plain;jan_01hqr8v9k2x3f4g5h6j7k8m9n0' })).toBe(false);

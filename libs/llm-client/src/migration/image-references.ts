@@ -2,13 +2,13 @@ import type { PathSegment } from './json-path.ts';
 
 /**
  * A Media API placeholder: `data:image/<subtype>;jan_<id>` or `data:image/<subtype>;base64,jan_<id>`,
- * read as the service reads it: every letter and digit after `jan_` is the id (a malformed one
+ * read as the service reads it: every letter and digit after `jan_` is the id (none, or a malformed one,
  * included: the service answers it as not found rather than the SDK sending it on unresolved), and
  * one or two `=` of base64 padding after the id belong to the placeholder.
  */
-export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?(jan_[0-9a-z]+)/i;
+export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?(jan_[0-9a-z]*)/i;
 const EVERY_PLACEHOLDER = new RegExp(PLACEHOLDER_PATTERN.source, 'gi');
-const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]+)={0,2}\s*$/i;
+const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]*)={0,2}\s*$/i;
 /** An inline base64 image that is not a placeholder (base64 has no `_`, so `jan_` never starts real data). */
 export const RAW_BASE64_IMAGE = /data:image\/[a-z0-9.+-]+;base64,(?!jan_)/i;
 
