@@ -349,9 +349,10 @@ export async function resolveForProviderResult<T>(
     report(options.onLatency, performance.now() - started, { provider, mode, called: false, ok: false, error });
     throw error;
   }
-  // The call sees a copy without them; they are put back, unchanged, in the answer.
-  const sendable = replaceAtPaths(body, embedded.map((slot) => ({ path: slot.path, value: '' }))) as T;
-  if (!containsPlaceholder(sendable)) {
+  // The call sees a copy without them; they are put back, unchanged, in the answer. (With none,
+  // the body is sent as it is: no copy, and no second walk to find what the first one found.)
+  const sendable = embedded.length === 0 ? body : (replaceAtPaths(body, embedded.map((slot) => ({ path: slot.path, value: '' }))) as T);
+  if (embedded.length > 0 && !containsPlaceholder(sendable)) {
     report(options.onLatency, performance.now() - started, { provider, mode, called: false, ok: true });
     return finish({ payload: body, unresolved: kept }, options);
   }
