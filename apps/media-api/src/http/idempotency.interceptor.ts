@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { DomainError, actorOf, type Principal } from '@jan/domain';
 import type { FastifyRequest } from 'fastify';
 import { bodyDigestOf } from './raw-json-body';
+import { IdempotencyStore } from './idempotency-store';
 import { HttpError } from './status-table';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 
@@ -21,13 +22,6 @@ export const Idempotent = (options: IdempotentOptions = {}) => applyDecorators(S
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
-interface Entry {
-  expiresAt: number;
-  /** What the first request sent: a hash of its JSON body, or a multipart body's length. */
-  fingerprint: string;
-  result: Promise<unknown>;
-}
-
 /**
  * Replays the first successful answer for a repeated `Idempotency-Key` from the same caller on
  * the same path, so an SDK retry after a lost response never creates a second object or flips
@@ -35,14 +29,14 @@ interface Entry {
  * forgotten (a retry runs again). A key sent again with a different request is refused with
  * `422 idempotency_key_reused` rather than answered with the first request's result: for JSON the
  * body's bytes are compared (their SHA-256, taken by the body parser), for a multipart upload,
- * which is read only later, its length. The store is per replica and bounded; per-owner SHA-256
+ * which is read only later, its length. The store is per replica and bounded (10,000 entries and
+ * 32 Mi characters of answers, oldest first: `IdempotencyStore`); per-owner SHA-256
  * dedupe is what keeps ingest idempotent across replicas.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  private readonly entries = new Map<string, Entry>();
+  private readonly store = new IdempotencyStore();
   private readonly ttlMs = 60 * 60 * 1000;
-  private readonly maxEntries = 10_000;
 
   constructor(private readonly reflector: Reflector) {}
 
@@ -69,8 +63,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
     const now = Date.now();
     const fingerprint = fingerprintOf(request);
-    const found = this.entries.get(scope);
-    if (found && found.expiresAt > now) {
+    const found = this.store.find(scope, now);
+    if (found) {
       if (found.fingerprint !== fingerprint) {
         throw new HttpError('idempotency_key_reused', 'Idempotency-Key was already used for a different request');
       }
@@ -78,19 +72,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
 
     const result = lastValueFrom(next.handle());
-    this.remember(scope, { expiresAt: now + this.ttlMs, fingerprint, result });
-    result.catch(() => this.entries.delete(scope));
+    this.store.remember(scope, { expiresAt: now + this.ttlMs, fingerprint, result });
     return from(result);
-  }
-
-  private remember(scope: string, entry: Entry): void {
-    this.entries.set(scope, entry);
-    if (this.entries.size <= this.maxEntries) return;
-    const now = Date.now();
-    for (const [key, value] of this.entries) {
-      if (value.expiresAt <= now || this.entries.size > this.maxEntries) this.entries.delete(key);
-      if (this.entries.size <= this.maxEntries) break;
-    }
   }
 }
 

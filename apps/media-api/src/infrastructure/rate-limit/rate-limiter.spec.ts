@@ -21,6 +21,38 @@ describe('InMemoryRateLimiter', () => {
     expect(await limiter.hit('k', 3, 60_000)).toMatchObject({ allowed: true, remaining: 2, resetMs: 60_000 });
     await limiter.close();
   });
+  it('keeps at most maxKeys windows however many distinct keys arrive within one window', async () => {
+    let now = 1_000_000;
+    const limiter = new InMemoryRateLimiter(() => now, 1_000);
+    // 100k distinct users (a service naming made-up X-Jan-User-Id values) inside one window.
+    for (let i = 0; i < 100_000; i++) {
+      expect((await limiter.hit(`user:u${i}`, 5, 60_000)).allowed).toBe(true);
+      if (i % 10_000 === 0) now += 1;
+    }
+    expect(limiter.size).toBeLessThanOrEqual(1_000);
+    // The newest keys keep their windows: a key hit just now is still counted.
+    const latest = 'user:u99999';
+    for (let i = 0; i < 4; i++) await limiter.hit(latest, 5, 60_000);
+    expect((await limiter.hit(latest, 5, 60_000)).allowed).toBe(false);
+    await limiter.close();
+  });
+
+  it('evicts the window that ends first, and only when full', async () => {
+    let now = 0;
+    const limiter = new InMemoryRateLimiter(() => now, 2);
+    await limiter.hit('a', 1, 60_000);
+    now += 1_000;
+    await limiter.hit('b', 1, 60_000);
+    // 'a' renews after its window ended (b's is still open): a is now the newest window.
+    now = 60_500;
+    await limiter.hit('a', 1, 60_000);
+    await limiter.hit('c', 1, 60_000);
+    expect(limiter.size).toBe(2);
+    expect((await limiter.hit('a', 1, 60_000)).allowed).toBe(false);
+    expect((await limiter.hit('c', 1, 60_000)).allowed).toBe(false);
+    expect((await limiter.hit('b', 1, 60_000)).allowed).toBe(true);
+    await limiter.close();
+  });
 });
 
 describe('bucketOf', () => {

@@ -24,12 +24,27 @@ export abstract class RateLimiter {
   }
 }
 
-/** One process's windows. Expired ones are dropped as they are met and on a timer. */
+/** Windows the in-memory limiter keeps at most, by default. */
+export const MAX_IN_MEMORY_WINDOWS = 100_000;
+
+/**
+ * One process's windows. Expired ones are dropped as they are met and on a timer. At most
+ * `maxKeys` are kept: within one window, every distinct key (a made-up `X-Jan-User-Id` of a
+ * service, a client address) would otherwise add one until the window ends, and a window can last
+ * a day. When full, the window opened first goes (the one that ends first when every window is as
+ * long): its key starts a new one, so a flood of keys can cost the oldest keys some of their count,
+ * never the memory. The store keeps windows in the order they were opened.
+ */
 export class InMemoryRateLimiter extends RateLimiter {
+  private readonly logger = new Logger('rate-limit');
   private readonly windows = new Map<string, { count: number; endsAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
+  private lastWarning = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxKeys = MAX_IN_MEMORY_WINDOWS,
+  ) {
     super();
     this.sweeper = setInterval(() => this.sweep(), 60_000);
     this.sweeper.unref();
@@ -40,14 +55,31 @@ export class InMemoryRateLimiter extends RateLimiter {
     let window = this.windows.get(key);
     if (!window || window.endsAt <= now) {
       window = { count: 0, endsAt: now + windowMs };
+      // Deleted first, so a renewed window moves to the end: the first one is the oldest.
+      this.windows.delete(key);
       this.windows.set(key, window);
+      if (this.windows.size > this.maxKeys) this.evictOldest(now);
     }
     window.count++;
     return decision(window.count, limit, window.endsAt - now);
   }
 
+  /** Windows held now. */
+  get size(): number {
+    return this.windows.size;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+  }
+
+  private evictOldest(now: number): void {
+    const [oldest, window] = this.windows.entries().next().value!;
+    this.windows.delete(oldest);
+    if (window.endsAt > now && now - this.lastWarning >= 60_000) {
+      this.lastWarning = now;
+      this.logger.warn({ event: 'rate_limit.memory_full', max_keys: this.maxKeys }, 'rate-limit store full: open windows are dropped, oldest first');
+    }
   }
 
   private sweep(): void {
