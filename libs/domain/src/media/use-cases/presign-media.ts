@@ -44,10 +44,10 @@ export class PresignMedia {
     const disposition = options.download ? attachment(media) : 'inline';
     const ttl = options.ttlSeconds ?? this.policy.presignTtlSeconds;
     const cacheable = options.ttlSeconds === undefined;
-    const key = `${media.storageKey}|url|${disposition}`;
+    const variant = `url|${disposition}`;
     const now = this.clock.now();
     if (cacheable) {
-      const hit = this.cache.get(key, now);
+      const hit = this.cache.get(media.storageKey, variant, now);
       if (hit) return { ...hit, expiresInSeconds: Math.max(0, Math.ceil((hit.expiresAt.getTime() - now.getTime()) / 1000)) };
     }
     const signed = await this.storage.signedReadUrl(media.storageKey, {
@@ -55,7 +55,7 @@ export class PresignMedia {
       contentType: media.mimeType,
       contentDisposition: disposition,
     });
-    if (cacheable) this.cache.set(key, signed, now);
+    if (cacheable) this.cache.set(media.storageKey, variant, signed, now);
     return { ...signed, expiresInSeconds: ttl };
   }
 }
