@@ -6,6 +6,7 @@ import {
   DEFAULT_RETRY_POLICY,
   isRetryableStatus,
   parseRetryAfter,
+  retryAfterDelay,
   type RetryPolicy,
 } from './core/retry.ts';
 import { openTelemetryPropagator, type TracePropagator } from './core/tracing.ts';
@@ -293,7 +294,7 @@ export class MediaClient {
         if (retriesLeft <= 0) throw failure;
         lastFailure = failure;
       }
-      const delay = retryAfterMs ?? backoffDelay(attempt, this.retryPolicy);
+      const delay = retryAfterMs !== undefined ? retryAfterDelay(retryAfterMs) : backoffDelay(attempt, this.retryPolicy);
       // A retry that could not even start before the deadline would only hold the caller longer.
       if (lastFailure && !deadline.allows(delay)) throw lastFailure;
       try {

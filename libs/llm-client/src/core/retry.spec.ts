@@ -1,4 +1,4 @@
-import { abortableSleep, backoffDelay, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter } from './retry';
+import { abortableSleep, backoffDelay, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter, retryAfterDelay } from './retry';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
@@ -16,6 +16,15 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(new Headers({ 'retry-after': '-1' }), now)).toBeUndefined();
     expect(parseRetryAfter(new Headers(), now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('retryAfterDelay', () => {
+  it('waits at least what the server asked, and spreads clients over a quarter more', () => {
+    expect(retryAfterDelay(2000, () => 0)).toBe(2000);
+    expect(retryAfterDelay(2000, () => 0.5)).toBe(2250);
+    expect(retryAfterDelay(2000, () => 0.999)).toBe(2500);
+    expect(retryAfterDelay(0, () => 0.7)).toBe(0);
   });
 });
 

@@ -51,6 +51,15 @@ export function backoffDelay(retry: number, policy: RetryPolicy, random: () => n
   return Math.round(base * (1 - 0.25 * random()));
 }
 
+/**
+ * The wait for a server's `Retry-After`: never less than it asked, plus up to 25% at random, so
+ * that the clients an outage failed together (the service sends one `Retry-After` to all of
+ * them) do not all come back in the same instant.
+ */
+export function retryAfterDelay(retryAfterMs: number, random: () => number = Math.random): number {
+  return Math.round(retryAfterMs * (1 + 0.25 * random()));
+}
+
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
