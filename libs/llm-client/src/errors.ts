@@ -4,8 +4,10 @@
  * MediaClientError
  * ├── APIError (the service answered with a non-2xx status)
  * │   ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
- * │   ├── NotFoundError 404, ConflictError 409, PayloadTooLargeError 413,
- * │   ├── UnsupportedMediaTypeError 415, UnprocessableEntityError 422,
+ * │   ├── NotFoundError 404, MethodNotAllowedError 405, RequestTimeoutError 408,
+ * │   ├── ConflictError 409, GoneError 410, PayloadTooLargeError 413,
+ * │   ├── UnsupportedMediaTypeError 415, RangeNotSatisfiableError 416,
+ * │   ├── UnprocessableEntityError 422, RequestHeaderFieldsTooLargeError 431,
  * │   └── RateLimitError 429, InternalServerError 5xx
  * ├── APIConnectionError (no HTTP answer at all)
  * │   └── APIConnectionTimeoutError
@@ -71,10 +73,17 @@ export class BadRequestError extends APIError {}
 export class AuthenticationError extends APIError {}
 export class PermissionDeniedError extends APIError {}
 export class NotFoundError extends APIError {}
+export class MethodNotAllowedError extends APIError {}
+/** The request did not arrive whole in time (`request_timeout`); retried like a 429 or 5xx. */
+export class RequestTimeoutError extends APIError {}
 export class ConflictError extends APIError {}
+/** A direct upload's reservation expired before `complete` (`upload_expired`): prepare again. */
+export class GoneError extends APIError {}
 export class PayloadTooLargeError extends APIError {}
 export class UnsupportedMediaTypeError extends APIError {}
+export class RangeNotSatisfiableError extends APIError {}
 export class UnprocessableEntityError extends APIError {}
+export class RequestHeaderFieldsTooLargeError extends APIError {}
 export class RateLimitError extends APIError {}
 export class InternalServerError extends APIError {}
 
@@ -85,11 +94,16 @@ const BY_STATUS: Record<number, APIErrorClass> = {
   401: AuthenticationError,
   403: PermissionDeniedError,
   404: NotFoundError,
+  405: MethodNotAllowedError,
+  408: RequestTimeoutError,
   409: ConflictError,
+  410: GoneError,
   413: PayloadTooLargeError,
   415: UnsupportedMediaTypeError,
+  416: RangeNotSatisfiableError,
   422: UnprocessableEntityError,
   429: RateLimitError,
+  431: RequestHeaderFieldsTooLargeError,
 };
 
 function statusClass(status: number): APIErrorClass {

@@ -1,6 +1,7 @@
 import type { ByteRange } from '@jan/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorBody } from './error-body';
+import { statusOf } from './status-table';
 
 /**
  * `If-None-Match` against the object's strong ETag, compared weakly as RFC 9110 asks: `W/"x"`
@@ -71,5 +72,5 @@ function single(header: string | string[] | undefined): string | undefined {
 /** 416, naming the object's size in Content-Range (RFC 9110 §15.5.17), with the usual error body. */
 export function sendRangeNotSatisfiable(request: FastifyRequest, reply: FastifyReply, size: number): FastifyReply {
   const body: ErrorBody = { error: 'range not satisfiable', code: 'range_not_satisfiable', request_id: String(request.id) };
-  return reply.status(416).header('content-range', `bytes */${size}`).send(body);
+  return reply.status(statusOf(body.code)).header('content-range', `bytes */${size}`).send(body);
 }

@@ -18,7 +18,7 @@ export function frameworkErrors(error: { code?: string }, request: FastifyReques
     ? { error: refusal, code: 'invalid_request', request_id: String(request.id) }
     : { error: 'internal error', code: 'internal_error', request_id: String(request.id) };
   void reply
-    .status(refusal ? 400 : 500)
+    .status(statusOf(body.code))
     .header('x-request-id', request.id)
     .header('content-type', 'application/json; charset=utf-8')
     .send(body);

@@ -12,7 +12,9 @@ const DESCRIPTIONS: Record<number, string> = {
   413: 'Over the size limit (`payload_too_large`, `inline_too_large`)',
   415: 'Not an allowed image type, or a request body of another type than the route reads (`unsupported_media_type`)',
   416: 'Range outside the object (`range_not_satisfiable`)',
-  422: 'Bytes refused after reading them (`corrupt_image`, `image_too_large`, `content_rejected`, …), or an `Idempotency-Key` reused for another request',
+  422:
+    'Bytes refused after reading them (`corrupt_image`, `image_too_large`, `content_rejected`; a direct upload\'s `size_mismatch`, `checksum_mismatch`, `type_mismatch`), ' +
+    'or an `Idempotency-Key` reused for another request (`idempotency_key_reused`)',
   429: 'Rate limit or quota (`rate_limited` with `Retry-After`, `quota_exceeded`)',
   502: 'The remote URL could not be fetched (`remote_fetch_failed`)',
   503: 'A dependency is down (`database_unavailable`, `storage_unavailable`, `scanner_unavailable`, `auth_unavailable`); retry',
@@ -34,7 +36,8 @@ const BY_ROUTE: Record<string, number[]> = {
   'PUT /v1/media/{id}/pin': [404, 409, 415],
   'DELETE /v1/media/{id}/pin': [404, 409, 415],
   'DELETE /v1/media/{id}': [404, 415],
-  'POST /v1/admin/media/purge': [415],
+  // An Idempotency-Key reused for another body: 422 idempotency_key_reused.
+  'POST /v1/admin/media/purge': [415, 422],
   'POST /v1/admin/media/{id}/reissue': [404, 415],
 };
 

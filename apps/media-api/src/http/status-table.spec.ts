@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError, ERROR_CODES } from '@jan/domain';
+import { APIError } from '@jan/media-client';
 import { mapError, sendsDetails } from './domain-exception.filter';
 import { STATUS_BY_CODE } from './status-table';
 
@@ -17,6 +18,13 @@ describe('status table', () => {
     for (const [code, status] of Object.entries(STATUS_BY_CODE)) {
       expect(doc).toMatch(new RegExp(`\\| \`${code}\` \\| ${status} \\|`));
     }
+  });
+
+  it('has an SDK error class for every status it answers, so no code reaches a client as a bare APIError', () => {
+    const bare = Object.entries(STATUS_BY_CODE)
+      .filter(([code, status]) => APIError.generate(status, { code }, new Headers()).constructor === APIError)
+      .map(([code, status]) => `${status} ${code}`);
+    expect(bare).toEqual([]);
   });
 
   it('maps domain errors, framework errors and unknown errors', () => {

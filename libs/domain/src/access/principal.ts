@@ -39,6 +39,18 @@ export function isReservedOwner(value: string): boolean {
 
 const USER_ID = /^[\x21-\x7e]{1,200}$/;
 
+/**
+ * Whether `value` can name an owner at all (a user id, `service:<name>`, `admin:<name>`): an
+ * operator's owner filter that cannot is refused rather than sent to the database, which refuses
+ * a NUL byte outright. No owner holds a control character, whatever its kind.
+ */
+export function isOwnerName(value: string): boolean {
+  return value.length > 0 && !CONTROL_CHARACTER.test(value);
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\x00-\x1f\x7f]/;
+
 /** The owner new uploads belong to, or null when the caller names nobody. */
 export function ownerFor(principal: Principal): string | null {
   switch (principal.kind) {

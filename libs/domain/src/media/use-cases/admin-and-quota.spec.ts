@@ -106,6 +106,18 @@ describe('AdminMedia', () => {
     expect(PURGE_MAX_PER_CALL).toBeGreaterThan(1000);
   });
 
+  it('reads null purge filters as absent ones, and refuses an owner filter no owner can match before any query', async () => {
+    const t = setup();
+    const a1 = (await t.upload(alice, pngBytes('a1'))).media;
+    const asSent = (filters: Record<string, unknown>) => filters as { ids?: string[]; owner?: string; expired?: boolean };
+    expect((await t.admin.purge(ops, asSent({ ids: null, expired: null, owner: 'alice', dryRun: true }))).purged).toEqual([a1.id]);
+    expect(await codeOf(t.admin.purge(ops, asSent({ ids: null, owner: null, expired: null })))).toBe('invalid_request');
+    expect(await codeOf(t.admin.purge(ops, { owner: 'alice\u0000', dryRun: true }))).toBe('invalid_request');
+    expect(await codeOf(t.admin.list(ops, { owner: 'a\u0001b' }))).toBe('invalid_request');
+    expect(await codeOf(t.admin.usage(ops, 'alice\u0000'))).toBe('invalid_request');
+    expect((await t.admin.usage(ops, 'ü🎉')).usage).toBeDefined();
+  });
+
   it('reissues a fresh URL outside the cache, within the allowed lifetime', async () => {
     const t = setup();
     const { media } = await t.upload(alice, pngBytes('x'));

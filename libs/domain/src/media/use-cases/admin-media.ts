@@ -1,5 +1,5 @@
 import { parseMediaId, type MediaId } from '@jan/mediaid';
-import type { Principal } from '../../access/principal';
+import { isOwnerName, type Principal } from '../../access/principal';
 import { AuditTrail, type AuditEntry } from '../../ports/audit-trail';
 import { Clock } from '../../ports/clock';
 import { MediaEvents } from '../../ports/media-events';
@@ -78,7 +78,7 @@ export class AdminMedia {
       afterId = parsed;
     }
     // One row more than asked tells whether another page exists without a count query.
-    const rows = await this.repository.list({ ownerId: query.owner || undefined, afterId, limit: limit + 1 });
+    const rows = await this.repository.list({ ownerId: ownerFilter(query.owner), afterId, limit: limit + 1 });
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? items[items.length - 1].id : null };
   }
@@ -90,8 +90,10 @@ export class AdminMedia {
    */
   async purge(principal: Principal, command: PurgeCommand): Promise<PurgeResult> {
     requireAdmin(principal);
-    const hasIds = command.ids !== undefined && command.ids.length > 0;
-    if (!hasIds && !command.expired && !command.owner) {
+    // null, as class-validator's @IsOptional lets it through, is an absent filter.
+    const hasIds = command.ids != null && command.ids.length > 0;
+    const ownerId = ownerFilter(command.owner);
+    if (!hasIds && !command.expired && !ownerId) {
       throw new DomainError('invalid_request', 'purge needs at least one of ids, owner or expired: true');
     }
     const ids = hasIds ? [...new Set(command.ids!.map((raw) => parseMediaId(raw)).filter((id): id is MediaId => id !== null))] : undefined;
@@ -99,7 +101,7 @@ export class AdminMedia {
 
     const base: Omit<MediaListFilter, 'limit' | 'afterId'> = {
       ids,
-      ownerId: command.owner || undefined,
+      ownerId,
       expiredAt: command.expired ? this.clock.now() : undefined,
     };
     const purged: MediaId[] = [];
@@ -151,9 +153,16 @@ export class AdminMedia {
 
   async usage(principal: Principal, ownerId: string): Promise<{ usage: OwnerUsage; limits: QuotaLimits }> {
     requireAdmin(principal);
-    if (!ownerId) throw new DomainError('invalid_request', 'owner is required');
+    if (!ownerFilter(ownerId)) throw new DomainError('invalid_request', 'owner is required');
     return { usage: await this.repository.usage(ownerId), limits: this.quota.limitsFor(ownerId) };
   }
+}
+
+/** An owner filter: absent when empty, refused when it cannot name any owner. */
+function ownerFilter(owner: string | null | undefined): string | undefined {
+  if (!owner) return undefined;
+  if (!isOwnerName(owner)) throw new DomainError('invalid_request', 'owner must not contain control characters');
+  return owner;
 }
 
 /** Defence in depth: the HTTP layer already answers non-admins as if the route did not exist. */
