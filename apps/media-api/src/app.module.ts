@@ -79,6 +79,9 @@ function policyOf(config: MediaConfig): MediaPolicy {
  * Wires adapters to ports and ports to use cases. The database is opened before Nest starts
  * (bootstrap.ts) so that migrations have run by the time any request arrives.
  */
+/** Every controller the app serves (infra-manifests.spec.ts checks the probes against their routes). */
+export const CONTROLLERS = [HealthController, MediaController, FilesController, UploadsController, MetricsController, UsageController, AdminController];
+
 @Module({})
 export class AppModule {
   static register({ config, database, requestContext }: AppDependencies): DynamicModule {
@@ -87,7 +90,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [TerminusModule],
-      controllers: [HealthController, MediaController, FilesController, UploadsController, MetricsController, UsageController, AdminController],
+      controllers: CONTROLLERS,
       providers: [
         { provide: MediaConfig, useValue: config },
         { provide: Clock, useClass: SystemClock },
