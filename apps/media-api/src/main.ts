@@ -2,6 +2,7 @@ import { applyV8Flags } from './v8-flags';
 // Before anything allocates (see v8-flags.ts).
 applyV8Flags();
 
+import { resolve } from 'node:path';
 import { createApp } from './bootstrap';
 import { DirectoryInUseError } from '@jan/persistence';
 import { ConfigError } from './config/media-config';
@@ -59,9 +60,28 @@ if (processEnv().JAN_MEDIA_CODE_CACHE_PRIME !== '1') main().catch((error: unknow
     process.stderr.write(`${known ?? (error as Error).message}\n`);
     process.exit(known ? EXIT_IN_USE : 78);
   }
+  const disk = dataDirectoryProblem(error);
+  if (disk) {
+    process.stderr.write(`${disk}\n`);
+    process.exit(EXIT_CANT_CREATE);
+  }
   process.stderr.write(`failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
+
+/** sysexits' EX_CANTCREAT: the data directory cannot be written (full, read-only, not ours). */
+const EXIT_CANT_CREATE = 73;
+
+/** File-system errors that mean the disk, not the service: said in one line with the fix. */
+const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+function dataDirectoryProblem(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (!code || !DISK_ERRORS.has(code)) return undefined;
+  const dataDir = resolve(processEnv().MEDIA_DATA_DIR ?? './.data');
+  const firstLine = (error as Error).message.split('\n')[0];
+  return `cannot write the data directory ${dataDir} (${firstLine}): free space or make it writable, or set MEDIA_DATA_DIR to another directory`;
+}
 
 /** sysexits' EX_TEMPFAIL: another process holds what this one needs; start again once it is gone. */
 const EXIT_IN_USE = 75;

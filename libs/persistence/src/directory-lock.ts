@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
 
 const heldInThisProcess = new Set<string>();
@@ -25,6 +26,12 @@ export class DirectoryInUseError extends Error {
  * (`<file>.takeover`, made the same way), and only if it still names the dead owner once that
  * marker is held: two processes that both found the leftover, started together after a crash,
  * each removed it and could remove the other's new lock, and both opened the database.
+ *
+ * A pid alone does not tell a dead holder from a live one (Linux): a killed service stays a zombie
+ * until its parent collects it, and after a reboot or a container restart its pid can name any
+ * process. So the file's second line names the holder's boot and start time (`/proc`), and a pid
+ * whose process is a zombie or started at another time is a leftover. Where `/proc` is missing,
+ * and for a file with the pid only, a live pid is the holder.
  */
 export async function acquireDirectoryLock(file: string, log?: (message: string) => void): Promise<() => Promise<void>> {
   if (heldInThisProcess.has(file)) throw new Error(`embedded database is already open in this process (${file})`);
@@ -66,7 +73,7 @@ function held(file: string): () => Promise<void> {
 /** Creates `file` holding this process's pid, whole; false if it exists. */
 async function createWithPid(file: string): Promise<boolean> {
   const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(aside, `${process.pid}\n`, { flag: 'wx' });
+  await writeFile(aside, `${process.pid}\n${identityOf(process.pid) ?? ''}\n`, { flag: 'wx' });
   try {
     await link(aside, file);
     return true;
@@ -89,9 +96,14 @@ async function contentOf(file: string): Promise<string | undefined> {
 
 /** The live process a lock file names, or null for a leftover. */
 function ownerIn(content: string): number | null {
-  const owner = Number.parseInt(content.trim(), 10);
+  const [first = '', identity = ''] = content.split('\n');
+  const owner = Number.parseInt(first.trim(), 10);
   // Our own pid in a file we do not hold is a leftover from an earlier life (pid 1 in containers).
-  return Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner) ? owner : null;
+  if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !isAlive(owner)) return null;
+  const stat = procStat(owner);
+  if (stat === undefined) return owner;
+  if (stat.state === 'Z' || stat.state === 'X') return null;
+  return identity.trim() === '' || identity.trim() === identityOf(owner) ? owner : null;
 }
 
 function isAlive(pid: number): boolean {
@@ -101,5 +113,28 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `boot=<boot id> start=<clock ticks after boot>` of a process, which no other process shares; undefined without /proc. */
+function identityOf(pid: number): string | undefined {
+  const stat = procStat(pid);
+  const boot = readIfPresent('/proc/sys/kernel/random/boot_id')?.trim();
+  return stat && boot ? `boot=${boot} start=${stat.start}` : undefined;
+}
+
+/** State letter and start time (fields 3 and 22) of /proc/<pid>/stat; the name in field 2 may hold spaces and parentheses. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  const stat = readIfPresent(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '', start: fields[19] ?? '' };
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +116,60 @@ describe('embedded defaults (no environment)', () => {
     }
   }, 90_000);
 
+  it('on a full file system, the first start exits 73 with one line naming the data directory and ENOSPC, no stack trace', async () => {
+    // A 2 MB tmpfs: the secrets fit, the embedded database's first files do not (needs root, as CI runs).
+    const small = await mkdtemp(join(tmpdir(), 'jan-media-embedded-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]);
+    try {
+      const full = await runEmbedded(join(small, 'data'));
+      expect({ exitCode: full.exitCode, healthy: full.healthy }).toEqual({ exitCode: 73, healthy: false });
+      expect(full.stderr).toContain(join(small, 'data'));
+      expect(full.stderr).toContain('ENOSPC');
+      expect(full.stderr).toContain('MEDIA_DATA_DIR');
+      expect(full.stderr).not.toContain('[object Object]');
+      expect(full.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      execFileSync('umount', [small]);
+      await rm(small, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('a restart right after kill -9 during concurrent uploads starts, and serves every upload answered 200', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-kill-'));
+    try {
+      const first = await runEmbedded(own, undefined, { keepRunning: true });
+      const key = (await readFile(join(own, 'secrets', 'service-key'), 'utf8')).trim();
+      const acknowledged: string[] = [];
+      const uploads = Array.from({ length: 20 }, async (_, i) => {
+        const res = await fetch(`${first.baseUrl}/v1/media`, {
+          method: 'POST',
+          headers: { 'x-media-service-key': key, 'x-jan-user-id': 'u1', 'content-type': 'application/json' },
+          body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(await pngImage(100 + i, 64)) } }),
+        }).catch(() => undefined);
+        if (res?.status === 200) acknowledged.push(((await res.json()) as { id: string }).id);
+      });
+      // Killed once some uploads were answered and others were still in flight.
+      while (acknowledged.length < 3) await new Promise((r) => setTimeout(r, 5));
+      first.child!.kill('SIGKILL');
+      await Promise.all(uploads);
+      await first.exited;
+
+      const again = await runEmbedded(own, undefined, { keepRunning: true });
+      try {
+        expect(again.healthy).toBe(true);
+        for (const id of acknowledged) {
+          const got = await fetch(`${again.baseUrl}/v1/media/${id}`, { headers: { 'x-media-service-key': key, 'x-jan-user-id': 'u1' } });
+          expect({ id, status: got.status }).toEqual({ id, status: 200 });
+        }
+      } finally {
+        again.child!.kill('SIGTERM');
+        await again.exited;
+      }
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('the deployed entry point exits 78 on a secret file others may read, naming it and the chmod fix; at 0600 it starts', async () => {
     const own = await mkdtemp(join(tmpdir(), 'jan-media-embedded-modes-'));
     const serviceKeyFile = join(own, 'secrets', 'service-key');
@@ -153,7 +207,18 @@ describe('embedded defaults (no environment)', () => {
 async function runEmbedded(
   dataDir: string,
   key?: string,
-): Promise<{ exitCode: number | null; stdout: string; stderr: string; healthy: boolean; usageStatus?: number }> {
+  options: { keepRunning?: boolean } = {},
+): Promise<{
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  healthy: boolean;
+  usageStatus?: number;
+  baseUrl: string;
+  /** With `keepRunning`, the running service and its exit. */
+  child?: ChildProcess;
+  exited: Promise<number | null>;
+}> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [join(__dirname, '../../dist/start.js')], {
@@ -177,10 +242,11 @@ async function runEmbedded(
       usageStatus = (await fetch(`${baseUrl}/v1/usage`, { headers: { 'x-media-service-key': key, 'x-jan-user-id': 'u1' } })).status;
     }
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (!(healthy && options.keepRunning) && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   }
+  if (healthy && options.keepRunning) return { exitCode: null, stdout, stderr, healthy, baseUrl, child, exited };
   const exitCode = await exited;
-  return { exitCode, stdout, stderr, healthy, usageStatus };
+  return { exitCode, stdout, stderr, healthy, usageStatus, baseUrl, exited };
 }
 
 /** `node dist/start.js` on `dataDir` and `port`, left to exit on its own (stopped after 60 s). */

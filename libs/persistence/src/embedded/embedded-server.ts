@@ -19,7 +19,7 @@ type WorkerMessage =
   | { type: 'ready'; port: number; openMs: number }
   | { type: 'created'; createMs: number }
   | { type: 'stopped' }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string; code?: string };
 
 const STOP_TIMEOUT_MS = 30_000;
 const WORKER = join(__dirname, 'pglite-worker.cjs');
@@ -56,7 +56,7 @@ function createCluster(directory: string): Promise<number> {
     child.once('exit', (code) => reject(new Error(`embedded database exited while creating ${directory} (code ${code}): ${stderr.trim()}`)));
     child.once('message', (message: WorkerMessage) => {
       if (message.type === 'created') resolve(message.createMs);
-      else reject(new Error(`embedded database failed to create ${directory}: ${message.type === 'failed' ? message.message : message.type}`));
+      else reject(engineError(`embedded database failed to create ${directory}`, message));
     });
   }).finally(() => {
     if (child.exitCode === null) child.kill();
@@ -80,7 +80,7 @@ function serve(options: Parameters<typeof startEmbeddedServer>[0]): Promise<Embe
       worker.off('exit', onStartupExit);
       if (message.type !== 'ready') {
         void worker.terminate();
-        reject(new Error(`embedded database failed to start: ${message.type === 'failed' ? message.message : message.type}`));
+        reject(engineError(`embedded database failed to start on ${options.directory}`, message));
         return;
       }
       worker.on('error', (error) => options.onUnexpectedExit?.(`embedded database failed: ${error.message}`));
@@ -96,6 +96,13 @@ function serve(options: Parameters<typeof startEmbeddedServer>[0]): Promise<Embe
       });
     });
   });
+}
+
+/** The engine's failure as an Error, with the file-system `code` (`ENOSPC`, `EROFS`…) when it was one. */
+function engineError(what: string, message: WorkerMessage): Error {
+  const error: Error & { code?: string } = new Error(`${what}: ${message.type === 'failed' ? message.message : message.type}`);
+  if (message.type === 'failed' && message.code) error.code = message.code;
+  return error;
 }
 
 async function stop(worker: Worker, exited: () => boolean): Promise<void> {

@@ -42,7 +42,7 @@ async function main() {
       await db.close();
       parentPort.postMessage({ type: 'stopped' });
     } catch (error) {
-      parentPort.postMessage({ type: 'failed', message: describe(error) });
+      parentPort.postMessage(failure(error));
     }
   });
 }
@@ -113,16 +113,39 @@ function keepQueriesTogether(queue) {
   };
 }
 
+/**
+ * PGlite's file-system layer throws Emscripten's `ErrnoError` (`{ name, errno }`, no message, not
+ * an Error), whose errno numbers are Emscripten's own: named here, as Node names them, so a full
+ * or read-only disk says so instead of `[object Object]`.
+ */
+const EMSCRIPTEN_ERRNO = { 2: 'EACCES', 19: 'EDQUOT', 29: 'EIO', 44: 'ENOENT', 51: 'ENOSPC', 63: 'EPERM', 69: 'EROFS' };
+const ERRNO_TEXT = {
+  EACCES: 'permission denied', EDQUOT: 'disk quota exceeded', EIO: 'input/output error', ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on device', EPERM: 'operation not permitted', EROFS: 'read-only file system',
+};
+
+function codeOf(error) {
+  if (error && typeof error.code === 'string') return error.code;
+  if (error && error.name === 'ErrnoError') return EMSCRIPTEN_ERRNO[error.errno] ?? `errno ${error.errno}`;
+  return undefined;
+}
+
 function describe(error) {
-  return error instanceof Error ? error.stack || error.message : String(error);
+  if (error instanceof Error) return error.stack || error.message;
+  const code = codeOf(error);
+  return code ? `${code}: ${ERRNO_TEXT[code] ?? 'file system error'}` : String(error);
+}
+
+function failure(error) {
+  return { type: 'failed', message: describe(error), code: codeOf(error) };
 }
 
 if (isMainThread) {
   const reply = (message, code) => process.send(message, () => process.exit(code));
   create(process.argv[2]).then(
     (createMs) => reply({ type: 'created', createMs }, 0),
-    (error) => reply({ type: 'failed', message: describe(error) }, 1),
+    (error) => reply(failure(error), 1),
   );
 } else {
-  main().catch((error) => parentPort.postMessage({ type: 'failed', message: describe(error) }));
+  main().catch((error) => parentPort.postMessage(failure(error)));
 }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +83,72 @@ describe('embedded database directory lock (separate processes)', () => {
       await first.release();
     }
   });
+
+  it('takes over the lock of a killed service that is not reaped yet (a zombie)', async () => {
+    const file = join(dir, 'zombie.lock');
+    // The holder's parent execs `sleep`, which never reaps it: killed, the holder stays a zombie,
+    // as a killed service does until its parent (a shell, a supervisor) collects it.
+    const parent = spawn('sh', ['-c', `"${process.execPath}" -e "$HOLDER" & exec sleep 60`], {
+      env: { ...process.env, HOLDER: holderScript(file) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const holder = await pidOfHolder(parent);
+      process.kill(holder, 'SIGKILL');
+      await waitFor(() => stateOf(holder) === 'Z');
+      const next = contender(file, 0);
+      expect(await next.outcome).toBe('got');
+      await next.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  it('takes over the lock of a killed service whose pid a live process has taken since (pid reuse)', async () => {
+    const file = join(dir, 'reused.lock');
+    const holder = spawn(process.execPath, ['-e', holderScript(file)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await pidOfHolder(holder);
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    holder.kill('SIGKILL');
+    await exited;
+    // After a reboot or a container restart the dead holder's pid can name any live process:
+    // here a sleeping one, put in the lock the killed service left.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const leftover = await readFile(file, 'utf8');
+      await writeFile(file, leftover.replace(/^\d+/, `${other.pid}`));
+      const next = contender(file, 0);
+      expect(await next.outcome).toBe('got');
+      await next.release();
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
 });
+
+/** A process that takes the lock, prints its pid and holds the lock until killed. */
+function holderScript(file: string): string {
+  return `require(${JSON.stringify(LOCK)}).acquireDirectoryLock(${JSON.stringify(file)}).then(() => { process.stdout.write(String(process.pid)); setInterval(() => {}, 1000); });`;
+}
+
+function pidOfHolder(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString())));
+    child.once('exit', () => reject(new Error('the holder exited before taking the lock')));
+  });
+}
+
+/** The state letter in /proc/<pid>/stat (`Z` for a zombie), or undefined once it is gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(condition()).toBe(true);
+}
