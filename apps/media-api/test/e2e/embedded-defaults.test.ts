@@ -116,21 +116,26 @@ describe('embedded defaults (no environment)', () => {
     }
   }, 90_000);
 
-  it('on a full file system, the first start exits 73 with one line naming the data directory and ENOSPC, no stack trace', async () => {
-    // A 2 MB tmpfs: the secrets fit, the embedded database's first files do not (needs root, as CI runs).
-    const small = await mkdtemp(join(tmpdir(), 'jan-media-embedded-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]);
+  // A full disk needs a small file system, which only root can mount (CI runs as root). A user's
+  // `pnpm test` gets the other failure the same exit covers: a directory it may not write in
+  // (root is exempt from permission bits, so that one cannot be shown to root).
+  it('on a data directory it cannot write (full as root, read-only otherwise), the first start exits 73 with one line naming it and the cause, no stack trace', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'jan-media-embedded-unwritable-'));
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', parent]);
+    else await chmod(parent, 0o555);
     try {
-      const full = await runEmbedded(join(small, 'data'));
-      expect({ exitCode: full.exitCode, healthy: full.healthy }).toEqual({ exitCode: 73, healthy: false });
-      expect(full.stderr).toContain(join(small, 'data'));
-      expect(full.stderr).toContain('ENOSPC');
-      expect(full.stderr).toContain('MEDIA_DATA_DIR');
-      expect(full.stderr).not.toContain('[object Object]');
-      expect(full.stderr).not.toMatch(/\n\s+at /);
+      const refused = await runEmbedded(join(parent, 'data'));
+      expect({ exitCode: refused.exitCode, healthy: refused.healthy }).toEqual({ exitCode: 73, healthy: false });
+      expect(refused.stderr).toContain(join(parent, 'data'));
+      expect(refused.stderr).toContain(asRoot ? 'ENOSPC' : 'EACCES');
+      expect(refused.stderr).toContain('MEDIA_DATA_DIR');
+      expect(refused.stderr).not.toContain('[object Object]');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
     } finally {
-      execFileSync('umount', [small]);
-      await rm(small, { recursive: true, force: true });
+      if (asRoot) execFileSync('umount', [parent]);
+      else await chmod(parent, 0o755);
+      await rm(parent, { recursive: true, force: true });
     }
   }, 120_000);
 
