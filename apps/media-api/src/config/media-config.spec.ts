@@ -45,6 +45,14 @@ describe('loadConfig', () => {
     expect(config.publicUrl).toBe('https://media.example.com');
   });
 
+  it("reads the earlier Go service's values as it did: Go durations and strconv.ParseBool's t and F", () => {
+    const config = loadConfig({ MEDIA_S3_PRESIGN_TTL: '1h30m', MEDIA_REMOTE_FETCH_TIMEOUT: '1m0s', MEDIA_PROXY_DOWNLOAD: 'F', MEDIA_S3_USE_PATH_STYLE: 't' });
+    expect(config.presignTtlSeconds).toBe(5400);
+    expect(config.remoteFetchTimeoutMs).toBe(60_000);
+    expect(config.proxyDownload).toBe(false);
+    expect(config.s3ForcePathStyle).toBe(true);
+  });
+
   it('fails fast listing every bad variable, never echoing secrets', () => {
     let error: unknown;
     try {
@@ -246,7 +254,24 @@ describe('durations and sizes', () => {
     ['250ms', 0.25],
     ['2d', 172_800],
   ])('%s is %d seconds', (raw, seconds) => expect(parseDurationSeconds(raw)).toBe(seconds));
+  // The earlier (Go) service read these variables with time.ParseDuration, so deployed values may
+  // be written the way Go writes them: compound, with ns/us/µs units, or with a leading dot.
+  it.each([
+    ['1h30m', 5400],
+    ['168h0m0s', 604_800],
+    ['1m30.5s', 90.5],
+    ['1500ms', 1.5],
+    ['.5h', 1800],
+    ['2s500ms', 2.5],
+    ['1500000us', 1.5],
+    ['1500000µs', 1.5],
+    ['1500000000ns', 1.5],
+  ])('%s (Go duration syntax) is %d seconds', (raw, seconds) => expect(parseDurationSeconds(raw)).toBeCloseTo(seconds, 9));
   it('rejects nonsense', () => {
+    expect(parseDurationSeconds('1h 30m')).toBeNaN();
+    expect(parseDurationSeconds('1h30')).toBeNaN();
+    expect(parseDurationSeconds('h')).toBeNaN();
+    expect(parseDurationSeconds('-1h')).toBeNaN();
     expect(parseDurationSeconds('soon')).toBeNaN();
     expect(parseBytes('lots')).toBeNaN();
     expect(parseBytes('64KiB')).toBe(65_536);

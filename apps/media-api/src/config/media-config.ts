@@ -302,8 +302,9 @@ export function loadConfig(env: Env): MediaConfig {
   const bool = (name: string, fallback: boolean) => {
     const raw = get(name)?.toLowerCase();
     if (raw === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    // `t` and `f` as Go's strconv.ParseBool, which the earlier service read its flags with
+    if (['1', 't', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'f', 'false', 'no', 'off'].includes(raw)) return false;
     problems.push(`${name}: expected true or false, got ${JSON.stringify(raw)}`);
     return fallback;
   };
