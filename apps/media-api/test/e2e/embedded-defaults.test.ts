@@ -133,7 +133,7 @@ describe('embedded defaults (no environment)', () => {
       expect(refused.stderr).not.toContain('[object Object]');
       expect(refused.stderr).not.toMatch(/\n\s+at /);
     } finally {
-      if (asRoot) execFileSync('umount', [parent]);
+      if (asRoot) await unmount(parent);
       else await chmod(parent, 0o755);
       await rm(parent, { recursive: true, force: true });
     }
@@ -204,6 +204,22 @@ describe('embedded defaults (no environment)', () => {
     }
   }, 60_000);
 });
+
+/**
+ * Unmounts a test's tmpfs. The service that ran on it has exited, but the kernel may still count
+ * it busy for a moment after; a lazy unmount is the last resort, so a test never leaves a mount.
+ */
+async function unmount(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      execFileSync('umount', [path], { stdio: 'pipe' });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  execFileSync('umount', ['-l', path]);
+}
 
 /**
  * `node dist/start.js` with no environment but a data dir and a port, as the README's first command
