@@ -138,16 +138,17 @@ export class AppModule {
             new IngestMedia(r, s, st, i, c, e, policy, quota, scanner),
           inject: [MediaRepository, MediaStorage, UploadStaging, ImageInspector, Clock, MediaEvents, ContentScanner],
         },
-        { provide: OpenMedia, useFactory: (a: MediaAccess, s: MediaStorage) => new OpenMedia(a, s), inject: [MediaAccess, MediaStorage] },
+        // The read paths complete an old client's direct upload on first use (DirectUpload as their completer).
+        { provide: OpenMedia, useFactory: (a: MediaAccess, s: MediaStorage, d: DirectUpload) => new OpenMedia(a, s, d), inject: [MediaAccess, MediaStorage, DirectUpload] },
         {
           provide: PresignMedia,
-          useFactory: (a: MediaAccess, s: MediaStorage, cache: PresignCache, c: Clock) => new PresignMedia(a, s, cache, c, policy),
-          inject: [MediaAccess, MediaStorage, PresignCache, Clock],
+          useFactory: (a: MediaAccess, s: MediaStorage, cache: PresignCache, c: Clock, d: DirectUpload) => new PresignMedia(a, s, cache, c, policy, d),
+          inject: [MediaAccess, MediaStorage, PresignCache, Clock, DirectUpload],
         },
         {
           provide: ResolveMedia,
-          useFactory: (r: MediaRepository, s: MediaStorage, p: PresignMedia, e: MediaEvents, c: Clock) => new ResolveMedia(r, s, p, e, policy, c),
-          inject: [MediaRepository, MediaStorage, PresignMedia, MediaEvents, Clock],
+          useFactory: (r: MediaRepository, s: MediaStorage, p: PresignMedia, e: MediaEvents, c: Clock, d: DirectUpload) => new ResolveMedia(r, s, p, e, policy, c, d),
+          inject: [MediaRepository, MediaStorage, PresignMedia, MediaEvents, Clock, DirectUpload],
         },
         {
           provide: ManageMedia,

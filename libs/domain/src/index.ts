@@ -14,6 +14,7 @@ export * from './media/use-cases/ingest-media';
 export * from './media/use-cases/manage-media';
 export * from './media/use-cases/media-access';
 export * from './media/use-cases/open-media';
+export * from './media/use-cases/pending-upload-completer';
 export * from './media/use-cases/presign-media';
 export * from './media/use-cases/resolve-media';
 export * from './ports/audit-trail';

@@ -62,6 +62,88 @@ describe('direct uploads on the local backend', () => {
 
   const put = (url: string, bytes: Buffer) => fetch(url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes });
 
+  describe('an old client that never calls complete (complete on first use)', () => {
+    const metadataOf = async (id: string, user: string) => (await (await app.call(`/v1/media/${id}/metadata`, { user })).json()) as { status: string };
+
+    it('serves, presigns and resolves an upload on its first use, as Jan\'s contract has it', async () => {
+      const user = uniqueUser('first-use');
+      const bytes = await pngImage(120);
+      const { id, upload_url } = await prepare(user, { bytes: bytes.length, sha256: sha256(bytes) });
+      expect((await put(upload_url, bytes)).status).toBe(200);
+
+      const served = await app.call(`/v1/media/${id}`, { user });
+      expect(served.status).toBe(200);
+      expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(bytes));
+      expect(await metadataOf(id, user)).toMatchObject({ status: 'ready' });
+      expect(await filesOf(id)).toEqual([`images/${id}.png`]);
+      const presigned = await app.call(`/v1/media/${id}/presign`, { user });
+      expect(presigned.status).toBe(200);
+      const signed = (await presigned.json()) as { url: string };
+      expect(sha256(Buffer.from(await (await fetch(signed.url)).arrayBuffer()))).toBe(sha256(bytes));
+
+      // A second upload, first used by resolve: the placeholder and the ids form.
+      const other = await pngImage(121);
+      const second = await prepare(user);
+      expect((await put(second.upload_url, other)).status).toBe(200);
+      const res = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { image_url: `data:image/png;${second.id}` } }) });
+      expect(res.status).toBe(200);
+      const url = ((await res.json()) as { payload: { image_url: string } }).payload.image_url;
+      expect(sha256(Buffer.from(await (await fetch(url)).arrayBuffer()))).toBe(sha256(other));
+      const third = await prepare(user);
+      expect((await put(third.upload_url, await pngImage(122))).status).toBe(200);
+      const ids = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [third.id, id] }) });
+      expect(ids.status).toBe(200);
+      expect(((await ids.json()) as { media: { id: string }[] }).media.map((m) => m.id).sort()).toEqual([third.id, id].sort());
+    });
+
+    it('answers 404 on first use when the bytes are not the declared ones, and discards the reservation as complete does', async () => {
+      const user = uniqueUser('first-use-bad');
+      const bytes = await pngImage(123);
+      const { id, upload_url } = await prepare(user, { sha256: sha256(await pngImage(124)) });
+      expect((await put(upload_url, bytes)).status).toBe(200);
+
+      const read = await app.call(`/v1/media/${id}`, { user });
+      expect(read.status).toBe(404);
+      expect(await read.json()).toMatchObject({ code: 'media_not_found' });
+      // complete's checksum_mismatch discarded it: row and files gone, as docs/api.md says.
+      expect((await app.call(`/v1/media/${id}/metadata`, { user })).status).toBe(404);
+      expect(await filesOf(id)).toEqual([]);
+      const resolved = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ ids: [id], keep_unresolved: true }) });
+      expect(await resolved.json()).toMatchObject({ media: [], unresolved: [id] });
+    });
+
+    it('keeps a reservation nothing was uploaded to yet, and lists it unresolved', async () => {
+      const user = uniqueUser('first-use-early');
+      const { id, upload_url } = await prepare(user);
+      expect((await app.call(`/v1/media/${id}`, { user })).status).toBe(404);
+      expect((await app.call(`/v1/media/${id}/presign`, { user })).status).toBe(404);
+      const refused = await app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { u: `data:image/png;${id}` } }) });
+      expect(refused.status).toBe(404);
+      expect(await refused.json()).toMatchObject({ code: 'media_not_found', details: { ids: [id] } });
+      expect(await metadataOf(id, user)).toMatchObject({ status: 'pending' });
+
+      // The upload arrives later; its first use then completes it.
+      const bytes = await pngImage(125);
+      expect((await put(upload_url, bytes)).status).toBe(200);
+      expect((await app.call(`/v1/media/${id}`, { method: 'HEAD', user })).status).toBe(200);
+      expect(await metadataOf(id, user)).toMatchObject({ status: 'ready' });
+    });
+
+    it("does not complete another user's upload: their GET and resolve stay 404 and the reservation stays pending", async () => {
+      const owner = uniqueUser('first-use-owner');
+      const mallory = uniqueUser('first-use-mallory');
+      const { id, upload_url } = await prepare(owner);
+      expect((await put(upload_url, await pngImage(126))).status).toBe(200);
+
+      expect((await app.call(`/v1/media/${id}`, { user: mallory })).status).toBe(404);
+      expect((await app.call(`/v1/media/${id}/presign`, { user: mallory })).status).toBe(404);
+      const kept = await app.call('/v1/media/resolve', { method: 'POST', user: mallory, body: JSON.stringify({ ids: [id], keep_unresolved: true }) });
+      expect(await kept.json()).toMatchObject({ media: [], unresolved: [id] });
+      expect(await metadataOf(id, owner)).toMatchObject({ status: 'pending' });
+      expect(await filesOf(id)).toEqual([`uploads/${id}.png`]);
+    });
+  });
+
   it('stores a declared filename with a NUL or control characters cleaned, not as a 500 from the database', async () => {
     const user = uniqueUser('direct-name');
     const { id } = await prepare(user, { filename: 'a\u0000b\r\n.png' });

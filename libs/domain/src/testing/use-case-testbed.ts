@@ -44,11 +44,11 @@ export function createUseCaseTestbed(options: { policy?: Partial<TestPolicy>; qu
   const access = new MediaAccess(repository, events, clock);
   const scanner = options.scanner ?? new NoContentScanner();
   const ingest = new IngestMedia(repository, storage, staging, inspector, clock, events, policy, quota, scanner);
-  const presign = new PresignMedia(access, storage, cache, clock, policy);
-  const resolve = new ResolveMedia(repository, storage, presign, events, policy, clock);
-  const open = new OpenMedia(access, storage);
-  const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
   const direct = new DirectUpload(access, repository, storage, staging, inspector, clock, events, policy, quota, scanner);
+  const presign = new PresignMedia(access, storage, cache, clock, policy, direct);
+  const resolve = new ResolveMedia(repository, storage, presign, events, policy, clock, direct);
+  const open = new OpenMedia(access, storage, direct);
+  const manage = new ManageMedia(access, repository, storage, cache, clock, events, policy);
   const admin = new AdminMedia(access, repository, manage, presign, audit, quota, clock, events, policy);
   const upload = (principal: Principal, data: Buffer, userId?: string) =>
     ingest.execute({ principal, source: 'data_url', body: Readable.from([data]), userId });

@@ -17,6 +17,7 @@ import { rejectionReason, scanOrReject } from '../content-scan';
 import { keepTwinAlive } from './dedupe-twin';
 import { resolveOwner, sanitizeFilename, type IngestResult } from './ingest-media';
 import { MediaAccess } from './media-access';
+import type { PendingUploadCompleter } from './pending-upload-completer';
 
 export interface PrepareUploadCommand {
   principal: Principal;
@@ -48,7 +49,7 @@ const TWIN_ATTEMPTS = 3;
 /** Failures after which `complete` keeps the reservation and its bytes for the client's retry. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['media_not_ready', 'storage_unavailable', 'database_unavailable', 'scanner_unavailable']);
 
-export class DirectUpload {
+export class DirectUpload implements PendingUploadCompleter {
   constructor(
     private readonly access: MediaAccess,
     private readonly repository: MediaRepository,
@@ -152,6 +153,26 @@ export class DirectUpload {
   private isOpen(media: MediaObject): boolean {
     // The marker, not only the clocks: a claimer's clock may run ahead of this replica's.
     return media.status === 'pending' && !media.claimedAt && !(media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now());
+  }
+
+  /**
+   * `complete` run by a read path for a client that never calls it. Only an open reservation with
+   * bytes at its upload key qualifies: an ingest's pending row (whose object is written at its own
+   * key, never at an upload key) and a reservation still waiting for its upload are left alone,
+   * with no row or object touched. Any failure of `complete` answers null, having done what
+   * `complete` does (a mismatch discards the reservation, a retryable failure keeps it); an
+   * overlapping complete that is still storing the upload (`media_not_ready`) gets one re-read.
+   */
+  async completeOnFirstUse(principal: Principal, media: MediaObject): Promise<MediaObject | null> {
+    if (!this.isOpen(media)) return null;
+    try {
+      if (!(await this.storage.head(uploadKeyFor(media.storageKey)))) return null;
+      return (await this.complete(principal, media.id)).media;
+    } catch (error) {
+      if (!isDomainError(error, 'media_not_ready')) return null;
+      const current = await this.repository.findById(media.id, { fresh: true }).catch(() => null);
+      return current?.status === 'ready' && !current.claimedAt ? current : null;
+    }
   }
 
   /**

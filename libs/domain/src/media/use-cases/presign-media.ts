@@ -5,6 +5,7 @@ import type { MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
 import { PresignCache } from '../presign-cache';
 import { MediaAccess } from './media-access';
+import type { PendingUploadCompleter } from './pending-upload-completer';
 
 export interface PresignOptions {
   /** `attachment` asks the browser to download; default is inline display. */
@@ -32,10 +33,12 @@ export class PresignMedia {
     private readonly cache: PresignCache,
     private readonly clock: Clock,
     private readonly policy: Pick<MediaPolicy, 'presignTtlSeconds'>,
+    /** Completes an old client's direct upload on its first presign; without it, pending stays 404. */
+    private readonly completer?: PendingUploadCompleter,
   ) {}
 
   async presign(principal: Principal, rawId: string, options: PresignOptions = {}): Promise<{ media: MediaObject; signed: PresignedUrl }> {
-    const media = await this.access.readable(principal, rawId, 'presign');
+    const media = await this.access.readable(principal, rawId, 'presign', { completer: this.completer });
     return { media, signed: await this.sign(media, options) };
   }
 

@@ -9,6 +9,7 @@ import { DomainError, mediaNotFound } from '../errors';
 import { isServable, type MediaObject } from '../media-object';
 import type { MediaPolicy } from '../media-policy';
 import type { PlaceholderScan } from '../placeholders';
+import type { PendingUploadCompleter } from './pending-upload-completer';
 import { PresignMedia } from './presign-media';
 
 export type ResolveMode = 'url' | 'inline';
@@ -32,7 +33,9 @@ export interface ResolvedMedia {
 
 /**
  * Swaps `data:<mime>;jan_<id>` placeholders in any JSON for URLs a provider can fetch (or inline
- * data URLs). One repository query per request, whatever the number of placeholders.
+ * data URLs). One repository query per request, whatever the number of placeholders, when the
+ * ids are ready; a pending direct upload the client never completed is completed on this first
+ * use (`completer`), at the cost of `complete`'s own reads and writes for that id, once.
  */
 export class ResolveMedia {
   constructor(
@@ -42,6 +45,7 @@ export class ResolveMedia {
     private readonly events: MediaEvents,
     private readonly policy: Pick<MediaPolicy, 'inline'>,
     private readonly clock: Clock,
+    private readonly completer?: PendingUploadCompleter,
   ) {}
 
   /**
@@ -114,13 +118,21 @@ export class ResolveMedia {
     const usable: MediaObject[] = [];
     const unresolved: string[] = [];
     const denied: string[] = [];
+    const pending: MediaObject[] = [];
     for (const id of ids) {
       const media = byId.get(id);
       if (media && !canRead(principal, media)) denied.push(id);
       if (media && canRead(principal, media) && isServable(media, now)) usable.push(media);
+      else if (media && canRead(principal, media) && media.status === 'pending' && !media.claimedAt && this.completer !== undefined) pending.push(media);
       else unresolved.push(id);
     }
     if (denied.length) this.events.emit({ type: 'access.denied', principal, action: 'resolve', mediaIds: denied });
+    for (const media of pending) {
+      const completed = await this.completer?.completeOnFirstUse(principal, media);
+      // A twin that already held these bytes is resolved for the placeholder's own id.
+      if (completed) usable.push({ ...completed, id: media.id });
+      else unresolved.push(media.id);
+    }
     return { usable, unresolved, lookupMs };
   }
 

@@ -377,6 +377,50 @@ describe('DirectUpload', () => {
     expect(await t.direct.keepsUpload(uploadKey)).toBe(false);
   });
 
+  describe('complete on first use', () => {
+    it('serves, presigns and resolves an uploaded reservation its client never completed', async () => {
+      const t = setup();
+      const read = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+      await put(t, uploadKeyFor(read.media.storageKey), pngBytes('read'));
+      expect((await t.read(alice, read.media.id)).media).toMatchObject({ id: read.media.id, status: 'ready' });
+      const signed = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+      await put(t, uploadKeyFor(signed.media.storageKey), pngBytes('signed'));
+      expect((await t.presign.presign(llmApiForAlice, signed.media.id)).media.status).toBe('ready');
+      const resolved = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+      await put(t, uploadKeyFor(resolved.media.storageKey), pngBytes('resolved'));
+      const result = await t.resolvePayload(alice, { u: `data:image/png;${resolved.media.id}` });
+      expect(result.unresolved).toEqual([]);
+      expect(t.repository.rows.get(resolved.media.id)?.status).toBe('ready');
+    });
+
+    it("leaves an ingest's pending row and its object alone, and answers 404 as before", async () => {
+      const t = setup();
+      const bytes = pngBytes('ingest in flight');
+      const row = { ...pendingMedia('alice', t.clock.now()), bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      t.repository.rows.set(row.id, row);
+      await put(t, row.storageKey, bytes);
+      expect(await codeOf(t.read(alice, row.id))).toBe('media_not_found');
+      expect(await codeOf(t.presign.presign(alice, row.id))).toBe('media_not_found');
+      expect((await t.resolve.resolveIds(alice, [row.id], { keepUnresolved: true })).unresolved).toEqual([row.id]);
+      expect(t.repository.rows.get(row.id)).toEqual(row);
+      expect(t.storage.objects.get(row.storageKey)?.data).toEqual(bytes);
+      expect(t.events.events.filter((e) => e.type === 'ingest.rejected' || e.type === 'ingest.accepted')).toEqual([]);
+    });
+
+    it("completes neither another user's upload nor one past its deadline", async () => {
+      const t = setup();
+      const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png' });
+      await put(t, uploadKeyFor(prepared.media.storageKey), pngBytes('not yours'));
+      expect(await codeOf(t.read(bob, prepared.media.id))).toBe('media_not_found');
+      expect((await t.resolve.resolveIds(llmApiForBob, [prepared.media.id], { keepUnresolved: true })).unresolved).toEqual([prepared.media.id]);
+      expect(t.repository.rows.get(prepared.media.id)?.status).toBe('pending');
+
+      t.clock.advance(t.policy.uploadTtlSeconds * 1000);
+      expect(await codeOf(t.read(alice, prepared.media.id))).toBe('media_not_found');
+      expect(t.repository.rows.get(prepared.media.id)?.status).toBe('pending');
+    });
+  });
+
   it('stores the declared filename cleaned as every ingest path does (no control characters, quotes or slashes)', async () => {
     const t = setup();
     const prepared = await t.direct.prepare({ principal: alice, mimeType: 'image/png', filename: ' a\u0000b\r\n"c/d\\e\u007f.png ' });

@@ -1,0 +1,19 @@
+import type { Principal } from '../../access/principal';
+import type { MediaObject } from '../media-object';
+
+/**
+ * "Complete on first use": Jan's older clients prepare a direct upload, PUT the bytes and then
+ * use the id, never calling `complete`. The read paths (serve, presign, resolve) hand a pending
+ * row they found to this seam, which verifies it as `complete` would. Implemented by
+ * `DirectUpload` and passed to the read use cases by whoever wires them (not to `MediaAccess`,
+ * which `DirectUpload` itself depends on).
+ */
+export interface PendingUploadCompleter {
+  /**
+   * The ready object `media` (a pending row the principal may read) became by being verified now,
+   * or null when it is no open direct upload with an upload waiting, or its verification failed:
+   * the caller then answers as for any pending id. When the bytes were already stored for the
+   * owner, the answer is that twin, under its own id.
+   */
+  completeOnFirstUse(principal: Principal, media: MediaObject): Promise<MediaObject | null>;
+}
