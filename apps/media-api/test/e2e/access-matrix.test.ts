@@ -1,11 +1,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyId } from '../../src/auth/key-ring';
-import { SERVICE_KEY, SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
+import { SERVICE_KEY, SERVICE_KEY_ID, type TestApp } from '../support/test-app';
 import { dataUrl, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
 import { auditRows } from '../support/audit-rows';
-import { ADMIN_ROLE, JwtIssuer, jwtAuthEnv } from '../support/jwt-issuer';
+import { ADMIN_ROLE, JwtIssuer, startJwtTestApp } from '../support/jwt-issuer';
 
 jest.setTimeout(120_000);
 
@@ -104,22 +104,19 @@ async function send(caller: Caller, request: { method: string; path: string; bod
   return fetch(app.baseUrl + request.path, { method: request.method, headers, body: request.body === undefined ? undefined : JSON.stringify(request.body) });
 }
 
+let close: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  issuer = await JwtIssuer.start();
-  app = await startTestApp({
-    env: {
-      ...jwtAuthEnv(issuer.jwksUrl),
-      MEDIA_ADMIN_KEY: ADMIN_KEY,
-      MEDIA_API_KEYS: `${GATEWAY_USER_KEY}:user:${alice},${GATEWAY_ADMIN_KEY}:admin:gateway-ops`,
-      MEDIA_RATE_LIMIT: '0',
-      MEDIA_CORS_ORIGINS: ORIGIN,
-    },
-  });
+  ({ issuer, app, close } = await startJwtTestApp({
+    MEDIA_ADMIN_KEY: ADMIN_KEY,
+    MEDIA_API_KEYS: `${GATEWAY_USER_KEY}:user:${alice},${GATEWAY_ADMIN_KEY}:admin:gateway-ops`,
+    MEDIA_RATE_LIMIT: '0',
+    MEDIA_CORS_ORIGINS: ORIGIN,
+  }));
 });
 
 afterAll(async () => {
-  await app?.close();
-  await issuer?.close();
+  await close?.();
 });
 
 describe('access matrix: media endpoints × callers', () => {

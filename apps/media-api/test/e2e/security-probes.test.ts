@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose';
-import { startTestApp, type TestApp } from '../support/test-app';
+import type { TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, uniqueUser } from '../support/images';
 import { uniquePng } from '../support/unique-image';
-import { AUDIENCE, ISSUER, JwtIssuer, jwtAuthEnv } from '../support/jwt-issuer';
+import { AUDIENCE, ISSUER, JwtIssuer, startJwtTestApp } from '../support/jwt-issuer';
 
 jest.setTimeout(120_000);
 
@@ -14,20 +14,14 @@ let issuer: JwtIssuer;
 let app: TestApp;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+let close: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  issuer = await JwtIssuer.start();
-  app = await startTestApp({
-    env: {
-      ...jwtAuthEnv(issuer.jwksUrl),
-      MEDIA_ADMIN_KEY: ADMIN_KEY,
-      MEDIA_RATE_LIMIT: '0',
-    },
-  });
+  ({ issuer, app, close } = await startJwtTestApp({ MEDIA_ADMIN_KEY: ADMIN_KEY, MEDIA_RATE_LIMIT: '0' }));
 });
 
 afterAll(async () => {
-  await app?.close();
-  await issuer?.close();
+  await close?.();
 });
 
 async function usage(headers: Record<string, string>) {

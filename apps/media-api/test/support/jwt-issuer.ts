@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type CryptoKey } from 'jose';
+import { startTestApp, type TestApp } from './test-app';
 
 export const ISSUER = 'http://127.0.0.1/realms/jan';
 export const AUDIENCE = 'account';
@@ -9,6 +10,28 @@ export const ADMIN_ROLE = 'media-admin';
 /** The environment of an app that verifies this issuer's tokens, its key set fetched from `jwksUrl`. */
 export function jwtAuthEnv(jwksUrl: string): Record<string, string> {
   return { AUTH_ENABLED: 'true', AUTH_ISSUER: ISSUER, AUTH_JWKS_URL: jwksUrl, ACCOUNT: AUDIENCE, AUTH_JWKS_COOLDOWN: '0' };
+}
+
+/**
+ * An issuer on loopback and an app that verifies its tokens, with `env` on top (admin key, gateway
+ * keys, rate limits…); `close` stops both.
+ */
+export async function startJwtTestApp(env: Record<string, string>): Promise<{ issuer: JwtIssuer; app: TestApp; close(): Promise<void> }> {
+  const issuer = await JwtIssuer.start();
+  try {
+    const app = await startTestApp({ env: { ...jwtAuthEnv(issuer.jwksUrl), ...env } });
+    return {
+      issuer,
+      app,
+      close: async () => {
+        await app.close();
+        await issuer.close();
+      },
+    };
+  } catch (error) {
+    await issuer.close();
+    throw error;
+  }
 }
 
 interface SigningKey {
