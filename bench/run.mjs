@@ -274,8 +274,14 @@ async function runTarget(target, fixtures, runDir) {
       const floor = await withBaseline('ingest-durable-baseline.mjs', [baselineDir], (b) =>
         measure('ingest floor (baseline, durable)', b.baseUrl, ingestRequests(headersFor(app)), b.pid),
       );
+      const required = target.database
+        ? await withBaseline('ingest-required-baseline.mjs', [baselineDir, target.database.dsn], (b) =>
+            measure('ingest floor (every required step)', b.baseUrl, ingestRequests(headersFor(app)), b.pid),
+          )
+        : null;
       const s = scenario('ingest', '64 KiB PNG data URLs, distinct bytes per request (sniff + decode check on)', service, baseline, (s) => [ratioCheck('ingest', s, 0.4), rssCheck(s)]);
       Object.assign(s, { floor, floorRatio: service.rps / floor.rps, bareFloorRatio: floor.rps / baseline.rps, floorNote: 'the baseline + fdatasync, rename and a shared directory fsync, reported only' });
+      if (required) Object.assign(s, { required, requiredRatio: service.rps / required.rps, bareRequiredRatio: required.rps / baseline.rps });
 
       const same = dataUrlBody(fixtures.stamp(1));
       await expectOk(app, 'POST', '/v1/media', same, 'ingest (dedupe seed)');
