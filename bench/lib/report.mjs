@@ -39,7 +39,7 @@ export function scenarioTables(results) {
       rows.push(row('service', s.service, [s.ratio === null ? '-' : pct(s.ratio), s.cacheHitRatio === undefined ? '-' : pct(s.cacheHitRatio), formatChecks(s.checks)]));
       if (s.baseline) rows.push(row(`baseline${s.baselineShared ? '*' : ''}`, s.baseline, ['', '', '']));
       if (s.floor) rows.push(row('floor', s.floor, [pct(s.floorRatio), '', `service/floor; floor/baseline ${pct(s.bareFloorRatio)} (${s.floorNote ?? 'baseline + the one query, reported only'})`]));
-      if (s.required) rows.push(row('required', s.required, [pct(s.requiredRatio), '', `service/required; required/baseline ${pct(s.bareRequiredRatio)} (every step the issue requires, no framework: parse, base64, sniff, decode, sha256, durable write, one INSERT; reported only)`]));
+      if (s.required) rows.push(row('required', s.required, [pct(s.requiredRatio), '', `service/required; required/baseline ${pct(s.bareRequiredRatio)} (every step the issue requires, no framework: parse, base64, sniff, decode check, sha256, durable write, one INSERT; reported only)`]));
     }
     out.push(`== ${title} ==\n` + table(['target', 'side', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'loop µs/req', 'db µs/req', 'peak RSS MB', 'non2xx/err', 'svc/base', 'cache hits', 'targets'], rows));
   }

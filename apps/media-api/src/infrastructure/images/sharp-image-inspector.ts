@@ -3,6 +3,7 @@ import { DomainError, ImageInspector, isDomainError, type AllowedMimeType, type 
 import { readBmpHeader } from './bmp-header';
 import { jpegSize, pngSize, webpSize, type ImageSize } from './image-size';
 import { checkStructure, looksLikeText } from './polyglot-check';
+import { plainPngDecodes } from './png-check';
 
 export type ReencodeMode = 'off' | 'strip' | 'normalize';
 
@@ -77,7 +78,8 @@ const loadFileType = () => (fileTypeModule ??= import('file-type'));
  * Decides what an upload is from its bytes (file-type), refuses polyglots, reads the header before
  * any full decode (pixel, dimension and frame caps; the size of a PNG, JPEG or still WebP straight
  * from its first bytes, any other through libvips), proves the image decodes completely (sharp,
- * `failOn: 'error'`), and optionally re-encodes it.
+ * `failOn: 'error'`; a plain PNG in memory through png-check.ts, which vouches only for what sharp
+ * decodes), and optionally re-encodes it.
  *
  * Re-encoding: `strip` re-encodes in the same format without EXIF/XMP/IPTC/comments, baking the
  * EXIF orientation into the pixels (viewers and model providers that ignore the tag then still see
@@ -218,6 +220,9 @@ export class SharpImageInspector extends ImageInspector {
    * instead of ~2.5 ms). WebP decodes faster through the shrink at every size, so it always takes it.
    */
   private async decodeFully(upload: StagedUpload, mimeType: AllowedMimeType, header: Header): Promise<void> {
+    // A plain PNG in memory is proved decodable without libvips (png-check.ts); anything the check
+    // does not vouch for is decoded by sharp below, which keeps the verdict and its error codes.
+    if (mimeType === 'image/png' && upload.buffer && header.frames === 1 && (await plainPngDecodes(upload.buffer))) return;
     const pages = header.frames > 1 && !header.uniformPages ? [...Array(header.frames).keys()] : [null];
     const whole = header.frames === 1 && header.pixels <= RAW_DECODE_MAX_PIXELS && mimeType !== 'image/webp';
     // A whole decode materialises every pixel: let libvips refuse any image larger than the header

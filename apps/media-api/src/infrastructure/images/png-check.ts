@@ -1,0 +1,170 @@
+import { promisify } from 'node:util';
+import { crc32, inflate, inflateSync } from 'node:zlib';
+
+/** What zlib answers with `info: true`: the output, and the engine that counted the input it used. */
+interface InflateResult {
+  buffer: Buffer;
+  engine: { bytesWritten: number };
+}
+
+/**
+ * Proves that a plain PNG decodes completely, without sharp: the cheap path of the decode check.
+ *
+ * Under load, sharp's whole decode of a 64 KiB PNG cost ~1,500 µs of CPU per upload, about 40% of a
+ * new upload (docs/performance.md, "Fourteenth pass"): libvips' pipeline, its threads and the
+ * hand-offs between them, for ~60 µs of inflating. For the PNGs that chat uploads mostly are, the
+ * decoder's success depends only on what this check reads:
+ *
+ * - the chunk sequence and every chunk's CRC;
+ * - a valid IHDR (size, bit depth and colour type, no interlacing);
+ * - the IDAT stream: a complete zlib stream, Adler-32 included, with no bytes after its end,
+ *   inflating to exactly one filter byte plus one row of samples per row;
+ * - every filter byte at most 4.
+ *
+ * For grey, grey + alpha, RGB and RGBA every sample value is valid, so nothing after un-filtering
+ * can fail. Palette images (their indices must fall inside PLTE), interlaced images, any chunk
+ * outside a short list, and anything odd at all answer `null`: sharp decides those, as it does
+ * every image this check does not accept. The check only ever says "decodes" or "ask the decoder";
+ * it never refuses an image itself, so its rejections keep sharp's verdict and error codes. Its
+ * promise (an accepted PNG is one that sharp decodes with `failOn: 'error'`) is tested against
+ * sharp over thousands of mutated files (png-check.spec.ts).
+ */
+export async function plainPngDecodes(data: Buffer, maxRawBytes: number = MAX_RAW_BYTES): Promise<boolean> {
+  const plan = readPlainPng(data, maxRawBytes);
+  if (!plan) return false;
+  let result: InflateResult;
+  try {
+    // Small images inflate on the event loop (cheaper than a hop to the pool and back, and at most
+    // ~0.3 ms); larger ones in the pool, so that one upload cannot hold up every other request.
+    result =
+      plan.expected <= SYNC_RAW_BYTES
+        ? (inflateSync(plan.idat, inflateOptions(plan.expected)) as unknown as InflateResult)
+        : await inflateAsync(plan.idat, inflateOptions(plan.expected));
+  } catch {
+    return false;
+  }
+  const raw = result.buffer;
+  if (raw.length !== plan.expected || result.engine.bytesWritten !== plan.idat.length) return false;
+  const stride = plan.rowBytes + 1;
+  for (let offset = 0; offset < raw.length; offset += stride) if (raw[offset] > 4) return false;
+  return true;
+}
+
+/** Inflated sizes above this go to sharp's shrinking decode, which never holds the whole image. */
+const MAX_RAW_BYTES = 16 * 1024 * 1024;
+const SYNC_RAW_BYTES = 256 * 1024;
+const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Colour types with every sample value valid, and the bit depths each allows. */
+const CHANNELS: Record<number, { channels: number; depths: readonly number[] }> = {
+  0: { channels: 1, depths: [1, 2, 4, 8, 16] },
+  2: { channels: 3, depths: [8, 16] },
+  4: { channels: 2, depths: [8, 16] },
+  6: { channels: 4, depths: [8, 16] },
+};
+
+/** Ancillary chunks taken on this path: allowed before the first IDAT once, or (tEXt) anywhere, many times. */
+const BEFORE_IDAT_ONCE = new Set(['pHYs', 'sRGB', 'gAMA']);
+
+interface PlainPng {
+  idat: Buffer;
+  rowBytes: number;
+  expected: number;
+}
+
+const inflateAsync = promisify(inflate) as unknown as (buffer: Buffer, options: object) => Promise<InflateResult>;
+const inflateOptions = (expected: number) => ({ maxOutputLength: Math.max(expected, 1), info: true as const });
+
+/** The IDAT stream and its expected inflated size, or null when this is not a plain, well-formed PNG. */
+function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
+  if (data.length < SIGNATURE.length + 12 * 3 || !data.subarray(0, 8).equals(SIGNATURE)) return null;
+  let position = 8;
+  let rowBytes = 0;
+  let height = 0;
+  const idat: Buffer[] = [];
+  let idatEnded = false;
+  const seen = new Set<string>();
+  for (let index = 0; ; index++) {
+    if (position + 12 > data.length) return null;
+    const length = data.readUInt32BE(position);
+    const end = position + 12 + length;
+    if (length > 0x7fffffff || end > data.length) return null;
+    const type = data.toString('latin1', position + 4, position + 8);
+    const body = data.subarray(position + 8, position + 8 + length);
+    if (crc32(data.subarray(position + 4, position + 8 + length)) !== data.readUInt32BE(position + 8 + length)) return null;
+    position = end;
+
+    if (index === 0) {
+      if (type !== 'IHDR' || length !== 13) return null;
+      const header = readHeader(body);
+      if (!header) return null;
+      ({ rowBytes, height } = header);
+      continue;
+    }
+    if (type === 'IDAT') {
+      if (idatEnded) return null;
+      idat.push(body);
+      continue;
+    }
+    if (idat.length) idatEnded = true;
+    if (type === 'IEND') {
+      if (length !== 0 || position !== data.length || !idat.length) return null;
+      break;
+    }
+    if (type === 'tEXt') {
+      if (!validText(body)) return null;
+    } else if (BEFORE_IDAT_ONCE.has(type)) {
+      if (idat.length || seen.has(type) || !validAncillary(type, body)) return null;
+      seen.add(type);
+    } else {
+      return null;
+    }
+  }
+  const expected = height * (rowBytes + 1);
+  if (expected > maxRawBytes) return null;
+  return { idat: idat.length === 1 ? idat[0] : Buffer.concat(idat), rowBytes, expected };
+}
+
+function readHeader(ihdr: Buffer): { rowBytes: number; height: number } | null {
+  const width = ihdr.readUInt32BE(0);
+  const height = ihdr.readUInt32BE(4);
+  const [depth, colourType, compression, filter, interlace] = ihdr.subarray(8, 13);
+  const kind = CHANNELS[colourType];
+  if (!kind || !kind.depths.includes(depth) || compression !== 0 || filter !== 0 || interlace !== 0) return null;
+  if (width === 0 || height === 0 || width > 0x7fffffff || height > 0x7fffffff) return null;
+  return { rowBytes: Math.ceil((width * kind.channels * depth) / 8), height };
+}
+
+function validAncillary(type: string, body: Buffer): boolean {
+  switch (type) {
+    case 'pHYs':
+      return body.length === 9 && body[8] <= 1;
+    case 'sRGB':
+      return body.length === 1 && body[0] <= 3;
+    case 'gAMA':
+      return body.length === 4 && body.readUInt32BE(0) > 0;
+    default:
+      return false;
+  }
+}
+
+/**
+ * A keyword of 1–79 Latin-1 printable characters without leading, trailing or doubled spaces, a NUL,
+ * then text of Latin-1 printable characters and line feeds: the PNG specification's rules, which
+ * libspng enforces (stricter than any decoder is fine here: a refusal only means sharp decides).
+ */
+function validText(body: Buffer): boolean {
+  const separator = body.indexOf(0);
+  if (separator < 1 || separator > 79) return false;
+  for (let i = 0; i < separator; i++) {
+    const byte = body[i];
+    if (!printableLatin1(byte)) return false;
+    if (byte === 0x20 && (i === 0 || i === separator - 1 || body[i - 1] === 0x20)) return false;
+  }
+  for (let i = separator + 1; i < body.length; i++) if (body[i] !== 0x0a && !printableLatin1(body[i])) return false;
+  return true;
+}
+
+function printableLatin1(byte: number): boolean {
+  return (byte >= 0x20 && byte <= 0x7e) || byte >= 0xa1;
+}

@@ -1,0 +1,255 @@
+import { crc32, deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { plainPngDecodes } from '../../src/infrastructure/images/png-check';
+
+/**
+ * The cheap PNG decode check against the decoder it stands in for. Its one promise: a PNG it
+ * accepts is a PNG that sharp decodes whole with the inspector's options (`failOn: 'error'`).
+ * Everything it does not accept goes to sharp, so refusing too much costs speed, never a verdict.
+ * The corpus is built here, by sharp and by a small encoder with every knob exposed, and then
+ * mutated thousands of ways, with and without the chunk CRCs repaired.
+ */
+
+const SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
+
+function chunk(type: string, data: Buffer): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  data.copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  return out;
+}
+
+/** A pseudo-random generator with a seed, so a failure names a case that can be replayed. */
+function random(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
+
+interface Encoding {
+  width: number;
+  height: number;
+  depth: number;
+  colourType: number;
+  seed: number;
+  /** Chunks between IHDR and the first IDAT, and between the last IDAT and IEND. */
+  before?: Buffer[];
+  after?: Buffer[];
+  /** Split the zlib stream over this many IDAT chunks. */
+  idats?: number;
+  /** Filter byte per row (default: cycles through 0–4). */
+  filter?: (row: number) => number;
+  /** Change the inflated bytes before compression (a row too short, too long…). */
+  rawEdit?: (raw: Buffer) => Buffer;
+  /** Change the compressed stream (garbage after its end, a broken Adler-32…). */
+  zlibEdit?: (z: Buffer) => Buffer;
+  interlace?: number;
+}
+
+function encode(e: Encoding): Buffer {
+  const rowBytes = Math.ceil((e.width * CHANNELS[e.colourType] * e.depth) / 8);
+  const next = random(e.seed);
+  let raw = Buffer.alloc(e.height * (rowBytes + 1));
+  for (let row = 0; row < e.height; row++) {
+    const at = row * (rowBytes + 1);
+    raw[at] = e.filter ? e.filter(row) : row % 5;
+    for (let i = 1; i <= rowBytes; i++) raw[at + i] = Math.floor(next() * 256);
+  }
+  if (e.rawEdit) raw = e.rawEdit(raw);
+  let z = deflateSync(raw);
+  if (e.zlibEdit) z = e.zlibEdit(z);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(e.width, 0);
+  ihdr.writeUInt32BE(e.height, 4);
+  ihdr[8] = e.depth;
+  ihdr[9] = e.colourType;
+  ihdr[12] = e.interlace ?? 0;
+  const parts = e.idats ?? 1;
+  const size = Math.ceil(z.length / parts);
+  const idats = Array.from({ length: parts }, (_, i) => chunk('IDAT', z.subarray(i * size, (i + 1) * size)));
+  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), ...(e.before ?? []), ...idats, ...(e.after ?? []), chunk('IEND', Buffer.alloc(0))]);
+}
+
+const text = (keyword: string, value: string) => chunk('tEXt', Buffer.from(`${keyword}\0${value}`, 'latin1'));
+const phys = (unit = 1) => chunk('pHYs', Buffer.from([0, 0, 0x0b, 0x13, 0, 0, 0x0b, 0x13, unit]));
+const gama = (value = 45455) => chunk('gAMA', Buffer.from([value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255]));
+const srgb = (intent = 0) => chunk('sRGB', Buffer.from([intent]));
+
+/** What the inspector's whole decode asks of sharp. */
+async function sharpDecodes(png: Buffer): Promise<boolean> {
+  try {
+    await sharp(png, { failOn: 'error', sequentialRead: true, limitInputPixels: 50_000_000 }).raw().toBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The chunks of a PNG: where each starts and ends, to mutate one and repair its CRC. */
+function chunks(png: Buffer): { start: number; end: number; type: string }[] {
+  const out = [];
+  for (let at = 8; at + 12 <= png.length; ) {
+    const length = png.readUInt32BE(at);
+    if (at + 12 + length > png.length) break;
+    out.push({ start: at, end: at + 12 + length, type: png.toString('latin1', at + 4, at + 8) });
+    at += 12 + length;
+  }
+  return out;
+}
+
+function repairCrcs(png: Buffer): Buffer {
+  const out = Buffer.from(png);
+  for (const c of chunks(out)) out.writeUInt32BE(crc32(out.subarray(c.start + 4, c.end - 4)), c.end - 4);
+  return out;
+}
+
+const SEEDS = [1, 2, 3];
+const CORPUS: Encoding[] = [];
+for (const seed of SEEDS) {
+  for (const [colourType, depths] of [[0, [1, 2, 4, 8, 16]], [2, [8, 16]], [4, [8, 16]], [6, [8, 16]]] as const) {
+    for (const depth of depths) {
+      for (const [width, height] of [[1, 1], [7, 3], [33, 17]]) {
+        CORPUS.push({ width, height, depth, colourType, seed, idats: 1 + (seed % 3), before: seed === 2 ? [phys(), gama(), srgb()] : [], after: [text('Comment', `seed ${seed}`)] });
+      }
+    }
+  }
+}
+
+describe('plainPngDecodes', () => {
+  it('accepts plain PNGs from sharp and from the hand encoder, all of which sharp decodes', async () => {
+    const fromSharp = [];
+    for (const channels of [1, 2, 3, 4] as const) {
+      const next = random(channels);
+      const pixels = Buffer.from(Array.from({ length: 120 * 90 * channels }, () => Math.floor(next() * 256)));
+      fromSharp.push(await sharp(pixels, { raw: { width: 120, height: 90, channels } }).png().toBuffer());
+      fromSharp.push(await sharp(pixels, { raw: { width: 120, height: 90, channels } }).png({ compressionLevel: 0 }).toBuffer());
+      fromSharp.push(await sharp(pixels, { raw: { width: 120, height: 90, channels } }).png({ adaptiveFiltering: true }).toBuffer());
+    }
+    fromSharp.push(await sharp({ create: { width: 640, height: 480, channels: 4, background: '#3366cc' } }).png().toBuffer());
+    fromSharp.push(await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ffffff' } }).toColourspace('rgb16').png().toBuffer());
+    const handMade = CORPUS.map(encode);
+    for (const png of [...fromSharp, ...handMade]) {
+      expect(await sharpDecodes(png)).toBe(true);
+      expect(await plainPngDecodes(png)).toBe(true);
+    }
+  });
+
+  it('leaves palette, interlaced, animated and unknown-chunk PNGs to sharp', async () => {
+    const palette = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0000' } }).png({ palette: true }).toBuffer();
+    const interlaced = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#00ff00' } }).png({ progressive: true }).toBuffer();
+    const base: Encoding = { width: 8, height: 8, depth: 8, colourType: 2, seed: 9 };
+    const animated = encode({ ...base, before: [chunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]))] });
+    const withIcc = encode({ ...base, before: [chunk('iCCP', Buffer.concat([Buffer.from('x\0\0', 'latin1'), deflateSync(Buffer.alloc(10))]))] });
+    const transparentGrey = encode({ ...base, colourType: 0, before: [chunk('tRNS', Buffer.from([0, 1]))] });
+    // sharp's own metadata writer adds iCCP and eXIf.
+    const withMetadata = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#0000ff' } }).withMetadata({ density: 144 }).png().toBuffer();
+    for (const png of [palette, interlaced, animated, withIcc, transparentGrey, withMetadata]) expect(await plainPngDecodes(png)).toBe(false);
+    // Sharp still decodes most of them; the check only declines to vouch for them.
+    expect(await sharpDecodes(palette)).toBe(true);
+    expect(await sharpDecodes(interlaced)).toBe(true);
+    expect(await sharpDecodes(withMetadata)).toBe(true);
+  });
+
+  it('never accepts what it was built to catch: each one a PNG sharp refuses', async () => {
+    const base: Encoding = { width: 33, height: 17, depth: 8, colourType: 6, seed: 4, idats: 2 };
+    const cases: Record<string, Buffer> = {
+      'filter byte 5': encode({ ...base, filter: (row) => (row === 16 ? 5 : 0) }),
+      'filter byte 255': encode({ ...base, filter: (row) => (row === 0 ? 255 : 1) }),
+      'a row short': encode({ ...base, rawEdit: (raw) => raw.subarray(0, raw.length - 1) }),
+      'half the rows': encode({ ...base, rawEdit: (raw) => raw.subarray(0, raw.length >> 1) }),
+      'broken Adler-32': encode({ ...base, zlibEdit: (z) => Buffer.concat([z.subarray(0, -1), Buffer.from([z[z.length - 1] ^ 0xff])]) }),
+      'zlib stream cut off': encode({ ...base, zlibEdit: (z) => z.subarray(0, z.length - 10) }),
+      'no IDAT': Buffer.concat([SIGNATURE, encode(base).subarray(8, 33), chunk('IEND', Buffer.alloc(0))]),
+      'a bad CRC': (() => {
+        const png = encode(base);
+        png[png.length - 20] ^= 1;
+        return png;
+      })(),
+    };
+    for (const [name, png] of Object.entries(cases)) {
+      const sharpSays = await sharpDecodes(png);
+      expect({ name, sharp: sharpSays }).toEqual({ name, sharp: false });
+      expect({ name, check: await plainPngDecodes(png) }).toEqual({ name, check: false });
+    }
+  });
+
+  it('refuses what it cannot vouch for, even where sharp would be lenient', async () => {
+    const base: Encoding = { width: 9, height: 9, depth: 8, colourType: 2, seed: 5 };
+    const cases: Record<string, Buffer> = {
+      'garbage after the zlib stream': encode({ ...base, zlibEdit: (z) => Buffer.concat([z, Buffer.from('trailing')]) }),
+      'a row too many': encode({ ...base, rawEdit: (raw) => Buffer.concat([raw, raw.subarray(0, 28)]) }),
+      'gAMA of zero': encode({ ...base, before: [gama(0)] }),
+      'sRGB intent 4': encode({ ...base, before: [srgb(4)] }),
+      'pHYs unit 2': encode({ ...base, before: [phys(2)] }),
+      'gAMA after IDAT': encode({ ...base, after: [gama()] }),
+      'two gAMA': encode({ ...base, before: [gama(), gama()] }),
+      'tEXt keyword with a leading space': encode({ ...base, after: [text(' Comment', 'x')] }),
+      'tEXt keyword of 80 characters': encode({ ...base, after: [text('k'.repeat(80), 'x')] }),
+      'tEXt with a control character': encode({ ...base, after: [text('Comment', 'a\u0001b')] }),
+      'tEXt between IDATs': (() => {
+        const png = encode({ ...base, idats: 2 });
+        const [, first, second] = chunks(png);
+        return Buffer.concat([png.subarray(0, first.end), text('Comment', 'x'), png.subarray(second.start)]);
+      })(),
+      'interlace method 2': encode({ ...base, interlace: 2 }),
+      'bit depth 4 with RGB': encode({ ...base, depth: 4 }),
+      'width 0': encode({ ...base, width: 0 }),
+      // sharp decodes this one; the structure check (polyglot-check.ts) refuses it as truncated.
+      'cut off before IEND': encode(base).subarray(0, -12),
+    };
+    for (const [name, png] of Object.entries(cases)) expect({ name, check: await plainPngDecodes(png) }).toEqual({ name, check: false });
+  });
+
+  it('accepts no mutant that sharp refuses (byte flips, truncations, CRCs repaired or not)', async () => {
+    const next = random(20261128);
+    let accepted = 0;
+    let mutants = 0;
+    const disagreements: string[] = [];
+    for (const [index, encoding] of CORPUS.entries()) {
+      const original = encode(encoding);
+      for (let round = 0; round < 24; round++) {
+        const png = Buffer.from(original);
+        const kind = round % 4;
+        let mutant: Buffer;
+        if (kind === 3) {
+          mutant = png.subarray(0, 8 + Math.floor(next() * (png.length - 8)));
+        } else {
+          const flips = 1 + Math.floor(next() * 3);
+          for (let f = 0; f < flips; f++) png[8 + Math.floor(next() * (png.length - 8))] ^= 1 + Math.floor(next() * 255);
+          mutant = kind === 0 ? png : repairCrcs(png);
+        }
+        mutants++;
+        if (!(await plainPngDecodes(mutant))) continue;
+        accepted++;
+        if (!(await sharpDecodes(mutant))) disagreements.push(`corpus ${index} round ${round}: ${mutant.toString('hex')}`);
+      }
+    }
+    expect(disagreements).toEqual([]);
+    expect(mutants).toBeGreaterThan(2000);
+    // Some mutants are still valid PNGs (a flipped text byte, a pixel in a stored block); the
+    // check must go on accepting those, or it would be refusing everything and proving nothing.
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('declines images whose inflated size passes the cap, before inflating anything', async () => {
+    const png = encode({ width: 64, height: 64, depth: 8, colourType: 6, seed: 6 });
+    expect(await plainPngDecodes(png, 64 * (64 * 4 + 1))).toBe(true);
+    expect(await plainPngDecodes(png, 64 * (64 * 4 + 1) - 1)).toBe(false);
+  });
+
+  it('inflates large images off the event loop and still checks every filter byte', async () => {
+    // 600 × 600 RGBA: 1.4 MB inflated, past the on-loop limit.
+    expect(await plainPngDecodes(encode({ width: 600, height: 600, depth: 8, colourType: 6, seed: 7 }))).toBe(true);
+    expect(await plainPngDecodes(encode({ width: 600, height: 600, depth: 8, colourType: 6, seed: 7, filter: (row) => (row === 599 ? 9 : 0) }))).toBe(false);
+  });
+});
