@@ -59,14 +59,14 @@ interface Encoding {
 function encode(e: Encoding): Buffer {
   const rowBytes = Math.ceil((e.width * CHANNELS[e.colourType] * e.depth) / 8);
   const next = random(e.seed);
-  let raw = Buffer.alloc(e.height * (rowBytes + 1));
+  let raw: Buffer = Buffer.alloc(e.height * (rowBytes + 1));
   for (let row = 0; row < e.height; row++) {
     const at = row * (rowBytes + 1);
     raw[at] = e.filter ? e.filter(row) : row % 5;
     for (let i = 1; i <= rowBytes; i++) raw[at + i] = Math.floor(next() * 256);
   }
   if (e.rawEdit) raw = e.rawEdit(raw);
-  let z = deflateSync(raw);
+  let z: Buffer = deflateSync(raw);
   if (e.zlibEdit) z = e.zlibEdit(z);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(e.width, 0);
