@@ -144,20 +144,40 @@ describe('plainPngDecodes', () => {
     }
   });
 
-  it('leaves palette, interlaced, animated and unknown-chunk PNGs to sharp', async () => {
+  it('takes metadata chunks as libpng does: skipped, even malformed, before or after the pixels', async () => {
+    const base: Encoding = { width: 8, height: 8, depth: 8, colourType: 2, seed: 9 };
+    const cases: Record<string, Buffer> = {
+      'sharp metadata (iCCP, eXIf, pHYs)': await sharp({ create: { width: 16, height: 16, channels: 3, background: '#0000ff' } }).withMetadata({ density: 144 }).png().toBuffer(),
+      iCCP: encode({ ...base, before: [chunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), deflateSync(Buffer.alloc(100, 1))]))] }),
+      'iCCP that does not inflate': encode({ ...base, before: [chunk('iCCP', Buffer.from('icc\0\0not zlib', 'latin1'))] }),
+      'tRNS on grey': encode({ ...base, colourType: 0, before: [chunk('tRNS', Buffer.from([0, 1]))] }),
+      'gAMA of zero': encode({ ...base, before: [gama(0)] }),
+      'sRGB intent 4': encode({ ...base, before: [srgb(4)] }),
+      'pHYs unit 2': encode({ ...base, before: [phys(2)] }),
+      'gAMA after IDAT': encode({ ...base, after: [gama()] }),
+      'two gAMA': encode({ ...base, before: [gama(), gama()] }),
+      'tEXt keyword with a leading space': encode({ ...base, after: [text(' Comment', 'x')] }),
+      'tEXt with a control character': encode({ ...base, after: [text('Comment', 'a\u0001b')] }),
+      'an unknown ancillary chunk of 1 MB': encode({ ...base, before: [chunk('zzZz', Buffer.alloc(1 << 20))] }),
+    };
+    for (const [name, png] of Object.entries(cases)) {
+      expect({ name, sharp: await sharpDecodes(png) }).toEqual({ name, sharp: true });
+      expect({ name, check: await plainPngDecodes(png) }).toEqual({ name, check: true });
+    }
+  });
+
+  it('leaves palette, interlaced, animated and unknown critical-chunk PNGs to sharp', async () => {
     const palette = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#ff0000' } }).png({ palette: true }).toBuffer();
     const interlaced = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#00ff00' } }).png({ progressive: true }).toBuffer();
     const base: Encoding = { width: 8, height: 8, depth: 8, colourType: 2, seed: 9 };
     const animated = encode({ ...base, before: [chunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]))] });
-    const withIcc = encode({ ...base, before: [chunk('iCCP', Buffer.concat([Buffer.from('x\0\0', 'latin1'), deflateSync(Buffer.alloc(10))]))] });
-    const transparentGrey = encode({ ...base, colourType: 0, before: [chunk('tRNS', Buffer.from([0, 1]))] });
-    // sharp's own metadata writer adds iCCP and eXIf.
-    const withMetadata = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#0000ff' } }).withMetadata({ density: 144 }).png().toBuffer();
-    for (const png of [palette, interlaced, animated, withIcc, transparentGrey, withMetadata]) expect(await plainPngDecodes(png)).toBe(false);
-    // Sharp still decodes most of them; the check only declines to vouch for them.
-    expect(await sharpDecodes(palette)).toBe(true);
-    expect(await sharpDecodes(interlaced)).toBe(true);
-    expect(await sharpDecodes(withMetadata)).toBe(true);
+    const suggestedPalette = encode({ ...base, before: [chunk('PLTE', Buffer.alloc(6))] });
+    const unknownCritical = encode({ ...base, before: [chunk('ABCD', Buffer.from('x'))] });
+    const reservedBit = encode({ ...base, before: [chunk('abcd', Buffer.from('x'))] });
+    for (const png of [palette, interlaced, animated, suggestedPalette, unknownCritical, reservedBit]) expect(await plainPngDecodes(png)).toBe(false);
+    // Sharp decodes most of them; the check only declines to vouch for them.
+    for (const png of [palette, interlaced, animated, suggestedPalette]) expect(await sharpDecodes(png)).toBe(true);
+    expect(await sharpDecodes(unknownCritical)).toBe(false);
   });
 
   it('never accepts what it was built to catch: each one a PNG sharp refuses', async () => {
@@ -188,20 +208,13 @@ describe('plainPngDecodes', () => {
     const cases: Record<string, Buffer> = {
       'garbage after the zlib stream': encode({ ...base, zlibEdit: (z) => Buffer.concat([z, Buffer.from('trailing')]) }),
       'a row too many': encode({ ...base, rawEdit: (raw) => Buffer.concat([raw, raw.subarray(0, 28)]) }),
-      'gAMA of zero': encode({ ...base, before: [gama(0)] }),
-      'sRGB intent 4': encode({ ...base, before: [srgb(4)] }),
-      'pHYs unit 2': encode({ ...base, before: [phys(2)] }),
-      'gAMA after IDAT': encode({ ...base, after: [gama()] }),
-      'two gAMA': encode({ ...base, before: [gama(), gama()] }),
-      'tEXt keyword with a leading space': encode({ ...base, after: [text(' Comment', 'x')] }),
-      'tEXt keyword of 80 characters': encode({ ...base, after: [text('k'.repeat(80), 'x')] }),
-      'tEXt with a control character': encode({ ...base, after: [text('Comment', 'a\u0001b')] }),
       'tEXt between IDATs': (() => {
         const png = encode({ ...base, idats: 2 });
         const [, first, second] = chunks(png);
         return Buffer.concat([png.subarray(0, first.end), text('Comment', 'x'), png.subarray(second.start)]);
       })(),
       'interlace method 2': encode({ ...base, interlace: 2 }),
+      'a chunk after IEND': Buffer.concat([encode(base), text('Comment', 'x')]),
       'bit depth 4 with RGB': encode({ ...base, depth: 4 }),
       'width 0': encode({ ...base, width: 0 }),
       // sharp decodes this one; the structure check (polyglot-check.ts) refuses it as truncated.

@@ -22,12 +22,14 @@ interface InflateResult {
  * - every filter byte at most 4.
  *
  * For grey, grey + alpha, RGB and RGBA every sample value is valid, so nothing after un-filtering
- * can fail. Palette images (their indices must fall inside PLTE), interlaced images, any chunk
- * outside a short list, and anything odd at all answer `null`: sharp decides those, as it does
- * every image this check does not accept. The check only ever says "decodes" or "ask the decoder";
- * it never refuses an image itself, so its rejections keep sharp's verdict and error codes. Its
- * promise (an accepted PNG is one that sharp decodes with `failOn: 'error'`) is tested against
- * sharp over thousands of mutated files (png-check.spec.ts).
+ * can fail. Ancillary chunks (metadata: text, colour profiles, EXIF…) may sit before or after the
+ * IDATs, as libpng skips them, malformed or not. Palette images (their indices must fall inside
+ * PLTE), interlaced and animated images, any other critical chunk, and anything odd at all answer
+ * false: sharp decides those, as it does every image this check does not accept. The check only
+ * ever says "decodes" or "ask the decoder"; it never refuses an image itself, so refusals keep
+ * sharp's verdict and error codes. Its promise (an accepted PNG is one that sharp decodes with
+ * `failOn: 'error'`) is tested against sharp over thousands of mutated files
+ * (test/integration/png-check.test.ts).
  */
 export async function plainPngDecodes(data: Buffer, maxRawBytes: number = MAX_RAW_BYTES): Promise<boolean> {
   const plan = readPlainPng(data, maxRawBytes);
@@ -63,8 +65,8 @@ const CHANNELS: Record<number, { channels: number; depths: readonly number[] }> 
   6: { channels: 4, depths: [8, 16] },
 };
 
-/** Ancillary chunks taken on this path: allowed before the first IDAT once, or (tEXt) anywhere, many times. */
-const BEFORE_IDAT_ONCE = new Set(['pHYs', 'sRGB', 'gAMA']);
+/** APNG's chunks: the frames after the first are for sharp (and the inspector's frame count) to judge. */
+const ANIMATION = new Set(['acTL', 'fcTL', 'fdAT']);
 
 interface PlainPng {
   idat: Buffer;
@@ -83,7 +85,6 @@ function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
   let height = 0;
   const idat: Buffer[] = [];
   let idatEnded = false;
-  const seen = new Set<string>();
   for (let index = 0; ; index++) {
     if (position + 12 > data.length) return null;
     const length = data.readUInt32BE(position);
@@ -111,14 +112,10 @@ function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
       if (length !== 0 || position !== data.length || !idat.length) return null;
       break;
     }
-    if (type === 'tEXt') {
-      if (!validText(body)) return null;
-    } else if (BEFORE_IDAT_ONCE.has(type)) {
-      if (idat.length || seen.has(type) || !validAncillary(type, body)) return null;
-      seen.add(type);
-    } else {
-      return null;
-    }
+    // Ancillary chunks (a lowercase first letter) carry metadata a decoder may skip; libpng, under
+    // sharp's failOn: 'error', skips even malformed ones (a zero gAMA, a broken iCCP). Any other
+    // critical chunk (PLTE included), a name that is not four letters, or the reserved bit: sharp decides.
+    if (!ancillary(type) || ANIMATION.has(type)) return null;
   }
   const expected = height * (rowBytes + 1);
   if (expected > maxRawBytes) return null;
@@ -135,36 +132,7 @@ function readHeader(ihdr: Buffer): { rowBytes: number; height: number } | null {
   return { rowBytes: Math.ceil((width * kind.channels * depth) / 8), height };
 }
 
-function validAncillary(type: string, body: Buffer): boolean {
-  switch (type) {
-    case 'pHYs':
-      return body.length === 9 && body[8] <= 1;
-    case 'sRGB':
-      return body.length === 1 && body[0] <= 3;
-    case 'gAMA':
-      return body.length === 4 && body.readUInt32BE(0) > 0;
-    default:
-      return false;
-  }
-}
-
-/**
- * A keyword of 1–79 Latin-1 printable characters without leading, trailing or doubled spaces, a NUL,
- * then text of Latin-1 printable characters and line feeds: the PNG specification's rules, which
- * libspng enforces (stricter than any decoder is fine here: a refusal only means sharp decides).
- */
-function validText(body: Buffer): boolean {
-  const separator = body.indexOf(0);
-  if (separator < 1 || separator > 79) return false;
-  for (let i = 0; i < separator; i++) {
-    const byte = body[i];
-    if (!printableLatin1(byte)) return false;
-    if (byte === 0x20 && (i === 0 || i === separator - 1 || body[i - 1] === 0x20)) return false;
-  }
-  for (let i = separator + 1; i < body.length; i++) if (body[i] !== 0x0a && !printableLatin1(body[i])) return false;
-  return true;
-}
-
-function printableLatin1(byte: number): boolean {
-  return (byte >= 0x20 && byte <= 0x7e) || byte >= 0xa1;
+/** Four ASCII letters, the first lowercase (ancillary), the third uppercase (the reserved bit clear). */
+function ancillary(type: string): boolean {
+  return /^[a-z][A-Za-z][A-Z][A-Za-z]$/.test(type);
 }
