@@ -231,7 +231,7 @@ describe('jan (in-process, scripted service)', () => {
 
     it('exits 4 on 401 and 403, 5 on 5xx after retries and on connection failures', async () => {
       expect(await harness(() => json(401, { error: 'bad key', code: 'unauthorized' })).run('media', 'describe', ID)).toBe(ExitCode.Auth);
-      expect(await harness(() => json(403, { error: 'no', code: 'forbidden' })).run('media', 'describe', ID)).toBe(ExitCode.Auth);
+      expect(await harness(() => json(403, { message: 'You cannot consume this service' })).run('media', 'describe', ID)).toBe(ExitCode.Auth);
       const failing = harness(() => json(503, { error: 'down' }, { 'retry-after': '0' }));
       expect(await failing.run('media', 'describe', ID, '--retries', '1')).toBe(ExitCode.Server);
       expect(failing.requests).toHaveLength(2);

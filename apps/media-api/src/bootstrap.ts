@@ -20,6 +20,7 @@ import { Draining } from './http/draining';
 import { clientErrors, frameworkErrors, MAX_PARAM_LENGTH } from './http/framework-errors';
 import { InFlightWrites } from './http/in-flight-writes';
 import { withErrorResponses } from './http/openapi-errors';
+import { withHeadOperations } from './http/openapi-head';
 import { requestTimeoutCheckMs } from './http/request-timeout';
 import { RouteMethods } from './http/route-methods';
 import { jsonBodyParser } from './http/raw-json-body';
@@ -249,7 +250,7 @@ async function closeGracefully(app: NestFastifyApplication, graceMs: number): Pr
 
 function setupOpenApi(app: INestApplication): void {
   // A factory: the document is built on the first request for it, not during boot (~60 ms here).
-  const document = () => withErrorResponses(SwaggerModule.createDocument(
+  const document = () => withHeadOperations(withErrorResponses(SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Jan Media API')
@@ -260,6 +261,6 @@ function setupOpenApi(app: INestApplication): void {
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api-key')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
       .build(),
-  ));
+  )));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', yamlDocumentUrl: 'docs/openapi.yaml' });
 }

@@ -53,7 +53,9 @@ describe('error mapping', () => {
   const cases: Array<[number, string, new (...args: never[]) => APIError]> = [
     [400, 'invalid_request', BadRequestError],
     [401, 'unauthorized', AuthenticationError],
-    [403, 'forbidden', PermissionDeniedError],
+    [403, 'invalid_signature', PermissionDeniedError],
+    // A 403 the service does not send (a gateway's, with or without a code) is still PermissionDeniedError.
+    [403, 'gateway_denied', PermissionDeniedError],
     [404, 'media_not_found', NotFoundError],
     [405, 'method_not_allowed', MethodNotAllowedError],
     [408, 'request_timeout', RequestTimeoutError],

@@ -115,7 +115,6 @@ export function mapError(exception: unknown): Mapped {
     if (status === 415) return { status, code: 'unsupported_media_type', message: 'unsupported request content type' };
     if (status === 429) return { status, code: 'rate_limited', message: 'too many requests', details: { retry_after_seconds: 1 } };
     if (status === 401) return { status, code: 'unauthorized', message };
-    if (status === 403) return { status, code: 'forbidden', message };
     if (status < 500) return { status: 400, code: 'invalid_request', message };
   }
   const statusCode = (exception as { statusCode?: unknown })?.statusCode;

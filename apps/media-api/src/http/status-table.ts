@@ -32,7 +32,6 @@ export const STATUS_BY_CODE: Record<ErrorCode | HttpErrorCode, number> = {
   empty_file: 400,
   remote_fetch_blocked: 400,
   unauthorized: 401,
-  forbidden: 403,
   invalid_signature: 403,
   url_expired: 403,
   media_not_found: 404,

@@ -5,6 +5,18 @@ import { MediaEvents } from '@jan/domain';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, jpegImage, pngImage, uniqueUser } from '../support/images';
 import { departures, resolveRef, responseSchema, type OpenApiDocument } from '../support/openapi-conformance';
+import { registeredRoutes } from '../support/registered-routes';
+
+/**
+ * Routes the router has that the OpenAPI document leaves out on purpose; docs/api.md ("What the
+ * OpenAPI document leaves out") says why. Anything else the router answers must be in the document.
+ */
+const LEFT_OUT: Array<[RegExp, string]> = [
+  [/^(GET|HEAD) \/docs(\/.*)?$/, 'the document itself and its UI'],
+  [/^(GET|HEAD) \/metrics$/, 'Prometheus exposition for the scraper, not part of the API'],
+  [/^(GET|HEAD) \/v1\/files\/images\/\{name\}$/, "the local backend's signed download URLs: opaque, handed out by the service like S3's and GCS's"],
+  [/^PUT \/v1\/uploads\/(uploads|images)\/\{name\}$/, "the local backend's signed upload URLs: opaque, handed out by prepare-upload like S3's and GCS's"],
+];
 
 /** The facts of jan-contract.md, over raw HTTP, against PostgreSQL and local disk. */
 describe('wire contract (raw HTTP)', () => {
@@ -359,7 +371,7 @@ describe('wire contract (raw HTTP)', () => {
 
   it('documents the body of every success that has one, and GET /v1/media/{id} in full', async () => {
     const doc = (await (await fetch(`${app.baseUrl}/docs/openapi.json`)).json()) as OpenApiDocument;
-    // 204 (DELETE) and 304 are the only successes without a body.
+    // 204 (DELETE) and 304 are the only successes without a body; HEAD answers have none at all.
     const noBody = new Set(['204', '304']);
     const gaps: string[] = [];
     let routes = 0;
@@ -372,7 +384,7 @@ describe('wire contract (raw HTTP)', () => {
           const route = `${method.toUpperCase()} ${path} ${status}`;
           if (!response.description) gaps.push(`${route}: no description`);
           const schemas = Object.values(response.content ?? {}).map((media) => media.schema);
-          if (noBody.has(status)) {
+          if (noBody.has(status) || method === 'head') {
             if (schemas.length) gaps.push(`${route}: documents a body it never sends`);
             continue;
           }
@@ -406,6 +418,41 @@ describe('wire contract (raw HTTP)', () => {
     expect(download.responses['206'].content).toEqual({ 'image/*': binary });
     expect(download.responses['304'].content).toBeUndefined();
     expect(doc.paths['/v1/media/{id}'].delete.responses['204'].content).toBeUndefined();
+  });
+
+  it('documents every route the router registers, HEAD included, except those docs/api.md says it leaves out', async () => {
+    const doc = (await (await fetch(`${app.baseUrl}/docs/openapi.json`)).json()) as OpenApiDocument;
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+    const registered = registeredRoutes(app.running.app.getHttpAdapter().getInstance());
+    // The reading of the router is not empty-handed: the routes every client uses are there.
+    expect(registered).toEqual(expect.arrayContaining(['GET /v1/media/{id}', 'HEAD /v1/media/{id}', 'POST /v1/media/resolve', 'GET /healthz', 'HEAD /v1/files/images/{name}']));
+    const leftOut = (route: string) => LEFT_OUT.some(([pattern]) => pattern.test(route));
+    expect(registered.filter((route) => !leftOut(route) && !documented.includes(route))).toEqual([]);
+    // Nor does the document name a route the router lacks, or leave out one it has.
+    expect(documented.filter((route) => !registered.includes(route))).toEqual([]);
+    expect(documented.filter(leftOut)).toEqual([]);
+    // Every exclusion still matches a route: the list cannot outlive what it excuses.
+    expect(LEFT_OUT.filter(([pattern]) => !registered.some((route) => pattern.test(route))).map(([, why]) => why)).toEqual([]);
+
+    // HEAD answers as GET does, without a body, a range or its 416 (ranges are for GET).
+    const head = doc.paths['/v1/media/{id}'].head!;
+    expect(Object.keys(head.responses).sort()).toEqual(['200', '304', '400', '401', '404', '429', '503']);
+    expect(Object.values(doc.paths).flatMap((item) => Object.values(item.head?.responses ?? {})).filter((response) => response.content)).toEqual([]);
+    expect((head.parameters ?? []).map((p) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(['path:id', 'query:download', 'header:If-None-Match']));
+    expect((head.parameters ?? []).map((p) => p.name)).not.toContain('Range');
+  });
+
+  it('answers HEAD on a media id with the headers of its GET and no body, and an unknown id with a bodiless 404', async () => {
+    const user = uniqueUser('head');
+    const png = await pngImage(7);
+    const { id } = (await (await ingest(user, { source: { type: 'data_url', data_url: dataUrl(png) } })).json()) as { id: string };
+    const got = await app.call(`/v1/media/${id}`, { user });
+    const head = await app.call(`/v1/media/${id}`, { method: 'HEAD', user, headers: { range: 'bytes=0-1' } });
+    expect(head.status).toBe(200);
+    for (const name of ['content-type', 'content-length', 'etag', 'cache-control']) expect({ name, value: head.headers.get(name) }).toEqual({ name, value: got.headers.get(name) });
+    expect(Buffer.from(await head.arrayBuffer()).length).toBe(0);
+    const unknown = await app.call('/v1/media/jan_00000000000000000000000000', { method: 'HEAD', user });
+    expect(unknown.status).toBe(404);
   });
 });
 

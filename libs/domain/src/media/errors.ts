@@ -16,7 +16,6 @@ export const ERROR_CODES = [
   'remote_fetch_failed',
   'remote_fetch_timeout',
   'unauthorized',
-  'forbidden',
   'invalid_signature',
   'url_expired',
   'media_not_found',

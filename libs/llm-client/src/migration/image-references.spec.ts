@@ -9,7 +9,16 @@ describe('placeholders as the service reads them', () => {
   it('takes one or two = of base64 padding as part of a whole placeholder', () => {
     expect(parsePlaceholder(`data:image/png;base64,${ID}=`)).toEqual({ mime: 'image/png', id: ID });
     expect(parsePlaceholder(`DATA:IMAGE/WEBP;BASE64,${ID.toUpperCase()}==`)).toEqual({ mime: 'image/webp', id: ID });
-    expect(parsePlaceholder(`data:image/png;${ID}===`)).toBeNull();
+  });
+
+  it('takes any longer run of = as part of the placeholder too, which it makes malformed: its id is written with the padding, as the service reports it', () => {
+    // The service's pattern is `jan_[0-9a-z]*(=*)`: three `=` or more make a malformed placeholder
+    // (404 media_not_found, or listed under keep_unresolved as `jan_<id>===`), never text around one.
+    expect(parsePlaceholder(`data:image/png;${ID}===`)).toEqual({ mime: 'image/png', id: `${ID}===` });
+    expect(parsePlaceholder(` data:image/png;base64,${ID.toUpperCase()}===== `)).toEqual({ mime: 'image/png', id: `${ID}=====` });
+    expect(placeholderIdsIn(`a data:image/png;${ID}=== b data:image/gif;${ID}== c`)).toEqual([`${ID}===`, ID]);
+    // Something after the padding is still a longer string around the placeholder.
+    expect(parsePlaceholder(`data:image/png;${ID}===x`)).toBeNull();
   });
 
   it('finds placeholders with malformed ids, so that resolve reports them instead of the provider receiving them', () => {

@@ -2,13 +2,25 @@ import type { PathSegment } from './json-path.ts';
 
 /**
  * A Media API placeholder: `data:image/<subtype>;jan_<id>` or `data:image/<subtype>;base64,jan_<id>`,
- * read as the service reads it: every letter and digit after `jan_` is the id (none, or a malformed one,
- * included: the service answers it as not found rather than the SDK sending it on unresolved), and
- * one or two `=` of base64 padding after the id belong to the placeholder.
+ * read as the service reads it (libs/domain/src/media/placeholders.ts): every letter and digit after
+ * `jan_` is the id (none, or a malformed one, included: the service answers it as not found rather
+ * than the SDK sending it on unresolved), and every `=` right after the id belongs to the
+ * placeholder: one or two are base64 padding, more make it malformed.
  */
-export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?(jan_[0-9a-z]*)/i;
+export const PLACEHOLDER_PATTERN = /data:image\/[a-z0-9.+-]+;(?:base64,)?(jan_[0-9a-z]*)(=*)/i;
 const EVERY_PLACEHOLDER = new RegExp(PLACEHOLDER_PATTERN.source, 'gi');
-const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]*)={0,2}\s*$/i;
+const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a-z]*)(=*)\s*$/i;
+
+/** Base64 pads with at most two `=`; more make the placeholder malformed (as in the service). */
+const MAX_PADDING = 2;
+
+/**
+ * A placeholder's id as the service reports it (in `unresolved`, `details.ids`): lowercased, and
+ * without its padding unless the padding is what is wrong.
+ */
+function idAsWritten(written: string, padding: string): string {
+  return (padding.length <= MAX_PADDING ? written : written + padding).toLowerCase();
+}
 /** An inline base64 image that is not a placeholder (base64 has no `_`, so `jan_` never starts real data). */
 export const RAW_BASE64_IMAGE = /data:image\/[a-z0-9.+-]+;base64,(?!jan_)/i;
 
@@ -31,16 +43,19 @@ export function containsPlaceholder(value: unknown): boolean {
   return false;
 }
 
-/** `{ mime, id }` when the whole string is one placeholder. */
+/**
+ * `{ mime, id }` when the whole string is one placeholder, padding included (`id` as the service
+ * reports it: `jan_<id>===` for a placeholder malformed by its padding).
+ */
 export function parsePlaceholder(text: string): { mime: string; id: string } | null {
   const match = WHOLE_PLACEHOLDER.exec(text);
-  return match ? { mime: match[1]!.toLowerCase(), id: match[2]!.toLowerCase() } : null;
+  return match ? { mime: match[1]!.toLowerCase(), id: idAsWritten(match[2]!, match[3]!) } : null;
 }
 
-/** The ids of every placeholder in `text`, wherever they sit in it, lowercased, in order. */
+/** The ids of every placeholder in `text`, wherever they sit in it, as the service reports them, in order. */
 export function placeholderIdsIn(text: string): string[] {
   if (!JAN_PREFIX.test(text)) return [];
-  return [...text.matchAll(EVERY_PLACEHOLDER)].map((match) => match[1]!.toLowerCase());
+  return [...text.matchAll(EVERY_PLACEHOLDER)].map((match) => idAsWritten(match[1]!, match[2]!));
 }
 
 const IMAGE_TYPES = new Set(['image', 'image_url', 'input_image']);

@@ -1,7 +1,7 @@
 import { MediaClient } from '../client';
-import { InternalServerError, PayloadTooLargeError } from '../errors';
+import { InternalServerError, NotFoundError, PayloadTooLargeError } from '../errors';
 import { BASE_URL, fakeFetch, json, type Handler } from '../testing/fake-fetch';
-import { chooseResolveMode, providerOf, resolveForProvider, type ResolveLatencyMeta } from './resolve-for-provider';
+import { chooseResolveMode, providerOf, resolveForProvider, resolveForProviderResult, type ResolveLatencyMeta } from './resolve-for-provider';
 
 const ID = 'jan_01hqr8v9k2x3f4g5h6j7k8m9n0';
 const withPlaceholder = {
@@ -41,6 +41,30 @@ describe('chooseResolveMode', () => {
 });
 
 describe('resolveForProvider', () => {
+  describe('a bare placeholder with more than two = of padding', () => {
+    // The service reads `data:image/png;jan_<id>===` as one malformed placeholder: 404 media_not_found,
+    // or left as it is and listed (padding included) under keep_unresolved. Not a placeholder inside
+    // a longer string, which the SDK refuses to send.
+    const padded = `data:image/png;${ID}===`;
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: padded } }] }] };
+
+    it('is sent to the service, whose 404 comes back as NotFoundError', async () => {
+      const { client, calls } = setup(() => json(404, { error: 'media not found', code: 'media_not_found', details: { ids: [`${ID}===`] } }));
+      await expect(resolveForProvider(client, body, { provider: 'openai' })).rejects.toBeInstanceOf(NotFoundError);
+      expect(calls).toHaveLength(1);
+      expect(JSON.parse(calls[0]!.bodyText)).toEqual({ payload: body, mode: 'url' });
+    });
+
+    it('is kept and reported under keepUnresolved, as the service lists it', async () => {
+      const { client, calls } = setup((request) => json(200, { payload: JSON.parse(request.bodyText).payload, unresolved: [`${ID}===`] }));
+      const reported: string[][] = [];
+      const out = await resolveForProviderResult(client, body, { provider: 'openai', keepUnresolved: true, onUnresolved: (ids) => reported.push(ids) });
+      expect(out).toEqual({ payload: body, unresolved: [`${ID}===`] });
+      expect(reported).toEqual([[`${ID}===`]]);
+      expect(JSON.parse(calls[0]!.bodyText)).toEqual({ payload: body, mode: 'url', keep_unresolved: true });
+    });
+  });
+
   it('asks for inline mode for an inline provider, acting for the user, and reports latency', async () => {
     const { client, calls } = setup();
     const latencies: Array<[number, ResolveLatencyMeta]> = [];
