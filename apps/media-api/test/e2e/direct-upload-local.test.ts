@@ -129,6 +129,72 @@ describe('direct uploads on the local backend', () => {
       expect(await metadataOf(id, user)).toMatchObject({ status: 'ready' });
     });
 
+    it('keeps the reservation id working on every later use when the owner already had the same bytes, as an object of its own', async () => {
+      const owner = uniqueUser('first-use-twin');
+      const mallory = uniqueUser('first-use-twin-mallory');
+      const bytes = await pngImage(127);
+      const ingested = await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }) });
+      expect(ingested.status).toBe(200);
+      const original = ((await ingested.json()) as { id: string }).id;
+      const { id, upload_url } = await prepare(owner);
+      expect((await put(upload_url, bytes)).status).toBe(200);
+
+      // First use, then every later use of the id the old client keeps in its chat history.
+      for (let use = 0; use < 2; use++) {
+        const served = await app.call(`/v1/media/${id}`, { user: owner });
+        expect(served.status).toBe(200);
+        expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(bytes));
+      }
+      expect(await metadataOf(id, owner)).toMatchObject({ id, status: 'ready', sha256: sha256(bytes) });
+      // Its own stored copy, beside the original's, and the upload is gone.
+      expect(await filesOf(id)).toEqual([`images/${id}.png`]);
+      expect(await filesOf(original)).toEqual([`images/${original}.png`]);
+      const presigned = await app.call(`/v1/media/${id}/presign`, { user: owner });
+      expect(presigned.status).toBe(200);
+      const signed = (await presigned.json()) as { id: string; url: string };
+      expect(signed.id).toBe(id);
+      expect(sha256(Buffer.from(await (await fetch(signed.url)).arrayBuffer()))).toBe(sha256(bytes));
+      const resolve = async (user: string) =>
+        app.call('/v1/media/resolve', { method: 'POST', user, body: JSON.stringify({ payload: { image_url: `data:image/png;${id}` }, keep_unresolved: true }) });
+      const resolved = await resolve(owner);
+      expect(resolved.status).toBe(200);
+      const url = ((await resolved.json()) as { payload: { image_url: string } }).payload.image_url;
+      expect(sha256(Buffer.from(await (await fetch(url)).arrayBuffer()))).toBe(sha256(bytes));
+      // An explicit complete, late, answers the reservation's own object.
+      const completed = await app.call(`/v1/media/${id}/complete`, { method: 'POST', user: owner });
+      expect(completed.status).toBe(200);
+      expect(await completed.json()).toMatchObject({ id, deduped: false });
+
+      // Owner isolation: another user still gets 404 for either id.
+      expect((await app.call(`/v1/media/${id}`, { user: mallory })).status).toBe(404);
+      expect((await app.call(`/v1/media/${id}/presign`, { user: mallory })).status).toBe(404);
+      expect(await (await resolve(mallory)).json()).toMatchObject({ unresolved: [id] });
+
+      // Two stored objects, charged as two: the reservation was counted as one object at prepare.
+      expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 2, bytes: 2 * bytes.length });
+
+      // New ingests of the same bytes still dedupe to one of the existing objects.
+      const again = await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }) });
+      expect(await again.json()).toMatchObject({ id: original, deduped: true });
+      expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 2 });
+
+      // Deleting the original leaves the reservation's id and bytes alone, and vice versa.
+      expect((await app.call(`/v1/media/${original}`, { method: 'DELETE', user: owner })).status).toBe(204);
+      expect((await app.call(`/v1/media/${original}`, { user: owner })).status).toBe(404);
+      const still = await app.call(`/v1/media/${id}`, { user: owner });
+      expect(still.status).toBe(200);
+      expect(sha256(Buffer.from(await still.arrayBuffer()))).toBe(sha256(bytes));
+      expect((await resolve(owner)).status).toBe(200);
+      expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 1, bytes: bytes.length });
+      // With the original gone, the same bytes dedupe to the reservation's object.
+      const third = await app.call('/v1/media', { method: 'POST', user: owner, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(bytes) } }) });
+      expect(await third.json()).toMatchObject({ id, deduped: true });
+      expect((await app.call(`/v1/media/${id}`, { method: 'DELETE', user: owner })).status).toBe(204);
+      expect((await app.call(`/v1/media/${id}`, { user: owner })).status).toBe(404);
+      expect(await filesOf(id)).toEqual([]);
+      expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 0, bytes: 0 });
+    });
+
     it("does not complete another user's upload: their GET and resolve stay 404 and the reservation stays pending", async () => {
       const owner = uniqueUser('first-use-owner');
       const mallory = uniqueUser('first-use-mallory');

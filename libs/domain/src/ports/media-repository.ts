@@ -58,12 +58,18 @@ export abstract class MediaRepository {
    * `pending` is the row as it was inserted: its owner orders the locks that concurrent
    * completes take (as concurrent inserts take them, by owner, then sha256), which the row's id
    * alone could not.
+   *
+   * With `besideTwin` (a direct upload completed on first use, whose old client keeps using the
+   * reservation's id), the row becomes ready even when a ready twin exists: a ready object of its
+   * own, with its own stored bytes, which the dedupe rule leaves out (it never makes a twin's
+   * insert or markReady fail). It may still be found as a twin by `findReadyByOwnerAndSha256`.
    */
   abstract markReady(
     pending: Pick<MediaObject, 'id' | 'ownerId'>,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
     limits?: QuotaLimits,
+    options?: { besideTwin?: boolean },
   ): Promise<InsertResult>;
 
   /**

@@ -18,8 +18,10 @@ const bigintAsNumber = {
 @Index('idx_media_objects_created_at', ['createdAt'])
 @Index('idx_media_objects_retention_until', ['retentionUntil'])
 // Per-owner dedupe is decided by this index, so two concurrent uploads of the same bytes cannot
-// both become ready rows. Pending rows are outside it: their bytes are not verified yet.
-@Index('uq_media_objects_owner_sha256_ready', ['createdBy', 'sha256'], { unique: true, where: `status = 'ready'` })
+// both become ready rows. Pending rows are outside it: their bytes are not verified yet; so are
+// direct uploads completed on first use beside a twin (`dedupe_exempt`, migration 1764000000007).
+@Index('uq_media_objects_owner_sha256_ready', ['createdBy', 'sha256'], { unique: true, where: `status = 'ready' AND NOT dedupe_exempt` })
+@Index('idx_media_objects_owner_sha256_exempt', ['createdBy', 'sha256'], { where: `status = 'ready' AND dedupe_exempt` })
 @Index('idx_media_objects_owner_original_sha256', ['createdBy', 'originalSha256'], { where: 'original_sha256 IS NOT NULL' })
 @Index('idx_media_objects_pending_deadline', ['uploadExpiresAt'], { where: `status = 'pending'` })
 // The retention sweep takes expired reservations nobody has claimed yet before claimed ones.
@@ -78,4 +80,11 @@ export class MediaObjectOrmEntity {
    */
   @Column({ name: 'claimed_at', type: 'timestamptz', nullable: true })
   claimedAt!: Date | null;
+
+  /**
+   * A direct upload completed on first use while its owner already had the same bytes: a ready
+   * object of its own beside that twin, outside the per-owner dedupe index. False for every other row.
+   */
+  @Column({ name: 'dedupe_exempt', type: 'boolean', default: false })
+  dedupeExempt!: boolean;
 }

@@ -61,7 +61,7 @@ const INSERT = statement(
     WHERE NOT ($16::boolean AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
-   ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
+   ON CONFLICT (created_by, sha256) WHERE status = 'ready' AND NOT dedupe_exempt DO NOTHING
    RETURNING ${COLUMNS}`,
 );
 // Not a row claimed for deletion, whose deleter may already have removed the bytes this complete
@@ -75,6 +75,16 @@ const MARK_READY = statement(
       AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
+  RETURNING ${COLUMNS}`,
+);
+// `MARK_READY` for a direct upload completed on first use beside a ready twin (`markReady`'s
+// `besideTwin`): the row becomes a ready object of its own, outside the dedupe index.
+const MARK_READY_BESIDE_TWIN = statement(
+  'media_mark_ready_beside_twin',
+  `UPDATE ${TABLE}
+      SET bytes = $2, sha256 = $3, mime_type = $4, retention_until = $5,
+          status = 'ready', updated_at = $6, upload_expires_at = NULL, dedupe_exempt = true
+    WHERE id = $1 AND status = 'pending' AND claimed_at IS NULL
   RETURNING ${COLUMNS}`,
 );
 // `INSERT` for the inserts of several uploads at once (a `WriteBatcher`): one statement and one
@@ -97,7 +107,7 @@ const INSERT_MANY = statement(
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = v.created_by AND t.status = 'ready' AND t.original_sha256 = v.sha256
             OFFSET 0))
-   ON CONFLICT (created_by, sha256) WHERE status = 'ready' DO NOTHING
+   ON CONFLICT (created_by, sha256) WHERE status = 'ready' AND NOT dedupe_exempt DO NOTHING
    RETURNING ${COLUMNS}`,
 );
 /**
@@ -127,10 +137,15 @@ const MARK_READY_MANY = statement(
             OFFSET 0))
   RETURNING ${COLUMNS.split(',').map((column) => `m.${column.trim()}`).join(', ')}`,
 );
+// The owner's ready rows with these bytes: one lookup per index that holds them (the dedupe
+// index, the first-use copies' index of migration 1764000000007, the re-encoded originals'),
+// whose predicates each branch repeats so that the planner reads through nothing else.
 const TWIN = statement(
   'media_twin',
   `SELECT * FROM (
-    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready'
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready' AND NOT dedupe_exempt
+    UNION ALL
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready' AND dedupe_exempt
     UNION ALL
     SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
   ) twin
@@ -144,7 +159,9 @@ const TWINS = statement(
      FROM unnest($1::varchar[], $2::char(64)[]) AS asked(owner, sha)
      CROSS JOIN LATERAL (
        SELECT * FROM (
-         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready'
+         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready' AND NOT dedupe_exempt
+         UNION ALL
+         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready' AND dedupe_exempt
          UNION ALL
          SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND original_sha256 = asked.sha AND status = 'ready'
        ) candidates
@@ -303,6 +320,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
     limits?: QuotaLimits,
+    options: { besideTwin?: boolean } = {},
   ): Promise<InsertResult> {
     const { id } = pending;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
@@ -310,14 +328,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
       try {
         const declared = limits ? await this.declaredBytes(id) : null;
         const growth = declared === null ? 0 : facts.bytes - declared.bytes;
-        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? pending.ownerId, { objects: 0, bytes: growth }, MARK_READY, [
+        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? pending.ownerId, { objects: 0, bytes: growth }, options.besideTwin ? MARK_READY_BESIDE_TWIN : MARK_READY, [
           id,
           facts.bytes,
           facts.sha256,
           facts.mimeType,
           facts.retentionUntil,
           now,
-        ], undefined, this.readyMarks);
+        ], undefined, options.besideTwin ? undefined : this.readyMarks);
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
         updated = [];

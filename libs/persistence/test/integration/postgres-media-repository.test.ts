@@ -51,7 +51,7 @@ describe('PostgreSQL database', () => {
       expect(byName.has(name)).toBe(true);
     }
     expect(byName.get('uq_media_objects_owner_sha256_ready')).toMatch(
-      /CREATE UNIQUE INDEX .* \(created_by, sha256\) WHERE \(\(status\)::text = 'ready'::text\)/,
+      /CREATE UNIQUE INDEX .* \(created_by, sha256\) WHERE \(\(\(status\)::text = 'ready'::text\) AND \(NOT dedupe_exempt\)\)/,
     );
     expect(byName.get('idx_media_objects_owner_id')).toMatch(/\(created_by, id\)$/);
     expect(byName.has('idx_media_objects_created_by')).toBe(false);
@@ -64,7 +64,33 @@ describe('PostgreSQL database', () => {
       'ShardedOwnerUsage1764000000004',
       'ClaimMarker1764000000005',
       'UsageTriggerOnChange1764000000006',
+      'FirstUseCopies1764000000007',
     ]);
+  });
+
+  it('makes a reservation ready beside its twin only when asked (besideTwin), and still dedupes every other row', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `beside-${randomBytes(6).toString('hex')}`;
+    const sha = randomBytes(32).toString('hex');
+    const twin = readyMedia(owner, { sha256: sha, bytes: 5 });
+    expect((await repo.insert(twin)).inserted).toBe(true);
+    const reservation = readyMedia(owner, { status: 'pending', sha256: null, bytes: 0, retentionUntil: null, uploadExpiresAt: new Date(Date.now() + 60_000) });
+    expect((await repo.insert(reservation)).inserted).toBe(true);
+    const facts = { bytes: 5, sha256: sha, mimeType: 'image/png' as const, retentionUntil: null };
+    // Without besideTwin: dedupe, as before.
+    expect(await repo.markReady(reservation, facts, new Date())).toMatchObject({ inserted: false, existing: { id: twin.id } });
+    const own = await repo.markReady(reservation, facts, new Date(), { maxObjects: 0, maxBytes: 0 }, { besideTwin: true });
+    expect(own).toMatchObject({ inserted: true, media: { id: reservation.id, status: 'ready', sha256: sha, bytes: 5 } });
+    const [flags] = await db.writer.query('SELECT dedupe_exempt FROM media_api.media_objects WHERE id = $1', [reservation.id]);
+    expect(flags.dedupe_exempt).toBe(true);
+    expect(await repo.usage(owner)).toEqual({ objects: 2, bytes: 10 });
+    // A new ready row of the same bytes still meets the indexed twin, not a second exemption.
+    expect(await repo.insert(readyMedia(owner, { sha256: sha, bytes: 5 }))).toMatchObject({ inserted: false, existing: { id: twin.id } });
+    // With the twin gone, the copy is what dedupe finds.
+    expect(await repo.delete(twin.id)).toBe(true);
+    expect((await repo.findReadyByOwnerAndSha256(owner, sha))?.id).toBe(reservation.id);
+    expect(await repo.delete(reservation.id)).toBe(true);
+    expect(await repo.usage(owner)).toEqual({ objects: 0, bytes: 0 });
   });
 
   it("touches the owner's usage when a row becomes ready only if its bytes change", async () => {
@@ -1033,6 +1059,42 @@ describe('usage trigger on change, in a database of its own', () => {
     expect(await triggers()).toEqual(['trg_media_objects_usage: AFTER INSERT OR DELETE OR UPDATE OF bytes, created_by']);
     await db.writer.runMigrations({ transaction: 'each' });
     expect(await triggers()).toEqual(split);
+  });
+});
+
+/** First-use copies (migration 1764000000007), undone and done again on a database of its own. */
+describe('first-use copies, in a database of its own', () => {
+  const own = openOwnDatabase('jan_firstuse');
+  let db: Database;
+  beforeAll(() => {
+    db = own();
+  });
+  const dedupeIndex = async () =>
+    ((await db.writer.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'media_api' AND indexname = 'uq_media_objects_owner_sha256_ready'`)) as Array<{
+      indexdef: string;
+    }>)[0]?.indexdef;
+
+  it('exempts rows made ready beside a twin from the dedupe index; down restores the index once no such pair is left', async () => {
+    expect(await dedupeIndex()).toMatch(/AND \(NOT dedupe_exempt\)/);
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `firstuse-${randomBytes(6).toString('hex')}`;
+    const sha = randomBytes(32).toString('hex');
+    const twin = readyMedia(owner, { sha256: sha });
+    expect((await repo.insert(twin)).inserted).toBe(true);
+    const reservation = readyMedia(owner, { status: 'pending', sha256: null, bytes: 0, uploadExpiresAt: new Date(Date.now() + 60_000) });
+    expect((await repo.insert(reservation)).inserted).toBe(true);
+    const facts = { bytes: 10, sha256: sha, mimeType: 'image/png' as const, retentionUntil: null };
+    expect((await repo.markReady(reservation, facts, new Date(), undefined, { besideTwin: true })).inserted).toBe(true);
+
+    // The previous index cannot hold two ready rows of one owner and sha256: down refuses until one goes.
+    await expect(undoThrough(db, 'FirstUseCopies1764000000007')).rejects.toThrow(/uq_media_objects_owner_sha256_ready|duplicate key|could not create unique index/);
+    expect(await repo.delete(reservation.id)).toBe(true);
+    await undoThrough(db, 'FirstUseCopies1764000000007');
+    expect(await dedupeIndex()).toMatch(/WHERE \(\(status\)::text = 'ready'::text\)$/);
+
+    await db.writer.runMigrations({ transaction: 'each' });
+    expect(await dedupeIndex()).toMatch(/AND \(NOT dedupe_exempt\)/);
+    expect(await repo.delete(twin.id)).toBe(true);
   });
 });
 

@@ -167,7 +167,7 @@ export class DirectUpload implements PendingUploadCompleter {
     if (!this.isOpen(media)) return null;
     try {
       if (!(await this.storage.head(uploadKeyFor(media.storageKey)))) return null;
-      return (await this.complete(principal, media.id)).media;
+      return (await this.completeAs(principal, media.id, true)).media;
     } catch (error) {
       if (!isDomainError(error, 'media_not_ready')) return null;
       const current = await this.repository.findById(media.id, { fresh: true }).catch(() => null);
@@ -181,10 +181,19 @@ export class DirectUpload implements PendingUploadCompleter {
    * bytes and the reservation and answers the same codes as the other ingest paths.
    */
   async complete(principal: Principal, rawId: string): Promise<IngestResult> {
+    return this.completeAs(principal, rawId, false);
+  }
+
+  /**
+   * `complete`, or its first-use form (`firstUse`): there, bytes the owner already has do not
+   * dedupe the reservation away, since its old client will go on using the reservation's id; the
+   * reservation becomes a ready object of its own beside its twin (`markReady`'s `besideTwin`).
+   */
+  private async completeAs(principal: Principal, rawId: string, firstUse: boolean): Promise<IngestResult> {
     const media = await this.access.readable(principal, rawId, 'complete', { allowPending: true });
     if (media.status === 'ready') return { media, deduped: false };
     try {
-      return await this.verify(principal, media);
+      return await this.verify(principal, media, firstUse);
     } catch (error) {
       // Keep the upload when trying again can succeed: nothing uploaded yet, or a dependency
       // (storage, database, scanner) down for a moment. Anything else is the upload's fault and
@@ -199,7 +208,7 @@ export class DirectUpload implements PendingUploadCompleter {
     }
   }
 
-  private async verify(principal: Principal, media: MediaObject): Promise<IngestResult> {
+  private async verify(principal: Principal, media: MediaObject, firstUse: boolean): Promise<IngestResult> {
     if (media.uploadExpiresAt && media.uploadExpiresAt <= this.clock.now()) {
       throw new DomainError('upload_expired', 'the upload reservation has expired; prepare a new one');
     }
@@ -260,13 +269,12 @@ export class DirectUpload implements PendingUploadCompleter {
         // marking this row ready is tried again.
         for (let attempt = 0; attempt < TWIN_ATTEMPTS && !result; attempt++) {
           const now = this.clock.now();
-          const marked = await this.repository.markReady(
-            media,
-            { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) },
-            now,
-            this.quota.limitsFor(media.ownerId),
-          );
+          const facts = { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) };
+          const limits = this.quota.limitsFor(media.ownerId);
+          const marked = await this.repository.markReady(media, facts, now, limits);
+          const own = !marked.inserted && firstUse ? await this.readyBesideTwin(media, facts, now) : null;
           if (marked.inserted) result = { media: marked.media, deduped: false };
+          else if (own) result = { media: own, deduped: false };
           else {
             const twin = await keepTwinAlive(this.repository, marked.existing, now, this.policy);
             if (twin) result = { media: twin, deduped: true };
@@ -294,6 +302,28 @@ export class DirectUpload implements PendingUploadCompleter {
     } finally {
       if (stored && stored !== staged) await stored.dispose();
       await staged.dispose();
+    }
+  }
+
+  /**
+   * First use of a reservation whose bytes the owner already has: the reservation, whose id the
+   * old client keeps (in its chat history), becomes a ready object of its own with the copy this
+   * complete has just written at its key, beside the twin and outside the dedupe index. It is
+   * charged as the object it is (the reservation was counted as one at prepare; bytes beyond
+   * what it declared count now). When that growth would exceed the owner's quota, null: the
+   * caller answers with the twin and discards the reservation, as `complete` does.
+   */
+  private async readyBesideTwin(
+    media: MediaObject,
+    facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
+    now: Date,
+  ): Promise<MediaObject | null> {
+    try {
+      const marked = await this.repository.markReady(media, facts, now, this.quota.limitsFor(media.ownerId), { besideTwin: true });
+      return marked.inserted ? marked.media : null;
+    } catch (error) {
+      if (isDomainError(error, 'quota_exceeded')) return null;
+      throw error;
     }
   }
 
