@@ -379,3 +379,99 @@ describe('direct uploads on the local backend', () => {
     expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
   });
 });
+
+/**
+ * First-use copies (docs/api.md, "Complete on first use") on the paths the direct-upload tests
+ * above do not take: an operator's purge of the owner, and new uploads of the same bytes while
+ * the copy and its twin are both stored (and after the twin is gone).
+ */
+describe('first-use copies beside their twins', () => {
+  const ADMIN_KEY = 'e2e-admin-key-first-use-copies-0123';
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { MEDIA_ADMIN_KEY: ADMIN_KEY, MEDIA_RATE_LIMIT: '0' } });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+  const admin = (path: string, init: RequestInit = {}) => app.call(path, { ...init, key: null, headers: { 'x-media-admin-key': ADMIN_KEY } });
+  const exists = async (key: string) => (await readdir(join(app.dataDir, 'objects', key.split('/')[0])).catch(() => [] as string[])).includes(key.split('/')[1]);
+  const ingest = async (user: string, png: Buffer) => {
+    const res = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { id: string; deduped: boolean };
+  };
+  const reserveAndPut = async (user: string, png: Buffer) => {
+    const res = await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) });
+    expect(res.status).toBe(200);
+    const { id, upload_url } = (await res.json()) as { id: string; upload_url: string };
+    expect((await fetch(upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(200);
+    return id;
+  };
+  /** An ingested object and the first-use copy an old client's reservation of the same bytes becomes. */
+  async function twinAndCopy(user: string, png: Buffer) {
+    const original = (await ingest(user, png)).id;
+    const copy = await reserveAndPut(user, png);
+    const served = await app.call(`/v1/media/${copy}`, { user });
+    expect(served.status).toBe(200);
+    expect(sha256(Buffer.from(await served.arrayBuffer()))).toBe(sha256(png));
+    expect(await exists(`images/${original}.png`)).toBe(true);
+    expect(await exists(`images/${copy}.png`)).toBe(true);
+    expect(await (await app.call('/v1/usage', { user })).json()).toMatchObject({ objects: 2, bytes: 2 * png.length });
+    return { original, copy };
+  }
+
+  it('purges a first-use copy and its twin by owner: both rows and both files go, and usage returns to 0', async () => {
+    const owner = uniqueUser('copy-purge');
+    const png = await pngImage(140);
+    const { original, copy } = await twinAndCopy(owner, png);
+
+    const purged = await admin('/v1/admin/media/purge', { method: 'POST', body: JSON.stringify({ owner, dry_run: false }) });
+    expect(purged.status).toBe(200);
+    expect(await purged.json()).toEqual({ purged: [original, copy].sort(), count: 2, dry_run: false, truncated: false, failed: [] });
+
+    const rows: unknown[] = await app.running.database.writer.query('SELECT id FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    expect(rows).toEqual([]);
+    expect(await exists(`images/${original}.png`)).toBe(false);
+    expect(await exists(`images/${copy}.png`)).toBe(false);
+    const usage = await admin(`/v1/admin/usage?owner=${owner}`);
+    expect(usage.status).toBe(200);
+    expect(await usage.json()).toMatchObject({ owner, objects: 0, bytes: 0 });
+    for (const id of [original, copy]) expect((await app.call(`/v1/media/${id}`, { user: owner })).status).toBe(404);
+  });
+
+  it('dedupes new uploads of the same bytes to one of the two ids while both are stored, and to the copy once its twin is gone', async () => {
+    const owner = uniqueUser('copy-dedupe');
+    const png = await pngImage(141);
+    const { original, copy } = await twinAndCopy(owner, png);
+    const pair = [original, copy];
+
+    // One ingest, then several at once: each a dedupe hit, none an error.
+    expect(pair).toContain((await ingest(owner, png)).id);
+    const concurrent = await Promise.all(Array.from({ length: 6 }, () => ingest(owner, png)));
+    for (const answer of concurrent) {
+      expect(answer.deduped).toBe(true);
+      expect(pair).toContain(answer.id);
+    }
+    // A new client's direct upload, completed explicitly: the same.
+    const reservation = await reserveAndPut(owner, png);
+    const completed = await app.call(`/v1/media/${reservation}/complete`, { method: 'POST', user: owner });
+    expect(completed.status).toBe(200);
+    const answer = (await completed.json()) as { id: string; deduped: boolean };
+    expect(answer.deduped).toBe(true);
+    expect(pair).toContain(answer.id);
+    expect((await app.call(`/v1/media/${reservation}/metadata`, { user: owner })).status).toBe(404);
+    expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 2, bytes: 2 * png.length });
+
+    // The twin deleted: the copy is what the same bytes dedupe to, on every path.
+    expect((await app.call(`/v1/media/${original}`, { method: 'DELETE', user: owner })).status).toBe(204);
+    expect(await ingest(owner, png)).toMatchObject({ id: copy, deduped: true });
+    const late = await reserveAndPut(owner, png);
+    const lateCompleted = await app.call(`/v1/media/${late}/complete`, { method: 'POST', user: owner });
+    expect(lateCompleted.status).toBe(200);
+    expect(await lateCompleted.json()).toMatchObject({ id: copy, deduped: true });
+    expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 1, bytes: png.length });
+  });
+});

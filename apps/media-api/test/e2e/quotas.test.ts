@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { dataUrl, noisyPng, uniqueUser } from '../support/images';
 import { auditRows } from '../support/audit-rows';
@@ -87,6 +90,85 @@ describe('quotas', () => {
     // The refused ones left nothing behind, in the table or in storage.
     const rows: Array<{ n: string }> = await bytesApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner]);
     expect(Number(rows[0].n)).toBe(accepted.length);
+  });
+
+  /**
+   * An old client's reservation used without `complete` while its owner already has the same
+   * bytes becomes a first-use copy (docs/api.md, "Complete on first use"), unless that copy would
+   * go past a quota: then the first use answers the existing object and drops the reservation.
+   */
+  describe('first-use copies at the limit', () => {
+    const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+    const prepare = async (app: TestApp, user: string, body: Record<string, unknown> = {}) => {
+      const res = await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png', ...body }) });
+      expect(res.status).toBe(200);
+      const prepared = (await res.json()) as { id: string; upload_url: string };
+      return prepared;
+    };
+    const put = async (url: string, png: Buffer) => expect((await fetch(url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(200);
+    const exists = (path: string) => stat(path).then(() => true, () => false);
+
+    /** The reservation's first use answers `png` (the twin's bytes), then its id is gone: row, files, later uses. */
+    async function expectFallback(app: TestApp, owner: string, reservation: string, png: Buffer, usage: { objects: number; bytes: number }) {
+      const first = await app.call(`/v1/media/${reservation}`, { user: owner });
+      expect(first.status).toBe(200);
+      expect(sha256(Buffer.from(await first.arrayBuffer()))).toBe(sha256(png));
+      const rows: unknown[] = await app.running.database.writer.query('SELECT id FROM media_api.media_objects WHERE id = $1', [reservation]);
+      expect(rows).toEqual([]);
+      expect(await exists(join(app.dataDir, 'objects', 'images', `${reservation}.png`))).toBe(false);
+      expect(await exists(join(app.dataDir, 'objects', 'uploads', `${reservation}.png`))).toBe(false);
+      expect(await (await app.call('/v1/usage', { user: owner })).json()).toMatchObject(usage);
+      // Later uses of the reservation's id: 404, as documented.
+      expect((await app.call(`/v1/media/${reservation}`, { user: owner })).status).toBe(404);
+      expect((await app.call(`/v1/media/${reservation}/presign`, { user: owner })).status).toBe(404);
+      const resolved = await app.call('/v1/media/resolve', { method: 'POST', user: owner, body: JSON.stringify({ ids: [reservation], keep_unresolved: true }) });
+      expect(await resolved.json()).toMatchObject({ media: [], unresolved: [reservation] });
+    }
+
+    it('byte quota with room for one copy: the first use answers the existing object and drops the reservation', async () => {
+      const png = await noisyPng(40);
+      const quotaApp = await startTestApp({ env: { MEDIA_QUOTA_BYTES: String(Math.floor(png.length * 1.5)), MEDIA_RATE_LIMIT: '0' } });
+      try {
+        // A client that declares nothing: the reservation counts one object and no bytes.
+        const owner = uniqueUser('copy-bytes');
+        const ingested = await upload(quotaApp, owner, png);
+        expect(ingested.status).toBe(200);
+        const original = ((await ingested.json()) as { id: string }).id;
+        const { id, upload_url } = await prepare(quotaApp, owner);
+        await put(upload_url, png);
+        await expectFallback(quotaApp, owner, id, png, { objects: 1, bytes: png.length });
+        expect((await quotaApp.call(`/v1/media/${original}`, { user: owner })).status).toBe(200);
+
+        // A client that declares the size and hash, uploading the same bytes twice: the second
+        // reservation is let past the quota beside the first (only one of them can be kept), so
+        // its first use must not keep it as a copy.
+        const declaring = uniqueUser('copy-bytes-declared');
+        const declared = { bytes: png.length, sha256: sha256(png) };
+        const one = await prepare(quotaApp, declaring, declared);
+        const two = await prepare(quotaApp, declaring, declared);
+        await put(one.upload_url, png);
+        await put(two.upload_url, png);
+        expect((await quotaApp.call(`/v1/media/${one.id}`, { user: declaring })).status).toBe(200);
+        await expectFallback(quotaApp, declaring, two.id, png, { objects: 1, bytes: png.length });
+      } finally {
+        await quotaApp.close();
+      }
+    });
+
+    it('object quota: a copy that would go past MEDIA_QUOTA_OBJECTS takes the same fallback', async () => {
+      const owner = uniqueUser('copy-objects');
+      for (let i = 0; i < 4; i++) expect((await upload(objectsApp, owner, await uniquePng())).status).toBe(200);
+      // The fifth object's bytes, declared by hash in two reservations: the second one is let past
+      // the object quota beside the first, as a twin's pending row is.
+      const png = await uniquePng();
+      const one = await prepare(objectsApp, owner, { sha256: sha256(png) });
+      const two = await prepare(objectsApp, owner, { sha256: sha256(png) });
+      await put(one.upload_url, png);
+      await put(two.upload_url, png);
+      expect((await objectsApp.call(`/v1/media/${one.id}`, { user: owner })).status).toBe(200);
+      await expectFallback(objectsApp, owner, two.id, png, { objects: 5, bytes: expect.any(Number) });
+      expect((await objectsApp.call(`/v1/media/${one.id}`, { user: owner })).status).toBe(200);
+    });
   });
 
   describe('on every ingest path', () => {

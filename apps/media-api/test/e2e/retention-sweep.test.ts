@@ -92,6 +92,51 @@ describe('retention sweep', () => {
     expect(after.upload_expired ?? 0).toBe(before.upload_expired ?? 0);
   });
 
+  it("sweeps a first-use copy like any ready object, leaving its twin's row and file, and the other way round", async () => {
+    /** An ingested object and a first-use copy of the same bytes (an old client's reservation used without complete). */
+    async function twinAndCopy(user: string) {
+      const png = await uniquePng();
+      const ingested = await app.call('/v1/media', { method: 'POST', user, body: JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(png) } }) });
+      const original = ((await ingested.json()) as { id: string }).id;
+      const prepared = await app.call('/v1/media/prepare-upload', { method: 'POST', user, body: JSON.stringify({ mime_type: 'image/png' }) });
+      const { id, upload_url } = (await prepared.json()) as { id: string; upload_url: string };
+      expect((await fetch(upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png })).status).toBe(200);
+      expect((await app.call(`/v1/media/${id}`, { user })).status).toBe(200);
+      const files = Object.fromEntries(
+        ((await query('SELECT id, storage_key FROM media_api.media_objects WHERE id = ANY($1)', [[original, id]])) as { id: string; storage_key: string }[]).map(
+          (r) => [r.id, join(app.dataDir, 'objects', r.storage_key)],
+        ),
+      );
+      expect(Object.keys(files).sort()).toEqual([original, id].sort());
+      return { original, copy: id, files, png };
+    }
+    const user = uniqueUser('sweep-copy');
+
+    // The copy expires: the sweep takes it, and the twin stays with its file.
+    const first = await twinAndCopy(user);
+    await expire([first.copy]);
+    await sweep();
+    expect(await rowsOf([first.original, first.copy])).toEqual([first.original]);
+    expect(await exists(first.files[first.copy])).toBe(false);
+    expect(await exists(first.files[first.original])).toBe(true);
+    expect((await app.call(`/v1/media/${first.copy}`, { user })).status).toBe(404);
+    const kept = await app.call(`/v1/media/${first.original}`, { user });
+    expect(kept.status).toBe(200);
+    expect(Buffer.from(await kept.arrayBuffer()).equals(first.png)).toBe(true);
+
+    // The twin expires: the sweep takes it, and the copy stays with its file.
+    const second = await twinAndCopy(user);
+    await expire([second.original]);
+    await sweep();
+    expect(await rowsOf([second.original, second.copy])).toEqual([second.copy]);
+    expect(await exists(second.files[second.original])).toBe(false);
+    expect(await exists(second.files[second.copy])).toBe(true);
+    const copy = await app.call(`/v1/media/${second.copy}`, { user });
+    expect(copy.status).toBe(200);
+    expect(Buffer.from(await copy.arrayBuffer()).equals(second.png)).toBe(true);
+    expect(await (await app.call('/v1/usage', { user })).json()).toMatchObject({ objects: 2, bytes: first.png.length + second.png.length });
+  });
+
   it('lets two replicas sweep at once: every expired object deleted once, nothing left behind', async () => {
     const second = await startTestApp({
       env: {

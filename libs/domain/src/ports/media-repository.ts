@@ -62,7 +62,10 @@ export abstract class MediaRepository {
    * With `besideTwin` (a direct upload completed on first use, whose old client keeps using the
    * reservation's id), the row becomes ready even when a ready twin exists: a ready object of its
    * own, with its own stored bytes, which the dedupe rule leaves out (it never makes a twin's
-   * insert or markReady fail). It may still be found as a twin by `findReadyByOwnerAndSha256`.
+   * insert or markReady fail). It is still a twin: `findReadyByOwnerAndSha256` may answer it,
+   * and another row's insert or markReady (without `besideTwin`) meets it as `existing`. With
+   * `limits`, it must fit whole (one object and `facts.bytes` beside the owner's other rows),
+   * else `quota_exceeded`.
    */
   abstract markReady(
     pending: Pick<MediaObject, 'id' | 'ownerId'>,

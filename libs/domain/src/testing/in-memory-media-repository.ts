@@ -13,8 +13,6 @@ export class InMemoryMediaRepository extends MediaRepository {
   failNextInsert: Error | null = null;
   /** Ids claimed for deletion (the table's `claimed_at`): refused to pins, keep-alives and markReady. */
   private readonly claimed = new Set<string>();
-  /** Ready rows made ready beside a twin (the table's `dedupe_exempt`): outside the dedupe rule. */
-  private readonly exempt = new Set<string>();
 
   async findById(id: MediaId) {
     this.queries++;
@@ -40,7 +38,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     }
     if (this.rows.has(media.id)) throw new Error(`duplicate id ${media.id}`);
     if (media.status === 'ready' && media.sha256) {
-      const twin = this.twin(media.ownerId, media.sha256, true);
+      const twin = this.twin(media.ownerId, media.sha256);
       if (twin) return { inserted: false, existing: clone(twin)! };
     }
     if (limits) {
@@ -74,14 +72,17 @@ export class InMemoryMediaRepository extends MediaRepository {
     const row = this.rows.get(id);
     if (!row || this.claimed.has(id)) throw mediaNotFound([id]);
     if (row.status === 'ready') return { inserted: true, media: clone(row)! };
-    const twin = facts.sha256 && !options.besideTwin ? this.twin(row.ownerId, facts.sha256, true) : undefined;
+    const twin = facts.sha256 && !options.besideTwin ? this.twin(row.ownerId, facts.sha256) : undefined;
     if (twin && twin.id !== id) return { inserted: false, existing: clone(twin)! };
     if (limits) {
       const usage = this.usageOf(row.ownerId);
-      if (exceedsQuota(usage, { objects: 0, bytes: facts.bytes - row.bytes }, limits)) throw quotaExceeded(limits, usage);
+      // A copy beside a twin must fit whole, beside everything else (see the PostgreSQL repository).
+      const others = { objects: usage.objects - 1, bytes: usage.bytes - row.bytes };
+      if (options.besideTwin ? exceedsQuota(others, { objects: 1, bytes: facts.bytes }, limits) : exceedsQuota(usage, { objects: 0, bytes: facts.bytes - row.bytes }, limits)) {
+        throw quotaExceeded(limits, usage);
+      }
     }
     Object.assign(row, facts, { status: 'ready', updatedAt: now, uploadExpiresAt: null });
-    if (options.besideTwin) this.exempt.add(id);
     return { inserted: true, media: clone(row)! };
   }
 
@@ -125,7 +126,6 @@ export class InMemoryMediaRepository extends MediaRepository {
   async delete(id: MediaId) {
     this.queries++;
     this.claimed.delete(id);
-    this.exempt.delete(id);
     return this.rows.delete(id);
   }
 
@@ -165,12 +165,13 @@ export class InMemoryMediaRepository extends MediaRepository {
 
   async ping() {}
 
-  /** With `indexedOnly`, as the unique index decides: rows made ready beside a twin are left out. */
-  private twin(ownerId: string, sha256: string, indexedOnly = false) {
-    return [...this.rows.values()].find(
-      (m) =>
-        m.status === 'ready' && m.ownerId === ownerId && (m.sha256 === sha256 || m.originalSha256 === sha256) && !(indexedOnly && this.exempt.has(m.id)),
-    );
+  /**
+   * The owner's ready row with these bytes, as stored or as received. Rows made ready beside a
+   * twin (first-use copies) are twins too: they never stop a copy being made (`besideTwin`), and
+   * the other rows dedupe to them (the PostgreSQL statements' NOT EXISTS clauses).
+   */
+  private twin(ownerId: string, sha256: string) {
+    return [...this.rows.values()].find((m) => m.status === 'ready' && m.ownerId === ownerId && (m.sha256 === sha256 || m.originalSha256 === sha256));
   }
 }
 

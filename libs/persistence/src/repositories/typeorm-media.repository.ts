@@ -47,9 +47,11 @@ const PENDING_TWIN = `SELECT 1 FROM ${TABLE}
  * owners only makes them wait for each other.
  */
 const USAGE_LOCK = `SELECT pg_advisory_xact_lock(${0x6a616e}, hashtext($1))`;
-// The unique index decides between concurrent twins (stored hash). The NOT EXISTS clause extends
-// dedupe to a ready row whose bytes were re-encoded from these very bytes; that case is rare and
-// not race-proof, which only costs a duplicate object, never a wrong one.
+// The unique index decides between concurrent twins (stored hash). The NOT EXISTS clauses extend
+// dedupe to a ready row whose bytes were re-encoded from these very bytes, and to a first-use copy
+// (`dedupe_exempt`, outside the unique index: a twin once the row it was copied beside is gone);
+// neither is race-proof, which only costs a duplicate object, never a wrong one. `MARK_READY` and
+// the `_MANY` forms carry the same clauses.
 const INSERT = statement(
   'media_insert',
   `INSERT INTO ${TABLE}
@@ -61,6 +63,9 @@ const INSERT = statement(
     WHERE NOT ($16::boolean AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = $7 AND t.status = 'ready' AND t.original_sha256 = $6::char(64)))
+      AND NOT ($16::boolean AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = $7 AND t.sha256 = $6::char(64) AND t.status = 'ready' AND t.dedupe_exempt))
    ON CONFLICT (created_by, sha256) WHERE status = 'ready' AND NOT dedupe_exempt DO NOTHING
    RETURNING ${COLUMNS}`,
 );
@@ -75,6 +80,9 @@ const MARK_READY = statement(
       AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = $3::char(64)))
+      AND NOT ($3::char(64) IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = m.created_by AND t.sha256 = $3::char(64) AND t.status = 'ready' AND t.dedupe_exempt))
   RETURNING ${COLUMNS}`,
 );
 // `MARK_READY` for a direct upload completed on first use beside a ready twin (`markReady`'s
@@ -107,6 +115,10 @@ const INSERT_MANY = statement(
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = v.created_by AND t.status = 'ready' AND t.original_sha256 = v.sha256
             OFFSET 0))
+      AND NOT (v.ready AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = v.created_by AND t.sha256 = v.sha256 AND t.status = 'ready' AND t.dedupe_exempt
+            OFFSET 0))
    ON CONFLICT (created_by, sha256) WHERE status = 'ready' AND NOT dedupe_exempt DO NOTHING
    RETURNING ${COLUMNS}`,
 );
@@ -134,6 +146,10 @@ const MARK_READY_MANY = statement(
       AND NOT (v.sha256 IS NOT NULL AND EXISTS (
             SELECT 1 FROM ${TABLE} t
              WHERE t.created_by = m.created_by AND t.status = 'ready' AND t.original_sha256 = v.sha256
+            OFFSET 0))
+      AND NOT (v.sha256 IS NOT NULL AND EXISTS (
+            SELECT 1 FROM ${TABLE} t
+             WHERE t.created_by = m.created_by AND t.sha256 = v.sha256 AND t.status = 'ready' AND t.dedupe_exempt
             OFFSET 0))
   RETURNING ${COLUMNS.split(',').map((column) => `m.${column.trim()}`).join(', ')}`,
 );
@@ -327,8 +343,12 @@ export class TypeOrmMediaRepository extends MediaRepository {
       let updated: MediaObjectRow[];
       try {
         const declared = limits ? await this.declaredBytes(id) : null;
-        const growth = declared === null ? 0 : facts.bytes - declared.bytes;
-        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? pending.ownerId, { objects: 0, bytes: growth }, options.besideTwin ? MARK_READY_BESIDE_TWIN : MARK_READY, [
+        // A copy beside a twin is charged as the whole object it is, not as what its reservation
+        // did not declare: a reservation that declared its twin's hash may have been let past the
+        // limits beside that twin's pending row (`PENDING_TWIN`), on the promise that only one of
+        // them is kept. So the usage of everything else plus this row must fit.
+        const charged = options.besideTwin ? { objects: 1, bytes: facts.bytes } : { objects: 0, bytes: declared === null ? 0 : facts.bytes - declared.bytes };
+        updated = await this.withQuota(declared ? limits : undefined, declared?.ownerId ?? pending.ownerId, charged, options.besideTwin ? MARK_READY_BESIDE_TWIN : MARK_READY, [
           id,
           facts.bytes,
           facts.sha256,

@@ -86,9 +86,18 @@ describe('PostgreSQL database', () => {
     expect(await repo.usage(owner)).toEqual({ objects: 2, bytes: 10 });
     // A new ready row of the same bytes still meets the indexed twin, not a second exemption.
     expect(await repo.insert(readyMedia(owner, { sha256: sha, bytes: 5 }))).toMatchObject({ inserted: false, existing: { id: twin.id } });
-    // With the twin gone, the copy is what dedupe finds.
+    // With the twin gone, the copy is what dedupe finds, and what a markReady or a ready insert meets.
     expect(await repo.delete(twin.id)).toBe(true);
     expect((await repo.findReadyByOwnerAndSha256(owner, sha))?.id).toBe(reservation.id);
+    const later = readyMedia(owner, { status: 'pending', sha256: null, bytes: 0, retentionUntil: null, uploadExpiresAt: new Date(Date.now() + 60_000) });
+    expect((await repo.insert(later)).inserted).toBe(true);
+    expect(await repo.markReady(later, facts, new Date())).toMatchObject({ inserted: false, existing: { id: reservation.id } });
+    expect(await repo.insert(readyMedia(owner, { sha256: sha, bytes: 5 }))).toMatchObject({ inserted: false, existing: { id: reservation.id } });
+    // A copy is charged whole: one that does not fit beside the owner's other objects is refused.
+    await expect(repo.markReady(later, facts, new Date(), { maxObjects: 2, maxBytes: 9 }, { besideTwin: true })).rejects.toMatchObject({ code: 'quota_exceeded' });
+    await expect(repo.markReady(later, facts, new Date(), { maxObjects: 1, maxBytes: 0 }, { besideTwin: true })).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect(await repo.markReady(later, facts, new Date(), { maxObjects: 2, maxBytes: 10 }, { besideTwin: true })).toMatchObject({ inserted: true, media: { id: later.id } });
+    expect(await repo.delete(later.id)).toBe(true);
     expect(await repo.delete(reservation.id)).toBe(true);
     expect(await repo.usage(owner)).toEqual({ objects: 0, bytes: 0 });
   });

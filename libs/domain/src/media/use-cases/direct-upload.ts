@@ -309,9 +309,10 @@ export class DirectUpload implements PendingUploadCompleter {
    * First use of a reservation whose bytes the owner already has: the reservation, whose id the
    * old client keeps (in its chat history), becomes a ready object of its own with the copy this
    * complete has just written at its key, beside the twin and outside the dedupe index. It is
-   * charged as the object it is (the reservation was counted as one at prepare; bytes beyond
-   * what it declared count now). When that growth would exceed the owner's quota, null: the
-   * caller answers with the twin and discards the reservation, as `complete` does.
+   * charged as the object it is: it must fit whole (one object, its bytes) beside the owner's
+   * other objects, since a reservation that declared its twin's hash may have been let past the
+   * quotas at prepare. When it does not fit, null: the caller answers with the twin and discards
+   * the reservation, as `complete` does.
    */
   private async readyBesideTwin(
     media: MediaObject,
