@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { Client } from 'pg';
 import sharp from 'sharp';
@@ -147,6 +148,49 @@ describe('ingest against hostile input', () => {
     expect(truncated.status).toBe(422);
     expect(((await truncated.json()) as any).code).toBe('corrupt_image');
     expect(await rowsOf(user)).toEqual([]);
+  });
+
+  it('answers 422 corrupt_image for PNGs whole outside but broken inside, as before the cheap PNG check', async () => {
+    // Every chunk present with a good CRC, so the structure check passes them and the decode check
+    // (png-check.ts, then sharp) must find what is wrong inside the pixel stream.
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const framed = Buffer.alloc(12 + data.length);
+      framed.writeUInt32BE(data.length, 0);
+      body.copy(framed, 4);
+      framed.writeUInt32BE(zlib.crc32(body), 8 + data.length);
+      return framed;
+    };
+    const [width, height] = [100, 6];
+    const stride = width * 3 + 1;
+    const rows = Buffer.alloc(height * stride);
+    for (let i = 0; i < stride; i++) rows[i] = i === 0 ? 1 : (i * 37) & 0xff;
+    // The same row again and again: the stream copies each from the one before, 301 bytes back.
+    for (let row = 1; row < height; row++) rows.copy(rows, row * stride, 0, stride);
+    const ihdr = Buffer.from([0, 0, 0, width, 0, 0, 0, height, 8, 2, 0, 0, 0]);
+    const build = (stream: Buffer) =>
+      Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', stream), chunk('IEND', Buffer.alloc(0))]);
+    const badFilter = Buffer.from(rows);
+    badFilter[3 * stride] = 5;
+    // A zlib header declaring a 256-byte window: libpng finds the 301-byte back-reference too far.
+    const narrow = zlib.deflateSync(rows);
+    narrow[0] = 0x08;
+    narrow[1] = 31 - ((narrow[0] * 256) % 31);
+    const cases: Record<string, Buffer> = {
+      'IDAT stream cut short': build(zlib.deflateSync(rows).subarray(0, -8)),
+      'filter byte 5': build(zlib.deflateSync(badFilter)),
+      'a row missing': build(zlib.deflateSync(rows.subarray(0, -stride))),
+      'a zlib window too small for its back-references': build(narrow),
+    };
+    const user = uniqueUser();
+    for (const [name, bytes] of Object.entries(cases)) {
+      const res = await post(user, { source: { type: 'data_url', data_url: dataUrl(bytes) } });
+      expect({ name, status: res.status, code: ((await res.json()) as any).code }).toEqual({ name, status: 422, code: 'corrupt_image' });
+    }
+    expect(await rowsOf(user)).toEqual([]);
+    const whole = await post(user, { source: { type: 'data_url', data_url: dataUrl(build(zlib.deflateSync(rows))) } });
+    expect(whole.status).toBe(200);
+    expect(((await whole.json()) as any).id).toEqual(expect.any(String));
   });
 
   it('refuses a large baseline JPEG cut off in its last row of blocks, which a shrinking decode never reads', async () => {

@@ -1,4 +1,4 @@
-import { crc32, deflateSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { plainPngDecodes } from '../../src/infrastructure/images/png-check';
 
@@ -123,6 +123,136 @@ for (const seed of SEEDS) {
       }
     }
   }
+}
+
+/** The zlib stream with its header's window size (CINFO) set to 2^(8 + cinfo), FCHECK repaired. */
+function withWindow(z: Buffer, cinfo: number): Buffer {
+  const out = Buffer.from(z);
+  out[0] = (cinfo << 4) | 8;
+  out[1] &= 0xe0;
+  out[1] += (31 - ((out[0] * 256 + out[1]) % 31)) % 31;
+  return out;
+}
+
+/**
+ * Structure-aware mutants: valid rows (or rows a byte short or long, or a bad filter byte) in
+ * every colour type and depth at odd widths, compressed every way zlib can (stored, fixed,
+ * dynamic, Huffman-only, RLE, windows of 512 B to 32 KiB, a header that lies about its window,
+ * empty stored blocks, hand-made stored blocks with a bad NLEN, two deflate streams back to back,
+ * a block after the final one, a preset dictionary), split over IDATs at random bytes with
+ * zero-length IDATs anywhere, then a duplicate IHDR or IEND, a swap of two chunks, or a stray
+ * chunk among the IDATs.
+ */
+function structuredMutant(next: () => number): Buffer {
+  const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
+  const colourType = pick([0, 2, 4, 6]);
+  const depth = colourType === 0 ? pick([1, 2, 4, 8, 16]) : pick([8, 16]);
+  const width = 1 + Math.floor(next() * (next() < 0.5 ? 9 : 400));
+  const height = 1 + Math.floor(next() * 12);
+  const rowBytes = Math.ceil((width * CHANNELS[colourType] * depth) / 8);
+  let raw: Buffer = Buffer.alloc(height * (rowBytes + 1));
+  // Rows that repeat make the encoder reach back one row: far, for a wide image.
+  const repeat = next() < 0.5;
+  const first = Buffer.from(Array.from({ length: rowBytes }, () => Math.floor(next() * 256)));
+  for (let row = 0; row < height; row++) {
+    const at = row * (rowBytes + 1);
+    raw[at] = next() < 0.02 ? 5 + Math.floor(next() * 251) : Math.floor(next() * 5);
+    for (let i = 0; i < rowBytes; i++) raw[at + 1 + i] = repeat ? first[i] : Math.floor(next() * 256);
+  }
+  if (next() < 0.05) raw = raw.subarray(0, raw.length - 1 - Math.floor(next() * 3));
+  if (next() < 0.05) raw = Buffer.concat([raw, Buffer.alloc(1 + Math.floor(next() * 3))]);
+
+  const { Z_DEFAULT_STRATEGY, Z_FIXED, Z_HUFFMAN_ONLY, Z_RLE, Z_FILTERED, Z_SYNC_FLUSH } = constants;
+  const windowBits = 9 + Math.floor(next() * 7);
+  let deflated = deflateRawSync(raw, { windowBits, level: Math.floor(next() * 10), strategy: pick([Z_DEFAULT_STRATEGY, Z_FIXED, Z_HUFFMAN_ONLY, Z_RLE, Z_FILTERED]) });
+  let cinfo = windowBits - 8;
+  const emptyStored = (final: boolean) => Buffer.from([final ? 1 : 0, 0, 0, 0xff, 0xff]);
+  switch (Math.floor(next() * 8)) {
+    case 1:
+      cinfo = Math.floor(next() * 8);
+      break;
+    case 2:
+      deflated = Buffer.concat([...Array.from({ length: 1 + Math.floor(next() * 3) }, () => emptyStored(false)), deflated]);
+      break;
+    case 3: {
+      const blocks: Buffer[] = [];
+      for (let at = 0; at < raw.length; ) {
+        const size = Math.min(raw.length - at, 1 + Math.floor(next() * 40));
+        const header = Buffer.alloc(5);
+        header[0] = at + size >= raw.length ? 1 : 0;
+        header.writeUInt16LE(size, 1);
+        header.writeUInt16LE(size ^ (next() < 0.05 ? 0xfffe : 0xffff), 3);
+        blocks.push(header, raw.subarray(at, at + size));
+        at += size;
+      }
+      deflated = Buffer.concat(blocks);
+      break;
+    }
+    case 4: {
+      const half = Math.floor(next() * raw.length);
+      deflated = Buffer.concat([deflateRawSync(raw.subarray(0, half), { finishFlush: Z_SYNC_FLUSH }), deflateRawSync(raw.subarray(half))]);
+      break;
+    }
+    case 5:
+      deflated = Buffer.concat([deflated, emptyStored(true)]);
+      break;
+    case 6:
+      cinfo = pick([0, 1, 2]);
+      break;
+  }
+  const dictionary = next() < 0.04;
+  const header = Buffer.from([(cinfo << 4) | 8, dictionary ? 0x20 : 0]);
+  header[1] += (31 - ((header[0] * 256 + header[1]) % 31)) % 31;
+  const adler = Buffer.alloc(4);
+  adler.writeUInt32BE(adler32(raw));
+  const z = Buffer.concat([header, dictionary ? Buffer.from([0, 0, 0, 1]) : Buffer.alloc(0), deflated, adler]);
+
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = depth;
+  ihdr[9] = colourType;
+  const ihdrChunk = chunk('IHDR', ihdr);
+  const idats: Buffer[] = next() < 0.1 ? [chunk('IDAT', Buffer.alloc(0))] : [];
+  const cuts = Array.from({ length: Math.floor(next() * 4) }, () => Math.floor(next() * (z.length + 1))).sort((a, b) => a - b);
+  let from = 0;
+  for (const cut of [...cuts, z.length]) {
+    idats.push(chunk('IDAT', z.subarray(from, cut)));
+    if (next() < 0.1) idats.push(chunk('IDAT', Buffer.alloc(0)));
+    from = cut;
+  }
+  const sequence = [ihdrChunk, ...idats, chunk('IEND', Buffer.alloc(0))];
+  const somewhere = () => 1 + Math.floor(next() * (sequence.length - 1));
+  switch (Math.floor(next() * 8)) {
+    case 0:
+      sequence.splice(somewhere(), 0, ihdrChunk);
+      break;
+    case 1:
+      sequence.push(chunk('IEND', Buffer.alloc(0)));
+      break;
+    case 2:
+      sequence.splice(somewhere(), 0, chunk('IEND', Buffer.alloc(0)));
+      break;
+    case 3: {
+      const [i, j] = [Math.floor(next() * sequence.length), Math.floor(next() * sequence.length)];
+      [sequence[i], sequence[j]] = [sequence[j], sequence[i]];
+      break;
+    }
+    case 4:
+      sequence.splice(somewhere(), 0, chunk(pick(['tEXt', 'gAMA', 'PLTE', 'tRNS', 'bKGD', 'IDAT', 'IEND', 'IHDR']), Buffer.from([0, 0, 0, 1])));
+      break;
+  }
+  return Buffer.concat([SIGNATURE, ...sequence]);
+}
+
+function adler32(data: Buffer): number {
+  let a = 1;
+  let b = 0;
+  for (const byte of data) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }
 
 describe('plainPngDecodes', () => {
@@ -252,6 +382,88 @@ describe('plainPngDecodes', () => {
     // Some mutants are still valid PNGs (a flipped text byte, a pixel in a stored block); the
     // check must go on accepting those, or it would be refusing everything and proving nothing.
     expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('trusts a back-reference only as far as the zlib header lets libpng reach (its window)', async () => {
+    // Every row the same: the encoder copies each from the row before, 301 bytes back.
+    const base: Encoding = { width: 100, height: 4, depth: 8, colourType: 2, seed: 10, filter: () => 0, rawEdit: (raw) => {
+      for (let row = 1; row < 4; row++) raw.copy(raw, row * 301, 0, 301);
+      return raw;
+    } };
+    const cases: [string, Buffer, boolean][] = [
+      // A 256-byte window: libpng (inflating row by row, with the header's window) finds the
+      // distance too far back; Node's zlib, given the whole output at once, does not.
+      ['a 256-byte window reaching 301 bytes back', encode({ ...base, zlibEdit: (z) => withWindow(z, 0) }), false],
+      ['a 2 KiB window over 1,204 bytes', encode({ ...base, zlibEdit: (z) => withWindow(z, 3) }), true],
+      ['a 32 KiB window', encode(base), true],
+    ];
+    for (const [name, png, decodes] of cases) {
+      expect({ name, sharp: await sharpDecodes(png) }).toEqual({ name, sharp: decodes });
+      expect({ name, check: await plainPngDecodes(png) }).toEqual({ name, check: decodes });
+    }
+    // A window smaller than the image that no back-reference happens to pass: sharp decodes it,
+    // but the check cannot tell without reading every distance, so it leaves it to sharp.
+    const near = encode({ width: 300, height: 3, depth: 8, colourType: 0, seed: 11, zlibEdit: (z) => withWindow(z, 0) });
+    expect(await sharpDecodes(near)).toBe(true);
+    expect(await plainPngDecodes(near)).toBe(false);
+  });
+
+  it('accepts no structure-aware mutant that sharp refuses (zlib blocks and windows, IDAT splits, chunk order)', async () => {
+    const next = random(20261129);
+    let accepted = 0;
+    const disagreements: string[] = [];
+    for (let round = 0; round < 1500; round++) {
+      const png = structuredMutant(next);
+      if (!(await plainPngDecodes(png))) continue;
+      accepted++;
+      if (!(await sharpDecodes(png))) disagreements.push(`round ${round}`);
+    }
+    expect(disagreements).toEqual([]);
+    expect(accepted).toBeGreaterThan(250);
+  });
+
+  it('walks at most 1,024 chunks: a file of thousands of empty chunks is left to sharp, off the event loop', async () => {
+    const base: Encoding = { width: 8, height: 8, depth: 8, colourType: 2, seed: 12 };
+    const empty = (type: string, count: number) => Array.from({ length: count }, () => chunk(type, Buffer.alloc(0)));
+    // IHDR, the chunks, one IDAT, IEND.
+    const within = encode({ ...base, before: empty('zzZz', 1021) });
+    const past = encode({ ...base, before: empty('zzZz', 1022) });
+    const idats = Buffer.concat([encode(base).subarray(0, -12), ...empty('IDAT', 5000), chunk('IEND', Buffer.alloc(0))]);
+    for (const png of [within, past, idats]) expect(await sharpDecodes(png)).toBe(true);
+    expect(await plainPngDecodes(within)).toBe(true);
+    expect(await plainPngDecodes(past)).toBe(false);
+    expect(await plainPngDecodes(idats)).toBe(false);
+  });
+
+  it('inflates on the event loop only when both the stream and its output are small', async () => {
+    /** Whether the check let an already queued callback run before it answered. */
+    const yields = async (png: Buffer) => {
+      let ran = false;
+      setImmediate(() => (ran = true));
+      const verdict = await plainPngDecodes(png);
+      return { verdict, yielded: ran };
+    };
+    const small = encode({ width: 64, height: 64, depth: 8, colourType: 6, seed: 13 });
+    // The same image behind 1 MiB of empty fixed-Huffman blocks (four to every five bytes): 16 KiB
+    // out, but ~10 ms of inflating, which the output's size alone does not foretell.
+    const padded = encode({ width: 64, height: 64, depth: 8, colourType: 6, seed: 13, zlibEdit: (z) => {
+      const empty = Buffer.alloc(5 * 200_000);
+      for (let at = 0; at < empty.length; at += 5) empty.set([0x02, 0x08, 0x20, 0x80], at);
+      return Buffer.concat([z.subarray(0, 2), empty, z.subarray(2)]);
+    } });
+    expect(await sharpDecodes(padded)).toBe(true);
+    expect(await yields(small)).toEqual({ verdict: true, yielded: false });
+    expect(await yields(padded)).toEqual({ verdict: true, yielded: true });
+    expect(await yields(encode({ width: 600, height: 600, depth: 8, colourType: 6, seed: 7 }))).toEqual({ verdict: true, yielded: true });
+  });
+
+  it('inflates at most 4 MiB: a larger image is left to sharp, which decodes it through a shrink', async () => {
+    // 2048 × 2048 grey: 4 MiB + 2 KiB of rows from an 8 KiB stream.
+    const png = encode({ width: 2048, height: 2048, depth: 8, colourType: 0, seed: 14, filter: () => 0, rawEdit: (raw) => raw.fill(0) });
+    expect(png.length).toBeLessThan(16 * 1024);
+    expect(await sharpDecodes(png)).toBe(true);
+    expect(await plainPngDecodes(png)).toBe(false);
+    expect(await plainPngDecodes(png, 2048 * 2049)).toBe(true);
   });
 
   it('declines images whose inflated size passes the cap, before inflating anything', async () => {

@@ -18,7 +18,9 @@ interface InflateResult {
  * - the chunk sequence and every chunk's CRC;
  * - a valid IHDR (size, bit depth and colour type, no interlacing);
  * - the IDAT stream: a complete zlib stream, Adler-32 included, with no bytes after its end,
- *   inflating to exactly one filter byte plus one row of samples per row;
+ *   inflating to exactly one filter byte plus one row of samples per row, whose header's window
+ *   covers the whole image or is the largest (32 KiB): libpng inflates row by row within that
+ *   window, where Node's zlib, holding the whole output, would accept a longer back-reference;
  * - every filter byte at most 4.
  *
  * For grey, grey + alpha, RGB and RGBA every sample value is valid, so nothing after un-filtering
@@ -30,16 +32,21 @@ interface InflateResult {
  * sharp's verdict and error codes. Its promise (an accepted PNG is one that sharp decodes with
  * `failOn: 'error'`) is tested against sharp over thousands of mutated files
  * (test/integration/png-check.test.ts).
+ *
+ * Its cost is bounded by what a well-formed PNG of its size costs: at most 1,024 chunks are walked
+ * (on the event loop); the stream is inflated there only when both it and its output are at most
+ * 256 KiB (else in the pool), and to at most 4 MiB, in one buffer.
  */
 export async function plainPngDecodes(data: Buffer, maxRawBytes: number = MAX_RAW_BYTES): Promise<boolean> {
   const plan = readPlainPng(data, maxRawBytes);
   if (!plan) return false;
   let result: InflateResult;
   try {
-    // Small images inflate on the event loop (cheaper than a hop to the pool and back, and at most
-    // ~0.3 ms); larger ones in the pool, so that one upload cannot hold up every other request.
+    // Small images inflate on the event loop (cheaper than a hop to the pool and back: ~0.3 ms for
+    // a real image, ~2 ms for 256 KiB of empty deflate blocks); larger ones, or longer streams, in
+    // the pool, so that one upload cannot hold up every other request.
     result =
-      plan.expected <= SYNC_RAW_BYTES
+      plan.expected <= SYNC_BYTES && plan.idat.length <= SYNC_BYTES
         ? (inflateSync(plan.idat, inflateOptions(plan.expected)) as unknown as InflateResult)
         : await inflateAsync(plan.idat, inflateOptions(plan.expected));
   } catch {
@@ -52,9 +59,17 @@ export async function plainPngDecodes(data: Buffer, maxRawBytes: number = MAX_RA
   return true;
 }
 
-/** Inflated sizes above this go to sharp's shrinking decode, which never holds the whole image. */
-const MAX_RAW_BYTES = 16 * 1024 * 1024;
-const SYNC_RAW_BYTES = 256 * 1024;
+/**
+ * Inflated sizes above this go to sharp's shrinking decode, which never holds the whole image: a
+ * 16 KiB stream of zeros can claim 4 MiB, so this bounds the memory an upload makes the check hold.
+ */
+const MAX_RAW_BYTES = 4 * 1024 * 1024;
+/** A stream and its output both this small inflate on the event loop. */
+const SYNC_BYTES = 256 * 1024;
+/** Real PNGs have a few chunks (libpng writes 8 KiB IDATs); thousands of empty ones are for sharp. */
+const MAX_CHUNKS = 1024;
+/** The largest zlib window: every back-reference a deflate stream can make falls inside it. */
+const MAX_WINDOW = 32 * 1024;
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** Colour types with every sample value valid, and the bit depths each allows. */
@@ -75,7 +90,9 @@ interface PlainPng {
 }
 
 const inflateAsync = promisify(inflate) as unknown as (buffer: Buffer, options: object) => Promise<InflateResult>;
-const inflateOptions = (expected: number) => ({ maxOutputLength: Math.max(expected, 1), info: true as const });
+// One output buffer of the expected size (plus a byte, so that a complete stream ends in one call):
+// no list of 16 KiB pieces joined into a second copy at the end.
+const inflateOptions = (expected: number) => ({ maxOutputLength: expected, chunkSize: Math.max(expected + 1, 64), info: true as const });
 
 /** The IDAT stream and its expected inflated size, or null when this is not a plain, well-formed PNG. */
 function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
@@ -86,7 +103,7 @@ function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
   const idat: Buffer[] = [];
   let idatEnded = false;
   for (let index = 0; ; index++) {
-    if (position + 12 > data.length) return null;
+    if (index === MAX_CHUNKS || position + 12 > data.length) return null;
     const length = data.readUInt32BE(position);
     const end = position + 12 + length;
     if (length > 0x7fffffff || end > data.length) return null;
@@ -119,7 +136,10 @@ function readPlainPng(data: Buffer, maxRawBytes: number): PlainPng | null {
   }
   const expected = height * (rowBytes + 1);
   if (expected > maxRawBytes) return null;
-  return { idat: idat.length === 1 ? idat[0] : Buffer.concat(idat), rowBytes, expected };
+  const stream = idat.length === 1 ? idat[0] : Buffer.concat(idat);
+  // The window (CINFO, the header's high nibble; above 7 zlib refuses the stream anyway).
+  if (stream.length < 2 || 2 ** ((stream[0] >> 4) + 8) < Math.min(expected, MAX_WINDOW)) return null;
+  return { idat: stream, rowBytes, expected };
 }
 
 function readHeader(ihdr: Buffer): { rowBytes: number; height: number } | null {
