@@ -5,38 +5,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sharedDirectorySync } from './directory-sync.mjs';
 import { json, listen } from './listen.mjs';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: ingest-durable-baseline.mjs <dir>');
 let counter = 0;
 
-/** A directory fsync that every caller made while one runs joins the next one of. */
-let running = null;
-let next = null;
-function syncDirectory() {
-  if (!running) return start();
-  next ??= running.catch(() => undefined).then(() => {
-    next = null;
-    return start();
-  });
-  return next;
-}
-function start() {
-  const run = (async () => {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  })();
-  running = run;
-  run.finally(() => {
-    if (running === run) running = null;
-  }).catch(() => undefined);
-  return run;
-}
+const syncDirectory = sharedDirectorySync(dir);
 
 listen(async (req, res) => {
   try {

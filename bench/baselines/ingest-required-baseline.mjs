@@ -8,9 +8,9 @@
 // sharp instead, as the service did before the fourteenth pass.
 import { createHash } from 'node:crypto';
 import { constants, open, write, close } from 'node:fs';
-import { open as openAsync } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { sharedDirectorySync } from './directory-sync.mjs';
 import { json, listen } from './listen.mjs';
 
 const [dir, dsn] = process.argv.slice(2);
@@ -29,31 +29,7 @@ const table = `bench_required_${process.pid}`;
 await pool.query(`CREATE TABLE ${table} (id text PRIMARY KEY, owner text NOT NULL, sha256 text NOT NULL, bytes int NOT NULL, mime text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), UNIQUE (owner, sha256))`);
 let counter = 0;
 
-let running = null;
-let next = null;
-function syncDirectory() {
-  if (!running) return start();
-  next ??= running.catch(() => undefined).then(() => {
-    next = null;
-    return start();
-  });
-  return next;
-}
-function start() {
-  const run = (async () => {
-    const handle = await openAsync(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  })();
-  running = run;
-  run.finally(() => {
-    if (running === run) running = null;
-  }).catch(() => undefined);
-  return run;
-}
+const syncDirectory = sharedDirectorySync(dir);
 
 function writeDurably(path, data) {
   return new Promise((resolve, reject) => {
