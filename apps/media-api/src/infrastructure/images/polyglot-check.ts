@@ -60,90 +60,100 @@ export function looksLikeText(head: Buffer): boolean {
  * not known or the structure is odd in a way the decoder should judge.
  */
 async function imageEnd(file: ByteReader, bytes: number, mime: AllowedMimeType): Promise<number | null> {
+  const cursor = new Cursor(file, bytes);
   switch (mime) {
     case 'image/png':
-      return pngEnd(new FileCursor(file, bytes));
+      return cursor.walk(pngEnd);
     case 'image/gif':
-      return gifEnd(new FileCursor(file, bytes));
+      return cursor.walk(gifEnd);
     case 'image/webp':
       return webpEnd(file);
-    case 'image/jpeg':
-      return jpegEnd(new FileCursor(file, bytes), file, bytes);
+    case 'image/jpeg': {
+      const scan = await cursor.walk(jpegScan);
+      if (scan === null) return null;
+      return (await occursAfter(file, bytes, scan, JPEG_EOI)) ? null : TRUNCATED;
+    }
     default:
       return null;
   }
 }
 
-async function pngEnd(cursor: FileCursor): Promise<number | null> {
-  await cursor.skip(8);
+const PNG_IEND = 0x49454e44;
+
+function* pngEnd(cursor: Cursor): Walk {
+  cursor.skip(8);
   for (;;) {
-    const header = await cursor.read(8);
-    if (!header) return TRUNCATED;
-    const length = header.readUInt32BE(0);
-    const type = header.toString('latin1', 4, 8);
-    if (!(await cursor.skip(length + 4))) return TRUNCATED;
-    if (type === 'IEND') return cursor.position;
+    if (cursor.lacks(8)) yield 8;
+    const header = cursor.read(8);
+    if (header < 0) return TRUNCATED;
+    const length = cursor.window.readUInt32BE(header);
+    const type = cursor.window.readUInt32BE(header + 4);
+    if (!cursor.skip(length + 4)) return TRUNCATED;
+    if (type === PNG_IEND) return cursor.position;
   }
 }
 
-async function gifEnd(cursor: FileCursor): Promise<number | null> {
-  const screen = await cursor.read(13);
-  if (!screen) return TRUNCATED;
-  const flags = screen[10];
-  if (flags & 0x80 && !(await cursor.skip(3 * 2 ** ((flags & 7) + 1)))) return TRUNCATED;
+function* gifEnd(cursor: Cursor): Walk {
+  if (cursor.lacks(13)) yield 13;
+  const screen = cursor.read(13);
+  if (screen < 0) return TRUNCATED;
+  const flags = cursor.window[screen + 10]!;
+  if (flags & 0x80 && !cursor.skip(3 * 2 ** ((flags & 7) + 1))) return TRUNCATED;
   for (;;) {
-    const introducer = await cursor.read(1);
+    if (cursor.lacks(1)) yield 1;
+    const introducer = cursor.byte();
     // Some encoders leave out the trailer; ending between blocks is tolerated.
-    if (!introducer) return null;
-    if (introducer[0] === 0x3b) return cursor.position;
-    if (introducer[0] === 0x21) {
-      if (!(await cursor.skip(1)) || !(await skipSubBlocks(cursor))) return TRUNCATED;
-    } else if (introducer[0] === 0x2c) {
-      const descriptor = await cursor.read(9);
-      if (!descriptor) return TRUNCATED;
-      const local = descriptor[8];
-      if (local & 0x80 && !(await cursor.skip(3 * 2 ** ((local & 7) + 1)))) return TRUNCATED;
-      if (!(await cursor.skip(1)) || !(await skipSubBlocks(cursor))) return TRUNCATED;
+    if (introducer < 0) return null;
+    if (introducer === 0x3b) return cursor.position;
+    if (introducer === 0x21) {
+      if (!cursor.skip(1)) return TRUNCATED;
+    } else if (introducer === 0x2c) {
+      if (cursor.lacks(9)) yield 9;
+      const descriptor = cursor.read(9);
+      if (descriptor < 0) return TRUNCATED;
+      const local = cursor.window[descriptor + 8]!;
+      if (local & 0x80 && !cursor.skip(3 * 2 ** ((local & 7) + 1))) return TRUNCATED;
+      if (!cursor.skip(1)) return TRUNCATED;
     } else {
       return null;
+    }
+    // The block's data: sub-blocks, each led by its size, up to an empty one.
+    for (;;) {
+      if (cursor.lacks(1)) yield 1;
+      const size = cursor.byte();
+      if (size < 0) return TRUNCATED;
+      if (size === 0) break;
+      if (!cursor.skip(size)) return TRUNCATED;
     }
   }
 }
 
-async function skipSubBlocks(cursor: FileCursor): Promise<boolean> {
-  for (;;) {
-    const size = await cursor.read(1);
-    if (!size) return false;
-    if (size[0] === 0) return true;
-    if (!(await cursor.skip(size[0]))) return false;
-  }
-}
-
 /**
- * TRUNCATED when no EOI follows the first scan, else null (bytes after EOI are allowed). The markers
- * are walked to the first SOS by their lengths, so an EOI inside an earlier segment (an EXIF
- * thumbnail's) does not count; after it, `FF D9` can only be an EOI, as scan data stuffs every
- * `FF` it holds. A structure the walk cannot follow is left to the decoder.
+ * Where the first scan's data starts, or null when the markers cannot be walked (left to the
+ * decoder). The markers are walked by their lengths, so an EOI inside an earlier segment (an EXIF
+ * thumbnail's) does not count; after the scan starts, `FF D9` can only be an EOI, as scan data
+ * stuffs every `FF` it holds. The image is TRUNCATED when no EOI follows; bytes after it are allowed.
  */
-async function jpegEnd(cursor: FileCursor, file: ByteReader, bytes: number): Promise<number | null> {
-  if (!(await cursor.skip(2))) return null;
+function* jpegScan(cursor: Cursor): Walk {
+  if (!cursor.skip(2)) return null;
   for (;;) {
-    const prefix = await cursor.read(1);
-    if (!prefix || prefix[0] !== 0xff) return null;
+    if (cursor.lacks(1)) yield 1;
+    if (cursor.byte() !== 0xff) return null;
     let marker: number;
     do {
-      const next = await cursor.read(1);
-      if (!next) return null;
-      marker = next[0]!;
+      if (cursor.lacks(1)) yield 1;
+      marker = cursor.byte();
+      if (marker < 0) return null;
     } while (marker === 0xff);
     // EOI before any scan, or a standalone marker (TEM, RSTn).
     if (marker === 0xd9) return null;
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
-    const length = await cursor.read(2);
-    if (!length || length.readUInt16BE(0) < 2 || !(await cursor.skip(length.readUInt16BE(0) - 2))) return null;
-    if (marker === 0xda) break;
+    if (cursor.lacks(2)) yield 2;
+    const at = cursor.read(2);
+    const length = at < 0 ? -1 : cursor.window.readUInt16BE(at);
+    if (length < 2 || !cursor.skip(length - 2)) return null;
+    if (marker === 0xda) return cursor.position;
   }
-  return (await occursAfter(file, bytes, cursor.position, JPEG_EOI)) ? null : TRUNCATED;
 }
 
 const JPEG_EOI = Buffer.from([0xff, 0xd9]);
@@ -178,7 +188,7 @@ interface ByteReader {
 }
 
 class BufferReader implements ByteReader {
-  constructor(private readonly bytes: Buffer) {}
+  constructor(readonly bytes: Buffer) {}
 
   async read(target: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     return { bytesRead: this.bytes.copy(target, offset, position, Math.min(position + length, this.bytes.length)) };
@@ -187,34 +197,71 @@ class BufferReader implements ByteReader {
   async close(): Promise<void> {}
 }
 
-/** Sequential reads through a 64 KiB window, so walking a large file stays cheap and bounded. */
-class FileCursor {
+/**
+ * A walk through a container: synchronous, reading through a Cursor; when the cursor's window lacks
+ * the bytes it needs next, it yields their count and is resumed once the window holds them. It
+ * returns where the image ends (or TRUNCATED, or null).
+ */
+type Walk = Generator<number, number | null, void>;
+
+const WINDOW_BYTES = 64 * 1024;
+
+/**
+ * Sequential reads through a 64 KiB window of the file, so walking a large file stays cheap and
+ * bounded; an upload held in memory is one window over all of it. Reads and skips answer at once:
+ * a walk waits only when the window is refilled, never per block, so its cost follows the bytes.
+ */
+class Cursor {
   position = 0;
-  private window = Buffer.alloc(0);
+  window: Buffer;
   private windowStart = 0;
 
   constructor(
     private readonly file: ByteReader,
     private readonly size: number,
-  ) {}
-
-  async read(length: number): Promise<Buffer | null> {
-    if (this.position + length > this.size) return null;
-    const offset = this.position - this.windowStart;
-    if (offset < 0 || offset + length > this.window.length) {
-      const chunk = Buffer.alloc(Math.max(length, 64 * 1024));
-      const { bytesRead } = await this.file.read(chunk, 0, chunk.length, this.position);
-      this.window = chunk.subarray(0, bytesRead);
-      this.windowStart = this.position;
-    }
-    const start = this.position - this.windowStart;
-    this.position += length;
-    return this.window.subarray(start, start + length);
+  ) {
+    this.window = file instanceof BufferReader ? file.bytes : Buffer.alloc(0);
   }
 
-  async skip(length: number): Promise<boolean> {
+  async walk(walker: (cursor: Cursor) => Walk): Promise<number | null> {
+    const walk = walker(this);
+    for (let step = walk.next(); ; step = walk.next()) {
+      if (step.done) return step.value;
+      await this.fill(step.value);
+    }
+  }
+
+  /** Whether the file holds the next `length` bytes but the window does not (yet). */
+  lacks(length: number): boolean {
+    const end = this.position + length;
+    return end <= this.size && end > this.windowStart + this.window.length;
+  }
+
+  /** Where the next `length` bytes sit in the window, moving past them; -1 when the file ends first. */
+  read(length: number): number {
+    if (this.position + length > this.size) return -1;
+    const at = this.position - this.windowStart;
+    this.position += length;
+    return at;
+  }
+
+  /** The next byte, or -1 at the end of the file. */
+  byte(): number {
+    const at = this.read(1);
+    return at < 0 ? -1 : this.window[at]!;
+  }
+
+  skip(length: number): boolean {
     if (this.position + length > this.size) return false;
     this.position += length;
     return true;
+  }
+
+  private async fill(length: number): Promise<void> {
+    const chunk = Buffer.alloc(Math.max(length, WINDOW_BYTES));
+    const { bytesRead } = await this.file.read(chunk, 0, chunk.length, this.position);
+    if (bytesRead < length) throw new Error(`The upload is shorter than its recorded ${this.size} bytes`);
+    this.window = chunk.subarray(0, bytesRead);
+    this.windowStart = this.position;
   }
 }
