@@ -8,8 +8,8 @@ import { departures, resolveRef, responseSchema, type OpenApiDocument } from '..
 import { registeredRoutes } from '../support/registered-routes';
 
 /**
- * Routes the router has that the OpenAPI document leaves out on purpose; docs/api.md ("What the
- * OpenAPI document leaves out") says why. Anything else the router answers must be in the document.
+ * Routes the router has that the OpenAPI document leaves out on purpose; docs/api.md (the list
+ * before "Authentication") says why. Anything else the router answers must be in the document.
  */
 const LEFT_OUT: Array<[RegExp, string]> = [
   [/^(GET|HEAD) \/docs(\/.*)?$/, 'the document itself and its UI'],

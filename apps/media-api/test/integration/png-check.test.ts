@@ -458,7 +458,7 @@ describe('plainPngDecodes', () => {
   });
 
   it('inflates at most 4 MiB: a larger image is left to sharp, which decodes it through a shrink', async () => {
-    // 2048 × 2048 grey: 4 MiB + 2 KiB of rows from an 8 KiB stream.
+    // 2048 × 2048 grey: 4 MiB + 2 KiB of rows from a ~4 KiB stream.
     const png = encode({ width: 2048, height: 2048, depth: 8, colourType: 0, seed: 14, filter: () => 0, rawEdit: (raw) => raw.fill(0) });
     expect(png.length).toBeLessThan(16 * 1024);
     expect(await sharpDecodes(png)).toBe(true);

@@ -15,8 +15,9 @@ const WHOLE_PLACEHOLDER = /^\s*data:(image\/[a-z0-9.+-]+);(?:base64,)?(jan_[0-9a
 const MAX_PADDING = 2;
 
 /**
- * A placeholder's id as the service reports it (in `unresolved`, `details.ids`): lowercased, and
- * without its padding unless the padding is what is wrong.
+ * A placeholder's id, lowercased, without its padding unless the padding is what is wrong: as the
+ * service reports it (in `unresolved`, `details.ids`), except that the service keeps the case of
+ * a malformed id as written (`JAN_ABC`).
  */
 function idAsWritten(written: string, padding: string): string {
   return (padding.length <= MAX_PADDING ? written : written + padding).toLowerCase();

@@ -168,7 +168,7 @@ const TWIN = statement(
   ORDER BY created_at, id
   LIMIT 1`,
 );
-// The twin lookup for several (owner, sha256) pairs at once: the same two index lookups per pair.
+// The twin lookup for several (owner, sha256) pairs at once: the same three index lookups per pair.
 const TWINS = statement(
   'media_twins',
   `SELECT asked.owner AS asked_owner, asked.sha AS asked_sha, twin.*
@@ -582,10 +582,11 @@ export class TypeOrmMediaRepository extends MediaRepository {
   }
 
   /**
-   * The owner's ready object stored as, or re-encoded from, these bytes. Two index lookups, one
-   * per column: written as `sha256 = $2 OR original_sha256 = $2`, the planner matched the owner
-   * alone in `(created_by, sha256)` and filtered every one of the owner's rows whenever its
-   * statistics were stale (a new table, a fast-growing owner), so each upload cost O(objects).
+   * The owner's ready object stored as, or re-encoded from, these bytes. One index lookup per
+   * index that can hold it (`TWIN`'s three branches): written as `sha256 = $2 OR original_sha256
+   * = $2`, the planner matched the owner alone in `(created_by, sha256)` and filtered every one of
+   * the owner's rows whenever its statistics were stale (a new table, a fast-growing owner), so
+   * each upload cost O(objects).
    */
   private async twin(source: DataSource, ownerId: string, sha256: string): Promise<MediaObject | null> {
     if (!SHA256_HEX.test(sha256)) {

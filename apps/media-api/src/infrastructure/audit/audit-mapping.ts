@@ -1,7 +1,7 @@
 import { actorOf, type AuditEntryInput, type AuditOutcome, type MediaEvent, type Principal } from '@jan/domain';
 
 /** Codes that mean "not allowed" rather than "went wrong". */
-const DENIED_CODES = new Set(['quota_exceeded', 'rate_limited', 'forbidden', 'unauthorized']);
+const DENIED_CODES = new Set(['quota_exceeded', 'rate_limited', 'unauthorized']);
 
 /**
  * The audit entries one domain event stands for (before request context is added). Only ids,

@@ -99,7 +99,10 @@ describe('checkStructure', () => {
     expect(await check(Buffer.from('ffd8ffe1ffff0000', 'hex'), 'image/jpeg')).toEqual({ polyglot: null, truncated: false });
   });
 
-  /** A PNG whose IHDR is followed by `count` empty ancillary chunks (the walk does not check CRCs), then IEND. */
+  /**
+   * A PNG (no IDAT: the walk does not need one) whose IHDR is followed by a `shift`-byte ancillary
+   * chunk, `count` empty ones (the walk does not check CRCs), then IEND.
+   */
   function chunkyPng(count: number, shift = 0): Buffer {
     const chunk = Buffer.from('0000000070725674ffffffff', 'hex'); // length 0, "prVt", a CRC
     const padding = Buffer.concat([Buffer.alloc(4), Buffer.from('prVt'), Buffer.alloc(shift), Buffer.alloc(4)]);

@@ -14,8 +14,8 @@ export interface PendingUploadCompleter {
    * or null when it is no open direct upload with an upload waiting, or its verification failed:
    * the caller then answers as for any pending id. When the bytes were already stored for the
    * owner, `media` still becomes a ready object of its own (with its own copy of the bytes), so
-   * that the id its old client keeps goes on working; only when the owner's byte quota refuses
-   * that copy is the answer the twin, under its own id (and `media` is discarded).
+   * that the id its old client keeps goes on working; only when the owner's quotas (bytes or
+   * objects) refuse that copy is the answer the twin, under its own id (and `media` is discarded).
    */
   completeOnFirstUse(principal: Principal, media: MediaObject): Promise<MediaObject | null>;
 }
