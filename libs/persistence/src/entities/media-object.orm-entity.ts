@@ -12,21 +12,23 @@ const bigintAsNumber = {
  * The schema itself is owned by the migrations, never by `synchronize`.
  */
 @Entity({ schema: 'media_api', name: 'media_objects' })
-@Index('idx_media_objects_sha256', ['sha256'])
 // Owner listings and purges page by (created_by, id).
 @Index('idx_media_objects_owner_id', ['createdBy', 'id'])
-@Index('idx_media_objects_created_at', ['createdAt'])
-@Index('idx_media_objects_retention_until', ['retentionUntil'])
+// The retention sweep reads ready, unpinned rows by expiry (migration 1764000000008).
+@Index('idx_media_objects_ready_retention', ['retentionUntil', 'id'], { where: `status = 'ready' AND NOT pinned` })
 // Per-owner dedupe is decided by this index, so two concurrent uploads of the same bytes cannot
 // both become ready rows. Pending rows are outside it: their bytes are not verified yet; so are
 // direct uploads completed on first use beside a twin (`dedupe_exempt`, migration 1764000000007).
 @Index('uq_media_objects_owner_sha256_ready', ['createdBy', 'sha256'], { unique: true, where: `status = 'ready' AND NOT dedupe_exempt` })
 @Index('idx_media_objects_owner_sha256_exempt', ['createdBy', 'sha256'], { where: `status = 'ready' AND dedupe_exempt` })
 @Index('idx_media_objects_owner_original_sha256', ['createdBy', 'originalSha256'], { where: 'original_sha256 IS NOT NULL' })
-@Index('idx_media_objects_pending_deadline', ['uploadExpiresAt'], { where: `status = 'pending'` })
 // The retention sweep takes expired reservations nobody has claimed yet before claimed ones.
 // `<> 'ready'` rather than `= 'pending'`: see migration 1764000000005.
 @Index('idx_media_objects_unclaimed_deadline', ['uploadExpiresAt', 'id'], { where: `status <> 'ready' AND claimed_at IS NULL` })
+// ... and claimed ones, whose deletion failed, through this (migration 1764000000008).
+@Index('idx_media_objects_claimed_deadline', ['uploadExpiresAt', 'id'], { where: `status = 'pending' AND claimed_at IS NOT NULL` })
+// The quota's check for a pending twin (migration 1764000000008).
+@Index('idx_media_objects_open_owner_sha256', ['createdBy', 'sha256'], { where: `status = 'pending' AND claimed_at IS NULL` })
 export class MediaObjectOrmEntity {
   @PrimaryColumn({ type: 'varchar', length: 40 })
   id!: string;

@@ -43,12 +43,18 @@ describe('PostgreSQL database', () => {
       `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'media_api' AND tablename = 'media_objects'`,
     );
     const byName = new Map(indexes.map((i) => [i.indexname, i.indexdef]));
-    for (const name of [
-      'idx_media_objects_sha256',
-      'idx_media_objects_created_at',
-      'idx_media_objects_retention_until',
-    ]) {
-      expect(byName.has(name)).toBe(true);
+    expect(byName.get('idx_media_objects_ready_retention')).toMatch(
+      /\(retention_until, id\) WHERE \(\(\(status\)::text = 'ready'::text\) AND \(NOT pinned\)\)$/,
+    );
+    expect(byName.get('idx_media_objects_claimed_deadline')).toMatch(
+      /\(upload_expires_at, id\) WHERE \(\(\(status\)::text = 'pending'::text\) AND \(claimed_at IS NOT NULL\)\)$/,
+    );
+    expect(byName.get('idx_media_objects_open_owner_sha256')).toMatch(
+      /\(created_by, sha256\) WHERE \(\(\(status\)::text = 'pending'::text\) AND \(claimed_at IS NULL\)\)$/,
+    );
+    // Replaced by the three above (migration 1764000000008).
+    for (const name of ['idx_media_objects_sha256', 'idx_media_objects_created_at', 'idx_media_objects_retention_until', 'idx_media_objects_pending_deadline']) {
+      expect(byName.has(name)).toBe(false);
     }
     expect(byName.get('uq_media_objects_owner_sha256_ready')).toMatch(
       /CREATE UNIQUE INDEX .* \(created_by, sha256\) WHERE \(\(\(status\)::text = 'ready'::text\) AND \(NOT dedupe_exempt\)\)/,
@@ -65,6 +71,7 @@ describe('PostgreSQL database', () => {
       'ClaimMarker1764000000005',
       'UsageTriggerOnChange1764000000006',
       'FirstUseCopies1764000000007',
+      'LeanWriteIndexes1764000000008',
     ]);
   });
 
@@ -1104,6 +1111,95 @@ describe('first-use copies, in a database of its own', () => {
     await db.writer.runMigrations({ transaction: 'each' });
     expect(await dedupeIndex()).toMatch(/AND \(NOT dedupe_exempt\)/);
     expect(await repo.delete(twin.id)).toBe(true);
+  });
+});
+
+/** The lean write indexes (migration 1764000000008), on a database of its own. */
+describe('lean write indexes, in a database of its own', () => {
+  const own = openOwnDatabase('jan_lean');
+  let db: Database;
+  beforeAll(() => {
+    db = own();
+  });
+  const indexes = async () =>
+    ((await db.writer.query(`SELECT indexname FROM pg_indexes WHERE schemaname = 'media_api' AND tablename = 'media_objects' ORDER BY indexname`)) as Array<{
+      indexname: string;
+    }>).map((i) => i.indexname);
+  /** Index entries a row version adds: the indexes whose predicates it matches (every index is on columns it has). */
+  const entriesFor = async (id: string) => {
+    const defs = (await db.writer.query(
+      `SELECT indexname, pg_get_expr(i.indpred, i.indrelid) AS predicate
+         FROM pg_indexes x JOIN pg_class c ON c.relname = x.indexname JOIN pg_index i ON i.indexrelid = c.oid
+        WHERE x.schemaname = 'media_api' AND x.tablename = 'media_objects'`,
+    )) as Array<{ indexname: string; predicate: string | null }>;
+    let entries = 0;
+    for (const def of defs) {
+      const [match] = await db.writer.query(`SELECT (${def.predicate ?? 'true'}) IS TRUE AS hit FROM media_api.media_objects WHERE id = $1`, [id]);
+      if (match.hit) entries++;
+    }
+    return entries;
+  };
+
+  it('puts a new upload in 8 index entries (pending, then ready), not 13; down restores the indexes it replaced', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `lean-${randomBytes(6).toString('hex')}`;
+    const sha = randomBytes(32).toString('hex');
+    const pending = readyMedia(owner, { status: 'pending', sha256: sha, bytes: 10, retentionUntil: null, uploadExpiresAt: new Date(Date.now() + 60_000) });
+    expect((await repo.insert(pending)).inserted).toBe(true);
+    const atInsert = await entriesFor(pending.id);
+    const facts = { bytes: 10, sha256: sha, mimeType: 'image/png' as const, retentionUntil: new Date(Date.now() + 86_400_000) };
+    expect((await repo.markReady(pending, facts, new Date())).inserted).toBe(true);
+    const atReady = await entriesFor(pending.id);
+    expect([atInsert, atReady]).toEqual([4, 4]);
+
+    await undoThrough(db, 'LeanWriteIndexes1764000000008');
+    const before = await indexes();
+    expect(before).toEqual(expect.arrayContaining(['idx_media_objects_sha256', 'idx_media_objects_created_at', 'idx_media_objects_retention_until', 'idx_media_objects_pending_deadline']));
+    expect(before).not.toEqual(expect.arrayContaining(['idx_media_objects_ready_retention']));
+    expect(before.filter((name) => /^idx_media_objects_(claimed_deadline|open_owner_sha256)$/.test(name))).toEqual([]);
+    // The same ready row in the indexes as they were: 6 entries (and 7 for its pending version: 13 per upload).
+    expect(await entriesFor(pending.id)).toBe(6);
+
+    await db.writer.runMigrations({ transaction: 'each' });
+    expect(await entriesFor(pending.id)).toBe(4);
+    expect(await repo.delete(pending.id)).toBe(true);
+  });
+
+  it("reads a quota's pending twin through the open uploads' index, however many objects the owner has", async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `lean-twin-${randomBytes(6).toString('hex')}`;
+    await insertReadyRows(db, owner, 3_000);
+    // And 3,000 uploads in flight (open reservations, pending rows), which the unclaimed-deadline
+    // index holds too: the check must not read through them.
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, status, upload_expires_at)
+       SELECT 'jan_open_' || i || '_' || $1, 'local', 'k' || i, 'image/png', 10, encode(sha256(('open' || $1 || i)::bytea), 'hex'), $1, 'pending',
+              now() + interval '1 hour'
+         FROM generate_series(1, 3000) AS i`,
+      [owner],
+    );
+    await db.writer.query('ANALYZE media_api.media_objects');
+    try {
+      const sha = randomBytes(32).toString('hex');
+      const deadline = new Date(Date.now() + 60_000);
+      expect((await repo.insert(readyMedia(owner, { status: 'pending', sha256: sha, bytes: 10, retentionUntil: null, uploadExpiresAt: deadline }))).inserted).toBe(true);
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      try {
+        // Past the limit: let through only because a pending twin already counts these bytes.
+        const twin = readyMedia(owner, { status: 'pending', sha256: sha, bytes: 10, retentionUntil: null, uploadExpiresAt: deadline });
+        expect((await repo.insert(twin, { maxObjects: 1, maxBytes: 0 })).inserted).toBe(true);
+      } finally {
+        stop();
+      }
+      const check = sql.find((q) => /status = 'pending'\s+AND claimed_at IS NULL AND upload_expires_at > \$4/.test(q.text));
+      expect(check).toBeDefined();
+      const [{ 'QUERY PLAN': plan }] = await db.writer.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${check!.text}`, [...(check!.parameters ?? [])]);
+      expect(JSON.stringify(plan)).toContain('idx_media_objects_open_owner_sha256');
+      expect(rowsTouched(plan[0].Plan)).toBeLessThan(10);
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
   });
 });
 
