@@ -26,4 +26,18 @@ export interface InspectedImage {
  */
 export abstract class ImageInspector {
   abstract inspect(upload: StagedUpload): Promise<InspectedImage>;
+
+  /**
+   * Whether `inspect` always hands back the upload itself as the bytes to store (it never
+   * re-encodes): then the stored bytes, their hash and the type `sniff` finds are known before
+   * the decode, and an ingest can dedupe (and write its pending row) first.
+   */
+  abstract readonly storesAsReceived: boolean;
+
+  /**
+   * The type of the bytes from their signature alone, as `inspect` would find it, without
+   * decoding anything: `unsupported_media_type` for anything outside the allow-list. `inspect`
+   * still decides whether the image is whole and safe.
+   */
+  abstract sniff(upload: StagedUpload): Promise<AllowedMimeType>;
 }

@@ -18,6 +18,11 @@ export type InsertResult =
   /** Another ready object of the same owner already has these bytes (concurrent dedupe). */
   | { inserted: false; existing: MediaObject };
 
+export interface InsertOptions {
+  /** A pending row: answer the owner's ready twin of its bytes instead of inserting it (see `insert`). */
+  unlessTwin?: boolean;
+}
+
 /** The `media_objects` table. Implementations: TypeORM on PostgreSQL or the embedded engine. */
 export abstract class MediaRepository {
   /** With `fresh`, read from the primary, never a replica that may lag behind. */
@@ -45,8 +50,14 @@ export abstract class MediaRepository {
    * most one of them become ready, so it adds nothing the owner keeps (an ingest retried while the
    * first is in flight). Equal originalSha256 keeps a reservation (which has none, and whose
    * complete may re-encode the bytes it declared) from being the twin of a re-encoded copy.
+   *
+   * With `unlessTwin`, a pending row is not inserted when its owner has a ready twin of
+   * `media.sha256` (what `findReadyByOwnerAndSha256` finds, read on the primary): the twin is
+   * returned as `existing` instead, by the same statement. An ingest of bytes stored as received
+   * asks for its dedupe and its pending row in one round trip. A twin that becomes ready after
+   * the statement is met by `markReady`, as before.
    */
-  abstract insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult>;
+  abstract insert(media: MediaObject, limits?: QuotaLimits, options?: InsertOptions): Promise<InsertResult>;
 
   /**
    * Turns a pending row into a ready one with the verified facts. Same dedupe rule as insert:

@@ -80,12 +80,25 @@ const SIGNATURES: [AllowedMimeType, number[]][] = [
 export class MagicNumberImageInspector extends ImageInspector {
   /** How many uploads were inspected (dedupe hits must not be). */
   inspections = 0;
+  readonly storesAsReceived = true;
+  /** Set to make the next `inspect` refuse the upload (a corrupt image), after the sniff passed. */
+  refuseNext: DomainError | null = null;
 
   async inspect(upload: StagedUpload): Promise<InspectedImage> {
     this.inspections++;
+    const mimeType = await this.sniff(upload);
+    if (this.refuseNext) {
+      const error = this.refuseNext;
+      this.refuseNext = null;
+      throw error;
+    }
+    return { facts: { mimeType, width: 1, height: 1, frames: 1 }, stored: upload };
+  }
+
+  async sniff(upload: StagedUpload): Promise<AllowedMimeType> {
     const found = SIGNATURES.find(([, magic]) => magic.every((b, i) => upload.head[i] === b));
     if (!found) throw new DomainError('unsupported_media_type', 'not an allowed image type');
-    return { facts: { mimeType: found[0], width: 1, height: 1, frames: 1 }, stored: upload };
+    return found[0];
   }
 }
 

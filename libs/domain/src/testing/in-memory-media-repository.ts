@@ -1,7 +1,7 @@
 import type { MediaId } from '@jan/mediaid';
 import { mediaNotFound } from '../media/errors';
 import type { MediaObject } from '../media/media-object';
-import { MediaRepository, type InsertResult, type MediaListFilter } from '../ports/media-repository';
+import { MediaRepository, type InsertOptions, type InsertResult, type MediaListFilter } from '../ports/media-repository';
 import { exceedsQuota, quotaExceeded, type QuotaLimits } from '../ports/quota-policy';
 
 /** The repository contract in memory, including the per-owner dedupe rule of the unique index. */
@@ -29,7 +29,7 @@ export class InMemoryMediaRepository extends MediaRepository {
     return clone(this.twin(ownerId, sha256));
   }
 
-  async insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult> {
+  async insert(media: MediaObject, limits?: QuotaLimits, options: InsertOptions = {}): Promise<InsertResult> {
     this.queries++;
     if (this.failNextInsert) {
       const error = this.failNextInsert;
@@ -37,7 +37,7 @@ export class InMemoryMediaRepository extends MediaRepository {
       throw error;
     }
     if (this.rows.has(media.id)) throw new Error(`duplicate id ${media.id}`);
-    if (media.status === 'ready' && media.sha256) {
+    if ((media.status === 'ready' || options.unlessTwin) && media.sha256) {
       const twin = this.twin(media.ownerId, media.sha256);
       if (twin) return { inserted: false, existing: clone(twin)! };
     }

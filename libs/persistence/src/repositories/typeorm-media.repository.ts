@@ -4,6 +4,7 @@ import {
   exceedsQuota,
   mediaNotFound,
   quotaExceeded,
+  type InsertOptions,
   type InsertResult,
   type MediaListFilter,
   type MediaObject,
@@ -156,14 +157,15 @@ const MARK_READY_MANY = statement(
 // The owner's ready rows with these bytes: one lookup per index that holds them (the dedupe
 // index, the first-use copies' index of migration 1764000000007, the re-encoded originals'),
 // whose predicates each branch repeats so that the planner reads through nothing else.
+const twinCandidates = (owner: string, sha256: string) => `
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = ${owner} AND sha256 = ${sha256} AND status = 'ready' AND NOT dedupe_exempt
+    UNION ALL
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = ${owner} AND sha256 = ${sha256} AND status = 'ready' AND dedupe_exempt
+    UNION ALL
+    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = ${owner} AND original_sha256 = ${sha256} AND status = 'ready'`;
 const TWIN = statement(
   'media_twin',
-  `SELECT * FROM (
-    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready' AND NOT dedupe_exempt
-    UNION ALL
-    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND sha256 = $2::char(64) AND status = 'ready' AND dedupe_exempt
-    UNION ALL
-    SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = $1 AND original_sha256 = $2::char(64) AND status = 'ready'
+  `SELECT * FROM (${twinCandidates('$1', '$2::char(64)')}
   ) twin
   ORDER BY created_at, id
   LIMIT 1`,
@@ -174,16 +176,69 @@ const TWINS = statement(
   `SELECT asked.owner AS asked_owner, asked.sha AS asked_sha, twin.*
      FROM unnest($1::varchar[], $2::char(64)[]) AS asked(owner, sha)
      CROSS JOIN LATERAL (
-       SELECT * FROM (
-         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready' AND NOT dedupe_exempt
-         UNION ALL
-         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND sha256 = asked.sha AND status = 'ready' AND dedupe_exempt
-         UNION ALL
-         SELECT ${COLUMNS} FROM ${TABLE} WHERE created_by = asked.owner AND original_sha256 = asked.sha AND status = 'ready'
+       SELECT * FROM (${twinCandidates('asked.owner', 'asked.sha')}
        ) candidates
        ORDER BY created_at, id
        LIMIT 1
      ) twin`,
+);
+// A pending row (`insert` with `unlessTwin`), unless its owner has a ready twin of its sha256,
+// which is returned instead: the dedupe lookup and the insert in one statement. Each row returned
+// says which it is (`inserted`) and for which pending row (`for_id`).
+const INSERT_UNLESS_TWIN = statement(
+  'media_insert_unless_twin',
+  `WITH twin AS (
+     SELECT * FROM (${twinCandidates('$7::varchar', '$6::char(64)')}
+     ) candidates
+     ORDER BY created_at, id
+     LIMIT 1
+   ), inserted AS (
+     INSERT INTO ${TABLE}
+       (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+        created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+     SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::bigint, $6::char(64), $7::varchar,
+            $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::char(64), $12::varchar, $13::boolean,
+            $14::varchar, $15::timestamptz
+      WHERE NOT EXISTS (SELECT 1 FROM twin)
+     RETURNING ${COLUMNS}
+   )
+   SELECT true AS inserted, $1::varchar AS for_id, inserted.* FROM inserted
+   UNION ALL
+   SELECT false, $1::varchar, twin.* FROM twin`,
+);
+// `INSERT_UNLESS_TWIN` for several pending rows at once (a `WriteBatcher`): the same three index
+// lookups per row. \`NOT IN\` (a hashed filter on the rows in the order of the arrays, never a join
+// that could reorder them) keeps the lock order of \`inLockOrder\`.
+const INSERT_UNLESS_TWIN_MANY = statement(
+  'media_insert_unless_twin_many',
+  `WITH v AS (
+     SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bigint[], $6::char(64)[], $7::varchar[],
+                          $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::char(64)[], $12::varchar[], $13::boolean[],
+                          $14::varchar[], $15::timestamptz[])
+       AS v(id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+            created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+   ), twin AS (
+     SELECT v.id AS for_id, candidate.*
+       FROM v
+       CROSS JOIN LATERAL (
+         SELECT * FROM (${twinCandidates('v.created_by', 'v.sha256')}
+         ) candidates
+         ORDER BY created_at, id
+         LIMIT 1
+       ) candidate
+   ), inserted AS (
+     INSERT INTO ${TABLE}
+       (id, storage_provider, storage_key, mime_type, bytes, sha256, created_by, retention_until,
+        created_at, updated_at, original_sha256, status, pinned, filename, upload_expires_at)
+     SELECT v.id, v.storage_provider, v.storage_key, v.mime_type, v.bytes, v.sha256, v.created_by, v.retention_until,
+            v.created_at, v.updated_at, v.original_sha256, v.status, v.pinned, v.filename, v.upload_expires_at
+       FROM v
+      WHERE v.id NOT IN (SELECT for_id FROM twin)
+     RETURNING ${COLUMNS}
+   )
+   SELECT true AS inserted, inserted.id AS for_id, inserted.* FROM inserted
+   UNION ALL
+   SELECT false, twin.* FROM twin`,
 );
 /** A twin can vanish between the conflict and the lookup (deleted by retention); try again. */
 const CONFLICT_ATTEMPTS = 3;
@@ -239,8 +294,9 @@ export class TypeOrmMediaRepository extends MediaRepository {
 
   // Inserts and markReady calls without a binding quota, shared between the uploads of one turn.
   // Each names where its parameters hold the row's sha256, the second key of the lock order.
-  private readonly inserts = this.writeBatcher(INSERT, INSERT_MANY, 5);
-  private readonly readyMarks = this.writeBatcher(MARK_READY, MARK_READY_MANY, 2);
+  private readonly inserts = this.writeBatcher<MediaObjectRow>(INSERT, INSERT_MANY, 5, (row) => row.id);
+  private readonly readyMarks = this.writeBatcher<MediaObjectRow>(MARK_READY, MARK_READY_MANY, 2, (row) => row.id);
+  private readonly insertsUnlessTwin = this.writeBatcher<UnlessTwinRow>(INSERT_UNLESS_TWIN, INSERT_UNLESS_TWIN_MANY, 5, (row) => row.for_id);
 
   constructor(
     private readonly writer: DataSource,
@@ -294,7 +350,8 @@ export class TypeOrmMediaRepository extends MediaRepository {
     return this.twin(this.writer, ownerId, sha256);
   }
 
-  async insert(media: MediaObject, limits?: QuotaLimits): Promise<InsertResult> {
+  async insert(media: MediaObject, limits?: QuotaLimits, options: InsertOptions = {}): Promise<InsertResult> {
+    if (options.unlessTwin && media.status === 'pending' && media.sha256 !== null) return this.insertUnlessTwin(media, limits);
     const row = MediaObjectMapper.toPersistence(media);
     const ready = media.status === 'ready' && media.sha256 !== null;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
@@ -323,6 +380,41 @@ export class TypeOrmMediaRepository extends MediaRepository {
       if (existing) return { inserted: false, existing };
     }
     throw new Error(`insert of ${media.id} kept conflicting with a twin that disappeared`);
+  }
+
+  /** `insert` with `unlessTwin`: one statement, which inserts the pending row or returns the twin. */
+  private async insertUnlessTwin(media: MediaObject, limits: QuotaLimits | undefined): Promise<InsertResult> {
+    const row = MediaObjectMapper.toPersistence(media);
+    const pendingTwin = [media.ownerId, media.sha256, media.id, media.createdAt, media.bytes, media.originalSha256];
+    const [found] = await this.withQuota<UnlessTwinRow>(
+      limits,
+      media.ownerId,
+      { objects: 1, bytes: media.bytes },
+      INSERT_UNLESS_TWIN,
+      [
+        row.id,
+        row.storageProvider,
+        row.storageKey,
+        row.mimeType,
+        row.bytes,
+        row.sha256,
+        row.createdBy,
+        row.retentionUntil,
+        row.createdAt,
+        row.updatedAt,
+        row.originalSha256,
+        row.status,
+        row.pinned,
+        row.filename,
+        row.uploadExpiresAt,
+      ],
+      pendingTwin,
+      this.insertsUnlessTwin,
+      (returned) => returned.inserted,
+    );
+    if (!found) throw new Error(`insert of ${media.id} returned no row`);
+    const result = MediaObjectMapper.rowToDomain(found);
+    return found.inserted ? { inserted: true, media: result } : { inserted: false, existing: result };
   }
 
   /**
@@ -516,7 +608,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
    * transaction that reads the owner's usage after it and rolls back past a limit. Returns the
    * rows the statement returned.
    */
-  private async withQuota(
+  private async withQuota<Row extends MediaObjectRow = MediaObjectRow>(
     limits: QuotaLimits | undefined,
     ownerId: string,
     add: OwnerUsage,
@@ -525,20 +617,22 @@ export class TypeOrmMediaRepository extends MediaRepository {
     /** `PENDING_TWIN`'s parameters: a row it finds lets the statement past the limits. */
     pendingTwin?: unknown[],
     /** Runs `statement` with others of the same turn when no limit binds. */
-    batched?: WriteBatcher<OwnedWrite, MediaObjectRow>,
-  ): Promise<MediaObjectRow[]> {
+    batched?: WriteBatcher<OwnedWrite, Row>,
+    /** Whether a returned row is one the statement added (default: all are); else nothing is checked. */
+    added: (row: Row) => boolean = () => true,
+  ): Promise<Row[]> {
     const binds = !!limits && ((limits.maxObjects > 0 && add.objects > 0) || (limits.maxBytes > 0 && add.bytes > 0));
     if (!binds && batched) {
       const row = await batched.write({ ownerId, parameters });
       return row ? [row] : [];
     }
-    if (!binds) return runStatement<MediaObjectRow>(this.writer, statement, parameters);
+    if (!binds) return runStatement<Row>(this.writer, statement, parameters);
     const checked = this.writer.transaction(async (manager: EntityManager) => {
       await manager.query(USAGE_LOCK, [ownerId]);
       const raw: unknown[] = await manager.query(statement.text, parameters);
       // TypeORM answers UPDATE … RETURNING with [rows, affected], INSERT … RETURNING with rows.
-      const rows = (Array.isArray(raw[0]) ? raw[0] : raw) as MediaObjectRow[];
-      if (rows.length === 0) return rows;
+      const rows = (Array.isArray(raw[0]) ? raw[0] : raw) as Row[];
+      if (!rows.some(added)) return rows;
       const [after]: Array<{ objects: string; bytes: string }> = await manager.query(USAGE_OF.text, [ownerId]);
       const now = after ? { objects: Number(after.objects), bytes: Number(after.bytes) } : { objects: 0, bytes: 0 };
       const before = { objects: now.objects - add.objects, bytes: now.bytes - add.bytes };
@@ -557,14 +651,14 @@ export class TypeOrmMediaRepository extends MediaRepository {
    * rows' parameters in lock order (`inLockOrder`), otherwise. Keyed by the row's id, the first
    * parameter; `sha256At` is where the parameters hold the sha256 the row will have.
    */
-  private writeBatcher(single: Statement, many: Statement, sha256At: number): WriteBatcher<OwnedWrite, MediaObjectRow> {
-    return new WriteBatcher<OwnedWrite, MediaObjectRow>({
+  private writeBatcher<Row extends MediaObjectRow>(single: Statement, many: Statement, sha256At: number, keyOfRow: (row: Row) => string): WriteBatcher<OwnedWrite, Row> {
+    return new WriteBatcher<OwnedWrite, Row>({
       run: (writes) =>
         writes.length === 1
-          ? runStatement<MediaObjectRow>(this.writer, single, writes[0].parameters)
-          : runStatement<MediaObjectRow>(this.writer, many, columnsOf(inLockOrder(writes, sha256At))),
+          ? runStatement<Row>(this.writer, single, writes[0].parameters)
+          : runStatement<Row>(this.writer, many, columnsOf(inLockOrder(writes, sha256At))),
       keyOfInput: (write) => write.parameters[0] as string,
-      keyOfRow: (row) => row.id,
+      keyOfRow,
       sharedFailure: isOutage,
     });
   }
@@ -641,6 +735,9 @@ function isOutage(error: unknown): boolean {
 
 /** A twin found for the (owner, sha256) pair it was asked for. */
 type TwinRow = MediaObjectRow & { asked_owner: string; asked_sha: string };
+
+/** A row `INSERT_UNLESS_TWIN` returned: the pending row `for_id` inserted, or its twin. */
+type UnlessTwinRow = MediaObjectRow & { inserted: boolean; for_id: string };
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 // The hex digest has a fixed length, so the owner id after it may hold any character.

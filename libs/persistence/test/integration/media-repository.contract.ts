@@ -198,6 +198,88 @@ export function mediaRepositoryContract(name: string, open: () => Promise<MediaR
       });
     });
 
+    describe('insert unlessTwin', () => {
+      const arriving = (ownerId: string, sha256: string, overrides: Partial<MediaObject> = {}) =>
+        pending(ownerId, { sha256, bytes: 1234, uploadExpiresAt: at(1), ...overrides });
+      const existingOf = (result: InsertResult) => {
+        if (result.inserted) throw new Error(`expected a twin, ${result.media.id} was inserted`);
+        return result.existing;
+      };
+
+      it('inserts the pending row of bytes the owner does not have, and answers the twin of bytes they have', async () => {
+        const me = owner();
+        const fresh = arriving(me, sha());
+        expect(insertedMedia(await repo.insert(fresh, undefined, { unlessTwin: true }))).toEqual(fresh);
+        expect(await repo.findById(fresh.id)).toEqual(fresh);
+
+        const stored = await insertNew(media(me));
+        const again = arriving(me, stored.sha256!);
+        expect(existingOf(await repo.insert(again, undefined, { unlessTwin: true }))).toEqual(stored);
+        expect(await repo.findById(again.id)).toBeNull();
+      });
+
+      it('finds the twins findReadyByOwnerAndSha256 finds: re-encoded from these bytes, and only ready ones of this owner', async () => {
+        const me = owner();
+        const reencoded = await insertNew(media(me, { originalSha256: sha() }));
+        expect(existingOf(await repo.insert(arriving(me, reencoded.originalSha256!), undefined, { unlessTwin: true }))).toEqual(reencoded);
+
+        const theirs = await insertNew(media(owner()));
+        const mine = arriving(me, theirs.sha256!);
+        expect(insertedMedia(await repo.insert(mine, undefined, { unlessTwin: true })).id).toBe(mine.id);
+
+        // Another pending row of the same bytes is no twin (the unique index decides at markReady).
+        const second = arriving(me, mine.sha256!);
+        expect(insertedMedia(await repo.insert(second, undefined, { unlessTwin: true })).id).toBe(second.id);
+      });
+
+      it('does not answer a twin claimed for deletion', async () => {
+        const me = owner();
+        const stored = await insertNew(media(me, { retentionUntil: at(1) }));
+        expect(await repo.claimForDeletion(stored.id, at(2), { onlyIfExpired: true })).not.toBeNull();
+        const again = arriving(me, stored.sha256!);
+        expect(insertedMedia(await repo.insert(again, undefined, { unlessTwin: true })).id).toBe(again.id);
+      });
+
+      it('answers concurrent inserts as it answers them one by one', async () => {
+        const me = owner();
+        const other = owner();
+        const stored = await insertNew(media(me, { originalSha256: sha() }));
+        const theirs = await insertNew(media(other));
+        const shared = sha();
+        const asked = [
+          arriving(me, stored.sha256!),
+          arriving(me, sha()),
+          arriving(other, stored.sha256!),
+          arriving(me, stored.originalSha256!),
+          arriving(other, theirs.sha256!),
+          arriving(me, shared),
+          arriving(me, shared),
+        ];
+        const together = await Promise.all(asked.map((row) => repo.insert(row, undefined, { unlessTwin: true })));
+        expect(together.map((result) => (result.inserted ? `new ${result.media.id}` : `twin ${result.existing.id}`))).toEqual([
+          `twin ${stored.id}`,
+          `new ${asked[1].id}`,
+          `new ${asked[2].id}`,
+          `twin ${stored.id}`,
+          `twin ${theirs.id}`,
+          `new ${asked[5].id}`,
+          `new ${asked[6].id}`,
+        ]);
+        for (const [i, row] of asked.entries()) expect(await repo.findById(row.id)).toEqual(together[i].inserted ? row : null);
+      });
+
+      it('charges the quota for an inserted row only: a twin passes at the limit, new bytes past it are refused', async () => {
+        const me = owner();
+        const limits = { maxObjects: 1, maxBytes: 0 };
+        const stored = await insertNew(media(me));
+        expect(existingOf(await repo.insert(arriving(me, stored.sha256!), limits, { unlessTwin: true }))).toEqual(stored);
+        const refused = arriving(me, sha());
+        await expect(repo.insert(refused, limits, { unlessTwin: true })).rejects.toMatchObject({ code: 'quota_exceeded' });
+        expect(await repo.findById(refused.id)).toBeNull();
+        expect(await repo.usage(me)).toEqual({ objects: 1, bytes: stored.bytes });
+      });
+    });
+
     describe('per-owner dedupe', () => {
       it('returns the existing ready row instead of inserting a twin', async () => {
         const me = owner();

@@ -113,6 +113,10 @@ export class SharpImageInspector extends ImageInspector {
     this.slots = new Semaphore(options.maxConcurrent ?? 4);
   }
 
+  get storesAsReceived(): boolean {
+    return this.reencode === 'off';
+  }
+
   async inspect(upload: StagedUpload): Promise<InspectedImage> {
     return this.slots.run(() => this.inspectNow(upload));
   }
@@ -134,7 +138,7 @@ export class SharpImageInspector extends ImageInspector {
     return this.reencodeCopy(upload, facts, header);
   }
 
-  private async sniff(upload: StagedUpload): Promise<AllowedMimeType> {
+  async sniff(upload: StagedUpload): Promise<AllowedMimeType> {
     const { fileTypeFromBuffer, fileTypeFromFile } = await loadFileType();
     const found = upload.buffer ? await fileTypeFromBuffer(upload.buffer) : await fileTypeFromFile(upload.path!);
     const mime = found && SNIFFED[found.mime];

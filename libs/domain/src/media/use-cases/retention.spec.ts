@@ -160,15 +160,17 @@ describe('dedupe and retention', () => {
     const t = createUseCaseTestbed();
     const first = (await t.upload(alice, pngBytes('swept'))).media;
     t.clock.advance(31 * DAY);
-    const lookup = t.repository.findReadyByOwnerAndSha256.bind(t.repository);
+    // The dedupe lookup is the pending row's insert (bytes stored as received): the sweep runs
+    // right after it found the twin.
+    const insert = t.repository.insert.bind(t.repository);
     let swept = false;
-    t.repository.findReadyByOwnerAndSha256 = async (owner, sha) => {
-      const twin = await lookup(owner, sha);
-      if (twin && !swept) {
+    t.repository.insert = async (media, limits, options) => {
+      const result = await insert(media, limits, options);
+      if (!result.inserted && !swept) {
         swept = true;
         await t.manage.purgeExpired();
       }
-      return twin;
+      return result;
     };
 
     const again = await t.upload(alice, pngBytes('swept'));

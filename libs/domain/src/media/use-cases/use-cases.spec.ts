@@ -44,6 +44,35 @@ describe('IngestMedia', () => {
     expect(t.staging.live).toBe(0);
   });
 
+  it('stores new bytes with two repository calls: the dedupe lookup and the pending row in one, then ready', async () => {
+    const t = setup();
+    await t.upload(alice, pngBytes('warm-up'));
+    t.repository.queries = 0;
+    const fresh = await t.upload(alice, pngBytes('two-calls'));
+    expect(fresh.deduped).toBe(false);
+    expect(t.repository.queries).toBe(2);
+    t.repository.queries = 0;
+    expect((await t.upload(alice, pngBytes('two-calls'))).deduped).toBe(true);
+    expect(t.repository.queries).toBe(1);
+  });
+
+  it('takes the pending row back when the image turns out corrupt after it went in: no row, no object, the inspector\'s code', async () => {
+    const t = setup();
+    t.inspector.refuseNext = new DomainError('corrupt_image', 'the image does not decode');
+    expect(await codeOf(t.upload(alice, pngBytes('corrupt')))).toBe('corrupt_image');
+    expect(t.repository.rows.size).toBe(0);
+    expect(t.storage.objects.size).toBe(0);
+    expect(t.staging.live).toBe(0);
+    expect(await t.repository.usage('alice')).toEqual({ objects: 0, bytes: 0 });
+  });
+
+  it('refuses a type outside the allow-list before any database work', async () => {
+    const t = setup();
+    t.repository.queries = 0;
+    expect(await codeOf(t.upload(alice, Buffer.from('plain text, not an image')))).toBe('unsupported_media_type');
+    expect(t.repository.queries).toBe(0);
+  });
+
   it('never dedupes across owners', async () => {
     const t = setup();
     const a = await t.upload(alice, pngBytes('same'));
