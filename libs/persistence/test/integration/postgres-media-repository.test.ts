@@ -625,6 +625,55 @@ describe('request-path statements, in a fresh database', () => {
     }
   });
 
+  it('inserts unless a twin exists with index lookups, alone and shared, in lock order, however many objects the owner has', async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const owner = `many-u-${randomBytes(4).toString('hex')}`;
+    await insertReadyRows(db, owner, 3000);
+    try {
+      const now = new Date();
+      const arriving = () => ({ ...pendingMedia(owner, now), sha256: randomBytes(32).toString('hex'), bytes: 1 });
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      const rows = [0, 1, 2].map(arriving);
+      try {
+        expect((await repo.insert(arriving(), undefined, { unlessTwin: true })).inserted).toBe(true);
+        const shared = await Promise.all(rows.map((row) => repo.insert(row, undefined, { unlessTwin: true })));
+        expect(shared.every((result) => result.inserted)).toBe(true);
+      } finally {
+        stop();
+      }
+      expect(sql).toHaveLength(2);
+      expect(sql[1].text).toMatch(/FROM unnest\(/);
+      // New rows under new ids and hashes: a handful of rows touched, not the owner's 3,000.
+      expect(await rowsTouchedBy(db, sql[0], (parameters) => ((parameters[0] = newMediaId()), (parameters[5] = randomBytes(32).toString('hex'))))).toBeLessThan(10);
+      const fresh = rows.map(arriving);
+      const rename = (parameters: unknown[]) => {
+        parameters[0] = fresh.map((row) => row.id);
+        parameters[5] = fresh.map((row) => row.sha256);
+      };
+      expect(await rowsTouchedBy(db, sql[1], rename)).toBeLessThan(40);
+      // The rows go in lock order (their sha256s, the owner being one), and PostgreSQL inserts them
+      // in that order: RETURNING answers in it.
+      const sent = sql[1].parameters as unknown[][];
+      expect(sent[5]).toEqual([...sent[5]].sort());
+      const backwards = [...fresh].sort((x, y) => (x.sha256! < y.sha256! ? 1 : -1));
+      const runner = db.writer.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const parameters = [...sent];
+        parameters[0] = backwards.map((row) => row.id);
+        parameters[5] = backwards.map((row) => row.sha256);
+        const inserted: Array<{ id: string; inserted: boolean }> = await runner.query(sql[1].text, parameters);
+        expect(inserted.map((row) => [row.id, row.inserted])).toEqual(backwards.map((row) => [row.id, true]));
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
+
   it("writes the shared inserts and markReady updates with index lookups, however many objects the owner has and however stale the statistics", async () => {
     const repo = new TypeOrmMediaRepository(db.writer);
     const owner = `many-w-${randomBytes(4).toString('hex')}`;
