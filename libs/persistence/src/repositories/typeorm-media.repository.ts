@@ -356,24 +356,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
     const ready = media.status === 'ready' && media.sha256 !== null;
     for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
       const pendingTwin = media.status === 'pending' && media.sha256 !== null ? [media.ownerId, media.sha256, media.id, media.createdAt, media.bytes, media.originalSha256] : undefined;
-      const inserted = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, INSERT, [
-        row.id,
-        row.storageProvider,
-        row.storageKey,
-        row.mimeType,
-        row.bytes,
-        row.sha256,
-        row.createdBy,
-        row.retentionUntil,
-        row.createdAt,
-        row.updatedAt,
-        row.originalSha256,
-        row.status,
-        row.pinned,
-        row.filename,
-        row.uploadExpiresAt,
-        ready,
-      ], pendingTwin, this.inserts);
+      const inserted = await this.withQuota(limits, media.ownerId, { objects: 1, bytes: media.bytes }, INSERT, [...insertValues(row), ready], pendingTwin, this.inserts);
       if (inserted.length) return { inserted: true, media: MediaObjectMapper.rowToDomain(inserted[0]) };
       if (!ready) throw new Error(`insert of ${media.id} returned no row`);
       const existing = await this.twin(this.writer, media.ownerId, media.sha256!);
@@ -391,23 +374,7 @@ export class TypeOrmMediaRepository extends MediaRepository {
       media.ownerId,
       { objects: 1, bytes: media.bytes },
       INSERT_UNLESS_TWIN,
-      [
-        row.id,
-        row.storageProvider,
-        row.storageKey,
-        row.mimeType,
-        row.bytes,
-        row.sha256,
-        row.createdBy,
-        row.retentionUntil,
-        row.createdAt,
-        row.updatedAt,
-        row.originalSha256,
-        row.status,
-        row.pinned,
-        row.filename,
-        row.uploadExpiresAt,
-      ],
+      insertValues(row),
       pendingTwin,
       this.insertsUnlessTwin,
       (returned) => returned.inserted,
@@ -700,6 +667,27 @@ function memoize<Key, T>(make: (key: Key) => T): (key: Key) => T {
     if (value === undefined) made.set(key, (value = make(key)));
     return value;
   };
+}
+
+/** A row's values in the order `INSERT` and `INSERT_UNLESS_TWIN` take them ($1 to $15). */
+function insertValues(row: ReturnType<typeof MediaObjectMapper.toPersistence>): unknown[] {
+  return [
+    row.id,
+    row.storageProvider,
+    row.storageKey,
+    row.mimeType,
+    row.bytes,
+    row.sha256,
+    row.createdBy,
+    row.retentionUntil,
+    row.createdAt,
+    row.updatedAt,
+    row.originalSha256,
+    row.status,
+    row.pinned,
+    row.filename,
+    row.uploadExpiresAt,
+  ];
 }
 
 /** Rows of parameters as one array per parameter, for a statement over `unnest`. */
