@@ -557,7 +557,16 @@ export class TypeOrmMediaRepository extends MediaRepository {
     if (filter.afterId) where.push(`id > ${param(filter.afterId)}`);
     if (filter.expiredAt) {
       const at = param(filter.expiredAt);
-      where.push(`((status = 'ready' AND NOT pinned AND retention_until <= ${at}) OR (status = 'pending' AND upload_expires_at <= ${at}))`);
+      // One disjunct per partial index of the retention sweep (migrations 1764000000005 and
+      // 1764000000008), each repeating its index's predicate, so that the planner combines the
+      // three indexes: written as `status = 'pending' AND upload_expires_at <= …`, the pending rows
+      // matched no index (none holds every pending row any more) and each batch of a purge read
+      // the whole table. The same rows: the status is 'pending' or 'ready' (its check constraint).
+      where.push(
+        `((status = 'ready' AND NOT pinned AND retention_until <= ${at})` +
+          ` OR (status <> 'ready' AND claimed_at IS NULL AND upload_expires_at <= ${at})` +
+          ` OR (status = 'pending' AND claimed_at IS NOT NULL AND upload_expires_at <= ${at}))`,
+      );
     }
     // The writer: a purge decides from what it lists.
     const rows: MediaObjectRow[] = await answering(

@@ -854,6 +854,46 @@ describe('request-path statements, in a fresh database', () => {
       await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
     }
   });
+
+  it("lists an expiry purge's objects through the sweep's indexes, not by reading the whole table", async () => {
+    const repo = new TypeOrmMediaRepository(db.writer);
+    const tag = randomBytes(4).toString('hex');
+    const owner = `contract-purge-${tag}`;
+    // 5,000 live objects, and a few of each kind a purge of expired objects takes: ready ones past
+    // retention, pending ones past their deadline, rows claimed by an earlier deletion that failed.
+    await insertReadyRows(db, owner, 5_000);
+    await db.writer.query(
+      `INSERT INTO media_api.media_objects (id, storage_provider, storage_key, mime_type, bytes, created_by, status,
+                                            retention_until, upload_expires_at, claimed_at)
+       SELECT 'jan_purge_' || $2 || '_' || lpad(i::text, 2, '0'), 'local', 'k', 'image/png', 1, $1,
+              CASE WHEN i % 3 = 0 THEN 'ready' ELSE 'pending' END,
+              CASE WHEN i % 3 = 0 THEN now() - interval '1 day' END,
+              CASE WHEN i % 3 <> 0 THEN now() - interval '1 hour' END,
+              CASE WHEN i % 3 = 2 THEN now() - interval '1 hour' END
+         FROM generate_series(1, 30) AS i`,
+      [owner, tag],
+    );
+    // VACUUM too: the rows earlier tests deleted would still be index entries to read past.
+    await db.writer.query('VACUUM ANALYZE media_api.media_objects');
+    try {
+      const sql: Array<{ text: string; parameters: readonly unknown[] | undefined }> = [];
+      const stop = db.onQuery((text, parameters) => sql.push({ text, parameters }));
+      let listed;
+      try {
+        listed = await repo.list({ expiredAt: new Date(), limit: 100 });
+      } finally {
+        stop();
+      }
+      expect(listed.map((m) => m.id).filter((id) => id.includes(tag))).toEqual(Array.from({ length: 30 }, (_, i) => `jan_purge_${tag}_${String(i + 1).padStart(2, '0')}`));
+      expect(sql).toHaveLength(1);
+      const [{ 'QUERY PLAN': plan }] = await db.writer.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql[0].text}`, [...(sql[0].parameters ?? [])]);
+      // The expired rows, a few times over; a scan of the table filters out the 5,000 live ones.
+      expect(JSON.stringify(plan)).not.toContain('Seq Scan');
+      expect(rowsTouched(plan[0].Plan)).toBeLessThan(1_000);
+    } finally {
+      await db.writer.query('DELETE FROM media_api.media_objects WHERE created_by = $1', [owner]);
+    }
+  });
 });
 
 describe('audit log', () => {
