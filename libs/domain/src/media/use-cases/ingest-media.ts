@@ -36,9 +36,11 @@ const TWIN_ATTEMPTS = 3;
 
 /**
  * How long an ingest's pending row waits for its object before the retention sweep may take it
- * as abandoned (a crash between writing the row and making it ready). Only the object's write and
- * `markReady` run after the row is inserted, and a storage request gives up after 30 s (a few
- * minutes with the SDKs' retries): an hour is far more than any ingest takes. It is also how long
+ * as abandoned (a crash between writing the row and making it ready). Only the decode check and
+ * the scan (for bytes stored as received), the object's write and `markReady` run after the row
+ * is inserted; a decode is bounded by the pixel limits, a scan by `MEDIA_SCANNER_TIMEOUT`, and a
+ * storage request gives up after 30 s (a few minutes with the SDKs' retries): an hour is far more
+ * than any ingest takes. It is also how long
  * an ingest cut short by a crash keeps its bytes counted against the owner's quota (plus up to one
  * sweep interval).
  */
