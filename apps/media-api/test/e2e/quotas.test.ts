@@ -64,6 +64,25 @@ describe('quotas', () => {
     expect(await (await objectsApp.call('/v1/usage', { user: owner })).json() as any).toMatchObject({ objects: 5 });
   });
 
+  it('charges new bytes before decoding them: past the quota even a corrupt image is 429; below it, 422 that leaves no row and no charge', async () => {
+    const owner = uniqueUser('quota');
+    const png = await uniquePng();
+    const corrupt = png.subarray(0, png.length - 40);
+    const refused = await upload(objectsApp, owner, corrupt);
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as any).code).toBe('corrupt_image');
+    const rows = async () =>
+      Number(((await objectsApp.running.database.writer.query('SELECT count(*) AS n FROM media_api.media_objects WHERE created_by = $1', [owner])) as Array<{ n: string }>)[0].n);
+    expect(await rows()).toBe(0);
+    expect(await (await objectsApp.call('/v1/usage', { user: owner })).json()).toMatchObject({ objects: 0, bytes: 0 });
+    for (let i = 0; i < 5; i++) expect((await upload(objectsApp, owner, await uniquePng())).status).toBe(200);
+    // At the limit: the quota is decided before the decode (docs/api.md, "Dedupe and idempotency").
+    const late = await upload(objectsApp, owner, corrupt);
+    expect(late.status).toBe(429);
+    expect(((await late.json()) as any).code).toBe('quota_exceeded');
+    expect(await rows()).toBe(5);
+  });
+
   it('counts a direct-upload reservation as an object', async () => {
     const owner = uniqueUser('quota');
     for (let i = 0; i < 5; i++) {
