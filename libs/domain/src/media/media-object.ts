@@ -48,6 +48,34 @@ export function storageKeyFor(id: MediaId, mime: AllowedMimeType): string {
 }
 
 /**
+ * A new pending row: the intent written before an object's bytes (an ingest's, or a direct
+ * upload's reservation), open until `uploadExpiresAt`, stored under `storageKeyFor` its id.
+ */
+export function newPendingObject(fields: {
+  id: MediaId;
+  ownerId: string;
+  storageProvider: StorageProvider;
+  mimeType: AllowedMimeType;
+  bytes: number;
+  sha256: string | null;
+  originalSha256: string | null;
+  filename: string | null;
+  now: Date;
+  uploadExpiresAt: Date;
+}): MediaObject {
+  const { now, ...rest } = fields;
+  return {
+    ...rest,
+    storageKey: storageKeyFor(fields.id, fields.mimeType),
+    status: 'pending',
+    pinned: false,
+    createdAt: now,
+    updatedAt: now,
+    retentionUntil: null,
+  };
+}
+
+/**
  * Where a direct upload's client writes its bytes: `uploads/<id>.<ext>` beside the object's own
  * `images/<id>.<ext>`. `complete` checks what is there and writes the bytes it checked to the
  * object's key itself, so an upload URL, valid until it expires, can never replace a checked object.

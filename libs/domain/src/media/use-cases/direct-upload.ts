@@ -10,7 +10,7 @@ import { MediaStorage, ObjectExistsError, type PutOptions, type SignedUpload } f
 import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError, mediaNotFound, uploadTooLarge, type ErrorCode } from '../errors';
-import { storageKeyFor, uploadKeyFor, type MediaObject } from '../media-object';
+import { newPendingObject, uploadKeyFor, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { isAllowedMimeType, normalizeMimeType } from '../media-types';
 import { rejectionReason, scanOrReject } from '../content-scan';
@@ -92,23 +92,18 @@ export class DirectUpload implements PendingUploadCompleter {
     const now = this.clock.now();
     const id = newMediaId(now.getTime());
     const ttl = this.policy.uploadTtlSeconds;
-    const media: MediaObject = {
+    const media = newPendingObject({
       id,
       ownerId,
       storageProvider: this.storage.provider,
-      storageKey: storageKeyFor(id, mimeType),
       mimeType,
       bytes: command.bytes ?? 0,
       sha256: sha256 ?? null,
       originalSha256: null,
-      status: 'pending',
-      pinned: false,
       filename: sanitizeFilename(command.filename),
-      createdAt: now,
-      updatedAt: now,
-      retentionUntil: null,
+      now,
       uploadExpiresAt: new Date(now.getTime() + ttl * 1000),
-    };
+    });
     await this.repository.insert(media, this.quota.limitsFor(ownerId));
     const upload = await this.storage.signedUploadUrl(uploadKeyFor(media.storageKey), {
       method: command.method ?? 'PUT',

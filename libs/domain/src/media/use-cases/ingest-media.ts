@@ -10,7 +10,7 @@ import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload, type UploadSource } from '../../ports/upload-staging';
 import { DomainError, isDomainError } from '../errors';
 import { rejectionReason, scanOrReject } from '../content-scan';
-import { storageKeyFor, type MediaObject } from '../media-object';
+import { newPendingObject, type MediaObject } from '../media-object';
 import { retentionFrom, type MediaPolicy } from '../media-policy';
 import { normalizeMimeType, type AllowedMimeType } from '../media-types';
 import { keepTwinAlive } from './dedupe-twin';
@@ -167,24 +167,18 @@ export class IngestMedia {
    */
   private pendingRow(command: IngestCommand, ownerId: string, staged: StagedUpload, stored: StagedUpload, mimeType: AllowedMimeType): MediaObject {
     const now = this.clock.now();
-    const id = newMediaId(now.getTime());
-    return {
-      id,
+    return newPendingObject({
+      id: newMediaId(now.getTime()),
       ownerId,
       storageProvider: this.storage.provider,
-      storageKey: storageKeyFor(id, mimeType),
       mimeType,
       bytes: stored.bytes,
       sha256: stored.sha256,
       originalSha256: stored === staged ? null : staged.sha256,
-      status: 'pending',
-      pinned: false,
       filename: sanitizeFilename(command.filename),
-      createdAt: now,
-      updatedAt: now,
-      retentionUntil: null,
+      now,
       uploadExpiresAt: new Date(now.getTime() + INGEST_DEADLINE_SECONDS * 1000),
-    };
+    });
   }
 
   /** Tells when the client declared another type than the bytes have (they decide). */
