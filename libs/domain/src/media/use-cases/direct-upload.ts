@@ -7,7 +7,7 @@ import { ContentScanner, NoContentScanner } from '../../ports/content-scanner';
 import { MediaEvents } from '../../ports/media-events';
 import { MediaRepository } from '../../ports/media-repository';
 import { MediaStorage, ObjectExistsError, type PutOptions, type SignedUpload } from '../../ports/media-storage';
-import { FixedQuotaPolicy, QuotaPolicy } from '../../ports/quota-policy';
+import { FixedQuotaPolicy, QuotaPolicy, type QuotaLimits } from '../../ports/quota-policy';
 import { UploadStaging, type StagedUpload } from '../../ports/upload-staging';
 import { DomainError, isDomainError, mediaNotFound, uploadTooLarge, type ErrorCode } from '../errors';
 import { newPendingObject, uploadKeyFor, type MediaObject } from '../media-object';
@@ -267,7 +267,7 @@ export class DirectUpload implements PendingUploadCompleter {
           const facts = { bytes: stored.bytes, sha256: stored.sha256, mimeType: media.mimeType, retentionUntil: retentionFrom(now, this.policy) };
           const limits = this.quota.limitsFor(media.ownerId);
           const marked = await this.repository.markReady(media, facts, now, limits);
-          const own = !marked.inserted && firstUse ? await this.readyBesideTwin(media, facts, now) : null;
+          const own = !marked.inserted && firstUse ? await this.readyBesideTwin(media, facts, now, limits) : null;
           if (marked.inserted) result = { media: marked.media, deduped: false };
           else if (own) result = { media: own, deduped: false };
           else {
@@ -313,9 +313,10 @@ export class DirectUpload implements PendingUploadCompleter {
     media: MediaObject,
     facts: Pick<MediaObject, 'bytes' | 'sha256' | 'mimeType' | 'retentionUntil'>,
     now: Date,
+    limits: QuotaLimits,
   ): Promise<MediaObject | null> {
     try {
-      const marked = await this.repository.markReady(media, facts, now, this.quota.limitsFor(media.ownerId), { besideTwin: true });
+      const marked = await this.repository.markReady(media, facts, now, limits, { besideTwin: true });
       return marked.inserted ? marked.media : null;
     } catch (error) {
       if (isDomainError(error, 'quota_exceeded')) return null;
