@@ -110,30 +110,25 @@ describe('retention sweep', () => {
       expect(Object.keys(files).sort()).toEqual([original, id].sort());
       return { original, copy: id, files, png };
     }
+    /** One of the pair expires: the sweep takes it with its file; the other stays, served whole. */
+    async function sweepOneKeepOther(user: string, expiring: 'original' | 'copy') {
+      const pair = await twinAndCopy(user);
+      const gone = pair[expiring];
+      const kept = expiring === 'copy' ? pair.original : pair.copy;
+      await expire([gone]);
+      await sweep();
+      expect(await rowsOf([pair.original, pair.copy])).toEqual([kept]);
+      expect(await exists(pair.files[gone])).toBe(false);
+      expect(await exists(pair.files[kept])).toBe(true);
+      expect((await app.call(`/v1/media/${gone}`, { user })).status).toBe(404);
+      const served = await app.call(`/v1/media/${kept}`, { user });
+      expect(served.status).toBe(200);
+      expect(Buffer.from(await served.arrayBuffer()).equals(pair.png)).toBe(true);
+      return pair;
+    }
     const user = uniqueUser('sweep-copy');
-
-    // The copy expires: the sweep takes it, and the twin stays with its file.
-    const first = await twinAndCopy(user);
-    await expire([first.copy]);
-    await sweep();
-    expect(await rowsOf([first.original, first.copy])).toEqual([first.original]);
-    expect(await exists(first.files[first.copy])).toBe(false);
-    expect(await exists(first.files[first.original])).toBe(true);
-    expect((await app.call(`/v1/media/${first.copy}`, { user })).status).toBe(404);
-    const kept = await app.call(`/v1/media/${first.original}`, { user });
-    expect(kept.status).toBe(200);
-    expect(Buffer.from(await kept.arrayBuffer()).equals(first.png)).toBe(true);
-
-    // The twin expires: the sweep takes it, and the copy stays with its file.
-    const second = await twinAndCopy(user);
-    await expire([second.original]);
-    await sweep();
-    expect(await rowsOf([second.original, second.copy])).toEqual([second.copy]);
-    expect(await exists(second.files[second.original])).toBe(false);
-    expect(await exists(second.files[second.copy])).toBe(true);
-    const copy = await app.call(`/v1/media/${second.copy}`, { user });
-    expect(copy.status).toBe(200);
-    expect(Buffer.from(await copy.arrayBuffer()).equals(second.png)).toBe(true);
+    const first = await sweepOneKeepOther(user, 'copy');
+    const second = await sweepOneKeepOther(user, 'original');
     expect(await (await app.call('/v1/usage', { user })).json()).toMatchObject({ objects: 2, bytes: first.png.length + second.png.length });
   });
 
