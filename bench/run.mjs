@@ -3,7 +3,8 @@
 // the same path in the same run. See docs/performance.md.
 //
 //   node bench/run.mjs [--only=resolve,ingest,serve,presign] [--targets=embedded,postgres] [--profile]
-//   env: BENCH_CONNECTIONS (16), BENCH_DURATION (6 s), BENCH_WARMUP (2 s),
+//   env: BENCH_CONNECTIONS (16), BENCH_DURATION (6 s), BENCH_WARMUP (2 s), BENCH_WARMUP_INGEST (8 s),
+//        BENCH_APP_ENV ("NAME=value ..." set in the app's environment, for experiments),
 //        BENCH_POSTGRES_DSN (else TEST_POSTGRES_DSN, else postgres://root@127.0.0.1:5432/test if it answers; "off" to skip),
 //        BENCH_APP_DIR (measure the app built in another checkout), BENCH_APP_REVISION (label for it)
 import { execFileSync } from 'node:child_process';
@@ -42,6 +43,11 @@ const settings = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 16),
   durationS: Number(process.env.BENCH_DURATION ?? 6),
   warmupS: Number(process.env.BENCH_WARMUP ?? 2),
+  // New-bytes ingest runs the most code of any scenario (HTTP, JSON, PNG check, SQL, files, audit):
+  // after 2 s, V8 was still optimizing it, and its compiler threads cost ~300 µs per upload in the
+  // window (sixteenth pass in docs/performance.md). Every window of that scenario, the baselines'
+  // too, warms up this long.
+  ingestWarmupS: Number(process.env.BENCH_WARMUP_INGEST ?? 8),
 };
 
 const log = (line) => process.stdout.write(`[bench] ${line}\n`);
@@ -174,7 +180,7 @@ async function runTarget(target, fixtures, runDir) {
       };
     };
 
-    const measure = async (label, url, requests, pid, around) => {
+    const measure = async (label, url, requests, pid, around, overrides = {}) => {
       // No window pays for writing back the files of the one before it.
       const syncMs = settleFileSystem();
       // Other work on the machine skews everything on 2 cores: keep the 1-minute load with each run.
@@ -191,7 +197,8 @@ async function runTarget(target, fixtures, runDir) {
               after: around?.after,
             }
           : around;
-      const m = await drive({ url, requests, pid, around: timed, ...settings });
+      const m = await drive({ url, requests, pid, around: timed, connections: settings.connections, durationS: settings.durationS, warmupS: settings.warmupS, ...overrides });
+      m.warmupS = overrides.warmupS ?? settings.warmupS;
       m.loadavg1 = +Math.max(loadBefore, loadavg()[0]).toFixed(2);
       m.syncMs = Math.round(syncMs);
       if (statementsBefore) m.statements = statementsPerRequest(statementsBefore, await statementTotals(app), m.requests);
@@ -268,15 +275,16 @@ async function runTarget(target, fixtures, runDir) {
       const ingestRequests = (h) => [{ method: 'POST', path: '/v1/media', headers: h, setupRequest: (req) => ({ ...req, body: distinct() }) }];
       const first = await expectOk(app, 'POST', '/v1/media', distinct(), 'ingest');
       if (first.json.deduped !== false) throw new Error('ingest of new bytes came back deduped');
-      const service = await measure('ingest distinct', app.baseUrl, ingestRequests(headersFor(app)), app.pid, profiled('ingest-distinct'));
-      const baseline = await withBaseline('ingest-baseline.mjs', [baselineDir], (b) => measure('ingest baseline', b.baseUrl, ingestRequests(headersFor(app)), b.pid));
+      const ingestWarmup = { warmupS: settings.ingestWarmupS };
+      const service = await measure('ingest distinct', app.baseUrl, ingestRequests(headersFor(app)), app.pid, profiled('ingest-distinct'), ingestWarmup);
+      const baseline = await withBaseline('ingest-baseline.mjs', [baselineDir], (b) => measure('ingest baseline', b.baseUrl, ingestRequests(headersFor(app)), b.pid, undefined, ingestWarmup));
       // Also the same work made durable as the service's local disk makes it (reported, not a target).
       const floor = await withBaseline('ingest-durable-baseline.mjs', [baselineDir], (b) =>
-        measure('ingest floor (baseline, durable)', b.baseUrl, ingestRequests(headersFor(app)), b.pid),
+        measure('ingest floor (baseline, durable)', b.baseUrl, ingestRequests(headersFor(app)), b.pid, undefined, ingestWarmup),
       );
       const required = target.database
         ? await withBaseline('ingest-required-baseline.mjs', [baselineDir, target.database.dsn], (b) =>
-            measure('ingest floor (every required step)', b.baseUrl, ingestRequests(headersFor(app)), b.pid),
+            measure('ingest floor (every required step)', b.baseUrl, ingestRequests(headersFor(app)), b.pid, undefined, ingestWarmup),
           )
         : null;
       const s = scenario('ingest', '64 KiB PNG data URLs, distinct bytes per request (sniff + decode check on)', service, baseline, (s) => [ratioCheck('ingest', s, 0.4), rssCheck(s)]);
@@ -397,7 +405,7 @@ async function main() {
     settings: { ...settings, scenarios: only, profile: args.profile },
     targets: [],
   };
-  log(`concurrency ${settings.connections}, ${settings.warmupS} s warmup + ${settings.durationS} s per run, scenarios: ${only.join(', ')}; targets: ${targets.map((t) => t.name).join(', ')}`);
+  log(`concurrency ${settings.connections}, ${settings.warmupS} s warmup (new-bytes ingest: ${settings.ingestWarmupS} s) + ${settings.durationS} s per run, scenarios: ${only.join(', ')}; targets: ${targets.map((t) => t.name).join(', ')}`);
   const fixtures = await ingestFixtures();
   try {
     for (const target of targets) results.targets.push(await runTarget(target, fixtures, runDir));

@@ -40,6 +40,21 @@ function cleanEnv() {
   return env;
 }
 
+/**
+ * BENCH_APP_ENV: `NAME=value` pairs, separated by spaces, set in the app's environment (for
+ * experiments, e.g. `BENCH_APP_ENV="MEDIA_LOCAL_FSYNC=false"`). The run prints them.
+ */
+function benchAppEnv() {
+  const pairs = (process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`BENCH_APP_ENV: expected NAME=value, got ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
 /** A child process we own, with its output kept (the tail) for error messages. */
 export class Child {
   constructor(command, args, { logFile, ...options }) {
@@ -121,6 +136,7 @@ export async function startApp({ label, dataDir, database, extraEnv = {}, profil
       : {}),
     ...(profileDir ? { BENCH_CPU_PROFILE_DIR: profileDir } : {}),
     ...extraEnv,
+    ...benchAppEnv(),
   };
   // BENCH_NODE_ARGS: extra flags for the app's node (e.g. "--trace-gc"), for experiments only.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
