@@ -20,6 +20,11 @@ export interface RawJsonRouteConfig {
    * is read as none, as no body is, instead of answering 400.
    */
   emptyBodyIsNone?: boolean;
+  /**
+   * Reads the body in place of `parseJson`, with the same result and the same errors (ingest's
+   * `parseIngestJson`, which decodes a data URL straight from the body's bytes).
+   */
+  jsonParser?: (body: Buffer) => unknown;
 }
 
 /**
@@ -44,7 +49,7 @@ export const jsonBodyParser: FastifyBodyParser<Buffer> = (request, body, done) =
   if (route?.rawJson) return done(null, new RawJsonBody(body));
   let value: unknown;
   try {
-    value = parseJson(body);
+    value = (route?.jsonParser ?? parseJson)(body);
   } catch (error) {
     if (error instanceof RefusedJsonError) return done(new DomainError('invalid_request', error.message), undefined);
     return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);

@@ -138,6 +138,31 @@ describe('ingest against hostile input', () => {
     expect((await post(user, { source: { type: 'data_url', data_url: `data:image/png;base64,${base64}` } })).status).toBe(200);
   });
 
+  it('reads a data URL in any JSON spelling as JSON.parse does, whether or not it is decoded straight from the body', async () => {
+    const image = withTextChunk(await pngImage(81, 40), 'x'.repeat(60 * 1024));
+    const other = await pngImage(82, 8);
+    const url = dataUrl(image);
+    const user = uniqueUser();
+    const send = async (body: string) => {
+      const res = await app.call('/v1/media', { method: 'POST', user, body });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { id: string; bytes: number; sha256: string; deduped: boolean };
+    };
+    const first = await send(JSON.stringify({ source: { type: 'data_url', data_url: url } }));
+    expect(first).toMatchObject({ bytes: image.length, sha256: createHash('sha256').update(image).digest('hex'), deduped: false });
+    const spellings = [
+      // JSON escapes inside the data URL, as PHP's json_encode writes `/`.
+      JSON.stringify({ source: { type: 'data_url', data_url: url } }).replaceAll('/', '\\/'),
+      // Another `"data:` string before it, and whitespace between the tokens.
+      `{ "filename" : "data:x,AAAA" , "source" : { "data_url" : "${url}" , "type" : "data_url" } }`,
+      // The same key twice: the last one counts.
+      `{"source":{"type":"data_url","data_url":"${dataUrl(other)}","data_url":"${url}"}}`,
+    ];
+    for (const body of spellings) expect(await send(body)).toMatchObject({ id: first.id, deduped: true });
+    const lastWins = await send(`{"source":{"type":"data_url","data_url":"${url}","data_url":"${dataUrl(other)}"}}`);
+    expect(lastWins).toMatchObject({ bytes: other.length, deduped: false });
+  });
+
   it('sniffs the type: SVG and HTML are 415 whatever they claim, truncated images 422', async () => {
     const user = uniqueUser();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');

@@ -3,6 +3,8 @@ import { DomainError } from '@jan/domain';
 
 /** WHATWG allows spaces between `;` and `base64` (and before the comma). */
 const PREFIX = /^\s*data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)?((?:;[a-z0-9_.-]+=[^;,]*)*)(; *base64)? *,/i;
+/** How far into a data URL its `data:…,` prefix is looked for. */
+const PREFIX_SEARCH_CHARS = 512;
 /** Characters per decoded chunk; a multiple of 4 so every chunk decodes on its own. */
 const CHUNK_CHARS = 64 * 1024;
 /** Up to this many decoded bytes, a data URL is decoded at once and handed over as one Buffer. */
@@ -32,7 +34,7 @@ export interface ParsedDataUrl {
  * size must be known before it streams.
  */
 export function parseDataUrl(input: string): ParsedDataUrl {
-  const match = PREFIX.exec(input.slice(0, 512));
+  const match = PREFIX.exec(input.slice(0, PREFIX_SEARCH_CHARS));
   if (!match) throw new DomainError('invalid_data_url', 'data_url must look like data:<mime>;base64,<data>');
   if (!match[3]) throw new DomainError('invalid_data_url', 'data_url must be base64-encoded (data:<mime>;base64,<data>)');
   const declaredMimeType = match[1]?.toLowerCase();
@@ -51,6 +53,23 @@ export function parseDataUrl(input: string): ParsedDataUrl {
   const bytes = exactSize(data);
   if (bytes === null) throw invalidBase64();
   return { declaredMimeType, bytes, body: Readable.from(chunks(data, paddingOf(data))) };
+}
+
+/**
+ * What `parseDataUrl(header + payload)` returns when `header` is a whole `data:<mime>;base64,`
+ * prefix and `payload` is strict base64 (no whitespace, no percent escapes) of at most
+ * WHOLE_DECODE_MAX_BYTES; null for anything else, which only `parseDataUrl` decides (it may still
+ * accept it, or refuse it with its own error). The JSON body parser of ingest uses it to decode a
+ * data URL straight from the body's bytes (`data-url-body.ts`).
+ */
+export function parseStrictDataUrl(header: string, payload: string): ParsedDataUrl | null {
+  if (header.length > PREFIX_SEARCH_CHARS) return null;
+  const match = PREFIX.exec(header);
+  if (!match || match[0].length !== header.length || !match[3]) return null;
+  if (decodedSize(payload) > WHOLE_DECODE_MAX_BYTES) return null;
+  const decoded = decodeWhole(payload);
+  if (!decoded) return null;
+  return { declaredMimeType: match[1]?.toLowerCase(), bytes: decoded.length, body: decoded };
 }
 
 /** What `data` decodes to if it is valid base64 without whitespace: known from its length alone. */

@@ -49,6 +49,7 @@ import { Idempotent } from '../../http/idempotency.interceptor';
 import type { RawJsonRouteConfig } from '../../http/raw-json-body';
 import { MediaConfig } from '../../config/media-config';
 import { parseDataUrl } from './data-url';
+import { parseIngestJson, takeDecodedDataUrl } from './data-url-body';
 import { IngestMediaDto, parseIngestBody } from './dto/ingest-media.dto';
 import {
   MediaMetadataDto,
@@ -116,6 +117,7 @@ export class MediaController {
   @Post()
   @Writes()
   @Idempotent()
+  @RouteConfig({ jsonParser: parseIngestJson } satisfies RawJsonRouteConfig)
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest an image from a data URL or a remote URL' })
   @ApiBody({ type: IngestMediaDto })
@@ -139,7 +141,8 @@ export class MediaController {
     if (typeof dto.source.data_url !== 'string' || !dto.source.data_url) {
       throw new DomainError('invalid_data_url', 'source.data_url is required for a data_url source');
     }
-    const parsed = parseDataUrl(dto.source.data_url);
+    // Most often decoded already, straight from the body's bytes (`parseIngestJson`).
+    const parsed = takeDecodedDataUrl(rawBody) ?? parseDataUrl(dto.source.data_url);
     // From here on only the decoder holds the text, and it lets go once decoded: a data URL that
     // stayed reachable from the request until the response survived young-generation GCs and
     // was promoted, which grew the old generation by tens of MB under concurrent uploads.
