@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { postgresDsn, SERVICE_KEY_ID, startTestApp, type TestApp } from '../support/test-app';
 import { auditRows } from '../support/audit-rows';
 import { dataUrl, pngImage, uniqueUser, withTextChunk } from '../support/images';
+import { parseIngestJson, takeDecodedDataUrl } from '../../src/modules/media/data-url-body';
 
 /** Hostile input over real HTTP: limits, types, multipart, remote fetch, races — nothing half-done. */
 describe('ingest against hostile input', () => {
@@ -161,6 +162,89 @@ describe('ingest against hostile input', () => {
     for (const body of spellings) expect(await send(body)).toMatchObject({ id: first.id, deduped: true });
     const lastWins = await send(`{"source":{"type":"data_url","data_url":"${url}","data_url":"${dataUrl(other)}"}}`);
     expect(lastWins).toMatchObject({ bytes: other.length, deduped: false });
+  });
+
+  it('answers a body read straight from its bytes, or almost, as it answers the same body read the usual way', async () => {
+    const image = withTextChunk(await pngImage(91, 24), 'y'.repeat(8 * 1024));
+    const b64 = image.toString('base64');
+    const pad = 'p'.repeat(5 * 1024);
+    const unpadded = b64.replace(/=+$/, '');
+    const oneMod4 = unpadded + 'A'.repeat((5 - (unpadded.length % 4)) % 4 || 4);
+    const bodies: Array<[string, string | Buffer]> = [
+      ['fine', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}}`],
+      ['a __proto__ key after it', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},"__proto__":{"admin":true}}`],
+      ['constructor.prototype inside source', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}","constructor":{"prototype":{}}}}`],
+      ['a trailing comma', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},}`],
+      ['text after the value', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}} x`],
+      ['no closing brace', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}`],
+      ['65 levels', `{"x":${'['.repeat(64)}${']'.repeat(64)},"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}}`],
+      ['64 levels', `{"x":${'['.repeat(63)}${']'.repeat(63)},"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}}`],
+      ['a raw newline in the payload', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64.slice(0, 100)}\n${b64.slice(100)}"}}`],
+      ['a raw tab in the payload', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64.slice(0, 100)}\t${b64.slice(100)}"}}`],
+      ['= in the middle', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64.slice(0, 100)}=${b64.slice(100)}"}}`],
+      ['a length of 1 mod 4', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${oneMod4}"}}`],
+      ['URL-safe base64', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64.replace(/\+/g, '-').replace(/\//g, '_')}"}}`],
+      ['not base64', `{"source":{"type":"data_url","data_url":"data:image/png,${b64}"}}`],
+      ['an empty payload', `{"source":{"type":"data_url","data_url":"data:image/png;base64,"},"pad":"${pad}"}`],
+      ['not an image', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(6 * 1024, 0x41).toString('base64')}"}}`],
+      ['over MEDIA_MAX_BYTES', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(300 * 1024, 7).toString('base64')}"}}`],
+      ['a remote_url source', `{"source":{"type":"remote_url","data_url":"data:image/png;base64,${b64}"}}`],
+      ['an unknown source type', `{"source":{"type":"ftp","data_url":"data:image/png;base64,${b64}"}}`],
+      ['a filename too long', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},"filename":"${'f'.repeat(1025)}"}`],
+      ['a filename that is a number', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},"filename":7}`],
+      ['a bad user_id', `{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},"user_id":"no spaces allowed"}`],
+      ['the data URL as a key', `{"source":{"type":"data_url","data:image/png;base64,${b64}":1}}`],
+      ['the data URL in an array', `{"source":{"type":"data_url","data_url":["data:image/png;base64,${b64}"]}}`],
+      ['an escaped quote before it', `{"filename":"\\"data:image/png;base64,${b64}","source":{"type":"data_url"}}`],
+      ['a byte order mark', `\ufeff{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}}`],
+      ['invalid UTF-8 just before it', Buffer.concat([Buffer.from('{"filename":"ab'), Buffer.from([0xe2, 0x82]), Buffer.from(`","source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"}}`)])],
+      ['invalid UTF-8 in the filename', Buffer.concat([Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${b64}"},"filename":"`), Buffer.from([0xff, 0xc3]), Buffer.from('"}')])],
+    ];
+    /** The same JSON value, spelled so that nothing is read straight from the bytes. */
+    const usualSpelling = (body: string | Buffer) => {
+      const bytes = Buffer.from(body);
+      const at = bytes.indexOf('"data:');
+      return at < 0 ? bytes : Buffer.concat([bytes.subarray(0, at), Buffer.from('"d\\u0061ta:'), bytes.subarray(at + 6)]);
+    };
+    const answerTo = async (body: Buffer) => {
+      const user = uniqueUser();
+      const res = await app.call('/v1/media', { method: 'POST', user, body, headers: { 'content-type': 'application/json' } });
+      const answer = (await res.json()) as { code?: string; error?: string; bytes?: number; sha256?: string };
+      return { status: res.status, code: answer.code, error: answer.error, bytes: answer.bytes, sha256: answer.sha256, rows: (await rowsOf(user)).length };
+    };
+    let readStraight = 0;
+    for (const [what, body] of bodies) {
+      const bytes = Buffer.from(body);
+      expect(bytes.length).toBeGreaterThanOrEqual(4 * 1024);
+      try {
+        if (takeDecodedDataUrl(parseIngestJson(bytes))) readStraight++;
+      } catch {
+        // Refused either way; the answers below are compared all the same.
+      }
+      const expected = await answerTo(usualSpelling(bytes));
+      expect({ what, answer: await answerTo(bytes) }).toEqual({ what, answer: expected });
+    }
+    // Most of them were read straight from their bytes before being refused (or stored).
+    expect(readStraight).toBeGreaterThanOrEqual(14);
+  });
+
+  it('replays a body read straight from its bytes for its Idempotency-Key, and tells another spelling of it apart', async () => {
+    const image = withTextChunk(await pngImage(92, 24), 'z'.repeat(8 * 1024));
+    const body = JSON.stringify({ source: { type: 'data_url', data_url: dataUrl(image) } });
+    expect(takeDecodedDataUrl(parseIngestJson(Buffer.from(body)))).toBeDefined();
+    const user = uniqueUser();
+    const send = (text: string) => app.call('/v1/media', { method: 'POST', user, body: text, headers: { 'idempotency-key': `k-${user}` } });
+    const first = await send(body);
+    expect(first.status).toBe(200);
+    const firstAnswer = (await first.json()) as { id: string; deduped: boolean };
+    const replay = await send(body);
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toEqual(firstAnswer);
+    // The same JSON value in other bytes is another request for the key (its bytes are compared).
+    const respelled = await send(body.replace('"data:', '"d\\u0061ta:'));
+    expect(respelled.status).toBe(422);
+    expect(((await respelled.json()) as { code: string }).code).toBe('idempotency_key_reused');
+    expect(await rowsOf(user)).toHaveLength(1);
   });
 
   it('sniffs the type: SVG and HTML are 415 whatever they claim, truncated images 422', async () => {

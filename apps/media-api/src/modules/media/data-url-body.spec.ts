@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { parseJson } from '../../http/raw-json-body';
@@ -176,5 +177,156 @@ describe('parseIngestJson', () => {
     expect(() => parseIngestJson(poisoned)).toThrow(/__proto__/);
     const broken = Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${image}"}`);
     expect(() => parseIngestJson(broken)).toThrow(SyntaxError);
+  });
+});
+
+/** Bytes that change how JSON, UTF-8, percent-decoding or base64 read what is around them. */
+const AWKWARD_BYTES = [0x22, 0x5c, 0x2c, 0x25, 0x3d, 0x2d, 0x5f, 0x2b, 0x2f, 0x20, 0x0a, 0x09, 0x00, 0x7f, 0x80, 0xc3, 0xe2, 0xed, 0xff, 0x7b, 0x7d, 0x5b, 0x5d, 0x3a, 0x41];
+
+/** One edit of a body's bytes (insert, replace, delete) near the first `"data:`, its first comma or next quote, or anywhere. */
+type ByteEdit = { kind: 'insert' | 'replace' | 'delete'; where: 'open' | 'comma' | 'close' | 'anywhere'; offset: number; at: number; bytes: readonly number[] };
+
+function applyEdit(body: Buffer, edit: ByteEdit): Buffer {
+  const open = body.indexOf('"data:');
+  const comma = open < 0 ? -1 : body.indexOf(',', open);
+  const close = open < 0 ? -1 : body.indexOf('"', open + 1);
+  const anchor = { open, comma, close, anywhere: -1 }[edit.where];
+  const at = anchor < 0 ? Math.floor(edit.at * body.length) : Math.min(body.length, Math.max(0, anchor + edit.offset));
+  const head = body.subarray(0, at);
+  const tail = body.subarray(edit.kind === 'insert' ? at : at + 1);
+  return Buffer.concat([head, edit.kind === 'delete' ? Buffer.alloc(0) : Buffer.from(edit.bytes), tail]);
+}
+
+const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({
+  kind: fc.constantFrom('insert' as const, 'replace' as const, 'delete' as const),
+  where: fc.constantFrom('open' as const, 'comma' as const, 'close' as const, 'anywhere' as const),
+  offset: fc.integer({ min: -3, max: 3 }),
+  at: fc.double({ min: 0, max: 1, noNaN: true }),
+  bytes: fc.oneof(fc.constantFrom(...AWKWARD_BYTES).map((b) => [b]), fc.constantFrom([0xe2, 0x82], [0xc3, 0xa9], [0xed, 0xa0, 0x80], [0x5c, 0x22], [0x5c, 0x5c], [0x22, 0x2c, 0x22], [0x25, 0x32, 0x42])),
+});
+
+/** Strings placed around the data URL: decoys that look like it, escapes that hide a quote, lone surrogates. */
+const DECOYS = [
+  '"x"',
+  '"\\"data:image/png;base64,QUFB"',
+  '"\\\\"',
+  '"a\\\\\\"data:image/png;base64,QUFB"',
+  '"\\ud800data:"',
+  '"\u00e9\u20ac"',
+  '"data:image/png;base64,QUFB"',
+  '"DATA:image/png;base64,QUFB"',
+  '{"data:image/png;base64,QUFB":"data:image/png;base64,QUFB"}',
+  '["data:image/png;base64,QUFB",{"source":{"data_url":"data:image/png;base64,QUFB"}}]',
+  '{"constructor":{"prototype":{}}}',
+  '{"constructor":{"x":1}}',
+];
+
+const payloadArb = fc.record({
+  bytes: fc.oneof(fc.uint8Array({ minLength: 3_000, maxLength: 4_500 }), fc.uint8Array({ maxLength: 40 })),
+  urlSafe: fc.boolean(),
+  // Mostly the padding it needs, so that many bodies are read straight from their bytes.
+  padding: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom('', '=', '==', '===') }),
+  cut: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }) }),
+});
+
+const bodyArb = fc.record({
+  prefix: fc.oneof(
+    fc.constant('data:image/png;base64,'),
+    fc.constantFrom(...PREFIXES),
+    fc
+      .tuple(fc.constantFrom('', 'image/png', 'image/svg+xml', 'x/y', 'bad'), fc.array(fc.constantFrom(';a=b', ';name=', ';q=%2C', ';n=\\"', ';=x'), { maxLength: 3 }), fc.constantFrom(';base64', '; base64', ';BASE64', '', ';base64 '))
+      .map(([mime, params, b64]) => `data:${mime}${params.join('')}${b64},`),
+  ),
+  payload: payloadArb,
+  filenameBefore: fc.boolean(),
+  decoys: fc.array(fc.tuple(fc.constantFrom('filename', 'x', 'data_url', 'source', 'user_id'), fc.constantFrom(...DECOYS)), { maxLength: 3 }),
+  inSource: fc.array(fc.tuple(fc.constantFrom('type', 'url', 'data_url', '__proto__', 'constructor'), fc.constantFrom(...DECOYS)), { maxLength: 2 }),
+  sourceFirst: fc.boolean(),
+  edits: fc.oneof(fc.constant([]), fc.array(byteEdit, { minLength: 1, maxLength: 3 })),
+  bom: fc.boolean(),
+});
+
+function bodyOf(spec: typeof bodyArb extends fc.Arbitrary<infer T> ? T : never): Buffer {
+  let payload = Buffer.from(spec.payload.bytes).toString('base64');
+  if (spec.payload.padding !== null) payload = payload.replace(/=+$/, '') + spec.payload.padding;
+  payload = payload.slice(0, Math.max(0, payload.length - spec.payload.cut));
+  if (spec.payload.urlSafe) payload = payload.replace(/\+/g, '-').replace(/\//g, '_');
+  const members = spec.inSource.map(([key, value]) => `"${key}":${value}`);
+  const dataUrl = `"data_url":"${spec.prefix}${payload}"`;
+  const source = `{"type":"data_url",${[...members, dataUrl].join(',')}}`;
+  const outer = spec.decoys.map(([key, value]) => `"${key}":${value}`);
+  const all = spec.sourceFirst ? [`"source":${source}`, ...outer] : [...outer, `"source":${source}`];
+  let body: Buffer = Buffer.from(`${spec.bom ? '\ufeff' : ''}{${all.join(',')}}`);
+  for (const edit of spec.edits) body = applyEdit(body, edit);
+  return body;
+}
+
+/** An outcome with the decoded bytes as their digest: Jest compares a 1 MiB Buffer byte by byte, slowly. */
+function digested(result: Outcome): unknown {
+  if (!('value' in result) || !result.dataUrl || !('body' in result.dataUrl)) return result;
+  return { ...result, dataUrl: { ...result.dataUrl, body: createHash('sha256').update(result.dataUrl.body).digest('hex') } };
+}
+
+describe('parseIngestJson, differential fuzzing', () => {
+  it('comes to what JSON.parse and parseDataUrl come to, for bodies with decoys, escapes and stray bytes', async () => {
+    let cutOutTimes = 0;
+    await fc.assert(
+      fc.asyncProperty(bodyArb, async (spec) => {
+        const body = bodyOf(spec);
+        if (decodedOf(body)) cutOutTimes++;
+        expect(digested(await cutOut(body))).toEqual(digested(await usual(body)));
+      }),
+      { numRuns: 3_000, seed: 7 },
+    );
+    expect(cutOutTimes).toBeGreaterThan(80);
+  });
+
+  it('reads the boundaries as the usual path does: 4 KiB body, 512-character prefix, 1 MiB payload, padding', async () => {
+    const bodies: Buffer[] = [];
+    const around = (source: string, size: number) => {
+      // A filename pads the body to exactly `size` bytes.
+      const bare = `{"source":${source},"filename":""}`;
+      return Buffer.from(`{"source":${source},"filename":"${'f'.repeat(Math.max(0, size - bare.length))}"}`);
+    };
+    const small = `{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(30, 9).toString('base64')}"}`;
+    for (const size of [4095, 4096, 4097]) bodies.push(around(small, size));
+    for (const headerLength of [511, 512, 513]) {
+      // `data:` + `;n=` + filler + `;base64,` is headerLength characters, as parseDataUrl counts them.
+      const filler = 'v'.repeat(headerLength - 'data:;n=;base64,'.length);
+      bodies.push(Buffer.from(`{"source":{"type":"data_url","data_url":"data:;n=${filler};base64,${Buffer.alloc(4_000, 5).toString('base64')}"}}`));
+    }
+    const mib = 1024 * 1024;
+    for (const size of [mib - 1, mib, mib + 1]) {
+      bodies.push(Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(size, 1).toString('base64')}"}}`));
+    }
+    // 1 MiB by its length, less by its padding; and over 1 MiB only by a padding that is not one.
+    const exact = Buffer.alloc(mib, 4).toString('base64');
+    bodies.push(Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${exact.replace(/=+$/, '')}A="}}`));
+    bodies.push(Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${exact.replace(/=+$/, '')}AAA"}}`));
+    for (const tail of ['', 'A', 'AA', 'AAA', 'A=', 'AA=', 'AA==', 'AAA=', 'A==', '=', '==', 'AA=A', 'A===']) {
+      bodies.push(Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(4_200, 6).toString('base64')}${tail}"}}`));
+    }
+    // Nesting: 64 levels in all is allowed, 65 is not; the data URL is read out of both.
+    for (const depth of [62, 63, 64]) {
+      bodies.push(Buffer.from(`{"x":${'['.repeat(depth)}${']'.repeat(depth)},"source":{"type":"data_url","data_url":"data:image/png;base64,${Buffer.alloc(4_000, 7).toString('base64')}"}}`));
+    }
+    let cutOutTimes = 0;
+    for (const body of bodies) {
+      if (decodedOf(body)) cutOutTimes++;
+      const [expected, actual] = [digested(await usual(body)), digested(await cutOut(body))];
+      expect({ head: body.subarray(0, 80).toString(), outcome: actual }).toEqual({ head: body.subarray(0, 80).toString(), outcome: expected });
+    }
+    expect(cutOutTimes).toBeGreaterThan(10);
+  });
+
+  it('never hands over one decoded data URL for another parsed body', () => {
+    const image = Buffer.alloc(6 * 1024, 8).toString('base64');
+    const body = Buffer.from(`{"source":{"type":"data_url","data_url":"data:image/png;base64,${image}"}}`);
+    const [first, second] = [parseIngestJson(body), parseIngestJson(body)];
+    expect(first).not.toBe(second);
+    expect(takeDecodedDataUrl(first)).toBeDefined();
+    expect(takeDecodedDataUrl(first)).toBeUndefined();
+    expect(takeDecodedDataUrl(second)).toBeDefined();
+    expect(takeDecodedDataUrl((second as { source: object }).source)).toBeUndefined();
   });
 });
