@@ -63,15 +63,24 @@ export function newPendingObject(fields: {
   now: Date;
   uploadExpiresAt: Date;
 }): MediaObject {
-  const { now, ...rest } = fields;
+  // Every field by name, in the interface's order (as rows read back are built): an object rest
+  // and spread here cost ~6 µs a call.
   return {
-    ...rest,
+    id: fields.id,
+    ownerId: fields.ownerId,
+    storageProvider: fields.storageProvider,
     storageKey: storageKeyFor(fields.id, fields.mimeType),
+    mimeType: fields.mimeType,
+    bytes: fields.bytes,
+    sha256: fields.sha256,
+    originalSha256: fields.originalSha256,
     status: 'pending',
     pinned: false,
-    createdAt: now,
-    updatedAt: now,
+    filename: fields.filename,
+    createdAt: fields.now,
+    updatedAt: fields.now,
     retentionUntil: null,
+    uploadExpiresAt: fields.uploadExpiresAt,
   };
 }
 
