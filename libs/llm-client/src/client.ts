@@ -295,7 +295,7 @@ export class MediaClient {
         lastFailure = failure;
       }
       const delay = retryAfterMs !== undefined ? retryAfterDelay(retryAfterMs) : backoffDelay(attempt, this.retryPolicy);
-      // A retry that could not even start before the deadline would only hold the caller longer.
+      // A retry with (nearly) no time left before the deadline would only hold the caller longer.
       if (lastFailure && !deadline.allows(delay)) throw lastFailure;
       try {
         await this.sleep(delay, userSignal);
@@ -390,12 +390,19 @@ export class MediaClient {
   }
 }
 
+/** The share of a call's deadline that must be left for a retry after its wait. */
+const MIN_ATTEMPT_SHARE = 0.1;
+
 /** The overall deadline of one call, when it has one: it caps each attempt's timeout and the waits between them. */
 class CallDeadline {
   private readonly endsAt: number | undefined;
+  /** What must be left of the deadline for a retry to start. */
+  private readonly reserveMs: number;
 
   constructor(private readonly ms: number | undefined) {
-    this.endsAt = ms !== undefined && ms > 0 && Number.isFinite(ms) ? performance.now() + ms : undefined;
+    const bounded = ms !== undefined && ms > 0 && Number.isFinite(ms);
+    this.endsAt = bounded ? performance.now() + ms : undefined;
+    this.reserveMs = bounded ? ms * MIN_ATTEMPT_SHARE : 0;
   }
 
   /** The next attempt's timeout (the per-attempt one, or what is left of the deadline if less) and what to say when it fires. */
@@ -406,9 +413,13 @@ class CallDeadline {
     return { ms: perAttempt, message: `Request timed out after ${timeoutMs} ms.` };
   }
 
-  /** Whether waiting `delayMs` still leaves time for another attempt. */
+  /**
+   * Whether waiting `delayMs` still leaves time for another attempt: a tenth of the deadline at
+   * least. A retry begun in the deadline's last moments would only time out, and its timeout would
+   * replace the server's own answer (a 503, say) as what the caller is told.
+   */
   allows(delayMs: number): boolean {
-    return this.endsAt === undefined || performance.now() + delayMs < this.endsAt;
+    return this.endsAt === undefined || performance.now() + delayMs + this.reserveMs <= this.endsAt;
   }
 }
 

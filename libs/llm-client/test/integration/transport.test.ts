@@ -166,8 +166,13 @@ describe('MediaClient over real HTTP (loopback)', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(seen).toHaveLength(1);
 
-    // A per-call deadline wins, for any call; attempts and backoff all fit inside it.
-    const flaky = await listen((_req, res) => sendJSON(res, 503, { error: 'busy' }), []);
+    // A per-call deadline wins, for any call; attempts and backoff all fit inside it, and no retry
+    // starts in the deadline's last tenth (it would only time out, and hide the server's 503).
+    const arrivals: number[] = [];
+    const flaky = await listen((_req, res) => {
+      arrivals.push(Date.now());
+      sendJSON(res, 503, { error: 'busy' });
+    }, []);
     servers.push(flaky.server);
     const retrying = new MediaClient({ baseURL: flaky.url, env: {}, propagator: false, maxRetries: 50, retry: { initialDelayMs: 100, maxDelayMs: 100 } });
     started = Date.now();
@@ -175,6 +180,8 @@ describe('MediaClient over real HTTP (loopback)', () => {
     expect(busy).toBeInstanceOf(APIError);
     expect((busy as APIError).status).toBe(503);
     expect(Date.now() - started).toBeLessThan(3_000);
+    // It did retry (about every 100 ms) until a retry would not have fitted.
+    expect(arrivals.length).toBeGreaterThanOrEqual(3);
   });
 
   it('defaults resolve to a deadline well under the per-attempt sum', () => {
