@@ -277,6 +277,35 @@ describe('retries', () => {
 });
 
 describe('timeouts and aborts', () => {
+  it('starts no retry that would leave less than a tenth of the deadline after its wait', async () => {
+    // The clock moves only when the client waits: every 503 comes back at once.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      const waits: number[] = [];
+      const client = new MediaClient({
+        baseURL: BASE_URL,
+        fetch: fakeFetch(() => json(503, { error: 'busy' })).fetch,
+        propagator: false,
+        env: {},
+        maxRetries: 100,
+        retry: { initialDelayMs: 100, maxDelayMs: 100 },
+        sleep: async (ms) => {
+          waits.push(ms);
+          jest.advanceTimersByTime(ms);
+        },
+      });
+      const error = await caught(client.media.metadata(ID, { deadlineMs: 1_000 }));
+      expect(error).toBeInstanceOf(APIError);
+      expect((error as APIError).status).toBe(503);
+      const waited = waits.reduce((sum, ms) => sum + ms, 0);
+      // Every retry began with at least 100 ms of the 1,000 left; the next wait would have cut into them.
+      expect(waited).toBeLessThanOrEqual(900);
+      expect(waited).toBeGreaterThan(900 - 100);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('times out an attempt and retries it when safe', async () => {
     const { client, calls, waits } = setup([hang, () => json(200, { id: ID })], { timeoutMs: 20 });
     expect(await client.media.metadata(ID)).toEqual({ id: ID });
