@@ -44,10 +44,12 @@ const settings = {
   durationS: Number(process.env.BENCH_DURATION ?? 6),
   warmupS: Number(process.env.BENCH_WARMUP ?? 2),
   // New-bytes ingest runs the most code of any scenario (HTTP, JSON, PNG check, SQL, files, audit):
-  // after 2 s, V8 was still optimizing it, and its compiler threads cost ~300 µs per upload in the
+  // after 2 s, V8 was still optimizing it, and its compiler threads cost ~470 µs per upload in the
   // window (sixteenth pass in docs/performance.md). Every window of that scenario, the baselines'
   // too, warms up this long.
   ingestWarmupS: Number(process.env.BENCH_WARMUP_INGEST ?? 8),
+  // Experiments only (bench/lib/app.mjs): kept with the results so that such a run is never taken for one on the defaults.
+  appEnv: process.env.BENCH_APP_ENV?.trim() || null,
 };
 
 const log = (line) => process.stdout.write(`[bench] ${line}\n`);
@@ -406,6 +408,7 @@ async function main() {
     targets: [],
   };
   log(`concurrency ${settings.connections}, ${settings.warmupS} s warmup (new-bytes ingest: ${settings.ingestWarmupS} s) + ${settings.durationS} s per run, scenarios: ${only.join(', ')}; targets: ${targets.map((t) => t.name).join(', ')}`);
+  if (settings.appEnv) log(`BENCH_APP_ENV: the app runs with ${settings.appEnv}, not on its defaults`);
   const fixtures = await ingestFixtures();
   try {
     for (const target of targets) results.targets.push(await runTarget(target, fixtures, runDir));

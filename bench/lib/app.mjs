@@ -42,7 +42,8 @@ function cleanEnv() {
 
 /**
  * BENCH_APP_ENV: `NAME=value` pairs, separated by spaces, set in the app's environment (for
- * experiments, e.g. `BENCH_APP_ENV="MEDIA_LOCAL_FSYNC=false"`). The run prints them.
+ * experiments, e.g. `BENCH_APP_ENV="MEDIA_LOCAL_FSYNC=false"`). bench/run.mjs prints them and keeps
+ * them with the results.
  */
 function benchAppEnv() {
   const pairs = (process.env.BENCH_APP_ENV ?? '').split(/\s+/).filter(Boolean);
